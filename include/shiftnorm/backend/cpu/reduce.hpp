@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: MIT
+// CPU reduction kernels: shifted fp32 lane sums folded into the fp64 moments accumulator.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+
+#include "shiftnorm/config.hpp"
+#include "shiftnorm/core/tensor.hpp"
+#include "shiftnorm/stats/moments.hpp"
+
+namespace shiftnorm::backend::cpu {
+
+//! Lanes of the vector-friendly accumulators (one AVX-512 register of floats).
+inline constexpr int lane_count = 16;
+//! Elements summed in fp32 lanes before the tile is folded into the fp64 accumulator
+//! (64 per lane: keeps fp32 rounding of the shifted sums near 1e-7 relative).
+inline constexpr index_t tile_elems = 1024;
+
+namespace detail {
+
+//! fp32 (or T) lane accumulators of shifted sums, and of min/max when MinMax.
+template <class T>
+struct lanes {
+    alignas(64) T s1[lane_count];
+    alignas(64) T s2[lane_count];
+    alignas(64) T mn[lane_count];
+    alignas(64) T mx[lane_count];
+    index_t count;
+
+    void reset() {
+        for (int j = 0; j < lane_count; ++j) {
+            s1[j] = s2[j] = T(0);
+            mn[j] = INFINITY;
+            mx[j] = -INFINITY;
+        }
+        count = 0;
+    }
+};
+
+//! Adds p[0..len) to the lanes as d = p[i] - shift. Written as fixed-width lane updates (not
+//! a horizontal reduction) so GCC vectorizes min/max too (performance.md).
+template <bool MinMax, class T>
+inline void accumulate(lanes<T>& a, const T* SHIFTNORM_RESTRICT p, index_t len, T shift) {
+    index_t i = 0;
+    for (; i + lane_count <= len; i += lane_count) {
+#pragma GCC ivdep
+        for (int j = 0; j < lane_count; ++j) {
+            const T v = p[i + j];
+            const T d = v - shift;
+            a.s1[j] += d;
+            a.s2[j] += d * d;
+            if constexpr (MinMax) {
+                a.mn[j] = v < a.mn[j] ? v : a.mn[j];
+                a.mx[j] = v > a.mx[j] ? v : a.mx[j];
+            }
+        }
+    }
+    for (int j = 0; i < len; ++i, ++j) {
+        const T v = p[i];
+        const T d = v - shift;
+        a.s1[j] += d;
+        a.s2[j] += d * d;
+        if constexpr (MinMax) {
+            a.mn[j] = v < a.mn[j] ? v : a.mn[j];
+            a.mx[j] = v > a.mx[j] ? v : a.mx[j];
+        }
+    }
+    a.count += len;
+}
+
+//! Folds the lanes into an fp64 moments partial (Chan-mergeable) and resets them.
+template <class T>
+inline moments<double> fold(lanes<T>& a, T shift) {
+    double s1 = 0, s2 = 0, mn = INFINITY, mx = -INFINITY;
+    for (int j = 0; j < lane_count; ++j) {
+        s1 += double(a.s1[j]);
+        s2 += double(a.s2[j]);
+        mn = std::min(mn, double(a.mn[j]));
+        mx = std::max(mx, double(a.mx[j]));
+    }
+    auto r = welford_op<double>::from_shifted_sums(double(a.count), double(shift), s1, s2, mn, mx);
+    if (std::isnan(r.mean)) r.min = r.max = r.mean;
+    a.reset();
+    return r;
+}
+
+//! Shift for a reduction: mean of the first (up to 32) values, rounded to T. Any value near
+//! the data's mean removes the cancellation of s2 - s1^2/n at large |mean|/std.
+template <class T>
+inline T pick_shift(const T* p, index_t len) {
+    const index_t m = std::min<index_t>(len, 32);
+    if (m == 0) return T(0);
+    double s = 0;
+    for (index_t i = 0; i < m; ++i) s += double(p[i]);
+    const T r = T(s / double(m));
+    return std::isfinite(r) ? r : T(0);
+}
+
+}  // namespace detail
+
+//! Where the first extreme value of a reduction lies (tile granularity; refined by a scan).
+struct extreme_hint {
+    index_t min_n = 0, min_i = 0, max_n = 0, max_i = 0;
+};
+
+//! Moments of one channel c of a contiguous NCHW view, over (N, H, W): one pass over the data.
+//! With MinMax, also min/max and, if `hint` is given, the first tile holding each extreme.
+template <bool MinMax, class T>
+inline moments<double> channel_moments(const tensor_view<const T>& x, index_t c, extreme_hint* hint = nullptr) {
+    const auto& s = x.shape();
+    const index_t hw = s.spatial();
+    moments<double> acc;
+    if (s.n == 0 || hw == 0) return acc;
+    const T shift = detail::pick_shift(x.plane(0, c), hw);
+    detail::lanes<T> l;
+    l.reset();
+    index_t tile_n = 0, tile_i = 0;  // where the pending tile starts
+    auto flush = [&](index_t next_n, index_t next_i) {
+        const auto part = detail::fold(l, shift);
+        if constexpr (MinMax) {
+            if (hint) {
+                if (part.min < acc.min) hint->min_n = tile_n, hint->min_i = tile_i;
+                if (part.max > acc.max) hint->max_n = tile_n, hint->max_i = tile_i;
+            }
+        }
+        acc = welford_op<double>::combine(acc, part);
+        tile_n = next_n;
+        tile_i = next_i;
+    };
+    for (index_t n = 0; n < s.n; ++n) {
+        const T* p = x.plane(n, c);
+        for (index_t i = 0; i < hw;) {
+            const index_t len = std::min(hw - i, tile_elems - l.count);
+            detail::accumulate<MinMax>(l, p + i, len, shift);
+            i += len;
+            if (l.count >= tile_elems) flush(i == hw ? n + 1 : n, i == hw ? 0 : i);
+        }
+    }
+    if (l.count > 0) flush(0, 0);
+    return acc;
+}
+
+//! First flat offset (NCHW, within channel c's planes) at or after (n0, i0) whose value equals v.
+template <class T>
+inline index_t find_first_equal(const tensor_view<const T>& x, index_t c, index_t n0, index_t i0, double v) {
+    const index_t hw = x.shape().spatial();
+    for (index_t n = n0; n < x.shape().n; ++n) {
+        const T* p = x.plane(n, c);
+        for (index_t i = (n == n0 ? i0 : 0); i < hw; ++i)
+            if (double(p[i]) == v) return (p + i) - x.data();
+    }
+    return -1;
+}
+
+//! Moments of a contiguous span (group/layer/instance norm reduce contiguous blocks).
+template <class T>
+inline moments<double> span_moments(const T* p, index_t len) {
+    moments<double> acc;
+    if (len == 0) return acc;
+    const T shift = detail::pick_shift(p, len);
+    detail::lanes<T> l;
+    l.reset();
+    for (index_t i = 0; i < len; i += tile_elems) {
+        detail::accumulate<false>(l, p + i, std::min(tile_elems, len - i), shift);
+        acc = welford_op<double>::combine(acc, detail::fold(l, shift));
+    }
+    return acc;
+}
+
+//! sum(dy) and sum(dy * (x - mean)) over one channel, fp32 lanes folded into fp64 per tile.
+template <class T>
+inline void channel_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy, index_t c, T mean,
+                              double& sum_dy, double& sum_dy_xc) {
+    const index_t hw = x.shape().spatial();
+    sum_dy = 0;
+    sum_dy_xc = 0;
+    alignas(64) T a[lane_count], b[lane_count];
+    for (index_t n = 0; n < x.shape().n; ++n) {
+        const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
+        const T* SHIFTNORM_RESTRICT pd = dy.plane(n, c);
+        for (index_t i0 = 0; i0 < hw; i0 += tile_elems) {
+            const index_t len = std::min(tile_elems, hw - i0);
+            for (int j = 0; j < lane_count; ++j) a[j] = b[j] = T(0);
+            index_t i = i0;
+            for (; i + lane_count <= i0 + len; i += lane_count) {
+#pragma GCC ivdep
+                for (int j = 0; j < lane_count; ++j) {
+                    const T g = pd[i + j];
+                    a[j] += g;
+                    b[j] += g * (px[i + j] - mean);
+                }
+            }
+            for (int j = 0; i < i0 + len; ++i, ++j) {
+                a[j] += pd[i];
+                b[j] += pd[i] * (px[i] - mean);
+            }
+            for (int j = 0; j < lane_count; ++j) {
+                sum_dy += double(a[j]);
+                sum_dy_xc += double(b[j]);
+            }
+        }
+    }
+}
+
+//! y = (x - mean) * a + b over one channel's planes (normalize with folded scale a = gamma *
+//! inv_std, b = beta). Subtracting first keeps precision at large |mean|/std.
+template <class T>
+inline void channel_normalize(const tensor_view<const T>& x, const tensor_view<T>& y, index_t c, T mean, T a,
+                              T b) {
+    const index_t hw = x.shape().spatial();
+    for (index_t n = 0; n < x.shape().n; ++n) {
+        const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
+        T* SHIFTNORM_RESTRICT py = y.plane(n, c);
+#pragma GCC ivdep
+        for (index_t i = 0; i < hw; ++i) py[i] = (px[i] - mean) * a + b;
+    }
+}
+
+//! dx = k * (dy - m_dy - (x - mean) * m_dyx) over one channel (batch-statistics backward).
+template <class T>
+inline void channel_backward_apply(const tensor_view<const T>& x, const tensor_view<const T>& dy,
+                                   const tensor_view<T>& dx, index_t c, T mean, T k, T m_dy, T m_dyx) {
+    const index_t hw = x.shape().spatial();
+    const T off = -k * m_dy;  // dx = k*dy + kx*(x - mean) + off; x - mean first (no cancellation)
+    const T kx = -k * m_dyx;
+    for (index_t n = 0; n < x.shape().n; ++n) {
+        const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
+        const T* SHIFTNORM_RESTRICT pd = dy.plane(n, c);
+        T* SHIFTNORM_RESTRICT po = dx.plane(n, c);
+#pragma GCC ivdep
+        for (index_t i = 0; i < hw; ++i) po[i] = k * pd[i] + kx * (px[i] - mean) + off;
+    }
+}
+
+}  // namespace shiftnorm::backend::cpu

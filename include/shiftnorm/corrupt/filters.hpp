@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: MIT
+// Separable and 2-D linear filters with scipy.ndimage / OpenCV border semantics, on float work images.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "shiftnorm/corrupt/image.hpp"
+
+namespace shiftnorm::corrupt::detail {
+
+//! Border extension modes, named as scipy.ndimage names them.
+//! nearest: a a a | a b c d | d d d      (skimage.filters.gaussian's default)
+//! reflect: c b a | a b c d | d c b      (scipy 'reflect', half-sample symmetric)
+//! mirror:  d c b | a b c d | c b a      (scipy 'mirror' = OpenCV BORDER_REFLECT_101)
+enum class border { nearest, reflect, mirror };
+
+//! Maps an out-of-range index into [0, n) for the given border mode (any distance).
+inline int border_index(int i, int n, border mode) {
+    if (i >= 0 && i < n) return i;
+    if (n == 1) return 0;
+    switch (mode) {
+        case border::nearest: return i < 0 ? 0 : n - 1;
+        case border::reflect: {
+            const int period = 2 * n;
+            int m = i % period;
+            if (m < 0) m += period;
+            return m < n ? m : period - 1 - m;
+        }
+        case border::mirror: {
+            const int period = 2 * n - 2;
+            int m = i % period;
+            if (m < 0) m += period;
+            return m < n ? m : period - m;
+        }
+    }
+    return 0;
+}
+
+//! scipy.ndimage._gaussian_kernel1d (order 0): half-width int(truncate*sigma + 0.5), weights
+//! exp(-x^2 / (2 sigma^2)) normalised to sum 1. Returns the weights w[0..r] of offsets 0..r.
+inline std::vector<double> gaussian_half_kernel(double sigma, double truncate = 4.0) {
+    const int r = static_cast<int>(truncate * sigma + 0.5);
+    std::vector<double> full(2 * r + 1);
+    const double s2 = sigma * sigma;
+    double sum = 0.0;
+    for (int x = -r; x <= r; ++x) sum += (full[x + r] = std::exp(-0.5 / s2 * double(x) * double(x)));
+    std::vector<double> half(r + 1);
+    for (int x = 0; x <= r; ++x) half[x] = full[x + r] / sum;
+    return half;
+}
+
+//! Symmetric 1-D correlation of every line of `f` along `axis` (0 = rows/vertical, 1 =
+//! columns/horizontal), with the summation order of scipy's NI_Correlate1D symmetric path
+//! (centre tap first, then outer-to-inner pairs), so float64 results match scipy bit for bit.
+inline void correlate1d_symmetric(fimage& f, int axis, const std::vector<double>& half, border mode) {
+    const int r = static_cast<int>(half.size()) - 1;
+    if (r == 0 && half[0] == 1.0) {
+        for (double& v : f.px) v = v * 1.0;
+        return;
+    }
+    const int n = axis == 0 ? f.h : f.w;
+    const int lines = axis == 0 ? f.w : f.h;
+    const std::size_t step = axis == 0 ? static_cast<std::size_t>(f.w) * f.c : static_cast<std::size_t>(f.c);
+    std::vector<double> buf(n + 2 * r), out(n);
+    for (int l = 0; l < lines; ++l) {
+        for (int ch = 0; ch < f.c; ++ch) {
+            const std::size_t base = (axis == 0 ? static_cast<std::size_t>(l) * f.c
+                                                : static_cast<std::size_t>(l) * f.w * f.c) + ch;
+            for (int i = -r; i < n + r; ++i) buf[i + r] = f.px[base + border_index(i, n, mode) * step];
+            for (int i = 0; i < n; ++i) {
+                const double* p = &buf[i + r];
+                double acc = p[0] * half[0];
+                for (int j = r; j >= 1; --j) acc += (p[-j] + p[j]) * half[j];
+                out[i] = acc;
+            }
+            for (int i = 0; i < n; ++i) f.px[base + i * step] = out[i];
+        }
+    }
+}
+
+//! skimage.filters.gaussian(x, sigma, channel_axis=-1, mode, truncate): scipy gaussian_filter
+//! over the two spatial axes (axis 0 first, then axis 1), channels untouched. In place.
+inline void gaussian_filter(fimage& f, double sigma, border mode = border::nearest, double truncate = 4.0) {
+    if (!(sigma > 1e-15)) return;
+    const auto half = gaussian_half_kernel(sigma, truncate);
+    correlate1d_symmetric(f, 0, half, mode);
+    correlate1d_symmetric(f, 1, half, mode);
+}
+
+//! cv2.getGaussianKernel(ksize, sigma) for sigma > 0: exp(-(i - (k-1)/2)^2 / (2 sigma^2)), normalised.
+inline std::vector<double> cv_gaussian_kernel(int ksize, double sigma) {
+    std::vector<double> k(ksize);
+    const double scale2x = -0.5 / (sigma * sigma);
+    double sum = 0.0;
+    for (int i = 0; i < ksize; ++i) {
+        const double x = i - (ksize - 1) * 0.5;
+        sum += (k[i] = std::exp(scale2x * x * x));
+    }
+    for (double& v : k) v /= sum;
+    return k;
+}
+
+//! Dense 2-D correlation (cv2.filter2D semantics: anchor at the centre, no kernel flip) of every
+//! channel of `f` with a (2r+1)x(2r+1) kernel stored row-major; border mode OpenCV's default
+//! BORDER_REFLECT_101 (= border::mirror) unless told otherwise.
+inline fimage filter2d(const fimage& f, const std::vector<double>& kernel, int r, border mode = border::mirror) {
+    const int k = 2 * r + 1;
+    fimage out(f.h, f.w, f.c);
+    // Precompute border-mapped indices once; skip zero taps (disk kernels are sparse at the corners).
+    std::vector<int> yi(f.h + 2 * r), xi(f.w + 2 * r);
+    for (int i = -r; i < f.h + r; ++i) yi[i + r] = border_index(i, f.h, mode);
+    for (int i = -r; i < f.w + r; ++i) xi[i + r] = border_index(i, f.w, mode);
+    struct tap {
+        int dy, dx;
+        double w;
+    };
+    std::vector<tap> taps;
+    for (int dy = 0; dy < k; ++dy)
+        for (int dx = 0; dx < k; ++dx)
+            if (kernel[dy * k + dx] != 0.0) taps.push_back({dy, dx, kernel[dy * k + dx]});
+    for (int y = 0; y < f.h; ++y)
+        for (int x = 0; x < f.w; ++x)
+            for (int ch = 0; ch < f.c; ++ch) {
+                double acc = 0.0;
+                for (const tap& t : taps) acc += t.w * f(yi[y + t.dy], xi[x + t.dx], ch);
+                out(y, x, ch) = acc;
+            }
+    return out;
+}
+
+//! cv2.blur(src, (3,3)): normalised 3x3 box filter with BORDER_REFLECT_101, single channel.
+inline std::vector<double> box3(const std::vector<double>& src, int h, int w) {
+    std::vector<double> out(src.size());
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            double s = 0.0;
+            for (int dy = -1; dy <= 1; ++dy)
+                for (int dx = -1; dx <= 1; ++dx)
+                    s += src[border_index(y + dy, h, border::mirror) * w + border_index(x + dx, w, border::mirror)];
+            out[y * w + x] = s / 9.0;
+        }
+    return out;
+}
+
+}  // namespace shiftnorm::corrupt::detail

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+// uint8 HWC image views, an owning image, batch views, and the float work image corruptions compute in.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "shiftnorm/core/error.hpp"
+
+namespace shiftnorm::corrupt {
+
+//! Non-owning view of one contiguous uint8 image in HWC order (row-major, channels interleaved).
+//! T is `std::uint8_t` or `const std::uint8_t`.
+template <class T>
+struct basic_image_view {
+    T* data = nullptr;
+    int height = 0;
+    int width = 0;
+    int channels = 0;
+
+    std::size_t size() const {
+        return static_cast<std::size_t>(height) * static_cast<std::size_t>(width) * static_cast<std::size_t>(channels);
+    }
+    bool empty() const { return height <= 0 || width <= 0 || channels <= 0 || data == nullptr; }
+    T& operator()(int y, int x, int c) const {
+        return data[(static_cast<std::size_t>(y) * width + x) * channels + c];
+    }
+    //! A view of T converts to a view of const T.
+    operator basic_image_view<const std::uint8_t>() const { return {data, height, width, channels}; }
+};
+using image_view = basic_image_view<std::uint8_t>;
+using const_image_view = basic_image_view<const std::uint8_t>;
+
+//! Owning uint8 HWC image.
+class image {
+public:
+    image() = default;
+    image(int height, int width, int channels, std::uint8_t fill = 0)
+        : h_(height), w_(width), c_(channels),
+          px_(static_cast<std::size_t>(height) * width * channels, fill) {}
+    image(const_image_view v) : h_(v.height), w_(v.width), c_(v.channels), px_(v.data, v.data + v.size()) {}
+
+    int height() const { return h_; }
+    int width() const { return w_; }
+    int channels() const { return c_; }
+    std::size_t size() const { return px_.size(); }
+    std::uint8_t* data() { return px_.data(); }
+    const std::uint8_t* data() const { return px_.data(); }
+    image_view view() { return {px_.data(), h_, w_, c_}; }
+    const_image_view view() const { return {px_.data(), h_, w_, c_}; }
+    operator const_image_view() const { return view(); }
+    std::uint8_t& operator()(int y, int x, int c) { return px_[(static_cast<std::size_t>(y) * w_ + x) * c_ + c]; }
+    std::uint8_t operator()(int y, int x, int c) const { return px_[(static_cast<std::size_t>(y) * w_ + x) * c_ + c]; }
+
+private:
+    int h_ = 0, w_ = 0, c_ = 0;
+    std::vector<std::uint8_t> px_;
+};
+
+//! Non-owning view of N contiguous images of equal shape, NHWC (the layout of CIFAR-10-C .npy files).
+template <class T>
+struct basic_batch_view {
+    T* data = nullptr;
+    std::size_t count = 0;
+    int height = 0;
+    int width = 0;
+    int channels = 0;
+
+    std::size_t image_size() const { return static_cast<std::size_t>(height) * width * channels; }
+    basic_image_view<T> operator[](std::size_t i) const { return {data + i * image_size(), height, width, channels}; }
+};
+using batch_view = basic_batch_view<std::uint8_t>;
+using const_batch_view = basic_batch_view<const std::uint8_t>;
+
+namespace detail {
+
+//! Float work image, HWC, values in [0,1] units (or 0-255 where a function says so). Double
+//! precision because the reference computes in float64 and truncates to uint8 at the end: a
+//! float32 path would flip the truncation of many pixels.
+struct fimage {
+    int h = 0, w = 0, c = 0;
+    std::vector<double> px;
+
+    fimage() = default;
+    fimage(int h_, int w_, int c_, double fill = 0.0)
+        : h(h_), w(w_), c(c_), px(static_cast<std::size_t>(h_) * w_ * c_, fill) {}
+    double& operator()(int y, int x, int ch) { return px[(static_cast<std::size_t>(y) * w + x) * c + ch]; }
+    double operator()(int y, int x, int ch) const { return px[(static_cast<std::size_t>(y) * w + x) * c + ch]; }
+    std::size_t size() const { return px.size(); }
+};
+
+//! uint8 -> double divided by 255 (numpy `np.array(x) / 255.`).
+inline fimage to_unit(const_image_view src) {
+    fimage f(src.height, src.width, src.channels);
+    for (std::size_t i = 0; i < f.size(); ++i) f.px[i] = static_cast<double>(src.data[i]) / 255.0;
+    return f;
+}
+
+//! Truncating uint8 conversion of a value in 0-255 units (numpy `np.uint8(float)` after clipping).
+inline std::uint8_t trunc_u8(double v) {
+    if (!(v > 0.0)) return 0;  // also maps NaN to 0
+    if (v >= 255.0) return 255;
+    return static_cast<std::uint8_t>(v);
+}
+
+//! The reference's final step: `np.uint8(np.clip(x, 0, 1) * 255)`.
+inline void store_unit(const fimage& f, image_view dst) {
+    for (std::size_t i = 0; i < f.size(); ++i) {
+        double v = f.px[i];
+        v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+        dst.data[i] = trunc_u8(v * 255.0);
+    }
+}
+
+//! `np.uint8(np.clip(x, 0, 255))` for a work image in 0-255 units.
+inline void store_255(const fimage& f, image_view dst) {
+    for (std::size_t i = 0; i < f.size(); ++i) dst.data[i] = trunc_u8(f.px[i]);
+}
+
+}  // namespace detail
+}  // namespace shiftnorm::corrupt

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+// Batch normalization with a pluggable statistic source (population, batch, rectified, table).
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "shiftnorm/backend/cpu/reduce.hpp"
+#include "shiftnorm/core/error.hpp"
+#include "shiftnorm/core/policy.hpp"
+#include "shiftnorm/core/tensor.hpp"
+#include "shiftnorm/norm/checks.hpp"
+#include "shiftnorm/stats/sources.hpp"
+
+namespace shiftnorm {
+
+//! Batch normalization (Ioffe & Szegedy 2015) over NCHW activations, per channel over
+//! (N, H, W): y = gamma * (x - mean) / sqrt(var + eps) + beta.
+//!
+//! Source decides what inference normalizes with (population, batch_stats, rectified,
+//! stats_table); Affine is `affine` or `no_affine`; Precision is precision<Src, Stat, Acc>.
+//! Modes are explicit calls, never guessed from the batch size:
+//!  - forward_training: batch mean and BIASED variance normalize; the source's running
+//!    buffers get the batch mean and UNBIASED variance (PyTorch convention). Saves mean and
+//!    inv_std for backward.
+//!  - forward_inference: the source's statistics (saved too, for backward_inference).
+//!  - forward_rectify: rectifiable sources re-estimate and store their statistics from this
+//!    batch and normalize with them (others: same as forward_inference).
+//!  - backward: gradient of forward_training (statistics depend on x).
+//!  - backward_inference: gradient with frozen statistics (input gradients for attacks).
+//! Parameter gradients ACCUMULATE into diff_scale / diff_shift (call zero_grad() first).
+//! Cost: forward_training reads src twice per channel (the second from cache when one
+//! channel fits in L2) and writes dst once; backward reads src, diff_dst twice, writes once.
+template <class Source, class Affine = affine, class Precision = fp32>
+class batch_norm {
+    static_assert(is_stat_source_v<Source>, "batch_norm<Source>: Source must be a statistic source policy");
+    static_assert(is_affine_policy_v<Affine>, "batch_norm<.., Affine>: use shiftnorm::affine or no_affine");
+    static_assert(is_precision<Precision>::value, "batch_norm<.., Precision>: use shiftnorm::precision<...>");
+
+public:
+    using source_type = Source;
+    using T = typename Precision::src_type;
+    using Stat = typename Precision::stat_type;
+    static_assert(std::is_same_v<Stat, float>, "batch_norm: statistics are stored in float");
+
+    struct options {
+        double eps = 1e-5;  //!< added to the variance inside the square root
+        nan_policy nan = nan_policy::propagate;
+    };
+
+    Source source;
+    options opt;
+    std::vector<Stat> scale, shift;            //!< gamma, beta (size C; unused without affine)
+    std::vector<Stat> diff_scale, diff_shift;  //!< accumulated gradients of gamma, beta
+
+    batch_norm() = default;
+    explicit batch_norm(index_t channels, options o = {}) : opt(o) {
+        if (channels <= 0) detail::fail<shape_error>("batch_norm", "channels", "> 0", channels);
+        if (!(o.eps >= 0.0)) detail::fail("batch_norm", "eps", ">= 0", o.eps);
+        channels_ = channels;
+        source.running.init(channels);
+        scale.assign(std::size_t(channels), Stat(1));
+        shift.assign(std::size_t(channels), Stat(0));
+        diff_scale.assign(std::size_t(channels), Stat(0));
+        diff_shift.assign(std::size_t(channels), Stat(0));
+    }
+
+    index_t channels() const { return channels_; }
+    void zero_grad() {
+        std::fill(diff_scale.begin(), diff_scale.end(), Stat(0));
+        std::fill(diff_shift.begin(), diff_shift.end(), Stat(0));
+    }
+    //! Mean and inv_std saved by the last forward call (size C).
+    const std::vector<Stat>& saved_mean() const { return saved_mean_; }
+    const std::vector<Stat>& saved_inv_std() const { return saved_inv_std_; }
+
+    void forward_training(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        detail::check_norm_io("batch_norm::forward_training", src, dst, channels_);
+        detail::check_reducible("batch_norm::forward_training", src.shape().per_channel(), 2,
+                                "N*H*W per channel (the variance of one value is undefined in training)");
+        std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
+        for (index_t c = 0; c < channels_; ++c) {
+            m[c] = backend::cpu::channel_moments<false>(src, c);
+            check_finite("batch_norm::forward_training", m[c], c);
+            save(c, m[c].mean, m[c].variance(variance_kind::biased));
+            normalize_channel(src, dst, c);
+        }
+        source.running.observe(m);
+        saved_kind_ = saved::training;
+        saved_shape_ = src.shape();
+    }
+
+    void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        detail::check_norm_io("batch_norm::forward_inference", src, dst, channels_);
+        if constexpr (Source::uses_batch_at_inference) {
+            const auto m = batch_moments("batch_norm::forward_inference", src);
+            const auto b = channel_stats<float>::from_moments(m, variance_kind::biased);
+            normalize_with(src, dst, source.inference_stats(&b));
+        } else {
+            normalize_with(src, dst, source.inference_stats(nullptr));
+        }
+    }
+
+    //! Rectification pass (seed 000): for rectifiable sources, estimate this layer's statistics
+    //! from the batch, store them in the source, and normalize with the stored (adapted)
+    //! statistics so the following layers see rectified activations.
+    void forward_rectify(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        if constexpr (Source::rectifiable) {
+            detail::check_norm_io("batch_norm::forward_rectify", src, dst, channels_);
+            if (!source.options.enabled) return forward_inference(src, dst);
+            const auto m = batch_moments("batch_norm::forward_rectify", src);
+            normalize_with(src, dst, source.rectify(m, src.shape().n));
+        } else {
+            forward_inference(src, dst);
+        }
+    }
+
+    void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
+                  const tensor_view<T>& diff_src) {
+        check_backward("batch_norm::backward", saved::training, src, diff_dst, diff_src);
+        const double count = double(src.shape().per_channel());
+        for (index_t c = 0; c < channels_; ++c) {
+            double sdy = 0, sdyx = 0;
+            backend::cpu::channel_grad_sums(src, diff_dst, c, T(saved_mean_[c]), sdy, sdyx);
+            const double istd = saved_inv_std_[c];
+            const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+            if constexpr (Affine::enabled) {
+                diff_scale[c] += Stat(sdyx * istd);
+                diff_shift[c] += Stat(sdy);
+            }
+            backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), T(gamma * istd),
+                                                 T(sdy / count), T(sdyx * istd * istd / count));
+        }
+    }
+
+    void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
+                            const tensor_view<T>& diff_src) {
+        check_backward("batch_norm::backward_inference", saved::inference, src, diff_dst, diff_src);
+        for (index_t c = 0; c < channels_; ++c) {
+            const double istd = saved_inv_std_[c];
+            if constexpr (Affine::enabled) {
+                double sdy = 0, sdyx = 0;
+                backend::cpu::channel_grad_sums(src, diff_dst, c, T(saved_mean_[c]), sdy, sdyx);
+                diff_scale[c] += Stat(sdyx * istd);
+                diff_shift[c] += Stat(sdy);
+            }
+            const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+            backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), T(gamma * istd),
+                                                 T(0), T(0));
+        }
+    }
+
+private:
+    enum class saved { none, training, inference };
+
+    void check_finite(const char* where, const moments<double>& m, index_t c) const {
+        if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.m2)))
+            throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
+                                               m.mean, ", M2 ", m.m2, ") under nan_policy::raise"));
+    }
+    std::vector<moments<double>> batch_moments(const char* where, const tensor_view<const T>& src) const {
+        std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
+        for (index_t c = 0; c < channels_; ++c) {
+            m[c] = backend::cpu::channel_moments<false>(src, c);
+            check_finite(where, m[c], c);
+        }
+        return m;
+    }
+    void save(index_t c, double mean, double var) {
+        if (saved_mean_.size() != std::size_t(channels_)) {
+            saved_mean_.resize(std::size_t(channels_));
+            saved_inv_std_.resize(std::size_t(channels_));
+        }
+        saved_mean_[c] = Stat(mean);
+        saved_inv_std_[c] = Stat(1.0 / std::sqrt(var + opt.eps));
+    }
+    void normalize_channel(const tensor_view<const T>& src, const tensor_view<T>& dst, index_t c) const {
+        const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+        const double beta = Affine::enabled ? double(shift[c]) : 0.0;
+        backend::cpu::channel_normalize(src, dst, c, T(saved_mean_[c]), T(gamma * saved_inv_std_[c]), T(beta));
+    }
+    void normalize_with(const tensor_view<const T>& src, const tensor_view<T>& dst, const channel_stats<float>& s) {
+        if (s.channels() != channels_)
+            detail::fail<shape_error>("batch_norm", "statistics channels", channels_, s.channels());
+        for (index_t c = 0; c < channels_; ++c) {
+            save(c, s.mean[c], s.var[c]);
+            normalize_channel(src, dst, c);
+        }
+        saved_kind_ = saved::inference;
+        saved_shape_ = src.shape();
+    }
+    void check_backward(const char* where, saved want, const tensor_view<const T>& src,
+                        const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) const {
+        if (saved_kind_ != want)
+            throw state_error(detail::concat(where, ": needs the statistics saved by ",
+                                             want == saved::training ? "forward_training" : "forward_inference",
+                                             ", but the last forward call was ",
+                                             saved_kind_ == saved::none       ? "none"
+                                             : saved_kind_ == saved::training ? "forward_training"
+                                                                              : "forward_inference/rectify"));
+        if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
+        detail::check_same_shape(where, "diff_dst", src, diff_dst);
+        detail::check_same_shape(where, "diff_src", src, diff_src);
+    }
+
+    index_t channels_ = 0;
+    std::vector<Stat> saved_mean_, saved_inv_std_;
+    saved saved_kind_ = saved::none;
+    shape4 saved_shape_{};
+};
+
+}  // namespace shiftnorm

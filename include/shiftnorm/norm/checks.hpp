@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+// Argument checks shared by the normalization layers (shapes, contiguity, empty tensors).
+#pragma once
+
+#include "shiftnorm/core/error.hpp"
+#include "shiftnorm/core/tensor.hpp"
+
+namespace shiftnorm::detail {
+
+template <class A, class B>
+void check_same_shape(const char* where, const char* arg, const tensor_view<A>& ref, const tensor_view<B>& v) {
+    if (v.shape() != ref.shape()) fail<shape_error>(where, arg, ref.shape(), v.shape());
+    if (!v.is_contiguous()) fail<shape_error>(where, arg, "a contiguous NCHW view", "a strided view");
+}
+
+//! src/dst of a normalization layer: same non-empty contiguous shape, C = channels.
+template <class A, class B>
+void check_norm_io(const char* where, const tensor_view<A>& src, const tensor_view<B>& dst, index_t channels) {
+    if (src.empty()) fail<shape_error>(where, "src", "a non-empty tensor", src.shape());
+    if (!src.is_contiguous()) fail<shape_error>(where, "src", "a contiguous NCHW view", "a strided view");
+    if (src.shape().c != channels) fail<shape_error>(where, "src channels", channels, src.shape().c);
+    check_same_shape(where, "dst", src, dst);
+    if (src.data() == nullptr) fail<shape_error>(where, "src", "allocated data", "a null pointer");
+}
+
+inline void check_reducible(const char* where, index_t count, index_t minimum, const char* what) {
+    if (count < minimum) fail<shape_error>(where, what, concat(">= ", minimum), count);
+}
+
+}  // namespace shiftnorm::detail

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+// Rectified statistics source: re-estimate BN statistics from k unlabeled target samples.
+#pragma once
+
+#include <vector>
+
+#include "shiftnorm/core/error.hpp"
+#include "shiftnorm/stats/channel_stats.hpp"
+
+namespace shiftnorm {
+
+//! Which statistics rectification replaces (seed 000, Table 6).
+enum class adapt_what { both, mean_only, var_only };
+
+//! Options of BN-statistics rectification (Benz et al., "Revisiting Batch Normalization for
+//! Improving Corruption Robustness", seed 000; prior mixing from Schneider et al. 2020).
+struct rectify_options {
+    adapt_what what = adapt_what::both;
+    //! Prior strength N: adapted = N/(N+n) * source + n/(N+n) * target, n = samples in the
+    //! rectification batch. 0 (default, the paper's procedure) replaces the source statistics.
+    double prior = 0.0;
+    //! Variance stored from the target batch: unbiased (n/(n-1), the reference's choice) or biased.
+    variance_kind variance = variance_kind::unbiased;
+    //! Whether this layer takes part (Table 7 adapts the front, middle or end third only).
+    bool enabled = true;
+};
+
+namespace detail {
+//! The rectified statistics of one layer from a target batch's per-channel moments.
+//! `samples` is the number of images n in the batch (used by prior mixing only).
+template <class Acc>
+channel_stats<float> rectify_stats(const channel_stats<float>& source, const std::vector<moments<Acc>>& target,
+                                   index_t samples, const rectify_options& o) {
+    if (o.prior < 0.0) fail("rectify", "prior", "N >= 0", o.prior);
+    if (index_t(target.size()) != source.channels())
+        fail<shape_error>("rectify", "channels", source.channels(), target.size());
+    channel_stats<float> r = source;
+    const double wt = o.prior == 0.0 ? 1.0 : double(samples) / (o.prior + double(samples));
+    for (std::size_t c = 0; c < target.size(); ++c) {
+        if (target[c].count < 2 && o.variance == variance_kind::unbiased && o.what != adapt_what::mean_only)
+            throw value_error(concat("rectify: channel ", c, " has ", target[c].count,
+                                     " value(s); the unbiased variance needs at least 2 (use more samples "
+                                     "or variance_kind::biased)"));
+        if (o.what != adapt_what::var_only)
+            r.mean[c] = float((1.0 - wt) * double(source.mean[c]) + wt * double(target[c].mean));
+        if (o.what != adapt_what::mean_only)
+            r.var[c] = float((1.0 - wt) * double(source.var[c]) + wt * double(target[c].variance(o.variance)));
+    }
+    return r;
+}
+}  // namespace detail
+
+//! Rectified source: inference uses statistics re-estimated from a batch of k target samples
+//! by batch_norm::forward_rectify (in which each layer already normalizes with its adapted
+//! statistics, so later layers see adapted activations), then frozen. Before rectification, or
+//! after reset(), it behaves like `population`.
+struct rectified {
+    static constexpr bool uses_batch_at_inference = false;
+    static constexpr bool rectifiable = true;
+    running_stats<float> running;
+    rectify_options options;
+    channel_stats<float> adapted;
+    bool has_adapted = false;
+
+    const channel_stats<float>& inference_stats(const channel_stats<float>*) const {
+        return has_adapted ? adapted : running.stats;
+    }
+    //! Stores the adapted statistics from a target batch; returns what to normalize with.
+    template <class Acc>
+    const channel_stats<float>& rectify(const std::vector<moments<Acc>>& target, index_t samples) {
+        if (!options.enabled) return inference_stats(nullptr);
+        adapted = detail::rectify_stats(running.stats, target, samples, options);
+        has_adapted = true;
+        return adapted;
+    }
+    //! Forgets the adapted statistics (back to the source statistics).
+    void reset() { has_adapted = false; }
+};
+
+}  // namespace shiftnorm

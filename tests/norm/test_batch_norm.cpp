@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// batch_norm against the double-precision naive reference, central differences, hostile inputs.
+#include <catch2/catch.hpp>
+
+#include "shiftnorm/shiftnorm.hpp"
+#include "support/reference.hpp"
+
+using namespace shiftnorm;
+using test::random_tensor;
+
+namespace {
+double loss_weights(std::size_t i) { return std::sin(0.37 * double(i) + 0.1); }  // fixed "upstream gradient"
+}  // namespace
+
+TEST_CASE("batch_norm forward_training matches the naive double reference", "[batch_norm]") {
+    for (shape4 s : {shape4{4, 3, 5, 7}, shape4{1, 2, 6, 6}, shape4{8, 5, 1, 1}, shape4{3, 2, 40, 40}}) {
+        batch_norm<population> bn(s.c);
+        for (index_t c = 0; c < s.c; ++c) bn.scale[c] = 0.5f + float(c), bn.shift[c] = -0.25f * float(c);
+        auto x = random_tensor(s, 7, 3.0, 2.0);
+        tensor<float> y(s);
+        bn.forward_training(x, y.view());
+        std::vector<double> mean, var, g(bn.scale.begin(), bn.scale.end()), b(bn.shift.begin(), bn.shift.end());
+        const auto xd = test::to_double(x);
+        test::naive_channel_moments(xd, s, mean, var);
+        const auto ref = test::naive_bn(xd, s, mean, var, g, b, 1e-5);
+        CHECK(test::worst_error(y, ref, 1e-5, 1e-5) <= 1.0);
+        // running buffers: momentum 0.1 from (0, 1), unbiased variance
+        const double m = double(s.per_channel());
+        for (index_t c = 0; c < s.c; ++c) {
+            CHECK(bn.source.running.stats.mean[c] == Approx(0.1 * mean[c]).epsilon(1e-6));
+            CHECK(bn.source.running.stats.var[c] == Approx(0.9 + 0.1 * var[c] * m / (m - 1)).epsilon(1e-6));
+        }
+    }
+}
+
+TEST_CASE("batch statistics keep 1e-6 relative variance error at |mean|/std = 1e3", "[batch_norm][numerics]") {
+    for (double offset : {1e3, -1e3, 5e3}) {
+        shape4 s{16, 4, 17, 19};
+        auto x = random_tensor(s, 11, offset, std::abs(offset) / 1e3);
+        std::vector<double> mean, var;
+        test::naive_channel_moments(test::to_double(x), s, mean, var);
+        for (index_t c = 0; c < s.c; ++c) {
+            auto m = backend::cpu::channel_moments<false>(tensor_view<const float>(x.view()), c);
+            CHECK(std::abs(m.variance(variance_kind::biased) - var[c]) / var[c] <= 1e-6);
+            CHECK(std::abs(m.mean - mean[c]) <= 1e-9 * std::abs(mean[c]));
+        }
+    }
+}
+
+TEST_CASE("batch_norm backward matches central differences of the double reference", "[batch_norm][grad]") {
+    for (shape4 s : {shape4{3, 2, 3, 4}, shape4{1, 3, 2, 2}, shape4{5, 2, 1, 1}}) {
+        batch_norm<population> bn(s.c);
+        for (index_t c = 0; c < s.c; ++c) bn.scale[c] = 1.5f - 0.5f * float(c), bn.shift[c] = 0.3f;
+        auto x = random_tensor(s, 3, 0.5, 1.0);
+        tensor<float> y(s), dy(s), dx(s);
+        for (index_t i = 0; i < dy.numel(); ++i) dy[i] = float(loss_weights(std::size_t(i)));
+        bn.forward_training(x, y.view());
+        bn.backward(x, dy, dx.view());
+        std::vector<double> gamma(bn.scale.begin(), bn.scale.end()), beta(bn.shift.begin(), bn.shift.end());
+        auto loss = [&](const std::vector<double>& xv, const std::vector<double>& g, const std::vector<double>& b) {
+            std::vector<double> mean, var;
+            test::naive_channel_moments(xv, s, mean, var);
+            const auto yv = test::naive_bn(xv, s, mean, var, g, b, 1e-5);
+            double l = 0;
+            for (std::size_t i = 0; i < yv.size(); ++i) l += yv[i] * loss_weights(i);
+            return l;
+        };
+        const auto xd = test::to_double(x);
+        const auto gx = test::numeric_gradient(xd, [&](const std::vector<double>& v) { return loss(v, gamma, beta); });
+        CHECK(test::worst_error(dx, gx, 1e-4, 1e-3) <= 1.0);
+        const auto gg = test::numeric_gradient(gamma, [&](const std::vector<double>& v) { return loss(xd, v, beta); });
+        const auto gb = test::numeric_gradient(beta, [&](const std::vector<double>& v) { return loss(xd, gamma, v); });
+        CHECK(test::worst_error(bn.diff_scale, gg, 1e-4, 1e-3) <= 1.0);
+        CHECK(test::worst_error(bn.diff_shift, gb, 1e-4, 1e-3) <= 1.0);
+    }
+}
