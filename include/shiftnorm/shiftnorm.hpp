@@ -12,4 +12,8 @@
 #include "shiftnorm/stats/sources.hpp"
 #include "shiftnorm/stats/rectified.hpp"
 #include "shiftnorm/stats/table.hpp"
+#include "shiftnorm/stats/adversarial.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
+#include "shiftnorm/norm/dual_batch_norm.hpp"
+#include "shiftnorm/norm/group_norm.hpp"
+#include "shiftnorm/norm/robust_norm.hpp"

@@ -74,3 +74,88 @@ TEST_CASE("batch_norm backward matches central differences of the double referen
         CHECK(test::worst_error(bn.diff_shift, gb, 1e-4, 1e-3) <= 1.0);
     }
 }
+
+TEST_CASE("batch_norm hostile inputs", "[batch_norm][hostile]") {
+    SECTION("constant channel: output beta, gradient (dy - mean dy) / sqrt(eps), finite") {
+        shape4 s{3, 1, 4, 4};
+        tensor<float> x(s, 123.f), y(s), dy(s), dx(s);
+        for (index_t i = 0; i < dy.numel(); ++i) dy[i] = float(i % 7) - 3.f;
+        batch_norm<population> bn(1);
+        bn.shift[0] = 0.25f;
+        bn.forward_training(x, y.view());
+        for (float v : y) CHECK(v == 0.25f);
+        bn.backward(x, dy, dx.view());
+        double mdy = 0;
+        for (float v : dy) mdy += v;
+        mdy /= double(dy.numel());
+        for (index_t i = 0; i < dx.numel(); ++i) CHECK(dx[i] == Approx((dy[i] - mdy) / std::sqrt(1e-5)).epsilon(1e-5));
+    }
+    SECTION("N = 1 (spatial statistics) and H = W = 1 (batch statistics) work; one value per channel does not") {
+        batch_norm<population> bn(2);
+        auto x1 = random_tensor(shape4{1, 2, 3, 3}, 1, 0, 1);
+        tensor<float> y1(x1.shape());
+        CHECK_NOTHROW(bn.forward_training(x1, y1.view()));
+        auto x2 = random_tensor(shape4{4, 2, 1, 1}, 1, 0, 1);
+        tensor<float> y2(x2.shape());
+        CHECK_NOTHROW(bn.forward_training(x2, y2.view()));
+        tensor<float> x3(shape4{1, 2, 1, 1}, 1.f), y3(shape4{1, 2, 1, 1});
+        CHECK_THROWS_AS(bn.forward_training(x3, y3.view()), shape_error);
+        CHECK_NOTHROW(bn.forward_inference(x3, y3.view()));  // inference needs no batch statistics
+    }
+    SECTION("large offset: forward and backward at |mean|/std = 1e3 agree with the double reference") {
+        shape4 s{8, 2, 6, 6};
+        auto x = random_tensor(s, 5, 1e3, 1.0);
+        batch_norm<population> bn(2);
+        tensor<float> y(s);
+        bn.forward_training(x, y.view());
+        std::vector<double> mean, var, g(2, 1.0), b(2, 0.0);
+        const auto xd = test::to_double(x);
+        test::naive_channel_moments(xd, s, mean, var);
+        // y's absolute error is bounded by the fp32 resolution of x (6e-5 at 1e3) over std 1
+        CHECK(test::worst_error(y, test::naive_bn(xd, s, mean, var, g, b, 1e-5), 2e-4, 0) <= 1.0);
+    }
+    SECTION("NaN / Inf policy") {
+        shape4 s{2, 2, 2, 2};
+        auto x = random_tensor(s, 5, 0, 1);
+        x(1, 0, 1, 1) = NAN;
+        x(0, 1, 0, 0) = INFINITY;
+        tensor<float> y(s);
+        batch_norm<population> bn(2);
+        bn.forward_training(x, y.view());  // propagate: the affected channels become NaN
+        CHECK(std::isnan(y(0, 0, 0, 0)));
+        CHECK(std::isnan(y(1, 1, 1, 1)));
+        batch_norm<population> strict(2, {1e-5, nan_policy::raise});
+        CHECK_THROWS_AS(strict.forward_training(x, y.view()), numeric_error);
+        CHECK(strict.source.running.num_batches_tracked == 0);  // nothing stored from a bad batch
+        CHECK(strict.source.running.stats.mean[0] == 0.f);
+    }
+    SECTION("empty tensors, wrong channels, mismatched shapes, backward before forward") {
+        batch_norm<population> bn(3);
+        tensor<float> e(shape4{0, 3, 4, 4}), ey(shape4{0, 3, 4, 4});
+        CHECK_THROWS_AS(bn.forward_training(e, ey.view()), shape_error);
+        CHECK_THROWS_AS(bn.forward_inference(e, ey.view()), shape_error);
+        tensor<float> x(shape4{2, 4, 2, 2}, 1.f), y(shape4{2, 4, 2, 2});
+        CHECK_THROWS_WITH(bn.forward_training(x, y.view()), Catch::Contains("src channels") && Catch::Contains("3"));
+        tensor<float> x3(shape4{2, 3, 2, 2}, 1.f), y3(shape4{2, 3, 2, 1});
+        CHECK_THROWS_AS(bn.forward_training(x3, y3.view()), shape_error);
+        tensor<float> d(shape4{2, 3, 2, 2}, 0.f);
+        CHECK_THROWS_AS(bn.backward(x3, d, d.view()), state_error);
+        CHECK_THROWS_AS(batch_norm<population>(0), shape_error);
+    }
+}
+
+TEST_CASE("batch_norm backward_inference: frozen statistics", "[batch_norm][grad]") {
+    shape4 s{2, 2, 3, 3};
+    batch_norm<population> bn(2);
+    bn.source.running.stats.mean = {0.5f, -1.f};
+    bn.source.running.stats.var = {4.f, 0.25f};
+    bn.scale = {2.f, -1.f};
+    auto x = random_tensor(s, 17, 0, 1);
+    tensor<float> y(s), dy(s, 1.f), dx(s);
+    bn.forward_inference(x, y.view());
+    bn.backward_inference(x, dy, dx.view());
+    CHECK(dx(0, 0, 0, 0) == Approx(2.0 / std::sqrt(4.0 + 1e-5)));
+    CHECK(dx(1, 1, 2, 2) == Approx(-1.0 / std::sqrt(0.25 + 1e-5)));
+    CHECK(bn.diff_shift[0] == Approx(18.0));
+    CHECK_THROWS_AS(bn.backward(x, dy, dx.view()), state_error);  // last forward was inference
+}

@@ -134,6 +134,7 @@ public:
     const shape4& shape() const { return shape_; }
     index_t numel() const { return shape_.numel(); }
     bool empty() const { return shape_.empty(); }
+    std::size_t size() const { return std::size_t(numel()); }
     T* begin() { return data(); }
     T* end() { return data() + numel(); }
     const T* begin() const { return data(); }

@@ -90,6 +90,17 @@ struct fimage {
     std::size_t size() const { return px.size(); }
 };
 
+//! Validates a (src, dst) pair: non-empty, 1 or 3 channels, equal shapes. Throws shape_error
+//! naming the argument, the expected and the actual value.
+inline void check_pair(const char* where, const_image_view src, image_view dst) {
+    if (src.data == nullptr || src.height <= 0 || src.width <= 0)
+        fail<shape_error>(where, "src", "a non-empty image", concat(src.height, "x", src.width, "x", src.channels));
+    if (src.channels != 1 && src.channels != 3) fail<shape_error>(where, "src.channels", "1 or 3", src.channels);
+    if (dst.data == nullptr || dst.height != src.height || dst.width != src.width || dst.channels != src.channels)
+        fail<shape_error>(where, "dst", concat(src.height, "x", src.width, "x", src.channels),
+                          concat(dst.height, "x", dst.width, "x", dst.channels));
+}
+
 //! uint8 -> double divided by 255 (numpy `np.array(x) / 255.`).
 inline fimage to_unit(const_image_view src) {
     fimage f(src.height, src.width, src.channels);

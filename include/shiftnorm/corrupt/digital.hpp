@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// Digital corruptions: brightness, contrast, saturate (skimage HSV), JPEG (libjpeg), pixelate (Pillow BOX), elastic.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "shiftnorm/corrupt/filters.hpp"
+#include "shiftnorm/corrupt/geometry.hpp"
+#include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/params.hpp"
+#include "shiftnorm/corrupt/rng.hpp"
+#include "shiftnorm/data/image_io.hpp"
+
+namespace shiftnorm::corrupt {
+
+namespace detail {
+
+//! skimage.color.rgb2hsv for one pixel (float64, same operation order; blue wins ties over
+//! green over red, as the sequential numpy masks do).
+inline void rgb2hsv(const double* rgb, double* hsv) {
+    const double mx = std::max(rgb[0], std::max(rgb[1], rgb[2]));
+    const double mn = std::min(rgb[0], std::min(rgb[1], rgb[2]));
+    const double delta = mx - mn;
+    const double v = mx;
+    const double s = delta == 0.0 ? 0.0 : delta / v;
+    double h = 0.0;
+    if (delta != 0.0) {
+        if (rgb[2] == mx) h = 4. + (rgb[0] - rgb[1]) / delta;
+        else if (rgb[1] == mx) h = 2. + (rgb[2] - rgb[0]) / delta;
+        else h = (rgb[1] - rgb[2]) / delta;
+        h = std::fmod(h / 6., 1.);
+        if (h < 0) h += 1.;  // Python's % is a floor modulo
+    }
+    hsv[0] = h, hsv[1] = s, hsv[2] = v;
+}
+
+//! skimage.color.hsv2rgb for one pixel.
+inline void hsv2rgb(const double* hsv, double* rgb) {
+    const double hi_f = std::floor(hsv[0] * 6);
+    const double f = hsv[0] * 6 - hi_f;
+    const double p = hsv[2] * (1 - hsv[1]);
+    const double q = hsv[2] * (1 - f * hsv[1]);
+    const double t = hsv[2] * (1 - (1 - f) * hsv[1]);
+    const double v = hsv[2];
+    const int hi = static_cast<int>(static_cast<std::uint8_t>(static_cast<long long>(hi_f))) % 6;
+    switch (hi) {
+        case 0: rgb[0] = v, rgb[1] = t, rgb[2] = p; break;
+        case 1: rgb[0] = q, rgb[1] = v, rgb[2] = p; break;
+        case 2: rgb[0] = p, rgb[1] = v, rgb[2] = t; break;
+        case 3: rgb[0] = p, rgb[1] = q, rgb[2] = v; break;
+        case 4: rgb[0] = t, rgb[1] = p, rgb[2] = v; break;
+        default: rgb[0] = v, rgb[1] = p, rgb[2] = q; break;
+    }
+}
+
+//! Applies fn(hsv) to every pixel through skimage's HSV round trip; gray images go through
+//! (x, x, x) and come back as the mean of the three channels.
+template <class Fn>
+void hsv_map(const_image_view src, image_view dst, Fn fn) {
+    for (int y = 0; y < src.height; ++y)
+        for (int x = 0; x < src.width; ++x) {
+            double rgb[3], hsv[3];
+            for (int k = 0; k < 3; ++k) rgb[k] = src(y, x, src.channels == 3 ? k : 0) / 255.;
+            rgb2hsv(rgb, hsv);
+            fn(hsv);
+            hsv2rgb(hsv, rgb);
+            for (double& v : rgb) v = std::clamp(v, 0.0, 1.0) * 255;
+            if (src.channels == 3)
+                for (int k = 0; k < 3; ++k) dst(y, x, k) = trunc_u8(rgb[k]);
+            else
+                dst(y, x, 0) = trunc_u8((rgb[0] + rgb[1] + rgb[2]) / 3.0);
+        }
+}
+
+}  // namespace detail
+
+//! Brightness: V += c in skimage's HSV (clipped to [0, 1]). Deterministic.
+inline void brightness(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+    const double c = brightness_shift(table, severity);
+    detail::check_pair("brightness", src, dst);
+    detail::hsv_map(src, dst, [c](double* hsv) { hsv[2] = std::clamp(hsv[2] + c, 0.0, 1.0); });
+}
+
+//! Saturate: S = S * scale + shift in skimage's HSV (clipped). Deterministic. On gray images the
+//! saturation is 0 and the hue red, so only the shift acts (a slight darkening of the mean).
+inline void saturate(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+    const saturate_params p = saturate_params_for(table, severity);
+    detail::check_pair("saturate", src, dst);
+    detail::hsv_map(src, dst, [p](double* hsv) { hsv[1] = std::clamp(hsv[1] * p.scale + p.shift, 0.0, 1.0); });
+}
+
+//! Contrast: (x - mean_c) * c + mean_c with per-channel means over the image. Deterministic.
+inline void contrast(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+    const double c = contrast_factor(table, severity);
+    detail::check_pair("contrast", src, dst);
+    detail::fimage f = detail::to_unit(src);
+    std::array<double, 3> mean{0, 0, 0};
+    for (std::size_t i = 0; i < f.size(); ++i) mean[i % f.c] += f.px[i];
+    const double n = static_cast<double>(f.h) * f.w;
+    for (int k = 0; k < f.c; ++k) mean[k] /= n;
+    for (std::size_t i = 0; i < f.size(); ++i) f.px[i] = (f.px[i] - mean[i % f.c]) * c + mean[i % f.c];
+    detail::store_unit(f, dst);
+}
+
+//! JPEG round trip at the table's quality through libjpeg (4:2:0 for RGB, islow DCT), which is
+//! what Pillow's save(quality=q) + open does. Deterministic. Needs libjpeg at link time.
+inline void jpeg_compression(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+    const int q = jpeg_quality(table, severity);
+    detail::check_pair("jpeg_compression", src, dst);
+    const auto bytes = data::encode_jpeg(src.data, src.height, src.width, src.channels, q);
+    const data::decoded_image d = data::decode_jpeg(bytes.data(), bytes.size(), "jpeg_compression");
+    std::copy(d.pixels.begin(), d.pixels.end(), dst.data);
+}
+
+//! Pixelate: Pillow BOX resize to (int(W c), int(H c)) and back (8-bit fixed point). Deterministic.
+inline void pixelate(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+    const double c = pixelate_factor(table, severity);
+    detail::check_pair("pixelate", src, dst);
+    const int sw = std::max(1, static_cast<int>(src.width * c)), sh = std::max(1, static_cast<int>(src.height * c));
+    const image small = detail::pil_box_resize(src, sw, sh);
+    const image back = detail::pil_box_resize(small.view(), src.width, src.height);
+    std::copy(back.data(), back.data() + back.size(), dst.data);
+}
+
+//! Elastic transform (after Simard et al. 2003, the reference's gist): a random affine jitter of
+//! three control points (cv2.warpAffine, reflect-101), then a displacement field of uniform
+//! noise smoothed by a gaussian of sigma pixels (scipy 'reflect', truncate 3) scaled by alpha,
+//! sampled with order-1 map_coordinates ('reflect'). Draws 6 uniforms, then 2*H*W.
+inline void elastic_transform(const_image_view src, image_view dst, int severity, generator& gen,
+                              param_table table = param_table::cifar) {
+    const elastic_params p0 = elastic_params_for(table, severity);
+    detail::check_pair("elastic_transform", src, dst);
+    const int H = src.height, W = src.width, C = src.channels;
+    const double scale = std::min(H, W) / p0.nominal_size;
+    const double alpha = p0.alpha * scale, sigma = p0.sigma * scale, jitter = p0.affine * scale;
+    detail::fimage img = detail::to_unit(src);
+    for (double& v : img.px) v = static_cast<float>(v);
+    const double cs0 = std::floor(H / 2.0), cs1 = std::floor(W / 2.0);
+    const double sq = std::min(H, W) / 3;
+    const std::array<double, 6> pts1 = {cs0 + sq, cs1 + sq, cs0 + sq, cs1 - sq, cs0 - sq, cs1 - sq};
+    std::array<double, 6> pts2{};
+    for (int i = 0; i < 6; ++i) pts2[i] = pts1[i] + static_cast<float>(gen.uniform(-jitter, jitter));
+    const auto M = detail::affine_from_points(pts1, pts2);
+    const detail::fimage warped = detail::warp_affine(img, M);
+    detail::fimage dx(H, W, 1), dy(H, W, 1);
+    for (double& v : dx.px) v = gen.uniform(-1.0, 1.0);
+    for (double& v : dy.px) v = gen.uniform(-1.0, 1.0);
+    detail::gaussian_filter(dx, sigma, detail::border::reflect, 3.0);
+    detail::gaussian_filter(dy, sigma, detail::border::reflect, 3.0);
+    detail::fimage f(H, W, C);
+    for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x) {
+            const double ddx = static_cast<float>(dx(y, x, 0) * alpha), ddy = static_cast<float>(dy(y, x, 0) * alpha);
+            for (int k = 0; k < C; ++k) f(y, x, k) = detail::sample_reflect(warped, k, y + ddy, x + ddx);
+        }
+    detail::store_unit(f, dst);
+}
+
+}  // namespace shiftnorm::corrupt

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+// Frost corruption: seeded procedural ice texture by default, optional texture photographs (ImageNet-C's).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/params.hpp"
+#include "shiftnorm/corrupt/rng.hpp"
+#include "shiftnorm/data/image_io.hpp"
+
+namespace shiftnorm::corrupt {
+
+namespace detail {
+
+//! Bilinear resize by factor `scale` with OpenCV's INTER_LINEAR geometry (half-pixel centres,
+//! output size round(in * scale)); used to shrink texture photographs like cv2.resize(fx=0.2).
+inline image resize_bilinear(const_image_view src, double scale) {
+    const int oh = std::max(1, static_cast<int>(std::lround(src.height * scale)));
+    const int ow = std::max(1, static_cast<int>(std::lround(src.width * scale)));
+    image out(oh, ow, src.channels);
+    const double sy = static_cast<double>(src.height) / oh, sx = static_cast<double>(src.width) / ow;
+    for (int y = 0; y < oh; ++y) {
+        double fy = (y + 0.5) * sy - 0.5;
+        fy = std::max(0.0, fy);
+        const int y0 = std::min(static_cast<int>(fy), src.height - 1), y1 = std::min(y0 + 1, src.height - 1);
+        const double ty = fy - y0;
+        for (int x = 0; x < ow; ++x) {
+            double fx = (x + 0.5) * sx - 0.5;
+            fx = std::max(0.0, fx);
+            const int x0 = std::min(static_cast<int>(fx), src.width - 1), x1 = std::min(x0 + 1, src.width - 1);
+            const double tx = fx - x0;
+            for (int c = 0; c < src.channels; ++c) {
+                const double v = (src(y0, x0, c) * (1 - tx) + src(y0, x1, c) * tx) * (1 - ty) +
+                                 (src(y1, x0, c) * (1 - tx) + src(y1, x1, c) * tx) * ty;
+                out(y, x, c) = static_cast<std::uint8_t>(std::min(255.0, std::floor(v + 0.5)));
+            }
+        }
+    }
+    return out;
+}
+
+//! Smooth value noise on a lattice of `cell` pixels (bilinear with smoothstep), values in [0,1).
+inline void add_value_noise(std::vector<double>& dst, int h, int w, double cell, double amp, generator& gen) {
+    const int gh = static_cast<int>(std::ceil(h / cell)) + 2, gw = static_cast<int>(std::ceil(w / cell)) + 2;
+    std::vector<double> lat(static_cast<std::size_t>(gh) * gw);
+    for (double& v : lat) v = gen.uniform();
+    const double oy = gen.uniform() * cell, ox = gen.uniform() * cell;
+    for (int y = 0; y < h; ++y) {
+        const double fy = (y + oy) / cell;
+        const int iy = static_cast<int>(fy);
+        double ty = fy - iy;
+        ty = ty * ty * (3 - 2 * ty);
+        for (int x = 0; x < w; ++x) {
+            const double fx = (x + ox) / cell;
+            const int ix = static_cast<int>(fx);
+            double tx = fx - ix;
+            tx = tx * tx * (3 - 2 * tx);
+            const double a = lat[iy * gw + ix], b = lat[iy * gw + ix + 1];
+            const double c = lat[(iy + 1) * gw + ix], d = lat[(iy + 1) * gw + ix + 1];
+            dst[static_cast<std::size_t>(y) * w + x] += amp * ((a * (1 - tx) + b * tx) * (1 - ty) + (c * (1 - tx) + d * tx) * ty);
+        }
+    }
+}
+
+//! Procedural frost texture of h x w pixels, 0-255 RGB (or gray): fractal value noise (the
+//! frosted haze) plus randomly oriented, branching ice needles (the crystals), standardised
+//! to mean 0.61 and standard deviation 0.22 in [0,1] units with a slight blue tint. `cell` is
+//! the feature scale in pixels (8 for CIFAR's 0.2-scaled photographs, 40 at ImageNet scale).
+//! The two moments are those of the ImageNet-C frost photographs after the CIFAR resize, as
+//! implied by the reference's severity-1 statistics (see docs/corruptions.md).
+inline image procedural_frost(int h, int w, int channels, double cell, generator& gen) {
+    std::vector<double> t(static_cast<std::size_t>(h) * w, 0.0);
+    double amp = 1.0, c = cell;
+    for (int o = 0; o < 4 && c >= 1.0; ++o, amp *= 0.55, c *= 0.5) add_value_noise(t, h, w, c, amp, gen);
+    // Needles: line segments drawn additively with a 1-pixel triangular profile.
+    std::vector<double> needles(t.size(), 0.0);
+    const int count = std::max(4, static_cast<int>(3.0 * h * w / (cell * cell)));
+    for (int n = 0; n < count; ++n) {
+        double y = gen.uniform(0, h), x = gen.uniform(0, w);
+        double ang = gen.uniform(0, 6.283185307179586);
+        const int branches = 1 + static_cast<int>(gen.randint(0, 3));
+        for (int b = 0; b < branches; ++b) {
+            const double len = cell * gen.uniform(0.5, 2.0);
+            const double dy = std::sin(ang), dx = std::cos(ang), inten = gen.uniform(0.4, 1.0);
+            for (double s = 0; s < len; s += 0.5) {
+                const double py = y + dy * s, px = x + dx * s;
+                const int iy = static_cast<int>(std::floor(py)), ix = static_cast<int>(std::floor(px));
+                for (int yy = iy; yy <= iy + 1; ++yy)
+                    for (int xx = ix; xx <= ix + 1; ++xx) {
+                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                        const double wgt = std::max(0.0, 1 - std::fabs(py - yy)) * std::max(0.0, 1 - std::fabs(px - xx));
+                        double& v = needles[static_cast<std::size_t>(yy) * w + xx];
+                        v = std::max(v, inten * wgt);
+                    }
+            }
+            y += dy * len, x += dx * len;
+            ang += gen.uniform(-1.2, 1.2);
+        }
+    }
+    for (std::size_t i = 0; i < t.size(); ++i) t[i] = t[i] + 1.2 * needles[i];
+    double mean = 0, sq = 0;
+    for (double v : t) mean += v;
+    mean /= t.size();
+    for (double v : t) sq += (v - mean) * (v - mean);
+    const double sd = std::sqrt(sq / t.size()) + 1e-12;
+    static constexpr double tint[3] = {0.93, 0.98, 1.04};
+    image out(h, w, channels);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const double z = 0.61 + 0.22 * (t[static_cast<std::size_t>(y) * w + x] - mean) / sd;
+            for (int k = 0; k < channels; ++k) {
+                const double v = (channels == 3 ? tint[k] : 1.0) * z * 255.0;
+                out(y, x, k) = static_cast<std::uint8_t>(std::clamp(std::floor(v + 0.5), 0.0, 255.0));
+            }
+        }
+    return out;
+}
+
+}  // namespace detail
+
+//! Texture photographs for frost (e.g. frost1.png ... frost6.jpg distributed with ImageNet-C).
+//! Like the reference, a frost call picks one of the first five (or all, if fewer) textures at
+//! random, resizes it by the table's texture_scale and crops a random window of the image size.
+//! Thread-safe; resized copies are cached per scale.
+class frost_textures {
+public:
+    frost_textures() = default;
+    //! Loads frost1.png, frost2.png, frost3.png, frost4.jpg, frost5.jpg, frost6.jpg from `dir`
+    //! when present, otherwise every .png/.jpg/.jpeg file in name order. Throws io_error when
+    //! the directory has none.
+    static frost_textures load_directory(const std::string& dir) {
+        namespace fs = std::filesystem;
+        frost_textures t;
+        if (!fs::is_directory(dir))
+            detail::fail<io_error>("frost_textures::load_directory", "dir", "an existing directory", "'" + dir + "'");
+        std::vector<std::string> files;
+        for (const char* n : {"frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg"})
+            if (fs::exists(fs::path(dir) / n)) files.push_back((fs::path(dir) / n).string());
+        if (files.empty()) {
+            for (const auto& e : fs::directory_iterator(dir)) {
+                std::string ext = e.path().extension().string();
+                std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
+                if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") files.push_back(e.path().string());
+            }
+            std::sort(files.begin(), files.end());
+        }
+        if (files.empty())
+            detail::fail<io_error>("frost_textures::load_directory", "dir", "a directory with .png/.jpg textures", "'" + dir + "'");
+        for (const auto& f : files) {
+            data::decoded_image d = data::read_image(f);
+            image img(d.height, d.width, 3);
+            for (int i = 0; i < d.height * d.width; ++i)
+                for (int k = 0; k < 3; ++k) img.data()[i * 3 + k] = d.pixels[i * d.channels + (d.channels >= 3 ? k : 0)];
+            t.add(std::move(img));
+        }
+        return t;
+    }
+    //! Adds one RGB texture.
+    void add(image rgb) { state_->raw.push_back(std::move(rgb)); }
+    std::size_t size() const { return state_->raw.size(); }
+    bool empty() const { return state_->raw.empty(); }
+
+    //! The textures resized by `scale` (cached).
+    const std::vector<image>& scaled(double scale) const {
+        std::lock_guard<std::mutex> lock(state_->mu);
+        auto it = state_->cache.find(scale);
+        if (it != state_->cache.end()) return it->second;
+        std::vector<image> v;
+        for (const auto& r : state_->raw) v.push_back(scale == 1.0 ? r : detail::resize_bilinear(r.view(), scale));
+        return state_->cache.emplace(scale, std::move(v)).first->second;
+    }
+
+private:
+    struct state {
+        std::vector<image> raw;
+        std::mutex mu;
+        std::map<double, std::vector<image>> cache;
+    };
+    std::shared_ptr<state> state_ = std::make_shared<state>();
+};
+
+//! Frost: out = image_weight * x + frost_weight * texture (0-255 units), clipped, truncated.
+//! With `textures` null or empty, the texture is procedural (detail::procedural_frost) and
+//! drawn from `gen`; otherwise a random crop of a random photograph (reference behaviour).
+//! Throws shape_error when a photograph is smaller than the image after resizing.
+inline void frost(const_image_view src, image_view dst, int severity, generator& gen,
+                  param_table table = param_table::cifar, const frost_textures* textures = nullptr) {
+    const frost_params p = frost_params_for(table, severity);
+    detail::check_pair("frost", src, dst);
+    const int H = src.height, W = src.width, C = src.channels;
+    image tex;
+    if (textures == nullptr || textures->empty()) {
+        tex = detail::procedural_frost(H, W, C, 40.0 * p.texture_scale, gen);
+    } else {
+        const auto& bank = textures->scaled(p.texture_scale);
+        const auto n = static_cast<std::int64_t>(std::min<std::size_t>(bank.size(), 5));
+        const image& t = bank[static_cast<std::size_t>(gen.randint(0, n))];
+        if (t.height() <= H || t.width() <= W)
+            detail::fail<shape_error>("frost", "texture", detail::concat("larger than ", H, "x", W, " after resize"),
+                                      detail::concat(t.height(), "x", t.width()));
+        const int y0 = static_cast<int>(gen.randint(0, t.height() - H));
+        const int x0 = static_cast<int>(gen.randint(0, t.width() - W));
+        tex = image(H, W, C);
+        for (int y = 0; y < H; ++y)
+            for (int x = 0; x < W; ++x)
+                for (int k = 0; k < C; ++k)
+                    tex(y, x, k) = C == 3 ? t(y0 + y, x0 + x, k)
+                                          : static_cast<std::uint8_t>(std::lround(0.299 * t(y0 + y, x0 + x, 0) +
+                                                                                  0.587 * t(y0 + y, x0 + x, 1) +
+                                                                                  0.114 * t(y0 + y, x0 + x, 2)));
+    }
+    for (std::size_t i = 0; i < src.size(); ++i)
+        dst.data[i] = detail::trunc_u8(p.image_weight * src.data[i] + p.frost_weight * tex.data()[i]);
+}
+
+}  // namespace shiftnorm::corrupt

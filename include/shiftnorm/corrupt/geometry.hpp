@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+// Resampling with reference semantics: scipy zoom/map_coordinates (order 1), OpenCV warpAffine, Pillow BOX resize.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "shiftnorm/corrupt/filters.hpp"
+#include "shiftnorm/corrupt/image.hpp"
+
+namespace shiftnorm::corrupt::detail {
+
+//! numpy.arange(start, stop, step) for doubles: length ceil((stop - start) / step), values
+//! start + i * (start + step - start), exactly as numpy fills them (so the float quirks match:
+//! arange(1, 1.06, 0.01) has 7 elements).
+inline std::vector<double> np_arange(double start, double stop, double step) {
+    const double len_f = std::ceil((stop - start) / step);
+    const int len = len_f > 0 ? static_cast<int>(len_f) : 0;
+    const double delta = (start + step) - start;
+    std::vector<double> v(len);
+    for (int i = 0; i < len; ++i) v[i] = start + i * delta;
+    if (len > 0) v[0] = start;
+    return v;
+}
+
+//! One axis of scipy.ndimage.zoom(order=1, grid_mode=False): output index o samples input
+//! coordinate o * (in - 1) / (out - 1); i0/i1 are the neighbours (-1 = outside, value 0),
+//! w0/w1 their weights.
+struct lin_axis {
+    std::vector<int> i0, i1;
+    std::vector<double> w0, w1;
+};
+inline lin_axis zoom_axis(int in, int out) {
+    lin_axis a;
+    a.i0.resize(out), a.i1.resize(out), a.w0.resize(out), a.w1.resize(out);
+    const double z = out > 1 ? static_cast<double>(in - 1) / static_cast<double>(out - 1) : 1.0;
+    for (int o = 0; o < out; ++o) {
+        const double cc = static_cast<double>(o) * z;
+        const int s = static_cast<int>(std::floor(cc));
+        const double t = cc - s;
+        a.i0[o] = (s >= 0 && s < in) ? s : -1;
+        a.i1[o] = (s + 1 >= 0 && s + 1 < in) ? s + 1 : -1;
+        a.w0[o] = 1.0 - t;
+        a.w1[o] = t;
+    }
+    return a;
+}
+
+//! scipy.ndimage.zoom(img[y0:y0+ch, x0:x0+cw], (zy, zx, 1), order=1) of a float32 or float64
+//! image (T), then the output window [ty:ty+oh, tx:tx+ow]. Computed in float64 and rounded to T
+//! like scipy does. Output shape before trimming: round(ch * zy) x round(cw * zx).
+template <class T>
+std::vector<T> zoom_crop(const std::vector<T>& src, int h, int w, int c, int y0, int x0, int ch,
+                                        int cw, double zy, double zx, int oh, int ow) {
+    const int zh = static_cast<int>(std::nearbyint(ch * zy));
+    const int zw = static_cast<int>(std::nearbyint(cw * zx));
+    const lin_axis ay = zoom_axis(ch, zh), ax = zoom_axis(cw, zw);
+    const int ty = (zh - oh) / 2 >= 0 ? (zh - oh) / 2 : 0;
+    const int tx = (zw - ow) / 2 >= 0 ? (zw - ow) / 2 : 0;
+    std::vector<T> out(static_cast<std::size_t>(oh) * ow * c, T(0));
+    auto at = [&](int yy, int xx, int k) -> double {
+        if (yy < 0 || xx < 0) return 0.0;
+        return src[(static_cast<std::size_t>(y0 + yy) * w + (x0 + xx)) * c + k];
+    };
+    for (int y = 0; y < oh && ty + y < zh; ++y) {
+        const int oy = ty + y;
+        for (int x = 0; x < ow && tx + x < zw; ++x) {
+            const int ox = tx + x;
+            for (int k = 0; k < c; ++k) {
+                double t = at(ay.i0[oy], ax.i0[ox], k) * ay.w0[oy] * ax.w0[ox];
+                t += at(ay.i0[oy], ax.i1[ox], k) * ay.w0[oy] * ax.w1[ox];
+                t += at(ay.i1[oy], ax.i0[ox], k) * ay.w1[oy] * ax.w0[ox];
+                t += at(ay.i1[oy], ax.i1[ox], k) * ay.w1[oy] * ax.w1[ox];
+                out[(static_cast<std::size_t>(y) * ow + x) * c + k] = static_cast<T>(t);
+            }
+        }
+    }
+    (void)h;
+    return out;
+}
+
+//! The reference's clipped_zoom: crop the centred ceil(h / z) window, zoom it by z (order 1),
+//! keep the centred h x w window. Generalised to non-square images axis by axis.
+template <class T>
+std::vector<T> clipped_zoom(const std::vector<T>& src, int h, int w, int c, double z) {
+    const int ch = static_cast<int>(std::ceil(h / z));
+    const int cw = static_cast<int>(std::ceil(w / z));
+    const int top = (h - ch) / 2, left = (w - cw) / 2;
+    return zoom_crop<T>(src, h, w, c, top, left, ch, cw, z, z, h, w);
+}
+
+//! scipy.ndimage.map_coordinates(img, (yy, xx), order=1, mode='reflect') for one channel plane.
+inline double sample_reflect(const fimage& f, int ch, double yy, double xx) {
+    const double fy = std::floor(yy), fx = std::floor(xx);
+    const int sy = static_cast<int>(fy), sx = static_cast<int>(fx);
+    const double ty = yy - fy, tx = xx - fx;
+    const int y0 = border_index(sy, f.h, border::reflect), y1 = border_index(sy + 1, f.h, border::reflect);
+    const int x0 = border_index(sx, f.w, border::reflect), x1 = border_index(sx + 1, f.w, border::reflect);
+    return f(y0, x0, ch) * (1 - ty) * (1 - tx) + f(y0, x1, ch) * (1 - ty) * tx + f(y1, x0, ch) * ty * (1 - tx) +
+           f(y1, x1, ch) * ty * tx;
+}
+
+//! cv2.getAffineTransform: the 2x3 matrix M with dst_i = M * (src_i, 1) for three point pairs (x, y).
+inline std::array<double, 6> affine_from_points(const std::array<double, 6>& src, const std::array<double, 6>& dst) {
+    // Solve [x y 1] * (a b c)^T = u and = v for the two rows by Cramer's rule.
+    const double x0 = src[0], y0 = src[1], x1 = src[2], y1 = src[3], x2 = src[4], y2 = src[5];
+    const double det = x0 * (y1 - y2) - y0 * (x1 - x2) + (x1 * y2 - x2 * y1);
+    std::array<double, 6> m{};
+    for (int r = 0; r < 2; ++r) {
+        const double u0 = dst[r], u1 = dst[2 + r], u2 = dst[4 + r];
+        m[r * 3 + 0] = (u0 * (y1 - y2) - y0 * (u1 - u2) + (u1 * y2 - u2 * y1)) / det;
+        m[r * 3 + 1] = (x0 * (u1 - u2) - u0 * (x1 - x2) + (x1 * u2 - x2 * u1)) / det;
+        m[r * 3 + 2] = (x0 * (y1 * u2 - y2 * u1) - y0 * (x1 * u2 - x2 * u1) + u0 * (x1 * y2 - x2 * y1)) / det;
+    }
+    return m;
+}
+
+//! cv2.warpAffine(img, M, (w, h), INTER_LINEAR, BORDER_REFLECT_101): dst(x, y) = src(M^-1 (x, y)),
+//! source coordinates quantised to 1/32 pixel like OpenCV's INTER_TAB_SIZE.
+inline fimage warp_affine(const fimage& f, const std::array<double, 6>& m) {
+    const double det = m[0] * m[4] - m[1] * m[3];
+    const double d = det != 0.0 ? 1.0 / det : 0.0;
+    const double a00 = m[4] * d, a01 = -m[1] * d, a10 = -m[3] * d, a11 = m[0] * d;
+    const double b0 = -a00 * m[2] - a01 * m[5], b1 = -a10 * m[2] - a11 * m[5];
+    fimage out(f.h, f.w, f.c);
+    for (int y = 0; y < f.h; ++y)
+        for (int x = 0; x < f.w; ++x) {
+            const double sx = std::nearbyint((a00 * x + a01 * y + b0) * 32.0) / 32.0;
+            const double sy = std::nearbyint((a10 * x + a11 * y + b1) * 32.0) / 32.0;
+            const double fx = std::floor(sx), fy = std::floor(sy);
+            const double tx = sx - fx, ty = sy - fy;
+            const int x0 = border_index(int(fx), f.w, border::mirror), x1 = border_index(int(fx) + 1, f.w, border::mirror);
+            const int y0 = border_index(int(fy), f.h, border::mirror), y1 = border_index(int(fy) + 1, f.h, border::mirror);
+            for (int k = 0; k < f.c; ++k)
+                out(y, x, k) = (f(y0, x0, k) * (1 - tx) + f(y0, x1, k) * tx) * (1 - ty) +
+                               (f(y1, x0, k) * (1 - tx) + f(y1, x1, k) * tx) * ty;
+        }
+    return out;
+}
+
+//! Pillow's Resample.c coefficients for one axis with the BOX filter (support 0.5), converted to
+//! Pillow's 8-bit fixed point (22 fractional bits).
+struct pil_axis {
+    int ksize = 0;
+    std::vector<int> xmin, xcount;
+    std::vector<std::int32_t> k;  // outSize * ksize
+};
+inline pil_axis pil_box_coeffs(int in_size, int out_size) {
+    constexpr int precision_bits = 32 - 8 - 2;
+    pil_axis a;
+    const double scale = static_cast<double>(in_size) / out_size;
+    const double filterscale = scale < 1.0 ? 1.0 : scale;
+    const double support = 0.5 * filterscale;
+    a.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+    a.xmin.resize(out_size), a.xcount.resize(out_size), a.k.assign(static_cast<std::size_t>(out_size) * a.ksize, 0);
+    std::vector<double> kk(a.ksize);
+    for (int xx = 0; xx < out_size; ++xx) {
+        const double center = (xx + 0.5) * scale;
+        const double ss = 1.0 / filterscale;
+        int xmin = static_cast<int>(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = static_cast<int>(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        xmax -= xmin;
+        double ww = 0.0;
+        for (int x = 0; x < xmax; ++x) {
+            const double arg = (x + xmin - center + 0.5) * ss;
+            const double wv = (arg > -0.5 && arg <= 0.5) ? 1.0 : 0.0;
+            kk[x] = wv;
+            ww += wv;
+        }
+        for (int x = 0; x < xmax; ++x) {
+            const double v = ww != 0.0 ? kk[x] / ww : kk[x];
+            a.k[static_cast<std::size_t>(xx) * a.ksize + x] =
+                v < 0 ? static_cast<std::int32_t>(-0.5 + v * (1 << precision_bits))
+                      : static_cast<std::int32_t>(0.5 + v * (1 << precision_bits));
+        }
+        a.xmin[xx] = xmin;
+        a.xcount[xx] = xmax;
+    }
+    return a;
+}
+
+inline std::uint8_t pil_clip8(std::int64_t v) {
+    constexpr int precision_bits = 32 - 8 - 2;
+    if (v >= (std::int64_t(1) << precision_bits) * 256) return 255;
+    if (v <= 0) return 0;
+    return static_cast<std::uint8_t>(v >> precision_bits);
+}
+
+//! PIL Image.resize((ow, oh), Image.BOX) of a uint8 HWC image: horizontal pass then vertical
+//! pass, each rounding to uint8 as Pillow's 8-bit path does.
+inline image pil_box_resize(const_image_view src, int ow, int oh) {
+    constexpr int precision_bits = 32 - 8 - 2;
+    const int c = src.channels;
+    image tmp(src.height, ow, c);
+    if (ow != src.width) {
+        const pil_axis a = pil_box_coeffs(src.width, ow);
+        for (int y = 0; y < src.height; ++y)
+            for (int x = 0; x < ow; ++x)
+                for (int k = 0; k < c; ++k) {
+                    std::int64_t ss = std::int64_t(1) << (precision_bits - 1);
+                    const std::int32_t* kk = &a.k[static_cast<std::size_t>(x) * a.ksize];
+                    for (int i = 0; i < a.xcount[x]; ++i) ss += std::int64_t(src(y, a.xmin[x] + i, k)) * kk[i];
+                    tmp(y, x, k) = pil_clip8(ss);
+                }
+    } else {
+        tmp = image(src);
+    }
+    if (oh == src.height) return tmp;
+    image out(oh, ow, c);
+    const pil_axis a = pil_box_coeffs(src.height, oh);
+    for (int y = 0; y < oh; ++y)
+        for (int x = 0; x < ow; ++x)
+            for (int k = 0; k < c; ++k) {
+                std::int64_t ss = std::int64_t(1) << (precision_bits - 1);
+                const std::int32_t* kk = &a.k[static_cast<std::size_t>(y) * a.ksize];
+                for (int i = 0; i < a.xcount[y]; ++i) ss += std::int64_t(tmp(a.xmin[y] + i, x, k)) * kk[i];
+                out(y, x, k) = pil_clip8(ss);
+            }
+    return out;
+}
+
+}  // namespace shiftnorm::corrupt::detail

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: MIT
+// Weather corruptions: snow (own motion-blur kernel), fog (plasma fractal) and spatter (water / mud).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "shiftnorm/corrupt/blur.hpp"
+#include "shiftnorm/corrupt/filters.hpp"
+#include "shiftnorm/corrupt/frost.hpp"
+#include "shiftnorm/corrupt/geometry.hpp"
+#include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/params.hpp"
+#include "shiftnorm/corrupt/rng.hpp"
+
+namespace shiftnorm::corrupt {
+
+namespace detail {
+
+//! The reference's plasma_fractal (diamond-square, after FLHerne/mapgen): a mapsize x mapsize
+//! height map (mapsize a power of two) in [0, 1]; the random offsets start at 100 * U(-100, 100)
+//! and shrink by `decay` per level. Draw order follows the numpy code (row-major per sub-grid).
+inline std::vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
+    const int n = mapsize;
+    std::vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
+    auto at = [&](int y, int x) -> double& { return m[static_cast<std::size_t>(y) * n + x]; };
+    double wibble = 100.0;
+    int step = n;
+    auto wib = [&](double v) { return v / 4 + wibble * gen.uniform(-wibble, wibble); };
+    while (step >= 2) {
+        const int g = n / step, hs = step / 2;
+        // fillsquares: centre of each square = mean of its four corners (wrapping) + noise
+        for (int i = 0; i < g; ++i)
+            for (int j = 0; j < g; ++j) {
+                const int i1 = (i + 1) % g, j1 = (j + 1) % g;
+                const double s = (at(i * step, j * step) + at(i1 * step, j * step)) +
+                                 (at(i * step, j1 * step) + at(i1 * step, j1 * step));
+                at(i * step + hs, j * step + hs) = wib(s);
+            }
+        // filldiamonds
+        std::vector<double> lt(static_cast<std::size_t>(g) * g), tt(lt.size());
+        for (int i = 0; i < g; ++i)
+            for (int j = 0; j < g; ++j) {
+                const int im = (i - 1 + g) % g, jm = (j - 1 + g) % g, ip = (i + 1) % g, jp = (j + 1) % g;
+                const double dr = at(i * step + hs, j * step + hs);
+                lt[i * g + j] = (dr + at(im * step + hs, j * step + hs)) + (at(i * step, j * step) + at(i * step, jp * step));
+                tt[i * g + j] = (dr + at(i * step + hs, jm * step + hs)) + (at(i * step, j * step) + at(ip * step, j * step));
+            }
+        for (int i = 0; i < g; ++i)
+            for (int j = 0; j < g; ++j) at(i * step, j * step + hs) = wib(lt[i * g + j]);
+        for (int i = 0; i < g; ++i)
+            for (int j = 0; j < g; ++j) at(i * step + hs, j * step) = wib(tt[i * g + j]);
+        step /= 2;
+        wibble /= decay;
+    }
+    const double mn = *std::min_element(m.begin(), m.end());
+    for (double& v : m) v -= mn;
+    const double mx = *std::max_element(m.begin(), m.end());
+    for (double& v : m) v = mx > 0 ? v / mx : 0.0;
+    return m;
+}
+
+//! OpenCV Canny(img, low, high) with aperture 3 and the L1 gradient norm: Sobel with replicated
+//! borders, non-maximum suppression by quantised direction, hysteresis over 8-neighbours.
+//! Returns 255 on edges, 0 elsewhere.
+inline std::vector<std::uint8_t> canny(const std::vector<std::uint8_t>& img, int h, int w, int low, int high) {
+    auto px = [&](int y, int x) -> int {
+        return img[border_index(y, h, border::nearest) * w + border_index(x, w, border::nearest)];
+    };
+    std::vector<int> dx(img.size()), dy(img.size()), mag(img.size());
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const int gx = (px(y - 1, x + 1) + 2 * px(y, x + 1) + px(y + 1, x + 1)) -
+                           (px(y - 1, x - 1) + 2 * px(y, x - 1) + px(y + 1, x - 1));
+            const int gy = (px(y + 1, x - 1) + 2 * px(y + 1, x) + px(y + 1, x + 1)) -
+                           (px(y - 1, x - 1) + 2 * px(y - 1, x) + px(y - 1, x + 1));
+            dx[y * w + x] = gx, dy[y * w + x] = gy, mag[y * w + x] = std::abs(gx) + std::abs(gy);
+        }
+    auto m = [&](int y, int x) { return (y < 0 || y >= h || x < 0 || x >= w) ? 0 : mag[y * w + x]; };
+    // 0 = not an edge, 1 = weak candidate, 2 = strong
+    std::vector<std::uint8_t> state(img.size(), 0);
+    std::vector<int> stack;
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const int v = mag[y * w + x];
+            if (v <= low) continue;
+            const double xs = std::abs(dx[y * w + x]), ys = std::abs(dy[y * w + x]);
+            const double tg22 = xs * 0.4142135623730950488, tg67 = tg22 + 2 * xs;
+            bool keep;
+            if (ys < tg22) keep = v > m(y, x - 1) && v >= m(y, x + 1);
+            else if (ys > tg67) keep = v > m(y - 1, x) && v >= m(y + 1, x);
+            else {
+                const int s = ((dx[y * w + x] ^ dy[y * w + x]) < 0) ? -1 : 1;
+                keep = v > m(y - 1, x - s) && v > m(y + 1, x + s);
+            }
+            if (!keep) continue;
+            if (v > high) {
+                state[y * w + x] = 2;
+                stack.push_back(y * w + x);
+            } else {
+                state[y * w + x] = 1;
+            }
+        }
+    while (!stack.empty()) {
+        const int p = stack.back();
+        stack.pop_back();
+        const int y = p / w, x = p % w;
+        for (int yy = y - 1; yy <= y + 1; ++yy)
+            for (int xx = x - 1; xx <= x + 1; ++xx) {
+                if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                if (state[yy * w + xx] == 1) {
+                    state[yy * w + xx] = 2;
+                    stack.push_back(yy * w + xx);
+                }
+            }
+    }
+    std::vector<std::uint8_t> out(img.size());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = state[i] == 2 ? 255 : 0;
+    return out;
+}
+
+//! cv2.distanceTransform(src, DIST_L2, 5): two-pass 5x5 chamfer distance (weights 1, 1.4,
+//! 2.1969) from every non-zero pixel to the nearest zero pixel.
+inline std::vector<double> distance_transform(const std::vector<std::uint8_t>& src, int h, int w) {
+    const double INF = 1e9, a = 1.0, b = 1.4, c = 2.1969;
+    std::vector<double> d(src.size());
+    for (std::size_t i = 0; i < d.size(); ++i) d[i] = src[i] == 0 ? 0.0 : INF;
+    struct off {
+        int dy, dx;
+        double w;
+    };
+    static const off fwd[] = {{-2, -1, c}, {-2, 1, c}, {-1, -2, c}, {-1, -1, b}, {-1, 0, a},
+                              {-1, 1, b},  {-1, 2, c}, {0, -1, a}};
+    for (int pass = 0; pass < 2; ++pass) {
+        for (int k = 0; k < h * w; ++k) {
+            const int p = pass == 0 ? k : h * w - 1 - k;
+            const int y = p / w, x = p % w;
+            double best = d[p];
+            for (const off& o : fwd) {
+                const int yy = y + (pass == 0 ? o.dy : -o.dy), xx = x + (pass == 0 ? o.dx : -o.dx);
+                if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                best = std::min(best, d[yy * w + xx] + o.w);
+            }
+            d[p] = best;
+        }
+    }
+    return d;
+}
+
+//! cv2.equalizeHist on a uint8 plane.
+inline void equalize_hist(std::vector<std::uint8_t>& v) {
+    int hist[256] = {0};
+    for (auto x : v) ++hist[x];
+    int i = 0;
+    while (!hist[i]) ++i;
+    const int total = static_cast<int>(v.size());
+    if (hist[i] == total) {
+        std::fill(v.begin(), v.end(), static_cast<std::uint8_t>(i));
+        return;
+    }
+    const double scale = 255.0 / (total - hist[i]);
+    std::uint8_t lut[256] = {0};
+    int sum = 0;
+    for (++i; i < 256; ++i) {
+        sum += hist[i];
+        const double r = std::nearbyint(sum * scale);
+        lut[i] = static_cast<std::uint8_t>(std::clamp(r, 0.0, 255.0));
+    }
+    for (auto& x : v) x = lut[x];
+}
+
+}  // namespace detail
+
+//! Snow: a zoomed, thresholded normal field motion-blurred along a random angle in [-135, -45)
+//! degrees (own kernel, no ImageMagick) and added twice (as is and rotated by 180 degrees) to a
+//! brightened, greyed copy of the image. Draws H*W normals, then one uniform angle.
+inline void snow(const_image_view src, image_view dst, int severity, generator& gen,
+                 param_table table = param_table::cifar) {
+    const snow_params p = snow_params_for(table, severity);
+    detail::check_pair("snow", src, dst);
+    const int H = src.height, W = src.width, C = src.channels;
+    std::vector<double> layer(static_cast<std::size_t>(H) * W);
+    for (double& v : layer) v = gen.normal(p.loc, p.scale);
+    layer = detail::clipped_zoom<double>(layer, H, W, 1, p.zoom);
+    image flakes(H, W, 1);
+    for (std::size_t i = 0; i < layer.size(); ++i) {
+        double v = layer[i] < p.threshold ? 0.0 : layer[i];
+        v = std::clamp(v, 0.0, 1.0);
+        flakes.data()[i] = detail::trunc_u8(v * 255.0);
+    }
+    const double angle = gen.uniform(-135.0, -45.0);
+    const image blurred = detail::motion_blur_u8(flakes.view(), p.blur_radius, p.blur_sigma, angle);
+    for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x) {
+            float rgb[3];
+            for (int k = 0; k < C; ++k) rgb[k] = static_cast<float>(src(y, x, k) / 255.0);
+            const float gray = C == 3 ? 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2] : rgb[0];
+            const double s = blurred(y, x, 0) / 255.0 + blurred(H - 1 - y, W - 1 - x, 0) / 255.0;
+            for (int k = 0; k < C; ++k) {
+                const float v = static_cast<float>(p.blend) * rgb[k] +
+                                static_cast<float>(1 - p.blend) * std::max(rgb[k], gray * 1.5f + 0.5f);
+                const double o = std::clamp(static_cast<double>(v) + s, 0.0, 1.0);
+                dst(y, x, k) = detail::trunc_u8(o * 255.0);
+            }
+        }
+}
+
+//! Fog: adds strength * plasma fractal (mapsize = next power of two >= max(H, W), cropped) to
+//! every channel and rescales by max / (max + strength).
+inline void fog(const_image_view src, image_view dst, int severity, generator& gen,
+                param_table table = param_table::cifar) {
+    const fog_params p = fog_params_for(table, severity);
+    detail::check_pair("fog", src, dst);
+    int n = 1;
+    while (n < std::max(src.height, src.width)) n *= 2;
+    if (n < 2) n = 2;
+    const auto plasma = detail::plasma_fractal(n, p.decay, gen);
+    detail::fimage f = detail::to_unit(src);
+    const double mx = *std::max_element(f.px.begin(), f.px.end());
+    for (int y = 0; y < f.h; ++y)
+        for (int x = 0; x < f.w; ++x)
+            for (int k = 0; k < f.c; ++k) {
+                const double v = f(y, x, k) + p.strength * plasma[static_cast<std::size_t>(y) * n + x];
+                f(y, x, k) = v * mx / (mx + p.strength);
+            }
+    detail::store_unit(f, dst);
+}
+
+//! Spatter: a blurred, thresholded normal "liquid" field; severities with mud = 0 add
+//! pale-turquoise water with embossed edges (Canny, distance transform, histogram
+//! equalisation as in the reference), mud = 1 paints brown mud where the blurred mask >= 0.8.
+inline void spatter(const_image_view src, image_view dst, int severity, generator& gen,
+                    param_table table = param_table::cifar) {
+    const spatter_params p = spatter_params_for(table, severity);
+    detail::check_pair("spatter", src, dst);
+    const int H = src.height, W = src.width, C = src.channels;
+    const std::size_t N = static_cast<std::size_t>(H) * W;
+    detail::fimage liquid(H, W, 1);
+    for (double& v : liquid.px) v = gen.normal(p.loc, p.scale);
+    detail::gaussian_filter(liquid, p.sigma);
+    for (double& v : liquid.px)
+        if (v < p.threshold) v = 0.0;
+    detail::fimage f = detail::to_unit(src);
+    if (p.mud == 0) {
+        std::vector<std::uint8_t> lq(N);
+        for (std::size_t i = 0; i < N; ++i) lq[i] = detail::trunc_u8(liquid.px[i] * 255.0);
+        auto edges = detail::canny(lq, H, W, 50, 150);
+        for (auto& e : edges) e = static_cast<std::uint8_t>(255 - e);
+        auto dist = detail::distance_transform(edges, H, W);
+        for (double& d : dist) d = std::min(d, 20.0);
+        dist = detail::box3(dist, H, W);
+        std::vector<std::uint8_t> du(N);
+        for (std::size_t i = 0; i < N; ++i) du[i] = static_cast<std::uint8_t>(dist[i]);
+        detail::equalize_hist(du);
+        // filter2D(CV_8U) with the emboss kernel, rounded and saturated, reflect-101 border
+        static const int ker[3][3] = {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}};
+        std::vector<double> emb(N);
+        for (int y = 0; y < H; ++y)
+            for (int x = 0; x < W; ++x) {
+                int s = 0;
+                for (int a = -1; a <= 1; ++a)
+                    for (int b = -1; b <= 1; ++b)
+                        s += ker[a + 1][b + 1] * du[detail::border_index(y + a, H, detail::border::mirror) * W +
+                                                    detail::border_index(x + b, W, detail::border::mirror)];
+                emb[y * W + x] = std::clamp(s, 0, 255);
+            }
+        emb = detail::box3(emb, H, W);
+        std::vector<double> m(N);
+        double mmax = 0.0;
+        for (std::size_t i = 0; i < N; ++i) {
+            m[i] = static_cast<double>(static_cast<float>(lq[i] * static_cast<float>(emb[i])));
+            mmax = std::max(mmax, m[i]);
+        }
+        static constexpr double water[3] = {175 / 255.0, 238 / 255.0, 238 / 255.0};
+        const double gray_water = 0.299 * water[0] + 0.587 * water[1] + 0.114 * water[2];
+        for (std::size_t i = 0; i < N; ++i) {
+            const double mi = mmax > 0 ? m[i] / mmax * p.intensity : 0.0;
+            for (int k = 0; k < C; ++k) f.px[i * C + k] += mi * (C == 3 ? water[k] : gray_water);
+        }
+    } else {
+        detail::fimage mask(H, W, 1);
+        for (std::size_t i = 0; i < N; ++i) mask.px[i] = liquid.px[i] > p.threshold ? 1.0 : 0.0;
+        detail::gaussian_filter(mask, p.intensity);
+        static constexpr double mud[3] = {63 / 255.0, 42 / 255.0, 20 / 255.0};
+        const double gray_mud = 0.299 * mud[0] + 0.587 * mud[1] + 0.114 * mud[2];
+        for (std::size_t i = 0; i < N; ++i) {
+            double mi = static_cast<float>(mask.px[i]);
+            if (mi < 0.8) mi = 0.0;
+            for (int k = 0; k < C; ++k) {
+                double& v = f.px[i * C + k];
+                v = v * (1 - mi) + (C == 3 ? mud[k] : gray_mud) * mi;
+            }
+        }
+    }
+    detail::store_unit(f, dst);
+}
+
+}  // namespace shiftnorm::corrupt

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+// Fully connected layer over flattened NCHW activations (PyTorch nn.Linear after flatten).
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "shiftnorm/nn/init.hpp"
+#include "shiftnorm/nn/module.hpp"
+
+namespace shiftnorm::nn {
+
+//! dst[n, o] = sum_k weight[o, k] * src[n, k] + bias[o], src flattened to [N, C*H*W] (C order,
+//! as torch.flatten(x, 1)); dst has shape [N, out, 1, 1]. weight is [out, in] as in PyTorch.
+//! Cost: one GEMM of N x in x out forward, two backward.
+class linear : public module {
+public:
+    std::vector<float> weight, bias, diff_weight, diff_bias;
+
+    linear(index_t in_features, index_t out_features, bool with_bias = true)
+        : in_(in_features), out_(out_features), has_bias_(with_bias) {
+        if (in_features <= 0) shiftnorm::detail::fail<shape_error>("linear", "in_features", "> 0", in_features);
+        if (out_features <= 0) shiftnorm::detail::fail<shape_error>("linear", "out_features", "> 0", out_features);
+        weight.assign(std::size_t(in_ * out_), 0.0f);
+        diff_weight.assign(weight.size(), 0.0f);
+        if (has_bias_) {
+            bias.assign(std::size_t(out_), 0.0f);
+            diff_bias.assign(bias.size(), 0.0f);
+        }
+    }
+
+    index_t in_features() const { return in_; }
+    index_t out_features() const { return out_; }
+
+    shape4 output_shape(const shape4& s) const override {
+        if (s.c * s.h * s.w != in_)
+            shiftnorm::detail::fail<shape_error>("linear", "src features (C*H*W)", in_, s);
+        return {s.n, out_, 1, 1};
+    }
+
+    //! PyTorch's default: weight and bias ~ U(-1/sqrt(in), 1/sqrt(in)).
+    void reset_parameters(rng_type& g) override {
+        const double bound = 1.0 / std::sqrt(double(in_));
+        uniform_init(weight, bound, g);
+        if (has_bias_) uniform_init(bias, bound, g);
+    }
+
+    const tensor<float>& forward(const tensor<float>& src, mode) override {
+        const shape4 os = output_shape(src.shape());
+        nn::detail::ensure_shape(dst_, os);
+        src_ = &src;
+        nn::detail::cmap_rm X(src.data(), os.n, in_);
+        nn::detail::cmap_rm Wm(weight.data(), out_, in_);
+        nn::detail::map_rm Y(dst_.data(), os.n, out_);
+        Y.noalias() = X * Wm.transpose();
+        if (has_bias_) Y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), out_);
+        return dst_;
+    }
+
+    const tensor<float>& backward(const tensor<float>& diff_dst) override {
+        nn::detail::check_forwarded("linear::backward", src_);
+        nn::detail::check_diff_dst("linear::backward", dst_.shape(), diff_dst);
+        const index_t N = dst_.shape().n;
+        nn::detail::cmap_rm dY(diff_dst.data(), N, out_);
+        nn::detail::cmap_rm X(src_->data(), N, in_);
+        nn::detail::map_rm dW(diff_weight.data(), out_, in_);
+        dW.noalias() += dY.transpose() * X;
+        if (has_bias_) Eigen::Map<Eigen::RowVectorXf>(diff_bias.data(), out_) += dY.colwise().sum();
+        if (!input_grad_) return diff_dst;
+        nn::detail::ensure_shape(diff_src_, src_->shape());
+        nn::detail::map_rm dX(diff_src_.data(), N, in_);
+        nn::detail::cmap_rm Wm(weight.data(), out_, in_);
+        dX.noalias() = dY * Wm;
+        return diff_src_;
+    }
+
+    void collect(const std::string& prefix, param_set& out) override {
+        out.params.push_back({join_name(prefix, "weight"), {out_, in_}, weight.data(), diff_weight.data(),
+                              index_t(weight.size()), param_kind::weight});
+        if (has_bias_)
+            out.params.push_back({join_name(prefix, "bias"), {out_}, bias.data(), diff_bias.data(), out_,
+                                  param_kind::bias});
+    }
+
+    std::string describe() const override {
+        return shiftnorm::detail::concat("linear(", in_, "->", out_, has_bias_ ? ", bias)" : ")");
+    }
+
+private:
+    index_t in_, out_;
+    bool has_bias_;
+    const tensor<float>* src_ = nullptr;
+    tensor<float> dst_, diff_src_;
+};
+
+}  // namespace shiftnorm::nn

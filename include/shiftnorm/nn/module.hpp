@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+// The layer interface of the training engine: forward/backward on owned NCHW tensors, named parameters.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shiftnorm/core/error.hpp"
+#include "shiftnorm/core/tensor.hpp"
+#include "shiftnorm/nn/init.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace shiftnorm::nn {
+
+//! What a forward call is for. Explicit, never guessed from the batch size (house style):
+//!  - train:   batch statistics, dropout active, running buffers updated;
+//!  - eval:    population statistics, dropout off;
+//!  - rectify: test-time adaptation pass, normalization layers call forward_rectify.
+enum class mode { train, eval, rectify };
+
+inline const char* to_string(mode m) { return m == mode::train ? "train" : m == mode::eval ? "eval" : "rectify"; }
+
+//! What a parameter is; the optimizer may treat kinds differently (e.g. no weight decay on
+//! normalization parameters) and checkpoints store every kind.
+enum class param_kind { weight, bias, norm_weight, norm_bias, buffer };
+
+//! A named float tensor of a module, as PyTorch names it (`layer1.0.conv1.weight`, OIHW shape).
+//! `grad` is null for buffers (running statistics). Pointers stay valid while the module lives.
+struct param_ref {
+    std::string name;
+    std::vector<std::int64_t> shape;
+    float* value = nullptr;
+    float* grad = nullptr;
+    index_t size = 0;
+    param_kind kind = param_kind::weight;
+};
+
+//! A named 64-bit integer buffer (`bn1.num_batches_tracked`).
+struct counter_ref {
+    std::string name;
+    long long* value = nullptr;
+};
+
+//! Everything a module exposes for optimizers and checkpoints, in registration order.
+struct param_set {
+    std::vector<param_ref> params;
+    std::vector<counter_ref> counters;
+
+    //! Parameters with gradients (what an optimizer updates).
+    std::vector<param_ref> trainable() const {
+        std::vector<param_ref> out;
+        for (const auto& p : params)
+            if (p.grad) out.push_back(p);
+        return out;
+    }
+    index_t trainable_count() const {
+        index_t n = 0;
+        for (const auto& p : params)
+            if (p.grad) n += p.size;
+        return n;
+    }
+};
+
+inline std::string join_name(const std::string& prefix, const std::string& name) {
+    if (prefix.empty()) return name;
+    if (name.empty()) return prefix;
+    return prefix + "." + name;
+}
+
+//! A layer. It owns its output (`forward` returns a reference to it) and its input gradient
+//! (`backward` returns a reference to it). `forward` remembers the address of `src`: the caller
+//! keeps `src` alive and unchanged until the matching `backward` (a sequential network does so
+//! naturally, each input being the previous layer's owned output).
+//! Parameter gradients accumulate across backward calls until zero_grad().
+class module {
+public:
+    virtual ~module() = default;
+
+    //! Shape of dst for a src of shape `src`; throws shape_error for an unsupported src.
+    virtual shape4 output_shape(const shape4& src) const = 0;
+    virtual const tensor<float>& forward(const tensor<float>& src, mode m) = 0;
+    //! Gradient of the loss with respect to the src of the last forward call, given diff_dst
+    //! (shape of the last dst). With input gradients switched off (set_input_grad(false)) the
+    //! returned tensor is unspecified; parameter gradients are still accumulated.
+    virtual const tensor<float>& backward(const tensor<float>& diff_dst) = 0;
+    //! Appends this module's parameters, named under `prefix`.
+    virtual void collect(const std::string& prefix, param_set& out) { (void)prefix, (void)out; }
+    //! Re-initializes the parameters from `g` (Kaiming for convolutions, PyTorch defaults for
+    //! linear layers, ones/zeros for normalization). Containers recurse in registration order.
+    virtual void reset_parameters(rng_type& g) { (void)g; }
+    //! One-line description for printing the architecture.
+    virtual std::string describe() const = 0;
+    //! Whether backward must compute diff_src (false for the first layer of a network).
+    virtual void set_input_grad(bool on) { input_grad_ = on; }
+    bool input_grad() const { return input_grad_; }
+
+    void zero_grad() {
+        param_set ps;
+        collect("", ps);
+        for (auto& p : ps.params)
+            if (p.grad) std::fill(p.grad, p.grad + p.size, 0.0f);
+    }
+    param_set parameters() {
+        param_set ps;
+        collect("", ps);
+        return ps;
+    }
+
+protected:
+    bool input_grad_ = true;
+};
+
+using module_ptr = std::unique_ptr<module>;
+
+namespace detail {
+
+//! Resizes `t` to `s` only when the shape changes (no allocation in steady state).
+inline void ensure_shape(tensor<float>& t, const shape4& s) {
+    if (t.shape() != s) {
+        if (t.numel() == s.numel() && t.data() != nullptr)
+            t.reshape(s);
+        else
+            t = tensor<float>(s);
+    }
+}
+
+//! Checks that backward gets a diff_dst of the shape the last forward produced.
+inline void check_diff_dst(const char* where, const shape4& expected, const tensor<float>& diff_dst) {
+    if (diff_dst.shape() != expected) shiftnorm::detail::fail<shape_error>(where, "diff_dst", expected, diff_dst.shape());
+}
+
+inline void check_forwarded(const char* where, const tensor<float>* src) {
+    if (src == nullptr) throw state_error(shiftnorm::detail::concat(where, ": backward called before forward"));
+}
+
+//! Threads the engine's parallel loops use (OpenMP's setting; 1 without OpenMP).
+inline int max_threads() {
+#if defined(_OPENMP)
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+inline int thread_id() {
+#if defined(_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+inline void set_threads(int n) {
+#if defined(_OPENMP)
+    if (n > 0) omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+}  // namespace detail
+
+//! Sets the number of threads of the engine (OpenMP; no-op in a build without OpenMP).
+inline void set_num_threads(int n) { detail::set_threads(n); }
+inline int num_threads() { return detail::max_threads(); }
+
+}  // namespace shiftnorm::nn

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// Adapter that makes any shiftnorm normalization layer (batch_norm, group_norm, ...) a network module.
+#pragma once
+
+#include <numeric>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "shiftnorm/nn/module.hpp"
+
+namespace shiftnorm::nn {
+
+//! Construction knobs a network passes to every normalization layer it builds.
+struct norm_config {
+    double eps = 1e-5;       //!< added to the variance (BN/GN), PyTorch's default
+    double momentum = 0.1;   //!< running-statistics EMA weight (layers with running statistics)
+    index_t groups = 32;     //!< group count for group-wise layers (reduced to a divisor of C)
+};
+
+namespace detail {
+template <class N, class = void>
+struct has_forward_training : std::false_type {};
+template <class N>
+struct has_forward_training<N, std::void_t<decltype(std::declval<N&>().forward_training(
+                                   std::declval<tensor_view<const float>>(), std::declval<tensor_view<float>>()))>>
+    : std::true_type {};
+template <class N, class = void>
+struct has_running : std::false_type {};
+template <class N>
+struct has_running<N, std::void_t<decltype(std::declval<N&>().source.running.stats.mean)>> : std::true_type {};
+template <class N, class = void>
+struct has_opt_eps : std::false_type {};
+template <class N>
+struct has_opt_eps<N, std::void_t<decltype(std::declval<N&>().opt.eps)>> : std::true_type {};
+}  // namespace detail
+
+//! How a network builds and drives a normalization layer type Norm. The default covers
+//!  - batch-norm-like layers (forward_training / forward_inference / forward_rectify,
+//!    backward / backward_inference, constructed from (channels));
+//!  - group-norm-like layers (forward / backward, constructed from (channels, groups)).
+//! Specialize it for a layer with another interface.
+template <class Norm>
+struct norm_traits {
+    static constexpr bool batch_like = detail::has_forward_training<Norm>::value;
+
+    static Norm make(index_t channels, const norm_config& cfg) {
+        if constexpr (batch_like) {
+            Norm n(channels);
+            configure(n, cfg);
+            return n;
+        } else if constexpr (std::is_constructible_v<Norm, index_t, index_t>) {
+            index_t g = std::gcd(channels, cfg.groups > 0 ? cfg.groups : 1);
+            Norm n(channels, g);
+            configure(n, cfg);
+            return n;
+        } else {
+            Norm n(channels);
+            configure(n, cfg);
+            return n;
+        }
+    }
+    static void configure(Norm& n, const norm_config& cfg) {
+        if constexpr (detail::has_opt_eps<Norm>::value) n.opt.eps = cfg.eps;
+        if constexpr (detail::has_running<Norm>::value) n.source.running.momentum = cfg.momentum;
+    }
+    static void forward(Norm& n, const tensor<float>& src, tensor<float>& dst, mode m) {
+        if constexpr (batch_like) {
+            if (m == mode::train)
+                n.forward_training(src.view(), dst.view());
+            else if (m == mode::rectify)
+                n.forward_rectify(src.view(), dst.view());
+            else
+                n.forward_inference(src.view(), dst.view());
+        } else {
+            (void)m;
+            n.forward(src.view(), dst.view());
+        }
+    }
+    static void backward(Norm& n, const tensor<float>& src, const tensor<float>& diff_dst, tensor<float>& diff_src,
+                         mode m) {
+        if constexpr (batch_like) {
+            if (m == mode::train)
+                n.backward(src.view(), diff_dst.view(), diff_src.view());
+            else
+                n.backward_inference(src.view(), diff_dst.view(), diff_src.view());
+        } else {
+            (void)m;
+            n.backward(src.view(), diff_dst.view(), diff_src.view());
+        }
+    }
+};
+
+//! A normalization layer as a module. PyTorch names: `weight` (scale), `bias` (shift) and, for
+//! layers with running statistics, `running_mean`, `running_var` (unbiased) and
+//! `num_batches_tracked`. The mode of forward picks the layer's call (train ->
+//! forward_training, eval -> forward_inference, rectify -> forward_rectify); backward uses the
+//! matching gradient (backward after training, backward_inference otherwise).
+template <class Norm>
+class norm_layer : public module {
+public:
+    using traits = norm_traits<Norm>;
+    Norm impl;
+
+    norm_layer(index_t channels, const norm_config& cfg = {}) : impl(traits::make(channels, cfg)), channels_(channels) {}
+
+    index_t channels() const { return channels_; }
+
+    shape4 output_shape(const shape4& s) const override {
+        if (s.c != channels_) shiftnorm::detail::fail<shape_error>("norm_layer", "src channels", channels_, s.c);
+        return s;
+    }
+
+    void reset_parameters(rng_type&) override {
+        std::fill(impl.scale.begin(), impl.scale.end(), 1.0f);
+        std::fill(impl.shift.begin(), impl.shift.end(), 0.0f);
+    }
+
+    const tensor<float>& forward(const tensor<float>& src, mode m) override {
+        output_shape(src.shape());
+        nn::detail::ensure_shape(dst_, src.shape());
+        traits::forward(impl, src, dst_, m);
+        src_ = &src;
+        mode_ = m;
+        return dst_;
+    }
+
+    const tensor<float>& backward(const tensor<float>& diff_dst) override {
+        nn::detail::check_forwarded("norm_layer::backward", src_);
+        nn::detail::ensure_shape(diff_src_, src_->shape());
+        traits::backward(impl, *src_, diff_dst, diff_src_, mode_);
+        return diff_src_;
+    }
+
+    void collect(const std::string& prefix, param_set& out) override {
+        if (!impl.scale.empty()) {
+            out.params.push_back({join_name(prefix, "weight"), {channels_}, impl.scale.data(), impl.diff_scale.data(),
+                                  channels_, param_kind::norm_weight});
+            out.params.push_back({join_name(prefix, "bias"), {channels_}, impl.shift.data(), impl.diff_shift.data(),
+                                  channels_, param_kind::norm_bias});
+        }
+        if constexpr (nn::detail::has_running<Norm>::value) {
+            auto& r = impl.source.running;
+            out.params.push_back({join_name(prefix, "running_mean"), {channels_}, r.stats.mean.data(), nullptr,
+                                  channels_, param_kind::buffer});
+            out.params.push_back({join_name(prefix, "running_var"), {channels_}, r.stats.var.data(), nullptr,
+                                  channels_, param_kind::buffer});
+            out.counters.push_back({join_name(prefix, "num_batches_tracked"), &r.num_batches_tracked});
+        }
+    }
+
+    std::string describe() const override {
+        return shiftnorm::detail::concat(traits::batch_like ? "batch_norm(" : "norm(", channels_, ")");
+    }
+
+private:
+    index_t channels_;
+    const tensor<float>* src_ = nullptr;
+    mode mode_ = mode::eval;
+    tensor<float> dst_, diff_src_;
+};
+
+}  // namespace shiftnorm::nn

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// Sequential composition of named modules, the backbone of every reference network.
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shiftnorm/nn/module.hpp"
+
+namespace shiftnorm::nn {
+
+//! A chain of modules: dst = f_k(... f_1(src)). Children are named like PyTorch submodules
+//! ("conv1", "layer1", "0"); a child added with an empty name contributes its parameters
+//! directly under this module's prefix (a flattened group, e.g. a block's post-add ReLU).
+//! Cost: the sum of the children; no copies between them (each reads its predecessor's dst).
+class sequential : public module {
+public:
+    sequential() = default;
+    sequential(sequential&&) = default;
+    sequential& operator=(sequential&&) = default;
+
+    //! Appends a module under `name`; returns *this so that a network reads like its table.
+    template <class M>
+    sequential& add(std::string name, M&& m) {
+        children_.emplace_back(std::move(name), std::make_unique<std::decay_t<M>>(std::forward<M>(m)));
+        return *this;
+    }
+    sequential& add(std::string name, module_ptr m) {
+        if (!m) shiftnorm::detail::fail("sequential::add", "module", "a non-null module", "nullptr");
+        children_.emplace_back(std::move(name), std::move(m));
+        return *this;
+    }
+    //! Appends under the next integer name ("0", "1", ... as in nn.Sequential).
+    template <class M>
+    sequential& add(M&& m) {
+        return add(std::to_string(children_.size()), std::forward<M>(m));
+    }
+    sequential& add(module_ptr m) { return add(std::to_string(children_.size()), std::move(m)); }
+
+    std::size_t size() const { return children_.size(); }
+    bool empty() const { return children_.empty(); }
+    module& operator[](std::size_t i) { return *children_.at(i).second; }
+    const std::string& name_of(std::size_t i) const { return children_.at(i).first; }
+
+    shape4 output_shape(const shape4& src) const override {
+        shape4 s = src;
+        for (const auto& c : children_) s = c.second->output_shape(s);
+        return s;
+    }
+
+    const tensor<float>& forward(const tensor<float>& src, mode m) override {
+        if (children_.empty()) return src;
+        const tensor<float>* x = &src;
+        for (auto& c : children_) x = &c.second->forward(*x, m);
+        return *x;
+    }
+
+    const tensor<float>& backward(const tensor<float>& diff_dst) override {
+        if (children_.empty()) return diff_dst;
+        const tensor<float>* d = &diff_dst;
+        for (auto it = children_.rbegin(); it != children_.rend(); ++it) d = &it->second->backward(*d);
+        return *d;
+    }
+
+    void collect(const std::string& prefix, param_set& out) override {
+        for (auto& c : children_) c.second->collect(join_name(prefix, c.first), out);
+    }
+
+    void reset_parameters(rng_type& g) override {
+        for (auto& c : children_) c.second->reset_parameters(g);
+    }
+
+    //! Only the first child needs to know whether the input gradient is wanted.
+    void set_input_grad(bool on) override {
+        input_grad_ = on;
+        if (!children_.empty()) children_.front().second->set_input_grad(on);
+    }
+
+    std::string describe() const override { return describe_tree(0); }
+
+    //! Multi-line architecture listing with PyTorch-style child names.
+    std::string describe_tree(int indent) const {
+        std::ostringstream os;
+        os << "sequential(" << children_.size() << ")";
+        for (const auto& c : children_) {
+            os << '\n' << std::string(std::size_t(indent + 2), ' ') << (c.first.empty() ? "-" : c.first) << ": ";
+            if (auto* s = dynamic_cast<const sequential*>(c.second.get()))
+                os << s->describe_tree(indent + 2);
+            else
+                os << c.second->describe();
+        }
+        return os.str();
+    }
+
+private:
+    std::vector<std::pair<std::string, module_ptr>> children_;
+};
+
+}  // namespace shiftnorm::nn

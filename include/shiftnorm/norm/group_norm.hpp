@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+// Group normalization (Wu & He 2018), with instance norm (G = C) and layer norm (G = 1).
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "shiftnorm/backend/cpu/reduce.hpp"
+#include "shiftnorm/core/error.hpp"
+#include "shiftnorm/core/policy.hpp"
+#include "shiftnorm/core/tensor.hpp"
+#include "shiftnorm/norm/checks.hpp"
+
+namespace shiftnorm {
+
+//! Group normalization over NCHW: for each sample n and group g of C/G channels, statistics
+//! over (C/G, H, W); y = gamma_c * (x - mean_ng) / sqrt(var_ng + eps) + beta_c, biased var.
+//! The statistics come from each sample alone, so training and inference are the same call
+//! (forward); there are no running buffers (the normalization seed 000's Table 9 contrasts
+//! with BN). Instance norm: groups = C; layer norm (over C, H, W): groups = 1.
+//! Saves mean and inv_std per (n, g) for backward; parameter gradients accumulate.
+template <class Affine = affine, class Precision = fp32>
+class group_norm {
+    static_assert(is_affine_policy_v<Affine>, "group_norm<Affine>: use shiftnorm::affine or no_affine");
+    static_assert(is_precision<Precision>::value, "group_norm<.., Precision>: use shiftnorm::precision<...>");
+
+public:
+    using T = typename Precision::src_type;
+    using Stat = typename Precision::stat_type;
+
+    struct options {
+        double eps = 1e-5;
+        nan_policy nan = nan_policy::propagate;
+    };
+
+    options opt;
+    std::vector<Stat> scale, shift, diff_scale, diff_shift;
+
+    group_norm() = default;
+    group_norm(index_t channels, index_t groups, options o = {}) : opt(o), channels_(channels), groups_(groups) {
+        if (channels <= 0) detail::fail<shape_error>("group_norm", "channels", "> 0", channels);
+        if (groups <= 0 || channels % groups != 0)
+            detail::fail<shape_error>("group_norm", "groups", detail::concat("a divisor of channels=", channels), groups);
+        if (!(o.eps >= 0.0)) detail::fail("group_norm", "eps", ">= 0", o.eps);
+        const auto C = std::size_t(channels);
+        scale.assign(C, Stat(1));
+        shift.assign(C, Stat(0));
+        diff_scale.assign(C, Stat(0));
+        diff_shift.assign(C, Stat(0));
+    }
+
+    index_t channels() const { return channels_; }
+    index_t groups() const { return groups_; }
+    void zero_grad() {
+        std::fill(diff_scale.begin(), diff_scale.end(), Stat(0));
+        std::fill(diff_shift.begin(), diff_shift.end(), Stat(0));
+    }
+    const std::vector<Stat>& saved_mean() const { return mean_; }       //!< size N*G
+    const std::vector<Stat>& saved_inv_std() const { return inv_std_; }  //!< size N*G
+
+    void forward(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        const char* where = "group_norm::forward";
+        detail::check_norm_io(where, src, dst, channels_);
+        const auto& s = src.shape();
+        const index_t cg = channels_ / groups_, hw = s.spatial(), block = cg * hw;
+        mean_.resize(std::size_t(s.n * groups_));
+        inv_std_.resize(mean_.size());
+        for (index_t n = 0; n < s.n; ++n)
+            for (index_t g = 0; g < groups_; ++g) {
+                const index_t c0 = g * cg;
+                const auto m = backend::cpu::span_moments(src.plane(n, c0), block);
+                if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.m2)))
+                    throw numeric_error(detail::concat(where, ": sample ", n, " group ", g,
+                                                       " of src has non-finite values under nan_policy::raise"));
+                const std::size_t k = std::size_t(n * groups_ + g);
+                mean_[k] = Stat(m.mean);
+                inv_std_[k] = Stat(1.0 / std::sqrt(m.variance(variance_kind::biased) + opt.eps));
+                for (index_t c = c0; c < c0 + cg; ++c) {
+                    const T a = T((Affine::enabled ? double(scale[c]) : 1.0) * inv_std_[k]);
+                    const T b = T(Affine::enabled ? double(shift[c]) : 0.0), mu = T(mean_[k]);
+                    const T* SHIFTNORM_RESTRICT px = src.plane(n, c);
+                    T* SHIFTNORM_RESTRICT py = dst.plane(n, c);
+                    for (index_t i = 0; i < hw; ++i) py[i] = (px[i] - mu) * a + b;
+                }
+            }
+        saved_shape_ = s;
+    }
+
+    //! dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)), g = gamma_c * dy, over each (n, group).
+    void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) {
+        const char* where = "group_norm::backward";
+        if (mean_.empty()) throw state_error(std::string(where) + ": needs a forward call first");
+        if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
+        detail::check_same_shape(where, "diff_dst", src, diff_dst);
+        detail::check_same_shape(where, "diff_src", src, diff_src);
+        const auto& s = src.shape();
+        const index_t cg = channels_ / groups_, hw = s.spatial();
+        const double count = double(cg * hw);
+        for (index_t n = 0; n < s.n; ++n)
+            for (index_t g = 0; g < groups_; ++g) {
+                const std::size_t k = std::size_t(n * groups_ + g);
+                const double mu = mean_[k], istd = inv_std_[k];
+                double sg = 0, sgx = 0;  // sum gamma*dy, sum gamma*dy*(x - mu)
+                for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
+                    double sdy = 0, sdyx = 0;
+                    channel_sums(src.plane(n, c), diff_dst.plane(n, c), hw, T(mu), sdy, sdyx);
+                    const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+                    sg += gamma * sdy;
+                    sgx += gamma * sdyx;
+                    if constexpr (Affine::enabled) {
+                        diff_scale[c] += Stat(sdyx * istd);
+                        diff_shift[c] += Stat(sdy);
+                    }
+                }
+                const T m_g = T(sg / count), m_gx = T(sgx * istd * istd / count), mut = T(mu), it = T(istd);
+                for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
+                    const T gamma = T(Affine::enabled ? double(scale[c]) : 1.0);
+                    const T* SHIFTNORM_RESTRICT px = src.plane(n, c);
+                    const T* SHIFTNORM_RESTRICT pd = diff_dst.plane(n, c);
+                    T* SHIFTNORM_RESTRICT po = diff_src.plane(n, c);
+                    for (index_t i = 0; i < hw; ++i) po[i] = it * (gamma * pd[i] - m_g - (px[i] - mut) * m_gx);
+                }
+            }
+    }
+
+private:
+    static void channel_sums(const T* px, const T* pd, index_t hw, T mu, double& sdy, double& sdyx) {
+        const auto x = tensor_view<const T>(px, {1, 1, 1, hw});
+        const auto d = tensor_view<const T>(pd, {1, 1, 1, hw});
+        backend::cpu::channel_grad_sums(x, d, 0, mu, sdy, sdyx);
+    }
+
+    index_t channels_ = 0, groups_ = 1;
+    std::vector<Stat> mean_, inv_std_;
+    shape4 saved_shape_{};
+};
+
+//! Instance normalization: group_norm with one channel per group.
+template <class Affine = affine, class Precision = fp32>
+group_norm<Affine, Precision> make_instance_norm(index_t channels, typename group_norm<Affine, Precision>::options o = {}) {
+    return group_norm<Affine, Precision>(channels, channels, o);
+}
+//! Layer normalization over (C, H, W): group_norm with a single group.
+template <class Affine = affine, class Precision = fp32>
+group_norm<Affine, Precision> make_layer_norm(index_t channels, typename group_norm<Affine, Precision>::options o = {}) {
+    return group_norm<Affine, Precision>(channels, 1, o);
+}
+
+}  // namespace shiftnorm

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+// RobustNorm: (x - mean) / (range^p + eps), with running EMA of mean and range, RN/RNT/RNM.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "shiftnorm/backend/cpu/reduce.hpp"
+#include "shiftnorm/core/error.hpp"
+#include "shiftnorm/core/policy.hpp"
+#include "shiftnorm/core/tensor.hpp"
+#include "shiftnorm/norm/checks.hpp"
+
+namespace shiftnorm {
+
+//! Which statistics RobustNorm's inference uses (Awais et al., seed 003, section 4):
+//! rn: batch mean and batch range; rnt: tracked (running) mean and range; rnm: tracked mean,
+//! batch range.
+enum class robust_inference { rn, rnt, rnm };
+
+//! RobustNorm (seed 003, eq. 3): y = gamma * (x - mu) / (r^p + eps) + beta, with mu the
+//! per-channel mean and r = max - min over (N, H, W); eps is added AFTER the power.
+//! Training keeps an EMA (momentum, PyTorch convention) of mu and of the RANGE r.
+//!
+//! Backward: r depends only on the arg-max and arg-min elements; its sub-gradient goes to the
+//! FIRST occurrence in flat NCHW order of the maximum (+) and of the minimum (-). A constant
+//! channel (r == 0, where d r^p / d r is unbounded for p < 1) receives no range gradient.
+//! Saved by forward: mean, denominator r^p + eps, r, and the arg-min/arg-max offsets.
+template <class Affine = affine, class Precision = fp32>
+class robust_norm {
+    static_assert(is_affine_policy_v<Affine>, "robust_norm<Affine>: use shiftnorm::affine or no_affine");
+    static_assert(is_precision<Precision>::value, "robust_norm<.., Precision>: use shiftnorm::precision<...>");
+
+public:
+    using T = typename Precision::src_type;
+    using Stat = typename Precision::stat_type;
+
+    struct options {
+        double p = 0.2;          //!< power of the range
+        double eps = 1e-5;       //!< added after the power
+        double momentum = 0.1;   //!< EMA weight of the new batch for running mean / range
+        robust_inference inference = robust_inference::rnt;
+        nan_policy nan = nan_policy::propagate;
+    };
+
+    options opt;
+    std::vector<Stat> scale, shift, diff_scale, diff_shift;
+    std::vector<Stat> running_mean, running_range;  //!< initialised to 0 and 1
+
+    robust_norm() = default;
+    explicit robust_norm(index_t channels, options o = {}) : opt(o), channels_(channels) {
+        if (channels <= 0) detail::fail<shape_error>("robust_norm", "channels", "> 0", channels);
+        if (!(o.p > 0.0)) detail::fail("robust_norm", "p", "> 0", o.p);
+        if (!(o.eps >= 0.0)) detail::fail("robust_norm", "eps", ">= 0", o.eps);
+        if (!(o.momentum >= 0.0 && o.momentum <= 1.0)) detail::fail("robust_norm", "momentum", "in [0, 1]", o.momentum);
+        const auto C = std::size_t(channels);
+        scale.assign(C, Stat(1));
+        shift.assign(C, Stat(0));
+        diff_scale.assign(C, Stat(0));
+        diff_shift.assign(C, Stat(0));
+        running_mean.assign(C, Stat(0));
+        running_range.assign(C, Stat(1));
+        saved_.resize(C);
+    }
+
+    index_t channels() const { return channels_; }
+    void zero_grad() {
+        std::fill(diff_scale.begin(), diff_scale.end(), Stat(0));
+        std::fill(diff_shift.begin(), diff_shift.end(), Stat(0));
+    }
+
+    //! Training: batch mean and range normalize; running buffers get an EMA update.
+    void forward_training(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        run("robust_norm::forward_training", src, dst, true, true);
+        for (index_t c = 0; c < channels_; ++c) {
+            const double w = opt.momentum;
+            running_mean[c] = Stat((1 - w) * double(running_mean[c]) + w * saved_[c].mean);
+            running_range[c] = Stat((1 - w) * double(running_range[c]) + w * saved_[c].range);
+        }
+    }
+
+    //! Inference with the variant `mode` (default opt.inference): RN, RNT or RNM.
+    void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        forward_inference(src, dst, opt.inference);
+    }
+    void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst, robust_inference mode) {
+        run("robust_norm::forward_inference", src, dst, mode == robust_inference::rn, mode != robust_inference::rnt);
+    }
+
+    //! Gradient of the last forward call (its variant decides which statistics depend on x).
+    void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) {
+        const char* where = "robust_norm::backward";
+        if (!has_saved_) throw state_error(std::string(where) + ": needs a forward call first");
+        if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
+        detail::check_same_shape(where, "diff_dst", src, diff_dst);
+        detail::check_same_shape(where, "diff_src", src, diff_src);
+        const double count = double(src.shape().per_channel());
+        for (index_t c = 0; c < channels_; ++c) {
+            const auto& s = saved_[c];
+            double sdy = 0, sdyx = 0;
+            backend::cpu::channel_grad_sums(src, diff_dst, c, T(s.mean), sdy, sdyx);
+            const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+            if constexpr (Affine::enabled) {
+                diff_scale[c] += Stat(sdyx / s.denom);
+                diff_shift[c] += Stat(sdy);
+            }
+            const double k = gamma / s.denom;
+            backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(s.mean), T(k),
+                                                 T(mean_from_batch_ ? sdy / count : 0.0), T(0));
+            if (range_from_batch_ && s.range > 0.0 && s.argmax >= 0 && s.argmin >= 0) {
+                // dL/dr = sum_j dy_j * gamma * (x_j - mu) * d(1/D)/dr, D = r^p + eps
+                const double g = -gamma * sdyx * opt.p * std::pow(s.range, opt.p - 1.0) / (s.denom * s.denom);
+                diff_src.data()[s.argmax] += T(g);
+                diff_src.data()[s.argmin] -= T(g);
+            }
+        }
+    }
+
+    //! Saved statistics of channel c from the last forward call.
+    struct saved_channel {
+        double mean = 0, range = 0, denom = 1;
+        index_t argmin = -1, argmax = -1;  //!< flat offsets into src (first occurrence)
+    };
+    const saved_channel& saved(index_t c) const { return saved_.at(std::size_t(c)); }
+
+private:
+    void run(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst, bool batch_mean,
+             bool batch_range) {
+        detail::check_norm_io(where, src, dst, channels_);
+        for (index_t c = 0; c < channels_; ++c) {
+            auto& s = saved_[c];
+            if (batch_mean || batch_range) {
+                backend::cpu::extreme_hint hint;
+                const auto m = backend::cpu::channel_moments<true>(src, c, &hint);
+                if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.range())))
+                    throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
+                                                       m.mean, ", range ", m.range(), ") under nan_policy::raise"));
+                s.mean = batch_mean ? m.mean : double(running_mean[c]);
+                if (batch_range) {
+                    s.range = m.range();
+                    s.argmax = backend::cpu::find_first_equal(src, c, hint.max_n, hint.max_i, m.max);
+                    s.argmin = backend::cpu::find_first_equal(src, c, hint.min_n, hint.min_i, m.min);
+                } else {
+                    s.range = double(running_range[c]);
+                }
+            } else {
+                s.mean = double(running_mean[c]);
+                s.range = double(running_range[c]);
+            }
+            s.denom = std::pow(s.range, opt.p) + opt.eps;
+            const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+            const double beta = Affine::enabled ? double(shift[c]) : 0.0;
+            backend::cpu::channel_normalize(src, dst, c, T(s.mean), T(gamma / s.denom), T(beta));
+        }
+        mean_from_batch_ = batch_mean;
+        range_from_batch_ = batch_range;
+        has_saved_ = true;
+        saved_shape_ = src.shape();
+    }
+
+    index_t channels_ = 0;
+    std::vector<saved_channel> saved_;
+    bool has_saved_ = false, mean_from_batch_ = false, range_from_batch_ = false;
+    shape4 saved_shape_{};
+};
+
+}  // namespace shiftnorm

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// group_norm (and instance / layer norm) against the double reference and central differences.
+#include <catch2/catch.hpp>
+
+#include "shiftnorm/shiftnorm.hpp"
+#include "support/reference.hpp"
+
+using namespace shiftnorm;
+using test::random_tensor;
+
+namespace {
+std::vector<double> ref_gn(const std::vector<double>& x, shape4 s, index_t G, const std::vector<double>& gamma,
+                           const std::vector<double>& beta, double eps) {
+    const index_t cg = s.c / G, blk = cg * s.spatial();
+    std::vector<double> y(x.size());
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t g = 0; g < G; ++g) {
+            const std::size_t o = std::size_t((n * s.c + g * cg) * s.spatial());
+            double m = 0, v = 0;
+            for (index_t i = 0; i < blk; ++i) m += x[o + i];
+            m /= double(blk);
+            for (index_t i = 0; i < blk; ++i) v += (x[o + i] - m) * (x[o + i] - m);
+            v /= double(blk);
+            for (index_t i = 0; i < blk; ++i) {
+                const index_t c = g * cg + i / s.spatial();
+                y[o + i] = gamma[c] * (x[o + i] - m) / std::sqrt(v + eps) + beta[c];
+            }
+        }
+    return y;
+}
+double w(std::size_t i) { return std::sin(1.3 * double(i)) - 0.1; }
+}  // namespace
+
+TEST_CASE("group_norm forward and backward for G = 1, 2, C", "[group_norm]") {
+    shape4 s{2, 4, 3, 3};
+    for (index_t G : {1, 2, 4}) {
+        group_norm<> gn(s.c, G);
+        for (index_t c = 0; c < s.c; ++c) gn.scale[c] = 0.5f + 0.25f * float(c), gn.shift[c] = 0.1f * float(c);
+        auto x = random_tensor(s, unsigned(G), 100.0, 2.0);
+        const auto xd = test::to_double(x);
+        std::vector<double> g(gn.scale.begin(), gn.scale.end()), b(gn.shift.begin(), gn.shift.end());
+        tensor<float> y(s), dy(s), dx(s);
+        gn.forward(x, y.view());
+        INFO("groups " << G);
+        CHECK(test::worst_error(y, ref_gn(xd, s, G, g, b, 1e-5), 1e-5, 1e-5) <= 1.0);
+        for (index_t i = 0; i < dy.numel(); ++i) dy[i] = float(w(std::size_t(i)));
+        gn.backward(x, dy, dx.view());
+        auto loss = [&](const std::vector<double>& xv, const std::vector<double>& gv, const std::vector<double>& bv) {
+            const auto yv = ref_gn(xv, s, G, gv, bv, 1e-5);
+            double l = 0;
+            for (std::size_t i = 0; i < yv.size(); ++i) l += yv[i] * w(i);
+            return l;
+        };
+        const auto gx = test::numeric_gradient(xd, [&](const std::vector<double>& v) { return loss(v, g, b); }, 1e-4);
+        CHECK(test::worst_error(dx, gx, 2e-4, 2e-3) <= 1.0);
+        const auto gg = test::numeric_gradient(g, [&](const std::vector<double>& v) { return loss(xd, v, b); });
+        const auto gb = test::numeric_gradient(b, [&](const std::vector<double>& v) { return loss(xd, g, v); });
+        CHECK(test::worst_error(gn.diff_scale, gg, 1e-4, 1e-3) <= 1.0);
+        CHECK(test::worst_error(gn.diff_shift, gb, 1e-4, 1e-3) <= 1.0);
+    }
+}
+
+TEST_CASE("instance and layer norm factories; bad groups", "[group_norm]") {
+    CHECK(make_instance_norm(6).groups() == 6);
+    CHECK(make_layer_norm(6).groups() == 1);
+    CHECK_THROWS_AS(group_norm<>(6, 4), shape_error);
+    CHECK_THROWS_AS(group_norm<>(0, 1), shape_error);
+    group_norm<> gn(2, 1);
+    tensor<float> x(shape4{1, 3, 2, 2}, 0.f), y(shape4{1, 3, 2, 2});
+    CHECK_THROWS_AS(gn.forward(x, y.view()), shape_error);
+    // H = W = 1 instance norm: a single value per group normalizes to beta
+    auto in = make_instance_norm(3);
+    tensor<float> a(shape4{2, 3, 1, 1}, 4.f), b(shape4{2, 3, 1, 1});
+    in.forward(a, b.view());
+    for (float v : b) CHECK(v == 0.f);
+}
