@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: MIT
+# Installs shiftnorm into a scratch prefix, builds the find_package consumer against it, runs it.
+file(REMOVE_RECURSE ${WORK})
+function(run)
+  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGV}")
+  endif()
+endfunction()
+run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/lib -G ${GENERATOR} -DCMAKE_INSTALL_PREFIX=${WORK}/prefix
+    -DSHIFTNORM_BUILD_TESTS=OFF -DSHIFTNORM_BUILD_EXAMPLES=OFF -DSHIFTNORM_BUILD_BENCHMARKS=OFF
+    -DSHIFTNORM_ENABLE_CUDA=OFF -DSHIFTNORM_INSTALL=ON)
+run(${CMAKE_COMMAND} --install ${WORK}/lib)
+run(${CMAKE_COMMAND} -S ${CONSUMER} -B ${WORK}/app -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+run(${CMAKE_COMMAND} --build ${WORK}/app)
+run(${WORK}/app/consumer)
