@@ -48,7 +48,7 @@ TEST_CASE("batch statistics keep 1e-6 relative variance error at |mean|/std = 1e
 }
 
 TEST_CASE("batch_norm backward matches central differences of the double reference", "[batch_norm][grad]") {
-    for (shape4 s : {shape4{3, 2, 3, 4}, shape4{1, 3, 2, 2}, shape4{5, 2, 1, 1}}) {
+    for (shape4 s : {shape4{3, 2, 3, 4}, shape4{1, 3, 2, 2}, shape4{5, 2, 1, 1}, shape4{2, 2, 16, 16}}) {
         batch_norm<population> bn(s.c);
         for (index_t c = 0; c < s.c; ++c) bn.scale[c] = 1.5f - 0.5f * float(c), bn.shift[c] = 0.3f;
         auto x = random_tensor(s, 3, 0.5, 1.0);

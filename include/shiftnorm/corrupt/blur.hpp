@@ -60,7 +60,8 @@ inline std::vector<double> disk_kernel(double radius, double alias_blur, int& ha
 //! ImageMagick's MotionBlurImage(radius, sigma, angle) on a uint8 HWC image, without ImageMagick:
 //! a one-sided kernel of width 2*ceil(radius)+1 with weights exp(-i^2 / (2 sigma^2)) (normalised)
 //! sampled at integer offsets (ceil(i cos(a) - 0.5), ceil(i sin(a) - 0.5)) along the angle,
-//! edge-replicated borders, results rounded to uint8 (what the PNG round trip does).
+//! edge-replicated borders, results truncated to uint8. (Truncation, not rounding: the reference
+//! figures show the -0.5 level bias of truncation, see docs/corruptions.md.)
 inline image motion_blur_u8(const_image_view src, double radius, double sigma, double angle_deg) {
     const int width = radius > 1e-12 ? static_cast<int>(2.0 * std::ceil(radius) + 1.0) : 3;
     const double s = std::fabs(sigma) < 1e-12 ? 1e-12 : sigma;
@@ -76,20 +77,22 @@ inline image motion_blur_u8(const_image_view src, double radius, double sigma, d
         ox[i] = static_cast<int>(std::ceil(i * py / hyp - 0.5));
         oy[i] = static_cast<int>(std::ceil(i * px / hyp - 0.5));
     }
-    image out(src.height, src.width, src.channels);
-    for (int y = 0; y < src.height; ++y)
-        for (int x = 0; x < src.width; ++x)
-            for (int c = 0; c < src.channels; ++c) {
-                double acc = 0.0;
-                for (int i = 0; i < width; ++i) {
-                    if (k[i] < 1e-300) continue;
-                    const int yy = border_index(y + oy[i], src.height, border::nearest);
-                    const int xx = border_index(x + ox[i], src.width, border::nearest);
-                    acc += k[i] * src(yy, xx, c);
-                }
-                const double r = std::floor(acc + 0.5);
-                out(y, x, c) = static_cast<std::uint8_t>(r < 0 ? 0 : (r > 255 ? 255 : r));
-            }
+    // Accumulate tap by tap over whole rows (edge-clamped indices precomputed per tap).
+    const int H = src.height, W = src.width, C = src.channels;
+    std::vector<double> acc(src.size(), 0.0);
+    std::vector<int> xs(W);
+    for (int i = 0; i < width; ++i) {
+        if (k[i] < 1e-300) continue;
+        for (int x = 0; x < W; ++x) xs[x] = border_index(x + ox[i], W, border::nearest);
+        for (int y = 0; y < H; ++y) {
+            const std::uint8_t* row = src.data + static_cast<std::size_t>(border_index(y + oy[i], H, border::nearest)) * W * C;
+            double* dst = &acc[static_cast<std::size_t>(y) * W * C];
+            for (int x = 0; x < W; ++x)
+                for (int c = 0; c < C; ++c) dst[x * C + c] += k[i] * row[xs[x] * C + c];
+        }
+    }
+    image out(H, W, C);
+    for (std::size_t j = 0; j < acc.size(); ++j) out.data()[j] = trunc_u8(acc[j]);
     return out;
 }
 

@@ -107,26 +107,30 @@ inline std::vector<double> cv_gaussian_kernel(int ksize, double sigma) {
 //! BORDER_REFLECT_101 (= border::mirror) unless told otherwise.
 inline fimage filter2d(const fimage& f, const std::vector<double>& kernel, int r, border mode = border::mirror) {
     const int k = 2 * r + 1;
+    // Pad each channel plane once (border-mapped), then accumulate tap by tap over contiguous
+    // rows so the inner loop vectorises; zero taps are skipped (disk kernels are sparse).
+    const int ph = f.h + 2 * r, pw = f.w + 2 * r;
+    std::vector<double> pad(static_cast<std::size_t>(ph) * pw), acc(static_cast<std::size_t>(f.h) * f.w);
     fimage out(f.h, f.w, f.c);
-    // Precompute border-mapped indices once; skip zero taps (disk kernels are sparse at the corners).
-    std::vector<int> yi(f.h + 2 * r), xi(f.w + 2 * r);
-    for (int i = -r; i < f.h + r; ++i) yi[i + r] = border_index(i, f.h, mode);
-    for (int i = -r; i < f.w + r; ++i) xi[i + r] = border_index(i, f.w, mode);
-    struct tap {
-        int dy, dx;
-        double w;
-    };
-    std::vector<tap> taps;
-    for (int dy = 0; dy < k; ++dy)
-        for (int dx = 0; dx < k; ++dx)
-            if (kernel[dy * k + dx] != 0.0) taps.push_back({dy, dx, kernel[dy * k + dx]});
-    for (int y = 0; y < f.h; ++y)
-        for (int x = 0; x < f.w; ++x)
-            for (int ch = 0; ch < f.c; ++ch) {
-                double acc = 0.0;
-                for (const tap& t : taps) acc += t.w * f(yi[y + t.dy], xi[x + t.dx], ch);
-                out(y, x, ch) = acc;
+    for (int ch = 0; ch < f.c; ++ch) {
+        for (int y = 0; y < ph; ++y) {
+            const int sy = border_index(y - r, f.h, mode);
+            for (int x = 0; x < pw; ++x) pad[static_cast<std::size_t>(y) * pw + x] = f(sy, border_index(x - r, f.w, mode), ch);
+        }
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int dy = 0; dy < k; ++dy)
+            for (int dx = 0; dx < k; ++dx) {
+                const double wgt = kernel[dy * k + dx];
+                if (wgt == 0.0) continue;
+                for (int y = 0; y < f.h; ++y) {
+                    const double* src = &pad[static_cast<std::size_t>(y + dy) * pw + dx];
+                    double* dst = &acc[static_cast<std::size_t>(y) * f.w];
+                    for (int x = 0; x < f.w; ++x) dst[x] += wgt * src[x];
+                }
             }
+        for (int y = 0; y < f.h; ++y)
+            for (int x = 0; x < f.w; ++x) out(y, x, ch) = acc[static_cast<std::size_t>(y) * f.w + x];
+    }
     return out;
 }
 

@@ -73,7 +73,7 @@ inline void add_value_noise(std::vector<double>& dst, int h, int w, double cell,
 
 //! Procedural frost texture of h x w pixels, 0-255 RGB (or gray): fractal value noise (the
 //! frosted haze) plus randomly oriented, branching ice needles (the crystals), standardised
-//! to mean 0.61 and standard deviation 0.22 in [0,1] units with a slight blue tint. `cell` is
+//! to mean 0.65 and standard deviation 0.21 in [0,1] units with a slight blue tint. `cell` is
 //! the feature scale in pixels (8 for CIFAR's 0.2-scaled photographs, 40 at ImageNet scale).
 //! The two moments are those of the ImageNet-C frost photographs after the CIFAR resize, as
 //! implied by the reference's severity-1 statistics (see docs/corruptions.md).
@@ -116,7 +116,7 @@ inline image procedural_frost(int h, int w, int channels, double cell, generator
     image out(h, w, channels);
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
-            const double z = 0.61 + 0.22 * (t[static_cast<std::size_t>(y) * w + x] - mean) / sd;
+            const double z = 0.65 + 0.21 * (t[static_cast<std::size_t>(y) * w + x] - mean) / sd;
             for (int k = 0; k < channels; ++k) {
                 const double v = (channels == 3 ? tint[k] : 1.0) * z * 255.0;
                 out(y, x, k) = static_cast<std::uint8_t>(std::clamp(std::floor(v + 0.5), 0.0, 255.0));

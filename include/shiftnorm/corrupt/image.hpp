@@ -75,6 +75,10 @@ using const_batch_view = basic_batch_view<const std::uint8_t>;
 
 namespace detail {
 
+// Error helpers of the core, visible as corrupt::detail::fail / concat.
+using shiftnorm::detail::concat;
+using shiftnorm::detail::fail;
+
 //! Float work image, HWC, values in [0,1] units (or 0-255 where a function says so). Double
 //! precision because the reference computes in float64 and truncates to uint8 at the end: a
 //! float32 path would flip the truncation of many pixels.

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "shiftnorm/core/error.hpp"
+#include "shiftnorm/corrupt/image.hpp"
 
 namespace shiftnorm::corrupt {
 

@@ -13,6 +13,12 @@
 
 namespace shiftnorm::data {
 
+namespace detail {
+// Error helpers of the core, visible as data::detail::fail / concat.
+using shiftnorm::detail::concat;
+using shiftnorm::detail::fail;
+}  // namespace detail
+
 //! Element types shiftnorm reads from .npy files.
 enum class npy_dtype { u8, f32, f64 };
 

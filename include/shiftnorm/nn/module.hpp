@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -117,6 +118,19 @@ protected:
 };
 
 using module_ptr = std::unique_ptr<module>;
+
+//! Moves a module (or passes a module_ptr through) into a module_ptr: lets containers accept
+//! either `conv2d(...)` values or already boxed modules.
+template <class M>
+module_ptr boxed(M&& m) {
+    using D = std::decay_t<M>;
+    if constexpr (std::is_same_v<D, module_ptr>) {
+        return std::move(m);
+    } else {
+        static_assert(std::is_base_of_v<module, D>, "boxed: not a shiftnorm::nn::module");
+        return std::make_unique<D>(std::forward<M>(m));
+    }
+}
 
 namespace detail {
 

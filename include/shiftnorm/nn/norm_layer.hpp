@@ -26,6 +26,18 @@ struct has_forward_training<N, std::void_t<decltype(std::declval<N&>().forward_t
                                    std::declval<tensor_view<const float>>(), std::declval<tensor_view<float>>()))>>
     : std::true_type {};
 template <class N, class = void>
+struct has_forward_rectify : std::false_type {};
+template <class N>
+struct has_forward_rectify<N, std::void_t<decltype(std::declval<N&>().forward_rectify(
+                                  std::declval<tensor_view<const float>>(), std::declval<tensor_view<float>>()))>>
+    : std::true_type {};
+template <class N, class = void>
+struct has_backward_inference : std::false_type {};
+template <class N>
+struct has_backward_inference<N, std::void_t<decltype(std::declval<N&>().backward_inference(
+                                     std::declval<tensor_view<const float>>(), std::declval<tensor_view<const float>>(),
+                                     std::declval<tensor_view<float>>()))>> : std::true_type {};
+template <class N, class = void>
 struct has_running : std::false_type {};
 template <class N>
 struct has_running<N, std::void_t<decltype(std::declval<N&>().source.running.stats.mean)>> : std::true_type {};
@@ -68,8 +80,9 @@ struct norm_traits {
         if constexpr (batch_like) {
             if (m == mode::train)
                 n.forward_training(src.view(), dst.view());
-            else if (m == mode::rectify)
-                n.forward_rectify(src.view(), dst.view());
+            else if (m == mode::rectify && detail::has_forward_rectify<Norm>::value) {
+                if constexpr (detail::has_forward_rectify<Norm>::value) n.forward_rectify(src.view(), dst.view());
+            }
             else
                 n.forward_inference(src.view(), dst.view());
         } else {
@@ -82,8 +95,10 @@ struct norm_traits {
         if constexpr (batch_like) {
             if (m == mode::train)
                 n.backward(src.view(), diff_dst.view(), diff_src.view());
-            else
+            else if constexpr (detail::has_backward_inference<Norm>::value)
                 n.backward_inference(src.view(), diff_dst.view(), diff_src.view());
+            else
+                throw state_error("norm_layer::backward: this normalization layer has no gradient for inference mode");
         } else {
             (void)m;
             n.backward(src.view(), diff_dst.view(), diff_src.view());

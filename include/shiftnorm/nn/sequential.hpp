@@ -24,12 +24,9 @@ public:
     //! Appends a module under `name`; returns *this so that a network reads like its table.
     template <class M>
     sequential& add(std::string name, M&& m) {
-        children_.emplace_back(std::move(name), std::make_unique<std::decay_t<M>>(std::forward<M>(m)));
-        return *this;
-    }
-    sequential& add(std::string name, module_ptr m) {
-        if (!m) shiftnorm::detail::fail("sequential::add", "module", "a non-null module", "nullptr");
-        children_.emplace_back(std::move(name), std::move(m));
+        module_ptr p = boxed(std::forward<M>(m));
+        if (!p) shiftnorm::detail::fail("sequential::add", "module", "a non-null module", "nullptr");
+        children_.emplace_back(std::move(name), std::move(p));
         return *this;
     }
     //! Appends under the next integer name ("0", "1", ... as in nn.Sequential).
@@ -37,7 +34,6 @@ public:
     sequential& add(M&& m) {
         return add(std::to_string(children_.size()), std::forward<M>(m));
     }
-    sequential& add(module_ptr m) { return add(std::to_string(children_.size()), std::move(m)); }
 
     std::size_t size() const { return children_.size(); }
     bool empty() const { return children_.empty(); }

@@ -79,11 +79,21 @@ public:
         detail::check_reducible("batch_norm::forward_training", src.shape().per_channel(), 2,
                                 "N*H*W per channel (the variance of one value is undefined in training)");
         std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
-        for (index_t c = 0; c < channels_; ++c) {
-            m[c] = backend::cpu::channel_moments<false>(src, c);
-            check_finite("batch_norm::forward_training", m[c], c);
-            save(c, m[c].mean, m[c].variance(variance_kind::biased));
-            normalize_channel(src, dst, c);
+        if (backend::cpu::prefer_channel_major(src.shape(), sizeof(T))) {
+            // channel-major: the normalize pass re-reads the channel from cache
+            for (index_t c = 0; c < channels_; ++c) {
+                m[c] = backend::cpu::channel_moments<false>(src, c);
+                check_finite("batch_norm::forward_training", m[c], c);
+                save(c, m[c].mean, m[c].variance(variance_kind::biased));
+                normalize_channel(src, dst, c);
+            }
+        } else {
+            backend::cpu::stream_channel_moments(src, m);
+            for (index_t c = 0; c < channels_; ++c) {
+                check_finite("batch_norm::forward_training", m[c], c);
+                save(c, m[c].mean, m[c].variance(variance_kind::biased));
+            }
+            normalize_all(src, dst);
         }
         source.running.observe(m);
         saved_kind_ = saved::training;
@@ -119,18 +129,33 @@ public:
                   const tensor_view<T>& diff_src) {
         check_backward("batch_norm::backward", saved::training, src, diff_dst, diff_src);
         const double count = double(src.shape().per_channel());
+        const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));
+        std::vector<double> sdy, sdyx;
+        if (!channel_major) backend::cpu::stream_grad_sums(src, diff_dst, saved_mean_, sdy, sdyx);
+        else sdy.resize(std::size_t(channels_)), sdyx.resize(std::size_t(channels_));
+        const auto C = static_cast<std::size_t>(channels_);
+        std::vector<T> k(C), mdy(C), mdyx(C);
         for (index_t c = 0; c < channels_; ++c) {
-            double sdy = 0, sdyx = 0;
-            backend::cpu::channel_grad_sums(src, diff_dst, c, T(saved_mean_[c]), sdy, sdyx);
+            if (channel_major)
+                backend::cpu::channel_grad_sums(src, diff_dst, c, T(saved_mean_[c]), sdy[c], sdyx[c]);
             const double istd = saved_inv_std_[c];
             const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
             if constexpr (Affine::enabled) {
-                diff_scale[c] += Stat(sdyx * istd);
-                diff_shift[c] += Stat(sdy);
+                diff_scale[c] += Stat(sdyx[c] * istd);
+                diff_shift[c] += Stat(sdy[c]);
             }
-            backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), T(gamma * istd),
-                                                 T(sdy / count), T(sdyx * istd * istd / count));
+            k[c] = T(gamma * istd);
+            mdy[c] = T(sdy[c] / count);
+            mdyx[c] = T(sdyx[c] * istd * istd / count);
+            if (channel_major)
+                backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), k[c], mdy[c], mdyx[c]);
         }
+        if (!channel_major)
+            for (index_t n = 0; n < src.shape().n; ++n)
+                for (index_t c = 0; c < channels_; ++c)
+                    backend::cpu::channel_backward_apply(plane_view(src, n, c), plane_view(diff_dst, n, c),
+                                                         plane_view(diff_src, n, c), 0, T(saved_mean_[c]), k[c],
+                                                         mdy[c], mdyx[c]);
     }
 
     void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
@@ -179,13 +204,25 @@ private:
         const double beta = Affine::enabled ? double(shift[c]) : 0.0;
         backend::cpu::channel_normalize(src, dst, c, T(saved_mean_[c]), T(gamma * saved_inv_std_[c]), T(beta));
     }
+    template <class V>
+    static tensor_view<V> plane_view(const tensor_view<V>& t, index_t n, index_t c) {
+        return tensor_view<V>(t.plane(n, c), {1, 1, 1, t.shape().spatial()});
+    }
+    //! Normalizes every plane in memory order with the saved statistics.
+    void normalize_all(const tensor_view<const T>& src, const tensor_view<T>& dst) const {
+        for (index_t n = 0; n < src.shape().n; ++n)
+            for (index_t c = 0; c < channels_; ++c) {
+                const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+                const double beta = Affine::enabled ? double(shift[c]) : 0.0;
+                backend::cpu::channel_normalize(plane_view(src, n, c), plane_view(dst, n, c), 0, T(saved_mean_[c]),
+                                                T(gamma * saved_inv_std_[c]), T(beta));
+            }
+    }
     void normalize_with(const tensor_view<const T>& src, const tensor_view<T>& dst, const channel_stats<float>& s) {
         if (s.channels() != channels_)
             detail::fail<shape_error>("batch_norm", "statistics channels", channels_, s.channels());
-        for (index_t c = 0; c < channels_; ++c) {
-            save(c, s.mean[c], s.var[c]);
-            normalize_channel(src, dst, c);
-        }
+        for (index_t c = 0; c < channels_; ++c) save(c, s.mean[c], s.var[c]);
+        normalize_all(src, dst);
         saved_kind_ = saved::inference;
         saved_shape_ = src.shape();
     }

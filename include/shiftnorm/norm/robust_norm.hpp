@@ -61,6 +61,7 @@ public:
         running_mean.assign(C, Stat(0));
         running_range.assign(C, Stat(1));
         saved_.resize(C);
+        range_g_.resize(C);
     }
 
     index_t channels() const { return channels_; }
@@ -95,24 +96,46 @@ public:
         detail::check_same_shape(where, "diff_dst", src, diff_dst);
         detail::check_same_shape(where, "diff_src", src, diff_src);
         const double count = double(src.shape().per_channel());
+        const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));
+        std::vector<double> sdy_all, sdyx_all;
+        if (!channel_major) {
+            std::vector<double> means(static_cast<std::size_t>(channels_));
+            for (index_t c = 0; c < channels_; ++c) means[c] = saved_[c].mean;
+            backend::cpu::stream_grad_sums(src, diff_dst, means, sdy_all, sdyx_all);
+        }
+        const auto C = static_cast<std::size_t>(channels_);
+        std::vector<T> k(C), mdy(C);
         for (index_t c = 0; c < channels_; ++c) {
             const auto& s = saved_[c];
             double sdy = 0, sdyx = 0;
-            backend::cpu::channel_grad_sums(src, diff_dst, c, T(s.mean), sdy, sdyx);
+            if (channel_major) backend::cpu::channel_grad_sums(src, diff_dst, c, T(s.mean), sdy, sdyx);
+            else sdy = sdy_all[c], sdyx = sdyx_all[c];
             const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
             if constexpr (Affine::enabled) {
                 diff_scale[c] += Stat(sdyx / s.denom);
                 diff_shift[c] += Stat(sdy);
             }
-            const double k = gamma / s.denom;
-            backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(s.mean), T(k),
-                                                 T(mean_from_batch_ ? sdy / count : 0.0), T(0));
-            if (range_from_batch_ && s.range > 0.0 && s.argmax >= 0 && s.argmin >= 0) {
+            k[c] = T(gamma / s.denom);
+            mdy[c] = T(mean_from_batch_ ? sdy / count : 0.0);
+            if (channel_major) backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(s.mean), k[c], mdy[c], T(0));
+            range_g_[c] = 0.0;
+            if (range_from_batch_ && s.range > 0.0 && s.argmax >= 0 && s.argmin >= 0)
                 // dL/dr = sum_j dy_j * gamma * (x_j - mu) * d(1/D)/dr, D = r^p + eps
-                const double g = -gamma * sdyx * opt.p * std::pow(s.range, opt.p - 1.0) / (s.denom * s.denom);
-                diff_src.data()[s.argmax] += T(g);
-                diff_src.data()[s.argmin] -= T(g);
-            }
+                range_g_[c] = -gamma * sdyx * opt.p * std::pow(s.range, opt.p - 1.0) / (s.denom * s.denom);
+        }
+        if (!channel_major) {
+            const index_t hw = src.shape().spatial();
+            for (index_t n = 0; n < src.shape().n; ++n)
+                for (index_t c = 0; c < channels_; ++c)
+                    backend::cpu::channel_backward_apply(tensor_view<const T>(src.plane(n, c), {1, 1, 1, hw}),
+                                                         tensor_view<const T>(diff_dst.plane(n, c), {1, 1, 1, hw}),
+                                                         tensor_view<T>(diff_src.plane(n, c), {1, 1, 1, hw}), 0,
+                                                         T(saved_[c].mean), k[c], mdy[c], T(0));
+        }
+        for (index_t c = 0; c < channels_; ++c) {  // the range term touches two elements only
+            if (range_g_[c] == 0.0) continue;
+            diff_src.data()[saved_[c].argmax] += T(range_g_[c]);
+            diff_src.data()[saved_[c].argmin] -= T(range_g_[c]);
         }
     }
 
@@ -127,11 +150,16 @@ private:
     void run(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst, bool batch_mean,
              bool batch_range) {
         detail::check_norm_io(where, src, dst, channels_);
+        const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));
+        std::vector<moments<double>> all;
+        std::vector<backend::cpu::extreme_hint> hints;
+        if (!channel_major && (batch_mean || batch_range)) backend::cpu::stream_channel_moments<true>(src, all, &hints);
         for (index_t c = 0; c < channels_; ++c) {
             auto& s = saved_[c];
             if (batch_mean || batch_range) {
                 backend::cpu::extreme_hint hint;
-                const auto m = backend::cpu::channel_moments<true>(src, c, &hint);
+                const auto m = channel_major ? backend::cpu::channel_moments<true>(src, c, &hint) : all[c];
+                if (!channel_major) hint = hints[c];
                 if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.range())))
                     throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
                                                        m.mean, ", range ", m.range(), ") under nan_policy::raise"));
@@ -148,10 +176,23 @@ private:
                 s.range = double(running_range[c]);
             }
             s.denom = std::pow(s.range, opt.p) + opt.eps;
-            const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
-            const double beta = Affine::enabled ? double(shift[c]) : 0.0;
-            backend::cpu::channel_normalize(src, dst, c, T(s.mean), T(gamma / s.denom), T(beta));
+            if (channel_major) {
+                const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+                const double beta = Affine::enabled ? double(shift[c]) : 0.0;
+                backend::cpu::channel_normalize(src, dst, c, T(s.mean), T(gamma / s.denom), T(beta));
+            }
         }
+        if (!channel_major)
+            for (index_t n = 0; n < src.shape().n; ++n)
+                for (index_t c = 0; c < channels_; ++c) {
+                    const auto& s = saved_[c];
+                    const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
+                    const double beta = Affine::enabled ? double(shift[c]) : 0.0;
+                    const index_t hw = src.shape().spatial();
+                    backend::cpu::channel_normalize(tensor_view<const T>(src.plane(n, c), {1, 1, 1, hw}),
+                                                    tensor_view<T>(dst.plane(n, c), {1, 1, 1, hw}), 0, T(s.mean),
+                                                    T(gamma / s.denom), T(beta));
+                }
         mean_from_batch_ = batch_mean;
         range_from_batch_ = batch_range;
         has_saved_ = true;
@@ -160,6 +201,7 @@ private:
 
     index_t channels_ = 0;
     std::vector<saved_channel> saved_;
+    std::vector<double> range_g_;
     bool has_saved_ = false, mean_from_batch_ = false, range_from_batch_ = false;
     shape4 saved_shape_{};
 };

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "shiftnorm/config.hpp"
 #include "shiftnorm/core/tensor.hpp"
@@ -40,23 +42,50 @@ struct lanes {
 
 //! Adds p[0..len) to the lanes as d = p[i] - shift. Written as fixed-width lane updates (not
 //! a horizontal reduction) so GCC vectorizes min/max too (performance.md).
+#if defined(__GNUC__) || defined(__clang__)
+//! One vector of lane_count elements (GCC/Clang vector extension: always vectorized, split
+//! into the widest registers the target has: 1 x AVX-512, 2 x AVX2, 4 x SSE).
+template <class T>
+struct lane_vec {
+    typedef T type __attribute__((vector_size(lane_count * sizeof(T))));
+};
+template <class T>
+using vec_t = typename lane_vec<T>::type;
+#define SHIFTNORM_HAS_VECTOR_EXT 1
+#else
+#define SHIFTNORM_HAS_VECTOR_EXT 0
+#endif
+
+//! Adds p[0..len) to the lanes as d = p[i] - shift (and p[i] to min/max when MinMax). Lanes
+//! are updated elementwise, never horizontally, so min/max vectorize too (performance.md).
 template <bool MinMax, class T>
 inline void accumulate(lanes<T>& a, const T* SHIFTNORM_RESTRICT p, index_t len, T shift) {
     index_t i = 0;
+#if SHIFTNORM_HAS_VECTOR_EXT
+    using V = vec_t<T>;
+    V s1, s2, mn, mx;
+    std::memcpy(&s1, a.s1, sizeof s1);
+    std::memcpy(&s2, a.s2, sizeof s2);
+    std::memcpy(&mn, a.mn, sizeof mn);
+    std::memcpy(&mx, a.mx, sizeof mx);
+    const V sh = shift - V{};
     for (; i + lane_count <= len; i += lane_count) {
-#pragma GCC ivdep
-        for (int j = 0; j < lane_count; ++j) {
-            const T v = p[i + j];
-            const T d = v - shift;
-            a.s1[j] += d;
-            a.s2[j] += d * d;
-            if constexpr (MinMax) {
-                a.mn[j] = v < a.mn[j] ? v : a.mn[j];
-                a.mx[j] = v > a.mx[j] ? v : a.mx[j];
-            }
+        V v;
+        std::memcpy(&v, p + i, sizeof v);
+        const V d = v - sh;
+        s1 += d;
+        s2 += d * d;
+        if constexpr (MinMax) {
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
         }
     }
-    for (int j = 0; i < len; ++i, ++j) {
+    std::memcpy(a.s1, &s1, sizeof s1);
+    std::memcpy(a.s2, &s2, sizeof s2);
+    std::memcpy(a.mn, &mn, sizeof mn);
+    std::memcpy(a.mx, &mx, sizeof mx);
+#endif
+    for (int j = 0; i < len; ++i, j = (j + 1) % lane_count) {
         const T v = p[i];
         const T d = v - shift;
         a.s1[j] += d;
@@ -168,39 +197,47 @@ inline moments<double> span_moments(const T* p, index_t len) {
     return acc;
 }
 
-//! sum(dy) and sum(dy * (x - mean)) over one channel, fp32 lanes folded into fp64 per tile.
+//! sum(dy) and sum(dy * (x - mean)) of a contiguous span, fp32 lanes folded into fp64 per tile.
+template <class T>
+inline void span_grad_sums(const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd, index_t len, T mean,
+                           double& sum_dy, double& sum_dy_xc) {
+    for (index_t i0 = 0; i0 < len; i0 += tile_elems) {
+        const index_t end = std::min(len, i0 + tile_elems);
+        alignas(64) T a[lane_count] = {}, b[lane_count] = {};
+        index_t i = i0;
+#if SHIFTNORM_HAS_VECTOR_EXT
+        using V = detail::vec_t<T>;
+        V va{}, vb{};
+        const V m = mean - V{};
+        for (; i + lane_count <= end; i += lane_count) {
+            V x, g;
+            std::memcpy(&x, px + i, sizeof x);
+            std::memcpy(&g, pd + i, sizeof g);
+            va += g;
+            vb += g * (x - m);
+        }
+        std::memcpy(a, &va, sizeof va);
+        std::memcpy(b, &vb, sizeof vb);
+#endif
+        for (int j = 0; i < end; ++i, j = (j + 1) % lane_count) {
+            a[j] += pd[i];
+            b[j] += pd[i] * (px[i] - mean);
+        }
+        for (int j = 0; j < lane_count; ++j) {
+            sum_dy += double(a[j]);
+            sum_dy_xc += double(b[j]);
+        }
+    }
+}
+
+//! sum(dy) and sum(dy * (x - mean)) over one channel (N planes).
 template <class T>
 inline void channel_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy, index_t c, T mean,
                               double& sum_dy, double& sum_dy_xc) {
-    const index_t hw = x.shape().spatial();
     sum_dy = 0;
     sum_dy_xc = 0;
-    alignas(64) T a[lane_count], b[lane_count];
-    for (index_t n = 0; n < x.shape().n; ++n) {
-        const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
-        const T* SHIFTNORM_RESTRICT pd = dy.plane(n, c);
-        for (index_t i0 = 0; i0 < hw; i0 += tile_elems) {
-            const index_t len = std::min(tile_elems, hw - i0);
-            for (int j = 0; j < lane_count; ++j) a[j] = b[j] = T(0);
-            index_t i = i0;
-            for (; i + lane_count <= i0 + len; i += lane_count) {
-#pragma GCC ivdep
-                for (int j = 0; j < lane_count; ++j) {
-                    const T g = pd[i + j];
-                    a[j] += g;
-                    b[j] += g * (px[i + j] - mean);
-                }
-            }
-            for (int j = 0; i < i0 + len; ++i, ++j) {
-                a[j] += pd[i];
-                b[j] += pd[i] * (px[i] - mean);
-            }
-            for (int j = 0; j < lane_count; ++j) {
-                sum_dy += double(a[j]);
-                sum_dy_xc += double(b[j]);
-            }
-        }
-    }
+    for (index_t n = 0; n < x.shape().n; ++n)
+        span_grad_sums(x.plane(n, c), dy.plane(n, c), x.shape().spatial(), mean, sum_dy, sum_dy_xc);
 }
 
 //! y = (x - mean) * a + b over one channel's planes (normalize with folded scale a = gamma *
@@ -231,6 +268,70 @@ inline void channel_backward_apply(const tensor_view<const T>& x, const tensor_v
 #pragma GCC ivdep
         for (index_t i = 0; i < hw; ++i) po[i] = k * pd[i] + kx * (px[i] - mean) + off;
     }
+}
+
+//! Schedule choice: channel-major (stats then normalize per channel, the second pass hitting
+//! L2) when a channel's planes are large enough to stream well and fit in cache; otherwise
+//! plane-streaming over the whole tensor in memory order (small H*W: 7x7, 14x14 planes).
+inline bool prefer_channel_major(const shape4& s, std::size_t elem_size) {
+    const std::size_t channel_bytes = std::size_t(s.per_channel()) * elem_size;
+    return s.spatial() >= 256 && channel_bytes <= (std::size_t(1) << 20);
+}
+
+//! Moments of every channel, streaming planes in memory order (n-major). Each plane's fp32
+//! shifted lane sums are folded into per-channel fp64 sums; shift_c = first value of (0, c).
+template <bool MinMax = false, class T>
+inline void stream_channel_moments(const tensor_view<const T>& x, std::vector<moments<double>>& out,
+                                   std::vector<extreme_hint>* hints = nullptr) {
+    const auto& s = x.shape();
+    const index_t hw = s.spatial();
+    out.assign(std::size_t(s.c), moments<double>{});
+    if (s.n == 0 || hw == 0) return;
+    std::vector<double> s1(std::size_t(s.c), 0.0), s2(std::size_t(s.c), 0.0);
+    std::vector<T> shift(std::size_t(s.c));
+    std::vector<double> mn(MinMax ? std::size_t(s.c) : 0, INFINITY), mx(MinMax ? std::size_t(s.c) : 0, -INFINITY);
+    if (hints) hints->assign(std::size_t(s.c), extreme_hint{});
+    for (index_t c = 0; c < s.c; ++c) shift[c] = detail::pick_shift(x.plane(0, c), hw);
+    detail::lanes<T> l;
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t c = 0; c < s.c; ++c) {
+            l.reset();
+            detail::accumulate<MinMax>(l, x.plane(n, c), hw, shift[c]);
+            double a = 0, b = 0;
+            for (int j = 0; j < lane_count; ++j) a += double(l.s1[j]), b += double(l.s2[j]);
+            s1[c] += a;
+            s2[c] += b;
+            if constexpr (MinMax) {
+                T pmn = l.mn[0], pmx = l.mx[0];
+                for (int j = 1; j < lane_count; ++j) {
+                    pmn = l.mn[j] < pmn ? l.mn[j] : pmn;
+                    pmx = l.mx[j] > pmx ? l.mx[j] : pmx;
+                }
+                // strict improvement: the hint keeps the FIRST plane holding the extreme
+                if (double(pmn) < mn[c]) mn[c] = pmn, hints ? (*hints)[c].min_n = n : 0;
+                if (double(pmx) > mx[c]) mx[c] = pmx, hints ? (*hints)[c].max_n = n : 0;
+            }
+        }
+    const double count = double(s.per_channel());
+    for (index_t c = 0; c < s.c; ++c) {
+        out[c] = welford_op<double>::from_shifted_sums(count, double(shift[c]), s1[c], s2[c],
+                                                       MinMax ? mn[c] : INFINITY, MinMax ? mx[c] : -INFINITY);
+        if (std::isnan(out[c].mean)) out[c].min = out[c].max = out[c].mean;
+    }
+}
+
+//! sum(dy) and sum(dy * (x - mean_c)) of every channel, streaming planes in memory order.
+template <class T, class Stat>
+inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy,
+                             const std::vector<Stat>& mean, std::vector<double>& sum_dy,
+                             std::vector<double>& sum_dy_xc) {
+    const auto& s = x.shape();
+    sum_dy.assign(std::size_t(s.c), 0.0);
+    sum_dy_xc.assign(std::size_t(s.c), 0.0);
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t c = 0; c < s.c; ++c) {
+            span_grad_sums(x.plane(n, c), dy.plane(n, c), s.spatial(), T(mean[c]), sum_dy[c], sum_dy_xc[c]);
+        }
 }
 
 }  // namespace shiftnorm::backend::cpu

@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+// CUDA error checking, RAII device/pinned buffers and device_tensor (tensor_view of device memory).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "shiftnorm/core/error.hpp"
+#include "shiftnorm/core/tensor.hpp"
+
+namespace shiftnorm::backend::cuda {
+
+//! A CUDA runtime call failed. The message names the call, the file and line, the error's
+//! name and cudaGetErrorString; code() is the cudaError_t.
+class cuda_error : public error {
+public:
+    cuda_error(cudaError_t code, const char* call, const char* file, int line)
+        : error(shiftnorm::detail::concat(file, ':', line, ": CUDA call '", call, "' failed: ", cudaGetErrorName(code),
+                                          " (", cudaGetErrorString(code), ')')),
+          code_(code) {}
+    cudaError_t code() const { return code_; }
+
+private:
+    cudaError_t code_;
+};
+
+namespace detail {
+inline void check_cuda(cudaError_t code, const char* call, const char* file, int line) {
+    if (code != cudaSuccess) {
+        (void)cudaGetLastError();  // clear a sticky-free error so later calls do not re-report it
+        throw cuda_error(code, call, file, line);
+    }
+}
+}  // namespace detail
+
+}  // namespace shiftnorm::backend::cuda
+
+//! Evaluates a cudaError_t expression and throws backend::cuda::cuda_error when it failed.
+#define SHIFTNORM_CUDA_CHECK(call) ::shiftnorm::backend::cuda::detail::check_cuda((call), #call, __FILE__, __LINE__)
+
+namespace shiftnorm::backend::cuda {
+
+//! Owning, uninitialised device array of trivially copyable T (cudaMalloc / cudaFree).
+//! Move-only. Transfers take a stream; the *_sync helpers wait for it.
+template <class T>
+class device_buffer {
+    static_assert(std::is_trivially_copyable_v<T>, "device_buffer<T> requires a trivially copyable T");
+
+public:
+    device_buffer() = default;
+    explicit device_buffer(std::size_t count) { allocate(count); }
+    device_buffer(const device_buffer&) = delete;
+    device_buffer& operator=(const device_buffer&) = delete;
+    device_buffer(device_buffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    device_buffer& operator=(device_buffer&& o) noexcept {
+        if (this != &o) {
+            release();
+            data_ = std::exchange(o.data_, nullptr);
+            size_ = std::exchange(o.size_, 0);
+        }
+        return *this;
+    }
+    ~device_buffer() { release(); }
+
+    T* data() { return data_; }
+    const T* data() const { return data_; }
+    std::size_t size() const { return size_; }
+    std::size_t bytes() const { return size_ * sizeof(T); }
+    bool empty() const { return size_ == 0; }
+
+    //! Reallocates to exactly `count` elements when the size differs; contents are discarded.
+    void resize_discard(std::size_t count) {
+        if (count == size_) return;
+        release();
+        allocate(count);
+    }
+    //! Grows (discarding contents) to at least `count` elements; returns whether it reallocated.
+    bool reserve_discard(std::size_t count) {
+        if (count <= size_) return false;
+        release();
+        allocate(count);
+        return true;
+    }
+
+    void zero(cudaStream_t stream = nullptr) {
+        if (size_) SHIFTNORM_CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes(), stream));
+    }
+    //! Host -> device copy of `count` <= size() elements (asynchronous for pinned `host`).
+    void upload(const T* host, std::size_t count, cudaStream_t stream = nullptr) {
+        check_count("device_buffer::upload", count);
+        if (count) SHIFTNORM_CUDA_CHECK(cudaMemcpyAsync(data_, host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
+    }
+    //! Device -> host copy of `count` <= size() elements (asynchronous for pinned `host`).
+    void download(T* host, std::size_t count, cudaStream_t stream = nullptr) const {
+        check_count("device_buffer::download", count);
+        if (count) SHIFTNORM_CUDA_CHECK(cudaMemcpyAsync(host, data_, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+    }
+    //! Resizes to v.size() and copies v in; waits for the copy (v may be released afterwards).
+    void assign_sync(const std::vector<T>& v, cudaStream_t stream = nullptr) {
+        resize_discard(v.size());
+        upload(v.data(), v.size(), stream);
+        SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
+    }
+    //! Copies the whole buffer to a host vector, waiting for `stream`.
+    std::vector<T> to_vector_sync(cudaStream_t stream = nullptr) const {
+        std::vector<T> v(size_);
+        download(v.data(), size_, stream);
+        SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
+        return v;
+    }
+
+private:
+    void allocate(std::size_t count) {
+        if (count == 0) return;
+        void* p = nullptr;
+        SHIFTNORM_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
+        data_ = static_cast<T*>(p);
+        size_ = count;
+    }
+    void release() noexcept {
+        if (data_) (void)cudaFree(data_);  // never throws from a destructor
+        data_ = nullptr;
+        size_ = 0;
+    }
+    void check_count(const char* where, std::size_t count) const {
+        if (count > size_)
+            shiftnorm::detail::fail<shape_error>(where, "count", shiftnorm::detail::concat("<= ", size_), count);
+    }
+
+    T* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+//! Owning page-locked host array (cudaMallocHost): the staging area of asynchronous copies.
+template <class T>
+class pinned_buffer {
+    static_assert(std::is_trivially_copyable_v<T>, "pinned_buffer<T> requires a trivially copyable T");
+
+public:
+    pinned_buffer() = default;
+    pinned_buffer(const pinned_buffer&) = delete;
+    pinned_buffer& operator=(const pinned_buffer&) = delete;
+    pinned_buffer(pinned_buffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    pinned_buffer& operator=(pinned_buffer&& o) noexcept {
+        if (this != &o) {
+            release();
+            data_ = std::exchange(o.data_, nullptr);
+            size_ = std::exchange(o.size_, 0);
+        }
+        return *this;
+    }
+    ~pinned_buffer() { release(); }
+
+    //! Grows (discarding contents) to at least `count` elements.
+    void reserve_discard(std::size_t count) {
+        if (count <= size_) return;
+        release();
+        void* p = nullptr;
+        SHIFTNORM_CUDA_CHECK(cudaMallocHost(&p, count * sizeof(T)));
+        data_ = static_cast<T*>(p);
+        size_ = count;
+    }
+    T* data() { return data_; }
+    const T* data() const { return data_; }
+    std::size_t size() const { return size_; }
+    T& operator[](std::size_t i) { return data_[i]; }
+    const T& operator[](std::size_t i) const { return data_[i]; }
+
+private:
+    void release() noexcept {
+        if (data_) (void)cudaFreeHost(data_);
+        data_ = nullptr;
+        size_ = 0;
+    }
+    T* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+//! RAII CUDA event (timing disabled), created on first record(): tells when a staging buffer
+//! may be reused. synchronize() on a never-recorded event returns at once.
+class event {
+public:
+    event() = default;
+    event(const event&) = delete;
+    event& operator=(const event&) = delete;
+    event(event&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+    event& operator=(event&& o) noexcept {
+        if (this != &o) {
+            if (e_) (void)cudaEventDestroy(e_);
+            e_ = std::exchange(o.e_, nullptr);
+        }
+        return *this;
+    }
+    ~event() {
+        if (e_) (void)cudaEventDestroy(e_);
+    }
+    void record(cudaStream_t stream) {
+        if (!e_) SHIFTNORM_CUDA_CHECK(cudaEventCreateWithFlags(&e_, cudaEventDisableTiming));
+        SHIFTNORM_CUDA_CHECK(cudaEventRecord(e_, stream));
+    }
+    void synchronize() const {
+        if (e_) SHIFTNORM_CUDA_CHECK(cudaEventSynchronize(e_));
+    }
+
+private:
+    cudaEvent_t e_ = nullptr;
+};
+
+//! Owning, contiguous NCHW tensor in device memory; view() gives a tensor_view<T> whose data
+//! pointer is a DEVICE pointer (never dereference it on the host).
+template <class T>
+class device_tensor {
+public:
+    using value_type = T;
+
+    device_tensor() = default;
+    explicit device_tensor(shape4 shape) : shape_(shape) {
+        if (!shape.valid()) shiftnorm::detail::fail<shape_error>("device_tensor", "shape", "non-negative extents", shape);
+        buf_.resize_discard(std::size_t(shape.numel()));
+    }
+    //! Copies a contiguous host view to a new device tensor and waits for the copy.
+    static device_tensor from_host(const tensor_view<const T>& host, cudaStream_t stream = nullptr) {
+        device_tensor d(host.shape());
+        d.copy_from_host(host, stream);
+        SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
+        return d;
+    }
+    static device_tensor from_host(const tensor<T>& host, cudaStream_t stream = nullptr) {
+        return from_host(host.view(), stream);
+    }
+
+    //! Host -> device copy of a contiguous view of the same shape (asynchronous when pinned).
+    void copy_from_host(const tensor_view<const T>& host, cudaStream_t stream = nullptr) {
+        if (host.shape() != shape_) shiftnorm::detail::fail<shape_error>("device_tensor::copy_from_host", "host", shape_, host.shape());
+        if (!host.is_contiguous())
+            shiftnorm::detail::fail<shape_error>("device_tensor::copy_from_host", "host", "a contiguous view", "a strided view");
+        buf_.upload(host.data(), std::size_t(numel()), stream);
+    }
+    //! Device -> host copy into a new tensor; waits for `stream`.
+    tensor<T> to_host(cudaStream_t stream = nullptr) const {
+        tensor<T> t(shape_);
+        buf_.download(t.data(), std::size_t(numel()), stream);
+        SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
+        return t;
+    }
+    void zero(cudaStream_t stream = nullptr) { buf_.zero(stream); }
+
+    T* data() { return buf_.data(); }
+    const T* data() const { return buf_.data(); }
+    const shape4& shape() const { return shape_; }
+    index_t numel() const { return shape_.numel(); }
+    bool empty() const { return shape_.empty(); }
+    tensor_view<T> view() { return {data(), shape_}; }
+    tensor_view<const T> view() const { return {data(), shape_}; }
+
+private:
+    device_buffer<T> buf_;
+    shape4 shape_{};
+};
+
+namespace detail {
+
+//! Throws value_error unless `p` is device (or managed) memory: a host pointer handed to a
+//! kernel would otherwise fault asynchronously with an unhelpful message.
+inline void check_device_pointer(const char* where, const char* arg, const void* p) {
+    cudaPointerAttributes a{};
+    SHIFTNORM_CUDA_CHECK(cudaPointerGetAttributes(&a, p));
+    if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged)
+        shiftnorm::detail::fail(where, arg, "a device (or managed) pointer",
+                                a.type == cudaMemoryTypeHost ? "pinned host memory" : "host memory");
+}
+
+//! Number of SMs of the current device (the grid-size target of the launch plans).
+inline int sm_count() {
+    int dev = 0, n = 0;
+    SHIFTNORM_CUDA_CHECK(cudaGetDevice(&dev));
+    SHIFTNORM_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    return n > 0 ? n : 1;
+}
+
+}  // namespace detail
+}  // namespace shiftnorm::backend::cuda

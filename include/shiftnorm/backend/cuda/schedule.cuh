@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: MIT
+// Launch schedules shared by the CUDA kernels: per-channel 2-D grid reduction and channel-wise maps.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include <cub/block/block_reduce.cuh>
+
+#include "shiftnorm/backend/cuda/device_buffer.cuh"
+#include "shiftnorm/core/shape.hpp"
+
+namespace shiftnorm::backend::cuda {
+
+//! Threads per block of every kernel of this backend (a multiple of the warp size).
+inline constexpr int block_threads = 256;
+//! Independent loads each thread keeps in flight per loop round (memory-level parallelism).
+inline constexpr int unroll = 4;
+
+//! Scratch of the channel reductions: per-block partials and the per-channel done counters.
+//! One workspace must not be used by two launches that may run concurrently.
+class reduce_workspace {
+public:
+    //! Ensures room for `count` partials of `bytes_each` and `channels` zeroed counters.
+    void ensure(std::size_t count, std::size_t bytes_each, index_t channels, cudaStream_t stream) {
+        partials_.reserve_discard(count * bytes_each);
+        if (counters_.reserve_discard(std::size_t(channels))) counters_.zero(stream);
+    }
+    void* partials() { return partials_.data(); }
+    unsigned* counters() { return counters_.data(); }
+
+private:
+    device_buffer<unsigned char> partials_;
+    device_buffer<unsigned> counters_;
+};
+
+namespace detail {
+
+//! W consecutive elements loaded/stored as one vector access (16 bytes when W*sizeof(T) = 16).
+template <class T, int W>
+struct alignas(sizeof(T) * W) vec {
+    T v[W];
+};
+
+//! Elements per 16-byte vector access.
+template <class T>
+inline constexpr int vec_width = int(16 / sizeof(T));
+
+inline bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+//! Geometry of an NCHW tensor in units of W-element vectors: hw = H*W/W vectors per plane.
+//! Channel c's elements form the sequence j = n * hw + i (n < N, i < hw), in flat NCHW order.
+struct channel_geometry {
+    index_t n = 0, c = 0, hw = 0;
+};
+
+//! Fixed-order reduction of `count` partials at `p` into one, by the block (every thread
+//! combines a strided subset in ascending order, then a block reduction): deterministic.
+//! Loads bypass L1 (__ldcg): the partials were written by other blocks of this grid.
+template <class Partial>
+__device__ inline Partial load_cg(const Partial* p) {
+    static_assert(sizeof(Partial) % sizeof(unsigned) == 0, "partials are loaded in 4-byte words");
+    Partial r;
+    const unsigned* src = reinterpret_cast<const unsigned*>(p);
+    unsigned* dst = reinterpret_cast<unsigned*>(&r);
+#pragma unroll
+    for (int i = 0; i < int(sizeof(Partial) / sizeof(unsigned)); ++i) dst[i] = __ldcg(src + i);
+    return r;
+}
+
+//! Per-channel reduction over (N, H, W) on a 2-D grid: blockIdx.x is a chunk of `chunk`
+//! vectors of one channel's sequence, blockIdx.y (grid-strided) the channel. Each thread
+//! accumulates its strided share of the chunk in registers with the Policy, CUB BlockReduce
+//! merges the block's partial with Policy::combine_op, and the LAST block to finish a channel
+//! (atomic counter, threadfence reduction) merges the channel's partials in a fixed order and
+//! runs Policy::epilogue(c, total) on thread 0. Small C therefore still fills every SM, and
+//! the result does not depend on the order in which blocks run.
+//!
+//! Policy provides: `partial` (trivially copyable, default-constructed = identity), `state`,
+//! `combine_op`, `static constexpr bool binary` (reads a second tensor `b` at the same
+//! offsets), `state init(index_t c)` (called by every thread; may use warp collectives),
+//! `accumulate<W>(state&, const vec& a, const vec& b, index_t j)` (j: vector sequence index),
+//! `partial finish(state&)`, `epilogue(index_t c, const partial&)`.
+//! `partials` holds C * gridDim.x entries; `counters` C zeros (reset again by the kernel).
+template <class T, int W, class Policy>
+__global__ void __launch_bounds__(block_threads)
+    channel_reduce_kernel(const T* __restrict__ a, const T* __restrict__ b, channel_geometry g, index_t chunk,
+                          Policy pol, typename Policy::partial* __restrict__ partials, unsigned* __restrict__ counters) {
+    using partial = typename Policy::partial;
+    using block_reduce = cub::BlockReduce<partial, block_threads>;
+    using V = vec<T, W>;
+    __shared__ typename block_reduce::TempStorage temp;
+    __shared__ bool is_last;
+
+    const typename Policy::combine_op op{};
+    const unsigned chunks = gridDim.x;
+    const index_t total = g.n * g.hw;
+    const index_t begin = index_t(blockIdx.x) * chunk;
+    const index_t end = begin + chunk < total ? begin + chunk : total;
+    const index_t plane_stride = g.c * g.hw;
+    // Advancing the sequence index by block_threads moves dn planes and di vectors.
+    const index_t dn = index_t(block_threads) / g.hw, di = index_t(block_threads) % g.hw;
+    const V* av = reinterpret_cast<const V*>(a);
+    const V* bv = reinterpret_cast<const V*>(b);
+
+    for (index_t c = blockIdx.y; c < g.c; c += gridDim.y) {
+        typename Policy::state st = pol.init(c);
+        index_t j = begin + threadIdx.x;
+        index_t i = j % g.hw;
+        index_t off = (j / g.hw) * plane_stride + c * g.hw + i;
+        while (j < end) {
+            index_t offs[unroll], js[unroll];
+#pragma unroll
+            for (int u = 0; u < unroll; ++u) {
+                js[u] = j;
+                offs[u] = off;
+                j += block_threads;
+                i += di;
+                off += dn * plane_stride + di;
+                if (i >= g.hw) {
+                    i -= g.hw;
+                    off += plane_stride - g.hw;
+                }
+            }
+            V xa[unroll], xb[unroll];
+#pragma unroll
+            for (int u = 0; u < unroll; ++u) {
+                if (js[u] < end) {
+                    xa[u] = av[offs[u]];
+                    if constexpr (Policy::binary) xb[u] = bv[offs[u]];
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < unroll; ++u)
+                if (js[u] < end) pol.template accumulate<W>(st, xa[u], xb[u], js[u]);
+        }
+        const partial mine = pol.finish(st);
+        const partial block_total = block_reduce(temp).Reduce(mine, op);
+        if (chunks == 1) {
+            if (threadIdx.x == 0) pol.epilogue(c, block_total);
+        } else {
+            if (threadIdx.x == 0) {
+                partials[c * chunks + blockIdx.x] = block_total;
+                __threadfence();  // publish the partial before counting this block as done
+                is_last = atomicAdd(counters + c, 1u) == chunks - 1;
+            }
+            __syncthreads();
+            if (is_last) {
+                __threadfence();
+                partial q{};
+                for (unsigned k = threadIdx.x; k < chunks; k += block_threads)
+                    q = op(q, load_cg(partials + c * chunks + k));
+                __syncthreads();  // temp is reused
+                const partial channel_total = block_reduce(temp).Reduce(q, op);
+                if (threadIdx.x == 0) {
+                    pol.epilogue(c, channel_total);
+                    counters[c] = 0u;  // ready for the next launch on this workspace
+                }
+            }
+        }
+        __syncthreads();  // temp and is_last are reused by the next channel
+    }
+}
+
+//! Grid of a channel reduction: chunks per channel (grid.x) and channel rows (grid.y).
+struct reduce_plan {
+    index_t chunk = 0;   //!< vectors per block
+    unsigned chunks = 1; //!< blocks per channel
+    dim3 grid{1, 1, 1};
+};
+
+//! Chooses chunks so that about 4 blocks per SM run in all (C * chunks), but no block gets
+//! fewer than one full unrolled round of vectors per thread.
+inline reduce_plan plan_reduce(const channel_geometry& g, int sms) {
+    reduce_plan p;
+    const index_t total = g.n * g.hw;
+    const index_t target_blocks = index_t(sms) * 4;
+    const index_t min_chunk = index_t(block_threads) * unroll;
+    const index_t by_work = std::max<index_t>(1, (total + min_chunk - 1) / min_chunk);
+    index_t chunks = std::max<index_t>(1, (target_blocks + g.c - 1) / g.c);
+    chunks = std::min<index_t>({chunks, by_work, index_t(4096)});
+    p.chunk = (total + chunks - 1) / chunks;
+    chunks = (total + p.chunk - 1) / p.chunk;  // no empty chunk
+    p.chunks = unsigned(std::max<index_t>(1, chunks));
+    p.grid = dim3(p.chunks, unsigned(std::min<index_t>(g.c, 65535)), 1);
+    return p;
+}
+
+//! Launches channel_reduce_kernel over contiguous NCHW `a` (and `b` when Policy::binary),
+//! vectorized with 16-byte loads when H*W is a multiple of the vector width and the pointers
+//! are 16-byte aligned. The shape must be non-empty (the layers check this first).
+template <class T, class Policy>
+void launch_channel_reduce(const T* a, const T* b, const shape4& s, const Policy& pol, reduce_workspace& ws,
+                           cudaStream_t stream) {
+    constexpr int W = vec_width<T>;
+    const bool vectorize = s.spatial() % W == 0 && aligned16(a) && (!Policy::binary || aligned16(b));
+    const int sms = sm_count();
+    auto go = [&](auto width) {
+        constexpr int w = decltype(width)::value;
+        const channel_geometry g{s.n, s.c, s.spatial() / w};
+        const reduce_plan p = plan_reduce(g, sms);
+        using partial = typename Policy::partial;
+        if (p.chunks > 1) ws.ensure(std::size_t(s.c) * p.chunks, sizeof(partial), s.c, stream);
+        channel_reduce_kernel<T, w, Policy><<<p.grid, block_threads, 0, stream>>>(
+            a, b, g, p.chunk, pol, static_cast<partial*>(p.chunks > 1 ? ws.partials() : nullptr),
+            p.chunks > 1 ? ws.counters() : nullptr);
+        SHIFTNORM_CUDA_CHECK(cudaGetLastError());
+    };
+    if (vectorize)
+        go(std::integral_constant<int, W>{});
+    else
+        go(std::integral_constant<int, 1>{});
+}
+
+//! Channel-wise elementwise map over a contiguous NCHW tensor: out = op(c, a, b, flat) per
+//! W-vector, grid-strided, `unroll` independent vectors per thread per round. Index is
+//! 32-bit when the tensor has fewer than 2^31 elements (cheaper channel arithmetic).
+//! Op: `void operator()<W>(Index c, const vec& a, const vec& b, vec& out, Index flat) const`.
+template <class T, int W, class Index, bool Binary, class Op>
+__global__ void __launch_bounds__(block_threads)
+    channel_map_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, Index vectors,
+                       Index hw, Index channels, Op op) {
+    using V = vec<T, W>;
+    const V* av = reinterpret_cast<const V*>(a);
+    const V* bv = reinterpret_cast<const V*>(b);
+    V* ov = reinterpret_cast<V*>(out);
+    const Index stride = Index(gridDim.x) * block_threads;
+    for (Index base = Index(blockIdx.x) * block_threads * unroll + threadIdx.x; base < vectors;
+         base += stride * unroll) {
+        V xa[unroll], xb[unroll];
+#pragma unroll
+        for (int u = 0; u < unroll; ++u) {
+            const Index p = base + Index(u) * block_threads;
+            if (p < vectors) {
+                xa[u] = av[p];
+                if constexpr (Binary) xb[u] = bv[p];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < unroll; ++u) {
+            const Index p = base + Index(u) * block_threads;
+            if (p < vectors) {
+                V o;
+                op.template apply<W>((p / hw) % channels, xa[u], xb[u], o, p * Index(W));
+                ov[p] = o;
+            }
+        }
+    }
+}
+
+//! Launches channel_map_kernel (b may be null when !Binary); the shape must be non-empty.
+template <bool Binary, class T, class Op>
+void launch_channel_map(const T* a, const T* b, T* out, const shape4& s, const Op& op, cudaStream_t stream) {
+    constexpr int W = vec_width<T>;
+    const bool vectorize = s.spatial() % W == 0 && aligned16(a) && aligned16(out) && (!Binary || aligned16(b));
+    const bool narrow = s.numel() < index_t(std::numeric_limits<std::int32_t>::max());
+    const index_t max_blocks = index_t(sm_count()) * 8;
+    auto go = [&](auto width, auto index) {
+        constexpr int w = decltype(width)::value;
+        using I = decltype(index);
+        const index_t vectors = s.numel() / w;
+        const index_t per_block = index_t(block_threads) * unroll;
+        const index_t blocks = std::min<index_t>((vectors + per_block - 1) / per_block, max_blocks);
+        channel_map_kernel<T, w, I, Binary, Op><<<unsigned(std::max<index_t>(blocks, 1)), block_threads, 0, stream>>>(
+            a, b, out, I(vectors), I(s.spatial() / w), I(s.c), op);
+        SHIFTNORM_CUDA_CHECK(cudaGetLastError());
+    };
+    if (vectorize) {
+        if (narrow)
+            go(std::integral_constant<int, W>{}, std::uint32_t{});
+        else
+            go(std::integral_constant<int, W>{}, std::int64_t{});
+    } else {
+        if (narrow)
+            go(std::integral_constant<int, 1>{}, std::uint32_t{});
+        else
+            go(std::integral_constant<int, 1>{}, std::int64_t{});
+    }
+}
+
+}  // namespace detail
+}  // namespace shiftnorm::backend::cuda

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+// Registry of the 19 corruptions by name, seeded single-image and parallel batch entry points.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <exception>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shiftnorm/corrupt/blur.hpp"
+#include "shiftnorm/corrupt/digital.hpp"
+#include "shiftnorm/corrupt/frost.hpp"
+#include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/noise.hpp"
+#include "shiftnorm/corrupt/params.hpp"
+#include "shiftnorm/corrupt/rng.hpp"
+#include "shiftnorm/corrupt/weather.hpp"
+
+namespace shiftnorm::corrupt {
+
+//! The 15 benchmark corruptions in ImageNet-C's order, then the 4 held-out ones.
+enum class corruption : int {
+    gaussian_noise,
+    shot_noise,
+    impulse_noise,
+    defocus_blur,
+    glass_blur,
+    motion_blur,
+    zoom_blur,
+    snow,
+    frost,
+    fog,
+    brightness,
+    contrast,
+    elastic_transform,
+    pixelate,
+    jpeg_compression,
+    speckle_noise,
+    gaussian_blur,
+    spatter,
+    saturate,
+};
+
+inline constexpr int corruption_count = 19;
+
+//! Names as used in CIFAR-10-C file names (`<name>.npy`) and ImageNet-C folders.
+inline constexpr std::array<const char*, corruption_count> corruption_names = {
+    "gaussian_noise", "shot_noise",        "impulse_noise", "defocus_blur",     "glass_blur",
+    "motion_blur",    "zoom_blur",         "snow",          "frost",            "fog",
+    "brightness",     "contrast",          "elastic_transform", "pixelate",     "jpeg_compression",
+    "speckle_noise",  "gaussian_blur",     "spatter",       "saturate"};
+
+inline const char* name_of(corruption c) { return corruption_names[static_cast<int>(c)]; }
+
+//! All 19 corruptions in order.
+inline std::vector<corruption> all_corruptions() {
+    std::vector<corruption> v;
+    for (int i = 0; i < corruption_count; ++i) v.push_back(static_cast<corruption>(i));
+    return v;
+}
+
+//! Parses a corruption name; throws value_error listing the valid names otherwise.
+inline corruption parse_corruption(const std::string& name) {
+    for (int i = 0; i < corruption_count; ++i)
+        if (name == corruption_names[i]) return static_cast<corruption>(i);
+    std::string all;
+    for (const char* n : corruption_names) all += std::string(all.empty() ? "" : ", ") + n;
+    detail::fail<value_error>("parse_corruption", "name", "one of " + all, "'" + name + "'");
+}
+
+//! True for the 8 corruptions that use no random numbers (their output ignores the seed).
+inline bool is_deterministic(corruption c) {
+    switch (c) {
+        case corruption::defocus_blur:
+        case corruption::zoom_blur:
+        case corruption::brightness:
+        case corruption::contrast:
+        case corruption::pixelate:
+        case corruption::jpeg_compression:
+        case corruption::gaussian_blur:
+        case corruption::saturate: return true;
+        default: return false;
+    }
+}
+
+//! Options shared by every corruption call.
+struct corrupt_options {
+    param_table table = param_table::cifar;
+    //! Frost texture photographs; null or empty: procedural frost.
+    const frost_textures* frost = nullptr;
+};
+
+//! Corrupts one image with an explicit generator. src and dst must have the same shape
+//! (1 or 3 channels, non-empty); they may alias only for the point-wise corruptions, so pass
+//! distinct buffers. Throws value_error for severity outside [1, 5], shape_error for bad images.
+inline void apply(corruption c, int severity, const_image_view src, image_view dst, generator& gen,
+                  const corrupt_options& opt = {}) {
+    const param_table t = opt.table;
+    switch (c) {
+        case corruption::gaussian_noise: return gaussian_noise(src, dst, severity, gen, t);
+        case corruption::shot_noise: return shot_noise(src, dst, severity, gen, t);
+        case corruption::impulse_noise: return impulse_noise(src, dst, severity, gen, t);
+        case corruption::defocus_blur: return defocus_blur(src, dst, severity, t);
+        case corruption::glass_blur: return glass_blur(src, dst, severity, gen, t);
+        case corruption::motion_blur: return motion_blur(src, dst, severity, gen, t);
+        case corruption::zoom_blur: return zoom_blur(src, dst, severity, t);
+        case corruption::snow: return snow(src, dst, severity, gen, t);
+        case corruption::frost: return frost(src, dst, severity, gen, t, opt.frost);
+        case corruption::fog: return fog(src, dst, severity, gen, t);
+        case corruption::brightness: return brightness(src, dst, severity, t);
+        case corruption::contrast: return contrast(src, dst, severity, t);
+        case corruption::elastic_transform: return elastic_transform(src, dst, severity, gen, t);
+        case corruption::pixelate: return pixelate(src, dst, severity, t);
+        case corruption::jpeg_compression: return jpeg_compression(src, dst, severity, t);
+        case corruption::speckle_noise: return speckle_noise(src, dst, severity, gen, t);
+        case corruption::gaussian_blur: return gaussian_blur(src, dst, severity, t);
+        case corruption::spatter: return spatter(src, dst, severity, gen, t);
+        case corruption::saturate: return saturate(src, dst, severity, t);
+    }
+    detail::fail<value_error>("apply", "corruption", "a value in [0, 19)", static_cast<int>(c));
+}
+
+//! The seed of image `index` under (seed, corruption, severity): a splitmix64 mix, so image i's
+//! random stream is the same whatever the batch split or thread count.
+inline std::uint64_t image_seed(std::uint64_t seed, corruption c, int severity, std::uint64_t index) {
+    return mix_seed(seed, static_cast<std::uint64_t>(c) + 1, static_cast<std::uint64_t>(severity), index);
+}
+
+//! Corrupts one image, seeded: the result is image_seed(seed, c, severity, index)'s stream.
+inline image corrupt(corruption c, int severity, const_image_view src, std::uint64_t seed,
+                     const corrupt_options& opt = {}, std::uint64_t index = 0) {
+    image out(src.height > 0 ? src.height : 0, src.width > 0 ? src.width : 0, src.channels > 0 ? src.channels : 0);
+    generator gen(image_seed(seed, c, severity, index));
+    apply(c, severity, src, out.view(), gen, opt);
+    return out;
+}
+
+//! corrupt() by name: `corrupt("fog", 3, img, 42, {param_table::cifar})`. Throws value_error for
+//! an unknown name.
+inline image corrupt(const std::string& name, int severity, const_image_view src, std::uint64_t seed,
+                     const corrupt_options& opt = {}, std::uint64_t index = 0) {
+    return corrupt(parse_corruption(name), severity, src, seed, opt, index);
+}
+
+//! Number of worker threads to use for `requested` (0 = hardware concurrency) and `n` items.
+inline int resolve_threads(int requested, std::size_t n) {
+    int t = requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (static_cast<std::size_t>(t) > n) t = static_cast<int>(std::max<std::size_t>(n, 1));
+    return t;
+}
+
+//! Corrupts a batch in memory: image i uses image_seed(seed, c, severity, first_index + i), so
+//! the output is bit-identical for any `threads` (0 = all cores) and any way the data set is cut
+//! into batches (pass the global index of the first image as first_index). Shapes of src and
+//! dst must match. Exceptions from workers are rethrown on the calling thread.
+inline void corrupt_batch(corruption c, int severity, const_batch_view src, batch_view dst, std::uint64_t seed,
+                          const corrupt_options& opt = {}, int threads = 0, std::uint64_t first_index = 0) {
+    detail::sev_index(severity, name_of(c));
+    if (src.count != dst.count || src.height != dst.height || src.width != dst.width || src.channels != dst.channels)
+        detail::fail<shape_error>("corrupt_batch", "dst",
+                                  detail::concat(src.count, "x", src.height, "x", src.width, "x", src.channels),
+                                  detail::concat(dst.count, "x", dst.height, "x", dst.width, "x", dst.channels));
+    if (src.count == 0) return;
+    const int nt = resolve_threads(threads, src.count);
+    std::vector<std::exception_ptr> errors(nt);
+    auto work = [&](int t) {
+        try {
+            for (std::size_t i = t; i < src.count; i += nt) {
+                generator gen(image_seed(seed, c, severity, first_index + i));
+                apply(c, severity, src[i], dst[i], gen, opt);
+            }
+        } catch (...) {
+            errors[t] = std::current_exception();
+        }
+    };
+    if (nt == 1) {
+        work(0);
+    } else {
+        std::vector<std::thread> pool;
+        for (int t = 0; t < nt; ++t) pool.emplace_back(work, t);
+        for (auto& th : pool) th.join();
+    }
+    for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
+}  // namespace shiftnorm::corrupt

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: MIT
+// Residual connections: dst = body(src) + shortcut(src), with identity, zero-pad and projection shortcuts.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "shiftnorm/nn/module.hpp"
+#include "shiftnorm/nn/sequential.hpp"
+
+namespace shiftnorm::nn {
+
+//! He et al. 2016 "option A" shortcut: subsample by `stride` (x[:, :, ::s, ::s]) and zero-pad
+//! the channels to `out_channels`, (out-in)/2 zero planes before and the rest after (the
+//! akamaster CIFAR ResNets pad planes/4 on each side). No parameters.
+class zero_pad_shortcut : public module {
+public:
+    zero_pad_shortcut(index_t out_channels, index_t stride) : out_c_(out_channels), stride_(stride) {
+        if (out_channels <= 0) shiftnorm::detail::fail<shape_error>("zero_pad_shortcut", "out_channels", "> 0", out_channels);
+        if (stride <= 0) shiftnorm::detail::fail("zero_pad_shortcut", "stride", "> 0", stride);
+    }
+
+    shape4 output_shape(const shape4& s) const override {
+        if (s.c > out_c_)
+            shiftnorm::detail::fail<shape_error>("zero_pad_shortcut", "src channels",
+                                                 shiftnorm::detail::concat("<= ", out_c_), s.c);
+        return {s.n, out_c_, (s.h + stride_ - 1) / stride_, (s.w + stride_ - 1) / stride_};
+    }
+
+    const tensor<float>& forward(const tensor<float>& src, mode) override {
+        const shape4 is = src.shape(), os = output_shape(is);
+        nn::detail::ensure_shape(dst_, os);
+        src_shape_ = is;
+        const index_t before = (os.c - is.c) / 2;
+        dst_.fill(0.0f);
+        for (index_t n = 0; n < is.n; ++n)
+            for (index_t c = 0; c < is.c; ++c) {
+                const float* x = src.data() + (n * is.c + c) * is.h * is.w;
+                float* y = dst_.data() + (n * os.c + c + before) * os.h * os.w;
+                for (index_t h = 0; h < os.h; ++h)
+                    for (index_t w = 0; w < os.w; ++w) y[h * os.w + w] = x[h * stride_ * is.w + w * stride_];
+            }
+        return dst_;
+    }
+
+    const tensor<float>& backward(const tensor<float>& diff_dst) override {
+        if (src_shape_.n == 0 && src_shape_.c == 0) throw state_error("zero_pad_shortcut::backward: before forward");
+        nn::detail::check_diff_dst("zero_pad_shortcut::backward", dst_.shape(), diff_dst);
+        const shape4 is = src_shape_, os = dst_.shape();
+        nn::detail::ensure_shape(diff_src_, is);
+        diff_src_.fill(0.0f);
+        const index_t before = (os.c - is.c) / 2;
+        for (index_t n = 0; n < is.n; ++n)
+            for (index_t c = 0; c < is.c; ++c) {
+                float* dx = diff_src_.data() + (n * is.c + c) * is.h * is.w;
+                const float* dy = diff_dst.data() + (n * os.c + c + before) * os.h * os.w;
+                for (index_t h = 0; h < os.h; ++h)
+                    for (index_t w = 0; w < os.w; ++w) dx[h * stride_ * is.w + w * stride_] = dy[h * os.w + w];
+            }
+        return diff_src_;
+    }
+
+    std::string describe() const override {
+        return shiftnorm::detail::concat("zero_pad_shortcut(->", out_c_, ", s", stride_, ")");
+    }
+
+private:
+    index_t out_c_, stride_;
+    shape4 src_shape_{};
+    tensor<float> dst_, diff_src_;
+};
+
+//! dst = body(src) + shortcut(src); an absent shortcut is the identity. The body's parameters
+//! are named directly under this module's prefix (`layer1.0.conv1.weight`), the shortcut's
+//! under `<prefix>.<shortcut_name>` ("shortcut" in akamaster's CIFAR ResNets, "downsample" in
+//! torchvision). Backward: diff_src = body'(diff_dst) + shortcut'(diff_dst).
+//! Cost: the branches plus one add pass forward and backward.
+class residual : public module {
+public:
+    residual(module_ptr body, module_ptr shortcut = nullptr, std::string shortcut_name = "shortcut")
+        : body_(std::move(body)), shortcut_(std::move(shortcut)), shortcut_name_(std::move(shortcut_name)) {
+        if (!body_) shiftnorm::detail::fail("residual", "body", "a non-null module", "nullptr");
+    }
+    template <class Body, class = std::enable_if_t<!std::is_same_v<std::decay_t<Body>, module_ptr>>>
+    explicit residual(Body&& body) : residual(boxed(std::forward<Body>(body))) {}
+    template <class Body, class Shortcut,
+              class = std::enable_if_t<!std::is_same_v<std::decay_t<Body>, module_ptr> ||
+                                       !std::is_same_v<std::decay_t<Shortcut>, module_ptr>>>
+    residual(Body&& body, Shortcut&& shortcut, std::string shortcut_name = "shortcut")
+        : residual(boxed(std::forward<Body>(body)), boxed(std::forward<Shortcut>(shortcut)),
+                   std::move(shortcut_name)) {}
+
+    module& body() { return *body_; }
+    module* shortcut() { return shortcut_.get(); }
+
+    shape4 output_shape(const shape4& s) const override {
+        const shape4 a = body_->output_shape(s);
+        const shape4 b = shortcut_ ? shortcut_->output_shape(s) : s;
+        if (a != b) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", a, b);
+        return a;
+    }
+
+    const tensor<float>& forward(const tensor<float>& src, mode m) override {
+        const tensor<float>& a = body_->forward(src, m);
+        const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
+        if (a.shape() != b.shape()) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", a.shape(), b.shape());
+        nn::detail::ensure_shape(dst_, a.shape());
+        nn::detail::vec_map(dst_.data(), dst_.numel()) =
+            nn::detail::cvec_map(a.data(), a.numel()) + nn::detail::cvec_map(b.data(), b.numel());
+        src_shape_ = src.shape();
+        return dst_;
+    }
+
+    const tensor<float>& backward(const tensor<float>& diff_dst) override {
+        nn::detail::check_diff_dst("residual::backward", dst_.shape(), diff_dst);
+        const tensor<float>& da = body_->backward(diff_dst);
+        if (!input_grad_) {
+            if (shortcut_) shortcut_->backward(diff_dst);
+            return diff_dst;
+        }
+        const tensor<float>& db = shortcut_ ? shortcut_->backward(diff_dst) : diff_dst;
+        nn::detail::ensure_shape(diff_src_, src_shape_);
+        nn::detail::vec_map(diff_src_.data(), diff_src_.numel()) =
+            nn::detail::cvec_map(da.data(), da.numel()) + nn::detail::cvec_map(db.data(), db.numel());
+        return diff_src_;
+    }
+
+    void collect(const std::string& prefix, param_set& out) override {
+        body_->collect(prefix, out);
+        if (shortcut_) shortcut_->collect(join_name(prefix, shortcut_name_), out);
+    }
+    void reset_parameters(rng_type& g) override {
+        body_->reset_parameters(g);
+        if (shortcut_) shortcut_->reset_parameters(g);
+    }
+    void set_input_grad(bool on) override {
+        input_grad_ = on;
+        body_->set_input_grad(on);
+        if (shortcut_) shortcut_->set_input_grad(on);
+    }
+
+    std::string describe() const override {
+        std::string s = "residual(body: " + body_->describe();
+        if (shortcut_) s += ", " + shortcut_name_ + ": " + shortcut_->describe();
+        return s + ")";
+    }
+
+private:
+    module_ptr body_, shortcut_;
+    std::string shortcut_name_;
+    shape4 src_shape_{};
+    tensor<float> dst_, diff_src_;
+};
+
+}  // namespace shiftnorm::nn

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+// The training loop: seeded epochs of SGD with augmentation, progress lines, evaluation, checkpoints.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "shiftnorm/data/dataset.hpp"
+#include "shiftnorm/data/transforms.hpp"
+#include "shiftnorm/nn/loss.hpp"
+#include "shiftnorm/nn/module.hpp"
+#include "shiftnorm/train/checkpoint.hpp"
+#include "shiftnorm/train/schedule.hpp"
+#include "shiftnorm/train/sgd.hpp"
+
+namespace shiftnorm::train {
+
+//! Accuracy and mean loss of a network on a dataset.
+struct eval_result {
+    double accuracy = 0, loss = 0;
+    index_t images = 0;
+    double seconds = 0;
+};
+
+//! Evaluates `net` in mode `m` (eval by default) on `ds`, in order, batch by batch.
+inline eval_result evaluate(nn::module& net, const data::image_dataset& ds, const data::normalization& norm,
+                            index_t batch_size = 256, nn::mode m = nn::mode::eval,
+                            const std::function<void(index_t done, index_t total)>& progress = {}) {
+    if (ds.size() == 0) shiftnorm::detail::fail<shape_error>("evaluate", "dataset", "at least one image", 0);
+    if (batch_size <= 0) shiftnorm::detail::fail("evaluate", "batch_size", "> 0", batch_size);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<index_t> order(std::size_t(ds.size()));
+    for (index_t i = 0; i < ds.size(); ++i) order[std::size_t(i)] = i;
+    tensor<float> x;
+    std::vector<std::int32_t> y;
+    nn::softmax_cross_entropy ce;
+    eval_result r;
+    double loss_sum = 0;
+    index_t correct = 0;
+    for (index_t b = 0; b < ds.size(); b += batch_size) {
+        const index_t n = std::min(batch_size, ds.size() - b);
+        data::make_batch(ds, order, b, n, norm, {}, nullptr, x, y);
+        const tensor<float>& logits = net.forward(x, m);
+        loss_sum += ce.forward(logits, y) * double(n);
+        correct += nn::count_correct(logits, y);
+        if (progress) progress(b + n, ds.size());
+    }
+    r.images = ds.size();
+    r.accuracy = double(correct) / double(ds.size());
+    r.loss = loss_sum / double(ds.size());
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+}
+
+//! Options of fit().
+struct fit_options {
+    int epochs = 10;
+    index_t batch_size = 128;
+    index_t eval_batch_size = 500;
+    lr_schedule schedule{};  //!< total/steps_per_epoch are filled in by fit()
+    sgd_options optimizer{};
+    std::uint64_t seed = 0;
+    data::augmentation augment{};
+    data::normalization norm{};
+    std::string checkpoint;      //!< written (atomically) after every epoch when non-empty
+    bool resume = false;         //!< continue from `checkpoint` when it exists
+    double progress_seconds = 10;  //!< interval of progress lines
+    std::map<std::string, std::string> metadata{};  //!< stored in every checkpoint
+    std::ostream* log = &std::cout;
+};
+
+//! One line of the training history.
+struct epoch_record {
+    int epoch = 0;
+    double train_loss = 0, train_accuracy = 0, test_accuracy = -1, test_loss = 0;
+    double seconds = 0, images_per_second = 0;
+};
+
+namespace detail {
+inline std::string format_duration(double s) {
+    if (!(s >= 0) || s > 1e7) return "?";
+    std::ostringstream os;
+    const long long t = (long long)(s + 0.5);
+    if (t >= 3600) os << t / 3600 << "h" << std::setw(2) << std::setfill('0') << (t / 60) % 60 << "m";
+    else if (t >= 60) os << t / 60 << "m" << std::setw(2) << std::setfill('0') << t % 60 << "s";
+    else os << t << "s";
+    return os.str();
+}
+inline std::string optim_path(const std::string& ckpt) { return ckpt + ".optim"; }
+inline bool file_exists(const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    return bool(f);
+}
+inline int metadata_int(const data::safetensors_file& f, const char* key, const std::string& path) {
+    auto it = f.metadata.find(key);
+    if (it == f.metadata.end()) throw io_error("'" + path + "': checkpoint lacks metadata '" + key + "' (not written by fit?)");
+    try {
+        return std::stoi(it->second);
+    } catch (const std::exception&) {
+        throw io_error("'" + path + "': metadata '" + key + "' is not an integer: '" + it->second + "'");
+    }
+}
+}  // namespace detail
+
+//! Trains `net` with SGD for opt.epochs on `train_set`, evaluating on `test_set` (may be null)
+//! after every epoch. Epoch e sees the permutation shuffled_indices(n, seed, e) and an
+//! augmentation engine seeded from (seed, e), so a run resumed from the checkpoint of epoch
+//! e-1 (weights, running statistics, momentum buffers) replays epoch e identically (up to
+//! floating-point summation order with a different thread count). The last partial batch of an
+//! epoch is dropped when smaller than 2 (batch statistics need 2 values).
+inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset& train_set,
+                                     const data::image_dataset* test_set, fit_options opt) {
+    std::ostream& log = *opt.log;
+    if (train_set.size() < 2) shiftnorm::detail::fail<shape_error>("fit", "train_set", "at least 2 images", train_set.size());
+    if (opt.batch_size < 2) shiftnorm::detail::fail("fit", "batch_size", ">= 2", opt.batch_size);
+    if (opt.epochs < 1) shiftnorm::detail::fail("fit", "epochs", ">= 1", opt.epochs);
+    const index_t n = train_set.size();
+    index_t steps_per_epoch = n / opt.batch_size + ((n % opt.batch_size) >= 2 ? 1 : 0);
+    opt.schedule.steps_per_epoch = steps_per_epoch;
+    opt.schedule.total_steps = steps_per_epoch * opt.epochs;
+
+    net.set_input_grad(false);
+    sgd optimizer(net.parameters(), opt.optimizer);
+    int first_epoch = 0;
+    if (opt.resume && !opt.checkpoint.empty() && detail::file_exists(opt.checkpoint)) {
+        const auto f = data::read_safetensors(opt.checkpoint);
+        const auto fo = data::read_safetensors(detail::optim_path(opt.checkpoint));
+        const int done = detail::metadata_int(f, "epochs_done", opt.checkpoint);
+        const int done_o = detail::metadata_int(fo, "epochs_done", detail::optim_path(opt.checkpoint));
+        if (done != done_o)
+            throw io_error("resume: '" + opt.checkpoint + "' is at epoch " + std::to_string(done) + " but its optimizer state at " +
+                           std::to_string(done_o) + " (interrupted while saving?)");
+        load_state_dict(net, f, true);
+        load_optimizer_state(fo, optimizer);
+        first_epoch = done;
+        log << "resumed from " << opt.checkpoint << " after epoch " << done << "\n";
+    }
+
+    std::vector<epoch_record> history;
+    nn::softmax_cross_entropy ce;
+    tensor<float> x;
+    std::vector<std::int32_t> y;
+    const auto run_start = std::chrono::steady_clock::now();
+    for (int epoch = first_epoch; epoch < opt.epochs; ++epoch) {
+        const auto order = data::shuffled_indices(n, opt.seed, std::uint64_t(epoch));
+        std::mt19937_64 aug_rng(opt.seed * 1000003ull + std::uint64_t(epoch) * 7919ull + 17ull);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto last_print = t0;
+        double loss_sum = 0;
+        index_t correct = 0, seen = 0;
+        for (index_t s = 0; s < steps_per_epoch; ++s) {
+            const index_t begin = s * opt.batch_size, count = std::min(opt.batch_size, n - begin);
+            data::make_batch(train_set, order, begin, count, opt.norm, opt.augment, &aug_rng, x, y);
+            net.zero_grad();
+            const tensor<float>& logits = net.forward(x, nn::mode::train);
+            const double loss = ce.forward(logits, y);
+            if (!std::isfinite(loss))
+                throw numeric_error("fit: the training loss became " + std::to_string(loss) + " at epoch " +
+                                    std::to_string(epoch + 1) + " step " + std::to_string(s) + " (learning rate too high?)");
+            correct += nn::count_correct(logits, y);
+            net.backward(ce.backward());
+            const long long global = (long long)epoch * steps_per_epoch + s;
+            optimizer.step(opt.schedule.at(global));
+            loss_sum += loss * double(count);
+            seen += count;
+            const auto now = std::chrono::steady_clock::now();
+            if (std::chrono::duration<double>(now - last_print).count() >= opt.progress_seconds || s + 1 == steps_per_epoch) {
+                last_print = now;
+                const double el = std::chrono::duration<double>(now - t0).count();
+                const double ips = double(seen) / std::max(el, 1e-9);
+                const double left = double(n - seen) / ips + double(opt.epochs - epoch - 1) * double(n) / ips;
+                log << "epoch " << epoch + 1 << "/" << opt.epochs << " [" << std::setw(6) << seen << "/" << n << "] "
+                    << std::fixed << std::setprecision(1) << ips << " img/s  loss " << std::setprecision(4)
+                    << loss_sum / double(seen) << "  acc " << std::setprecision(2) << 100.0 * double(correct) / double(seen)
+                    << "%  lr " << std::setprecision(5) << opt.schedule.at(global) << "  ETA "
+                    << detail::format_duration(left) << std::defaultfloat << "\n";
+                log.flush();
+            }
+        }
+        epoch_record rec;
+        rec.epoch = epoch + 1;
+        rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        rec.train_loss = loss_sum / double(seen);
+        rec.train_accuracy = double(correct) / double(seen);
+        rec.images_per_second = double(seen) / rec.seconds;
+        if (test_set) {
+            const auto r = evaluate(net, *test_set, opt.norm, opt.eval_batch_size);
+            rec.test_accuracy = r.accuracy;
+            rec.test_loss = r.loss;
+        }
+        log << "== epoch " << rec.epoch << "/" << opt.epochs << ": train loss " << std::fixed << std::setprecision(4)
+            << rec.train_loss << ", train acc " << std::setprecision(2) << 100 * rec.train_accuracy << "%";
+        if (test_set) log << ", test loss " << std::setprecision(4) << rec.test_loss << ", test acc " << std::setprecision(2)
+                          << 100 * rec.test_accuracy << "%";
+        log << ", " << std::setprecision(1) << rec.seconds << " s (" << rec.images_per_second << " img/s), elapsed "
+            << detail::format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count())
+            << std::defaultfloat << "\n";
+        log.flush();
+        history.push_back(rec);
+        if (!opt.checkpoint.empty()) {
+            auto meta = opt.metadata;
+            meta["epochs_done"] = std::to_string(epoch + 1);
+            meta["epochs"] = std::to_string(opt.epochs);
+            meta["seed"] = std::to_string(opt.seed);
+            if (test_set) meta["test_accuracy"] = std::to_string(rec.test_accuracy);
+            data::safetensors_file fo;
+            fo.metadata = meta;
+            add_optimizer_state(fo, optimizer);
+            data::write_safetensors(detail::optim_path(opt.checkpoint), fo);
+            data::write_safetensors(opt.checkpoint, state_dict(net, meta));
+        }
+    }
+    return history;
+}
+
+}  // namespace shiftnorm::train

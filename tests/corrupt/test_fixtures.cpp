@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+// Fidelity against the public CIFAR-10-C reference outputs (skipped when the shared fixtures are absent).
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "corrupt/fixture_util.hpp"
+#include "shiftnorm/corrupt.hpp"
+#include "shiftnorm/data/npy.hpp"
+
+namespace sc = shiftnorm::corrupt;
+namespace sd = shiftnorm::data;
+
+TEST_CASE("deterministic corruptions match the reference within 1.0 mean absolute difference", "[corrupt][fixture]") {
+    const std::string dir = shiftnorm_test::cifar_c_fixture_dir();
+    if (dir.empty()) {
+        WARN("shared fixtures absent: skipped");
+        return;
+    }
+    const auto in = sd::read_npy(dir + "/input_16x32x32x3.npy");
+    REQUIRE(in.shape == std::vector<std::int64_t>{16, 32, 32, 3});
+    const sc::const_batch_view batch{in.data<std::uint8_t>(), 16, 32, 32, 3};
+    const std::size_t per = 16 * 32 * 32 * 3;
+    for (const char* name : {"brightness", "contrast", "saturate", "defocus_blur", "gaussian_blur", "zoom_blur",
+                             "pixelate", "jpeg_compression"}) {
+        const auto ref = sd::read_npy(dir + "/" + name + "_5x16x32x32x3.npy");
+        REQUIRE(ref.numel() == 5 * per);
+        const auto out = sc::corrupt_all_severities(sc::parse_corruption(name), batch, 0, {}, 2);
+        for (int s = 0; s < 5; ++s) {
+            double sum = 0;
+            for (std::size_t i = 0; i < per; ++i)
+                sum += std::abs(int(out[s * per + i]) - int(ref.data<std::uint8_t>()[s * per + i]));
+            const double mad = sum / per;
+            INFO(name << " severity " << s + 1 << " mean |diff| = " << mad);
+            CHECK(mad <= 1.0);
+        }
+    }
+}
+
+namespace {
+
+// Minimal reader for stochastic_stats.json: {"name": [{"severity": s, "mean_diff": m, ...}, ...], ...}
+std::map<std::string, std::vector<std::map<std::string, double>>> read_stats(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string t = ss.str();
+    std::map<std::string, std::vector<std::map<std::string, double>>> out;
+    std::size_t p = 0;
+    std::string current;
+    while (p < t.size()) {
+        const auto q = t.find('"', p);
+        if (q == std::string::npos) break;
+        const auto e = t.find('"', q + 1);
+        const std::string key = t.substr(q + 1, e - q - 1);
+        auto c = t.find_first_not_of(" :\n\t", e + 1);
+        if (t[c] == '[') {
+            current = key;
+            p = c + 1;
+            continue;
+        }
+        const double v = std::stod(t.substr(c));
+        if (key == "severity") out[current].emplace_back();
+        out[current].back()[key] = v;
+        p = t.find_first_of(",}", c);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("stochastic corruptions match the reference statistics (15% or 0.005)", "[corrupt][fixture]") {
+    const std::string dir = shiftnorm_test::cifar_c_fixture_dir();
+    if (dir.empty()) {
+        WARN("shared fixtures absent: skipped");
+        return;
+    }
+    const auto stats = read_stats(dir + "/stochastic_stats.json");
+    const auto in = sd::read_npy(dir + "/stats_input_1000x32x32x3.npy");
+    REQUIRE(in.shape == std::vector<std::int64_t>{1000, 32, 32, 3});
+    const sc::const_batch_view batch{in.data<std::uint8_t>(), 1000, 32, 32, 3};
+    const std::size_t per = batch.count * batch.image_size();
+    REQUIRE(stats.size() == 11);
+    for (const auto& [name, rows] : stats) {
+        const sc::corruption c = sc::parse_corruption(name);
+        REQUIRE_FALSE(sc::is_deterministic(c));
+        REQUIRE(rows.size() == 5);
+        const auto out = sc::corrupt_all_severities(c, batch, 2024, {}, 2);
+        for (int s = 0; s < 5; ++s) {
+            const auto st = shiftnorm_test::stats_of(out.data() + s * per, batch.data, per);
+            const auto& r = rows[s];
+            INFO(name << " severity " << s + 1 << ": mean " << st.mean << " (ref " << r.at("mean_diff") << "), mean_abs "
+                      << st.mean_abs << " (ref " << r.at("mean_abs_diff") << "), std " << st.std << " (ref "
+                      << r.at("std_diff") << ")");
+            CHECK(shiftnorm_test::close_enough(st.mean, r.at("mean_diff")));
+            CHECK(shiftnorm_test::close_enough(st.mean_abs, r.at("mean_abs_diff")));
+            CHECK(shiftnorm_test::close_enough(st.std, r.at("std_diff")));
+        }
+    }
+}
