@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// CUDA batch_norm against the CPU layer on the same inputs: all modes, sources, backward, errors.
+#include <catch2/catch.hpp>
+
+#include "backend/cuda_parity.cuh"
+
+using namespace shiftnorm;
+namespace cu = shiftnorm::backend::cuda;
+
+namespace {
+
+template <class Source, class Affine>
+struct pair_of_layers {
+    shiftnorm::batch_norm<Source, Affine> cpu;
+    cu::batch_norm<Source, Affine> gpu;
+    explicit pair_of_layers(index_t c) : cpu(c), gpu(c) {
+        for (index_t k = 0; k < c; ++k) cpu.scale[k] = 0.5f + 0.25f * float(k), cpu.shift[k] = 0.1f - 0.2f * float(k);
+        gpu.copy_from(cpu);
+    }
+};
+
+//! Tolerance for outputs that divide by the batch std: 1e-5, loosened at large |mean|/std
+//! where x - mean in fp32 already carries ulp(|mean|) of absolute error on both backends.
+double out_atol(double ratio) { return ratio > 10 ? 3e-4 : 2e-5; }
+
+void check_close(const tensor<float>& gpu, const tensor<float>& cpu, double atol, double rtol) {
+    CHECK(test::worst_error(gpu, cpu, atol, rtol) <= 1.0);
+}
+void check_close(const std::vector<float>& gpu, const std::vector<float>& cpu, double atol, double rtol) {
+    REQUIRE(gpu.size() == cpu.size());
+    CHECK(test::worst_error(gpu, cpu, atol, rtol) <= 1.0);
+}
+
+template <class Source, class Affine>
+void forward_backward_parity(shape4 s, double ratio, unsigned seed) {
+    INFO("shape " << s << " |mean|/std " << ratio);
+    pair_of_layers<Source, Affine> L(s.c);
+    const auto x = test::hostile_tensor(s, seed, ratio);
+    tensor<float> y(s), dx(s), dy(s);
+    for (index_t i = 0; i < dy.numel(); ++i) dy[i] = float(std::sin(0.37 * double(i) + 0.1));
+    auto xd = test::to_device(x), dyd = test::to_device(dy);
+    cu::device_tensor<float> yd(s), dxd(s);
+
+    // training forward: output, saved statistics, running buffers
+    L.cpu.forward_training(x, y.view());
+    L.gpu.forward_training(xd.view(), yd.view());
+    check_close(yd.to_host(), y, out_atol(ratio), 1e-5);
+    check_close(L.gpu.saved_mean(), L.cpu.saved_mean(), 1e-6, 1e-6);
+    check_close(L.gpu.saved_inv_std(), L.cpu.saved_inv_std(), 0, 2e-5);
+    check_close(L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-7, 1e-6);
+    check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-7, 1e-5);
+    CHECK(L.gpu.source.running.num_batches_tracked == L.cpu.source.running.num_batches_tracked);
+
+    // training backward: input gradient and accumulated parameter gradients
+    L.cpu.backward(x, dy, dx.view());
+    L.gpu.backward(xd.view(), dyd.view(), dxd.view());
+    check_close(dxd.to_host(), dx, 1e-4, 1e-3);
+    shiftnorm::batch_norm<Source, Affine> back(s.c);
+    L.gpu.copy_to(back);
+    check_close(back.diff_scale, L.cpu.diff_scale, 1e-4, 1e-4);
+    check_close(back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
+
+    // inference forward and frozen-statistics backward
+    L.cpu.forward_inference(x, y.view());
+    L.gpu.forward_inference(xd.view(), yd.view());
+    check_close(yd.to_host(), y, Source::uses_batch_at_inference ? out_atol(ratio) : 1e-5, 1e-5);
+    L.cpu.backward_inference(x, dy, dx.view());
+    L.gpu.backward_inference(xd.view(), dyd.view(), dxd.view());
+    check_close(dxd.to_host(), dx, 1e-5, 1e-4);
+    L.gpu.copy_to(back);
+    check_close(back.diff_scale, L.cpu.diff_scale, 1e-3, 1e-4);
+    check_close(back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
+}
+
+}  // namespace
+
+TEST_CASE("cuda batch_norm<population> matches the CPU layer", "[cuda][batch_norm]") {
+    unsigned seed = 3;
+    for (shape4 s : test::parity_shapes()) {
+        if (s.per_channel() < 2) continue;
+        for (double ratio : {1.0, 1e3}) {
+            forward_backward_parity<population, affine>(s, ratio, seed++);
+            forward_backward_parity<population, no_affine>(s, ratio, seed++);
+        }
+    }
+}
+
+TEST_CASE("cuda batch_norm<batch_stats> normalizes inference batches with their own statistics", "[cuda][batch_norm]") {
+    for (shape4 s : {shape4{4, 3, 5, 7}, shape4{32, 3, 32, 32}, shape4{8, 5, 1, 1}})
+        forward_backward_parity<batch_stats, affine>(s, 1e3, 77);
+}
+
+TEST_CASE("cuda batch_norm keeps the running buffers of repeated training steps", "[cuda][batch_norm]") {
+    const shape4 s{16, 4, 8, 8};
+    pair_of_layers<population, affine> L(s.c);
+    L.cpu.source.running.mode = L.gpu.source.running.mode = running_stats<float>::update::cumulative;
+    tensor<float> y(s);
+    cu::device_tensor<float> yd(s);
+    for (unsigned step = 0; step < 5; ++step) {
+        const auto x = test::random_tensor(s, 100 + step, 2.0 + step, 1.5);
+        auto xd = test::to_device(x);
+        L.cpu.forward_training(x, y.view());
+        L.gpu.forward_training(xd.view(), yd.view());
+    }
+    check_close(L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-6, 1e-6);
+    check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-6, 1e-5);
+}
+
+TEST_CASE("cuda batch_norm<rectified> and <stats_table> rectify like the CPU layer", "[cuda][batch_norm][rectify]") {
+    const shape4 s{8, 3, 6, 6};
+    const auto src = test::random_tensor(s, 5, 0.0, 1.0), target = test::random_tensor(s, 6, 1.5, 3.0);
+    tensor<float> y(s), y2(s);
+    auto srcd = test::to_device(src), targetd = test::to_device(target);
+    cu::device_tensor<float> yd(s);
+    {
+        pair_of_layers<rectified, affine> L(s.c);
+        L.cpu.source.options.prior = L.gpu.source.options.prior = 16.0;
+        L.cpu.forward_training(src, y.view());
+        L.gpu.forward_training(srcd.view(), yd.view());
+        L.cpu.forward_rectify(target, y.view());
+        L.gpu.forward_rectify(targetd.view(), yd.view());
+        check_close(yd.to_host(), y, 2e-5, 1e-5);
+        check_close(L.gpu.source.adapted.mean, L.cpu.source.adapted.mean, 1e-6, 1e-6);
+        check_close(L.gpu.source.adapted.var, L.cpu.source.adapted.var, 1e-6, 1e-5);
+        L.cpu.forward_inference(target, y2.view());
+        L.gpu.forward_inference(targetd.view(), yd.view());
+        check_close(yd.to_host(), y2, 2e-5, 1e-5);
+    }
+    {
+        pair_of_layers<stats_table, affine> L(s.c);
+        L.cpu.source.select(3);
+        L.gpu.source.select(3);
+        L.cpu.forward_rectify(target, y.view());
+        L.gpu.forward_rectify(targetd.view(), yd.view());
+        check_close(yd.to_host(), y, 2e-5, 1e-5);
+        REQUIRE(L.gpu.source.contains(3));
+        check_close(L.gpu.source.entries.at(3).var, L.cpu.source.entries.at(3).var, 1e-6, 1e-5);
+    }
+}
+
+TEST_CASE("cuda batch_norm reports bad arguments before launching", "[cuda][batch_norm][errors]") {
+    cu::batch_norm<population> bn(3);
+    cu::device_tensor<float> x(shape4{2, 3, 4, 4}), y(shape4{2, 3, 4, 4}), wrong(shape4{2, 4, 4, 4}),
+        empty(shape4{0, 3, 4, 4}), one(shape4{1, 3, 1, 1});
+    x.zero();
+    CHECK_THROWS_AS(bn.forward_training(empty.view(), empty.view()), shape_error);
+    CHECK_THROWS_AS(bn.forward_training(wrong.view(), wrong.view()), shape_error);
+    CHECK_THROWS_AS(bn.forward_training(one.view(), one.view()), shape_error);  // one value per channel
+    CHECK_THROWS_AS(bn.backward(x.view(), x.view(), y.view()), state_error);
+    auto host = test::random_tensor(shape4{2, 3, 4, 4}, 1);
+    CHECK_THROWS_AS(bn.forward_inference(host.view(), y.view()), value_error);
+
+    cu::batch_norm<population> strict(3, {1e-5, nan_policy::raise});
+    auto bad = test::random_tensor(shape4{2, 3, 4, 4}, 2);
+    bad[5] = NAN;
+    auto badd = test::to_device(bad);
+    CHECK_THROWS_AS(strict.forward_training(badd.view(), y.view()), numeric_error);
+    CHECK(strict.source.running.num_batches_tracked == 0);  // never updated from a non-finite batch
+}

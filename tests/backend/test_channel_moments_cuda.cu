@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// CUDA channel_moments against the CPU backend and the double reference (moments, first argmin/argmax).
+#include <catch2/catch.hpp>
+
+#include <limits>
+
+#include "backend/cuda_parity.cuh"
+
+using namespace shiftnorm;
+namespace cu = shiftnorm::backend::cuda;
+
+namespace {
+//! First flat NCHW offset of the minimum and maximum of channel c (double reference).
+void naive_first_extremes(const tensor<float>& x, index_t c, index_t& argmin, index_t& argmax) {
+    const shape4& s = x.shape();
+    const index_t hw = s.spatial();
+    double mn = INFINITY, mx = -INFINITY;
+    argmin = argmax = -1;
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t i = 0; i < hw; ++i) {
+            const index_t k = (n * s.c + c) * hw + i;
+            if (x[k] < mn) mn = x[k], argmin = k;
+            if (x[k] > mx) mx = x[k], argmax = k;
+        }
+}
+
+void check_moments(const tensor<float>& x) {
+    const shape4& s = x.shape();
+    auto d = cu::device_tensor<float>::from_host(x);
+    const auto gpu = cu::channel_moments<true, float>(tensor_view<const float>(d.view()));
+    std::vector<double> mean, var;
+    test::naive_channel_moments(test::to_double(x), s, mean, var);
+    REQUIRE(gpu.size() == std::size_t(s.c));
+    for (index_t c = 0; c < s.c; ++c) {
+        INFO("shape " << s << " channel " << c);
+        const auto cpu = backend::cpu::channel_moments<true>(tensor_view<const float>(x.view()), c);
+        const auto& g = gpu[std::size_t(c)].m;
+        CHECK(g.count == double(s.per_channel()));
+        // fp32 tile sums (both backends): 1e-9 relative to |mean| plus 1e-6 of the spread
+        CHECK(std::abs(g.mean - mean[c]) <= 1e-9 * std::abs(mean[c]) + 1e-6 * std::sqrt(var[c]) + 1e-12);
+        CHECK(std::abs(g.variance(variance_kind::biased) - var[c]) <= 1e-6 * var[c] + 1e-12);
+        CHECK(g.min == cpu.min);
+        CHECK(g.max == cpu.max);
+        index_t amin, amax;
+        naive_first_extremes(x, c, amin, amax);
+        CHECK(gpu[std::size_t(c)].argmin == amin);
+        CHECK(gpu[std::size_t(c)].argmax == amax);
+    }
+}
+}  // namespace
+
+TEST_CASE("cuda channel_moments matches the reference on hostile inputs", "[cuda][moments]") {
+    unsigned seed = 1;
+    for (shape4 s : test::parity_shapes()) {
+        check_moments(test::hostile_tensor(s, seed++));
+        check_moments(test::hostile_tensor(s, seed++, -5e3));
+    }
+}
+
+TEST_CASE("cuda channel_moments reports the FIRST argmin/argmax under ties, across chunks", "[cuda][moments][ties]") {
+    for (shape4 s : {shape4{64, 2, 32, 32}, shape4{3, 4, 5, 5}, shape4{128, 3, 1, 1}}) check_moments(test::tied_tensor(s, 9));
+}
+
+TEST_CASE("cuda channel_moments handles more channels than grid.y allows and unaligned views", "[cuda][moments]") {
+    check_moments(test::random_tensor(shape4{2, 70000, 1, 1}, 5, 1.0, 2.0));
+    // an unaligned (offset by one float) device view takes the scalar path
+    const shape4 s{4, 3, 8, 8};
+    const auto x = test::random_tensor(s, 21, -3.0, 0.5);
+    cu::device_buffer<float> buf(std::size_t(s.numel() + 1));
+    buf.upload(x.data(), std::size_t(s.numel()));
+    cu::device_buffer<float> shifted(std::size_t(s.numel() + 1));
+    SHIFTNORM_CUDA_CHECK(cudaMemcpy(shifted.data() + 1, x.data(), std::size_t(s.numel()) * sizeof(float),
+                                    cudaMemcpyHostToDevice));
+    const auto a = cu::channel_moments<true, float>(tensor_view<const float>(buf.data(), s));
+    const auto b = cu::channel_moments<true, float>(tensor_view<const float>(shifted.data() + 1, s));
+    for (index_t c = 0; c < s.c; ++c) {
+        CHECK(a[c].m.mean == Approx(b[c].m.mean).epsilon(1e-12));
+        CHECK(a[c].m.m2 == Approx(b[c].m.m2).epsilon(1e-9));
+        CHECK(a[c].argmin == b[c].argmin);
+        CHECK(a[c].argmax == b[c].argmax);
+    }
+}
+
+TEST_CASE("cuda channel_moments rejects empty, strided and host inputs before launching", "[cuda][moments][errors]") {
+    cu::device_tensor<float> empty(shape4{0, 3, 4, 4});
+    CHECK_THROWS_AS((cu::channel_moments<false, float>(tensor_view<const float>(empty.view()))), shape_error);
+    auto host = test::random_tensor(shape4{2, 2, 2, 2}, 1);
+    CHECK_THROWS_AS((cu::channel_moments<false, float>(tensor_view<const float>(host.view()))), value_error);
+}

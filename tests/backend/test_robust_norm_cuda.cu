@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// CUDA robust_norm against the CPU layer: RN/RNT/RNM forward, saved argmin/argmax, backward with ties.
+#include <catch2/catch.hpp>
+
+#include "backend/cuda_parity.cuh"
+
+using namespace shiftnorm;
+namespace cu = shiftnorm::backend::cuda;
+
+namespace {
+
+template <class Affine>
+struct pair_of_layers {
+    shiftnorm::robust_norm<Affine> cpu;
+    cu::robust_norm<Affine> gpu;
+    explicit pair_of_layers(index_t c, double p = 0.2) : cpu(c, make(p)), gpu(c, make(p)) {
+        for (index_t k = 0; k < c; ++k) cpu.scale[k] = 1.0f + 0.5f * float(k), cpu.shift[k] = -0.3f * float(k);
+        gpu.copy_from(cpu);
+    }
+    static typename shiftnorm::robust_norm<Affine>::options make(double p) {
+        typename shiftnorm::robust_norm<Affine>::options o;
+        o.p = p;
+        o.eps = 1e-3;  // a constant channel divides by eps: keep its gradients comparable
+        return o;
+    }
+};
+
+void check_close(const tensor<float>& gpu, const tensor<float>& cpu, double atol, double rtol) {
+    CHECK(test::worst_error(gpu, cpu, atol, rtol) <= 1.0);
+}
+void check_close(const std::vector<float>& gpu, const std::vector<float>& cpu, double atol, double rtol) {
+    REQUIRE(gpu.size() == cpu.size());
+    CHECK(test::worst_error(gpu, cpu, atol, rtol) <= 1.0);
+}
+
+template <class Affine>
+void parity(const tensor<float>& x, double p, double atol) {
+    const shape4& s = x.shape();
+    INFO("shape " << s << " p " << p);
+    pair_of_layers<Affine> L(s.c, p);
+    tensor<float> y(s), dx(s), dy(s);
+    for (index_t i = 0; i < dy.numel(); ++i) dy[i] = float(std::cos(0.61 * double(i)) + 0.2);
+    auto xd = test::to_device(x), dyd = test::to_device(dy);
+    cu::device_tensor<float> yd(s), dxd(s);
+    shiftnorm::robust_norm<Affine> back(s.c);
+
+    auto compare_saved = [&](bool range_from_batch) {
+        const auto g = L.gpu.saved();
+        for (index_t c = 0; c < s.c; ++c) {
+            const auto& e = L.cpu.saved(c);
+            CHECK(g[c].mean == Approx(e.mean).epsilon(1e-9).margin(1e-6));  // fp32 tile sums
+            CHECK(g[c].range == e.range);  // min and max are exact values of src
+            CHECK(g[c].denom == Approx(e.denom).epsilon(1e-12));
+            if (range_from_batch) {
+                CHECK(g[c].argmin == e.argmin);
+                CHECK(g[c].argmax == e.argmax);
+            }
+        }
+    };
+
+    L.cpu.forward_training(x, y.view());
+    L.gpu.forward_training(xd.view(), yd.view());
+    check_close(yd.to_host(), y, atol, 1e-5);
+    compare_saved(true);
+    check_close(L.gpu.running_mean, L.cpu.running_mean, 1e-6, 1e-6);
+    check_close(L.gpu.running_range, L.cpu.running_range, 1e-6, 1e-6);
+
+    L.cpu.backward(x, dy, dx.view());
+    L.gpu.backward(xd.view(), dyd.view(), dxd.view());
+    check_close(dxd.to_host(), dx, 1e-4, 1e-3);
+    L.gpu.copy_to(back);
+    check_close(back.diff_scale, L.cpu.diff_scale, 1e-4, 1e-4);
+    check_close(back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
+
+    for (robust_inference mode : {robust_inference::rn, robust_inference::rnt, robust_inference::rnm}) {
+        INFO("inference mode " << int(mode));
+        L.cpu.forward_inference(x, y.view(), mode);
+        L.gpu.forward_inference(xd.view(), yd.view(), mode);
+        check_close(yd.to_host(), y, atol, 1e-5);
+        compare_saved(mode != robust_inference::rnt);
+        L.cpu.backward(x, dy, dx.view());
+        L.gpu.backward(xd.view(), dyd.view(), dxd.view());
+        check_close(dxd.to_host(), dx, 1e-4, 1e-3);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("cuda robust_norm matches the CPU layer on hostile inputs", "[cuda][robust_norm]") {
+    unsigned seed = 11;
+    for (shape4 s : test::parity_shapes()) {
+        parity<affine>(test::hostile_tensor(s, seed++, 1.0), 0.2, 2e-5);
+        parity<no_affine>(test::hostile_tensor(s, seed++, 1e3), 1.0, 3e-4);
+    }
+}
+
+TEST_CASE("cuda robust_norm sends the range gradient to the first tied extreme", "[cuda][robust_norm][ties]") {
+    for (shape4 s : {shape4{64, 2, 32, 32}, shape4{3, 4, 5, 5}, shape4{128, 3, 1, 1}}) {
+        parity<affine>(test::tied_tensor(s, 4), 0.5, 2e-5);
+    }
+}
+
+TEST_CASE("cuda robust_norm rejects bad arguments and non-finite batches", "[cuda][robust_norm][errors]") {
+    cu::robust_norm<> rn(2);
+    cu::device_tensor<float> x(shape4{2, 2, 3, 3}), empty(shape4{2, 2, 0, 3});
+    x.zero();
+    CHECK_THROWS_AS(rn.backward(x.view(), x.view(), x.view()), state_error);
+    CHECK_THROWS_AS(rn.forward_training(empty.view(), empty.view()), shape_error);
+    typename cu::robust_norm<>::options o;
+    o.nan = nan_policy::raise;
+    cu::robust_norm<> strict(2, o);
+    auto bad = test::random_tensor(shape4{2, 2, 3, 3}, 3);
+    bad[4] = INFINITY;
+    auto badd = test::to_device(bad);
+    CHECK_THROWS_AS(strict.forward_training(badd.view(), x.view()), numeric_error);
+}
