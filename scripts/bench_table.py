@@ -6,10 +6,22 @@
 import json
 import sys
 
-data = json.load(open(sys.argv[1]))
 agg = sys.argv[2] if len(sys.argv) > 2 else "median"
 t = {}
-for b in data["benchmarks"]:
+text = open(sys.argv[1]).read()
+if text.lstrip().startswith("{"):
+    benchmarks = json.loads(text)["benchmarks"]
+else:  # console output of --benchmark_report_aggregates_only (e.g. an interrupted run)
+    benchmarks = []
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 6 or not f[0].startswith("BM_") or not f[0].endswith("_" + agg):
+            continue
+        bw = [x for x in f if x.startswith("bytes_per_second=")][0].split("=")[1]
+        mult = {"G/s": 1e9, "M/s": 1e6, "k/s": 1e3}[bw[-3:]]
+        benchmarks.append({"run_name": f[0][: -len(agg) - 1], "aggregate_name": agg, "real_time": float(f[1]),
+                           "time_unit": f[2], "bytes_per_second": float(bw[:-3]) * mult})
+for b in benchmarks:
     if b.get("aggregate_name", agg) != agg:
         continue
     name = b["run_name"] if "run_name" in b else b["name"]
