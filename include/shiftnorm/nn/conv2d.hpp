@@ -50,17 +50,18 @@ inline void im2col(const float* x, index_t C, index_t H, index_t W, const window
                 for (index_t oh = 0; oh < OH; ++oh) {
                     float* r = row + oh * OW;
                     const index_t ih = oh * g.sh - g.ph + i * g.dh;
+                    // Plain loops, not memset/memcpy: rows are short (8-32 floats) on CIFAR shapes.
                     if (ih < 0 || ih >= H) {
-                        std::fill(r, r + OW, 0.0f);
+                        for (index_t ow = 0; ow < OW; ++ow) r[ow] = 0.0f;
                         continue;
                     }
                     const float* xr = xc + ih * W - g.pw + j * g.dw;
-                    std::fill(r, r + lo, 0.0f);
+                    for (index_t ow = 0; ow < lo; ++ow) r[ow] = 0.0f;
                     if (g.sw == 1)
-                        std::memcpy(r + lo, xr + lo, std::size_t(hi - lo) * sizeof(float));
+                        for (index_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow];
                     else
                         for (index_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow * g.sw];
-                    std::fill(r + hi, r + OW, 0.0f);
+                    for (index_t ow = hi; ow < OW; ++ow) r[ow] = 0.0f;
                 }
             }
     }

@@ -72,6 +72,7 @@ struct fit_options {
     data::normalization norm{};
     std::string checkpoint;      //!< written (atomically) after every epoch when non-empty
     bool resume = false;         //!< continue from `checkpoint` when it exists
+    int stop_after_epoch = 0;    //!< end the run after this epoch (1-based; 0: run all), e.g. time-boxing
     double progress_seconds = 10;  //!< interval of progress lines
     std::map<std::string, std::string> metadata{};  //!< stored in every checkpoint
     std::ostream* log = &std::cout;
@@ -217,6 +218,7 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
             data::write_safetensors(detail::optim_path(opt.checkpoint), fo);
             data::write_safetensors(opt.checkpoint, state_dict(net, meta));
         }
+        if (opt.stop_after_epoch > 0 && epoch + 1 >= opt.stop_after_epoch) break;
     }
     return history;
 }

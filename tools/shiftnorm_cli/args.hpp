@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// Declarative option parser of the shiftnorm CLI: every option has a help line and a default.
+#pragma once
+
+#include <cstdlib>
+#include <map>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace shiftnorm::cli {
+
+//! A command-line mistake (unknown option, missing or malformed value): printed with a hint.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+//! Options of one subcommand: `--name VALUE` or boolean `--flag`. parse() fills values; --help
+//! prints the table and makes parse() return false.
+class arg_parser {
+public:
+    arg_parser(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
+
+    arg_parser& option(const std::string& name, const std::string& value_name, const std::string& def, const std::string& help) {
+        specs_.push_back({name, value_name, def, help, false});
+        values_[name] = def;
+        return *this;
+    }
+    arg_parser& flag(const std::string& name, const std::string& help) {
+        specs_.push_back({name, "", "", help, true});
+        return *this;
+    }
+
+    bool parse(const std::vector<std::string>& args, std::ostream& out) {
+        for (std::size_t i = 0; i < args.size(); ++i) {
+            const std::string& a = args[i];
+            if (a == "--help" || a == "-h") {
+                print_help(out);
+                return false;
+            }
+            if (a.rfind("--", 0) != 0) throw usage_error("unexpected argument '" + a + "' (options start with --)");
+            std::string name = a.substr(2), value;
+            bool has_value = false;
+            if (auto eq = name.find('='); eq != std::string::npos) {
+                value = name.substr(eq + 1);
+                name = name.substr(0, eq);
+                has_value = true;
+            }
+            const spec* s = find(name);
+            if (!s) throw usage_error("unknown option '--" + name + "' for '" + command_ + "'");
+            if (s->is_flag) {
+                if (has_value) throw usage_error("option '--" + name + "' takes no value");
+                flags_[name] = true;
+                continue;
+            }
+            if (!has_value) {
+                if (i + 1 >= args.size()) throw usage_error("option '--" + name + "' needs a value (" + s->value_name + ")");
+                value = args[++i];
+            }
+            values_[name] = value;
+            given_[name] = true;
+        }
+        return true;
+    }
+
+    void print_help(std::ostream& out) const {
+        out << "usage: shiftnorm " << command_ << " [options]\n\n" << summary_ << "\n\noptions:\n";
+        for (const auto& s : specs_) {
+            std::string left = "  --" + s.name + (s.is_flag ? "" : " " + s.value_name);
+            out << left << std::string(left.size() < 30 ? 30 - left.size() : 1, ' ') << s.help;
+            if (!s.is_flag && !s.def.empty()) out << " [default: " << s.def << "]";
+            out << "\n";
+        }
+        out << "  --help                      show this help\n";
+    }
+
+    const std::string& get(const std::string& name) const { return values_.at(name); }
+    bool given(const std::string& name) const { return given_.count(name) != 0; }
+    bool has(const std::string& name) const { return flags_.count(name) != 0; }
+    long long get_int(const std::string& name) const {
+        const std::string& v = get(name);
+        char* end = nullptr;
+        const long long x = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0') throw usage_error("option '--" + name + "' expects an integer, got '" + v + "'");
+        return x;
+    }
+    double get_double(const std::string& name) const {
+        const std::string& v = get(name);
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0') throw usage_error("option '--" + name + "' expects a number, got '" + v + "'");
+        return x;
+    }
+    std::vector<float> get_floats(const std::string& name) const {
+        std::vector<float> out;
+        std::string v = get(name), tok;
+        std::size_t pos = 0;
+        while (pos <= v.size()) {
+            const std::size_t c = v.find(',', pos);
+            tok = v.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+            char* end = nullptr;
+            const double x = std::strtod(tok.c_str(), &end);
+            if (tok.empty() || *end != '\0')
+                throw usage_error("option '--" + name + "' expects comma-separated numbers, got '" + v + "'");
+            out.push_back(float(x));
+            if (c == std::string::npos) break;
+            pos = c + 1;
+        }
+        return out;
+    }
+
+private:
+    struct spec {
+        std::string name, value_name, def, help;
+        bool is_flag;
+    };
+    const spec* find(const std::string& n) const {
+        for (const auto& s : specs_)
+            if (s.name == n) return &s;
+        return nullptr;
+    }
+    std::string command_, summary_;
+    std::vector<spec> specs_;
+    std::map<std::string, std::string> values_;
+    std::map<std::string, bool> flags_, given_;
+};
+
+}  // namespace shiftnorm::cli

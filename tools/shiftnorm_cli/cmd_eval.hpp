@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+// `shiftnorm eval`: accuracy of a network with given weights on a dataset split.
+#pragma once
+
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+
+#include "common.hpp"
+#include "shiftnorm/train/checkpoint.hpp"
+#include "shiftnorm/train/trainer.hpp"
+
+namespace shiftnorm::cli {
+
+inline int cmd_eval(const std::vector<std::string>& args) {
+    arg_parser p("eval", "Evaluate a network with safetensors weights (PyTorch tensor names) on a dataset split; "
+                         "prints accuracy, mean loss and throughput.");
+    add_common_options(p);
+    p.option("weights", "PATH", "", "safetensors weights (required)")
+        .option("split", "NAME", "test", "split: test|train")
+        .option("batch", "B", "200", "batch size")
+        .option("limit", "N", "0", "evaluate only the first N images (0: all)")
+        .flag("batch-stats", "normalize with each batch's statistics instead of the running ones");
+    if (!p.parse(args, std::cout)) return 0;
+    apply_threads(p);
+    if (p.get("data").empty()) throw usage_error("eval needs --data (see --help)");
+    if (p.get("weights").empty()) throw usage_error("eval needs --weights PATH");
+    if (p.get("split") != "test" && p.get("split") != "train") throw usage_error("--split must be test or train");
+    const data_spec spec = parse_data(p.get("data"));
+    const auto t0 = std::chrono::steady_clock::now();
+    data::image_dataset ds = load_split(spec, p.get("split") == "train");
+    if (p.get_int("limit") > 0) ds.truncate(p.get_int("limit"));
+    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nn::sequential net = build_model(p, ds);
+    const auto rep = train::load_weights(net, p.get("weights"), true);
+    std::cout << "model " << p.get("model") << ": loaded " << rep.loaded << " tensors from " << p.get("weights") << "\n"
+              << "data: " << ds.size() << " images " << ds.channels << "x" << ds.height << "x" << ds.width << " ("
+              << std::fixed << std::setprecision(1) << load_s << " s to load), " << nn::num_threads() << " thread(s)\n";
+    const auto norm = normalization_from(p, spec);
+    auto last = std::chrono::steady_clock::now();
+    const auto start = last;
+    const auto r = train::evaluate(net, ds, norm, p.get_int("batch"), p.has("batch-stats") ? nn::mode::train : nn::mode::eval,
+                                   [&](index_t done, index_t total) {
+                                       const auto now = std::chrono::steady_clock::now();
+                                       if (std::chrono::duration<double>(now - last).count() < 5 && done < total) return;
+                                       last = now;
+                                       const double el = std::chrono::duration<double>(now - start).count();
+                                       const double ips = double(done) / el;
+                                       std::cout << "  [" << done << "/" << total << "] " << std::setprecision(1) << ips
+                                                 << " img/s  ETA " << train::detail::format_duration(double(total - done) / ips)
+                                                 << "\n";
+                                       std::cout.flush();
+                                   });
+    std::cout << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% (" << index_t(r.accuracy * double(r.images) + 0.5)
+              << "/" << r.images << "), mean loss " << std::setprecision(4) << r.loss << ", " << std::setprecision(1)
+              << double(r.images) / r.seconds << " img/s\n";
+    return 0;
+}
+
+}  // namespace shiftnorm::cli

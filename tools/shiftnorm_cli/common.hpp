@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+// Shared pieces of the CLI subcommands: data specs ("cifar10:DIR"), model construction, threads.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "args.hpp"
+#include "shiftnorm/data/cifar.hpp"
+#include "shiftnorm/data/idx.hpp"
+#include "shiftnorm/data/image_folder.hpp"
+#include "shiftnorm/data/transforms.hpp"
+#include "shiftnorm/models/zoo.hpp"
+#include "shiftnorm/norm/batch_norm.hpp"
+
+namespace shiftnorm::cli {
+
+//! The default normalization layer of networks built by the CLI (PyTorch's BatchNorm2d).
+using default_norm = batch_norm<population>;
+
+inline const char* data_help() {
+    return "dataset: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR; DIR is an IDX dir, a "
+           "CIFAR binary dir (data_batch_*.bin/test_batch.bin), or an image folder (DIR/{train,test}/<class>/*.jpg, or "
+           "DIR/<class>/*.jpg)";
+}
+
+//! A parsed --data argument.
+struct data_spec {
+    std::string kind, dir;
+};
+
+inline data_spec parse_data(const std::string& s) {
+    data_spec d;
+    const auto colon = s.find(':');
+    d.kind = s.substr(0, colon);
+    d.dir = colon == std::string::npos ? "" : s.substr(colon + 1);
+    if (d.kind == "fashion-mnist" && d.dir.empty()) d.dir = "/usr/share/datasets/fashion-mnist";
+    if (d.kind != "fashion-mnist" && d.kind != "mnist" && d.kind != "cifar10" && d.kind != "cifar100" && d.kind != "folder")
+        throw usage_error("unknown dataset '" + d.kind + "' in --data '" + s + "'; " + data_help());
+    if (d.dir.empty()) throw usage_error("--data '" + s + "' needs a directory: " + d.kind + ":DIR");
+    std::error_code ec;
+    if (!std::filesystem::is_directory(d.dir, ec)) throw io_error("--data: directory '" + d.dir + "' does not exist");
+    return d;
+}
+
+//! Loads the train or test split of a data spec.
+inline data::image_dataset load_split(const data_spec& d, bool train) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (d.kind == "fashion-mnist") return data::load_mnist_dir(d.dir, train, data::fashion_mnist_classes());
+    if (d.kind == "mnist") return data::load_mnist_dir(d.dir, train);
+    const std::string split = train ? "train" : "test";
+    if (d.kind == "cifar10" && fs::exists(fs::path(d.dir) / "test_batch.bin", ec)) return data::load_cifar10_bin(d.dir, train);
+    if (d.kind == "cifar100" && fs::exists(fs::path(d.dir) / "test.bin", ec)) return data::load_cifar100_bin(d.dir, train);
+    if (fs::is_directory(fs::path(d.dir) / split, ec)) return data::load_image_folder((fs::path(d.dir) / split).string(), 3);
+    if (d.kind == "folder" || (d.kind == "cifar10" && !train) || (d.kind == "cifar100" && !train))
+        return data::load_image_folder(d.dir, 3);
+    throw io_error("--data: '" + d.dir + "' has neither CIFAR binary batches nor a '" + split + "/' image folder");
+}
+
+//! Input normalization of a dataset kind unless --mean/--std are given. CIFAR uses the
+//! ImageNet statistics the shared pretrained ResNets were trained with.
+inline data::normalization default_normalization(const data_spec& d) {
+    if (d.kind == "fashion-mnist") return data::normalization::fashion_mnist();
+    if (d.kind == "mnist") return data::normalization::mnist();
+    return data::normalization::imagenet();
+}
+
+inline data::normalization normalization_from(const arg_parser& a, const data_spec& d) {
+    data::normalization n = default_normalization(d);
+    if (!a.get("mean").empty()) n.mean = a.get_floats("mean");
+    if (!a.get("std").empty()) n.std = a.get_floats("std");
+    return n;
+}
+
+inline void add_common_options(arg_parser& p) {
+    p.option("model", "NAME", "resnet20", "network: resnet20|32|44|56|110, small-resnet<d>, resnet18|34|50, vgg11|13|16|19, densenet-bc-<d>-<k>, wrn-<d>-<k>")
+        .option("width", "W", "0", "base width override (0: architecture default)")
+        .option("data", "SPEC", "", data_help())
+        .option("mean", "M[,M,M]", "", "input mean per channel (default: per dataset; CIFAR: 0.485,0.456,0.406)")
+        .option("std", "S[,S,S]", "", "input std per channel (default: per dataset; CIFAR: 0.229,0.224,0.225)")
+        .option("eps", "E", "1e-5", "normalization epsilon")
+        .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)");
+}
+
+inline nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
+    models::model_spec s;
+    s.name = a.get("model");
+    s.num_classes = ds.num_classes();
+    s.in_channels = ds.channels;
+    s.width = a.get_int("width");
+    s.norm.eps = a.get_double("eps");
+    try {
+        return models::make_model<default_norm>(s);
+    } catch (const value_error& e) {
+        throw usage_error(std::string("--model: ") + e.what());
+    }
+}
+
+inline void apply_threads(const arg_parser& a) {
+    const long long t = a.get_int("threads");
+    if (t < 0) throw usage_error("--threads must be >= 0");
+    if (t > 0) nn::set_num_threads(int(t));
+}
+
+}  // namespace shiftnorm::cli

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: MIT
+// The shiftnorm command-line tool: one binary, one subcommand per task (train, eval, ...).
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "cmd_eval.hpp"
+#include "cmd_train.hpp"
+
+namespace {
+
+//! A subcommand: name, one-line summary, entry point taking the arguments after its name.
+//! A new subcommand (adapt, corrupt) is one header with a cmd_<name> function and one line here.
+struct command {
+    const char* name;
+    const char* summary;
+    int (*run)(const std::vector<std::string>&);
+};
+
+const command commands[] = {
+    {"train", "train a reference network (SGD, schedules, augmentation, checkpoints)", shiftnorm::cli::cmd_train},
+    {"eval", "evaluate a network with safetensors weights on a dataset", shiftnorm::cli::cmd_eval},
+};
+
+void usage(std::ostream& os) {
+    os << "usage: shiftnorm <command> [options]   (shiftnorm <command> --help for the options)\n\ncommands:\n";
+    for (const auto& c : commands) os << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage(std::cerr);
+        return 2;
+    }
+    const std::string name = argv[1];
+    if (name == "--help" || name == "-h" || name == "help") {
+        usage(std::cout);
+        return 0;
+    }
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    for (const auto& c : commands) {
+        if (name != c.name) continue;
+        try {
+            return c.run(args);
+        } catch (const shiftnorm::cli::usage_error& e) {
+            std::cerr << "shiftnorm " << name << ": " << e.what() << "\n(see 'shiftnorm " << name << " --help')\n";
+            return 2;
+        } catch (const shiftnorm::error& e) {
+            std::cerr << "shiftnorm " << name << ": error: " << e.what() << "\n";
+            return 1;
+        } catch (const std::exception& e) {
+            std::cerr << "shiftnorm " << name << ": unexpected error: " << e.what() << "\n";
+            return 1;
+        }
+    }
+    std::cerr << "shiftnorm: unknown command '" << name << "'\n";
+    usage(std::cerr);
+    return 2;
+}
