@@ -159,3 +159,23 @@ TEST_CASE("batch_norm backward_inference: frozen statistics", "[batch_norm][grad
     CHECK(bn.diff_shift[0] == Approx(18.0));
     CHECK_THROWS_AS(bn.backward(x, dy, dx.view()), state_error);  // last forward was inference
 }
+
+TEST_CASE("plane-streaming statistics keep 1e-6 relative variance error at |mean|/std = 1e3", "[batch_norm][numerics]") {
+    for (shape4 s : {shape4{64, 3, 7, 7}, shape4{40, 2, 14, 14}, shape4{300, 2, 1, 1}}) {
+        auto x = random_tensor(s, 13, -1e3, 1.0);
+        std::vector<double> mean, var;
+        test::naive_channel_moments(test::to_double(x), s, mean, var);
+        std::vector<moments<double>> m;
+        std::vector<backend::cpu::extreme_hint> hints;
+        backend::cpu::stream_channel_moments<true>(tensor_view<const float>(x.view()), m, &hints);
+        for (index_t c = 0; c < s.c; ++c) {
+            CHECK(std::abs(m[c].variance(variance_kind::biased) - var[c]) / var[c] <= 1e-6);
+            CHECK(std::abs(m[c].mean - mean[c]) <= 1e-9 * std::abs(mean[c]));
+            float mn = INFINITY, mx = -INFINITY;
+            for (index_t n = 0; n < s.n; ++n)
+                for (index_t i = 0; i < s.spatial(); ++i) mn = std::min(mn, x.view().plane(n, c)[i]), mx = std::max(mx, x.view().plane(n, c)[i]);
+            CHECK(m[c].min == mn);
+            CHECK(m[c].max == mx);
+        }
+    }
+}

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "shiftnorm/backend/cpu/reduce.hpp"
+#include "shiftnorm/backend/cpu/stream.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"

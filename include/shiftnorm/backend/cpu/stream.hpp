@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+// CPU plane-streaming schedule: per-channel statistics of small planes read in memory order.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "shiftnorm/backend/cpu/reduce.hpp"
+
+namespace shiftnorm::backend::cpu {
+
+//! Schedule choice: channel-major (statistics then normalize per channel, the second pass
+//! hitting L2) when a channel's planes are long enough to stream (>= 256 values) and one
+//! channel fits in cache; otherwise plane-streaming over the whole tensor in memory order,
+//! which suits small planes (7x7, 14x14, 8x8) whose per-channel walk would jump between pages.
+inline bool prefer_channel_major(const shape4& s, std::size_t elem_size) {
+    const std::size_t channel_bytes = std::size_t(s.per_channel()) * elem_size;
+    return s.spatial() >= 256 && channel_bytes <= (std::size_t(1) << 20);
+}
+
+//! Planes accumulated in fp32 lanes before a fold into fp64 (about tile_elems values).
+inline index_t planes_per_fold(index_t hw) { return std::max<index_t>(1, tile_elems / std::max<index_t>(hw, 1)); }
+
+//! Moments of every channel, planes read in memory order (n-major). Each channel keeps its own
+//! fp32 lanes (no horizontal reduction per plane), folded into its fp64 accumulator every
+//! planes_per_fold planes; shift_c = mean of the first values of plane (0, c). With MinMax and
+//! `hints`, each hint gives the first plane of the fold-tile holding the channel's extreme.
+template <bool MinMax = false, class T>
+inline void stream_channel_moments(const tensor_view<const T>& x, std::vector<moments<double>>& out,
+                                   std::vector<extreme_hint>* hints = nullptr) {
+    const auto& s = x.shape();
+    const index_t hw = s.spatial(), C = s.c;
+    out.assign(std::size_t(C), moments<double>{});
+    if (hints) hints->assign(std::size_t(C), extreme_hint{});
+    if (s.n == 0 || hw == 0) return;
+    std::vector<T> shift(static_cast<std::size_t>(C));
+    std::vector<detail::lanes<T>> st(static_cast<std::size_t>(C));
+    for (index_t c = 0; c < C; ++c) {
+        shift[c] = detail::pick_shift(x.plane(0, c), hw);
+        st[c].reset();
+    }
+    const index_t fold_every = planes_per_fold(hw);
+    for (index_t n0 = 0; n0 < s.n; n0 += fold_every) {
+        const index_t n1 = std::min(s.n, n0 + fold_every);
+        for (index_t n = n0; n < n1; ++n)
+            for (index_t c = 0; c < C; ++c) detail::accumulate<MinMax>(st[c], x.plane(n, c), hw, shift[c]);
+        for (index_t c = 0; c < C; ++c) {
+            const auto part = detail::fold(st[c], shift[c]);
+            if constexpr (MinMax) {
+                if (hints) {
+                    if (part.min < out[c].min) (*hints)[c].min_n = n0, (*hints)[c].min_i = 0;
+                    if (part.max > out[c].max) (*hints)[c].max_n = n0, (*hints)[c].max_i = 0;
+                }
+            }
+            out[c] = welford_op<double>::combine(out[c], part);
+        }
+    }
+}
+
+namespace detail {
+//! Lanes of sum(dy) and sum(dy * (x - mean)) for one channel.
+template <class T>
+struct grad_lanes {
+    alignas(64) T a[lane_count];
+    alignas(64) T b[lane_count];
+    void reset() { std::fill(a, a + lane_count, T(0)), std::fill(b, b + lane_count, T(0)); }
+};
+
+template <class T>
+inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd,
+                            index_t len, T mean) {
+    index_t i = 0;
+#if SHIFTNORM_HAS_VECTOR_EXT
+    using V = vec_t<T>;
+    V va, vb;
+    std::memcpy(&va, l.a, sizeof va);
+    std::memcpy(&vb, l.b, sizeof vb);
+    const V m = mean - V{};
+    for (; i + lane_count <= len; i += lane_count) {
+        V x, g;
+        std::memcpy(&x, px + i, sizeof x);
+        std::memcpy(&g, pd + i, sizeof g);
+        va += g;
+        vb += g * (x - m);
+    }
+    std::memcpy(l.a, &va, sizeof va);
+    std::memcpy(l.b, &vb, sizeof vb);
+#endif
+    for (int j = 0; i < len; ++i, j = (j + 1) % lane_count) {
+        l.a[j] += pd[i];
+        l.b[j] += pd[i] * (px[i] - mean);
+    }
+}
+}  // namespace detail
+
+//! sum(dy) and sum(dy * (x - mean_c)) of every channel, planes read in memory order, fp32
+//! lanes per channel folded into fp64 every planes_per_fold planes.
+template <class T, class Stat>
+inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy,
+                             const std::vector<Stat>& mean, std::vector<double>& sum_dy,
+                             std::vector<double>& sum_dy_xc) {
+    const auto& s = x.shape();
+    const index_t hw = s.spatial(), C = s.c;
+    sum_dy.assign(std::size_t(C), 0.0);
+    sum_dy_xc.assign(std::size_t(C), 0.0);
+    std::vector<detail::grad_lanes<T>> st(static_cast<std::size_t>(C));
+    for (auto& l : st) l.reset();
+    const index_t fold_every = planes_per_fold(hw);
+    for (index_t n0 = 0; n0 < s.n; n0 += fold_every) {
+        const index_t n1 = std::min(s.n, n0 + fold_every);
+        for (index_t n = n0; n < n1; ++n)
+            for (index_t c = 0; c < C; ++c)
+                detail::accumulate_grad(st[c], x.plane(n, c), dy.plane(n, c), hw, T(mean[c]));
+        for (index_t c = 0; c < C; ++c) {
+            for (int j = 0; j < lane_count; ++j) {
+                sum_dy[c] += double(st[c].a[j]);
+                sum_dy_xc[c] += double(st[c].b[j]);
+            }
+            st[c].reset();
+        }
+    }
+}
+
+}  // namespace shiftnorm::backend::cpu
