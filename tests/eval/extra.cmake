@@ -3,3 +3,6 @@
 find_package(PNG REQUIRED)
 find_package(JPEG REQUIRED)
 target_link_libraries(test_${dir} PRIVATE PNG::PNG JPEG::JPEG)
+# test_baselines.cpp includes corrupt/corrupt.hpp (name registry), whose batch API uses threads.
+find_package(Threads REQUIRED)
+target_link_libraries(test_${dir} PRIVATE Threads::Threads)

@@ -45,6 +45,11 @@ std::vector<double> cosine_similarity_per_sample(const tensor_view<const T>& a, 
     return out;
 }
 
+template <class T>
+std::vector<double> cosine_similarity_per_sample(const tensor<T>& a, const tensor<T>& b) {
+    return cosine_similarity_per_sample(a.view(), b.view());
+}
+
 //! Mean over the batch of cosine_similarity_per_sample (the value plotted per severity in Fig. 3).
 template <class T>
 double cosine_similarity(const tensor_view<const T>& a, const tensor_view<const T>& b) {
@@ -126,6 +131,10 @@ channel_stats<double> batch_channel_stats(const tensor_view<const T>& x, varianc
         st.var[std::size_t(c)] = m2 / (kind == variance_kind::unbiased ? count - 1 : count);
     }
     return st;
+}
+template <class T>
+channel_stats<double> batch_channel_stats(const tensor<T>& x, variance_kind kind = variance_kind::unbiased) {
+    return batch_channel_stats(x.view(), kind);
 }
 
 //! Averages stat_difference over repeated measurements (Fig. 2 averages 100 batch pairs).

@@ -97,7 +97,9 @@ inline baseline_kind parse_baseline(const std::string& s) {
 //! is unset until set_clean_error() provides it (docs/metrics.md).
 class baseline_table {
 public:
-    explicit baseline_table(baseline_kind kind = baseline_kind::none) : kind_(kind) {}
+    //! The `none` baseline (plain mean error).
+    baseline_table() = default;
+    explicit baseline_table(baseline_kind kind) : kind_(kind) {}
 
     baseline_kind kind() const { return kind_; }
     //! CLI spelling, e.g. "alexnet-cifar10".
@@ -179,7 +181,7 @@ private:
         return i;
     }
 
-    baseline_kind kind_;
+    baseline_kind kind_ = baseline_kind::none;
     std::optional<double> clean_error_;
 };
 

@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
@@ -31,7 +32,7 @@ inline void check_accuracy(const char* where, double a) {
 class results {
 public:
     results() { acc_.fill(filled_nan()); }
-    explicit results(std::string label) : label(std::move(label)) { acc_.fill(filled_nan()); }
+    explicit results(std::string name) : label(std::move(name)) { acc_.fill(filled_nan()); }
 
     std::string label;  //!< free text, e.g. "rectified k=32"; not used by the metrics
 

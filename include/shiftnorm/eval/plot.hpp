@@ -299,6 +299,15 @@ inline canvas render_line_plot(const line_plot_spec& spec) {
         double a = xlo, b = xhi;
         xt = detail::nice_ticks(a, b, 8, false);
         xstep = xt.size() > 1 ? xt[1] - xt[0] : 1.0;
+        // Integer data (severities 1..5, epochs ...) gets integer ticks only.
+        bool integral = true;
+        for (const auto& s : spec.series)
+            for (double v : s.x) integral = integral && v == std::floor(v);
+        if (integral && xstep < 1) {
+            xt.clear();
+            for (double v = std::ceil(xlo); v <= xhi + 1e-9; v += 1) xt.push_back(v);
+            xstep = 1;
+        }
     }
     for (double t : xt) {
         const int px = x_px(t);

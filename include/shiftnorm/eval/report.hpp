@@ -108,7 +108,11 @@ inline void print_table(std::ostream& os, const report& rep, int precision = 1) 
     }
     const std::size_t w = 8;
     if (!rep.title.empty()) os << rep.title << "\n";
-    os << mce_variant(rep.baseline) << "\n";
+    {  // the variant, one clause per line
+        std::string v = mce_variant(rep.baseline);
+        for (std::size_t p = v.find("; "); p != std::string::npos; p = v.find("; ", p)) v.replace(p, 2, "\n  ");
+        os << v << "\n";
+    }
     os << "Acc = mean top-1 accuracy (%) over the 15 common corruptions x 5 severities; * = after BN rectification\n";
 
     auto header = [&](std::ostream& o) {
@@ -174,13 +178,14 @@ inline void print_table(std::ostream& os, const report& rep, int precision = 1) 
             if (!s || s->complete()) continue;
             std::string n = rep.rows[i].model + (k == 1 ? "*" : "") + ": Acc over " + std::to_string(s->cells) +
                             " of 75 cells, mCE over " + std::to_string(s->mce_count) + " of 15 corruptions";
-            if (!s->missing.empty()) {
-                n += "; excluded:";
-                for (const auto& m : s->missing) {
-                    const corruption_metrics* cm = s->find(m);
-                    n += " " + m + (cm && !cm->note.empty() ? " (" + cm->note + ")" : " (not evaluated)");
-                }
+            std::string not_evaluated, no_ce;
+            for (const auto& m : s->missing) {
+                const corruption_metrics* cm = s->find(m);
+                if (!cm) not_evaluated += (not_evaluated.empty() ? "" : ", ") + m;
+                else no_ce += (no_ce.empty() ? "" : ", ") + m + " (" + cm->note + ")";
             }
+            if (!not_evaluated.empty()) n += "; not evaluated: " + not_evaluated;
+            if (!no_ce.empty()) n += "; no CE: " + no_ce;
             notes.push_back(n);
         }
     if (!notes.empty()) {
