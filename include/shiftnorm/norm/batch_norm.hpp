@@ -150,12 +150,12 @@ public:
             if (channel_major)
                 backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), k[c], mdy[c], mdyx[c]);
         }
-        if (!channel_major)
-            for (index_t n = 0; n < src.shape().n; ++n)
-                for (index_t c = 0; c < channels_; ++c)
-                    backend::cpu::channel_backward_apply(plane_view(src, n, c), plane_view(diff_dst, n, c),
-                                                         plane_view(diff_src, n, c), 0, T(saved_mean_[c]), k[c],
-                                                         mdy[c], mdyx[c]);
+        if (!channel_major) {
+            std::vector<T> mean(C), kx(C), off(C);
+            for (std::size_t c = 0; c < C; ++c) mean[c] = T(saved_mean_[c]), kx[c] = -k[c] * mdyx[c], off[c] = -k[c] * mdy[c];
+            backend::cpu::stream_backward_apply(src.data(), diff_dst.data(), diff_src.data(), src.shape(), mean.data(),
+                                                k.data(), kx.data(), off.data());
+        }
     }
 
     void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
@@ -210,13 +210,14 @@ private:
     }
     //! Normalizes every plane in memory order with the saved statistics.
     void normalize_all(const tensor_view<const T>& src, const tensor_view<T>& dst) const {
-        for (index_t n = 0; n < src.shape().n; ++n)
-            for (index_t c = 0; c < channels_; ++c) {
-                const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
-                const double beta = Affine::enabled ? double(shift[c]) : 0.0;
-                backend::cpu::channel_normalize(plane_view(src, n, c), plane_view(dst, n, c), 0, T(saved_mean_[c]),
-                                                T(gamma * saved_inv_std_[c]), T(beta));
-            }
+        const auto C = static_cast<std::size_t>(channels_);
+        std::vector<T> mean(C), a(C), b(C);
+        for (std::size_t c = 0; c < C; ++c) {
+            mean[c] = T(saved_mean_[c]);
+            a[c] = T((Affine::enabled ? double(scale[c]) : 1.0) * saved_inv_std_[c]);
+            b[c] = T(Affine::enabled ? double(shift[c]) : 0.0);
+        }
+        backend::cpu::stream_normalize(src.data(), dst.data(), src.shape(), mean.data(), a.data(), b.data());
     }
     void normalize_with(const tensor_view<const T>& src, const tensor_view<T>& dst, const channel_stats<float>& s) {
         if (s.channels() != channels_)

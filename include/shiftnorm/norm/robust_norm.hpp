@@ -124,13 +124,10 @@ public:
                 range_g_[c] = -gamma * sdyx * opt.p * std::pow(s.range, opt.p - 1.0) / (s.denom * s.denom);
         }
         if (!channel_major) {
-            const index_t hw = src.shape().spatial();
-            for (index_t n = 0; n < src.shape().n; ++n)
-                for (index_t c = 0; c < channels_; ++c)
-                    backend::cpu::channel_backward_apply(tensor_view<const T>(src.plane(n, c), {1, 1, 1, hw}),
-                                                         tensor_view<const T>(diff_dst.plane(n, c), {1, 1, 1, hw}),
-                                                         tensor_view<T>(diff_src.plane(n, c), {1, 1, 1, hw}), 0,
-                                                         T(saved_[c].mean), k[c], mdy[c], T(0));
+            std::vector<T> mean(C), kx(C, T(0)), off(C);
+            for (std::size_t c = 0; c < C; ++c) mean[c] = T(saved_[c].mean), off[c] = -k[c] * mdy[c];
+            backend::cpu::stream_backward_apply(src.data(), diff_dst.data(), diff_src.data(), src.shape(), mean.data(),
+                                                k.data(), kx.data(), off.data());
         }
         for (index_t c = 0; c < channels_; ++c) {  // the range term touches two elements only
             if (range_g_[c] == 0.0) continue;
@@ -153,12 +150,12 @@ private:
         const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));
         std::vector<moments<double>> all;
         std::vector<backend::cpu::extreme_hint> hints;
-        if (!channel_major && (batch_mean || batch_range)) backend::cpu::stream_channel_moments<true>(src, all, &hints);
+        if (!channel_major && (batch_mean || batch_range)) backend::cpu::stream_channel_moments<true, T, false>(src, all, &hints);
         for (index_t c = 0; c < channels_; ++c) {
             auto& s = saved_[c];
             if (batch_mean || batch_range) {
                 backend::cpu::extreme_hint hint;
-                const auto m = channel_major ? backend::cpu::channel_moments<true>(src, c, &hint) : all[c];
+                const auto m = channel_major ? backend::cpu::channel_moments<true, T, false>(src, c, &hint) : all[c];
                 if (!channel_major) hint = hints[c];
                 if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.range())))
                     throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
@@ -182,17 +179,16 @@ private:
                 backend::cpu::channel_normalize(src, dst, c, T(s.mean), T(gamma / s.denom), T(beta));
             }
         }
-        if (!channel_major)
-            for (index_t n = 0; n < src.shape().n; ++n)
-                for (index_t c = 0; c < channels_; ++c) {
-                    const auto& s = saved_[c];
-                    const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
-                    const double beta = Affine::enabled ? double(shift[c]) : 0.0;
-                    const index_t hw = src.shape().spatial();
-                    backend::cpu::channel_normalize(tensor_view<const T>(src.plane(n, c), {1, 1, 1, hw}),
-                                                    tensor_view<T>(dst.plane(n, c), {1, 1, 1, hw}), 0, T(s.mean),
-                                                    T(gamma / s.denom), T(beta));
-                }
+        if (!channel_major) {
+            const auto C = static_cast<std::size_t>(channels_);
+            std::vector<T> mean(C), a(C), b(C);
+            for (std::size_t c = 0; c < C; ++c) {
+                mean[c] = T(saved_[c].mean);
+                a[c] = T((Affine::enabled ? double(scale[c]) : 1.0) / saved_[c].denom);
+                b[c] = T(Affine::enabled ? double(shift[c]) : 0.0);
+            }
+            backend::cpu::stream_normalize(src.data(), dst.data(), src.shape(), mean.data(), a.data(), b.data());
+        }
         mean_from_batch_ = batch_mean;
         range_from_batch_ = batch_range;
         has_saved_ = true;

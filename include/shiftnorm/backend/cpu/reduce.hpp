@@ -58,7 +58,7 @@ using vec_t = typename lane_vec<T>::type;
 
 //! Adds p[0..len) to the lanes as d = p[i] - shift (and p[i] to min/max when MinMax). Lanes
 //! are updated elementwise, never horizontally, so min/max vectorize too (performance.md).
-template <bool MinMax, class T>
+template <bool MinMax, class T, bool Var = true>
 inline void accumulate(lanes<T>& a, const T* SHIFTNORM_RESTRICT p, index_t len, T shift) {
     index_t i = 0;
 #if SHIFTNORM_HAS_VECTOR_EXT
@@ -74,7 +74,7 @@ inline void accumulate(lanes<T>& a, const T* SHIFTNORM_RESTRICT p, index_t len, 
         std::memcpy(&v, p + i, sizeof v);
         const V d = v - sh;
         s1 += d;
-        s2 += d * d;
+        if constexpr (Var) s2 += d * d;
         if constexpr (MinMax) {
             mn = v < mn ? v : mn;
             mx = v > mx ? v : mx;
@@ -89,7 +89,7 @@ inline void accumulate(lanes<T>& a, const T* SHIFTNORM_RESTRICT p, index_t len, 
         const T v = p[i];
         const T d = v - shift;
         a.s1[j] += d;
-        a.s2[j] += d * d;
+        if constexpr (Var) a.s2[j] += d * d;
         if constexpr (MinMax) {
             a.mn[j] = v < a.mn[j] ? v : a.mn[j];
             a.mx[j] = v > a.mx[j] ? v : a.mx[j];
@@ -135,7 +135,8 @@ struct extreme_hint {
 
 //! Moments of one channel c of a contiguous NCHW view, over (N, H, W): one pass over the data.
 //! With MinMax, also min/max and, if `hint` is given, the first tile holding each extreme.
-template <bool MinMax, class T>
+//! With Var = false the squares are not accumulated and the returned m2 is 0 (RobustNorm).
+template <bool MinMax, class T, bool Var = true>
 inline moments<double> channel_moments(const tensor_view<const T>& x, index_t c, extreme_hint* hint = nullptr) {
     const auto& s = x.shape();
     const index_t hw = s.spatial();
@@ -161,7 +162,7 @@ inline moments<double> channel_moments(const tensor_view<const T>& x, index_t c,
         const T* p = x.plane(n, c);
         for (index_t i = 0; i < hw;) {
             const index_t len = std::min(hw - i, tile_elems - l.count);
-            detail::accumulate<MinMax>(l, p + i, len, shift);
+            detail::accumulate<MinMax, T, Var>(l, p + i, len, shift);
             i += len;
             if (l.count >= tile_elems) flush(i == hw ? n + 1 : n, i == hw ? 0 : i);
         }
@@ -174,10 +175,15 @@ inline moments<double> channel_moments(const tensor_view<const T>& x, index_t c,
 template <class T>
 inline index_t find_first_equal(const tensor_view<const T>& x, index_t c, index_t n0, index_t i0, double v) {
     const index_t hw = x.shape().spatial();
+    const T t = T(v);  // v is a value of x, so exactly representable in T
     for (index_t n = n0; n < x.shape().n; ++n) {
         const T* p = x.plane(n, c);
-        for (index_t i = (n == n0 ? i0 : 0); i < hw; ++i)
-            if (double(p[i]) == v) return (p + i) - x.data();
+        const index_t start = n == n0 ? i0 : 0;
+        int any = 0;  // vectorizable presence test first, then the scalar search in that plane
+        for (index_t i = start; i < hw; ++i) any |= int(p[i] == t);
+        if (!any) continue;
+        for (index_t i = start; i < hw; ++i)
+            if (p[i] == t) return (p + i) - x.data();
     }
     return -1;
 }

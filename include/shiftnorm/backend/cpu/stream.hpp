@@ -24,9 +24,10 @@ inline index_t planes_per_fold(index_t hw) { return std::max<index_t>(1, tile_el
 
 //! Moments of every channel, planes read in memory order (n-major). Each channel keeps its own
 //! fp32 lanes (no horizontal reduction per plane), folded into its fp64 accumulator every
-//! planes_per_fold planes; shift_c = mean of the first values of plane (0, c). With MinMax and
+//! planes_per_fold planes; shift_c = mean of the first values of plane (0, c). Var = false skips
+//! the squares (m2 = 0). With MinMax and
 //! `hints`, each hint gives the first plane of the fold-tile holding the channel's extreme.
-template <bool MinMax = false, class T>
+template <bool MinMax = false, class T, bool Var = true>
 inline void stream_channel_moments(const tensor_view<const T>& x, std::vector<moments<double>>& out,
                                    std::vector<extreme_hint>* hints = nullptr) {
     const auto& s = x.shape();
@@ -44,7 +45,7 @@ inline void stream_channel_moments(const tensor_view<const T>& x, std::vector<mo
     for (index_t n0 = 0; n0 < s.n; n0 += fold_every) {
         const index_t n1 = std::min(s.n, n0 + fold_every);
         for (index_t n = n0; n < n1; ++n)
-            for (index_t c = 0; c < C; ++c) detail::accumulate<MinMax>(st[c], x.plane(n, c), hw, shift[c]);
+            for (index_t c = 0; c < C; ++c) detail::accumulate<MinMax, T, Var>(st[c], x.plane(n, c), hw, shift[c]);
         for (index_t c = 0; c < C; ++c) {
             const auto part = detail::fold(st[c], shift[c]);
             if constexpr (MinMax) {
@@ -120,6 +121,33 @@ inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<co
             st[c].reset();
         }
     }
+}
+
+//! y = (x - mean_c) * a_c + b_c over every plane in memory order (normalize, folded affine).
+template <class T>
+inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRICT y, const shape4& s,
+                             const T* mean, const T* a, const T* b) {
+    const index_t hw = s.spatial();
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t c = 0; c < s.c; ++c) {
+            const T m = mean[c], k = a[c], o = b[c];
+            const index_t base = (n * s.c + c) * hw;
+            for (index_t i = 0; i < hw; ++i) y[base + i] = (x[base + i] - m) * k + o;
+        }
+}
+
+//! dx = k_c * dy + kx_c * (x - mean_c) + off_c over every plane in memory order (backward apply).
+template <class T>
+inline void stream_backward_apply(const T* SHIFTNORM_RESTRICT x, const T* SHIFTNORM_RESTRICT dy,
+                                  T* SHIFTNORM_RESTRICT dx, const shape4& s, const T* mean, const T* k,
+                                  const T* kx, const T* off) {
+    const index_t hw = s.spatial();
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t c = 0; c < s.c; ++c) {
+            const T m = mean[c], a = k[c], b = kx[c], o = off[c];
+            const index_t base = (n * s.c + c) * hw;
+            for (index_t i = 0; i < hw; ++i) dx[base + i] = a * dy[base + i] + b * (x[base + i] - m) + o;
+        }
 }
 
 }  // namespace shiftnorm::backend::cpu
