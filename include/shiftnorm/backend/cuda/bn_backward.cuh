@@ -105,11 +105,16 @@ void channel_grad_sums(const tensor_view<const T>& src, const tensor_view<const 
     if (diff_dst.shape() != src.shape()) shiftnorm::detail::fail<shape_error>(where, "diff_dst", src.shape(), diff_dst.shape());
     if (!src.is_contiguous() || !diff_dst.is_contiguous())
         shiftnorm::detail::fail<shape_error>(where, "src/diff_dst", "contiguous NCHW views", "a strided view");
+    detail::check_device_pointer(where, "src", src.data());
+    detail::check_device_pointer(where, "diff_dst", diff_dst.data());
+    detail::check_device_pointer(where, "coef", coef);
+    detail::check_device_pointer(where, "out", out);
     const detail::grad_sums_policy<T, detail::store_grad_sums_epilogue> pol{coef, {out}};
     detail::launch_channel_reduce<T>(src.data(), diff_dst.data(), src.shape(), pol, ws, stream);
 }
 
 //! diff_src = coef[c].a * diff_dst + coef[c].b * (src - coef[c].mean) + coef[c].d, one launch.
+//! Contiguous, equal-shape device views; throws shape_error / value_error before launching.
 template <class T>
 void channel_backward_apply(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
                             const tensor_view<T>& diff_src, const norm_coef<T>* coef, cudaStream_t stream = nullptr) {
@@ -117,6 +122,12 @@ void channel_backward_apply(const tensor_view<const T>& src, const tensor_view<c
     if (src.empty()) shiftnorm::detail::fail<shape_error>(where, "src", "a non-empty tensor", src.shape());
     if (diff_dst.shape() != src.shape()) shiftnorm::detail::fail<shape_error>(where, "diff_dst", src.shape(), diff_dst.shape());
     if (diff_src.shape() != src.shape()) shiftnorm::detail::fail<shape_error>(where, "diff_src", src.shape(), diff_src.shape());
+    if (!src.is_contiguous() || !diff_dst.is_contiguous() || !diff_src.is_contiguous())
+        shiftnorm::detail::fail<shape_error>(where, "src/diff_dst/diff_src", "contiguous NCHW views", "a strided view");
+    detail::check_device_pointer(where, "src", src.data());
+    detail::check_device_pointer(where, "diff_dst", diff_dst.data());
+    detail::check_device_pointer(where, "diff_src", diff_src.data());
+    detail::check_device_pointer(where, "coef", coef);
     detail::launch_channel_map<true, T>(src.data(), diff_dst.data(), diff_src.data(), src.shape(),
                                         detail::backward_apply_op<T>{coef}, stream);
 }

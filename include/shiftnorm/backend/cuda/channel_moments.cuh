@@ -163,6 +163,7 @@ void channel_moments(const tensor_view<const T>& src, channel_partial<Acc>* out,
     if (src.empty()) shiftnorm::detail::fail<shape_error>(where, "src", "a non-empty tensor", src.shape());
     if (!src.is_contiguous()) shiftnorm::detail::fail<shape_error>(where, "src", "a contiguous NCHW view", "a strided view");
     detail::check_device_pointer(where, "src", src.data());
+    detail::check_device_pointer(where, "out", out);
     const shape4& s = src.shape();
     using epi = detail::store_partial_epilogue<Acc>;
     const detail::moments_policy<T, Acc, MinMax, epi> pol{src.data(), s.spatial(), epi{out, s.c, s.spatial()}};

@@ -40,6 +40,8 @@ struct normalize_op {
 //! dst = (src - coef[c].mean) * coef[c].a + coef[c].b over contiguous NCHW device tensors of
 //! equal shape; `coef` is a device array of C records. One launch, reads src once, writes dst
 //! once (16-byte vectors when H*W % (16/sizeof(T)) == 0 and both pointers are aligned).
+//! Throws shape_error (empty, mismatched or strided views) or value_error (a host pointer)
+//! before launching.
 template <class T>
 void channel_normalize(const tensor_view<const T>& src, const tensor_view<T>& dst, const norm_coef<T>* coef,
                        cudaStream_t stream = nullptr) {
@@ -48,6 +50,9 @@ void channel_normalize(const tensor_view<const T>& src, const tensor_view<T>& ds
     if (dst.shape() != src.shape()) shiftnorm::detail::fail<shape_error>(where, "dst", src.shape(), dst.shape());
     if (!src.is_contiguous() || !dst.is_contiguous())
         shiftnorm::detail::fail<shape_error>(where, "src/dst", "contiguous NCHW views", "a strided view");
+    detail::check_device_pointer(where, "src", src.data());
+    detail::check_device_pointer(where, "dst", dst.data());
+    detail::check_device_pointer(where, "coef", coef);
     detail::launch_channel_map<false, T>(src.data(), nullptr, dst.data(), src.shape(), detail::normalize_op<T>{coef},
                                          stream);
 }
