@@ -59,12 +59,14 @@ for op, ours, label in [("BNForwardTraining", "BM_BNForwardTraining_CPU", "BN fo
     print("\n".join(row(op, ours, 0)))
     print()
 print("### RobustNorm vs BN (shiftnorm, same run)\n")
-print("| shape | RN fwd | BN fwd | RN/BN fwd | RN bwd | BN bwd | RN/BN bwd |")
+print("| shape | RN fwd | BN fwd | RN/BN fwd | RN step | BN step | RN/BN step |")
 print("|---|---|---|---|---|---|---|")
 for s in shapes:
     try:
         rf, bf = t[("BM_RNForwardTraining_CPU", s)][0], t[("BM_BNForwardTraining_CPU", s)][0]
-        rb, bb = t[("BM_RNBackward_CPU", s)][0], t[("BM_BNBackward_CPU", s)][0]
+        rb, bb = t[("BM_RNTrainingStep_CPU", s)][0], t[("BM_BNTrainingStep_CPU", s)][0]
     except KeyError:
         continue
     print(f"| {s} | {rf:.3f} | {bf:.3f} | {rf / bf:.2f} | {rb:.3f} | {bb:.3f} | {rb / bb:.2f} |")
+print("\nstep = forward_training + backward on a fresh batch (RobustNorm's backward searches the")
+print("arg-min/arg-max of that batch, so the pair is the fair comparison).")

@@ -45,6 +45,7 @@ void parity(const tensor<float>& x, double p, double atol) {
     shiftnorm::robust_norm<Affine> back(s.c);
 
     auto compare_saved = [&](bool range_from_batch) {
+        L.cpu.locate_extremes(x);  // the CPU layer finds arg-extremes lazily
         const auto g = L.gpu.saved();
         for (index_t c = 0; c < s.c; ++c) {
             const auto& e = L.cpu.saved(c);

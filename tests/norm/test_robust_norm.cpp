@@ -110,6 +110,8 @@ TEST_CASE("robust_norm tie rule: range gradient goes to the first max and first 
     robust_norm<no_affine> rn(1, {1.0, 0.0, 0.1});
     tensor<float> y(s), dx(s), dy(s, 0.f);
     rn.forward_training(x, y.view());
+    CHECK(rn.saved(0).argmax == -1);  // located lazily
+    rn.locate_extremes(x);
     CHECK(rn.saved(0).argmax == 1);
     CHECK(rn.saved(0).argmin == 2);
     // with dy = e_0 and p = 1: dL/dr = -(x0 - mu)/r^2

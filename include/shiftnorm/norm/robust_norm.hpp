@@ -95,6 +95,7 @@ public:
         if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
         detail::check_same_shape(where, "diff_dst", src, diff_dst);
         detail::check_same_shape(where, "diff_src", src, diff_src);
+        locate_extremes(src);
         const double count = double(src.shape().per_channel());
         const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));
         std::vector<double> sdy_all, sdyx_all;
@@ -139,9 +140,28 @@ public:
     //! Saved statistics of channel c from the last forward call.
     struct saved_channel {
         double mean = 0, range = 0, denom = 1;
-        index_t argmin = -1, argmax = -1;  //!< flat offsets into src (first occurrence)
+        //! Flat offsets into src of the first min / max; -1 until located by backward or
+        //! locate_extremes (the search is part of the range term's cost, not of forward).
+        index_t argmin = -1, argmax = -1;
+        double min = 0, max = 0;
+        backend::cpu::extreme_hint hint{};  //!< first tile (or fold of planes) holding each extreme
     };
     const saved_channel& saved(index_t c) const { return saved_.at(std::size_t(c)); }
+
+    //! Finds the first arg-min / arg-max of every channel of `src` (the tensor of the last forward
+    //! call, which used batch ranges); backward calls it. Scans only the tile the forward pass
+    //! recorded for each extreme.
+    void locate_extremes(const tensor_view<const T>& src) {
+        if (!has_saved_ || !range_from_batch_) return;
+        if (src.shape() != saved_shape_)
+            detail::fail<shape_error>("robust_norm::locate_extremes", "src", saved_shape_, src.shape());
+        for (index_t c = 0; c < channels_; ++c) {
+            auto& s = saved_[c];
+            if (s.argmax >= 0 && s.argmin >= 0) continue;
+            s.argmax = backend::cpu::find_first_equal(src, c, s.hint.max_n, s.hint.max_i, s.max);
+            s.argmin = backend::cpu::find_first_equal(src, c, s.hint.min_n, s.hint.min_i, s.min);
+        }
+    }
 
 private:
     void run(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst, bool batch_mean,
@@ -163,8 +183,10 @@ private:
                 s.mean = batch_mean ? m.mean : double(running_mean[c]);
                 if (batch_range) {
                     s.range = m.range();
-                    s.argmax = backend::cpu::find_first_equal(src, c, hint.max_n, hint.max_i, m.max);
-                    s.argmin = backend::cpu::find_first_equal(src, c, hint.min_n, hint.min_i, m.min);
+                    s.min = m.min;
+                    s.max = m.max;
+                    s.hint = hint;
+                    s.argmin = s.argmax = -1;  // located lazily (backward / locate_extremes)
                 } else {
                     s.range = double(running_range[c]);
                 }
