@@ -48,6 +48,13 @@ channel_stats<float> rectify_stats(const channel_stats<float>& source, const std
     }
     return r;
 }
+//! What the rectification pass normalizes with: rectify_stats with a biased batch variance.
+template <class Acc>
+channel_stats<float> rectify_pass_stats(const channel_stats<float>& source, const std::vector<moments<Acc>>& target,
+                                        index_t samples, rectify_options o) {
+    o.variance = variance_kind::biased;
+    return rectify_stats(source, target, samples, o);
+}
 }  // namespace detail
 
 //! Rectified source: inference uses statistics re-estimated from a batch of k target samples
@@ -65,13 +72,17 @@ struct rectified {
     const channel_stats<float>& inference_stats(const channel_stats<float>*) const {
         return has_adapted ? adapted : running.stats;
     }
-    //! Stores the adapted statistics from a target batch; returns what to normalize with.
+    //! Stores the adapted statistics from a target batch (variance per options.variance,
+    //! unbiased by default) and returns what the rectification pass normalizes with: the same
+    //! adapted statistics with the batch part in the BIASED convention of training-mode
+    //! normalization. For `both` with prior 0 this is exactly PyTorch's train-mode forward of the
+    //! reference implementation (normalize with batch mean / biased var, store unbiased var).
     template <class Acc>
-    const channel_stats<float>& rectify(const std::vector<moments<Acc>>& target, index_t samples) {
+    channel_stats<float> rectify(const std::vector<moments<Acc>>& target, index_t samples) {
         if (!options.enabled) return inference_stats(nullptr);
         adapted = detail::rectify_stats(running.stats, target, samples, options);
         has_adapted = true;
-        return adapted;
+        return detail::rectify_pass_stats(running.stats, target, samples, options);
     }
     //! Forgets the adapted statistics (back to the source statistics).
     void reset() { has_adapted = false; }

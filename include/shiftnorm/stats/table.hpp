@@ -30,15 +30,15 @@ struct stats_table {
         const auto it = entries.find(active);
         return it == entries.end() ? running.stats : it->second;
     }
+    //! Fills the selected domain's entry; returns what the pass normalizes with (see rectified).
     template <class Acc>
-    const channel_stats<float>& rectify(const std::vector<moments<Acc>>& target, index_t samples) {
+    channel_stats<float> rectify(const std::vector<moments<Acc>>& target, index_t samples) {
         if (!options.enabled) return inference_stats(nullptr);
         if (active == source_domain)
             detail::fail<state_error>("stats_table::rectify", "active domain", "an id >= 0 (select() one first)",
                                       active);
-        auto& e = entries[active];
-        e = detail::rectify_stats(running.stats, target, samples, options);
-        return e;
+        entries[active] = detail::rectify_stats(running.stats, target, samples, options);
+        return detail::rectify_pass_stats(running.stats, target, samples, options);
     }
     void reset() { entries.clear(); }
 };
