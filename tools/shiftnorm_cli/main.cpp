@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "cmd_corrupt.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_train.hpp"
 
@@ -21,6 +22,7 @@ struct command {
 const command commands[] = {
     {"train", "train a reference network (SGD, schedules, augmentation, checkpoints)", shiftnorm::cli::cmd_train},
     {"eval", "evaluate a network with safetensors weights on a dataset", shiftnorm::cli::cmd_eval},
+    {"corrupt", "write CIFAR-10-C / ImageNet-C style corrupted copies of a dataset (seeded)", shiftnorm::cli::cmd_corrupt},
 };
 
 void usage(std::ostream& os) {

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+// `shiftnorm corrupt`: writes a CIFAR-10-C / ImageNet-C style corrupted copy of a dataset split.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "args.hpp"
+#include "common.hpp"
+#include "shiftnorm/corrupt.hpp"
+#include "shiftnorm/data/npy.hpp"
+
+namespace shiftnorm::cli {
+
+namespace corrupt_detail {
+
+//! "all" (19), "common" (15), "heldout" (4) or a comma-separated list of names.
+inline std::vector<corrupt::corruption> parse_corruptions(const std::string& s) {
+    const auto all = corrupt::all_corruptions();
+    if (s == "all") return all;
+    if (s == "common") return {all.begin(), all.begin() + 15};
+    if (s == "heldout") return {all.begin() + 15, all.end()};
+    std::vector<corrupt::corruption> out;
+    std::stringstream ss(s);
+    for (std::string name; std::getline(ss, name, ',');)
+        if (!name.empty()) out.push_back(corrupt::parse_corruption(name));
+    if (out.empty()) throw usage_error("--corruptions '" + s + "' names no corruption");
+    return out;
+}
+
+//! "1-5", "3", "1,3,5" -> sorted severities in [1, 5].
+inline std::vector<int> parse_severities(const std::string& s) {
+    std::vector<int> out;
+    auto num = [&](const std::string& t) {
+        char* end = nullptr;
+        const long v = std::strtol(t.c_str(), &end, 10);
+        if (t.empty() || *end != '\0' || v < 1 || v > 5)
+            throw usage_error("--severities: '" + t + "' is not a severity in 1..5 (in '" + s + "')");
+        return int(v);
+    };
+    std::stringstream ss(s);
+    for (std::string part; std::getline(ss, part, ',');) {
+        const auto dash = part.find('-');
+        if (dash == std::string::npos) {
+            out.push_back(num(part));
+        } else {
+            const int a = num(part.substr(0, dash)), b = num(part.substr(dash + 1));
+            if (a > b) throw usage_error("--severities: range '" + part + "' is empty");
+            for (int v = a; v <= b; ++v) out.push_back(v);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    if (out.empty()) throw usage_error("--severities '" + s + "' names no severity");
+    return out;
+}
+
+//! NCHW dataset pixels -> NHWC (the corruption suite's and CIFAR-10-C's layout).
+inline std::vector<std::uint8_t> to_nhwc(const data::image_dataset& ds) {
+    const index_t C = ds.channels, HW = ds.height * ds.width;
+    std::vector<std::uint8_t> out(ds.pixels.size());
+    for (index_t i = 0; i < ds.size(); ++i) {
+        const std::uint8_t* src = ds.image(i);
+        std::uint8_t* dst = out.data() + i * ds.image_size();
+        for (index_t c = 0; c < C; ++c)
+            for (index_t p = 0; p < HW; ++p) dst[p * C + c] = src[c * HW + p];
+    }
+    return out;
+}
+
+inline corrupt::param_table default_table(const data::image_dataset& ds) {
+    if (ds.height <= 28 && ds.channels == 1) return corrupt::param_table::mnist;
+    return ds.height <= 64 ? corrupt::param_table::cifar : corrupt::param_table::imagenet;
+}
+
+}  // namespace corrupt_detail
+
+//! shiftnorm corrupt --data SPEC --out DIR [--corruptions ...] [--severities ...] [--seed S] ...
+inline int cmd_corrupt(const std::vector<std::string>& args) {
+    namespace cd = corrupt_detail;
+    namespace fs = std::filesystem;
+    arg_parser p("corrupt",
+                 "writes corrupted copies of a dataset split: CIFAR-10-C layout (<corruption>.npy uint8 (5N,H,W,C), "
+                 "severity-major, + labels.npy) or ImageNet-C layout (<corruption>/<severity>/<class>/<i>.JPEG)");
+    p.option("data", "SPEC", "fashion-mnist", data_help())
+        .option("out", "DIR", "", "output directory (created)")
+        .option("split", "test|train", "test", "which split to corrupt")
+        .option("corruptions", "LIST", "common", "all | common (15) | heldout (4) | name,name,...")
+        .option("severities", "LIST", "1-5", "severities, e.g. 1-5, 3 or 1,3,5 (the cifar layout needs 1-5)")
+        .option("seed", "S", "0", "seed: the same seed gives bit-identical files on any thread count")
+        .option("table", "NAME", "auto", "parameter table: cifar | imagenet | mnist (28x28 gray) | auto (by image size)")
+        .option("layout", "NAME", "cifar", "output layout: cifar (npy) | imagenet (JPEG folders)")
+        .option("limit", "N", "0", "corrupt only the first N images (0: all)")
+        .option("frost-dir", "DIR", "", "directory of frost texture images (default: procedural frost)")
+        .option("threads", "N", "0", "worker threads (0: all cores)");
+    if (!p.parse(args, std::cout)) return 0;
+    if (p.get("out").empty()) throw usage_error("--out DIR is required");
+    const auto which = cd::parse_corruptions(p.get("corruptions"));
+    const auto sevs = cd::parse_severities(p.get("severities"));
+    const std::string layout = p.get("layout");
+    if (layout != "cifar" && layout != "imagenet") throw usage_error("--layout must be cifar or imagenet, got '" + layout + "'");
+    if (layout == "cifar" && sevs.size() != 5)
+        throw usage_error("--layout cifar writes all 5 severities per file (CIFAR-10-C layout); use --severities 1-5 "
+                          "or --layout imagenet");
+    const long long seed_ll = p.get_int("seed");
+    if (seed_ll < 0) throw usage_error("--seed must be >= 0");
+    const auto seed = std::uint64_t(seed_ll);
+    const int threads = int(p.get_int("threads"));
+    const std::string split = p.get("split");
+    if (split != "test" && split != "train") throw usage_error("--split must be test or train, got '" + split + "'");
+
+    auto ds = load_split(parse_data(p.get("data")), split == "train");
+    if (p.get_int("limit") > 0) ds.truncate(p.get_int("limit"));
+    if (ds.size() == 0) throw io_error("corrupt: the dataset split '" + split + "' is empty");
+    corrupt::corrupt_options opt;
+    opt.table = p.get("table") == "auto" ? cd::default_table(ds) : corrupt::parse_table(p.get("table"));
+    corrupt::frost_textures frost;
+    if (!p.get("frost-dir").empty()) {
+        frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
+        opt.frost = &frost;
+    }
+    const auto nhwc = cd::to_nhwc(ds);
+    const corrupt::const_batch_view images{nhwc.data(), std::size_t(ds.size()), int(ds.height), int(ds.width),
+                                           int(ds.channels)};
+    const fs::path out(p.get("out"));
+    fs::create_directories(out);
+    std::cerr << "corrupt: " << ds.size() << " images " << ds.height << "x" << ds.width << "x" << ds.channels
+              << ", table " << corrupt::table_name(opt.table) << ", seed " << seed << ", " << which.size()
+              << " corruption(s) x " << sevs.size() << " severities -> " << out.string() << "\n";
+
+    const std::size_t chunk = 1000, N = images.count, isz = images.image_size();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::size_t done = 0;
+    const bool tty = isatty(2) != 0;
+    double last_print = -1.0;
+    const std::size_t total = N * which.size() * sevs.size();
+    std::vector<std::uint8_t> buf(layout == "cifar" ? 5 * N * isz : chunk * isz);
+    for (auto c : which) {
+        for (int s : sevs) {
+            for (std::size_t i0 = 0; i0 < N; i0 += chunk) {
+                const std::size_t n = std::min(chunk, N - i0);
+                const corrupt::const_batch_view src{images.data + i0 * isz, n, images.height, images.width, images.channels};
+                std::uint8_t* dst_ptr = layout == "cifar" ? buf.data() + ((s - 1) * N + i0) * isz : buf.data();
+                corrupt::batch_view dst{dst_ptr, n, images.height, images.width, images.channels};
+                corrupt::corrupt_batch(c, s, src, dst, seed, opt, threads, i0);
+                if (layout == "imagenet")
+                    for (std::size_t i = 0; i < n; ++i) {
+                        const auto& cls = ds.classes[std::size_t(ds.labels[i0 + i])];
+                        const fs::path d = out / corrupt::name_of(c) / std::to_string(s) / cls;
+                        fs::create_directories(d);
+                        char file[32];
+                        std::snprintf(file, sizeof file, "%08zu.JPEG", i0 + i);
+                        data::write_jpeg((d / file).string(), dst[i].data, images.height, images.width, images.channels, 85);
+                    }
+                done += n;
+                const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                const double rate = double(done) / std::max(secs, 1e-9);
+                // a live line on a terminal (at most 4 updates/s), one line per corruption otherwise
+                const bool last_of_corruption = s == sevs.back() && i0 + n == N;
+                if ((tty && secs - last_print >= 0.25) || (!tty && last_of_corruption)) {
+                    std::fprintf(stderr, "%s  %-18s s%d  %zu/%zu images  %.0f img/s  ETA %.0f s   %s", tty ? "\r" : "",
+                                 corrupt::name_of(c), s, done, total, rate, double(total - done) / std::max(rate, 1e-9),
+                                 tty ? "" : "\n");
+                    last_print = secs;
+                }
+            }
+        }
+        if (layout == "cifar") {
+            const std::vector<std::int64_t> shape = {5 * std::int64_t(N), images.height, images.width, images.channels};
+            data::write_npy((out / (std::string(corrupt::name_of(c)) + ".npy")).string(), shape, buf.data());
+        }
+    }
+    if (layout == "cifar") {
+        std::vector<std::uint8_t> labels;
+        for (int s = 0; s < 5; ++s)
+            for (auto l : ds.labels) labels.push_back(std::uint8_t(l));
+        data::write_npy((out / "labels.npy").string(), {std::int64_t(labels.size())}, labels.data());
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "%scorrupt: wrote %zu corrupted images in %.1f s (%.0f img/s)\n", tty ? "\n" : "", total, secs,
+                 double(total) / secs);
+    return 0;
+}
+
+}  // namespace shiftnorm::cli
