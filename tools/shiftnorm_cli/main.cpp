@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "cmd_adapt.hpp"
 #include "cmd_corrupt.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_train.hpp"
@@ -22,6 +23,7 @@ struct command {
 const command commands[] = {
     {"train", "train a reference network (SGD, schedules, augmentation, checkpoints)", shiftnorm::cli::cmd_train},
     {"eval", "evaluate a network with safetensors weights on a dataset", shiftnorm::cli::cmd_eval},
+    {"adapt", "BN-statistics rectification on every corruption x severity: the seed-000 table (Acc, mCE, ...)", shiftnorm::cli::cmd_adapt},
     {"corrupt", "write CIFAR-10-C / ImageNet-C style corrupted copies of a dataset (seeded)", shiftnorm::cli::cmd_corrupt},
 };
 

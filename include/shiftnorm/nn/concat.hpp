@@ -72,6 +72,11 @@ public:
 
 private:
     module_ptr body_;
+
+public:
+    void for_each_child(const std::function<void(module&)>& f) override { f(*body_); }
+
+private:
     shape4 src_shape_{}, body_shape_{};
     tensor<float> dst_, diff_src_, diff_body_;
 };

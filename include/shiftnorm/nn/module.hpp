@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -97,6 +98,9 @@ public:
     virtual void reset_parameters(rng_type& g) { (void)g; }
     //! One-line description for printing the architecture.
     virtual std::string describe() const = 0;
+    //! Calls f on each direct child module, in registration order (containers override it;
+    //! nn/visit.hpp walks the whole tree with it).
+    virtual void for_each_child(const std::function<void(module&)>& f) { (void)f; }
     //! Whether backward must compute diff_src (false for the first layer of a network).
     virtual void set_input_grad(bool on) { input_grad_ = on; }
     bool input_grad() const { return input_grad_; }

@@ -8,6 +8,14 @@
 #include "shiftnorm/nn/module.hpp"
 #include "shiftnorm/nn/sequential.hpp"
 
+namespace shiftnorm::nn::detail {
+//! dst = a + b elementwise over n floats (OpenMP-parallel for large tensors).
+inline void add_arrays(const float* a, const float* b, float* dst, index_t n) {
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+    for (index_t i = 0; i < n; ++i) dst[i] = a[i] + b[i];
+}
+}  // namespace shiftnorm::nn::detail
+
 namespace shiftnorm::nn {
 
 //! He et al. 2016 "option A" shortcut: subsample by `stride` (x[:, :, ::s, ::s]) and zero-pad
@@ -105,8 +113,7 @@ public:
         const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
         if (a.shape() != b.shape()) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", a.shape(), b.shape());
         nn::detail::ensure_shape(dst_, a.shape());
-        nn::detail::vec_map(dst_.data(), dst_.numel()) =
-            nn::detail::cvec_map(a.data(), a.numel()) + nn::detail::cvec_map(b.data(), b.numel());
+        nn::detail::add_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
         src_shape_ = src.shape();
         return dst_;
     }
@@ -120,8 +127,7 @@ public:
         }
         const tensor<float>& db = shortcut_ ? shortcut_->backward(diff_dst) : diff_dst;
         nn::detail::ensure_shape(diff_src_, src_shape_);
-        nn::detail::vec_map(diff_src_.data(), diff_src_.numel()) =
-            nn::detail::cvec_map(da.data(), da.numel()) + nn::detail::cvec_map(db.data(), db.numel());
+        nn::detail::add_arrays(da.data(), db.data(), diff_src_.data(), diff_src_.numel());
         return diff_src_;
     }
 
@@ -147,6 +153,14 @@ public:
 
 private:
     module_ptr body_, shortcut_;
+
+public:
+    void for_each_child(const std::function<void(module&)>& f) override {
+        f(*body_);
+        if (shortcut_) f(*shortcut_);
+    }
+
+private:
     std::string shortcut_name_;
     shape4 src_shape_{};
     tensor<float> dst_, diff_src_;

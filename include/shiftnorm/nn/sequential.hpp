@@ -36,6 +36,9 @@ public:
     }
 
     std::size_t size() const { return children_.size(); }
+    void for_each_child(const std::function<void(module&)>& f) override {
+        for (auto& c : children_) f(*c.second);
+    }
     bool empty() const { return children_.empty(); }
     module& operator[](std::size_t i) { return *children_.at(i).second; }
     const std::string& name_of(std::size_t i) const { return children_.at(i).first; }

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: MIT
+// `shiftnorm adapt`: seed 000's BN-statistics rectification on every corruption x severity.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "cmd_corrupt.hpp"
+#include "common.hpp"
+#include "shiftnorm/eval/baselines.hpp"
+#include "shiftnorm/eval/metrics.hpp"
+#include "shiftnorm/eval/plot.hpp"
+#include "shiftnorm/eval/report.hpp"
+#include "shiftnorm/nn/visit.hpp"
+#include "shiftnorm/stats/rectified.hpp"
+#include "shiftnorm/train/trainer.hpp"
+#include "shiftnorm/norm/batch_norm.hpp"
+
+namespace shiftnorm::cli {
+
+namespace adapt_detail {
+
+using rect_norm = batch_norm<rectified>;
+
+//! The paper's ablation knobs, applied to every BN layer of a network.
+struct plan {
+    rectify_options opt;
+    std::string layers = "all";  //!< all | front | middle | end (thirds of the BN layers, Table 7)
+};
+
+inline std::vector<index_t> parse_k_list(const std::string& s) {
+    std::vector<index_t> out;
+    std::stringstream ss(s);
+    for (std::string t; std::getline(ss, t, ',');) {
+        char* end = nullptr;
+        const long long v = std::strtoll(t.c_str(), &end, 10);
+        if (t.empty() || *end != '\0' || v < 1) throw usage_error("--samples: '" + t + "' is not a positive count");
+        out.push_back(index_t(v));
+    }
+    if (out.empty()) throw usage_error("--samples names no count");
+    return out;
+}
+
+//! Sets every BN layer's rectification options; the Table 7 selection enables one third.
+inline void configure(nn::module& net, const plan& p) {
+    auto layers = nn::find_all<nn::norm_layer<rect_norm>>(net);
+    const std::size_t L = layers.size();
+    for (std::size_t i = 0; i < L; ++i) {
+        auto& src = layers[i]->impl.source;
+        src.options = p.opt;
+        const std::size_t third = std::min<std::size_t>(2, i * 3 / std::max<std::size_t>(L, 1));
+        if (p.layers != "all")
+            src.options.enabled = (p.layers == "front" && third == 0) || (p.layers == "middle" && third == 1) ||
+                                  (p.layers == "end" && third == 2);
+        src.reset();
+    }
+}
+
+inline void reset(nn::module& net) {
+    for (auto* l : nn::find_all<nn::norm_layer<rect_norm>>(net)) l->impl.source.reset();
+}
+
+//! NHWC uint8 images back into a dataset (NCHW) with the labels of `like`.
+inline data::image_dataset from_nhwc(const std::vector<std::uint8_t>& nhwc, const data::image_dataset& like) {
+    data::image_dataset d = like;
+    const index_t C = like.channels, HW = like.height * like.width;
+    for (index_t i = 0; i < like.size(); ++i) {
+        const std::uint8_t* src = nhwc.data() + i * like.image_size();
+        std::uint8_t* dst = d.pixels.data() + i * like.image_size();
+        for (index_t c = 0; c < C; ++c)
+            for (index_t q = 0; q < HW; ++q) dst[c * HW + q] = src[q * C + c];
+    }
+    return d;
+}
+
+//! K distinct image indices drawn from [0, n) with a seeded generator (the paper draws the
+//! representation samples from the evaluated split itself).
+inline std::vector<index_t> draw(index_t n, index_t k, std::uint64_t seed) {
+    std::vector<index_t> idx(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) idx[std::size_t(i)] = i;
+    std::mt19937_64 g(seed);
+    for (index_t i = 0; i < std::min(k, n); ++i) {
+        std::uniform_int_distribution<index_t> u(i, n - 1);
+        std::swap(idx[std::size_t(i)], idx[std::size_t(u(g))]);
+    }
+    idx.resize(std::size_t(std::min(k, n)));
+    return idx;
+}
+
+//! Rectifies every BN layer of `net` from images `idx` of `ds`: ONE forward pass in rectify
+//! mode, each layer normalizing with its adapted statistics (seed 000).
+inline void rectify(nn::module& net, const data::image_dataset& ds, const std::vector<index_t>& idx,
+                    const data::normalization& norm) {
+    tensor<float> x;
+    std::vector<std::int32_t> y;
+    data::make_batch(ds, idx, 0, index_t(idx.size()), norm, {}, nullptr, x, y);
+    net.forward(x, nn::mode::rectify);
+}
+
+inline std::string default_baseline(const data_spec& d, const data::image_dataset& ds) {
+    if (d.kind == "cifar10") return "alexnet-cifar10";
+    if (d.kind == "cifar100") return "alexnet-cifar100";
+    if (ds.height >= 128) return "alexnet-imagenet";
+    return "none";
+}
+
+}  // namespace adapt_detail
+
+//! shiftnorm adapt --model M --weights W --data SPEC [...]: prints seed 000's table.
+inline int cmd_adapt(const std::vector<std::string>& args) {
+    namespace ad = adapt_detail;
+    namespace cd = corrupt_detail;
+    namespace fs = std::filesystem;
+    arg_parser p("adapt",
+                 "evaluates a network on every corruption x severity without and with BN-statistics rectification "
+                 "from K unlabeled target samples (Benz et al., seed 000) and prints Acc, Acc*, mCE, mCE*, per-corruption CE");
+    add_common_options(p);
+    p.option("weights", "FILE", "", "safetensors weights (PyTorch names)")
+        .option("split", "test|train", "test", "split to evaluate (and to draw the K samples from)")
+        .option("samples", "K[,K...]", "32", "representation samples K; a list sweeps K (Fig. 4), the first is the main table")
+        .option("adapt", "both|mean|var", "both", "statistics replaced (Table 6)")
+        .option("layers", "all|front|middle|end", "all", "BN layers adapted (Table 7: a third of them)")
+        .option("prior", "N", "0", "prior strength N: N/(N+n) source + n/(N+n) target (0 = replace, the paper)")
+        .option("variance", "unbiased|biased", "unbiased", "variance stored from the K samples (the reference: unbiased)")
+        .option("baseline", "NAME", "auto", "mCE normalizer: alexnet-imagenet | alexnet-cifar10 | alexnet-cifar100 | none | auto")
+        .option("corruptions", "LIST", "common", "all | common | heldout | name,name,...")
+        .option("severities", "LIST", "1-5", "severities, e.g. 1-5 or 3")
+        .option("seed", "S", "0", "corruption seed (corrupted test sets are generated in memory)")
+        .option("sample-seed", "S", "1", "seed of the K-sample draws")
+        .option("table", "NAME", "auto", "corruption parameter table: cifar | imagenet | mnist | auto")
+        .option("c-dir", "DIR", "", "read <corruption>.npy (CIFAR-10-C layout) from DIR instead of generating")
+        .option("limit", "N", "0", "evaluate only the first N images of the split (0: all)")
+        .option("batch", "B", "500", "evaluation batch size")
+        .option("out", "DIR", "results/adapt", "directory for CSV, JSON and PNG outputs")
+        .option("name", "TEXT", "", "row label (default: the model name)");
+    if (!p.parse(args, std::cout)) return 0;
+    apply_threads(p);
+    if (p.get("weights").empty()) throw usage_error("--weights FILE is required");
+    if (p.get("data").empty()) throw usage_error("--data SPEC is required; " + std::string(data_help()));
+    const auto dspec = parse_data(p.get("data"));
+    auto ds = load_split(dspec, p.get("split") == "train");
+    if (p.get_int("limit") > 0) ds.truncate(p.get_int("limit"));
+    const auto norm = normalization_from(p, dspec);
+    const auto ks = ad::parse_k_list(p.get("samples"));
+    const auto which = cd::parse_corruptions(p.get("corruptions"));
+    const auto sevs = cd::parse_severities(p.get("severities"));
+    ad::plan plan;
+    const std::string what = p.get("adapt");
+    plan.opt.what = what == "both" ? adapt_what::both : what == "mean" ? adapt_what::mean_only
+                  : what == "var" ? adapt_what::var_only
+                  : throw usage_error("--adapt must be both, mean or var, got '" + what + "'");
+    plan.layers = p.get("layers");
+    if (plan.layers != "all" && plan.layers != "front" && plan.layers != "middle" && plan.layers != "end")
+        throw usage_error("--layers must be all, front, middle or end, got '" + plan.layers + "'");
+    plan.opt.prior = p.get_double("prior");
+    if (plan.opt.prior < 0) throw usage_error("--prior must be >= 0");
+    const std::string var = p.get("variance");
+    if (var != "unbiased" && var != "biased") throw usage_error("--variance must be unbiased or biased");
+    plan.opt.variance = var == "biased" ? variance_kind::biased : variance_kind::unbiased;
+    const std::string bname = p.get("baseline") == "auto" ? ad::default_baseline(dspec, ds) : p.get("baseline");
+    eval::baseline_table base(eval::parse_baseline(bname));
+    corrupt::corrupt_options copt;
+    copt.table = p.get("table") == "auto" ? cd::default_table(ds) : corrupt::parse_table(p.get("table"));
+    const auto seed = std::uint64_t(p.get_int("seed")), sample_seed = std::uint64_t(p.get_int("sample-seed"));
+    const index_t batch = p.get_int("batch");
+
+    // the network with rectifiable BN layers, loaded with the source weights
+    models::model_spec spec;
+    spec.name = p.get("model");
+    spec.num_classes = ds.num_classes();
+    spec.in_channels = ds.channels;
+    spec.width = p.get_int("width");
+    spec.norm.eps = p.get_double("eps");
+    auto net = models::make_model<ad::rect_norm>(spec);
+    train::load_weights(net, p.get("weights"));
+    const auto n_bn = nn::find_all<nn::norm_layer<ad::rect_norm>>(net).size();
+    if (n_bn == 0) throw value_error("adapt: model '" + spec.name + "' has no batch-norm layer to rectify");
+    ad::configure(net, plan);
+
+    const std::string row = p.get("name").empty() ? spec.name : p.get("name");
+    std::cerr << "adapt: " << row << " (" << n_bn << " BN layers) on " << ds.size() << " " << dspec.kind
+              << " images; corruptions " << which.size() << " x severities " << sevs.size() << "; K = " << p.get("samples")
+              << ", adapt " << what << ", layers " << plan.layers << ", prior " << plan.opt.prior << ", " << var
+              << " variance; mCE: " << eval::mce_variant(base) << "\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    const double clean = train::evaluate(net, ds, norm, batch).accuracy;
+    std::cerr << "  clean accuracy " << 100 * clean << "%\n";
+
+    eval::results before("before");
+    std::map<index_t, eval::results> after;
+    before.set_clean(clean);
+    for (auto k : ks) after.emplace(k, eval::results("after K=" + std::to_string(k))), after.at(k).set_clean(clean);
+    const auto nhwc = cd::to_nhwc(ds);
+    const corrupt::const_batch_view images{nhwc.data(), std::size_t(ds.size()), int(ds.height), int(ds.width),
+                                           int(ds.channels)};
+    std::vector<std::uint8_t> buf(nhwc.size());
+    std::size_t cell = 0;
+    const std::size_t cells = which.size() * sevs.size();
+    for (auto c : which) {
+        std::vector<std::uint8_t> file;  // --c-dir: the whole (5N, H, W, C) array of this corruption
+        if (!p.get("c-dir").empty()) {
+            const auto arr = data::read_npy((fs::path(p.get("c-dir")) / (std::string(corrupt::name_of(c)) + ".npy")).string());
+            const auto* px = arr.data<std::uint8_t>();  // throws value_error for a non-uint8 file
+            file.assign(px, px + arr.numel());
+            if (file.size() < 5 * nhwc.size())
+                throw io_error(shiftnorm::detail::concat("adapt: ", corrupt::name_of(c), ".npy holds ", file.size(),
+                                                         " bytes, expected at least 5 x ", nhwc.size(), " (5 severities x the split)"));
+        }
+        for (int s : sevs) {
+            const auto cell_t0 = std::chrono::steady_clock::now();
+            if (file.empty()) {
+                corrupt::batch_view dst{buf.data(), images.count, images.height, images.width, images.channels};
+                corrupt::corrupt_batch(c, s, images, dst, seed, copt, 0, 0);
+            } else {
+                const std::size_t n_full = file.size() / 5;  // rows of one severity in the file
+                std::copy_n(file.begin() + std::ptrdiff_t((s - 1) * n_full), nhwc.size(), buf.begin());
+            }
+            const auto cds = ad::from_nhwc(buf, ds);
+            ad::reset(net);
+            const auto eb = train::evaluate(net, cds, norm, batch);
+            before.set(corrupt::name_of(c), s, eb.accuracy);
+            std::string line;
+            for (auto k : ks) {
+                const auto idx = ad::draw(cds.size(), k, sample_seed ^ (std::uint64_t(cell) << 20) ^ std::uint64_t(k));
+                ad::reset(net);
+                ad::rectify(net, cds, idx, norm);
+                const auto ea = train::evaluate(net, cds, norm, batch);
+                after.at(k).set(corrupt::name_of(c), s, ea.accuracy);
+                line += shiftnorm::detail::concat("  K=", k, " ", 100 * ea.accuracy, "%");
+            }
+            ad::reset(net);
+            ++cell;
+            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - cell_t0).count();
+            std::fprintf(stderr, "  [%zu/%zu] %-18s s%d  before %.2f%% %s  (%.1f s, ETA %.0f s)\n", cell, cells,
+                         corrupt::name_of(c), s, 100 * eb.accuracy, line.c_str(), dt,
+                         el / double(cell) * double(cells - cell));
+        }
+    }
+
+    // table, files, plots
+    const fs::path out(p.get("out"));
+    fs::create_directories(out);
+    eval::report rep{shiftnorm::detail::concat(dspec.kind, "-C (", corrupt::table_name(copt.table), " table, seed ", seed,
+                                               "), ", ds.size(), " ", p.get("split"), " images; rectification K=", ks.front(),
+                                               ", adapt ", what, ", layers ", plan.layers),
+                     base, {}};
+    rep.rows.push_back({row, before, after.at(ks.front())});
+    eval::print_table(std::cout, rep);
+    for (const auto& f : eval::write_report_files((out / "adapt").string(), rep)) std::cerr << "  wrote " << f << "\n";
+
+    // accuracy per corruption before / after (averaged over the evaluated severities)
+    eval::bar_chart_spec bars;
+    bars.title = row + ": accuracy per corruption, before / after rectification (K=" + std::to_string(ks.front()) + ")";
+    bars.y_label = "accuracy (%)";
+    bars.y_min = 0;
+    bars.y_max = 100;
+    eval::bar_series b0{"before", {}, {}}, b1{"after", {}, {}};
+    const auto sb = eval::summarize(before, base), sa = eval::summarize(after.at(ks.front()), base);
+    for (auto c : which) {
+        bars.categories.push_back(corrupt::name_of(c));
+        auto mean_acc = [&](const eval::results& r) {
+            double sum = 0;
+            int n = 0;
+            for (int s : sevs) sum += r.get(corrupt::name_of(c), s).value_or(0.0), ++n;
+            return 100 * sum / n;
+        };
+        b0.values.push_back(mean_acc(before));
+        b1.values.push_back(mean_acc(after.at(ks.front())));
+    }
+    bars.series = {b0, b1};
+    eval::grouped_bar_chart((out / "accuracy_per_corruption.png").string(), bars);
+    // per-severity curves
+    eval::line_plot_spec sev;
+    sev.title = row + ": mean accuracy per severity";
+    sev.x = {"severity", false, {}, {}};
+    sev.y = {"accuracy (%)", false, {}, {}};
+    auto curve = [&](const std::string& name, const eval::results& r) {
+        eval::plot_series ps{name, {}, {}, false, {}, {}};
+        const auto a = eval::accuracy_by_severity(r);
+        for (int s = 1; s <= 5; ++s)
+            if (a[std::size_t(s - 1)] == a[std::size_t(s - 1)]) ps.x.push_back(s), ps.y.push_back(100 * a[std::size_t(s - 1)]);
+        return ps;
+    };
+    sev.series.push_back(curve("before", before));
+    for (auto k : ks) sev.series.push_back(curve("after K=" + std::to_string(k), after.at(k)));
+    eval::line_plot((out / "accuracy_per_severity.png").string(), sev);
+    if (ks.size() > 1) {  // Fig. 4: accuracy vs K
+        eval::line_plot_spec kp;
+        kp.title = row + ": mean corruption accuracy vs representation samples K";
+        kp.x = {"K", true, {}, {}};
+        kp.y = {"accuracy (%)", false, {}, {}};
+        eval::plot_series ps{"after rectification", {}, {}, false, {}, {}}, ref{"before (source statistics)", {}, {}, true, {}, {}};
+        std::cout << "\nAccuracy vs K (" << eval::mce_variant(base) << ")\n     K    Acc*    mCE*\n";
+        for (auto k : ks) {
+            const auto s = eval::summarize(after.at(k), base);
+            ps.x.push_back(double(k)), ps.y.push_back(s.acc);
+            ref.x.push_back(double(k)), ref.y.push_back(sb.acc);
+            std::printf("%6lld  %6.2f  %6.2f\n", static_cast<long long>(k), s.acc, s.mce);
+        }
+        kp.series = {ps, ref};
+        eval::line_plot((out / "accuracy_vs_k.png").string(), kp);
+    }
+    (void)sa;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cerr << "adapt: done in " << secs << " s; plots and tables in " << out.string() << "\n";
+    return 0;
+}
+
+}  // namespace shiftnorm::cli
