@@ -95,6 +95,7 @@ def main():
     ap.add_argument("--limit-train", type=int, default=0)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--no-test", action="store_true")
+    ap.add_argument("--no-augment", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -117,7 +118,7 @@ def main():
         t0, seen, correct, loss_sum = time.time(), 0, 0, 0.0
         for s in range(steps):
             idx = order[s * a.batch:(s + 1) * a.batch]
-            x, y = batch(xtr, idx, rng, True), torch.from_numpy(ytr[idx])
+            x, y = batch(xtr, idx, rng, not a.no_augment), torch.from_numpy(ytr[idx])
             out = net(x)
             loss = F.cross_entropy(out, y)
             opt.zero_grad()

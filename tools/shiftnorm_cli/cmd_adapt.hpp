@@ -106,6 +106,23 @@ inline void rectify(nn::module& net, const data::image_dataset& ds, const std::v
     net.forward(x, nn::mode::rectify);
 }
 
+//! A seeded random subset of n images, kept in dataset order. Image folders are sorted by class,
+//! so "the first n" would be one or two classes, and K samples drawn from them would give
+//! single-class BN statistics.
+inline data::image_dataset subsample(const data::image_dataset& ds, index_t n, std::uint64_t seed) {
+    if (n <= 0 || n >= ds.size()) return ds;
+    auto idx = draw(ds.size(), n, seed);
+    std::sort(idx.begin(), idx.end());
+    data::image_dataset out = ds;
+    out.labels.resize(std::size_t(n));
+    out.pixels.resize(std::size_t(n * ds.image_size()));
+    for (index_t j = 0; j < n; ++j) {
+        out.labels[std::size_t(j)] = ds.labels[std::size_t(idx[std::size_t(j)])];
+        std::copy_n(ds.image(idx[std::size_t(j)]), ds.image_size(), out.pixels.data() + j * ds.image_size());
+    }
+    return out;
+}
+
 inline std::string default_baseline(const data_spec& d, const data::image_dataset& ds) {
     if (d.kind == "cifar10") return "alexnet-cifar10";
     if (d.kind == "cifar100") return "alexnet-cifar100";
@@ -138,7 +155,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         .option("sample-seed", "S", "1", "seed of the K-sample draws")
         .option("table", "NAME", "auto", "corruption parameter table: cifar | imagenet | mnist | auto")
         .option("c-dir", "DIR", "", "read <corruption>.npy (CIFAR-10-C layout) from DIR instead of generating")
-        .option("limit", "N", "0", "evaluate only the first N images of the split (0: all)")
+        .option("limit", "N", "0", "evaluate a seeded random subset of N images of the split (0: all)")
         .option("batch", "B", "500", "evaluation batch size")
         .option("out", "DIR", "results/adapt", "directory for CSV, JSON and PNG outputs")
         .option("name", "TEXT", "", "row label (default: the model name)");
@@ -148,7 +165,10 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     if (p.get("data").empty()) throw usage_error("--data SPEC is required; " + std::string(data_help()));
     const auto dspec = parse_data(p.get("data"));
     auto ds = load_split(dspec, p.get("split") == "train");
-    if (p.get_int("limit") > 0) ds.truncate(p.get_int("limit"));
+    const bool limited = p.get_int("limit") > 0 && p.get_int("limit") < ds.size();
+    if (limited && !p.get("c-dir").empty())
+        throw usage_error("--limit cannot be combined with --c-dir (the files hold the whole split in order)");
+    if (limited) ds = ad::subsample(ds, p.get_int("limit"), std::uint64_t(p.get_int("sample-seed")) + 0x5eed);
     const auto norm = normalization_from(p, dspec);
     const auto ks = ad::parse_k_list(p.get("samples"));
     const auto which = cd::parse_corruptions(p.get("corruptions"));
@@ -187,6 +207,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     ad::configure(net, plan);
 
     const std::string row = p.get("name").empty() ? spec.name : p.get("name");
+    if (limited) std::cerr << "adapt: --limit: a seeded random subset of " << ds.size() << " images (all classes)\n";
     std::cerr << "adapt: " << row << " (" << n_bn << " BN layers) on " << ds.size() << " " << dspec.kind
               << " images; corruptions " << which.size() << " x severities " << sevs.size() << "; K = " << p.get("samples")
               << ", adapt " << what << ", layers " << plan.layers << ", prior " << plan.opt.prior << ", " << var

@@ -12,6 +12,17 @@
 #include "shiftnorm/core/tensor.hpp"
 #include "shiftnorm/data/dataset.hpp"
 
+//! SHIFTNORM_OMP(omp parallel for ...) expands to the OpenMP pragma when compiling with OpenMP
+//! and to nothing otherwise (no -Wunknown-pragmas noise in consumers built without -fopenmp).
+#if !defined(SHIFTNORM_OMP)
+#if defined(_OPENMP)
+#define SHIFTNORM_OMP_STR(x) #x
+#define SHIFTNORM_OMP(x) _Pragma(SHIFTNORM_OMP_STR(x))
+#else
+#define SHIFTNORM_OMP(x)
+#endif
+#endif
+
 namespace shiftnorm::data {
 
 //! Per-channel input normalization: x = (pixel / 255 - mean[c]) / std[c] (torchvision's
@@ -76,19 +87,25 @@ inline void make_batch(const image_dataset& ds, const std::vector<index_t>& orde
         scale[std::size_t(c)] = 1.0f / (255.0f * norm.std_of(c));
         bias[std::size_t(c)] = -norm.mean_of(c) / norm.std_of(c);
     }
+    // Draw every random number first, in image order (reproducible for any thread count),
+    // then fill the images in parallel.
+    std::vector<index_t> offs(static_cast<std::size_t>(3 * count), 0);
     for (index_t b = 0; b < count; ++b) {
         const index_t i = order[std::size_t(begin + b)];
         if (i < 0 || i >= ds.size())
             shiftnorm::detail::fail<shape_error>(where, "image index", shiftnorm::detail::concat("< ", ds.size()), i);
         labels[std::size_t(b)] = ds.labels[std::size_t(i)];
-        const std::uint8_t* px = ds.image(i);
-        index_t oy = 0, ox = 0;
-        bool flip = false;
         if (aug.pad > 0) {
-            oy = index_t((*g)() % std::uint64_t(2 * aug.pad + 1)) - aug.pad;
-            ox = index_t((*g)() % std::uint64_t(2 * aug.pad + 1)) - aug.pad;
+            offs[std::size_t(3 * b)] = index_t((*g)() % std::uint64_t(2 * aug.pad + 1)) - aug.pad;
+            offs[std::size_t(3 * b + 1)] = index_t((*g)() % std::uint64_t(2 * aug.pad + 1)) - aug.pad;
         }
-        if (aug.flip) flip = ((*g)() & 1u) != 0;
+        if (aug.flip) offs[std::size_t(3 * b + 2)] = index_t((*g)() & 1u);
+    }
+SHIFTNORM_OMP(omp parallel for schedule(static))
+    for (index_t b = 0; b < count; ++b) {
+        const std::uint8_t* px = ds.image(order[std::size_t(begin + b)]);
+        const index_t oy = offs[std::size_t(3 * b)], ox = offs[std::size_t(3 * b + 1)];
+        const bool flip = offs[std::size_t(3 * b + 2)] != 0;
         for (index_t c = 0; c < C; ++c) {
             float* out = dst.data() + (b * C + c) * H * W;
             const std::uint8_t* in = px + c * H * W;

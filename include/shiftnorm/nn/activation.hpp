@@ -19,7 +19,7 @@ public:
         const float* x = src.data();
         float* y = dst_.data();
         const index_t n = src.numel();
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
         for (index_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         forwarded_ = true;
         return dst_;
@@ -33,7 +33,7 @@ public:
         const float* dy = diff_dst.data();
         float* dx = diff_src_.data();
         const index_t n = dst_.numel();
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
         for (index_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
         return diff_src_;
     }

@@ -112,22 +112,27 @@ inline void im2col(const float* x, index_t C, index_t H, index_t W, const window
     }
 }
 
-//! Adjoint of im2col: accumulates col [C*kh*kw, OH*OW] into x (which the caller zeroes).
-//! The same/stride-1 fast path zeroes the padding columns of `col` first (col is scratch).
+//! Adjoint of im2col: x = col2im(col). In the same/stride-1 case x is overwritten (the
+//! centre tap covers every pixel and is stored first; `col` is scratch: its padding columns
+//! are zeroed); otherwise col is accumulated into x, which the caller zeroes.
 inline void col2im(float* col, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
                    float* x) {
     const index_t P = OH * OW;
     if (same_stride1(g, H, W, OH, OW)) {
-        for (index_t c = 0; c < C; ++c)
+        for (index_t c = 0; c < C; ++c) {
+            float* xs = x + c * H * W;
+            const float* centre = col + ((c * g.kh + g.ph) * g.kw + g.pw) * P;
+            for (index_t f = 0; f < P; ++f) xs[f] = centre[f];
             for (index_t i = 0; i < g.kh; ++i)
                 for (index_t j = 0; j < g.kw; ++j) {
+                    if (i == g.ph && j == g.pw) continue;
                     float* row = col + ((c * g.kh + i) * g.kw + j) * P;
-                    float* xs = x + c * H * W;
                     index_t lo, hi, d;
                     same_tap_range(g, H, W, i, j, lo, hi, d);
                     zero_border_columns(row, H, W, j - g.pw);
                     for (index_t f = lo; f < hi; ++f) xs[f + d] += row[f];
                 }
+        }
         return;
     }
     for (index_t c = 0; c < C; ++c) {
@@ -221,7 +226,7 @@ public:
         prepare_buffers(direct ? 0 : K * P);
         const float* x = src.data();
         float* y = dst_.data();
-#pragma omp parallel for schedule(static)
+SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t n = 0; n < is.n; ++n) {
             float* col = direct ? nullptr : cols_[std::size_t(nn::detail::thread_id())].data();
             for (index_t g = 0; g < G; ++g) {
@@ -251,10 +256,11 @@ public:
         const int T = int(cols_.size());
         if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T));
         for (auto& d : dws_) d.assign(weight.size(), 0.0f);
+        const bool same = nn::detail::same_stride1(geo_, is.h, is.w, os.h, os.w);
         const float* x = src_->data();
         const float* dy = diff_dst.data();
         float* dx = input_grad_ ? diff_src_.data() : nullptr;
-#pragma omp parallel for schedule(static)
+SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t n = 0; n < is.n; ++n) {
             const std::size_t t = std::size_t(nn::detail::thread_id());
             float* col = direct ? nullptr : cols_[t].data();
@@ -274,7 +280,7 @@ public:
                     } else {
                         // diff_col [K, P] = weight_g^T * diff_dst_g, scattered back by col2im.
                         nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dcol, P);
-                        std::fill(dxg, dxg + Cg * is.h * is.w, 0.0f);
+                        if (!same) std::fill(dxg, dxg + Cg * is.h * is.w, 0.0f);
                         nn::detail::col2im(dcol, Cg, is.h, is.w, geo_, os.h, os.w, dxg);
                     }
                 }

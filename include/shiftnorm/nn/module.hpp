@@ -18,6 +18,17 @@
 #include <omp.h>
 #endif
 
+//! SHIFTNORM_OMP(omp parallel for ...) expands to the OpenMP pragma when compiling with OpenMP
+//! and to nothing otherwise (no -Wunknown-pragmas noise in consumers built without -fopenmp).
+#if !defined(SHIFTNORM_OMP)
+#if defined(_OPENMP)
+#define SHIFTNORM_OMP_STR(x) #x
+#define SHIFTNORM_OMP(x) _Pragma(SHIFTNORM_OMP_STR(x))
+#else
+#define SHIFTNORM_OMP(x)
+#endif
+#endif
+
 namespace shiftnorm::nn {
 
 //! What a forward call is for. Explicit, never guessed from the batch size (house style):

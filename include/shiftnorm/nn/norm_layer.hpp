@@ -42,6 +42,15 @@ struct has_running : std::false_type {};
 template <class N>
 struct has_running<N, std::void_t<decltype(std::declval<N&>().source.running.stats.mean)>> : std::true_type {};
 template <class N, class = void>
+struct has_running_range : std::false_type {};
+template <class N>
+struct has_running_range<N, std::void_t<decltype(std::declval<N&>().running_mean),
+                                        decltype(std::declval<N&>().running_range)>> : std::true_type {};
+template <class N, class = void>
+struct has_opt_momentum : std::false_type {};
+template <class N>
+struct has_opt_momentum<N, std::void_t<decltype(std::declval<N&>().opt.momentum)>> : std::true_type {};
+template <class N, class = void>
 struct has_opt_eps : std::false_type {};
 template <class N>
 struct has_opt_eps<N, std::void_t<decltype(std::declval<N&>().opt.eps)>> : std::true_type {};
@@ -75,6 +84,7 @@ struct norm_traits {
     static void configure(Norm& n, const norm_config& cfg) {
         if constexpr (detail::has_opt_eps<Norm>::value) n.opt.eps = cfg.eps;
         if constexpr (detail::has_running<Norm>::value) n.source.running.momentum = cfg.momentum;
+        if constexpr (detail::has_opt_momentum<Norm>::value) n.opt.momentum = cfg.momentum;
     }
     static void forward(Norm& n, const tensor<float>& src, tensor<float>& dst, mode m) {
         if constexpr (batch_like) {
@@ -108,7 +118,7 @@ struct norm_traits {
 
 //! A normalization layer as a module. PyTorch names: `weight` (scale), `bias` (shift) and, for
 //! layers with running statistics, `running_mean`, `running_var` (unbiased) and
-//! `num_batches_tracked`. The mode of forward picks the layer's call (train ->
+//! `num_batches_tracked`; RobustNorm-like layers export `running_mean` and `running_range`. The mode of forward picks the layer's call (train ->
 //! forward_training, eval -> forward_inference, rectify -> forward_rectify); backward uses the
 //! matching gradient (backward after training, backward_inference otherwise).
 template <class Norm>
@@ -117,7 +127,7 @@ public:
     using traits = norm_traits<Norm>;
     Norm impl;
 
-    norm_layer(index_t channels, const norm_config& cfg = {}) : impl(traits::make(channels, cfg)), channels_(channels) {}
+    explicit norm_layer(index_t channels, const norm_config& cfg = {}) : impl(traits::make(channels, cfg)), channels_(channels) {}
 
     index_t channels() const { return channels_; }
 
@@ -161,6 +171,12 @@ public:
             out.params.push_back({join_name(prefix, "running_var"), {channels_}, r.stats.var.data(), nullptr,
                                   channels_, param_kind::buffer});
             out.counters.push_back({join_name(prefix, "num_batches_tracked"), &r.num_batches_tracked});
+        }
+        if constexpr (nn::detail::has_running_range<Norm>::value) {  // RobustNorm's mean and range
+            out.params.push_back({join_name(prefix, "running_mean"), {channels_}, impl.running_mean.data(), nullptr,
+                                  channels_, param_kind::buffer});
+            out.params.push_back({join_name(prefix, "running_range"), {channels_}, impl.running_range.data(), nullptr,
+                                  channels_, param_kind::buffer});
         }
     }
 

@@ -43,7 +43,7 @@ public:
         argmax_.resize(std::size_t(os.numel()));
         src_shape_ = is;
         const index_t planes = is.n * is.c;
-#pragma omp parallel for schedule(static)
+SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t p = 0; p < planes; ++p) {
             const float* x = src.data() + p * is.h * is.w;
             float* y = dst_.data() + p * os.h * os.w;
@@ -80,7 +80,7 @@ public:
         diff_src_.fill(0.0f);
         const shape4 is = src_shape_, os = dst_.shape();
         const index_t planes = is.n * is.c;
-#pragma omp parallel for schedule(static)
+SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t p = 0; p < planes; ++p) {
             float* dx = diff_src_.data() + p * is.h * is.w;
             const float* dy = diff_dst.data() + p * os.h * os.w;
@@ -115,7 +115,7 @@ public:
         src_shape_ = is;
         const float inv = 1.0f / float(geo_.kh * geo_.kw);
         const index_t planes = is.n * is.c;
-#pragma omp parallel for schedule(static)
+SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t p = 0; p < planes; ++p) {
             const float* x = src.data() + p * is.h * is.w;
             float* y = dst_.data() + p * os.h * os.w;
@@ -145,7 +145,7 @@ public:
         const shape4 is = src_shape_, os = dst_.shape();
         const float inv = 1.0f / float(geo_.kh * geo_.kw);
         const index_t planes = is.n * is.c;
-#pragma omp parallel for schedule(static)
+SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t p = 0; p < planes; ++p) {
             float* dx = diff_src_.data() + p * is.h * is.w;
             const float* dy = diff_dst.data() + p * os.h * os.w;

@@ -11,7 +11,7 @@
 namespace shiftnorm::nn::detail {
 //! dst = a + b elementwise over n floats (OpenMP-parallel for large tensors).
 inline void add_arrays(const float* a, const float* b, float* dst, index_t n) {
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
     for (index_t i = 0; i < n; ++i) dst[i] = a[i] + b[i];
 }
 }  // namespace shiftnorm::nn::detail
