@@ -194,19 +194,13 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     const index_t batch = p.get_int("batch");
 
     // the network with rectifiable BN layers, loaded with the source weights
-    models::model_spec spec;
-    spec.name = p.get("model");
-    spec.num_classes = ds.num_classes();
-    spec.in_channels = ds.channels;
-    spec.width = p.get_int("width");
-    spec.norm.eps = p.get_double("eps");
-    auto net = models::make_model<ad::rect_norm>(spec);
+    auto net = build_model<ad::rect_norm>(p, ds);
     train::load_weights(net, p.get("weights"));
     const auto n_bn = nn::find_all<nn::norm_layer<ad::rect_norm>>(net).size();
-    if (n_bn == 0) throw value_error("adapt: model '" + spec.name + "' has no batch-norm layer to rectify");
+    if (n_bn == 0) throw value_error("adapt: model '" + p.get("model") + "' has no batch-norm layer to rectify");
     ad::configure(net, plan);
 
-    const std::string row = p.get("name").empty() ? spec.name : p.get("name");
+    const std::string row = p.get("name").empty() ? p.get("model") : p.get("name");
     if (limited) std::cerr << "adapt: --limit: a seeded random subset of " << ds.size() << " images (all classes)\n";
     std::cerr << "adapt: " << row << " (" << n_bn << " BN layers) on " << ds.size() << " " << dspec.kind
               << " images; corruptions " << which.size() << " x severities " << sevs.size() << "; K = " << p.get("samples")

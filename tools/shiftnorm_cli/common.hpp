@@ -83,7 +83,9 @@ inline void add_common_options(arg_parser& p) {
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)");
 }
 
-inline nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
+//! The network named by --model for `ds`, with normalization layer Norm (BatchNorm by default).
+template <class Norm = default_norm>
+nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     models::model_spec s;
     s.name = a.get("model");
     s.num_classes = ds.num_classes();
@@ -91,7 +93,7 @@ inline nn::sequential build_model(const arg_parser& a, const data::image_dataset
     s.width = a.get_int("width");
     s.norm.eps = a.get_double("eps");
     try {
-        return models::make_model<default_norm>(s);
+        return models::make_model<Norm>(s);
     } catch (const value_error& e) {
         throw usage_error(std::string("--model: ") + e.what());
     }
