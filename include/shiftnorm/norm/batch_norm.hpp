@@ -205,10 +205,6 @@ private:
         const double beta = Affine::enabled ? double(shift[c]) : 0.0;
         backend::cpu::channel_normalize(src, dst, c, T(saved_mean_[c]), T(gamma * saved_inv_std_[c]), T(beta));
     }
-    template <class V>
-    static tensor_view<V> plane_view(const tensor_view<V>& t, index_t n, index_t c) {
-        return tensor_view<V>(t.plane(n, c), {1, 1, 1, t.shape().spatial()});
-    }
     //! Normalizes every plane in memory order with the saved statistics.
     void normalize_all(const tensor_view<const T>& src, const tensor_view<T>& dst) const {
         const auto C = static_cast<std::size_t>(channels_);
