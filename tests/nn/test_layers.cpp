@@ -9,6 +9,7 @@
 
 #include "shiftnorm/nn.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
+#include "shiftnorm/norm/group_norm.hpp"
 #include "support/reference.hpp"
 
 using namespace shiftnorm;
@@ -299,6 +300,39 @@ TEST_CASE("batch norm adapter: training gradient and eval gradient through the n
     REQUIRE(ps.params.size() == 4);
     CHECK(ps.params[0].name == "weight");
     CHECK(ps.params[3].name == "running_var");
+}
+
+TEST_CASE("norm_layer: the observer sees each forward's input and output; group counts", "[nn][norm]") {
+    nn::norm_layer<batch_norm<population>> bn(3);
+    nn::rng_type g(1);
+    bn.reset_parameters(g);
+    const auto x = test::random_tensor({2, 3, 4, 4}, 5, 3.0, 2.0);
+    int calls = 0;
+    std::vector<float> seen_in, seen_out;
+    nn::mode seen_mode = nn::mode::train;
+    bn.observer = [&](const tensor<float>& src, const tensor<float>& dst, nn::mode m) {
+        ++calls;
+        seen_in.assign(src.data(), src.data() + src.numel());
+        seen_out.assign(dst.data(), dst.data() + dst.numel());
+        seen_mode = m;
+    };
+    const auto& y = bn.forward(x, nn::mode::eval);
+    CHECK(calls == 1);
+    CHECK(seen_mode == nn::mode::eval);
+    CHECK(seen_in == std::vector<float>(x.data(), x.data() + x.numel()));
+    CHECK(seen_out == std::vector<float>(y.data(), y.data() + y.numel()));
+    bn.observer = nullptr;
+    bn.forward(x, nn::mode::eval);
+    CHECK(calls == 1);
+
+    // groups < 0: one group per channel (instance norm); otherwise gcd(groups, C)
+    nn::norm_config cfg;
+    cfg.groups = -1;
+    CHECK(nn::norm_layer<group_norm<>>(12, cfg).impl.groups() == 12);
+    cfg.groups = 8;
+    CHECK(nn::norm_layer<group_norm<>>(12, cfg).impl.groups() == 4);
+    cfg.groups = 1;
+    CHECK(nn::norm_layer<group_norm<>>(12, cfg).impl.groups() == 1);
 }
 
 TEST_CASE("softmax cross-entropy: loss vs double reference, gradient vs central differences", "[nn][loss]") {

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
@@ -24,6 +26,7 @@
 #include "shiftnorm/stats/rectified.hpp"
 #include "shiftnorm/train/trainer.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
+#include "shiftnorm/norm/group_norm.hpp"
 
 namespace shiftnorm::cli {
 
@@ -34,8 +37,47 @@ using rect_norm = batch_norm<rectified>;
 //! The paper's ablation knobs, applied to every BN layer of a network.
 struct plan {
     rectify_options opt;
+    std::string what = "both";   //!< both | mean | var (Table 6)
     std::string layers = "all";  //!< all | front | middle | end (thirds of the BN layers, Table 7)
+
+    std::string spec() const { return what + "/" + layers; }
+    //! Row suffix: "" for the paper's standard setting, else e.g. " [var only]", " [front third]".
+    std::string label() const {
+        std::string l;
+        if (what != "both") l = what == "mean" ? "mean only" : "var only";
+        if (layers != "all") l += (l.empty() ? "" : ", ") + layers + " third";
+        return l.empty() ? "" : " [" + l + "]";
+    }
 };
+
+//! One variant "WHAT[/LAYERS]", e.g. "var", "both/front".
+inline plan parse_plan(const std::string& what, const std::string& layers, const std::string& context) {
+    plan p;
+    p.what = what;
+    p.layers = layers;
+    p.opt.what = what == "both" ? adapt_what::both : what == "mean" ? adapt_what::mean_only
+               : what == "var" ? adapt_what::var_only
+               : throw usage_error(context + ": the statistics adapted must be both, mean or var, got '" + what + "'");
+    if (layers != "all" && layers != "front" && layers != "middle" && layers != "end")
+        throw usage_error(context + ": the layers must be all, front, middle or end, got '" + layers + "'");
+    return p;
+}
+
+//! --variants both,var,mean,both/front,...: the ablation settings evaluated side by side on the
+//! same corrupted images and the same K samples (Tables 6 and 7 in one run).
+inline std::vector<plan> parse_variants(const std::string& s) {
+    std::vector<plan> out;
+    std::stringstream ss(s);
+    for (std::string t; std::getline(ss, t, ',');) {
+        const auto slash = t.find('/');
+        const std::string what = t.substr(0, slash), layers = slash == std::string::npos ? "all" : t.substr(slash + 1);
+        out.push_back(parse_plan(what, layers, "--variants '" + t + "'"));
+        for (std::size_t i = 0; i + 1 < out.size(); ++i)
+            if (out[i].spec() == out.back().spec()) throw usage_error("--variants names '" + out.back().spec() + "' twice");
+    }
+    if (out.empty()) throw usage_error("--variants names no variant");
+    return out;
+}
 
 inline std::vector<index_t> parse_k_list(const std::string& s) {
     std::vector<index_t> out;
@@ -144,8 +186,11 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     p.option("weights", "FILE", "", "safetensors weights (PyTorch names)")
         .option("split", "test|train", "test", "split to evaluate (and to draw the K samples from)")
         .option("samples", "K[,K...]", "32", "representation samples K; a list sweeps K (Fig. 4), the first is the main table")
+        .option("draws", "R", "1", "independent K-sample draws per cell; accuracies are averaged, the K table shows their spread")
         .option("adapt", "both|mean|var", "both", "statistics replaced (Table 6)")
         .option("layers", "all|front|middle|end", "all", "BN layers adapted (Table 7: a third of them)")
+        .option("variants", "V[,V...]", "", "several settings side by side on the same images and samples, V = "
+                                             "both|mean|var[/all|front|middle|end], e.g. both,var,mean,both/front,both/middle,both/end")
         .option("prior", "N", "0", "prior strength N: N/(N+n) source + n/(N+n) target (0 = replace, the paper)")
         .option("variance", "unbiased|biased", "unbiased", "variance stored from the K samples (the reference: unbiased)")
         .option("baseline", "NAME", "auto", "mCE normalizer: alexnet-imagenet | alexnet-cifar10 | alexnet-cifar100 | none | auto")
@@ -161,8 +206,32 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         .option("name", "TEXT", "", "row label (default: the model name)");
     if (!p.parse(args, std::cout)) return 0;
     apply_threads(p);
+    // every option is checked before the (slow) data loading
     if (p.get("weights").empty()) throw usage_error("--weights FILE is required");
     if (p.get("data").empty()) throw usage_error("--data SPEC is required; " + std::string(data_help()));
+    const bool has_bn = parse_norm(p.get("norm")).batch;
+    const auto ks = ad::parse_k_list(p.get("samples"));
+    const long long draws = p.get_int("draws");
+    if (draws < 1) throw usage_error("--draws must be >= 1");
+    std::vector<ad::plan> plans;
+    if (!p.get("variants").empty()) {
+        if (p.get("adapt") != "both" || p.get("layers") != "all")
+            throw usage_error("--variants replaces --adapt and --layers; give the settings in --variants only");
+        plans = ad::parse_variants(p.get("variants"));
+    } else {
+        plans.push_back(ad::parse_plan(p.get("adapt"), p.get("layers"), "--adapt/--layers"));
+    }
+    const double prior = p.get_double("prior");
+    if (!(prior >= 0)) throw usage_error("--prior must be >= 0");
+    const std::string var = p.get("variance");
+    if (var != "unbiased" && var != "biased") throw usage_error("--variance must be unbiased or biased");
+    for (auto& pl : plans) {
+        pl.opt.prior = prior;
+        pl.opt.variance = var == "biased" ? variance_kind::biased : variance_kind::unbiased;
+    }
+    if (!has_bn) plans.clear();  // GroupNorm / InstanceNorm / LayerNorm networks: Acc and mCE only (Tables 9, 10)
+    const auto which = cd::parse_corruptions(p.get("corruptions"));
+    const auto sevs = cd::parse_severities(p.get("severities"));
     const auto dspec = parse_data(p.get("data"));
     auto ds = load_split(dspec, p.get("split") == "train");
     const bool limited = p.get_int("limit") > 0 && p.get_int("limit") < ds.size();
@@ -170,22 +239,6 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         throw usage_error("--limit cannot be combined with --c-dir (the files hold the whole split in order)");
     if (limited) ds = ad::subsample(ds, p.get_int("limit"), std::uint64_t(p.get_int("sample-seed")) + 0x5eed);
     const auto norm = normalization_from(p, dspec);
-    const auto ks = ad::parse_k_list(p.get("samples"));
-    const auto which = cd::parse_corruptions(p.get("corruptions"));
-    const auto sevs = cd::parse_severities(p.get("severities"));
-    ad::plan plan;
-    const std::string what = p.get("adapt");
-    plan.opt.what = what == "both" ? adapt_what::both : what == "mean" ? adapt_what::mean_only
-                  : what == "var" ? adapt_what::var_only
-                  : throw usage_error("--adapt must be both, mean or var, got '" + what + "'");
-    plan.layers = p.get("layers");
-    if (plan.layers != "all" && plan.layers != "front" && plan.layers != "middle" && plan.layers != "end")
-        throw usage_error("--layers must be all, front, middle or end, got '" + plan.layers + "'");
-    plan.opt.prior = p.get_double("prior");
-    if (plan.opt.prior < 0) throw usage_error("--prior must be >= 0");
-    const std::string var = p.get("variance");
-    if (var != "unbiased" && var != "biased") throw usage_error("--variance must be unbiased or biased");
-    plan.opt.variance = var == "biased" ? variance_kind::biased : variance_kind::unbiased;
     const std::string bname = p.get("baseline") == "auto" ? ad::default_baseline(dspec, ds) : p.get("baseline");
     eval::baseline_table base(eval::parse_baseline(bname));
     corrupt::corrupt_options copt;
@@ -193,27 +246,39 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     const auto seed = std::uint64_t(p.get_int("seed")), sample_seed = std::uint64_t(p.get_int("sample-seed"));
     const index_t batch = p.get_int("batch");
 
-    // the network with rectifiable BN layers, loaded with the source weights
-    auto net = build_model<ad::rect_norm>(p, ds);
+    // the network (rectifiable BN layers, or group-wise layers), loaded with the source weights
+    nn::sequential net = has_bn ? build_model<ad::rect_norm>(p, ds) : build_model<group_norm<>>(p, ds);
     train::load_weights(net, p.get("weights"));
     const auto n_bn = nn::find_all<nn::norm_layer<ad::rect_norm>>(net).size();
-    if (n_bn == 0) throw value_error("adapt: model '" + p.get("model") + "' has no batch-norm layer to rectify");
-    ad::configure(net, plan);
+    if (has_bn && n_bn == 0) throw value_error("adapt: model '" + p.get("model") + "' has no batch-norm layer to rectify");
 
     const std::string row = p.get("name").empty() ? p.get("model") : p.get("name");
     if (limited) std::cerr << "adapt: --limit: a seeded random subset of " << ds.size() << " images (all classes)\n";
+    std::string settings;
+    for (const auto& pl : plans) settings += (settings.empty() ? "" : ",") + pl.spec();
     std::cerr << "adapt: " << row << " (" << n_bn << " BN layers) on " << ds.size() << " " << dspec.kind
-              << " images; corruptions " << which.size() << " x severities " << sevs.size() << "; K = " << p.get("samples")
-              << ", adapt " << what << ", layers " << plan.layers << ", prior " << plan.opt.prior << ", " << var
-              << " variance; mCE: " << eval::mce_variant(base) << "\n";
+              << " images; corruptions " << which.size() << " x severities " << sevs.size();
+    if (has_bn)
+        std::cerr << "; K = " << p.get("samples") << " (" << draws << " draw(s)), variants " << settings << ", prior " << prior
+                  << ", " << var << " variance";
+    else
+        std::cerr << "; " << p.get("norm") << " norm: no BN statistics, evaluated without rectification";
+    std::cerr << "; mCE: " << eval::mce_variant(base) << "\n";
     const auto t0 = std::chrono::steady_clock::now();
     const double clean = train::evaluate(net, ds, norm, batch).accuracy;
     std::cerr << "  clean accuracy " << 100 * clean << "%\n";
 
+    // results[v][k]: mean over draws; per_draw[v][k][r]: one draw (the spread in the K table)
     eval::results before("before");
-    std::map<index_t, eval::results> after;
     before.set_clean(clean);
-    for (auto k : ks) after.emplace(k, eval::results("after K=" + std::to_string(k))), after.at(k).set_clean(clean);
+    std::vector<std::map<index_t, eval::results>> after(plans.size());
+    std::vector<std::map<index_t, std::vector<eval::results>>> per_draw(plans.size());
+    for (std::size_t v = 0; v < plans.size(); ++v)
+        for (auto k : ks) {
+            after[v].emplace(k, eval::results("after K=" + std::to_string(k) + plans[v].label()));
+            after[v].at(k).set_clean(clean);
+            per_draw[v][k].assign(std::size_t(draws), eval::results("draw"));
+        }
     const auto nhwc = cd::to_nhwc(ds);
     const corrupt::const_batch_view images{nhwc.data(), std::size_t(ds.size()), int(ds.height), int(ds.width),
                                            int(ds.channels)};
@@ -244,14 +309,25 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
             const auto eb = train::evaluate(net, cds, norm, batch);
             before.set(corrupt::name_of(c), s, eb.accuracy);
             std::string line;
-            for (auto k : ks) {
-                const auto idx = ad::draw(cds.size(), k, sample_seed ^ (std::uint64_t(cell) << 20) ^ std::uint64_t(k));
-                ad::reset(net);
-                ad::rectify(net, cds, idx, norm);
-                const auto ea = train::evaluate(net, cds, norm, batch);
-                after.at(k).set(corrupt::name_of(c), s, ea.accuracy);
-                line += shiftnorm::detail::concat("  K=", k, " ", 100 * ea.accuracy, "%");
-            }
+            for (auto k : ks)
+                for (long long r = 0; r < draws; ++r) {
+                    // draw r = 0 keeps the seeds of single-draw runs; every variant sees the same samples
+                    const auto idx = ad::draw(cds.size(), k,
+                                              sample_seed ^ (std::uint64_t(cell) << 20) ^ std::uint64_t(k) ^ (std::uint64_t(r) << 40));
+                    for (std::size_t v = 0; v < plans.size(); ++v) {
+                        ad::configure(net, plans[v]);
+                        ad::rectify(net, cds, idx, norm);
+                        const double acc = train::evaluate(net, cds, norm, batch).accuracy;
+                        per_draw[v][k][std::size_t(r)].set(corrupt::name_of(c), s, acc);
+                        if (r + 1 == draws) {
+                            double sum = 0;
+                            for (const auto& d : per_draw[v][k]) sum += d.get(corrupt::name_of(c), s).value_or(0.0);
+                            after[v].at(k).set(corrupt::name_of(c), s, sum / double(draws));
+                            line += shiftnorm::detail::concat("  ", plans.size() > 1 ? plans[v].spec() + " " : "", "K=", k, " ",
+                                                              eval::detail::fmt_fixed(100 * sum / double(draws), 2), "%");
+                        }
+                    }
+                }
             ad::reset(net);
             ++cell;
             const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -265,34 +341,40 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     // table, files, plots
     const fs::path out(p.get("out"));
     fs::create_directories(out);
-    eval::report rep{shiftnorm::detail::concat(dspec.kind, "-C (", corrupt::table_name(copt.table), " table, seed ", seed,
-                                               "), ", ds.size(), " ", p.get("split"), " images; rectification K=", ks.front(),
-                                               ", adapt ", what, ", layers ", plan.layers),
-                     base, {}};
-    rep.rows.push_back({row, before, after.at(ks.front())});
+    std::string title = shiftnorm::detail::concat(dspec.kind, "-C (", corrupt::table_name(copt.table), " table, seed ", seed,
+                                                  "), ", ds.size(), " ", p.get("split"), " images; ");
+    if (has_bn)
+        title += shiftnorm::detail::concat("rectification K=", ks.front(), draws > 1 ? shiftnorm::detail::concat(" (mean of ", draws, " draws)") : "",
+                                           plans.size() == 1 ? ", adapt " + plans[0].what + ", layers " + plans[0].layers : "");
+    else
+        title += p.get("norm") + " norm, no rectification";
+    eval::report rep{title, base, {}};
+    if (has_bn)
+        for (std::size_t v = 0; v < plans.size(); ++v) rep.rows.push_back({row + plans[v].label(), before, after[v].at(ks.front())});
+    else
+        rep.rows.push_back({row + " (" + p.get("norm") + " norm)", before, std::nullopt});
     eval::print_table(std::cout, rep);
     for (const auto& f : eval::write_report_files((out / "adapt").string(), rep)) std::cerr << "  wrote " << f << "\n";
 
-    // accuracy per corruption before / after (averaged over the evaluated severities)
+    auto mean_over_sevs = [&](const eval::results& r, corrupt::corruption c) {
+        double sum = 0;
+        int n = 0;
+        for (int s : sevs) sum += r.get(corrupt::name_of(c), s).value_or(0.0), ++n;
+        return 100 * sum / n;
+    };
+    // accuracy per corruption before / after each variant (Fig. 5), averaged over the severities
     eval::bar_chart_spec bars;
-    bars.title = row + ": accuracy per corruption, before / after rectification (K=" + std::to_string(ks.front()) + ")";
+    bars.title = row + ": accuracy per corruption" + (has_bn ? ", before / after rectification (K=" + std::to_string(ks.front()) + ")" : "");
     bars.y_label = "accuracy (%)";
     bars.y_min = 0;
     bars.y_max = 100;
-    eval::bar_series b0{"before", {}, {}}, b1{"after", {}, {}};
-    const auto sb = eval::summarize(before, base), sa = eval::summarize(after.at(ks.front()), base);
+    bars.series.push_back({has_bn ? "before" : p.get("norm") + " norm", {}, {}});
+    for (const auto& pl : plans) bars.series.push_back({"after" + pl.label(), {}, {}});
     for (auto c : which) {
         bars.categories.push_back(corrupt::name_of(c));
-        auto mean_acc = [&](const eval::results& r) {
-            double sum = 0;
-            int n = 0;
-            for (int s : sevs) sum += r.get(corrupt::name_of(c), s).value_or(0.0), ++n;
-            return 100 * sum / n;
-        };
-        b0.values.push_back(mean_acc(before));
-        b1.values.push_back(mean_acc(after.at(ks.front())));
+        bars.series[0].values.push_back(mean_over_sevs(before, c));
+        for (std::size_t v = 0; v < plans.size(); ++v) bars.series[v + 1].values.push_back(mean_over_sevs(after[v].at(ks.front()), c));
     }
-    bars.series = {b0, b1};
     eval::grouped_bar_chart((out / "accuracy_per_corruption.png").string(), bars);
     // per-severity curves
     eval::line_plot_spec sev;
@@ -306,26 +388,55 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
             if (a[std::size_t(s - 1)] == a[std::size_t(s - 1)]) ps.x.push_back(s), ps.y.push_back(100 * a[std::size_t(s - 1)]);
         return ps;
     };
-    sev.series.push_back(curve("before", before));
-    for (auto k : ks) sev.series.push_back(curve("after K=" + std::to_string(k), after.at(k)));
+    sev.series.push_back(curve(has_bn ? "before" : p.get("norm") + " norm", before));
+    for (std::size_t v = 0; v < plans.size(); ++v)
+        for (auto k : ks) sev.series.push_back(curve("after K=" + std::to_string(k) + plans[v].label(), after[v].at(k)));
     eval::line_plot((out / "accuracy_per_severity.png").string(), sev);
-    if (ks.size() > 1) {  // Fig. 4: accuracy vs K
+    if (has_bn && ks.size() > 1) {  // Fig. 4: accuracy vs K
+        const auto sb = eval::summarize(before, base);
         eval::line_plot_spec kp;
         kp.title = row + ": mean corruption accuracy vs representation samples K";
         kp.x = {"K", true, {}, {}};
         kp.y = {"accuracy (%)", false, {}, {}};
-        eval::plot_series ps{"after rectification", {}, {}, false, {}, {}}, ref{"before (source statistics)", {}, {}, true, {}, {}};
-        std::cout << "\nAccuracy vs K (" << eval::mce_variant(base) << ")\n     K    Acc*    mCE*\n";
-        for (auto k : ks) {
-            const auto s = eval::summarize(after.at(k), base);
-            ps.x.push_back(double(k)), ps.y.push_back(s.acc);
-            ref.x.push_back(double(k)), ref.y.push_back(sb.acc);
-            std::printf("%6lld  %6.2f  %6.2f\n", static_cast<long long>(k), s.acc, s.mce);
+        eval::plot_series ref{"before (source statistics)", {}, {}, true, {}, {}};
+        std::ofstream kcsv(out / "adapt_k_sweep.csv");
+        kcsv << "variant,k,draws,acc,acc_std_over_draws,mce,mce_std_over_draws\n";
+        for (std::size_t v = 0; v < plans.size(); ++v) {
+            eval::plot_series ps{"after rectification" + plans[v].label(), {}, {}, false, {}, {}};
+            std::cout << "\nAccuracy vs K" << plans[v].label() << " (mCE as above; before rectification: Acc "
+                      << eval::detail::fmt_fixed(sb.acc, 2) << ", mCE " << eval::detail::fmt_fixed(sb.mce, 2) << ")\n"
+                      << "     K    Acc*    mCE*" << (draws > 1 ? "  sd(Acc*)  sd(mCE*)  (over the draws)" : "") << "\n";
+            for (auto k : ks) {
+                const auto sm = eval::summarize(after[v].at(k), base);
+                double acc_sd = 0, mce_sd = 0;
+                if (draws > 1) {  // sample standard deviation over the draws of the summary metrics
+                    double sa = 0, sa2 = 0, sm_ = 0, sm2 = 0;
+                    for (const auto& d : per_draw[v][k]) {
+                        const auto x = eval::summarize(d, base);
+                        sa += x.acc, sa2 += x.acc * x.acc, sm_ += x.mce, sm2 += x.mce * x.mce;
+                    }
+                    const double n = double(draws);
+                    acc_sd = std::sqrt(std::max(0.0, (sa2 - sa * sa / n) / (n - 1)));
+                    mce_sd = std::sqrt(std::max(0.0, (sm2 - sm_ * sm_ / n) / (n - 1)));
+                }
+                ps.x.push_back(double(k)), ps.y.push_back(sm.acc);
+                if (v == 0) ref.x.push_back(double(k)), ref.y.push_back(sb.acc);
+                if (!std::isfinite(sm.mce)) mce_sd = std::nan("");
+                namespace rd = eval::detail;
+                std::cout << rd::pad_left(std::to_string(k), 6) << "  " << rd::pad_left(rd::fmt_fixed(sm.acc, 2), 6) << "  "
+                          << rd::pad_left(rd::fmt_fixed(sm.mce, 2), 6);
+                if (draws > 1) std::cout << "  " << rd::pad_left(rd::fmt_fixed(acc_sd, 2), 8) << "  " << rd::pad_left(rd::fmt_fixed(mce_sd, 2), 8);
+                std::cout << "\n";
+                kcsv << plans[v].spec() << "," << k << "," << draws << "," << eval::detail::fmt_number(sm.acc, "") << ","
+                     << eval::detail::fmt_number(acc_sd, "") << "," << eval::detail::fmt_number(sm.mce, "") << ","
+                     << eval::detail::fmt_number(mce_sd, "") << "\n";
+            }
+            kp.series.push_back(ps);
         }
-        kp.series = {ps, ref};
+        kp.series.push_back(ref);
+        if (!kcsv) throw io_error("adapt: cannot write " + (out / "adapt_k_sweep.csv").string());
         eval::line_plot((out / "accuracy_vs_k.png").string(), kp);
     }
-    (void)sa;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cerr << "adapt: done in " << secs << " s; plots and tables in " << out.string() << "\n";
     return 0;

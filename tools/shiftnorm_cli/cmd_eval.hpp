@@ -31,30 +31,32 @@ inline int cmd_eval(const std::vector<std::string>& args) {
     data::image_dataset ds = load_split(spec, p.get("split") == "train");
     if (p.get_int("limit") > 0) ds.truncate(p.get_int("limit"));
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    nn::sequential net = build_model(p, ds);
-    const auto rep = train::load_weights(net, p.get("weights"), true);
-    std::cout << "model " << p.get("model") << ": loaded " << rep.loaded << " tensors from " << p.get("weights") << "\n"
-              << "data: " << ds.size() << " images " << ds.channels << "x" << ds.height << "x" << ds.width << " ("
-              << std::fixed << std::setprecision(1) << load_s << " s to load), " << nn::num_threads() << " thread(s)\n";
-    const auto norm = normalization_from(p, spec);
-    auto last = std::chrono::steady_clock::now();
-    const auto start = last;
-    const auto r = train::evaluate(net, ds, norm, p.get_int("batch"), p.has("batch-stats") ? nn::mode::train : nn::mode::eval,
-                                   [&](index_t done, index_t total) {
-                                       const auto now = std::chrono::steady_clock::now();
-                                       if (std::chrono::duration<double>(now - last).count() < 5 && done < total) return;
-                                       last = now;
-                                       const double el = std::chrono::duration<double>(now - start).count();
-                                       const double ips = double(done) / el;
-                                       std::cout << "  [" << done << "/" << total << "] " << std::setprecision(1) << ips
-                                                 << " img/s  ETA " << train::detail::format_duration(double(total - done) / ips)
-                                                 << "\n";
-                                       std::cout.flush();
-                                   });
-    std::cout << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% (" << index_t(r.accuracy * double(r.images) + 0.5)
-              << "/" << r.images << "), mean loss " << std::setprecision(4) << r.loss << ", " << std::setprecision(1)
-              << double(r.images) / r.seconds << " img/s\n";
-    return 0;
+    return with_norm(p, [&](auto tag) {
+        nn::sequential net = build_model<typename decltype(tag)::type>(p, ds);
+        const auto rep = train::load_weights(net, p.get("weights"), true);
+        std::cout << "model " << p.get("model") << ": loaded " << rep.loaded << " tensors from " << p.get("weights") << "\n"
+                  << "data: " << ds.size() << " images " << ds.channels << "x" << ds.height << "x" << ds.width << " ("
+                  << std::fixed << std::setprecision(1) << load_s << " s to load), " << nn::num_threads() << " thread(s)\n";
+        const auto norm = normalization_from(p, spec);
+        auto last = std::chrono::steady_clock::now();
+        const auto start = last;
+        const auto r = train::evaluate(net, ds, norm, p.get_int("batch"), p.has("batch-stats") ? nn::mode::train : nn::mode::eval,
+                                       [&](index_t done, index_t total) {
+                                           const auto now = std::chrono::steady_clock::now();
+                                           if (std::chrono::duration<double>(now - last).count() < 5 && done < total) return;
+                                           last = now;
+                                           const double el = std::chrono::duration<double>(now - start).count();
+                                           const double ips = double(done) / el;
+                                           std::cout << "  [" << done << "/" << total << "] " << std::setprecision(1) << ips
+                                                     << " img/s  ETA " << train::detail::format_duration(double(total - done) / ips)
+                                                     << "\n";
+                                           std::cout.flush();
+                                       });
+        std::cout << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% (" << index_t(r.accuracy * double(r.images) + 0.5)
+                  << "/" << r.images << "), mean loss " << std::setprecision(4) << r.loss << ", " << std::setprecision(1)
+                  << double(r.images) / r.seconds << " img/s\n";
+        return 0;
+    });
 }
 
 }  // namespace shiftnorm::cli

@@ -45,48 +45,50 @@ inline int cmd_train(const std::vector<std::string>& args) {
     std::cout << "data: " << train_set.size() << " train / " << test_set.size() << " test images, " << train_set.channels
               << "x" << train_set.height << "x" << train_set.width << ", " << train_set.num_classes() << " classes\n";
 
-    nn::sequential net = build_model(p, train_set);
-    nn::rng_type g(std::uint64_t(p.get_int("seed")));
-    net.reset_parameters(g);
-    std::cout << "model: " << p.get("model") << ", " << net.parameters().trainable_count() << " parameters, "
-              << nn::num_threads() << " thread(s)\n";
+    return with_norm(p, [&](auto tag) {
+        nn::sequential net = build_model<typename decltype(tag)::type>(p, train_set);
+        nn::rng_type g(std::uint64_t(p.get_int("seed")));
+        net.reset_parameters(g);
+        std::cout << "model: " << p.get("model") << ", " << net.parameters().trainable_count() << " parameters, " << p.get("norm") << " norm, "
+                  << nn::num_threads() << " thread(s)\n";
 
-    train::fit_options o;
-    o.epochs = int(p.get_int("epochs"));
-    o.batch_size = p.get_int("batch");
-    o.seed = std::uint64_t(p.get_int("seed"));
-    o.norm = normalization_from(p, spec);
-    o.optimizer.momentum = p.get_double("momentum");
-    o.optimizer.nesterov = p.has("nesterov");
-    o.optimizer.weight_decay = p.get_double("wd");
-    o.optimizer.decay_norm_and_bias = !p.has("no-decay-norm");
-    o.schedule.kind = train::parse_schedule(p.get("schedule"));
-    o.schedule.lr = p.get_double("lr");
-    o.schedule.gamma = p.get_double("gamma");
-    if (!p.get("milestones").empty())
-        for (float m : p.get_floats("milestones")) o.schedule.milestones.push_back(int(m));
-    else
-        o.schedule.milestones = {o.epochs / 2, o.epochs * 3 / 4};
-    if (!p.has("no-augment")) {
-        const long long pad = p.get_int("pad");
-        o.augment.pad = pad >= 0 ? pad : (train_set.height >= 32 ? 4 : 2);
-        o.augment.flip = !p.has("no-flip");
-    }
-    o.checkpoint = p.get("out");
-    o.resume = p.has("resume");
-    if (o.resume && o.checkpoint.empty()) throw usage_error("--resume needs --out");
-    o.progress_seconds = p.get_double("progress");
-    o.metadata = {{"model", p.get("model")}, {"data", p.get("data")}, {"width", p.get("width")}};
-    std::ostringstream ms, ss;
-    for (std::size_t i = 0; i < o.norm.mean.size(); ++i) ms << (i ? "," : "") << o.norm.mean[i];
-    for (std::size_t i = 0; i < o.norm.std.size(); ++i) ss << (i ? "," : "") << o.norm.std[i];
-    o.metadata["input_mean"] = ms.str();
-    o.metadata["input_std"] = ss.str();
-    o.metadata["bn_eps"] = p.get("eps");
-    const auto hist = train::fit(net, train_set, &test_set, o);
-    if (!hist.empty())
-        std::cout << "final test accuracy " << std::fixed << std::setprecision(2) << 100 * hist.back().test_accuracy << "%\n";
-    return 0;
+        train::fit_options o;
+        o.epochs = int(p.get_int("epochs"));
+        o.batch_size = p.get_int("batch");
+        o.seed = std::uint64_t(p.get_int("seed"));
+        o.norm = normalization_from(p, spec);
+        o.optimizer.momentum = p.get_double("momentum");
+        o.optimizer.nesterov = p.has("nesterov");
+        o.optimizer.weight_decay = p.get_double("wd");
+        o.optimizer.decay_norm_and_bias = !p.has("no-decay-norm");
+        o.schedule.kind = train::parse_schedule(p.get("schedule"));
+        o.schedule.lr = p.get_double("lr");
+        o.schedule.gamma = p.get_double("gamma");
+        if (!p.get("milestones").empty())
+            for (float m : p.get_floats("milestones")) o.schedule.milestones.push_back(int(m));
+        else
+            o.schedule.milestones = {o.epochs / 2, o.epochs * 3 / 4};
+        if (!p.has("no-augment")) {
+            const long long pad = p.get_int("pad");
+            o.augment.pad = pad >= 0 ? pad : (train_set.height >= 32 ? 4 : 2);
+            o.augment.flip = !p.has("no-flip");
+        }
+        o.checkpoint = p.get("out");
+        o.resume = p.has("resume");
+        if (o.resume && o.checkpoint.empty()) throw usage_error("--resume needs --out");
+        o.progress_seconds = p.get_double("progress");
+        o.metadata = {{"model", p.get("model")}, {"data", p.get("data")}, {"width", p.get("width")}, {"norm", p.get("norm")}};
+        std::ostringstream ms, ss;
+        for (std::size_t i = 0; i < o.norm.mean.size(); ++i) ms << (i ? "," : "") << o.norm.mean[i];
+        for (std::size_t i = 0; i < o.norm.std.size(); ++i) ss << (i ? "," : "") << o.norm.std[i];
+        o.metadata["input_mean"] = ms.str();
+        o.metadata["input_std"] = ss.str();
+        o.metadata["bn_eps"] = p.get("eps");
+        const auto hist = train::fit(net, train_set, &test_set, o);
+        if (!hist.empty())
+            std::cout << "final test accuracy " << std::fixed << std::setprecision(2) << 100 * hist.back().test_accuracy << "%\n";
+        return 0;
+    });
 }
 
 }  // namespace shiftnorm::cli

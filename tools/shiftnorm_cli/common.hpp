@@ -2,6 +2,7 @@
 // Shared pieces of the CLI subcommands: data specs ("cifar10:DIR"), model construction, threads.
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -12,6 +13,7 @@
 #include "shiftnorm/data/transforms.hpp"
 #include "shiftnorm/models/zoo.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
+#include "shiftnorm/norm/group_norm.hpp"
 
 namespace shiftnorm::cli {
 
@@ -79,8 +81,48 @@ inline void add_common_options(arg_parser& p) {
         .option("data", "SPEC", "", data_help())
         .option("mean", "M[,M,M]", "", "input mean per channel (default: per dataset; CIFAR: 0.485,0.456,0.406)")
         .option("std", "S[,S,S]", "", "input std per channel (default: per dataset; CIFAR: 0.229,0.224,0.225)")
+        .option("norm", "KIND", "batch", "normalization layers: batch | group[:G] (default G=8) | instance | layer")
         .option("eps", "E", "1e-5", "normalization epsilon")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)");
+}
+
+//! A parsed --norm: BatchNorm, or a group-wise layer with its group count (< 0: instance norm).
+struct norm_choice {
+    bool batch = true;
+    index_t groups = 8;
+    std::string text = "batch";
+};
+
+inline norm_choice parse_norm(const std::string& s) {
+    norm_choice n;
+    n.text = s;
+    if (s == "batch") return n;
+    n.batch = false;
+    if (s == "instance") n.groups = -1;
+    else if (s == "layer") n.groups = 1;
+    else if (s == "group") n.groups = 8;
+    else if (s.rfind("group:", 0) == 0) {
+        char* end = nullptr;
+        const long long g = std::strtoll(s.c_str() + 6, &end, 10);
+        if (s.size() == 6 || *end != '\0' || g < 1) throw usage_error("--norm group:G needs a positive group count, got '" + s + "'");
+        n.groups = index_t(g);
+    } else {
+        throw usage_error("--norm must be batch, group[:G], instance or layer, got '" + s + "'");
+    }
+    return n;
+}
+
+//! Calls f(tag) with tag = std::type_identity-like holder of the layer type --norm names
+//! (batch_norm<Source> for "batch", group_norm<> otherwise): the one place where the CLI turns a
+//! run-time choice into a compile-time layer type.
+template <class T>
+struct norm_tag {
+    using type = T;
+};
+template <class BatchNorm = batch_norm<population>, class F>
+decltype(auto) with_norm(const arg_parser& a, F&& f) {
+    if (parse_norm(a.get("norm")).batch) return f(norm_tag<BatchNorm>{});
+    return f(norm_tag<group_norm<>>{});
 }
 
 //! The network named by --model for `ds`, with normalization layer Norm (BatchNorm by default).
@@ -92,6 +134,7 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     s.in_channels = ds.channels;
     s.width = a.get_int("width");
     s.norm.eps = a.get_double("eps");
+    s.norm.groups = parse_norm(a.get("norm")).groups;
     try {
         return models::make_model<Norm>(s);
     } catch (const value_error& e) {
@@ -99,7 +142,10 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     }
 }
 
+//! Applies --threads and validates --norm before any data are loaded (every subcommand calls
+//! this right after parsing).
 inline void apply_threads(const arg_parser& a) {
+    (void)parse_norm(a.get("norm"));
     const long long t = a.get_int("threads");
     if (t < 0) throw usage_error("--threads must be >= 0");
     if (t > 0) nn::set_num_threads(int(t));

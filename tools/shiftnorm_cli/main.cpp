@@ -6,6 +6,7 @@
 
 #include "args.hpp"
 #include "cmd_adapt.hpp"
+#include "cmd_analyze.hpp"
 #include "cmd_corrupt.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_train.hpp"
@@ -24,6 +25,7 @@ const command commands[] = {
     {"train", "train a reference network (SGD, schedules, augmentation, checkpoints)", shiftnorm::cli::cmd_train},
     {"eval", "evaluate a network with safetensors weights on a dataset", shiftnorm::cli::cmd_eval},
     {"adapt", "BN-statistics rectification on every corruption x severity: the seed-000 table (Acc, mCE, ...)", shiftnorm::cli::cmd_adapt},
+    {"analyze", "feature-shift analysis: BN-statistic differences (Fig. 2), cosine similarity before/after rectification (Fig. 3)", shiftnorm::cli::cmd_analyze},
     {"corrupt", "write CIFAR-10-C / ImageNet-C style corrupted copies of a dataset (seeded)", shiftnorm::cli::cmd_corrupt},
 };
 

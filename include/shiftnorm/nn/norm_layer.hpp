@@ -2,6 +2,7 @@
 // Adapter that makes any shiftnorm normalization layer (batch_norm, group_norm, ...) a network module.
 #pragma once
 
+#include <functional>
 #include <numeric>
 #include <string>
 #include <type_traits>
@@ -15,7 +16,8 @@ namespace shiftnorm::nn {
 struct norm_config {
     double eps = 1e-5;       //!< added to the variance (BN/GN), PyTorch's default
     double momentum = 0.1;   //!< running-statistics EMA weight (layers with running statistics)
-    index_t groups = 32;     //!< group count for group-wise layers (reduced to a divisor of C)
+    index_t groups = 32;     //!< group count for group-wise layers (reduced to gcd(groups, C));
+                             //!< < 0: one group per channel (instance norm), 1: layer norm
 };
 
 namespace detail {
@@ -71,7 +73,7 @@ struct norm_traits {
             configure(n, cfg);
             return n;
         } else if constexpr (std::is_constructible_v<Norm, index_t, index_t>) {
-            index_t g = std::gcd(channels, cfg.groups > 0 ? cfg.groups : 1);
+            const index_t g = cfg.groups < 0 ? channels : std::gcd(channels, cfg.groups > 0 ? cfg.groups : index_t(1));
             Norm n(channels, g);
             configure(n, cfg);
             return n;
@@ -126,6 +128,9 @@ class norm_layer : public module {
 public:
     using traits = norm_traits<Norm>;
     Norm impl;
+    //! Optional tap called after every forward with the layer's input and output (feature
+    //! analysis, e.g. seed 000's Figs. 2 and 3); the tensors are valid only during the call.
+    std::function<void(const tensor<float>& src, const tensor<float>& dst, mode m)> observer;
 
     explicit norm_layer(index_t channels, const norm_config& cfg = {}) : impl(traits::make(channels, cfg)), channels_(channels) {}
 
@@ -147,6 +152,7 @@ public:
         traits::forward(impl, src, dst_, m);
         src_ = &src;
         mode_ = m;
+        if (observer) observer(src, dst_, m);
         return dst_;
     }
 

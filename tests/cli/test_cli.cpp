@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: MIT
+// The CLI subcommands end to end on a tiny synthetic CIFAR-10 binary set and a narrow ResNet-20:
+// adapt's variants share one baseline without contaminating each other, GroupNorm networks run
+// without rectification, analyze writes Figs. 2/3, and bad input is a clear usage or I/O error.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cmd_adapt.hpp"
+#include "cmd_analyze.hpp"
+#include "cmd_eval.hpp"
+#include "shiftnorm/train/checkpoint.hpp"
+
+namespace fs = std::filesystem;
+using namespace shiftnorm;
+
+namespace {
+
+//! Silences std::cout / std::cerr for the scope (the subcommands print tables and progress).
+struct quiet {
+    std::ostringstream sink;
+    std::streambuf* out = std::cout.rdbuf(sink.rdbuf());
+    std::streambuf* err = std::cerr.rdbuf(sink.rdbuf());
+    ~quiet() {
+        std::cout.rdbuf(out);
+        std::cerr.rdbuf(err);
+    }
+};
+
+//! A temporary directory with a CIFAR-10 test_batch.bin of n class-tinted noise images and
+//! weights of a width-4 ResNet-20 trained on them for a few epochs, and of its GroupNorm twin.
+struct fixture {
+    static int next_id() {
+        static int id = 0;
+        return id++;
+    }
+    fs::path dir = fs::temp_directory_path() / ("shiftnorm_cli_" + std::to_string(::getpid()) + "_" + std::to_string(next_id()));
+    std::string bn_weights, gn_weights;
+
+    explicit fixture(int n = 120) {
+        fs::remove_all(dir);
+        fs::create_directories(dir / "data");
+        std::mt19937 g(7);
+        std::vector<unsigned char> bin;
+        for (int i = 0; i < n; ++i) {
+            const int label = i % 10;
+            bin.push_back(static_cast<unsigned char>(label));
+            for (int c = 0; c < 3; ++c)
+                for (int q = 0; q < 1024; ++q) {
+                    const int v = 40 + 15 * label + 30 * c + int(g() % 60);
+                    bin.push_back(static_cast<unsigned char>(std::min(v, 255)));
+                }
+        }
+        std::ofstream((dir / "data" / "test_batch.bin").string(), std::ios::binary)
+            .write(reinterpret_cast<const char*>(bin.data()), std::streamsize(bin.size()));
+        models::model_spec s;
+        s.name = "resnet20";
+        s.width = 4;
+        const auto ds = data::load_cifar10_bin((dir / "data").string(), false);
+        auto trained = [&](nn::module& net) {  // a few epochs on the tinted images: well above chance
+            nn::rng_type rng(3);
+            net.reset_parameters(rng);
+            train::fit_options o;
+            o.epochs = 4;
+            o.batch_size = 20;
+            o.schedule.lr = 0.05;
+            o.norm = data::normalization::imagenet();
+            std::ostringstream log;
+            o.log = &log;
+            train::fit(net, ds, nullptr, o);
+            return data::encode_safetensors(train::state_dict(net));
+        };
+        {
+            auto net = models::make_model<batch_norm<population>>(s);
+            bn_weights = (dir / "bn.safetensors").string();
+            data::write_file_atomic(bn_weights, trained(net));
+        }
+        {
+            s.norm.groups = 2;
+            auto net = models::make_model<group_norm<>>(s);
+            gn_weights = (dir / "gn.safetensors").string();
+            data::write_file_atomic(gn_weights, trained(net));
+        }
+    }
+    ~fixture() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    std::string data() const { return "cifar10:" + (dir / "data").string(); }
+    std::string out(const std::string& name) const { return (dir / name).string(); }
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+    std::ifstream in(path);
+    REQUIRE(in);
+    std::vector<std::string> v;
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    return v;
+}
+
+//! adapt_cells.csv rows of one model label, with the label column removed.
+std::vector<std::string> cells_of(const std::string& csv, const std::string& label) {
+    std::vector<std::string> v;
+    for (const auto& l : read_lines(csv))
+        if (l.rfind(label + ",", 0) == 0) v.push_back(l.substr(label.size()));
+    return v;
+}
+
+std::vector<std::string> base_args(const fixture& f, const std::string& weights) {
+    return {"--model", "resnet20", "--width", "4", "--weights", weights, "--data", f.data(), "--threads", "1"};
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+}  // namespace
+
+TEST_CASE("adapt: variants in one run equal separate runs, cell by cell", "[cli][adapt]") {
+    fixture f;
+    const std::vector<std::string> common = {"--corruptions", "gaussian_noise,contrast", "--severities", "2,5",
+                                             "--samples", "16", "--baseline", "none", "--name", "net"};
+    {
+        quiet q;
+        REQUIRE(cli::cmd_adapt(base_args(f, f.bn_weights) + common +
+                               std::vector<std::string>{"--variants", "both,var,mean,both/front,both/end", "--out", f.out("multi")}) == 0);
+        REQUIRE(cli::cmd_adapt(base_args(f, f.bn_weights) + common + std::vector<std::string>{"--out", f.out("single")}) == 0);
+        REQUIRE(cli::cmd_adapt(base_args(f, f.bn_weights) + common +
+                               std::vector<std::string>{"--adapt", "var", "--out", f.out("single_var")}) == 0);
+        REQUIRE(cli::cmd_adapt(base_args(f, f.bn_weights) + common +
+                               std::vector<std::string>{"--layers", "front", "--out", f.out("single_front")}) == 0);
+    }
+    const auto multi = f.out("multi") + "/adapt_cells.csv";
+    // (clean + 2 corruptions x 2 severities), before and after, for each row
+    const auto both = cells_of(multi, "net");
+    REQUIRE(both.size() == 10);
+    CHECK(both == cells_of(f.out("single") + "/adapt_cells.csv", "net"));
+    CHECK(cells_of(multi, "net [var only]") == cells_of(f.out("single_var") + "/adapt_cells.csv", "net [var only]"));
+    CHECK(cells_of(multi, "net [front third]") == cells_of(f.out("single_front") + "/adapt_cells.csv", "net [front third]"));
+    // the settings do differ: mean-only and var-only rectification give different accuracies
+    CHECK(cells_of(multi, "net [mean only]") != cells_of(multi, "net [var only]"));
+    CHECK(fs::exists(f.out("multi") + "/accuracy_per_corruption.png"));
+}
+
+TEST_CASE("adapt: a K sweep with several draws writes the sweep table", "[cli][adapt]") {
+    fixture f;
+    {
+        quiet q;
+        REQUIRE(cli::cmd_adapt(base_args(f, f.bn_weights) +
+                               std::vector<std::string>{"--corruptions", "gaussian_noise", "--severities", "3", "--samples",
+                                                        "2,8", "--draws", "3", "--out", f.out("sweep")}) == 0);
+    }
+    const auto lines = read_lines(f.out("sweep") + "/adapt_k_sweep.csv");
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0] == "variant,k,draws,acc,acc_std_over_draws,mce,mce_std_over_draws");
+    CHECK(lines[1].rfind("both/all,2,3,", 0) == 0);
+    CHECK(lines[2].rfind("both/all,8,3,", 0) == 0);
+    CHECK(fs::exists(f.out("sweep") + "/accuracy_vs_k.png"));
+}
+
+TEST_CASE("adapt: a GroupNorm network is evaluated without rectification", "[cli][adapt]") {
+    fixture f;
+    {
+        quiet q;
+        REQUIRE(cli::cmd_adapt(base_args(f, f.gn_weights) +
+                               std::vector<std::string>{"--norm", "group:2", "--corruptions", "fog", "--severities", "1-5",
+                                                        "--out", f.out("gn")}) == 0);
+    }
+    std::ifstream in(f.out("gn") + "/adapt.json");
+    std::stringstream js;
+    js << in.rdbuf();
+    CHECK(js.str().find("\"after\": null") != std::string::npos);
+    CHECK(js.str().find("group:2 norm") != std::string::npos);
+    // BN weights do not load into the GroupNorm network (no running statistics there)
+    quiet q;
+    CHECK_THROWS_AS(cli::cmd_adapt(base_args(f, f.bn_weights) +
+                                   std::vector<std::string>{"--norm", "group:2", "--corruptions", "fog", "--out", f.out("gn2")}),
+                    shiftnorm::error);
+}
+
+TEST_CASE("adapt / analyze / eval: bad input is a clear error", "[cli][errors]") {
+    fixture f;
+    quiet q;
+    const auto a = base_args(f, f.bn_weights);
+    using cli::usage_error;
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--variants", "both,sideways"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--variants", "both/top"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--variants", "var,var/all"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--variants", "var", "--adapt", "mean"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--draws", "0"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--samples", "4,x"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--norm", "group:0"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--norm", "weird"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_eval(a + std::vector<std::string>{"--norm", "batchy"}), usage_error);
+    // missing or malformed data
+    auto missing = a;
+    missing[7] = "cifar10:" + f.out("nowhere");
+    CHECK_THROWS_AS(cli::cmd_adapt(missing), io_error);
+    CHECK_THROWS_AS(cli::cmd_analyze(missing), io_error);
+    {
+        std::ofstream t(f.out("data") + "/test_batch.bin", std::ios::binary | std::ios::app);
+        t << "xyz";  // a truncated trailing record
+    }
+    CHECK_THROWS_AS(cli::cmd_adapt(a + std::vector<std::string>{"--corruptions", "fog"}), io_error);
+    fixture g;  // a valid data set again
+    auto bw = base_args(g, g.out("nope.safetensors"));
+    std::ofstream(g.out("nope.safetensors")) << "not a safetensors file";
+    CHECK_THROWS_AS(cli::cmd_adapt(bw + std::vector<std::string>{"--corruptions", "fog"}), io_error);
+    CHECK_THROWS_AS(cli::cmd_analyze(base_args(g, g.bn_weights) + std::vector<std::string>{"--what", "pictures"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_analyze(base_args(g, g.bn_weights) + std::vector<std::string>{"--layer", "20"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_analyze(base_args(g, g.bn_weights) + std::vector<std::string>{"--batch-size", "100"}), usage_error);
+    CHECK_THROWS_AS(cli::cmd_analyze(base_args(g, g.gn_weights) + std::vector<std::string>{"--norm", "group:2"}), usage_error);
+}
+
+TEST_CASE("analyze: Fig. 2 and Fig. 3 tables per BN layer", "[cli][analyze]") {
+    fixture f;
+    {
+        quiet q;
+        REQUIRE(cli::cmd_analyze(base_args(f, f.bn_weights) +
+                                 std::vector<std::string>{"--measurements", "4", "--batch-size", "16", "--severities", "1,5",
+                                                          "--samples", "16", "--out", f.out("an")}) == 0);
+    }
+    const auto stats = read_lines(f.out("an") + "/bn_stat_differences.csv");
+    REQUIRE(stats.size() == 1 + 19 * 4);  // header + 19 BN layers x 4 comparisons
+    const auto cos = read_lines(f.out("an") + "/cosine_similarity.csv");
+    REQUIRE(cos.size() == 1 + 2 * 19);  // header + 2 severities x 19 layers
+    for (std::size_t i = 1; i < cos.size(); ++i) {
+        std::stringstream ss(cos[i]);
+        std::vector<std::string> col;
+        for (std::string c; std::getline(ss, c, ',');) col.push_back(c);
+        REQUIRE(col.size() == 8);
+        const double before = std::stod(col[4]), after = std::stod(col[5]);
+        CHECK(before >= -1.0);
+        CHECK(before <= 1.0);
+        CHECK(after >= -1.0);
+        CHECK(after <= 1.0);
+    }
+    // layer 1 sees the input after one convolution: clean and corrupted batches of the same
+    // images differ less in their means than batches of different images (Fig. 2's point)
+    std::map<std::string, double> layer1;
+    for (std::size_t i = 1; i <= 4; ++i) {
+        const auto q1 = stats[i].find('"'), q2 = stats[i].find('"', q1 + 1);
+        layer1[stats[i].substr(q1 + 1, q2 - q1 - 1)] = std::stod(stats[i].substr(q2 + 2));
+    }
+    CHECK(layer1.at("clean/corrupted, same content") < layer1.at("clean/corrupted, different content"));
+    CHECK(fs::exists(f.out("an") + "/cosine_similarity.png"));
+    CHECK(fs::exists(f.out("an") + "/bn_stat_diff_mean.png"));
+}
