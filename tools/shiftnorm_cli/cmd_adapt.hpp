@@ -399,10 +399,15 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         kp.x = {"K", true, {}, {}};
         kp.y = {"accuracy (%)", false, {}, {}};
         eval::plot_series ref{"before (source statistics)", {}, {}, true, {}, {}};
+        eval::line_plot_spec cp = kp;  // Fig. 4 right: (m)CE vs K, when a baseline defines it
+        cp.title = row + ": " + (which.size() == 1 ? "CE" : "mCE") + " vs representation samples K";
+        cp.y = {which.size() == 1 ? "CE (%)" : "mCE (%)", false, {}, {}};
+        eval::plot_series cref{"before (source statistics)", {}, {}, true, {}, {}};
+        bool ce_finite = std::isfinite(sb.mce);
         std::ofstream kcsv(out / "adapt_k_sweep.csv");
         kcsv << "variant,k,draws,acc,acc_std_over_draws,mce,mce_std_over_draws\n";
         for (std::size_t v = 0; v < plans.size(); ++v) {
-            eval::plot_series ps{"after rectification" + plans[v].label(), {}, {}, false, {}, {}};
+            eval::plot_series ps{"after rectification" + plans[v].label(), {}, {}, false, {}, {}}, cs = ps;
             std::cout << "\nAccuracy vs K" << plans[v].label() << " (mCE as above; before rectification: Acc "
                       << eval::detail::fmt_fixed(sb.acc, 2) << ", mCE " << eval::detail::fmt_fixed(sb.mce, 2) << ")\n"
                       << "     K    Acc*    mCE*" << (draws > 1 ? "  sd(Acc*)  sd(mCE*)  (over the draws)" : "") << "\n";
@@ -421,6 +426,9 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
                 }
                 ps.x.push_back(double(k)), ps.y.push_back(sm.acc);
                 if (v == 0) ref.x.push_back(double(k)), ref.y.push_back(sb.acc);
+                cs.x.push_back(double(k)), cs.y.push_back(sm.mce);
+                if (v == 0) cref.x.push_back(double(k)), cref.y.push_back(sb.mce);
+                ce_finite = ce_finite && std::isfinite(sm.mce);
                 if (!std::isfinite(sm.mce)) mce_sd = std::nan("");
                 namespace rd = eval::detail;
                 std::cout << rd::pad_left(std::to_string(k), 6) << "  " << rd::pad_left(rd::fmt_fixed(sm.acc, 2), 6) << "  "
@@ -432,8 +440,11 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
                      << eval::detail::fmt_number(mce_sd, "") << "\n";
             }
             kp.series.push_back(ps);
+            cp.series.push_back(cs);
         }
         kp.series.push_back(ref);
+        cp.series.push_back(cref);
+        if (ce_finite) eval::line_plot((out / "ce_vs_k.png").string(), cp);
         if (!kcsv) throw io_error("adapt: cannot write " + (out / "adapt_k_sweep.csv").string());
         eval::line_plot((out / "accuracy_vs_k.png").string(), kp);
     }
