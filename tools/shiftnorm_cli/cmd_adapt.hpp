@@ -276,8 +276,28 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     for (std::size_t v = 0; v < plans.size(); ++v)
         for (auto k : ks) {
             after[v].emplace(k, eval::results("after K=" + std::to_string(k) + plans[v].label()));
-            after[v].at(k).set_clean(clean);
             per_draw[v][k].assign(std::size_t(draws), eval::results("draw"));
+        }
+    // Clean*: each setting rectified on K samples of the clean split itself, then evaluated on it
+    // (what rectification costs, or gains, without a corruption: the split may be shifted already)
+    for (auto k : ks)
+        for (long long r = 0; r < draws; ++r) {
+            const auto idx = ad::draw(ds.size(), k, sample_seed ^ (std::uint64_t(0xc1ea) << 48) ^ std::uint64_t(k) ^ (std::uint64_t(r) << 40));
+            for (std::size_t v = 0; v < plans.size(); ++v) {
+                ad::configure(net, plans[v]);
+                ad::rectify(net, ds, idx, norm);
+                per_draw[v][k][std::size_t(r)].set_clean(train::evaluate(net, ds, norm, batch).accuracy);
+            }
+        }
+    ad::reset(net);
+    for (std::size_t v = 0; v < plans.size(); ++v)
+        for (auto k : ks) {
+            double sum = 0;
+            for (const auto& d : per_draw[v][k]) sum += d.clean().value_or(0.0);
+            after[v].at(k).set_clean(sum / double(draws));
+            if (k == ks.front())
+                std::cerr << "  clean accuracy after rectification on K=" << k << " clean samples" << plans[v].label() << ": "
+                          << 100 * sum / double(draws) << "%\n";
         }
     const auto nhwc = cd::to_nhwc(ds);
     const corrupt::const_batch_view images{nhwc.data(), std::size_t(ds.size()), int(ds.height), int(ds.width),

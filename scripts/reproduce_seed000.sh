@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Re-runs every seed-000 experiment of docs/results/ (hours on 2 cores; each step is skipped when
+# its output directory already holds adapt.json / the analysis CSVs, so an interrupted run resumes).
+#
+#   CIFAR=/path/to/cifar10 WEIGHTS=/path/to/pretrained bash scripts/reproduce_seed000.sh
+#
+# CIFAR:   a CIFAR-10 test set (binary batches, or an image folder DIR/test/<class>/*.jpg)
+# WEIGHTS: the folder with resnet20-cifar10.safetensors and resnet56-cifar10.safetensors
+# OUT:     where results go (default results/seed000); THREADS: threads per run (default 2)
+# Fashion-MNIST comes from Debian (dataset-fashion-mnist); its networks are trained here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-results/seed000}
+THREADS=${THREADS:-2}
+BUILD=${BUILD:-build-main}
+mkdir -p "$OUT"
+
+if [ ! -x "$BUILD/tools/shiftnorm" ]; then
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSHIFTNORM_BUILD_TESTS=OFF -DSHIFTNORM_BUILD_BENCHMARKS=OFF \
+        -DSHIFTNORM_ENABLE_CUDA=OFF >/dev/null
+  cmake --build "$BUILD" --target shiftnorm_cli -j"$THREADS"
+fi
+SN="$BUILD/tools/shiftnorm"
+
+step() {  # step NAME DONE-FILE COMMAND...
+  local name=$1 done_file=$2
+  shift 2
+  if [ -e "$done_file" ]; then echo "== $name: done already ($done_file)"; return; fi
+  echo "== $name: $*"
+  "$@" > "$OUT/$name.txt" 2> "$OUT/$name.log" || { echo "$name failed; see $OUT/$name.log" >&2; exit 1; }
+  cat "$OUT/$name.txt"
+}
+
+# (a) and (d): Fashion-MNIST networks trained here, BN / GroupNorm / InstanceNorm, same recipe
+for norm in batch group:8 instance; do
+  tag=${norm/:/}
+  ckpt="$OUT/fmnist-r8-$tag-e6.safetensors"
+  step "train-fmnist-$tag" "$ckpt" "$SN" train --model small-resnet8 --data fashion-mnist --norm "$norm" --epochs 6 \
+       --batch 128 --lr 0.1 --schedule onecycle --no-augment --seed 1 --threads "$THREADS" --out "$ckpt"
+  step "fashion-mnist-$tag" "$OUT/fashion-mnist-$tag/adapt.json" "$SN" adapt --model small-resnet8 --norm "$norm" \
+       --name small-resnet8 --weights "$ckpt" --data fashion-mnist --threads "$THREADS" --out "$OUT/fashion-mnist-$tag"
+done
+
+if [ -z "${CIFAR:-}" ] || [ -z "${WEIGHTS:-}" ]; then
+  echo "CIFAR / WEIGHTS not set: skipping the CIFAR-10 experiments" >&2
+  exit 0
+fi
+R20="$WEIGHTS/resnet20-cifar10.safetensors"
+R56="$WEIGHTS/resnet56-cifar10.safetensors"
+# (b) Table 1 rows; (c) Tables 6 and 7 in one pass; Fig. 4; Figs. 2 and 3
+step cifar10-resnet20 "$OUT/cifar10-resnet20/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 --weights "$R20" \
+     --data "cifar10:$CIFAR" --limit 2000 --threads "$THREADS" --out "$OUT/cifar10-resnet20"
+step cifar10-resnet56 "$OUT/cifar10-resnet56/adapt.json" "$SN" adapt --model resnet56 --name ResNet-56 --weights "$R56" \
+     --data "cifar10:$CIFAR" --limit 1000 --threads "$THREADS" --out "$OUT/cifar10-resnet56"
+step cifar10-resnet20-ablation "$OUT/cifar10-resnet20-ablation/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
+     --weights "$R20" --data "cifar10:$CIFAR" --limit 2000 --variants both,var,mean,both/front,both/middle,both/end \
+     --threads "$THREADS" --out "$OUT/cifar10-resnet20-ablation"
+step cifar10-resnet20-k-sweep "$OUT/cifar10-resnet20-k-sweep/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
+     --weights "$R20" --data "cifar10:$CIFAR" --limit 2000 --corruptions gaussian_noise \
+     --samples 1,2,4,8,16,32,64,128,256 --draws 5 --threads "$THREADS" --out "$OUT/cifar10-resnet20-k-sweep"
+step cifar10-resnet20-analysis "$OUT/cifar10-resnet20-analysis/cosine_similarity.csv" "$SN" analyze --model resnet20 \
+     --weights "$R20" --data "cifar10:$CIFAR" --limit 1000 --threads "$THREADS" --out "$OUT/cifar10-resnet20-analysis"
+echo "all seed-000 experiments in $OUT"
