@@ -278,26 +278,36 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
             after[v].emplace(k, eval::results("after K=" + std::to_string(k) + plans[v].label()));
             per_draw[v][k].assign(std::size_t(draws), eval::results("draw"));
         }
+    // For every setting v, K and draw r: rectify from K samples of `d` (seed base ^ K ^ r << 40;
+    // every setting sees the same samples), evaluate on `d`, hand the accuracy to store(); then
+    // the mean over the draws of what get() reads back.
+    auto rectify_all = [&](const data::image_dataset& d, std::uint64_t base, auto&& store) {
+        for (auto k : ks)
+            for (long long r = 0; r < draws; ++r) {
+                const auto idx = ad::draw(d.size(), k, base ^ std::uint64_t(k) ^ (std::uint64_t(r) << 40));
+                for (std::size_t v = 0; v < plans.size(); ++v) {
+                    ad::configure(net, plans[v]);
+                    ad::rectify(net, d, idx, norm);
+                    store(per_draw[v][k][std::size_t(r)], train::evaluate(net, d, norm, batch).accuracy);
+                }
+            }
+        ad::reset(net);
+    };
+    auto mean_of_draws = [&](std::size_t v, index_t k, auto&& get) {
+        double sum = 0;
+        for (const auto& d : per_draw[v][k]) sum += get(d);
+        return sum / double(draws);
+    };
     // Clean*: each setting rectified on K samples of the clean split itself, then evaluated on it
     // (what rectification costs, or gains, without a corruption: the split may be shifted already)
-    for (auto k : ks)
-        for (long long r = 0; r < draws; ++r) {
-            const auto idx = ad::draw(ds.size(), k, sample_seed ^ (std::uint64_t(0xc1ea) << 48) ^ std::uint64_t(k) ^ (std::uint64_t(r) << 40));
-            for (std::size_t v = 0; v < plans.size(); ++v) {
-                ad::configure(net, plans[v]);
-                ad::rectify(net, ds, idx, norm);
-                per_draw[v][k][std::size_t(r)].set_clean(train::evaluate(net, ds, norm, batch).accuracy);
-            }
-        }
-    ad::reset(net);
+    rectify_all(ds, sample_seed ^ (std::uint64_t(0xc1ea) << 48), [](eval::results& r, double a) { r.set_clean(a); });
     for (std::size_t v = 0; v < plans.size(); ++v)
         for (auto k : ks) {
-            double sum = 0;
-            for (const auto& d : per_draw[v][k]) sum += d.clean().value_or(0.0);
-            after[v].at(k).set_clean(sum / double(draws));
+            const double m = mean_of_draws(v, k, [](const eval::results& r) { return r.clean().value_or(0.0); });
+            after[v].at(k).set_clean(m);
             if (k == ks.front())
                 std::cerr << "  clean accuracy after rectification on K=" << k << " clean samples" << plans[v].label() << ": "
-                          << 100 * sum / double(draws) << "%\n";
+                          << 100 * m << "%\n";
         }
     const auto nhwc = cd::to_nhwc(ds);
     const corrupt::const_batch_view images{nhwc.data(), std::size_t(ds.size()), int(ds.height), int(ds.width),
@@ -328,27 +338,17 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
             ad::reset(net);
             const auto eb = train::evaluate(net, cds, norm, batch);
             before.set(corrupt::name_of(c), s, eb.accuracy);
+            // draw r = 0 keeps the seeds of single-draw runs
+            const std::string name = corrupt::name_of(c);
+            rectify_all(cds, sample_seed ^ (std::uint64_t(cell) << 20), [&](eval::results& r, double a) { r.set(name, s, a); });
             std::string line;
-            for (auto k : ks)
-                for (long long r = 0; r < draws; ++r) {
-                    // draw r = 0 keeps the seeds of single-draw runs; every variant sees the same samples
-                    const auto idx = ad::draw(cds.size(), k,
-                                              sample_seed ^ (std::uint64_t(cell) << 20) ^ std::uint64_t(k) ^ (std::uint64_t(r) << 40));
-                    for (std::size_t v = 0; v < plans.size(); ++v) {
-                        ad::configure(net, plans[v]);
-                        ad::rectify(net, cds, idx, norm);
-                        const double acc = train::evaluate(net, cds, norm, batch).accuracy;
-                        per_draw[v][k][std::size_t(r)].set(corrupt::name_of(c), s, acc);
-                        if (r + 1 == draws) {
-                            double sum = 0;
-                            for (const auto& d : per_draw[v][k]) sum += d.get(corrupt::name_of(c), s).value_or(0.0);
-                            after[v].at(k).set(corrupt::name_of(c), s, sum / double(draws));
-                            line += shiftnorm::detail::concat("  ", plans.size() > 1 ? plans[v].spec() + " " : "", "K=", k, " ",
-                                                              eval::detail::fmt_fixed(100 * sum / double(draws), 2), "%");
-                        }
-                    }
+            for (std::size_t v = 0; v < plans.size(); ++v)
+                for (auto k : ks) {
+                    const double m = mean_of_draws(v, k, [&](const eval::results& r) { return r.get(name, s).value_or(0.0); });
+                    after[v].at(k).set(name, s, m);
+                    line += shiftnorm::detail::concat("  ", plans.size() > 1 ? plans[v].spec() + " " : "", "K=", k, " ",
+                                                      eval::detail::fmt_fixed(100 * m, 2), "%");
                 }
-            ad::reset(net);
             ++cell;
             const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - cell_t0).count();
