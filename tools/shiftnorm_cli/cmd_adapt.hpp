@@ -229,7 +229,14 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         pl.opt.prior = prior;
         pl.opt.variance = var == "biased" ? variance_kind::biased : variance_kind::unbiased;
     }
-    if (!has_bn) plans.clear();  // GroupNorm / InstanceNorm / LayerNorm networks: Acc and mCE only (Tables 9, 10)
+    if (!has_bn) {  // GroupNorm / InstanceNorm / LayerNorm networks: Acc and mCE only (Tables 9, 10)
+        if (!p.get("variants").empty() || p.get("adapt") != "both" || p.get("layers") != "all" || p.get("samples") != "32" ||
+            draws != 1 || prior != 0)
+            std::cerr << "adapt: note: --norm " << p.get("norm")
+                      << " has no BN statistics; the rectification options (--samples, --draws, --variants, --adapt, "
+                         "--layers, --prior) are ignored\n";
+        plans.clear();
+    }
     const auto which = cd::parse_corruptions(p.get("corruptions"));
     const auto sevs = cd::parse_severities(p.get("severities"));
     const auto dspec = parse_data(p.get("data"));
