@@ -138,14 +138,21 @@ inline std::vector<index_t> draw(index_t n, index_t k, std::uint64_t seed) {
     return idx;
 }
 
+//! Images `idx` of `ds` as one normalized batch, and their labels.
+inline tensor<float> batch_of(const data::image_dataset& ds, const std::vector<index_t>& idx, const data::normalization& norm,
+                              std::vector<std::int32_t>* labels = nullptr) {
+    tensor<float> x;
+    std::vector<std::int32_t> y;
+    data::make_batch(ds, idx, 0, index_t(idx.size()), norm, {}, nullptr, x, y);
+    if (labels) *labels = std::move(y);
+    return x;
+}
+
 //! Rectifies every BN layer of `net` from images `idx` of `ds`: ONE forward pass in rectify
 //! mode, each layer normalizing with its adapted statistics (seed 000).
 inline void rectify(nn::module& net, const data::image_dataset& ds, const std::vector<index_t>& idx,
                     const data::normalization& norm) {
-    tensor<float> x;
-    std::vector<std::int32_t> y;
-    data::make_batch(ds, idx, 0, index_t(idx.size()), norm, {}, nullptr, x, y);
-    net.forward(x, nn::mode::rectify);
+    net.forward(batch_of(ds, idx, norm), nn::mode::rectify);
 }
 
 //! A seeded random subset of n images, kept in dataset order. Image folders are sorted by class,

@@ -54,21 +54,6 @@ private:
     std::vector<layer_t*> layers_;
 };
 
-//! Images `idx` of `ds` as one normalized batch.
-inline tensor<float> batch_of(const data::image_dataset& ds, const std::vector<index_t>& idx, const data::normalization& norm) {
-    tensor<float> x;
-    std::vector<std::int32_t> y;
-    data::make_batch(ds, idx, 0, index_t(idx.size()), norm, {}, nullptr, x, y);
-    return x;
-}
-
-inline index_t argmax_row(const tensor<float>& logits, index_t n) {
-    index_t best = 0;
-    for (index_t j = 1; j < logits.shape().c; ++j)
-        if (logits(n, j, 0, 0) > logits(n, best, 0, 0)) best = j;
-    return best;
-}
-
 }  // namespace analyze_detail
 
 //! shiftnorm analyze --model M --weights W --data SPEC [--what stats|cosine|both]
@@ -154,7 +139,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
         an::feature_tap tap(net, true);
         std::mt19937_64 g(sample_seed ^ 0xf162);
         auto stats_of = [&](const data::image_dataset& d, const std::vector<index_t>& idx) {
-            net.forward(an::batch_of(d, idx, norm), nn::mode::eval);
+            net.forward(ad::batch_of(d, idx, norm), nn::mode::eval);
             std::vector<channel_stats<double>> st;
             for (std::size_t l = 0; l < L; ++l) st.push_back(eval::batch_channel_stats(tap.features[l], variance_kind::unbiased));
             return st;
@@ -239,16 +224,16 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
                 std::vector<tensor<float>> clean_f;
                 {
                     an::feature_tap tap(net, false);
-                    net.forward(an::batch_of(ds, idx, norm), nn::mode::eval);
+                    net.forward(ad::batch_of(ds, idx, norm), nn::mode::eval);
                     clean_f = std::move(tap.features);
                 }
                 auto add = [&](nn::sequential& model, std::vector<double>& acc, index_t& correct) {
                     an::feature_tap tap(model, false);
-                    const auto& logits = model.forward(an::batch_of(cds, idx, norm), nn::mode::eval);
+                    std::vector<std::int32_t> labels;
+                    const auto& logits = model.forward(ad::batch_of(cds, idx, norm, &labels), nn::mode::eval);
                     for (std::size_t l = 0; l < L; ++l)
                         for (double c : eval::cosine_similarity_per_sample(clean_f[l], tap.features[l])) acc[l] += c;
-                    for (std::size_t j = 0; j < idx.size(); ++j)
-                        correct += an::argmax_row(logits, index_t(j)) == cds.labels[std::size_t(idx[j])] ? 1 : 0;
+                    correct += index_t(nn::count_correct(logits, labels));
                 };
                 add(net, cos_b, correct_b);
                 add(rect, cos_a, correct_a);
