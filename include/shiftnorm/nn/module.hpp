@@ -11,23 +11,9 @@
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
+#include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/tensor.hpp"
 #include "shiftnorm/nn/init.hpp"
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
-//! SHIFTNORM_OMP(omp parallel for ...) expands to the OpenMP pragma when compiling with OpenMP
-//! and to nothing otherwise (no -Wunknown-pragmas noise in consumers built without -fopenmp).
-#if !defined(SHIFTNORM_OMP)
-#if defined(_OPENMP)
-#define SHIFTNORM_OMP_STR(x) #x
-#define SHIFTNORM_OMP(x) _Pragma(SHIFTNORM_OMP_STR(x))
-#else
-#define SHIFTNORM_OMP(x)
-#endif
-#endif
 
 namespace shiftnorm::nn {
 
