@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages shiftnorm's build, tests, benchmarks and experiments need.
+#   bash scripts/install_deps.sh           install what is missing (apt-get update first)
+#   bash scripts/install_deps.sh --list    print the package list only (used by check_deps.sh)
+# Installs with --no-install-recommends, so every package configure uses must be named here:
+# libdnnl-dev's CMake config needs the OpenCL headers that Debian only recommends
+# (ocl-icd-opencl-dev). scripts/check_deps.sh verifies this list against what configure found.
 set -euo pipefail
-pkgs=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev libdnnl-dev libjpeg-dev libpng-dev zlib1g-dev
-      dataset-fashion-mnist)
+pkgs=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev libdnnl-dev ocl-icd-opencl-dev libjpeg-dev libpng-dev
+      zlib1g-dev dataset-fashion-mnist)
 # python3-torch and python3-numpy are only needed to regenerate golden files (tests/golden/*.py).
 if [[ "${SHIFTNORM_WITH_TORCH:-0}" == 1 ]]; then pkgs+=(python3-torch python3-numpy); fi
+if [[ "${1:-}" == "--list" ]]; then printf '%s\n' "${pkgs[@]}"; exit 0; fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
