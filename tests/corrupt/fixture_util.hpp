@@ -35,9 +35,9 @@ inline diff_stats stats_of(const std::uint8_t* corrupted, const std::uint8_t* cl
     return r;
 }
 
-//! The acceptance rule of project issue 4: within 15% relative or 0.005 absolute.
-inline bool close_enough(double ours, double ref) {
-    return std::fabs(ours - ref) <= 0.005 || std::fabs(ours - ref) <= 0.15 * std::fabs(ref);
+//! |ours - ref| <= rel * |ref| or <= abs_tol.
+inline bool within(double ours, double ref, double rel, double abs_tol) {
+    return std::fabs(ours - ref) <= abs_tol || std::fabs(ours - ref) <= rel * std::fabs(ref);
 }
 
 }  // namespace shiftnorm_test

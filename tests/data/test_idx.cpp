@@ -9,6 +9,7 @@
 
 #include <zlib.h>
 
+#include "support/skip.hpp"
 #include "shiftnorm/data/idx.hpp"
 
 using namespace shiftnorm;
@@ -84,10 +85,7 @@ TEST_CASE("truncated, corrupt or inconsistent IDX files are io_errors", "[data][
 
 TEST_CASE("Fashion-MNIST test split from the Debian package", "[data][idx][shared]") {
     const std::string dir = "/usr/share/datasets/fashion-mnist";
-    if (!std::ifstream(dir + "/t10k-labels-idx1-ubyte.gz")) {
-        WARN("skipped: " << dir << " not installed");
-        return;
-    }
+    SHIFTNORM_SKIP_UNLESS(std::ifstream(dir + "/t10k-labels-idx1-ubyte.gz").good(), dir << " not installed");
     const auto ds = data::load_mnist_dir(dir, false, data::fashion_mnist_classes());
     CHECK(ds.size() == 10000);
     CHECK(ds.height == 28);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "support/skip.hpp"
 #include "shiftnorm/data/safetensors.hpp"
 
 using namespace shiftnorm;
@@ -91,10 +92,7 @@ TEST_CASE("malformed safetensors headers are io_errors naming the problem", "[da
 
 TEST_CASE("the shared pretrained ResNet-20 checkpoint parses with PyTorch names", "[data][safetensors][shared]") {
     const std::string path = std::string(SHIFTNORM_SHARED_DIR) + "/data/pretrained/resnet20-cifar10.safetensors";
-    if (!std::ifstream(path)) {
-        WARN("skipped: " << path << " not present");
-        return;
-    }
+    SHIFTNORM_SKIP_UNLESS(std::ifstream(path).good(), path << " not present");
     const auto f = data::read_safetensors(path);
     CHECK(f.tensors.size() == 97);
     CHECK(f.at("conv1.weight").shape == std::vector<std::int64_t>{16, 3, 3, 3});

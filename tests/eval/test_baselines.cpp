@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "support/skip.hpp"
 #include "shiftnorm/corrupt/corrupt.hpp"
 #include "shiftnorm/eval/baselines.hpp"
 
@@ -67,13 +68,10 @@ TEST_CASE("baseline lookups reject bad input with named arguments", "[eval][base
 
 // Re-reads the CSV the header was generated from and compares every number (skipped when the
 // shared folder is absent, e.g. in an installed-package build).
-TEST_CASE("compiled-in tables equal shared/data/alexnet_baselines.csv", "[eval][baselines]") {
+TEST_CASE("compiled-in tables equal shared/data/alexnet_baselines.csv", "[eval][baselines][shared]") {
     const std::string path = std::string(SHIFTNORM_SHARED_DIR) + "/data/alexnet_baselines.csv";
     std::ifstream f(path);
-    if (!f) {
-        WARN("skipped: " << path << " not found");
-        return;
-    }
+    SHIFTNORM_SKIP_UNLESS(f.good(), path << " not found");
     const baseline_table im(baseline_kind::alexnet_imagenet), c10(baseline_kind::alexnet_cifar10),
         c100(baseline_kind::alexnet_cifar100);
     std::string line;

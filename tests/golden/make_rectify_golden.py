@@ -4,7 +4,8 @@
 # (Debian python3-torch): a small conv/BN network with random weights and source statistics is
 # rectified the way the paper's public code does it — reset running stats, momentum=None
 # (cumulative: one batch => its mean and UNBIASED variance replace the source), ONE train-mode
-# forward pass on k target images, then eval mode — and evaluated on other target images.
+# forward pass on k target images, then eval mode — and evaluated on other target images; and the
+# Table 6/7 ablations the same way (mean only, variance only, one layer left out of the pass).
 # Writes tests/golden/rectify_torch.safetensors (weights + inputs + expected outputs).
 # Run with Debian's interpreter:  /usr/bin/python3 tests/golden/make_rectify_golden.py
 import json
@@ -45,6 +46,7 @@ k = 6
 target = torch.randn(k, 1, 8, 8) * 1.7 + 0.4   # shifted "target domain"
 evalx = torch.randn(5, 1, 8, 8) * 1.7 + 0.4
 tensors = {name: p.detach().clone() for name, p in net.state_dict().items() if "num_batches" not in name}
+source_state = {name: t.clone() for name, t in net.state_dict().items()}
 tensors["input.target"] = target
 tensors["input.eval"] = evalx
 with torch.no_grad():
@@ -61,6 +63,41 @@ with torch.no_grad():
         bn = getattr(net, name)
         tensors[f"expected.{name}.running_mean"] = bn.running_mean.clone()
         tensors[f"expected.{name}.running_var"] = bn.running_var.clone()
+
+
+def ablation(keep, enabled):
+    """The paper's ablations (Tables 6 and 7) in PyTorch: the enabled BN layers run ONE train-mode
+    pass (normalizing with BOTH batch statistics, like the standard procedure), then only the
+    statistic named by `keep` ("mean" or "var" or "both") replaces the source one; disabled layers
+    stay in eval mode (source statistics) during the pass and keep them."""
+    net.load_state_dict(source_state)
+    net.eval()
+    bns = {"bn1": net.bn1, "bn2": net.bn2}
+    for name, bn in bns.items():
+        if name in enabled:
+            bn.reset_running_stats()
+            bn.momentum = None
+            bn.train()
+    with torch.no_grad():
+        net(target)
+        net.eval()
+        for name, bn in bns.items():
+            bn.momentum = 0.1
+            if name in enabled and keep == "mean":
+                bn.running_var.copy_(source_state[name + ".running_var"])
+            if name in enabled and keep == "var":
+                bn.running_mean.copy_(source_state[name + ".running_mean"])
+        out = {"logits": net(evalx)}
+        for name, bn in bns.items():
+            out[name + ".running_mean"] = bn.running_mean.clone()
+            out[name + ".running_var"] = bn.running_var.clone()
+    return out
+
+
+for case, keep, enabled in (("mean_only", "mean", ("bn1", "bn2")), ("var_only", "var", ("bn1", "bn2")),
+                            ("bn1_disabled", "both", ("bn2",)), ("bn2_disabled", "both", ("bn1",))):
+    for key, t in ablation(keep, enabled).items():
+        tensors[f"expected.{case}.{key}"] = t
 
 # safetensors writer (format: u64 header length, JSON header, raw little-endian data)
 header, blobs, off = {}, [], 0

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "support/skip.hpp"
 #include "shiftnorm/data/safetensors.hpp"
 #include "shiftnorm/models/zoo.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
@@ -39,10 +40,7 @@ TEST_CASE("CIFAR ResNets have exactly the tensors of the shared pretrained check
     for (int depth : {20, 32, 44, 56}) {
         const std::string path = std::string(SHIFTNORM_SHARED_DIR) + "/data/pretrained/resnet" + std::to_string(depth) +
                                  "-cifar10.safetensors";
-        if (!std::ifstream(path)) {
-            WARN("skipped: " << path << " not present");
-            continue;
-        }
+        SHIFTNORM_SKIP_UNLESS(std::ifstream(path).good(), path << " not present");
         auto net = build("resnet" + std::to_string(depth));
         const auto f = data::read_safetensors(path);
         const auto rep = train::load_state_dict(net, f, true);  // strict: same names and shapes

@@ -66,3 +66,50 @@ TEST_CASE("rectification matches the reference procedure run in PyTorch 1.13", "
     // and the rectified logits really differ from the source ones (the test can fail)
     CHECK(test::worst_error(logits, f.at("expected.logits_source").to_float(), 1e-3, 0) > 1.0);
 }
+
+namespace {
+//! Runs one ablation case of make_rectify_golden.py: `what` kept, `enabled` layers rectified.
+void check_ablation(const std::string& name, adapt_what what, bool bn1_on, bool bn2_on, rectify_pass pass) {
+    const auto f = data::read_safetensors(std::string(SHIFTNORM_TEST_DATA_DIR) + "/rectify_torch.safetensors");
+    auto net = small_net();
+    train::load_state_dict(net, f, true, {"input.", "expected."});
+    const auto bns = nn::find_all<nn::norm_layer<rect_bn>>(net);
+    REQUIRE(bns.size() == 2);
+    const bool on[2] = {bn1_on, bn2_on};
+    for (std::size_t i = 0; i < 2; ++i) {
+        bns[i]->impl.source.options.what = what;
+        bns[i]->impl.source.options.enabled = on[i];
+        bns[i]->impl.source.options.pass = pass;
+    }
+    net.forward(as_tensor(f.at("input.target")), nn::mode::rectify);
+    for (std::size_t i = 0; i < 2; ++i) {
+        const std::string key = "expected." + name + ".bn" + std::to_string(i + 1);
+        INFO(key);
+        const auto& st = bns[i]->impl.source.inference_stats(nullptr);
+        CHECK(test::worst_error(st.mean, f.at(key + ".running_mean").to_float(), 1e-6, 1e-5) <= 1.0);
+        CHECK(test::worst_error(st.var, f.at(key + ".running_var").to_float(), 1e-6, 1e-5) <= 1.0);
+    }
+    const auto logits = net.forward(as_tensor(f.at("input.eval")), nn::mode::eval);
+    CHECK(test::worst_error(logits, f.at("expected." + name + ".logits").to_float(), 1e-5, 1e-4) <= 1.0);
+}
+}  // namespace
+
+TEST_CASE("Table 6/7 ablations match PyTorch: one train-mode pass, then keep the chosen statistic",
+          "[rectify][torch]") {
+    SECTION("mean only") { check_ablation("mean_only", adapt_what::mean_only, true, true, rectify_pass::batch); }
+    SECTION("variance only") { check_ablation("var_only", adapt_what::var_only, true, true, rectify_pass::batch); }
+    SECTION("first layer left out") { check_ablation("bn1_disabled", adapt_what::both, false, true, rectify_pass::batch); }
+    SECTION("second layer left out") { check_ablation("bn2_disabled", adapt_what::both, true, false, rectify_pass::batch); }
+}
+
+TEST_CASE("the 'adapted' pass differs from PyTorch's procedure for mean only (the option is real)", "[rectify][torch]") {
+    const auto f = data::read_safetensors(std::string(SHIFTNORM_TEST_DATA_DIR) + "/rectify_torch.safetensors");
+    auto net = small_net();
+    train::load_state_dict(net, f, true, {"input.", "expected."});
+    const auto bns = nn::find_all<nn::norm_layer<rect_bn>>(net);
+    for (auto* b : bns) b->impl.source.options.what = adapt_what::mean_only, b->impl.source.options.pass = rectify_pass::adapted;
+    net.forward(as_tensor(f.at("input.target")), nn::mode::rectify);
+    // the first layer sees the same input either way; the second sees differently normalized activations
+    CHECK(test::worst_error(bns[0]->impl.source.adapted.mean, f.at("expected.mean_only.bn1.running_mean").to_float(), 1e-6, 1e-5) <= 1.0);
+    CHECK(test::worst_error(bns[1]->impl.source.adapted.mean, f.at("expected.mean_only.bn2.running_mean").to_float(), 1e-4, 0) > 1.0);
+}

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "args.hpp"
 #include "cmd_corrupt.hpp"
 #include "common.hpp"
+#include "shiftnorm/data/sampling.hpp"
 #include "shiftnorm/eval/baselines.hpp"
 #include "shiftnorm/eval/metrics.hpp"
 #include "shiftnorm/eval/plot.hpp"
@@ -124,19 +124,9 @@ inline data::image_dataset from_nhwc(const std::vector<std::uint8_t>& nhwc, cons
     return d;
 }
 
-//! K distinct image indices drawn from [0, n) with a seeded generator (the paper draws the
-//! representation samples from the evaluated split itself).
-inline std::vector<index_t> draw(index_t n, index_t k, std::uint64_t seed) {
-    std::vector<index_t> idx(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) idx[std::size_t(i)] = i;
-    std::mt19937_64 g(seed);
-    for (index_t i = 0; i < std::min(k, n); ++i) {
-        std::uniform_int_distribution<index_t> u(i, n - 1);
-        std::swap(idx[std::size_t(i)], idx[std::size_t(u(g))]);
-    }
-    idx.resize(std::size_t(std::min(k, n)));
-    return idx;
-}
+//! K distinct image indices drawn from [0, n) with a seeded, portable generator (the paper draws
+//! the representation samples from the evaluated split itself).
+inline std::vector<index_t> draw(index_t n, index_t k, std::uint64_t seed) { return data::draw_indices(n, k, seed); }
 
 //! Images `idx` of `ds` as one normalized batch, and their labels.
 inline tensor<float> batch_of(const data::image_dataset& ds, const std::vector<index_t>& idx, const data::normalization& norm,
@@ -155,21 +145,9 @@ inline void rectify(nn::module& net, const data::image_dataset& ds, const std::v
     net.forward(batch_of(ds, idx, norm), nn::mode::rectify);
 }
 
-//! A seeded random subset of n images, kept in dataset order. Image folders are sorted by class,
-//! so "the first n" would be one or two classes, and K samples drawn from them would give
-//! single-class BN statistics.
+//! A seeded random subset of n images, kept in dataset order (all classes).
 inline data::image_dataset subsample(const data::image_dataset& ds, index_t n, std::uint64_t seed) {
-    if (n <= 0 || n >= ds.size()) return ds;
-    auto idx = draw(ds.size(), n, seed);
-    std::sort(idx.begin(), idx.end());
-    data::image_dataset out = ds;
-    out.labels.resize(std::size_t(n));
-    out.pixels.resize(std::size_t(n * ds.image_size()));
-    for (index_t j = 0; j < n; ++j) {
-        out.labels[std::size_t(j)] = ds.labels[std::size_t(idx[std::size_t(j)])];
-        std::copy_n(ds.image(idx[std::size_t(j)]), ds.image_size(), out.pixels.data() + j * ds.image_size());
-    }
-    return out;
+    return data::random_subset(ds, n, seed);
 }
 
 inline std::string default_baseline(const data_spec& d, const data::image_dataset& ds) {
@@ -200,6 +178,9 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
                                              "both|mean|var[/all|front|middle|end], e.g. both,var,mean,both/front,both/middle,both/end")
         .option("prior", "N", "0", "prior strength N: N/(N+n) source + n/(N+n) target (0 = replace, the paper)")
         .option("variance", "unbiased|biased", "unbiased", "variance stored from the K samples (the reference: unbiased)")
+        .option("pass", "batch|adapted|auto", "auto", "what each layer normalizes with during the rectification pass: the batch "
+                                                    "statistics (PyTorch train mode, the paper) or the statistics kept (mean/var-only, "
+                                                    "prior mixture: Schneider et al.); auto = adapted with --prior > 0, else batch")
         .option("baseline", "NAME", "auto", "mCE normalizer: alexnet-imagenet | alexnet-cifar10 | alexnet-cifar100 | none | auto")
         .option("corruptions", "LIST", "common", "all | common | heldout | name,name,...")
         .option("severities", "LIST", "1-5", "severities, e.g. 1-5 or 3")
@@ -232,7 +213,10 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     if (!(prior >= 0)) throw usage_error("--prior must be >= 0");
     const std::string var = p.get("variance");
     if (var != "unbiased" && var != "biased") throw usage_error("--variance must be unbiased or biased");
+    const std::string pass_name = p.get("pass") == "auto" ? (prior > 0 ? "adapted" : "batch") : p.get("pass");
+    if (pass_name != "batch" && pass_name != "adapted") throw usage_error("--pass must be batch, adapted or auto");
     for (auto& pl : plans) {
+        pl.opt.pass = pass_name == "batch" ? rectify_pass::batch : rectify_pass::adapted;
         pl.opt.prior = prior;
         pl.opt.variance = var == "biased" ? variance_kind::biased : variance_kind::unbiased;
     }
@@ -274,7 +258,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
               << " images; corruptions " << which.size() << " x severities " << sevs.size();
     if (has_bn)
         std::cerr << "; K = " << p.get("samples") << " (" << draws << " draw(s)), variants " << settings << ", prior " << prior
-                  << ", " << var << " variance";
+                  << ", " << var << " variance, " << pass_name << " statistics in the pass";
     else
         std::cerr << "; " << p.get("norm") << " norm: no BN statistics, evaluated without rectification";
     std::cerr << "; mCE: " << eval::mce_variant(base) << "\n";
@@ -419,7 +403,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         eval::plot_series ps{name, {}, {}, false, {}, {}};
         const auto a = eval::accuracy_by_severity(r);
         for (int s = 1; s <= 5; ++s)
-            if (a[std::size_t(s - 1)] == a[std::size_t(s - 1)]) ps.x.push_back(s), ps.y.push_back(100 * a[std::size_t(s - 1)]);
+            if (a[std::size_t(s - 1)] == a[std::size_t(s - 1)]) ps.x.push_back(s), ps.y.push_back(a[std::size_t(s - 1)]);  // already in percent
         return ps;
     };
     sev.series.push_back(curve(has_bn ? "before" : p.get("norm") + " norm", before));

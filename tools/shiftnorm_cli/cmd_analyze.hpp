@@ -137,7 +137,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
                                 "clean/corrupted, same content", "clean/corrupted, different content"};
         std::vector<std::array<eval::stat_difference_average, 4>> avg(L);
         an::feature_tap tap(net, true);
-        std::mt19937_64 g(sample_seed ^ 0xf162);
+        random_engine g(sample_seed ^ 0xf162);
         auto stats_of = [&](const data::image_dataset& d, const std::vector<index_t>& idx) {
             net.forward(ad::batch_of(d, idx, norm), nn::mode::eval);
             std::vector<channel_stats<double>> st;
@@ -145,7 +145,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
             return st;
         };
         for (long long m = 0; m < M; ++m) {
-            const auto both = ad::draw(ds.size(), 2 * B, g());
+            const auto both = ad::draw(ds.size(), 2 * B, g.next());
             const std::vector<index_t> a(both.begin(), both.begin() + B), b(both.begin() + B, both.end());
             const auto ca = stats_of(ds, a), cb = stats_of(ds, b), xa = stats_of(cds, a), xb = stats_of(cds, b);
             for (std::size_t l = 0; l < L; ++l) {

@@ -112,9 +112,9 @@ public:
     }
 
     //! Rectification pass (seed 000): for rectifiable sources, estimate this layer's statistics
-    //! from the batch, store them in the source, and normalize with the adapted statistics
-    //! (batch part with the biased variance, as training-mode normalization does) so the
-    //! following layers see rectified activations.
+    //! from the batch, store them in the source, and normalize with the pass statistics
+    //! (rectify_options::pass; by default the batch mean and biased variance, as PyTorch's
+    //! training-mode forward does) so the following layers see rectified activations.
     void forward_rectify(const tensor_view<const T>& src, const tensor_view<T>& dst) {
         if constexpr (Source::rectifiable) {
             detail::check_norm_io("batch_norm::forward_rectify", src, dst, channels_);

@@ -12,6 +12,21 @@ namespace shiftnorm {
 //! Which statistics rectification replaces (seed 000, Table 6).
 enum class adapt_what { both, mean_only, var_only };
 
+//! What each rectified layer normalizes with DURING the rectification pass, i.e. what the
+//! following layers see while their own statistics are estimated. What is STORED is decided by
+//! `what`, `prior` and `variance` either way.
+enum class rectify_pass {
+    //! The batch mean and biased batch variance, whatever is kept afterwards: one PyTorch
+    //! train-mode forward, then only the chosen statistic replaces the source one. This is the
+    //! paper's procedure (seed 000, Tables 6 and 7) and the default.
+    batch,
+    //! The statistics being stored (mean-only: batch mean with the source variance; var-only:
+    //! source mean with the batch variance; prior > 0: the mixture), the batch part biased.
+    //! Schneider et al. (2020) normalize with the mixture in every layer, so this is their
+    //! procedure for prior > 0; for `both` with prior 0 it equals `batch`.
+    adapted,
+};
+
 //! Options of BN-statistics rectification (Benz et al., "Revisiting Batch Normalization for
 //! Improving Corruption Robustness", seed 000; prior mixing from Schneider et al. 2020).
 struct rectify_options {
@@ -21,8 +36,12 @@ struct rectify_options {
     double prior = 0.0;
     //! Variance stored from the target batch: unbiased (n/(n-1), the reference's choice) or biased.
     variance_kind variance = variance_kind::unbiased;
-    //! Whether this layer takes part (Table 7 adapts the front, middle or end third only).
+    //! Whether this layer takes part (Table 7 adapts the front, middle or end third only). A
+    //! disabled layer normalizes with its source statistics in the pass (PyTorch: left in eval
+    //! mode) and keeps them.
     bool enabled = true;
+    //! What the pass normalizes with (see rectify_pass).
+    rectify_pass pass = rectify_pass::batch;
 };
 
 namespace detail {
@@ -58,8 +77,8 @@ channel_stats<float> rectify_pass_stats(const channel_stats<float>& source, cons
 }  // namespace detail
 
 //! Rectified source: inference uses statistics re-estimated from a batch of k target samples
-//! by batch_norm::forward_rectify (in which each layer already normalizes with its adapted
-//! statistics, so later layers see adapted activations), then frozen. Before rectification, or
+//! by batch_norm::forward_rectify (in which each layer already normalizes with the pass
+//! statistics, so later layers see rectified activations), then frozen. Before rectification, or
 //! after reset(), it behaves like `population`.
 struct rectified {
     static constexpr bool uses_batch_at_inference = false;
@@ -73,15 +92,16 @@ struct rectified {
         return has_adapted ? adapted : running.stats;
     }
     //! Stores the adapted statistics from a target batch (variance per options.variance,
-    //! unbiased by default) and returns what the rectification pass normalizes with: the same
-    //! adapted statistics with the batch part in the BIASED convention of training-mode
-    //! normalization. For `both` with prior 0 this is exactly PyTorch's train-mode forward of the
-    //! reference implementation (normalize with batch mean / biased var, store unbiased var).
+    //! unbiased by default) and returns what the rectification pass normalizes with
+    //! (options.pass): by default the batch mean and BIASED variance, exactly PyTorch's
+    //! train-mode forward of the reference implementation (normalize with batch mean / biased
+    //! var, store unbiased var), whatever `what` keeps.
     template <class Acc>
     channel_stats<float> rectify(const std::vector<moments<Acc>>& target, index_t samples) {
         if (!options.enabled) return inference_stats(nullptr);
         adapted = detail::rectify_stats(running.stats, target, samples, options);
         has_adapted = true;
+        if (options.pass == rectify_pass::batch) return channel_stats<float>::from_moments(target, variance_kind::biased);
         return detail::rectify_pass_stats(running.stats, target, samples, options);
     }
     //! Forgets the adapted statistics (back to the source statistics).

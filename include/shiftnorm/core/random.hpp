@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+// The project's one random family: splitmix64 seeding and xoshiro256** with portable distributions.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace shiftnorm {
+
+//! One step of splitmix64 (Steele, Lea, Flood 2014): a bijective 64-bit mixer. Used to derive
+//! independent per-image seeds from (user seed, corruption, severity, image index), so that the
+//! random stream of image i never depends on which thread or in which order it is processed.
+inline std::uint64_t splitmix64(std::uint64_t& state) {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+//! Mixes any number of 64-bit words into one seed (order-sensitive).
+template <class... Ws>
+std::uint64_t mix_seed(std::uint64_t seed, Ws... words) {
+    std::uint64_t s = seed;
+    std::uint64_t out = splitmix64(s);
+    ((s ^= static_cast<std::uint64_t>(words) * 0xD1B54A32D192ED03ull + out, out = splitmix64(s)), ...);
+    return out;
+}
+
+//! xoshiro256** (Blackman & Vigna 2018) seeded through splitmix64, with the distributions the
+//! corruption code and the samplers need. Every draw is a pure function of the seed and the
+//! number of previous draws: same seed, same numbers, on every platform with IEEE double and a
+//! correct libm (unlike std::uniform_int_distribution & co., whose output is
+//! implementation-defined and differs between standard libraries).
+class random_engine {
+public:
+    explicit random_engine(std::uint64_t seed = 0) {
+        std::uint64_t s = seed;
+        for (auto& w : s_) w = splitmix64(s);
+    }
+
+    //! Next raw 64-bit word.
+    std::uint64_t next() {
+        const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+        const std::uint64_t t = s_[1] << 17;
+        s_[2] ^= s_[0];
+        s_[3] ^= s_[1];
+        s_[1] ^= s_[2];
+        s_[0] ^= s_[3];
+        s_[2] ^= t;
+        s_[3] = rotl(s_[3], 45);
+        return result;
+    }
+
+    //! Uniform double in [0, 1) with 53 random bits.
+    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+    //! Uniform double in [lo, hi).
+    double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+
+    //! Uniform integer in [lo, hi) (numpy randint convention: hi exclusive). Requires lo < hi.
+    std::int64_t randint(std::int64_t lo, std::int64_t hi) {
+        const std::uint64_t range = static_cast<std::uint64_t>(hi - lo);
+        // Lemire's nearly-divisionless method with rejection: exact uniformity.
+        __uint128_t m = static_cast<__uint128_t>(next()) * range;
+        std::uint64_t low = static_cast<std::uint64_t>(m);
+        if (low < range) {
+            const std::uint64_t thresh = (0 - range) % range;
+            while (low < thresh) {
+                m = static_cast<__uint128_t>(next()) * range;
+                low = static_cast<std::uint64_t>(m);
+            }
+        }
+        return lo + static_cast<std::int64_t>(m >> 64);
+    }
+
+    //! Standard normal draw (Marsaglia polar method; the spare value is cached).
+    double normal() {
+        if (has_spare_) {
+            has_spare_ = false;
+            return spare_;
+        }
+        double u, v, s;
+        do {
+            u = 2.0 * uniform() - 1.0;
+            v = 2.0 * uniform() - 1.0;
+            s = u * u + v * v;
+        } while (s >= 1.0 || s == 0.0);
+        const double f = std::sqrt(-2.0 * std::log(s) / s);
+        spare_ = v * f;
+        has_spare_ = true;
+        return u * f;
+    }
+    //! Normal draw with mean `loc` and standard deviation `scale`.
+    double normal(double loc, double scale) { return loc + scale * normal(); }
+
+    //! Poisson draw with mean lam >= 0: multiplication method below 10, Hoermann's PTRS
+    //! transformed rejection (the algorithm numpy uses) from 10 on. Exact distribution.
+    std::int64_t poisson(double lam) {
+        if (!(lam > 0.0)) return 0;
+        if (lam < 10.0) {
+            const double enlam = std::exp(-lam);
+            std::int64_t x = 0;
+            double prod = 1.0;
+            for (;;) {
+                prod *= uniform();
+                if (prod > enlam) ++x;
+                else return x;
+            }
+        }
+        const double slam = std::sqrt(lam), loglam = std::log(lam);
+        const double b = 0.931 + 2.53 * slam;
+        const double a = -0.059 + 0.02483 * b;
+        const double invalpha = 1.1239 + 1.1328 / (b - 3.4);
+        const double vr = 0.9277 - 3.6224 / (b - 2);
+        for (;;) {
+            const double U = uniform() - 0.5;
+            const double V = uniform();
+            const double us = 0.5 - std::fabs(U);
+            const double k = std::floor((2 * a / us + b) * U + lam + 0.43);
+            if (us >= 0.07 && V <= vr) return static_cast<std::int64_t>(k);
+            if (k < 0 || (us < 0.013 && V > us)) continue;
+            if (std::log(V) + std::log(invalpha) - std::log(a / (us * us) + b) <=
+                -lam + k * loglam - std::lgamma(k + 1))
+                return static_cast<std::int64_t>(k);
+        }
+    }
+
+private:
+    static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+    std::uint64_t s_[4]{};
+    double spare_ = 0.0;
+    bool has_spare_ = false;
+};
+
+}  // namespace shiftnorm
