@@ -2,8 +2,12 @@
 // Declarative option parser of the shiftnorm CLI: every option has a help line and a default.
 #pragma once
 
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <map>
+#include <sstream>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -23,12 +27,22 @@ public:
     arg_parser(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
 
     arg_parser& option(const std::string& name, const std::string& value_name, const std::string& def, const std::string& help) {
-        specs_.push_back({name, value_name, def, help, false});
+        specs_.push_back({name, value_name, def, help, false, {}});
         values_[name] = def;
         return *this;
     }
+    //! The last option added takes an integer in [lo, hi]; `why` explains the bound in errors.
+    arg_parser& int_range(long long lo, long long hi, const std::string& why = "") {
+        specs_.back().b = {bound_kind::integer, double(lo), double(hi), lo, hi, why};
+        return *this;
+    }
+    //! The last option added takes a FINITE number in [lo, hi] (every value of a list option).
+    arg_parser& num_range(double lo, double hi, const std::string& why = "") {
+        specs_.back().b = {bound_kind::number, lo, hi, 0, 0, why};
+        return *this;
+    }
     arg_parser& flag(const std::string& name, const std::string& help) {
-        specs_.push_back({name, "", "", help, true});
+        specs_.push_back({name, "", "", help, true, {}});
         return *this;
     }
 
@@ -57,10 +71,14 @@ public:
             if (!has_value) {
                 if (i + 1 >= args.size()) throw usage_error("option '--" + name + "' needs a value (" + s->value_name + ")");
                 value = args[++i];
+                // `--out --resume`: the next word is an option, not a value (write --out=--x if meant)
+                if (value.rfind("--", 0) == 0 && find(option_name(value)))
+                    throw usage_error("option '--" + name + "' needs a value (" + s->value_name + "), got the option '" + value + "'");
             }
             values_[name] = value;
             given_[name] = true;
         }
+        for (const auto& s : specs_) check_bound(s);
         return true;
     }
 
@@ -78,20 +96,9 @@ public:
     const std::string& get(const std::string& name) const { return values_.at(name); }
     bool given(const std::string& name) const { return given_.count(name) != 0; }
     bool has(const std::string& name) const { return flags_.count(name) != 0; }
-    long long get_int(const std::string& name) const {
-        const std::string& v = get(name);
-        char* end = nullptr;
-        const long long x = std::strtoll(v.c_str(), &end, 10);
-        if (v.empty() || *end != '\0') throw usage_error("option '--" + name + "' expects an integer, got '" + v + "'");
-        return x;
-    }
-    double get_double(const std::string& name) const {
-        const std::string& v = get(name);
-        char* end = nullptr;
-        const double x = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end != '\0') throw usage_error("option '--" + name + "' expects a number, got '" + v + "'");
-        return x;
-    }
+    //! The integer value; usage_error when malformed or out of the range of long long.
+    long long get_int(const std::string& name) const { return parse_int(name, get(name)); }
+    double get_double(const std::string& name) const { return parse_double(name, get(name)); }
     std::vector<float> get_floats(const std::string& name) const {
         std::vector<float> out;
         std::string v = get(name), tok;
@@ -101,8 +108,8 @@ public:
             tok = v.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
             char* end = nullptr;
             const double x = std::strtod(tok.c_str(), &end);
-            if (tok.empty() || *end != '\0')
-                throw usage_error("option '--" + name + "' expects comma-separated numbers, got '" + v + "'");
+            if (tok.empty() || *end != '\0' || !std::isfinite(x))
+                throw usage_error("option '--" + name + "' expects comma-separated finite numbers, got '" + v + "'");
             out.push_back(float(x));
             if (c == std::string::npos) break;
             pos = c + 1;
@@ -111,10 +118,60 @@ public:
     }
 
 private:
+    enum class bound_kind { none, integer, number };
+    struct bound {
+        bound_kind kind = bound_kind::none;
+        double lo = 0, hi = 0;
+        long long ilo = 0, ihi = 0;
+        std::string why;
+    };
     struct spec {
         std::string name, value_name, def, help;
         bool is_flag;
+        bound b;
     };
+    static std::string option_name(const std::string& arg) {
+        std::string n = arg.substr(2);
+        return n.substr(0, n.find('='));
+    }
+    static long long parse_int(const std::string& name, const std::string& v) {
+        char* end = nullptr;
+        errno = 0;
+        const long long x = std::strtoll(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0') throw usage_error("option '--" + name + "' expects an integer, got '" + v + "'");
+        if (errno == ERANGE) throw usage_error("option '--" + name + "': '" + v + "' is out of range");
+        return x;
+    }
+    static double parse_double(const std::string& name, const std::string& v) {
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0') throw usage_error("option '--" + name + "' expects a number, got '" + v + "'");
+        return x;
+    }
+    //! Checks the value (given or default) of an option with a declared range.
+    void check_bound(const spec& s) const {
+        const bound& b = s.b;
+        if (b.kind == bound_kind::none || s.is_flag) return;
+        const std::string& v = values_.at(s.name);
+        if (v.empty()) return;  // "not set" (options whose default is empty)
+        auto fail = [&](const std::string& range) {
+            throw usage_error("option '--" + s.name + "' must be " + range + (b.why.empty() ? "" : " (" + b.why + ")") +
+                              ", got '" + v + "'");
+        };
+        std::ostringstream r;
+        if (b.kind == bound_kind::integer) {
+            r << "an integer in [" << b.ilo << ", " << b.ihi << "]";
+            const long long x = parse_int(s.name, v);
+            if (x < b.ilo || x > b.ihi) fail(r.str());
+            return;
+        }
+        r << "a finite number in [" << b.lo << ", " << b.hi << "]";
+        std::stringstream ss(v);
+        for (std::string t; std::getline(ss, t, ',');) {
+            const double x = parse_double(s.name, t);
+            if (!std::isfinite(x) || x < b.lo || x > b.hi) fail(r.str());
+        }
+    }
     const spec* find(const std::string& n) const {
         for (const auto& s : specs_)
             if (s.name == n) return &s;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cmath>
@@ -84,8 +85,10 @@ inline std::vector<index_t> parse_k_list(const std::string& s) {
     std::stringstream ss(s);
     for (std::string t; std::getline(ss, t, ',');) {
         char* end = nullptr;
+        errno = 0;
         const long long v = std::strtoll(t.c_str(), &end, 10);
-        if (t.empty() || *end != '\0' || v < 1) throw usage_error("--samples: '" + t + "' is not a positive count");
+        if (t.empty() || *end != '\0' || errno == ERANGE || v < 1 || v > 1000000000)
+            throw usage_error("--samples: '" + t + "' is not a count in [1, 1000000000]");
         out.push_back(index_t(v));
     }
     if (out.empty()) throw usage_error("--samples names no count");
@@ -171,12 +174,12 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     p.option("weights", "FILE", "", "safetensors weights (PyTorch names)")
         .option("split", "test|train", "test", "split to evaluate (and to draw the K samples from)")
         .option("samples", "K[,K...]", "32", "representation samples K; a list sweeps K (Fig. 4), the first is the main table")
-        .option("draws", "R", "1", "independent K-sample draws per cell; accuracies are averaged, the K table shows their spread")
+        .option("draws", "R", "1", "independent K-sample draws per cell; accuracies are averaged, the K table shows their spread").int_range(1, 1000)
         .option("adapt", "both|mean|var", "both", "statistics replaced (Table 6)")
         .option("layers", "all|front|middle|end", "all", "BN layers adapted (Table 7: a third of them)")
         .option("variants", "V[,V...]", "", "several settings side by side on the same images and samples, V = "
                                              "both|mean|var[/all|front|middle|end], e.g. both,var,mean,both/front,both/middle,both/end")
-        .option("prior", "N", "0", "prior strength N: N/(N+n) source + n/(N+n) target (0 = replace, the paper)")
+        .option("prior", "N", "0", "prior strength N: N/(N+n) source + n/(N+n) target (0 = replace, the paper)").num_range(0, 1e12)
         .option("variance", "unbiased|biased", "unbiased", "variance stored from the K samples (the reference: unbiased)")
         .option("pass", "batch|adapted|auto", "auto", "what each layer normalizes with during the rectification pass: the batch "
                                                     "statistics (PyTorch train mode, the paper) or the statistics kept (mean/var-only, "
@@ -184,12 +187,12 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         .option("baseline", "NAME", "auto", "mCE normalizer: alexnet-imagenet | alexnet-cifar10 | alexnet-cifar100 | none | auto")
         .option("corruptions", "LIST", "common", "all | common | heldout | name,name,...")
         .option("severities", "LIST", "1-5", "severities, e.g. 1-5 or 3")
-        .option("seed", "S", "0", "corruption seed (corrupted test sets are generated in memory)")
-        .option("sample-seed", "S", "1", "seed of the K-sample draws")
+        .option("seed", "S", "0", "corruption seed (corrupted test sets are generated in memory)").int_range(0, 9223372036854775807LL)
+        .option("sample-seed", "S", "1", "seed of the K-sample draws").int_range(0, 9223372036854775807LL)
         .option("table", "NAME", "auto", "corruption parameter table: cifar | imagenet | mnist | auto")
         .option("c-dir", "DIR", "", "read <corruption>.npy (CIFAR-10-C layout) from DIR instead of generating")
-        .option("limit", "N", "0", "evaluate a seeded random subset of N images of the split (0: all)")
-        .option("batch", "B", "500", "evaluation batch size")
+        .option("limit", "N", "0", "evaluate a seeded random subset of N images of the split (0: all)").int_range(0, 1000000000)
+        .option("batch", "B", "500", "evaluation batch size").int_range(1, 65536)
         .option("out", "DIR", "results/adapt", "directory for CSV, JSON and PNG outputs")
         .option("name", "TEXT", "", "row label (default: the model name)");
     if (!p.parse(args, std::cout)) return 0;
@@ -236,6 +239,11 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     if (limited && !p.get("c-dir").empty())
         throw usage_error("--limit cannot be combined with --c-dir (the files hold the whole split in order)");
     if (limited) ds = ad::subsample(ds, p.get_int("limit"), std::uint64_t(p.get_int("sample-seed")) + 0x5eed);
+    if (has_bn)
+        for (auto k : ks)
+            if (k > ds.size())
+                throw usage_error(shiftnorm::detail::concat("--samples ", k, " exceeds the ", ds.size(),
+                                                            " images the K samples are drawn from"));
     const auto norm = normalization_from(p, dspec);
     const std::string bname = p.get("baseline") == "auto" ? ad::default_baseline(dspec, ds) : p.get("baseline");
     eval::baseline_table base(eval::parse_baseline(bname));
@@ -410,7 +418,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     for (std::size_t v = 0; v < plans.size(); ++v)
         for (auto k : ks) sev.series.push_back(curve("after K=" + std::to_string(k) + plans[v].label(), after[v].at(k)));
     eval::line_plot((out / "accuracy_per_severity.png").string(), sev);
-    if (has_bn && ks.size() > 1) {  // Fig. 4: accuracy vs K
+    if (has_bn && (ks.size() > 1 || draws > 1)) {  // Fig. 4: accuracy vs K; spread over the draws
         const auto sb = eval::summarize(before, base);
         eval::line_plot_spec kp;
         kp.title = row + ": mean corruption accuracy vs representation samples K";
@@ -462,9 +470,11 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         }
         kp.series.push_back(ref);
         cp.series.push_back(cref);
-        if (ce_finite) eval::line_plot((out / "ce_vs_k.png").string(), cp);
         if (!kcsv) throw io_error("adapt: cannot write " + (out / "adapt_k_sweep.csv").string());
-        eval::line_plot((out / "accuracy_vs_k.png").string(), kp);
+        if (ks.size() > 1) {
+            if (ce_finite) eval::line_plot((out / "ce_vs_k.png").string(), cp);
+            eval::line_plot((out / "accuracy_vs_k.png").string(), kp);
+        }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cerr << "adapt: done in " << secs << " s; plots and tables in " << out.string() << "\n";

@@ -70,15 +70,15 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
     p.option("weights", "FILE", "", "safetensors weights (PyTorch names)")
         .option("what", "stats|cosine|both", "both", "Fig. 2 (stats), Fig. 3 (cosine) or both")
         .option("corruption", "NAME", "gaussian_noise", "corruption (the paper: Gaussian noise)")
-        .option("severity", "S", "3", "Fig. 2: severity of the corrupted batches")
+        .option("severity", "S", "3", "Fig. 2: severity of the corrupted batches").int_range(1, 5)
         .option("severities", "LIST", "1-5", "Fig. 3: severities")
-        .option("measurements", "M", "100", "Fig. 2: pairs of batches averaged (the paper: 100)")
-        .option("batch-size", "B", "32", "Fig. 2: images per batch")
-        .option("samples", "K", "32", "Fig. 3: representation samples of the rectification")
-        .option("layer", "I", "0", "Fig. 3: BN layer (1-based) of the plotted curve; 0: the last one")
-        .option("limit", "N", "1000", "images of the test split used (a seeded random subset; 0: all)")
-        .option("seed", "S", "0", "corruption seed")
-        .option("sample-seed", "S", "1", "seed of the subset, batch and K-sample draws")
+        .option("measurements", "M", "100", "Fig. 2: pairs of batches averaged (the paper: 100)").int_range(1, 1000000)
+        .option("batch-size", "B", "32", "Fig. 2: images per batch").int_range(1, 100000)
+        .option("samples", "K", "32", "Fig. 3: representation samples of the rectification").int_range(1, 1000000)
+        .option("layer", "I", "0", "Fig. 3: BN layer (1-based) of the plotted curve; 0: the last one").int_range(0, 100000)
+        .option("limit", "N", "1000", "images of the test split used (a seeded random subset; 0: all)").int_range(0, 1000000000)
+        .option("seed", "S", "0", "corruption seed").int_range(0, 9223372036854775807LL)
+        .option("sample-seed", "S", "1", "seed of the subset, batch and K-sample draws").int_range(0, 9223372036854775807LL)
         .option("table", "NAME", "auto", "corruption parameter table: cifar | imagenet | mnist | auto")
         .option("out", "DIR", "results/analyze", "directory for CSV and PNG outputs");
     if (!p.parse(args, std::cout)) return 0;
@@ -102,6 +102,8 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
     auto ds = load_split(dspec, false);
     if (p.get_int("limit") > 0 && p.get_int("limit") < ds.size())
         ds = ad::subsample(ds, p.get_int("limit"), std::uint64_t(p.get_int("sample-seed")) + 0x5eed);
+    if (what != "stats" && K > ds.size())
+        throw usage_error(shiftnorm::detail::concat("--samples ", K, " exceeds the ", ds.size(), " images of the split"));
     if ((what != "cosine") && 2 * B > ds.size())
         throw usage_error(shiftnorm::detail::concat("--batch-size ", B, ": two disjoint batches need ", 2 * B, " images, the split has ", ds.size()));
     const auto norm = normalization_from(p, dspec);

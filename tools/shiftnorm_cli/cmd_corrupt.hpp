@@ -95,12 +95,12 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
         .option("split", "test|train", "test", "which split to corrupt")
         .option("corruptions", "LIST", "common", "all | common (15) | heldout (4) | name,name,...")
         .option("severities", "LIST", "1-5", "severities, e.g. 1-5, 3 or 1,3,5 (the cifar layout needs 1-5)")
-        .option("seed", "S", "0", "seed: the same seed gives bit-identical files on any thread count")
+        .option("seed", "S", "0", "seed: the same seed gives bit-identical files on any thread count").int_range(0, 9223372036854775807LL)
         .option("table", "NAME", "auto", "parameter table: cifar | imagenet | mnist (28x28 gray) | auto (by image size)")
         .option("layout", "NAME", "cifar", "output layout: cifar (npy) | imagenet (JPEG folders)")
-        .option("limit", "N", "0", "corrupt only the first N images (0: all)")
+        .option("limit", "N", "0", "corrupt only the first N images (0: all)").int_range(0, 1000000000)
         .option("frost-dir", "DIR", "", "directory of frost texture images (default: procedural frost)")
-        .option("threads", "N", "0", "worker threads (0: all cores)");
+        .option("threads", "N", "0", "worker threads (0: all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
     if (!p.parse(args, std::cout)) return 0;
     if (p.get("out").empty()) throw usage_error("--out DIR is required");
     const auto which = cd::parse_corruptions(p.get("corruptions"));

@@ -18,8 +18,8 @@ inline int cmd_eval(const std::vector<std::string>& args) {
     add_common_options(p);
     p.option("weights", "PATH", "", "safetensors weights (required)")
         .option("split", "NAME", "test", "split: test|train")
-        .option("batch", "B", "200", "batch size")
-        .option("limit", "N", "0", "evaluate only the first N images (0: all)")
+        .option("batch", "B", "200", "batch size").int_range(1, 65536)
+        .option("limit", "N", "0", "evaluate only the first N images (0: all)").int_range(0, 1000000000)
         .flag("batch-stats", "normalize with each batch's statistics instead of the running ones");
     if (!p.parse(args, std::cout)) return 0;
     apply_threads(p);

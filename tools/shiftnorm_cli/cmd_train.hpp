@@ -15,25 +15,25 @@ inline int cmd_train(const std::vector<std::string>& args) {
                           "crop + flip augmentation; evaluates on the test split after every epoch and checkpoints "
                           "(atomically) to --out; --resume continues an interrupted run.");
     add_common_options(p);
-    p.option("epochs", "N", "10", "training epochs")
-        .option("batch", "B", "128", "mini-batch size")
-        .option("lr", "LR", "0.1", "peak learning rate")
+    p.option("epochs", "N", "10", "training epochs").int_range(0, 100000)
+        .option("batch", "B", "128", "mini-batch size").int_range(1, 65536)
+        .option("lr", "LR", "0.1", "peak learning rate").num_range(0, 100)
         .option("schedule", "NAME", "onecycle", "learning-rate schedule: constant|step|cosine|onecycle")
-        .option("milestones", "E1,E2", "", "epochs where the step schedule multiplies the rate by --gamma (default 50%,75%)")
-        .option("gamma", "G", "0.1", "step schedule factor")
-        .option("momentum", "M", "0.9", "SGD momentum")
+        .option("milestones", "E1,E2", "", "epochs where the step schedule multiplies the rate by --gamma (default 50%,75%)").num_range(0, 100000)
+        .option("gamma", "G", "0.1", "step schedule factor").num_range(0, 10)
+        .option("momentum", "M", "0.9", "SGD momentum").num_range(0, 0.999999, "in [0, 1)")
         .flag("nesterov", "use Nesterov momentum")
-        .option("wd", "WD", "5e-4", "weight decay (L2)")
+        .option("wd", "WD", "5e-4", "weight decay (L2)").num_range(0, 1)
         .flag("no-decay-norm", "no weight decay on normalization parameters and biases")
-        .option("seed", "S", "0", "seed of initialization, shuffling and augmentation")
-        .option("pad", "P", "-1", "random-crop padding in pixels (-1: 4 for 32x32 data, 2 for 28x28)")
+        .option("seed", "S", "0", "seed of initialization, shuffling and augmentation").int_range(0, 9223372036854775807LL)
+        .option("pad", "P", "-1", "random-crop padding in pixels (-1: 4 for 32x32 data, 2 for 28x28)").int_range(-1, 64, "-1: automatic")
         .flag("no-flip", "disable random horizontal flips")
         .flag("no-augment", "disable crop and flip augmentation")
-        .option("limit-train", "N", "0", "use only the first N training images (0: all)")
-        .option("limit-test", "N", "0", "evaluate on the first N test images (0: all)")
+        .option("limit-train", "N", "0", "use only the first N training images (0: all)").int_range(0, 1000000000)
+        .option("limit-test", "N", "0", "evaluate on the first N test images (0: all)").int_range(0, 1000000000)
         .option("out", "PATH", "", "checkpoint path (.safetensors), rewritten after every epoch; optimizer state in PATH.optim")
         .flag("resume", "resume from --out (and --out.optim) when they exist")
-        .option("progress", "SEC", "10", "seconds between progress lines");
+        .option("progress", "SEC", "10", "seconds between progress lines").num_range(0, 1000000);
     if (!p.parse(args, std::cout)) return 0;
     apply_threads(p);
     if (p.get("data").empty()) throw usage_error("train needs --data (see --help)");

@@ -2,9 +2,12 @@
 // Shared pieces of the CLI subcommands: data specs ("cifar10:DIR"), model construction, threads.
 #pragma once
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "args.hpp"
 #include "shiftnorm/data/cifar.hpp"
@@ -19,6 +22,10 @@ namespace shiftnorm::cli {
 
 //! The default normalization layer of networks built by the CLI (PyTorch's BatchNorm2d).
 using default_norm = batch_norm<population>;
+
+//! The most threads an option may ask for: the cores of this machine (oversubscription only
+//! slows the OpenMP loops down, and huge counts exhaust memory inside the runtime).
+inline long long max_threads() { return std::max(1LL, (long long)std::thread::hardware_concurrency()); }
 
 inline const char* data_help() {
     return "dataset: fashion-mnist[:DIR] | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR; DIR is an IDX dir, a "
@@ -77,19 +84,20 @@ inline data::normalization normalization_from(const arg_parser& a, const data_sp
 
 inline void add_common_options(arg_parser& p) {
     p.option("model", "NAME", "resnet20", "network: resnet20|32|44|56|110, small-resnet<d>, resnet18|34|50, vgg11|13|16|19, densenet-bc-<d>-<k>, wrn-<d>-<k>")
-        .option("width", "W", "0", "base width override (0: architecture default)")
+        .option("width", "W", "0", "base width override (0: architecture default)").int_range(0, 1024, "base width; 1024 is already ~16x the widest reference network")
         .option("data", "SPEC", "", data_help())
-        .option("mean", "M[,M,M]", "", "input mean per channel (default: per dataset; CIFAR: 0.485,0.456,0.406)")
-        .option("std", "S[,S,S]", "", "input std per channel (default: per dataset; CIFAR: 0.229,0.224,0.225)")
-        .option("norm", "KIND", "batch", "normalization layers: batch | group[:G] (default G=8) | instance | layer")
-        .option("eps", "E", "1e-5", "normalization epsilon")
-        .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)");
+        .option("mean", "M[,M,M]", "", "input mean per channel (default: per dataset; CIFAR: 0.485,0.456,0.406)").num_range(-1e6, 1e6)
+        .option("std", "S[,S,S]", "", "input std per channel (default: per dataset; CIFAR: 0.229,0.224,0.225)").num_range(1e-12, 1e6, "a positive scale")
+        .option("norm", "KIND", "batch", "normalization layers: batch | group[:G] (G must divide every layer's channels; plain group: 8, or gcd(8, C) per layer) | instance | layer")
+        .option("eps", "E", "1e-5", "normalization epsilon").num_range(0, 1)
+        .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
 }
 
 //! A parsed --norm: BatchNorm, or a group-wise layer with its group count (< 0: instance norm).
 struct norm_choice {
     bool batch = true;
     index_t groups = 8;
+    bool explicit_groups = false;  //!< group:G given: G must divide every layer's channels
     std::string text = "batch";
 };
 
@@ -103,9 +111,12 @@ inline norm_choice parse_norm(const std::string& s) {
     else if (s == "group") n.groups = 8;
     else if (s.rfind("group:", 0) == 0) {
         char* end = nullptr;
+        errno = 0;
         const long long g = std::strtoll(s.c_str() + 6, &end, 10);
-        if (s.size() == 6 || *end != '\0' || g < 1) throw usage_error("--norm group:G needs a positive group count, got '" + s + "'");
+        if (s.size() == 6 || *end != '\0' || errno == ERANGE || g < 1 || g > 65536)
+            throw usage_error("--norm group:G needs a group count in [1, 65536], got '" + s + "'");
         n.groups = index_t(g);
+        n.explicit_groups = true;
     } else {
         throw usage_error("--norm must be batch, group[:G], instance or layer, got '" + s + "'");
     }
@@ -134,11 +145,13 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     s.in_channels = ds.channels;
     s.width = a.get_int("width");
     s.norm.eps = a.get_double("eps");
-    s.norm.groups = parse_norm(a.get("norm")).groups;
+    const auto nc = parse_norm(a.get("norm"));
+    s.norm.groups = nc.groups;
+    s.norm.exact_groups = nc.explicit_groups;  // group:G is taken literally; plain "group" adapts per layer
     try {
         return models::make_model<Norm>(s);
     } catch (const value_error& e) {
-        throw usage_error(std::string("--model: ") + e.what());
+        throw usage_error(std::string("--model ") + s.name + " --norm " + a.get("norm") + ": " + e.what());
     }
 }
 
@@ -146,8 +159,7 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
 //! this right after parsing).
 inline void apply_threads(const arg_parser& a) {
     (void)parse_norm(a.get("norm"));
-    const long long t = a.get_int("threads");
-    if (t < 0) throw usage_error("--threads must be >= 0");
+    const long long t = a.get_int("threads");  // range-checked by the parser: [0, max_threads()]
     if (t > 0) nn::set_num_threads(int(t));
 }
 

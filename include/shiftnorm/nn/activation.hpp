@@ -8,7 +8,7 @@
 
 namespace shiftnorm::nn {
 
-//! dst = max(src, 0). Backward: diff_src = diff_dst where dst > 0, else 0 (PyTorch's choice of
+//! dst = max(src, 0), NaN stays NaN (as torch.relu: a NaN must not turn into a silent 0). Backward: diff_src = diff_dst where dst > 0, else 0 (PyTorch's choice of
 //! subgradient 0 at 0). Saves nothing beyond its own dst. Cost: 2 T forward, 3 T backward.
 class relu : public module {
 public:
@@ -20,7 +20,7 @@ public:
         float* y = dst_.data();
         const index_t n = src.numel();
 SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
-        for (index_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (index_t i = 0; i < n; ++i) y[i] = (x[i] > 0.0f || x[i] != x[i]) ? x[i] : 0.0f;  // NaN propagates (PyTorch)
         forwarded_ = true;
         return dst_;
     }

@@ -2,6 +2,7 @@
 // Adapter that makes any shiftnorm normalization layer (batch_norm, group_norm, ...) a network module.
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <numeric>
 #include <string>
@@ -16,8 +17,10 @@ namespace shiftnorm::nn {
 struct norm_config {
     double eps = 1e-5;       //!< added to the variance (BN/GN), PyTorch's default
     double momentum = 0.1;   //!< running-statistics EMA weight (layers with running statistics)
-    index_t groups = 32;     //!< group count for group-wise layers (reduced to gcd(groups, C));
-                             //!< < 0: one group per channel (instance norm), 1: layer norm
+    index_t groups = 32;     //!< group count for group-wise layers (reduced to gcd(groups, C)
+                             //!< unless exact_groups); < 0: one group per channel (instance
+                             //!< norm), 1: layer norm
+    bool exact_groups = false;  //!< throw value_error when groups does not divide a layer's C
 };
 
 namespace detail {
@@ -68,6 +71,11 @@ struct norm_traits {
     static constexpr bool batch_like = detail::has_forward_training<Norm>::value;
 
     static Norm make(index_t channels, const norm_config& cfg) {
+        validate(cfg);
+        if constexpr (!batch_like && std::is_constructible_v<Norm, index_t, index_t>)
+            if (cfg.exact_groups && cfg.groups > 0 && channels % cfg.groups != 0)
+                throw value_error(shiftnorm::detail::concat("norm_config: groups=", cfg.groups, " does not divide the ",
+                                                            channels, " channels of a normalization layer (exact_groups)"));
         if constexpr (batch_like) {
             Norm n(channels);
             configure(n, cfg);
@@ -83,7 +91,15 @@ struct norm_traits {
             return n;
         }
     }
+    //! eps finite and >= 0, momentum in [0, 1] (checked here: configure() sets them after the
+    //! layer's constructor, which would otherwise be bypassed).
+    static void validate(const norm_config& cfg) {
+        if (!(cfg.eps >= 0.0) || !std::isfinite(cfg.eps)) shiftnorm::detail::fail("norm_config", "eps", "finite and >= 0", cfg.eps);
+        if (!(cfg.momentum >= 0.0 && cfg.momentum <= 1.0))
+            shiftnorm::detail::fail("norm_config", "momentum", "a value in [0, 1]", cfg.momentum);
+    }
     static void configure(Norm& n, const norm_config& cfg) {
+        validate(cfg);
         if constexpr (detail::has_opt_eps<Norm>::value) n.opt.eps = cfg.eps;
         if constexpr (detail::has_running<Norm>::value) n.source.running.momentum = cfg.momentum;
         if constexpr (detail::has_opt_momentum<Norm>::value) n.opt.momentum = cfg.momentum;

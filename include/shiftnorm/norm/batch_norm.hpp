@@ -102,6 +102,7 @@ public:
 
     void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst) {
         detail::check_norm_io("batch_norm::forward_inference", src, dst, channels_);
+        if (opt.nan == nan_policy::raise) check_finite_src("batch_norm::forward_inference", src);
         if constexpr (Source::uses_batch_at_inference) {
             const auto m = batch_moments("batch_norm::forward_inference", src);
             const auto b = channel_stats<float>::from_moments(m, variance_kind::biased);
@@ -183,6 +184,18 @@ private:
         if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.m2)))
             throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
                                                m.mean, ", M2 ", m.m2, ") under nan_policy::raise"));
+    }
+    //! nan_policy::raise outside training: one pass over src (only in that policy).
+    void check_finite_src(const char* where, const tensor_view<const T>& src) const {
+        const shape4 s = src.shape();
+        for (index_t n = 0; n < s.n; ++n)
+            for (index_t c = 0; c < s.c; ++c) {
+                const T* p = src.data() + (n * s.c + c) * s.spatial();
+                for (index_t i = 0; i < s.spatial(); ++i)
+                    if (!std::isfinite(double(p[i])))
+                        throw numeric_error(detail::concat(where, ": src(n=", n, ", c=", c, ") has the non-finite value ",
+                                                           double(p[i]), " under nan_policy::raise"));
+            }
     }
     std::vector<moments<double>> batch_moments(const char* where, const tensor_view<const T>& src) const {
         std::vector<moments<double>> m(static_cast<std::size_t>(channels_));

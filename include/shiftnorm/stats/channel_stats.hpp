@@ -46,13 +46,17 @@ struct running_stats {
     double momentum = 0.1;            //!< EMA weight of the new batch, in [0, 1].
     update mode = update::ema;
     long long num_batches_tracked = 0;
+    //! Channel updates skipped because the batch's mean or variance was NaN/Inf (not saved).
+    long long nonfinite_skipped = 0;
 
     void init(index_t channels) {
         stats = channel_stats<Stat>(channels, Stat(0), Stat(1));
         num_batches_tracked = 0;
     }
 
-    //! Folds one training batch's moments into the running buffers (unbiased variance).
+    //! Folds one training batch's moments into the running buffers (unbiased variance). A
+    //! channel whose batch moments are not finite keeps its running statistics (one NaN in a
+    //! batch must not make them NaN forever); nonfinite_skipped counts such updates.
     template <class Acc>
     void observe(const std::vector<moments<Acc>>& m) {
         if (m.size() != stats.mean.size())
@@ -63,6 +67,10 @@ struct running_stats {
         const double w = mode == update::ema ? momentum : 1.0 / double(num_batches_tracked);
         for (std::size_t c = 0; c < m.size(); ++c) {
             const double bm = double(m[c].mean), bv = double(m[c].variance(variance_kind::unbiased));
+            if (!std::isfinite(bm) || !std::isfinite(bv)) {  // never poison the stored statistics
+                ++nonfinite_skipped;
+                continue;
+            }
             stats.mean[c] = Stat((1.0 - w) * double(stats.mean[c]) + w * bm);
             stats.var[c] = Stat((1.0 - w) * double(stats.var[c]) + w * bv);
         }
