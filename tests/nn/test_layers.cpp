@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <functional>
 #include <random>
 #include <vector>
@@ -376,4 +377,33 @@ TEST_CASE("sequential: names, shapes and errors", "[nn][sequential]") {
     CHECK(ps.params[1].name == "head.0.weight");
     CHECK_THROWS_AS(net.output_shape({2, 3, 6, 6}), shape_error);
     CHECK(net.describe().find("conv2d(1->4") != std::string::npos);
+}
+
+TEST_CASE("relu propagates NaN like torch.relu (a NaN must not become a silent 0)", "[nn][relu][nan]") {
+    tensor<float> x(shape4{1, 1, 1, 4});
+    x.data()[0] = -1.0f, x.data()[1] = 2.0f, x.data()[2] = std::nanf(""), x.data()[3] = -0.0f;
+    nn::relu r;
+    const auto& y = r.forward(x, nn::mode::eval);
+    CHECK(y.data()[0] == 0.0f);
+    CHECK(y.data()[1] == 2.0f);
+    CHECK(std::isnan(y.data()[2]));
+    CHECK(y.data()[3] == 0.0f);
+}
+
+TEST_CASE("norm_config rejects eps and momentum the layer constructor would reject", "[nn][norm_layer]") {
+    using L = nn::norm_layer<batch_norm<population>>;
+    for (double eps : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+        nn::norm_config cfg;
+        cfg.eps = eps;
+        CHECK_THROWS_AS(L(4, cfg), value_error);
+    }
+    nn::norm_config cfg;
+    cfg.momentum = 5;
+    CHECK_THROWS_AS(L(4, cfg), value_error);
+    nn::norm_config groups;
+    groups.groups = 3;
+    groups.exact_groups = true;
+    CHECK_THROWS_AS(nn::norm_layer<group_norm<>>(16, groups), value_error);
+    groups.exact_groups = false;  // documented fallback: gcd(3, 16) = 1 group
+    CHECK(nn::norm_layer<group_norm<>>(16, groups).impl.groups() == 1);
 }

@@ -2,6 +2,9 @@
 // batch_norm against the double-precision naive reference, central differences, hostile inputs.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
+
 #include "shiftnorm/shiftnorm.hpp"
 #include "support/reference.hpp"
 
@@ -178,4 +181,33 @@ TEST_CASE("plane-streaming statistics keep 1e-6 relative variance error at |mean
             CHECK(m[c].max == mx);
         }
     }
+}
+
+TEST_CASE("NaN in a training batch never enters the running statistics", "[batch_norm][nan]") {
+    shape4 s{4, 3, 5, 5};
+    batch_norm<population> bn(s.c);
+    auto x = random_tensor(s, 3, 1.0, 2.0);
+    tensor<float> y(s);
+    bn.forward_training(x, y.view());
+    const auto before = bn.source.running.stats;
+    x.data()[s.spatial() * 1 + 3] = std::nanf("");  // image 0, channel 1
+    bn.forward_training(x, y.view());
+    CHECK(std::isnan(y.data()[s.spatial() * 1 + 3]));  // the output propagates it (nan_policy::propagate)
+    CHECK(bn.source.running.stats.mean[1] == before.mean[1]);  // channel 1 kept its statistics
+    CHECK(bn.source.running.stats.var[1] == before.var[1]);
+    CHECK(bn.source.running.stats.mean[0] != before.mean[0]);  // the others were updated
+    CHECK(bn.source.running.nonfinite_skipped == 1);
+    for (index_t c = 0; c < s.c; ++c) CHECK(std::isfinite(bn.source.running.stats.var[c]));
+}
+
+TEST_CASE("nan_policy::raise applies to forward_inference too", "[batch_norm][nan]") {
+    shape4 s{2, 2, 3, 3};
+    batch_norm<population> bn(s.c, {1e-5, nan_policy::raise});
+    auto x = random_tensor(s, 5, 0.0, 1.0);
+    tensor<float> y(s);
+    bn.forward_inference(x, y.view());  // finite: fine
+    x.data()[s.numel() - 1] = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_AS(bn.forward_inference(x, y.view()), numeric_error);
+    batch_norm<population> quiet(s.c);  // propagate (the default): no throw, Inf/NaN in the output
+    CHECK_NOTHROW(quiet.forward_inference(x, y.view()));
 }
