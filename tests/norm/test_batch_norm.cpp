@@ -211,3 +211,28 @@ TEST_CASE("nan_policy::raise applies to forward_inference too", "[batch_norm][na
     batch_norm<population> quiet(s.c);  // propagate (the default): no throw, Inf/NaN in the output
     CHECK_NOTHROW(quiet.forward_inference(x, y.view()));
 }
+
+TEST_CASE("batch statistics stay accurate with large per-image offsets (image 0 not representative)",
+          "[batch_norm][numerics]") {
+    // image 0 near 0, every other image near 3e4: a shift taken from image 0 alone leaves
+    // (x - shift)^2 ~ 1e9 in the fp32 lanes, far above the variance's information
+    for (shape4 s : {shape4{512, 3, 4, 4}, shape4{64, 2, 17, 19}}) {
+        auto x = random_tensor(s, 21, 0.0, 1.0);
+        for (index_t n = 1; n < s.n; ++n)
+            for (index_t c = 0; c < s.c; ++c)
+                for (index_t i = 0; i < s.spatial(); ++i) x.data()[(n * s.c + c) * s.spatial() + i] += 3e4f + float(n % 7);
+        std::vector<double> mean, var;
+        test::naive_channel_moments(test::to_double(x), s, mean, var);
+        std::vector<moments<double>> streamed;
+        const auto& cx = x;
+        backend::cpu::stream_channel_moments(cx.view(), streamed);
+        for (index_t c = 0; c < s.c; ++c) {
+            const auto m = backend::cpu::channel_moments<false>(cx.view(), c);
+            INFO("shape " << s << " channel " << c << ": var " << m.variance(variance_kind::biased) << " streamed "
+                          << streamed[c].variance(variance_kind::biased) << " reference " << var[c]);
+            CHECK(m.mean == Approx(mean[c]).epsilon(1e-9));
+            CHECK(m.variance(variance_kind::biased) == Approx(var[c]).epsilon(1e-6));
+            CHECK(streamed[c].variance(variance_kind::biased) == Approx(var[c]).epsilon(1e-6));
+        }
+    }
+}

@@ -126,6 +126,22 @@ inline T pick_shift(const T* p, index_t len) {
     return std::isfinite(r) ? r : T(0);
 }
 
+//! Whether a plane starting at p needs a shift of its own: the mean of its first (up to 8)
+//! values is farther from `shift` than 16x their spread (max - min). Data around one mean almost
+//! never triggers it; per-image offsets far beyond the within-image spread always do (without a
+//! new shift, fp32 sums of (x - shift)^2 would lose the variance to the offsets' squares).
+template <class T>
+inline bool needs_new_shift(const T* p, index_t len, T shift, T& out) {
+    const index_t m = std::min<index_t>(len, 8);
+    if (m == 0) return false;
+    double s = 0, mn = double(p[0]), mx = double(p[0]);
+    for (index_t i = 0; i < m; ++i) s += double(p[i]), mn = std::min(mn, double(p[i])), mx = std::max(mx, double(p[i]));
+    const double local = s / double(m);
+    if (!std::isfinite(local) || std::fabs(local - double(shift)) <= 16.0 * (mx - mn)) return false;
+    out = T(local);
+    return true;
+}
+
 }  // namespace detail
 
 //! Where the first extreme value of a reduction lies (tile granularity; refined by a scan).
@@ -142,7 +158,7 @@ inline moments<double> channel_moments(const tensor_view<const T>& x, index_t c,
     const index_t hw = s.spatial();
     moments<double> acc;
     if (s.n == 0 || hw == 0) return acc;
-    const T shift = detail::pick_shift(x.plane(0, c), hw);
+    T shift = detail::pick_shift(x.plane(0, c), hw);
     detail::lanes<T> l;
     l.reset();
     index_t tile_n = 0, tile_i = 0;  // where the pending tile starts
@@ -160,6 +176,11 @@ inline moments<double> channel_moments(const tensor_view<const T>& x, index_t c,
     };
     for (index_t n = 0; n < s.n; ++n) {
         const T* p = x.plane(n, c);
+        T new_shift;
+        if (n > 0 && detail::needs_new_shift(p, hw, shift, new_shift)) {  // a large per-image offset
+            if (l.count > 0) flush(n, 0);
+            shift = new_shift;
+        }
         for (index_t i = 0; i < hw;) {
             const index_t len = std::min(hw - i, tile_elems - l.count);
             detail::accumulate<MinMax, T, Var>(l, p + i, len, shift);

@@ -24,7 +24,8 @@ inline index_t planes_per_fold(index_t hw) { return std::max<index_t>(1, tile_el
 
 //! Moments of every channel, planes read in memory order (n-major). Each channel keeps its own
 //! fp32 lanes (no horizontal reduction per plane), folded into its fp64 accumulator every
-//! planes_per_fold planes; shift_c = mean of the first values of plane (0, c). Var = false skips
+//! planes_per_fold planes; shift_c = mean of the first values of plane (0, c), renewed for a plane
+//! far from it (detail::needs_new_shift: large per-image offsets). Var = false skips
 //! the squares (m2 = 0). With MinMax and
 //! `hints`, each hint gives the first plane of the fold-tile holding the channel's extreme.
 template <bool MinMax = false, class T, bool Var = true>
@@ -42,20 +43,30 @@ inline void stream_channel_moments(const tensor_view<const T>& x, std::vector<mo
         st[c].reset();
     }
     const index_t fold_every = planes_per_fold(hw);
+    // hint = n0, the first plane of the fold-tile: a lower bound of where the extreme lies
+    auto fold_channel = [&](index_t c, index_t n0) {
+        const auto part = detail::fold(st[c], shift[c]);
+        if constexpr (MinMax) {
+            if (hints) {
+                if (part.min < out[c].min) (*hints)[c].min_n = n0, (*hints)[c].min_i = 0;
+                if (part.max > out[c].max) (*hints)[c].max_n = n0, (*hints)[c].max_i = 0;
+            }
+        }
+        out[c] = welford_op<double>::combine(out[c], part);
+    };
     for (index_t n0 = 0; n0 < s.n; n0 += fold_every) {
         const index_t n1 = std::min(s.n, n0 + fold_every);
         for (index_t n = n0; n < n1; ++n)
-            for (index_t c = 0; c < C; ++c) detail::accumulate<MinMax, T, Var>(st[c], x.plane(n, c), hw, shift[c]);
-        for (index_t c = 0; c < C; ++c) {
-            const auto part = detail::fold(st[c], shift[c]);
-            if constexpr (MinMax) {
-                if (hints) {
-                    if (part.min < out[c].min) (*hints)[c].min_n = n0, (*hints)[c].min_i = 0;
-                    if (part.max > out[c].max) (*hints)[c].max_n = n0, (*hints)[c].max_i = 0;
+            for (index_t c = 0; c < C; ++c) {
+                T new_shift;  // a large per-image offset: fold what is pending, continue with a new shift
+                if (n > 0 && detail::needs_new_shift(x.plane(n, c), hw, shift[c], new_shift)) {
+                    if (st[c].count > 0) fold_channel(c, n0);
+                    shift[c] = new_shift;
                 }
+                detail::accumulate<MinMax, T, Var>(st[c], x.plane(n, c), hw, shift[c]);
             }
-            out[c] = welford_op<double>::combine(out[c], part);
-        }
+        for (index_t c = 0; c < C; ++c)
+            if (st[c].count > 0) fold_channel(c, n0);
     }
 }
 
