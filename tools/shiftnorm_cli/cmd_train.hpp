@@ -31,8 +31,10 @@ inline int cmd_train(const std::vector<std::string>& args) {
         .flag("no-augment", "disable crop and flip augmentation")
         .option("limit-train", "N", "0", "use only the first N training images (0: all)")
         .option("limit-test", "N", "0", "evaluate on the first N test images (0: all)")
-        .option("out", "PATH", "", "checkpoint path (.safetensors), rewritten after every epoch; optimizer state in PATH.optim")
-        .flag("resume", "resume from --out (and --out.optim) when they exist")
+        .option("out", "PATH", "", "checkpoint path (.safetensors, PyTorch names), rewritten after every epoch; optimizer "
+                                   "state in PATH.optim; the pair is saved crash-consistently (see train/checkpoint.hpp)")
+        .flag("resume", "resume from --out (and --out.optim) when they exist, first finishing or rolling back a save "
+                        "interrupted by a crash and removing its temporary files")
         .option("progress", "SEC", "10", "seconds between progress lines");
     if (!p.parse(args, std::cout)) return 0;
     apply_threads(p);
