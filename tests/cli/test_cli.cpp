@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The CLI subcommands end to end on a tiny synthetic CIFAR-10 binary set and a narrow ResNet-20:
 // adapt's variants share one baseline without contaminating each other, GroupNorm networks run
-// without rectification, analyze writes Figs. 2/3, and bad input is a clear usage or I/O error.
+// without rectification, analyze writes Figs. 2/3, train --resume recovers an interrupted
+// checkpoint save, and bad input is a clear usage or I/O error.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "cmd_adapt.hpp"
 #include "cmd_analyze.hpp"
 #include "cmd_eval.hpp"
+#include "cmd_train.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
 
 namespace fs = std::filesystem;
@@ -254,4 +256,74 @@ TEST_CASE("analyze: Fig. 2 and Fig. 3 tables per BN layer", "[cli][analyze]") {
     CHECK(layer1.at("clean/corrupted, same content") < layer1.at("clean/corrupted, different content"));
     CHECK(fs::exists(f.out("an") + "/cosine_similarity.png"));
     CHECK(fs::exists(f.out("an") + "/bn_stat_diff_mean.png"));
+}
+
+TEST_CASE("train: --resume removes the leftovers of an interrupted save and continues; --out stays loadable by eval",
+          "[cli][train]") {
+    const fs::path dir = fs::temp_directory_path() / ("shiftnorm_cli_train_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "data");
+    std::mt19937 g(11);
+    auto batch = [&](const std::string& name, int n) {  // CIFAR-10 binary records of class-tinted noise
+        std::vector<unsigned char> bin;
+        for (int i = 0; i < n; ++i) {
+            const int label = i % 10;
+            bin.push_back(static_cast<unsigned char>(label));
+            for (int q = 0; q < 3072; ++q) bin.push_back(static_cast<unsigned char>(40 + 15 * label + int(g() % 60)));
+        }
+        std::ofstream((dir / "data" / name).string(), std::ios::binary)
+            .write(reinterpret_cast<const char*>(bin.data()), std::streamsize(bin.size()));
+    };
+    for (int b = 1; b <= 5; ++b) batch("data_batch_" + std::to_string(b) + ".bin", 8);
+    batch("test_batch.bin", 10);
+    const std::string ck = (dir / "net.safetensors").string();
+    const std::vector<std::string> args = {"--model", "resnet20", "--width", "4", "--data", "cifar10:" + (dir / "data").string(),
+                                           "--threads", "1", "--batch", "10", "--schedule", "constant", "--lr", "0.02",
+                                           "--out", ck, "--progress", "1000"};
+    {
+        quiet q;
+        REQUIRE(cli::cmd_train(args + std::vector<std::string>{"--epochs", "1"}) == 0);
+    }
+    // a save killed while writing the weights of epoch 2: torn temporaries, a pending state
+    std::ofstream(ck + ".tmp") << "torn";
+    std::ofstream(ck + ".optim.pending.tmp") << "torn";
+    fs::copy_file(ck + ".optim", ck + ".optim.pending");
+    std::string out;
+    {
+        quiet q;
+        REQUIRE(cli::cmd_train(args + std::vector<std::string>{"--epochs", "2", "--resume"}) == 0);
+        out = q.sink.str();
+    }
+    CHECK(out.find("removed stale " + ck + ".tmp") != std::string::npos);
+    CHECK(out.find("resumed from " + ck + " after epoch 1") != std::string::npos);
+    CHECK(out.find("== epoch 2/2") != std::string::npos);
+    CHECK(out.find("== epoch 1/2") == std::string::npos);
+    for (const auto& e : fs::directory_iterator(dir)) {
+        INFO(e.path().string());
+        CHECK(e.path().extension() != ".tmp");
+        CHECK(e.path().extension() != ".pending");
+    }
+    const auto w = data::read_safetensors(ck), o = data::read_safetensors(ck + ".optim");
+    CHECK(w.metadata.at("epochs_done") == "2");
+    CHECK(o.metadata.at("weights_digest") == w.metadata.at("weights_digest"));
+    {
+        quiet q;  // the weights are still a plain state dict for eval --weights
+        CHECK(cli::cmd_eval({"--model", "resnet20", "--width", "4", "--weights", ck, "--data", "cifar10:" + (dir / "data").string(),
+                             "--threads", "1"}) == 0);
+    }
+    // a pair that does not belong together is refused with both file names
+    auto bad = o;
+    bad.metadata["epochs_done"] = "1";
+    data::write_safetensors(ck + ".optim", bad);
+    {
+        quiet q;
+        try {
+            cli::cmd_train(args + std::vector<std::string>{"--epochs", "3", "--resume"});
+            FAIL("an inconsistent checkpoint was resumed");
+        } catch (const io_error& e) {
+            CHECK_THAT(e.what(), Catch::Contains("'" + ck + "' is at epoch 2") && Catch::Contains("'" + ck + ".optim' at epoch 1"));
+        }
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common.hpp"
+#include "shiftnorm/data/sampling.hpp"
 #include "shiftnorm/train/trainer.hpp"
 
 namespace shiftnorm::cli {
@@ -29,10 +30,13 @@ inline int cmd_train(const std::vector<std::string>& args) {
         .option("pad", "P", "-1", "random-crop padding in pixels (-1: 4 for 32x32 data, 2 for 28x28)").int_range(-1, 64, "-1: automatic")
         .flag("no-flip", "disable random horizontal flips")
         .flag("no-augment", "disable crop and flip augmentation")
-        .option("limit-train", "N", "0", "use only the first N training images (0: all)").int_range(0, 1000000000)
-        .option("limit-test", "N", "0", "evaluate on the first N test images (0: all)").int_range(0, 1000000000)
-        .option("out", "PATH", "", "checkpoint path (.safetensors), rewritten after every epoch; optimizer state in PATH.optim")
-        .flag("resume", "resume from --out (and --out.optim) when they exist")
+        .option("limit-train", "N", "0", "train on a seeded random subset of N training images, all classes, kept in "
+                                         "file order (0: all)").int_range(0, 1000000000)
+        .option("limit-test", "N", "0", "evaluate on a seeded random subset of N test images (0: all)").int_range(0, 1000000000)
+        .option("out", "PATH", "", "checkpoint path (.safetensors, PyTorch names), rewritten after every epoch; optimizer "
+                                   "state in PATH.optim; the pair is saved crash-consistently (see train/checkpoint.hpp)")
+        .flag("resume", "resume from --out (and --out.optim) when they exist, first finishing or rolling back a save "
+                        "interrupted by a crash and removing its temporary files")
         .option("progress", "SEC", "10", "seconds between progress lines").num_range(0, 1000000);
     if (!p.parse(args, std::cout)) return 0;
     apply_threads(p);
@@ -40,8 +44,11 @@ inline int cmd_train(const std::vector<std::string>& args) {
     const data_spec spec = parse_data(p.get("data"));
     data::image_dataset train_set = load_split(spec, true);
     data::image_dataset test_set = load_split(spec, false);
-    if (p.get_int("limit-train") > 0) train_set.truncate(p.get_int("limit-train"));
-    if (p.get_int("limit-test") > 0) test_set.truncate(p.get_int("limit-test"));
+    // seeded subsets over all classes: image folders are sorted by class, so "the first N"
+    // would be one class (and its training collapses to a constant prediction)
+    const auto subset_seed = std::uint64_t(p.get_int("seed")) + 0x5eed;
+    train_set = data::random_subset(train_set, p.get_int("limit-train"), subset_seed);
+    test_set = data::random_subset(test_set, p.get_int("limit-test"), subset_seed + 1);
     std::cout << "data: " << train_set.size() << " train / " << test_set.size() << " test images, " << train_set.channels
               << "x" << train_set.height << "x" << train_set.width << ", " << train_set.num_classes() << " classes\n";
 

@@ -2,6 +2,7 @@
 // Reading and atomically writing safetensors files (8-byte header length, JSON header, raw data).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,20 @@
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
+#include "shiftnorm/core/fault.hpp"
+
+#if !defined(SHIFTNORM_POSIX_IO)
+#if defined(__unix__) || defined(__APPLE__)
+#define SHIFTNORM_POSIX_IO 1
+#else
+#define SHIFTNORM_POSIX_IO 0
+#endif
+#endif
+#if SHIFTNORM_POSIX_IO
+#include <fcntl.h>
+#include <sys/types.h>
+#include <unistd.h>
+#endif
 
 namespace shiftnorm::data {
 
@@ -428,23 +443,139 @@ inline std::vector<unsigned char> encode_safetensors(const safetensors_file& f) 
     return out;
 }
 
-//! Writes `bytes` to `path` atomically: a temporary file `path.tmp` in the same
-//! directory is written, flushed and renamed over `path`, so a crash never leaves a torn file.
-inline void write_file_atomic(const std::string& path, const std::vector<unsigned char>& bytes) {
+namespace detail {
+//! The directory holding `path` ("." for a bare file name).
+inline std::string parent_directory(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? std::string("/") : path.substr(0, slash);
+}
+#if SHIFTNORM_POSIX_IO
+inline std::string errno_text(int e) { return std::strerror(e); }
+//! write(2) of all `n` bytes, retrying after EINTR and short writes; false (errno set) on error.
+inline bool write_all(int fd, const unsigned char* p, std::size_t n) {
+    while (n > 0) {
+        const ::ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += w;
+        n -= std::size_t(w);
+    }
+    return true;
+}
+inline int fsync_retry(int fd) {
+    int r;
+    do r = ::fsync(fd);
+    while (r != 0 && errno == EINTR);
+    return r;
+}
+#endif
+inline void fault_point(const char* tag, const char* step) {
+    if (tag != nullptr) fault::point((std::string(tag) + "." + step).c_str());
+}
+}  // namespace detail
+
+//! Makes the last renames, creations and removals of entries in the directory holding `path`
+//! durable (fsync of the directory). io_error naming the directory when it cannot be opened or
+//! synced; file systems that cannot sync directories (EINVAL, ENOTSUP) are accepted. A no-op
+//! where POSIX I/O is unavailable.
+inline void sync_parent_directory(const std::string& path) {
+#if SHIFTNORM_POSIX_IO
+    const std::string dir = detail::parent_directory(path);
+    int flags = O_RDONLY;
+#ifdef O_DIRECTORY
+    flags |= O_DIRECTORY;
+#endif
+#ifdef O_CLOEXEC
+    flags |= O_CLOEXEC;
+#endif
+    const int fd = ::open(dir.c_str(), flags);
+    if (fd < 0) throw io_error("cannot open directory '" + dir + "' to sync it: " + detail::errno_text(errno));
+    if (detail::fsync_retry(fd) != 0 && errno != EINVAL && errno != ENOTSUP) {
+        const int e = errno;
+        ::close(fd);
+        throw io_error("cannot sync directory '" + dir + "' (after writing '" + path + "'): " + detail::errno_text(e));
+    }
+    ::close(fd);
+#else
+    (void)path;
+#endif
+}
+
+//! Renames `from` to `to` (atomically replacing `to`) and syncs the directory; io_error naming
+//! both when the rename fails. `fault_tag`: fault::point("<tag>.renamed") between the rename and
+//! the directory sync (see write_file_atomic).
+inline void rename_file_durable(const std::string& from, const std::string& to, const char* fault_tag = nullptr) {
+    if (std::rename(from.c_str(), to.c_str()) != 0) {
+        const int e = errno;
+        throw io_error("cannot rename '" + from + "' to '" + to + "': " + std::strerror(e));
+    }
+    detail::fault_point(fault_tag, "renamed");
+    sync_parent_directory(to);
+}
+
+//! Writes `bytes` to `path` atomically and durably: a temporary file `path.tmp` in the same
+//! directory is written, fsynced and renamed over `path`, then the directory is fsynced, so a
+//! crash (or a power loss) leaves either the old or the new file, never a torn one; at worst a
+//! stale `path.tmp` remains, which the next write replaces. Errors are io_error naming the file
+//! (the temporary is removed). `fault_tag` (tests): fault::point("<tag>.tmp_partial") when half
+//! the bytes are written, "<tag>.tmp_synced" before the rename, "<tag>.renamed" before the
+//! directory sync.
+inline void write_file_atomic(const std::string& path, const std::vector<unsigned char>& bytes,
+                              const char* fault_tag = nullptr) {
     const std::string tmp = path + ".tmp";
+#if SHIFTNORM_POSIX_IO
+    int flags = O_WRONLY | O_CREAT | O_TRUNC;
+#ifdef O_CLOEXEC
+    flags |= O_CLOEXEC;
+#endif
+    const int fd = ::open(tmp.c_str(), flags, 0666);
+    if (fd < 0) {
+        const int e = errno;
+        throw io_error("cannot create '" + tmp + "': " + detail::errno_text(e) +
+                       " (does the directory exist and is it writable?)");
+    }
+    auto fail = [&](const char* what) {
+        const int e = errno;
+        ::close(fd);
+        std::remove(tmp.c_str());
+        throw io_error(std::string("cannot ") + what + " '" + tmp + "': " + detail::errno_text(e));
+    };
+    const std::size_t half = bytes.size() / 2;
+    if (!detail::write_all(fd, bytes.data(), half)) fail("write");
+    detail::fault_point(fault_tag, "tmp_partial");
+    if (!detail::write_all(fd, bytes.data() + half, bytes.size() - half)) fail("write");
+    if (detail::fsync_retry(fd) != 0) fail("sync");
+    if (::close(fd) != 0) {
+        const int e = errno;
+        std::remove(tmp.c_str());
+        throw io_error("cannot close '" + tmp + "': " + detail::errno_text(e));
+    }
+#else
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         if (!out) throw io_error("cannot create '" + tmp + "' (does the directory exist and is it writable?)");
-        out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+        const std::size_t half = bytes.size() / 2;
+        out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(half));
+        out.flush();
+        detail::fault_point(fault_tag, "tmp_partial");
+        out.write(reinterpret_cast<const char*>(bytes.data() + half), std::streamsize(bytes.size() - half));
         out.flush();
         if (!out) {
+            out.close();
             std::remove(tmp.c_str());
             throw io_error("cannot write '" + tmp + "' (disk full?)");
         }
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw io_error("cannot rename '" + tmp + "' to '" + path + "'");
+#endif
+    detail::fault_point(fault_tag, "tmp_synced");
+    try {
+        rename_file_durable(tmp, path, fault_tag);
+    } catch (const io_error&) {
+        std::remove(tmp.c_str());  // no-op when the rename succeeded and only the directory sync failed
+        throw;
     }
 }
 

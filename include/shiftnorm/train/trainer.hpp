@@ -70,8 +70,8 @@ struct fit_options {
     std::uint64_t seed = 0;
     data::augmentation augment{};
     data::normalization norm{};
-    std::string checkpoint;      //!< written (atomically) after every epoch when non-empty
-    bool resume = false;         //!< continue from `checkpoint` when it exists
+    std::string checkpoint;      //!< written after every epoch when non-empty (save_checkpoint: crash-consistent)
+    bool resume = false;         //!< continue from `checkpoint` when it exists (after recover_checkpoint)
     int stop_after_epoch = 0;    //!< end the run after this epoch (1-based; 0: run all), e.g. time-boxing
     double progress_seconds = 10;  //!< interval of progress lines
     std::map<std::string, std::string> metadata{};  //!< stored in every checkpoint
@@ -95,20 +95,6 @@ inline std::string format_duration(double s) {
     else os << t << "s";
     return os.str();
 }
-inline std::string optim_path(const std::string& ckpt) { return ckpt + ".optim"; }
-inline bool file_exists(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return bool(f);
-}
-inline int metadata_int(const data::safetensors_file& f, const char* key, const std::string& path) {
-    auto it = f.metadata.find(key);
-    if (it == f.metadata.end()) throw io_error("'" + path + "': checkpoint lacks metadata '" + key + "' (not written by fit?)");
-    try {
-        return std::stoi(it->second);
-    } catch (const std::exception&) {
-        throw io_error("'" + path + "': metadata '" + key + "' is not an integer: '" + it->second + "'");
-    }
-}
 }  // namespace detail
 
 //! Trains `net` with SGD for opt.epochs on `train_set`, evaluating on `test_set` (may be null)
@@ -131,18 +117,15 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
     net.set_input_grad(false);
     sgd optimizer(net.parameters(), opt.optimizer);
     int first_epoch = 0;
-    if (opt.resume && !opt.checkpoint.empty() && detail::file_exists(opt.checkpoint)) {
-        const auto f = data::read_safetensors(opt.checkpoint);
-        const auto fo = data::read_safetensors(detail::optim_path(opt.checkpoint));
-        const int done = detail::metadata_int(f, "epochs_done", opt.checkpoint);
-        const int done_o = detail::metadata_int(fo, "epochs_done", detail::optim_path(opt.checkpoint));
-        if (done != done_o)
-            throw io_error("resume: '" + opt.checkpoint + "' is at epoch " + std::to_string(done) + " but its optimizer state at " +
-                           std::to_string(done_o) + " (interrupted while saving?)");
-        load_state_dict(net, f, true);
-        load_optimizer_state(fo, optimizer);
-        first_epoch = done;
-        log << "resumed from " << opt.checkpoint << " after epoch " << done << "\n";
+    if (opt.resume && !opt.checkpoint.empty()) {
+        const auto rec = recover_checkpoint(opt.checkpoint);
+        if (rec.completed) log << "completed the interrupted save of " << opt.checkpoint << "\n";
+        for (const auto& f : rec.removed) log << "removed stale " << f << " (from an interrupted save)\n";
+        if (detail::file_exists(opt.checkpoint)) {
+            const int done = load_checkpoint(net, optimizer, opt.checkpoint);
+            first_epoch = done;
+            log << "resumed from " << opt.checkpoint << " after epoch " << done << "\n";
+        }
     }
 
     std::vector<epoch_record> history;
@@ -212,11 +195,7 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
             meta["epochs"] = std::to_string(opt.epochs);
             meta["seed"] = std::to_string(opt.seed);
             if (test_set) meta["test_accuracy"] = std::to_string(rec.test_accuracy);
-            data::safetensors_file fo;
-            fo.metadata = meta;
-            add_optimizer_state(fo, optimizer);
-            data::write_safetensors(detail::optim_path(opt.checkpoint), fo);
-            data::write_safetensors(opt.checkpoint, state_dict(net, meta));
+            save_checkpoint(opt.checkpoint, net, optimizer, meta);
         }
         if (opt.stop_after_epoch > 0 && epoch + 1 >= opt.stop_after_epoch) break;
     }
