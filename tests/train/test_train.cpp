@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "shiftnorm/models/cifar_resnet.hpp"
@@ -176,4 +177,20 @@ TEST_CASE("checkpoints round-trip with PyTorch names and an interrupted run resu
     CHECK_THROWS_AS(train::fit(again, ds, nullptr, o2), io_error);
     std::remove(ck.c_str());
     std::remove((ck + ".optim").c_str());
+}
+
+TEST_CASE("load_state_dict refuses NaN/Inf weights, naming the tensor", "[train][checkpoint][nan]") {
+    auto net = models::small_resnet<batch_norm<population>>(8, 4, 2, 1);
+    auto f = train::state_dict(net);
+    auto& t = f.tensors.at("conv1.weight");
+    float bad = std::nanf("");
+    std::memcpy(t.bytes.data() + 4 * 5, &bad, 4);
+    try {
+        train::load_state_dict(net, f);
+        FAIL("NaN weights were accepted");
+    } catch (const value_error& e) {
+        CHECK(std::string(e.what()).find("conv1.weight") != std::string::npos);
+    }
+    auto good = train::state_dict(net);
+    CHECK_NOTHROW(train::load_state_dict(net, good));
 }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,7 +46,8 @@ struct load_report {
 //! the tensor otherwise). strict: every parameter/buffer must be present and every tensor of
 //! the file must be used (io_error listing the first offenders); counters may be absent
 //! (PyTorch checkpoints predating num_batches_tracked). Tensors whose names start with one of
-//! `ignore_prefixes` are skipped.
+//! `ignore_prefixes` are skipped. Non-finite values (NaN/Inf) are refused with value_error
+//! naming the tensor.
 inline load_report load_state_dict(nn::module& net, const data::safetensors_file& f, bool strict = true,
                                    const std::vector<std::string>& ignore_prefixes = {}) {
     load_report r;
@@ -65,6 +67,10 @@ inline load_report load_state_dict(nn::module& net, const data::safetensors_file
             throw shape_error("load_state_dict: tensor '" + p.name + "' expected shape [" + want + "], got [" + got + "]");
         }
         const auto v = t.to_float(p.name);
+        for (std::size_t i = 0; i < v.size(); ++i)  // NaN weights would only surface as "10% accuracy"
+            if (!std::isfinite(v[i]))
+                throw value_error(shiftnorm::detail::concat("load_state_dict: tensor '", p.name, "' holds the non-finite value ",
+                                                            v[i], " at flat index ", i, "; refusing to load it"));
         std::copy(v.begin(), v.end(), p.value);
         used.insert(p.name);
         ++r.loaded;
