@@ -327,3 +327,48 @@ TEST_CASE("train: --resume removes the leftovers of an interrupted save and cont
     std::error_code ec;
     fs::remove_all(dir, ec);
 }
+
+TEST_CASE("adapt --c-dir: files written by corrupt give the same cells; wrong shape or labels are errors", "[cli][adapt][c-dir]") {
+    fixture f;
+    const std::string cdir = f.out("c");
+    const std::vector<std::string> common = {"--corruptions", "gaussian_noise,contrast", "--samples", "16",
+                                             "--baseline", "none", "--name", "net"};
+    {
+        quiet q;
+        REQUIRE(cli::cmd_corrupt({"--data", f.data(), "--out", cdir, "--corruptions", "gaussian_noise,contrast", "--seed", "0",
+                                  "--threads", "1"}) == 0);
+        REQUIRE(cli::cmd_adapt(base_args(f, f.bn_weights) + common + std::vector<std::string>{"--out", f.out("gen")}) == 0);
+        REQUIRE(cli::cmd_adapt(base_args(f, f.bn_weights) + common +
+                               std::vector<std::string>{"--c-dir", cdir, "--out", f.out("file")}) == 0);
+    }
+    const auto gen = cells_of(f.out("gen") + "/adapt_cells.csv", "net");
+    REQUIRE(gen.size() >= 10);
+    CHECK(cells_of(f.out("file") + "/adapt_cells.csv", "net") == gen);
+
+    auto run_with = [&](const std::string& what) {
+        quiet q;
+        try {
+            cli::cmd_adapt(base_args(f, f.bn_weights) + common + std::vector<std::string>{"--c-dir", cdir, "--out", f.out("bad")});
+        } catch (const std::exception& e) {
+            return std::string(e.what());
+        }
+        FAIL("adapt accepted " << what);
+        return std::string();
+    };
+    // labels in another order (e.g. an image folder's class order against the original test order)
+    auto lab = data::read_npy(cdir + "/labels.npy");
+    auto lab_bad = lab;
+    std::swap(lab_bad.bytes[0], lab_bad.bytes[1]);
+    REQUIRE(lab_bad.bytes[0] != lab_bad.bytes[1]);
+    data::write_file_atomic(cdir + "/labels.npy", data::encode_npy(lab_bad.dtype, lab_bad.shape, lab_bad.bytes.data()));
+    CHECK(run_with("permuted labels").find("not in the split's order") != std::string::npos);
+    fs::remove(cdir + "/labels.npy");
+    CHECK(run_with("a missing labels.npy").find("labels.npy") != std::string::npos);
+    data::write_file_atomic(cdir + "/labels.npy", data::encode_npy(lab.dtype, lab.shape, lab.bytes.data()));
+    // the same bytes declared NCHW
+    auto arr = data::read_npy(cdir + "/contrast.npy");
+    auto nchw = arr.shape;
+    std::swap(nchw[1], nchw[3]);
+    data::write_file_atomic(cdir + "/contrast.npy", data::encode_npy(arr.dtype, nchw, arr.bytes.data()));
+    CHECK(run_with("an NCHW file").find("expected (") != std::string::npos);
+}

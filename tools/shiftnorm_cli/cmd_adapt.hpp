@@ -153,6 +153,41 @@ inline data::image_dataset subsample(const data::image_dataset& ds, index_t n, s
     return data::random_subset(ds, n, seed);
 }
 
+//! <dir>/<name>.npy of a CIFAR-10-C style directory, checked against the split it must hold:
+//! uint8 of shape exactly (5N, H, W, C) (N images of `ds` per severity, HWC), and
+//! <dir>/labels.npy (5N,) equal to ds's labels for every severity, so a file in another image
+//! order, layout (NCHW) or size is an error instead of silently misread pixels.
+inline std::vector<std::uint8_t> read_c_file(const std::string& dir, const std::string& name, const data::image_dataset& ds) {
+    namespace fs = std::filesystem;
+    auto shape_string = [](const std::vector<std::int64_t>& v) {
+        std::string t = "(";
+        for (std::size_t i = 0; i < v.size(); ++i) t += (i ? ", " : "") + std::to_string(v[i]);
+        return t + (v.size() == 1 ? ",)" : ")");
+    };
+    const std::string path = (fs::path(dir) / (name + ".npy")).string();
+    const auto arr = data::read_npy(path);
+    const std::vector<std::int64_t> want{5 * ds.size(), ds.height, ds.width, ds.channels};
+    if (arr.shape != want)
+        throw io_error(shiftnorm::detail::concat("adapt --c-dir: ", path, " has shape ", shape_string(arr.shape),
+                                                 ", expected ", shape_string(want),
+                                                 " (5 severities x the split's images, HWC uint8: the CIFAR-10-C layout)"));
+    const auto* px = arr.data<std::uint8_t>();  // value_error for a non-uint8 file
+    const std::string lpath = (fs::path(dir) / "labels.npy").string();
+    const auto lab = data::read_npy(lpath);
+    if (lab.shape != std::vector<std::int64_t>{5 * ds.size()})
+        throw io_error(shiftnorm::detail::concat("adapt --c-dir: ", lpath, " has shape ", shape_string(lab.shape),
+                                                 ", expected ", shape_string({5 * ds.size()})));
+    const auto lv = lab.to_double();
+    for (std::size_t i = 0; i < lv.size(); ++i)
+        if (lv[i] != double(ds.labels[i % std::size_t(ds.size())]))
+            throw io_error(shiftnorm::detail::concat("adapt --c-dir: ", lpath, "[", i, "] = ", lv[i], " but image ",
+                                                     i % std::size_t(ds.size()), " of the split has label ",
+                                                     ds.labels[i % std::size_t(ds.size())],
+                                                     ": the files are not in the split's order (CIFAR-10-C follows the "
+                                                     "original test order: use the binary CIFAR-10 test batch)"));
+    return std::vector<std::uint8_t>(px, px + arr.numel());
+}
+
 inline std::string default_baseline(const data_spec& d, const data::image_dataset& ds) {
     if (d.kind == "cifar10") return "alexnet-cifar10";
     if (d.kind == "cifar100") return "alexnet-cifar100";
@@ -323,22 +358,14 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     const std::size_t cells = which.size() * sevs.size();
     for (auto c : which) {
         std::vector<std::uint8_t> file;  // --c-dir: the whole (5N, H, W, C) array of this corruption
-        if (!p.get("c-dir").empty()) {
-            const auto arr = data::read_npy((fs::path(p.get("c-dir")) / (std::string(corrupt::name_of(c)) + ".npy")).string());
-            const auto* px = arr.data<std::uint8_t>();  // throws value_error for a non-uint8 file
-            file.assign(px, px + arr.numel());
-            if (file.size() < 5 * nhwc.size())
-                throw io_error(shiftnorm::detail::concat("adapt: ", corrupt::name_of(c), ".npy holds ", file.size(),
-                                                         " bytes, expected at least 5 x ", nhwc.size(), " (5 severities x the split)"));
-        }
+        if (!p.get("c-dir").empty()) file = ad::read_c_file(p.get("c-dir"), corrupt::name_of(c), ds);
         for (int s : sevs) {
             const auto cell_t0 = std::chrono::steady_clock::now();
             if (file.empty()) {
                 corrupt::batch_view dst{buf.data(), images.count, images.height, images.width, images.channels};
                 corrupt::corrupt_batch(c, s, images, dst, seed, copt, 0, 0);
             } else {
-                const std::size_t n_full = file.size() / 5;  // rows of one severity in the file
-                std::copy_n(file.begin() + std::ptrdiff_t((s - 1) * n_full), nhwc.size(), buf.begin());
+                std::copy_n(file.begin() + std::ptrdiff_t(std::size_t(s - 1) * nhwc.size()), nhwc.size(), buf.begin());
             }
             const auto cds = ad::from_nhwc(buf, ds);
             ad::reset(net);
