@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -47,7 +48,7 @@ struct fixture {
     fs::path dir = fs::temp_directory_path() / ("shiftnorm_cli_" + std::to_string(::getpid()) + "_" + std::to_string(next_id()));
     std::string bn_weights, gn_weights;
 
-    explicit fixture(int n = 120) {
+    explicit fixture(int n = 120, bool train_networks = true) {
         fs::remove_all(dir);
         fs::create_directories(dir / "data");
         std::mt19937 g(7);
@@ -63,6 +64,7 @@ struct fixture {
         }
         std::ofstream((dir / "data" / "test_batch.bin").string(), std::ios::binary)
             .write(reinterpret_cast<const char*>(bin.data()), std::streamsize(bin.size()));
+        if (!train_networks) return;
         models::model_spec s;
         s.name = "resnet20";
         s.width = 4;
@@ -371,4 +373,32 @@ TEST_CASE("adapt --c-dir: files written by corrupt give the same cells; wrong sh
     std::swap(nchw[1], nchw[3]);
     data::write_file_atomic(cdir + "/contrast.npy", data::encode_npy(arr.dtype, nchw, arr.bytes.data()));
     CHECK(run_with("an NCHW file").find("expected (") != std::string::npos);
+}
+
+// The guard of refactors: a small adapt run (variants, a K list, two draws, three corruptions)
+// must reproduce, byte for byte, the cells and the K table stored in tests/golden (made by the
+// code before the protocol moved into the library). To regenerate on purpose (a change of the
+// numbers that is intended, said in the commit): SHIFTNORM_REGEN_GOLDEN=1 ./test_cli "[golden]".
+TEST_CASE("adapt reproduces the stored reference run byte for byte", "[cli][adapt][golden]") {
+    const std::string golden = SHIFTNORM_TEST_DATA_DIR;
+    const bool regen = std::getenv("SHIFTNORM_REGEN_GOLDEN") != nullptr;
+    fixture f(120, regen);  // the synthetic data; the weights come from tests/golden
+    const std::string weights = golden + "/cli_resnet20_w4.safetensors";
+    if (regen) fs::copy_file(f.bn_weights, weights, fs::copy_options::overwrite_existing);
+    {
+        quiet q;
+        REQUIRE(cli::cmd_adapt(base_args(f, weights) +
+                               std::vector<std::string>{"--variants", "both,var,mean,both/front", "--samples", "4,16", "--draws",
+                                                        "2", "--corruptions", "gaussian_noise,contrast,fog", "--severities",
+                                                        "1,3,5", "--baseline", "none", "--name", "net", "--out",
+                                                        f.out("golden")}) == 0);
+    }
+    for (const char* file : {"adapt_cells.csv", "adapt_k_sweep.csv"}) {
+        INFO(file);
+        const std::string ours = f.out("golden") + "/" + file, ref = golden + "/cli_adapt_" + file;
+        if (regen) fs::copy_file(ours, ref, fs::copy_options::overwrite_existing);
+        const auto a = read_lines(ours), b = read_lines(ref);
+        CHECK(a.size() >= 9);  // header + 4 variants x 2 K (the K table); 73 lines of cells
+        CHECK(a == b);
+    }
 }
