@@ -101,7 +101,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
     const auto dspec = parse_data(p.get("data"));
     auto ds = load_split(dspec, false);
     if (p.get_int("limit") > 0 && p.get_int("limit") < ds.size())
-        ds = ad::subsample(ds, p.get_int("limit"), std::uint64_t(p.get_int("sample-seed")) + 0x5eed);
+        ds = data::random_subset(ds, p.get_int("limit"), std::uint64_t(p.get_int("sample-seed")) + 0x5eed);
     if (what != "stats" && K > ds.size())
         throw usage_error(shiftnorm::detail::concat("--samples ", K, " exceeds the ", ds.size(), " images of the split"));
     if ((what != "cosine") && 2 * B > ds.size())
@@ -126,7 +126,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
         std::vector<std::uint8_t> buf(nhwc.size());
         corrupt::batch_view dst{buf.data(), images.count, images.height, images.width, images.channels};
         corrupt::corrupt_batch(corr, s, images, dst, seed, copt, 0, 0);
-        return ad::from_nhwc(buf, ds);
+        return data::from_nhwc(buf, ds);
     };
     const std::string cname = corrupt::name_of(corr);
     std::cerr << "analyze: " << p.get("model") << " (" << L << " BN layers) on " << ds.size() << " " << dspec.kind
@@ -141,13 +141,13 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
         an::feature_tap tap(net, true);
         random_engine g(sample_seed ^ 0xf162);
         auto stats_of = [&](const data::image_dataset& d, const std::vector<index_t>& idx) {
-            net.forward(ad::batch_of(d, idx, norm), nn::mode::eval);
+            net.forward(eval::batch_of(d, idx, norm), nn::mode::eval);
             std::vector<channel_stats<double>> st;
             for (std::size_t l = 0; l < L; ++l) st.push_back(eval::batch_channel_stats(tap.features[l], variance_kind::unbiased));
             return st;
         };
         for (long long m = 0; m < M; ++m) {
-            const auto both = ad::draw(ds.size(), 2 * B, g.next());
+            const auto both = data::draw_indices(ds.size(), 2 * B, g.next());
             const std::vector<index_t> a(both.begin(), both.begin() + B), b(both.begin() + B, both.end());
             const auto ca = stats_of(ds, a), cb = stats_of(ds, b), xa = stats_of(cds, a), xb = stats_of(cds, b);
             for (std::size_t l = 0; l < L; ++l) {
@@ -198,7 +198,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
         // two copies of the network: the source one and one rectified on each severity
         nn::sequential rect = build_model<ad::rect_norm>(p, ds);
         train::load_weights(rect, p.get("weights"));
-        ad::plan plan;  // both statistics, every layer: the paper's setting
+        eval::rectify_variant plan;  // both statistics, every layer: the paper's setting
         const index_t eval_batch = 100;
         std::ofstream csv(out / "cosine_similarity.csv");
         csv << "corruption,severity,layer,channels,cos_before,cos_after,images,k\n";
@@ -216,8 +216,8 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
             mb{"before, mean of layers", {}, {}, true, {}, {}}, ma{"after, mean of layers", {}, {}, true, {}, {}};
         for (int s : sevs) {
             const auto cds = corrupted(s);
-            ad::configure(rect, plan);
-            ad::rectify(rect, cds, ad::draw(cds.size(), K, sample_seed ^ (std::uint64_t(s) << 20) ^ std::uint64_t(K)), norm);
+            eval::configure_rectification(rect, plan);
+            eval::rectify_from(rect, cds, data::draw_indices(cds.size(), K, sample_seed ^ (std::uint64_t(s) << 20) ^ std::uint64_t(K)), norm);
             std::vector<double> cos_b(L, 0.0), cos_a(L, 0.0);
             index_t correct_b = 0, correct_a = 0;
             for (index_t i0 = 0; i0 < ds.size(); i0 += eval_batch) {
@@ -226,13 +226,13 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
                 std::vector<tensor<float>> clean_f;
                 {
                     an::feature_tap tap(net, false);
-                    net.forward(ad::batch_of(ds, idx, norm), nn::mode::eval);
+                    net.forward(eval::batch_of(ds, idx, norm), nn::mode::eval);
                     clean_f = std::move(tap.features);
                 }
                 auto add = [&](nn::sequential& model, std::vector<double>& acc, index_t& correct) {
                     an::feature_tap tap(model, false);
                     std::vector<std::int32_t> labels;
-                    const auto& logits = model.forward(ad::batch_of(cds, idx, norm, &labels), nn::mode::eval);
+                    const auto& logits = model.forward(eval::batch_of(cds, idx, norm, &labels), nn::mode::eval);
                     for (std::size_t l = 0; l < L; ++l)
                         for (double c : eval::cosine_similarity_per_sample(clean_f[l], tap.features[l])) acc[l] += c;
                     correct += index_t(nn::count_correct(logits, labels));

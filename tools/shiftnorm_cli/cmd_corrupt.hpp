@@ -16,70 +16,32 @@
 #include "args.hpp"
 #include "common.hpp"
 #include "shiftnorm/corrupt.hpp"
+#include "shiftnorm/corrupt/selection.hpp"
+#include "shiftnorm/data/layout.hpp"
 #include "shiftnorm/data/npy.hpp"
 
 namespace shiftnorm::cli {
 
 namespace corrupt_detail {
 
-//! "all" (19), "common" (15), "heldout" (4) or a comma-separated list of names.
+// Thin CLI wrappers: the library's parsers (corrupt/selection.hpp, data/layout.hpp), with
+// their value_error turned into a usage error (exit code 2).
 inline std::vector<corrupt::corruption> parse_corruptions(const std::string& s) {
-    const auto all = corrupt::all_corruptions();
-    if (s == "all") return all;
-    if (s == "common") return {all.begin(), all.begin() + 15};
-    if (s == "heldout") return {all.begin() + 15, all.end()};
-    std::vector<corrupt::corruption> out;
-    std::stringstream ss(s);
-    for (std::string name; std::getline(ss, name, ',');)
-        if (!name.empty()) out.push_back(corrupt::parse_corruption(name));
-    if (out.empty()) throw usage_error("--corruptions '" + s + "' names no corruption");
-    return out;
+    try {
+        return corrupt::parse_corruption_list(s);
+    } catch (const value_error& e) {
+        throw usage_error(std::string("--corruptions '") + s + "': " + e.what());
+    }
 }
-
-//! "1-5", "3", "1,3,5" -> sorted severities in [1, 5].
 inline std::vector<int> parse_severities(const std::string& s) {
-    std::vector<int> out;
-    auto num = [&](const std::string& t) {
-        char* end = nullptr;
-        const long v = std::strtol(t.c_str(), &end, 10);
-        if (t.empty() || *end != '\0' || v < 1 || v > 5)
-            throw usage_error("--severities: '" + t + "' is not a severity in 1..5 (in '" + s + "')");
-        return int(v);
-    };
-    std::stringstream ss(s);
-    for (std::string part; std::getline(ss, part, ',');) {
-        const auto dash = part.find('-');
-        if (dash == std::string::npos) {
-            out.push_back(num(part));
-        } else {
-            const int a = num(part.substr(0, dash)), b = num(part.substr(dash + 1));
-            if (a > b) throw usage_error("--severities: range '" + part + "' is empty");
-            for (int v = a; v <= b; ++v) out.push_back(v);
-        }
+    try {
+        return corrupt::parse_severity_list(s);
+    } catch (const value_error& e) {
+        throw usage_error(std::string("--") + e.what());
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    if (out.empty()) throw usage_error("--severities '" + s + "' names no severity");
-    return out;
 }
-
-//! NCHW dataset pixels -> NHWC (the corruption suite's and CIFAR-10-C's layout).
-inline std::vector<std::uint8_t> to_nhwc(const data::image_dataset& ds) {
-    const index_t C = ds.channels, HW = ds.height * ds.width;
-    std::vector<std::uint8_t> out(ds.pixels.size());
-    for (index_t i = 0; i < ds.size(); ++i) {
-        const std::uint8_t* src = ds.image(i);
-        std::uint8_t* dst = out.data() + i * ds.image_size();
-        for (index_t c = 0; c < C; ++c)
-            for (index_t p = 0; p < HW; ++p) dst[p * C + c] = src[c * HW + p];
-    }
-    return out;
-}
-
-inline corrupt::param_table default_table(const data::image_dataset& ds) {
-    if (ds.height <= 28 && ds.channels == 1) return corrupt::param_table::mnist;
-    return ds.height <= 64 ? corrupt::param_table::cifar : corrupt::param_table::imagenet;
-}
+inline std::vector<std::uint8_t> to_nhwc(const data::image_dataset& ds) { return data::to_nhwc(ds); }
+inline corrupt::param_table default_table(const data::image_dataset& ds) { return corrupt::default_table(ds.height, ds.channels); }
 
 }  // namespace corrupt_detail
 

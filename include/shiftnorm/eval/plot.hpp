@@ -28,12 +28,15 @@ struct axis_spec {
 };
 
 //! One line: points (x[i], y[i]); a NaN y breaks the line. Colour/marker default to the cycle.
+//! `err` (empty, or one per point): a vertical error bar y +- err[i] (e.g. the spread over
+//! repeated draws); 0 or NaN draws none. The y range includes the bars.
 struct plot_series {
     std::string name;
     std::vector<double> x, y;
     bool dashed = false;
     std::optional<marker> mark;
     std::optional<rgb> color;
+    std::vector<double> err;
 };
 
 struct line_plot_spec {
@@ -249,13 +252,16 @@ inline canvas render_line_plot(const line_plot_spec& spec) {
     for (const auto& s : spec.series) {
         if (s.x.size() != s.y.size())
             shiftnorm::detail::fail<shape_error>(where, ("series '" + s.name + "' y").c_str(), s.x.size(), s.y.size());
+        if (!s.err.empty() && s.err.size() != s.x.size())
+            shiftnorm::detail::fail<shape_error>(where, ("series '" + s.name + "' err").c_str(), s.x.size(), s.err.size());
         for (std::size_t i = 0; i < s.x.size(); ++i) {
             if (!std::isfinite(s.x[i])) shiftnorm::detail::fail<numeric_error>(where, "x", "finite values", s.x[i]);
             detail::check_finite_or_nan(where, "y", s.y[i]);
             if (spec.x.log2 && !(s.x[i] > 0)) shiftnorm::detail::fail<value_error>(where, "x", "values > 0 on a log2 axis", s.x[i]);
             if (std::isnan(s.y[i])) continue;
             const double xv = spec.x.log2 ? std::log2(s.x[i]) : s.x[i];
-            xlo = std::min(xlo, xv), xhi = std::max(xhi, xv), ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
+            const double e = i < s.err.size() && std::isfinite(s.err[i]) ? std::fabs(s.err[i]) : 0.0;
+            xlo = std::min(xlo, xv), xhi = std::max(xhi, xv), ylo = std::min(ylo, s.y[i] - e), yhi = std::max(yhi, s.y[i] + e);
         }
     }
     if (!std::isfinite(xlo)) shiftnorm::detail::fail<value_error>(where, "series", "at least one finite point", "none");
@@ -325,6 +331,14 @@ inline canvas render_line_plot(const line_plot_spec& spec) {
         for (std::size_t k = 1; k < s.x.size(); ++k)
             if (!std::isnan(s.y[k - 1]) && !std::isnan(s.y[k]))
                 cv.line(px(k - 1), py(k - 1), px(k), py(k), e.color, 2, s.dashed ? 8 : 0);
+        for (std::size_t k = 0; k < s.err.size(); ++k)  // error bars with 4 px caps
+            if (!std::isnan(s.y[k]) && std::isfinite(s.err[k]) && s.err[k] != 0) {
+                const double d = std::fabs(s.err[k]);
+                const int lo = f.y_px(std::clamp(s.y[k] - d, f.y_lo, f.y_hi)), hi = f.y_px(std::clamp(s.y[k] + d, f.y_lo, f.y_hi));
+                cv.line(px(k), lo, px(k), hi, e.color, 1, 0);
+                cv.line(px(k) - 4, lo, px(k) + 4, lo, e.color, 1, 0);
+                cv.line(px(k) - 4, hi, px(k) + 4, hi, e.color, 1, 0);
+            }
         for (std::size_t k = 0; k < s.x.size(); ++k)
             if (!std::isnan(s.y[k])) cv.draw_marker(px(k), py(k), e.mark, 4, e.color);
     }

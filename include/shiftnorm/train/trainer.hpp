@@ -15,6 +15,7 @@
 
 #include "shiftnorm/data/dataset.hpp"
 #include "shiftnorm/data/transforms.hpp"
+#include "shiftnorm/eval/evaluate.hpp"
 #include "shiftnorm/nn/loss.hpp"
 #include "shiftnorm/nn/module.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
@@ -23,42 +24,9 @@
 
 namespace shiftnorm::train {
 
-//! Accuracy and mean loss of a network on a dataset.
-struct eval_result {
-    double accuracy = 0, loss = 0;
-    index_t images = 0;
-    double seconds = 0;
-};
-
-//! Evaluates `net` in mode `m` (eval by default) on `ds`, in order, batch by batch.
-inline eval_result evaluate(nn::module& net, const data::image_dataset& ds, const data::normalization& norm,
-                            index_t batch_size = 256, nn::mode m = nn::mode::eval,
-                            const std::function<void(index_t done, index_t total)>& progress = {}) {
-    if (ds.size() == 0) shiftnorm::detail::fail<shape_error>("evaluate", "dataset", "at least one image", 0);
-    if (batch_size <= 0) shiftnorm::detail::fail("evaluate", "batch_size", "> 0", batch_size);
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<index_t> order(std::size_t(ds.size()));
-    for (index_t i = 0; i < ds.size(); ++i) order[std::size_t(i)] = i;
-    tensor<float> x;
-    std::vector<std::int32_t> y;
-    nn::softmax_cross_entropy ce;
-    eval_result r;
-    double loss_sum = 0;
-    index_t correct = 0;
-    for (index_t b = 0; b < ds.size(); b += batch_size) {
-        const index_t n = std::min(batch_size, ds.size() - b);
-        data::make_batch(ds, order, b, n, norm, {}, nullptr, x, y);
-        const tensor<float>& logits = net.forward(x, m);
-        loss_sum += ce.forward(logits, y) * double(n);
-        correct += nn::count_correct(logits, y);
-        if (progress) progress(b + n, ds.size());
-    }
-    r.images = ds.size();
-    r.accuracy = double(correct) / double(ds.size());
-    r.loss = loss_sum / double(ds.size());
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return r;
-}
+// Evaluation is the eval part's job (eval/evaluate.hpp); the trainer reports with it.
+using eval::eval_result;
+using eval::evaluate;
 
 //! Options of fit().
 struct fit_options {
