@@ -9,6 +9,7 @@
 
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/data/dataset.hpp"
+#include "shiftnorm/data/file.hpp"
 #include "shiftnorm/data/safetensors.hpp"
 
 namespace shiftnorm::data {
@@ -51,7 +52,7 @@ inline image_dataset load_cifar10_bin(const std::string& dir, bool train) {
         for (int i = 1; i <= 5; ++i) files.push_back(dir + "/data_batch_" + std::to_string(i) + ".bin");
     else
         files.push_back(dir + "/test_batch.bin");
-    for (const auto& f : files) append_cifar_batch(ds, read_binary_file(f, "CIFAR-10 batch"), f, 1, 10);
+    for (const auto& f : files) append_cifar_batch(ds, read_regular_file(f, "CIFAR-10 batch"), f, 1, 10);
     ds.validate(dir);
     return ds;
 }
@@ -63,7 +64,7 @@ inline image_dataset load_cifar100_bin(const std::string& dir, bool train, bool 
     const index_t k = coarse ? 20 : 100;
     ds.classes = numbered_classes(k);
     const std::string f = dir + (train ? "/train.bin" : "/test.bin");
-    append_cifar_batch(ds, read_binary_file(f, "CIFAR-100 batch"), f, 2, k, coarse);
+    append_cifar_batch(ds, read_regular_file(f, "CIFAR-100 batch"), f, 2, k, coarse);
     ds.validate(dir);
     return ds;
 }

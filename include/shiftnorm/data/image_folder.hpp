@@ -3,39 +3,56 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/data/dataset.hpp"
+#include "shiftnorm/data/file.hpp"
 #include "shiftnorm/data/image_io.hpp"
 
 namespace shiftnorm::data {
 
 //! Lists `<root>/<class>/<file>` with extensions jpg/jpeg/png (case-insensitive): classes are
 //! the sub-directories sorted by name (label = rank, as torchvision's ImageFolder), files are
-//! sorted by name within a class. io_error when root is not a directory or holds no images.
+//! sorted by name within a class. io_error when root is not a directory or holds no images, when
+//! an entry of root cannot be resolved (symlink loop), and when an entry named like an image is
+//! not a regular file (a FIFO, a directory, a broken symlink: see require_regular_file); other
+//! entries are ignored.
 inline std::vector<std::pair<std::string, std::int32_t>> list_image_folder(const std::string& root,
                                                                            std::vector<std::string>& classes) {
     namespace fs = std::filesystem;
+    using shiftnorm::detail::concat;
     std::error_code ec;
     if (!fs::is_directory(root, ec)) throw io_error("image folder '" + root + "' is not a directory");
     classes.clear();
-    for (const auto& e : fs::directory_iterator(root, ec))
-        if (e.is_directory()) classes.push_back(e.path().filename().string());
+    for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code sec;
+        const fs::file_status st = fs::status(it->path(), sec);
+        if (sec && st.type() != fs::file_type::not_found)  // a dangling symlink is just not a class folder
+            throw io_error(concat("image folder entry '", it->path().string(), "' cannot be resolved",
+                                  sec == std::errc::too_many_symbolic_link_levels ? " (symlink loop?)" : "", ": ",
+                                  sec.message(), "; expected a class directory or another file"));
+        if (fs::is_directory(st)) classes.push_back(it->path().filename().string());
+    }
     if (ec) throw io_error("cannot list image folder '" + root + "': " + ec.message());
     std::sort(classes.begin(), classes.end());
     if (classes.empty()) throw io_error("image folder '" + root + "' has no class sub-directories (<root>/<class>/<file>.jpg)");
     std::vector<std::pair<std::string, std::int32_t>> files;
     for (std::size_t k = 0; k < classes.size(); ++k) {
         std::vector<std::string> names;
-        for (const auto& e : fs::directory_iterator(fs::path(root) / classes[k], ec)) {
-            if (!e.is_regular_file()) continue;
-            std::string ext = e.path().extension().string();
+        const fs::path dir = fs::path(root) / classes[k];
+        for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+            std::string ext = it->path().extension().string();
             std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-            if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") names.push_back(e.path().string());
+            if (ext != ".jpg" && ext != ".jpeg" && ext != ".png") continue;
+            require_regular_file(it->path().string(), "image file");
+            names.push_back(it->path().string());
         }
+        if (ec) throw io_error("cannot list image folder '" + dir.string() + "': " + ec.message());
         std::sort(names.begin(), names.end());
         for (auto& n : names) files.emplace_back(std::move(n), std::int32_t(k));
     }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -15,10 +16,19 @@
 #include <png.h>
 
 #include "shiftnorm/core/error.hpp"
+#include "shiftnorm/data/file.hpp"
 #include "shiftnorm/data/npy.hpp"
 
 // Linking: JPEG functions need libjpeg (CMake JPEG::JPEG), PNG functions need libpng (PNG::PNG).
 // Each is only referenced when its functions are used.
+//
+// Decoding hostile files: both libraries report errors by longjmp. The decoders call every libjpeg
+// or libpng function that can fail from small C-style "phase" functions that hold no object with
+// a destructor and return false when the library longjmps back to their setjmp; the C++ callers
+// own the library structs and the pixel buffer through destructors and turn a failed phase into
+// an io_error. Before any allocation for the image, the size a header claims is checked against
+// max_image_pixels and against what the file can hold (see file.hpp); the pixel buffer then grows
+// as rows are decoded, so a truncated stream fails long before the claimed size is allocated.
 
 namespace shiftnorm::data {
 
@@ -55,6 +65,69 @@ inline void jpeg_error_exit_longjmp(j_common_ptr cinfo) {
     std::longjmp(ctx->jump, 1);
 }
 inline void jpeg_silent_output(j_common_ptr) {}
+
+//! Throws io_error when a header claims more than max_image_pixels pixels.
+inline void check_image_pixels(const std::string& what, const char* format, std::uint64_t width, std::uint64_t height) {
+    if (width * height > max_image_pixels)  // both below 2^32: no overflow
+        throw io_error(shiftnorm::detail::concat(what, ": ", format, " header claims ", width, "x", height,
+                                                 " pixels, expected at most ", max_image_pixels,
+                                                 " (data::max_image_pixels)"));
+}
+
+//! Rows to decode next into a buffer that grows as rows arrive: doubling, from about 1 MiB.
+inline std::size_t next_rows(std::size_t done, std::size_t height, std::size_t stride) {
+    const std::size_t first = std::max<std::size_t>(1, (std::size_t(1) << 20) / std::max<std::size_t>(stride, 1));
+    return std::min(height, std::max(2 * done, first));
+}
+
+//! Owns a libjpeg decompressor (destroyed on every path out of decode_jpeg). The struct starts
+//! zeroed, so destroying it is safe even when jpeg_create_decompress failed or never ran.
+struct jpeg_decoder {
+    jpeg_decompress_struct cinfo{};
+    jpeg_error_ctx err{};
+    jpeg_decoder() {
+        cinfo.err = jpeg_std_error(&err.mgr);
+        err.mgr.error_exit = jpeg_error_exit_longjmp;
+        err.mgr.output_message = jpeg_silent_output;
+    }
+    jpeg_decoder(const jpeg_decoder&) = delete;
+    jpeg_decoder& operator=(const jpeg_decoder&) = delete;
+    ~jpeg_decoder() { jpeg_destroy_decompress(&cinfo); }
+};
+
+// C-style phases of decode_jpeg: nothing with a destructor lives in these frames, so the longjmp
+// of jpeg_error_exit_longjmp back to their setjmp skips no C++ cleanup. Each returns false after
+// a libjpeg error (the message is in err->message).
+inline bool jpeg_phase_header(jpeg_decompress_struct* cinfo, jpeg_error_ctx* err, const std::uint8_t* data,
+                              std::size_t size) {
+    if (setjmp(err->jump)) return false;
+    jpeg_create_decompress(cinfo);
+    jpeg_mem_src(cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
+    jpeg_read_header(cinfo, TRUE);
+    return true;
+}
+inline bool jpeg_phase_start(jpeg_decompress_struct* cinfo, jpeg_error_ctx* err) {
+    if (setjmp(err->jump)) return false;
+    cinfo->out_color_space = cinfo->num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(cinfo);
+    return true;
+}
+//! Decodes scanlines up to row `end` into `pixels`; stops early at the first warning (libjpeg
+//! only warns at a premature end of data and pads the rest with gray).
+inline bool jpeg_phase_rows(jpeg_decompress_struct* cinfo, jpeg_error_ctx* err, std::uint8_t* pixels,
+                            std::size_t stride, JDIMENSION end) {
+    if (setjmp(err->jump)) return false;
+    while (cinfo->output_scanline < end && err->mgr.num_warnings == 0) {
+        JSAMPROW row = pixels + std::size_t(cinfo->output_scanline) * stride;
+        if (jpeg_read_scanlines(cinfo, &row, 1) != 1) break;
+    }
+    return true;
+}
+inline bool jpeg_phase_finish(jpeg_decompress_struct* cinfo, jpeg_error_ctx* err) {
+    if (setjmp(err->jump)) return false;
+    jpeg_finish_decompress(cinfo);
+    return true;
+}
 
 }  // namespace detail
 
@@ -111,85 +184,152 @@ inline std::vector<std::uint8_t> encode_jpeg(const std::uint8_t* hwc, int height
 //! Decodes a JPEG stream to uint8 HWC (gray -> 1 channel, everything else -> RGB), libjpeg's
 //! default islow IDCT and fancy upsampling (Pillow's decoder settings). Truncated or corrupt
 //! data throws io_error with libjpeg's message; a premature end of data is an error too.
+//! Limits, checked on the header before anything is allocated for the image: at most
+//! max_image_pixels pixels, and at most 8 * size 8x8 blocks (Huffman coding spends at least one
+//! bit on every block; only an arithmetic-coded, nearly uniform image can be denser, and such a
+//! file is rejected too). The pixel buffer grows as scanlines are decoded.
 inline decoded_image decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string& what = "<memory>") {
+    using shiftnorm::detail::concat;
     if (data == nullptr || size < 4 || data[0] != 0xFF || data[1] != 0xD8)
-        throw io_error(shiftnorm::detail::concat(what, ": argument 'data' expected a JPEG stream (starting FF D8), got ",
-                                                 size, " bytes without that marker"));
-    jpeg_decompress_struct cinfo;
-    detail::jpeg_error_ctx err;
+        throw io_error(concat(what, ": argument 'data' expected a JPEG stream (starting FF D8), got ", size,
+                              " bytes without that marker"));
+    detail::jpeg_decoder d;
+    if (!detail::jpeg_phase_header(&d.cinfo, &d.err, data, size))
+        throw io_error(concat(what, ": libjpeg error: ", d.err.message));
+    const std::uint64_t width = d.cinfo.image_width, height = d.cinfo.image_height;
+    detail::check_image_pixels(what, "JPEG", width, height);
+    std::uint64_t blocks = 0, can_hold = 0;
+    for (int c = 0; c < d.cinfo.num_components; ++c)
+        blocks += std::uint64_t(d.cinfo.comp_info[c].width_in_blocks) * d.cinfo.comp_info[c].height_in_blocks;
+    if (detail::checked_mul(size, 8, can_hold) && blocks > can_hold)
+        throw io_error(concat(what, ": JPEG header claims ", width, "x", height, " pixels (", blocks,
+                              " 8x8 blocks), more than a ", size, "-byte file can hold (at most ", can_hold,
+                              " blocks at one bit per block; truncated or crafted file)"));
+    if (!detail::jpeg_phase_start(&d.cinfo, &d.err)) throw io_error(concat(what, ": libjpeg error: ", d.err.message));
     decoded_image img;
-    cinfo.err = jpeg_std_error(&err.mgr);
-    err.mgr.error_exit = detail::jpeg_error_exit_longjmp;
-    err.mgr.output_message = detail::jpeg_silent_output;
-    if (setjmp(err.jump)) {
-        jpeg_destroy_decompress(&cinfo);
-        throw io_error(shiftnorm::detail::concat(what, ": libjpeg error: ", err.message));
+    img.height = static_cast<int>(d.cinfo.output_height);
+    img.width = static_cast<int>(d.cinfo.output_width);
+    img.channels = d.cinfo.output_components;
+    const std::size_t stride = static_cast<std::size_t>(img.width) * img.channels, h = d.cinfo.output_height;
+    while (d.cinfo.output_scanline < h) {
+        const std::size_t rows = detail::next_rows(d.cinfo.output_scanline, h, stride);
+        img.pixels.resize(rows * stride);
+        if (!detail::jpeg_phase_rows(&d.cinfo, &d.err, img.pixels.data(), stride, JDIMENSION(rows)))
+            throw io_error(concat(what, ": libjpeg error: ", d.err.message));
+        if (d.err.mgr.num_warnings > 0 || d.cinfo.output_scanline < rows)
+            throw io_error(concat(what, ": corrupt or truncated JPEG data (libjpeg warning at row ", d.cinfo.output_scanline,
+                                  " of ", h, ")"));
     }
-    jpeg_create_decompress(&cinfo);
-    jpeg_mem_src(&cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
-    jpeg_read_header(&cinfo, TRUE);
-    cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_start_decompress(&cinfo);
-    img.height = static_cast<int>(cinfo.output_height);
-    img.width = static_cast<int>(cinfo.output_width);
-    img.channels = cinfo.output_components;
-    img.pixels.resize(static_cast<std::size_t>(img.height) * img.width * img.channels);
-    const std::size_t stride = static_cast<std::size_t>(img.width) * img.channels;
-    while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = img.pixels.data() + cinfo.output_scanline * stride;
-        jpeg_read_scanlines(&cinfo, &row, 1);
-    }
-    // libjpeg only warns on a premature end of data (it pads with gray); treat it as an error.
-    const long warnings = err.mgr.num_warnings;
-    jpeg_finish_decompress(&cinfo);
-    jpeg_destroy_decompress(&cinfo);
-    if (warnings > 0)
-        throw io_error(shiftnorm::detail::concat(what, ": corrupt or truncated JPEG data (", warnings, " libjpeg warning(s))"));
+    if (!detail::jpeg_phase_finish(&d.cinfo, &d.err)) throw io_error(concat(what, ": libjpeg error: ", d.err.message));
+    if (d.err.mgr.num_warnings > 0)
+        throw io_error(concat(what, ": corrupt or truncated JPEG data (", d.err.mgr.num_warnings, " libjpeg warning(s))"));
     return img;
 }
 
 namespace detail {
+//! libpng's error pointer: the message of the last error (plain data, nothing to destroy).
+struct png_message {
+    char text[256];
+};
 struct png_mem_writer {
     std::vector<std::uint8_t>* out;
 };
 inline void png_write_to_vector(png_structp png, png_bytep data, png_size_t len) {
     auto* w = static_cast<png_mem_writer*>(png_get_io_ptr(png));
-    w->out->insert(w->out->end(), data, data + len);
+    bool ok = true;
+    try {
+        w->out->insert(w->out->end(), data, data + len);
+    } catch (...) {  // never let a C++ exception unwind through libpng
+        ok = false;
+    }
+    if (!ok) png_error(png, "out of memory while writing the PNG stream");
 }
 inline void png_flush_noop(png_structp) {}
+//! decode_png's input: the stream, the read position and the error message (plain data).
 struct png_mem_reader {
     const std::uint8_t* p;
     std::size_t size, pos;
+    png_message error;
 };
 inline void png_read_from_memory(png_structp png, png_bytep data, png_size_t len) {
     auto* r = static_cast<png_mem_reader*>(png_get_io_ptr(png));
-    if (r->pos + len > r->size) png_error(png, "unexpected end of PNG data (truncated file)");
+    if (len > r->size - r->pos) png_error(png, "unexpected end of PNG data (truncated file)");
     std::memcpy(data, r->p + r->pos, len);
     r->pos += len;
 }
 inline void png_error_to_jmp(png_structp png, png_const_charp msg) {
-    auto* buf = static_cast<std::string*>(png_get_error_ptr(png));
-    if (buf) *buf = msg;
+    if (auto* m = static_cast<png_message*>(png_get_error_ptr(png))) {
+        std::strncpy(m->text, msg ? msg : "unknown error", sizeof m->text - 1);
+        m->text[sizeof m->text - 1] = '\0';
+    }
     png_longjmp(png, 1);
 }
 inline void png_warning_silent(png_structp, png_const_charp) {}
+
+//! Owns libpng's read structs (destroyed on every path out of decode_png).
+struct png_reader {
+    png_structp png = nullptr;
+    png_infop info = nullptr;
+    png_reader() = default;
+    png_reader(const png_reader&) = delete;
+    png_reader& operator=(const png_reader&) = delete;
+    ~png_reader() {
+        if (png) png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
+    }
+};
+
+// C-style phases of decode_png: nothing with a destructor lives in these frames, so the longjmp
+// of png_error_to_jmp back to their setjmp skips no C++ cleanup. Each returns false after a
+// libpng error (the message is in the reader's png_message).
+inline bool png_phase_info(png_structp png, png_infop info) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    png_read_info(png, info);
+    return true;
+}
+//! Sets up 8-bit output (palette -> RGB(A), gray below 8 bits expanded, 16 -> 8 bits, tRNS ->
+//! alpha, libpng's interlace handling) and returns the number of passes in *passes.
+inline bool png_phase_transform(png_structp png, png_infop info, int* passes) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    const int type = png_get_color_type(png, info);
+    const int depth = png_get_bit_depth(png, info);
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (depth == 16) png_set_strip_16(png);
+    *passes = png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    return true;
+}
+//! Reads rows [y0, y1) in each of `passes` passes (an interlaced image needs all rows at once).
+inline bool png_phase_rows(png_structp png, std::uint8_t* pixels, std::size_t stride, std::size_t y0, std::size_t y1,
+                           int passes) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    for (int pass = 0; pass < passes; ++pass)
+        for (std::size_t y = y0; y < y1; ++y) png_read_row(png, pixels + y * stride, nullptr);
+    return true;
+}
+inline bool png_phase_end(png_structp png) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    png_read_end(png, nullptr);
+    return true;
+}
 }  // namespace detail
 
-//! Encodes a uint8 HWC image (1-4 channels: gray, gray+alpha, RGB, RGBA) as an 8-bit PNG.
-inline std::vector<std::uint8_t> encode_png(const std::uint8_t* hwc, int height, int width, int channels) {
-    detail::check_image_args("encode_png", hwc, height, width, channels, true);
-    std::vector<std::uint8_t> out;
-    std::string msg;
-    detail::png_mem_writer w{&out};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &msg, detail::png_error_to_jmp,
-                                              detail::png_warning_silent);
-    if (!png) throw io_error("encode_png: png_create_write_struct failed");
-    png_infop info = png_create_info_struct(png);
-    if (!info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, info ? &info : nullptr);
-        throw io_error(shiftnorm::detail::concat("encode_png: libpng error: ", msg));
+namespace detail {
+//! Owns libpng's write structs (destroyed on every path out of encode_png).
+struct png_writer {
+    png_structp png = nullptr;
+    png_infop info = nullptr;
+    png_writer() = default;
+    png_writer(const png_writer&) = delete;
+    png_writer& operator=(const png_writer&) = delete;
+    ~png_writer() {
+        if (png) png_destroy_write_struct(&png, info ? &info : nullptr);
     }
-    png_set_write_fn(png, &w, detail::png_write_to_vector, detail::png_flush_noop);
+};
+//! C-style phase of encode_png (see decode_png's phases): false after a libpng error.
+inline bool png_phase_encode(png_structp png, png_infop info, const std::uint8_t* hwc, int height, int width, int channels) {
+    if (setjmp(png_jmpbuf(png))) return false;
     const int type = channels == 1 ? PNG_COLOR_TYPE_GRAY
                      : channels == 2 ? PNG_COLOR_TYPE_GRAY_ALPHA
                      : channels == 3 ? PNG_COLOR_TYPE_RGB
@@ -200,45 +340,71 @@ inline std::vector<std::uint8_t> encode_png(const std::uint8_t* hwc, int height,
     const std::size_t stride = static_cast<std::size_t>(width) * channels;
     for (int y = 0; y < height; ++y) png_write_row(png, const_cast<png_bytep>(hwc + y * stride));
     png_write_end(png, nullptr);
-    png_destroy_write_struct(&png, &info);
+    return true;
+}
+}  // namespace detail
+
+//! Encodes a uint8 HWC image (1-4 channels: gray, gray+alpha, RGB, RGBA) as an 8-bit PNG.
+inline std::vector<std::uint8_t> encode_png(const std::uint8_t* hwc, int height, int width, int channels) {
+    detail::check_image_args("encode_png", hwc, height, width, channels, true);
+    std::vector<std::uint8_t> out;
+    detail::png_message msg{};
+    detail::png_mem_writer w{&out};
+    detail::png_writer pw;
+    pw.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &msg, detail::png_error_to_jmp, detail::png_warning_silent);
+    if (!pw.png) throw io_error("encode_png: png_create_write_struct failed");
+    pw.info = png_create_info_struct(pw.png);
+    if (!pw.info) throw io_error("encode_png: png_create_info_struct failed");
+    png_set_write_fn(pw.png, &w, detail::png_write_to_vector, detail::png_flush_noop);
+    if (!detail::png_phase_encode(pw.png, pw.info, hwc, height, width, channels))
+        throw io_error(shiftnorm::detail::concat("encode_png: libpng error: ", msg.text));
     return out;
 }
 
 //! Decodes a PNG stream to 8-bit HWC: palette expands to RGB(A), 16-bit is reduced to 8, gray
 //! below 8 bits is expanded; channels are 1-4 as stored. Truncated/corrupt data throws io_error.
+//! Limits, checked on the header before anything is allocated for the image: at most
+//! max_image_pixels pixels, and no more pixel data than the file can hold at deflate's maximum
+//! ratio (deflate_max_ratio). The pixel buffer of a non-interlaced image grows as rows decode.
 inline decoded_image decode_png(const std::uint8_t* data, std::size_t size, const std::string& what = "<memory>") {
+    using shiftnorm::detail::concat;
     if (data == nullptr || size < 8 || png_sig_cmp(const_cast<png_bytep>(data), 0, 8) != 0)
-        throw io_error(shiftnorm::detail::concat(what, ": argument 'data' expected a PNG stream (8-byte signature), got ",
-                                                 size, " bytes without it"));
-    std::string msg;
+        throw io_error(concat(what, ": argument 'data' expected a PNG stream (8-byte signature), got ", size,
+                              " bytes without it"));
+    detail::png_mem_reader r{data, size, 0, {}};
+    detail::png_reader pr;
+    pr.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r.error, detail::png_error_to_jmp, detail::png_warning_silent);
+    if (!pr.png) throw io_error(concat(what, ": png_create_read_struct failed"));
+    pr.info = png_create_info_struct(pr.png);
+    if (!pr.info) throw io_error(concat(what, ": png_create_info_struct failed"));
+    png_set_read_fn(pr.png, &r, detail::png_read_from_memory);
+    if (!detail::png_phase_info(pr.png, pr.info)) throw io_error(concat(what, ": libpng error: ", r.error.text));
+    const std::uint64_t width = png_get_image_width(pr.png, pr.info), height = png_get_image_height(pr.png, pr.info);
+    detail::check_image_pixels(what, "PNG", width, height);
+    // The filtered rows inflate from the IDAT stream, which is part of the file.
+    const std::uint64_t stored_row = (width * png_get_channels(pr.png, pr.info) * png_get_bit_depth(pr.png, pr.info) + 7) / 8;
+    std::uint64_t can_hold = 0;
+    if (detail::checked_mul(size, deflate_max_ratio, can_hold) && height * stored_row > can_hold)
+        throw io_error(concat(what, ": PNG header claims ", width, "x", height, " pixels (", height * stored_row,
+                              " bytes of pixel data), more than a ", size, "-byte file can hold (at most ", can_hold,
+                              " bytes at deflate's ", deflate_max_ratio, ":1 ratio; truncated or crafted file)"));
+    int passes = 1;
+    if (!detail::png_phase_transform(pr.png, pr.info, &passes)) throw io_error(concat(what, ": libpng error: ", r.error.text));
     decoded_image img;
-    detail::png_mem_reader r{data, size, 0};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &msg, detail::png_error_to_jmp,
-                                             detail::png_warning_silent);
-    if (!png) throw io_error("decode_png: png_create_read_struct failed");
-    png_infop info = png_create_info_struct(png);
-    if (!info || setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
-        throw io_error(shiftnorm::detail::concat(what, ": libpng error: ", msg));
+    img.width = static_cast<int>(width);
+    img.height = static_cast<int>(height);
+    img.channels = png_get_channels(pr.png, pr.info);
+    const std::size_t stride = static_cast<std::size_t>(width) * img.channels, h = static_cast<std::size_t>(height);
+    if (png_get_rowbytes(pr.png, pr.info) != stride)
+        throw io_error(concat(what, ": libpng row size ", png_get_rowbytes(pr.png, pr.info), ", expected ", stride));
+    for (std::size_t done = 0; done < h;) {
+        const std::size_t rows = passes == 1 ? detail::next_rows(done, h, stride) : h;
+        img.pixels.resize(rows * stride);
+        if (!detail::png_phase_rows(pr.png, img.pixels.data(), stride, done, rows, passes))
+            throw io_error(concat(what, ": libpng error: ", r.error.text));
+        done = rows;
     }
-    png_set_read_fn(png, &r, detail::png_read_from_memory);
-    png_read_info(png, info);
-    const int type = png_get_color_type(png, info);
-    const int depth = png_get_bit_depth(png, info);
-    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
-    if (depth == 16) png_set_strip_16(png);
-    png_read_update_info(png, info);
-    img.width = static_cast<int>(png_get_image_width(png, info));
-    img.height = static_cast<int>(png_get_image_height(png, info));
-    img.channels = png_get_channels(png, info);
-    img.pixels.resize(static_cast<std::size_t>(img.height) * img.width * img.channels);
-    std::vector<png_bytep> rows(img.height);
-    for (int y = 0; y < img.height; ++y) rows[y] = img.pixels.data() + static_cast<std::size_t>(y) * img.width * img.channels;
-    png_read_image(png, rows.data());
-    png_read_end(png, nullptr);
-    png_destroy_read_struct(&png, &info, nullptr);
+    if (!detail::png_phase_end(pr.png)) throw io_error(concat(what, ": libpng error: ", r.error.text));
     return img;
 }
 
@@ -260,7 +426,7 @@ inline void write_png(const std::string& path, const std::uint8_t* hwc, int heig
 
 //! Reads a JPEG or PNG file, chosen by its signature; throws io_error for anything else.
 inline decoded_image read_image(const std::string& path) {
-    const auto bytes = read_file_bytes(path);
+    const auto bytes = read_regular_file(path, "image file");
     if (bytes.size() >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) return decode_jpeg(bytes.data(), bytes.size(), path);
     if (bytes.size() >= 8 && png_sig_cmp(const_cast<png_bytep>(bytes.data()), 0, 8) == 0)
         return decode_png(bytes.data(), bytes.size(), path);

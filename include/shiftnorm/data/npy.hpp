@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
+#include "shiftnorm/data/file.hpp"
 
 namespace shiftnorm::data {
 
@@ -109,8 +111,9 @@ inline std::string npy_header_value(const std::string& hdr, const std::string& k
 }  // namespace detail
 
 //! Parses an in-memory .npy file. `what` names the source in error messages. Throws io_error on
-//! a bad magic, unsupported version, dtype or Fortran order, a malformed header, or a payload
-//! shorter than the shape says (never reads past `size`).
+//! a bad magic, unsupported version, dtype or Fortran order, a malformed header, a shape whose
+//! element or byte count overflows, or a payload that is not exactly shape x itemsize bytes
+//! (never reads past `size`, allocates only what the payload holds).
 inline npy_array parse_npy(const unsigned char* p, std::size_t size, const std::string& what = "<memory>") {
     static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     if (size < 10 || std::memcmp(p, magic, 6) != 0)
@@ -153,31 +156,35 @@ inline npy_array parse_npy(const unsigned char* p, std::size_t size, const std::
         }
         a.shape.push_back(v);
     }
-    const std::size_t need = a.numel() * npy_itemsize(a.dtype);
+    // The product of the extents (each below 2^48) and the byte count, with checked
+    // multiplication: a crafted shape must not wrap around to a small size.
+    std::uint64_t count = 1, need = 0;
+    for (auto d : a.shape)
+        if (!detail::checked_mul(count, std::uint64_t(d), count))
+            throw io_error(detail::concat(what, ": .npy shape ", detail::npy_shape_str(a.shape),
+                                          " expected an element count below 2^64, got one that overflows"));
+    if (!detail::checked_mul(count, npy_itemsize(a.dtype), need) || need > std::numeric_limits<std::size_t>::max())
+        throw io_error(detail::concat(what, ": .npy shape ", detail::npy_shape_str(a.shape), " ", descr, " (", count,
+                                      " elements) expected a byte count below 2^64, got one that overflows"));
     const std::size_t have = size - off - hlen;
     if (have < need)
         throw io_error(detail::concat(what, ": truncated .npy data: shape ", detail::npy_shape_str(a.shape), " ",
                                       descr, " needs ", need, " bytes, file has ", have));
-    a.bytes.assign(p + off + hlen, p + off + hlen + need);
+    if (have > need)
+        throw io_error(detail::concat(what, ": .npy data: shape ", detail::npy_shape_str(a.shape), " ", descr,
+                                      " expected exactly ", need, " bytes, file has ", have, " (", have - need,
+                                      " trailing bytes)"));
+    a.bytes.assign(p + off + hlen, p + off + hlen + std::size_t(need));
     return a;
 }
 
-//! Reads a whole file into memory; throws io_error naming the path when it cannot.
-inline std::vector<unsigned char> read_file_bytes(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw io_error(detail::concat("read_file_bytes: argument 'path' expected a readable file, got '", path, "'"));
-    f.seekg(0, std::ios::end);
-    const auto n = static_cast<std::size_t>(f.tellg());
-    f.seekg(0);
-    std::vector<unsigned char> buf(n);
-    if (n && !f.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n)))
-        throw io_error(detail::concat("read_file_bytes: could not read ", n, " bytes from '", path, "'"));
-    return buf;
-}
+//! Reads a whole regular file into memory; throws io_error naming the path when it cannot (see
+//! read_regular_file in file.hpp: a FIFO, a directory or a symlink loop is rejected unopened).
+inline std::vector<unsigned char> read_file_bytes(const std::string& path) { return read_regular_file(path, "file"); }
 
 //! Reads a .npy file (see parse_npy for the checks).
 inline npy_array read_npy(const std::string& path) {
-    const auto buf = read_file_bytes(path);
+    const auto buf = read_regular_file(path, ".npy file");
     return parse_npy(buf.data(), buf.size(), path);
 }
 

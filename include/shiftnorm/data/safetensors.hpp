@@ -2,6 +2,7 @@
 // Reading and atomically writing safetensors files (8-byte header length, JSON header, raw data).
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +15,7 @@
 
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/fault.hpp"
+#include "shiftnorm/data/file.hpp"
 
 #if !defined(SHIFTNORM_POSIX_IO)
 #if defined(__unix__) || defined(__APPLE__)
@@ -284,7 +286,9 @@ inline std::vector<std::int64_t> st_tensor::to_int64(const std::string& name) co
 
 //! Parses a safetensors image held in memory. Every structural problem (short file, header
 //! length beyond the file, malformed JSON, unknown dtype, negative or overflowing shapes,
-//! offsets outside the data or disagreeing with dtype x shape) throws io_error naming `what`.
+//! offsets outside the data or disagreeing with dtype x shape, tensors that overlap, leave gaps
+//! or do not cover the data area exactly) throws io_error naming `what`. The tensors' bytes are
+//! copied only once the whole header is validated, so at most the data area is copied.
 inline safetensors_file parse_safetensors(const unsigned char* p, std::size_t size, const std::string& what) {
     if (size < 8)
         throw io_error(shiftnorm::detail::concat(what, ": truncated safetensors file (", size, " bytes, need >= 8)"));
@@ -297,6 +301,12 @@ inline safetensors_file parse_safetensors(const unsigned char* p, std::size_t si
     const std::size_t data_off = 8 + std::size_t(hlen), data_len = size - data_off;
     detail::json_reader js(h, std::size_t(hlen), what);
     safetensors_file f;
+    struct extent {
+        std::uint64_t begin, end;
+        const std::string* name;
+        st_tensor* tensor;
+    };
+    std::vector<extent> extents;
     js.expect('{');
     if (js.peek('}')) {
         ++js.pos();
@@ -351,9 +361,9 @@ inline safetensors_file parse_safetensors(const unsigned char* p, std::size_t si
                 if (std::uint64_t(off[1] - off[0]) != count * item)
                     throw io_error(shiftnorm::detail::concat(what, ": safetensors tensor '", key, "' has ", off[1] - off[0],
                                                              " bytes, dtype x shape needs ", count * item));
-                t.bytes.assign(p + data_off + off[0], p + data_off + off[1]);
                 if (f.tensors.count(key)) throw io_error(what + ": safetensors tensor '" + key + "' appears twice");
-                f.tensors.emplace(std::move(key), std::move(t));
+                const auto it = f.tensors.emplace(std::move(key), std::move(t)).first;
+                extents.push_back({std::uint64_t(off[0]), std::uint64_t(off[1]), &it->first, &it->second});
             }
             if (js.peek(',')) { ++js.pos(); continue; }
             js.expect('}');
@@ -361,24 +371,48 @@ inline safetensors_file parse_safetensors(const unsigned char* p, std::size_t si
         }
     }
     if (!js.at_end()) js.err("trailing characters after the header object");
+    // The data_offsets must tile the data area: sorted by offset, the first tensor begins at 0,
+    // each begins where the previous one ended, the last ends at the end of the file (as the
+    // reference implementation requires). Overlapping tensors would alias bytes (and could make
+    // the copies below far larger than the file); gaps or trailing bytes hide unaccounted data.
+    std::sort(extents.begin(), extents.end(), [](const extent& a, const extent& b) {
+        return a.begin != b.begin ? a.begin < b.begin : (a.end != b.end ? a.end < b.end : *a.name < *b.name);
+    });
+    const char* rule = "; data_offsets must tile the data area without overlap or gaps";
+    if (extents.empty() && data_len != 0)
+        throw io_error(shiftnorm::detail::concat(what, ": safetensors file has no tensors but ", data_len,
+                                                 " data bytes after the header, expected none"));
+    if (!extents.empty() && extents.front().begin != 0)
+        throw io_error(shiftnorm::detail::concat(what, ": safetensors tensor '", *extents.front().name, "' begins at ",
+                                                 extents.front().begin, ", expected 0 (the first tensor starts the data area)",
+                                                 rule));
+    for (std::size_t i = 1; i < extents.size(); ++i) {
+        const extent &a = extents[i - 1], &b = extents[i];
+        if (b.begin < a.end)
+            throw io_error(shiftnorm::detail::concat(what, ": safetensors tensors '", *a.name, "' [", a.begin, ", ", a.end,
+                                                     ") and '", *b.name, "' [", b.begin, ", ", b.end, ") overlap", rule));
+        if (b.begin > a.end)
+            throw io_error(shiftnorm::detail::concat(what, ": safetensors tensor '", *a.name, "' ends at ", a.end, " but '",
+                                                     *b.name, "' begins at ", b.begin, " (a gap of ", b.begin - a.end,
+                                                     " bytes)", rule));
+    }
+    if (!extents.empty() && extents.back().end != data_len)
+        throw io_error(shiftnorm::detail::concat(what, ": safetensors tensor '", *extents.back().name, "' ends at ",
+                                                 extents.back().end, ", expected the end of the ", data_len,
+                                                 " data bytes (", data_len - extents.back().end, " trailing bytes)", rule));
+    for (const extent& e : extents)
+        e.tensor->bytes.assign(p + data_off + e.begin, p + data_off + e.end);
     return f;
 }
 
-//! Reads a whole file into memory; io_error naming the path when it cannot be opened or read.
+//! Reads a whole regular file into memory; io_error naming the path when it cannot be opened or
+//! read, or is not a regular file (see read_regular_file in file.hpp).
 inline std::vector<unsigned char> read_binary_file(const std::string& path, const char* what = "file") {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) throw io_error(shiftnorm::detail::concat("cannot open ", what, " '", path, "'"));
-    const std::streamoff n = in.tellg();
-    if (n < 0) throw io_error(shiftnorm::detail::concat("cannot read ", what, " '", path, "' (not a regular file?)"));
-    std::vector<unsigned char> buf(static_cast<std::size_t>(n));
-    in.seekg(0);
-    if (n > 0 && !in.read(reinterpret_cast<char*>(buf.data()), n))
-        throw io_error(shiftnorm::detail::concat("cannot read ", what, " '", path, "'"));
-    return buf;
+    return read_regular_file(path, what);
 }
 
 inline safetensors_file read_safetensors(const std::string& path) {
-    const auto buf = read_binary_file(path, "safetensors file");
+    const auto buf = read_regular_file(path, "safetensors file");
     return parse_safetensors(buf.data(), buf.size(), path);
 }
 
