@@ -140,13 +140,15 @@ public:
     static frost_textures load_directory(const std::string& dir) {
         namespace fs = std::filesystem;
         frost_textures t;
-        if (!fs::is_directory(dir))
-            detail::fail<io_error>("frost_textures::load_directory", "dir", "an existing directory", "'" + dir + "'");
+        std::error_code ec;  // never the throwing overloads: a symlink loop is a clear io_error
+        if (!fs::is_directory(dir, ec))
+            detail::fail<io_error>("frost_textures::load_directory", "dir",
+                                   "an existing directory", "'" + dir + "'" + (ec ? " (" + ec.message() + ")" : ""));
         std::vector<std::string> files;
         for (const char* n : {"frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg"})
-            if (fs::exists(fs::path(dir) / n)) files.push_back((fs::path(dir) / n).string());
+            if (fs::exists(fs::path(dir) / n, ec)) files.push_back((fs::path(dir) / n).string());
         if (files.empty()) {
-            for (const auto& e : fs::directory_iterator(dir)) {
+            for (const auto& e : fs::directory_iterator(dir, ec)) {
                 std::string ext = e.path().extension().string();
                 std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
                 if (ext == ".png" || ext == ".jpg" || ext == ".jpeg") files.push_back(e.path().string());

@@ -8,12 +8,14 @@
 #include <fstream>
 #include <map>
 #include <cmath>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/fault.hpp"
+#include "shiftnorm/data/file.hpp"
 #include "shiftnorm/data/safetensors.hpp"
 #include "shiftnorm/nn/module.hpp"
 #include "shiftnorm/train/sgd.hpp"
@@ -176,9 +178,14 @@ inline const std::vector<std::string>& checkpoint_save_steps() {
 }
 
 namespace detail {
+//! False when nothing is at `p`; true for a regular file; io_error for anything else (a FIFO
+//! would block an open forever, a directory or a symlink loop is a mistake to report).
 inline bool file_exists(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return bool(f);
+    std::error_code ec;
+    const auto st = std::filesystem::symlink_status(p, ec);
+    if (ec || st.type() == std::filesystem::file_type::not_found) return false;
+    data::require_regular_file(p, "checkpoint");
+    return true;
 }
 inline int metadata_int(const data::safetensors_file& f, const char* key, const std::string& path) {
     auto it = f.metadata.find(key);
