@@ -15,7 +15,7 @@ CKPT=results/fmnist-small-resnet8-e${EPOCHS}.safetensors
 mkdir -p results "$OUT"
 if [[ ! -f build-main/CMakeCache.txt ]]; then
   cmake -S . -B build-main -DCMAKE_BUILD_TYPE=Release -DSHIFTNORM_BUILD_TESTS=OFF -DSHIFTNORM_BUILD_BENCHMARKS=OFF \
-        -DSHIFTNORM_ENABLE_CUDA=OFF > results/main-job-configure.log
+        -DSHIFTNORM_ENABLE_CUDA=OFF -DSHIFTNORM_CLI_NATIVE=ON > results/main-job-configure.log
 fi
 cmake --build build-main --target shiftnorm_cli -j"$(nproc)"
 SN=build-main/tools/shiftnorm

@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 
 if [ ! -x "$BUILD/tools/shiftnorm" ]; then
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSHIFTNORM_BUILD_TESTS=OFF -DSHIFTNORM_BUILD_BENCHMARKS=OFF \
-        -DSHIFTNORM_ENABLE_CUDA=OFF >/dev/null
+        -DSHIFTNORM_ENABLE_CUDA=OFF -DSHIFTNORM_CLI_NATIVE=ON >/dev/null
   cmake --build "$BUILD" --target shiftnorm_cli -j"$THREADS"
 fi
 SN="$BUILD/tools/shiftnorm"

@@ -2,9 +2,20 @@
 // Compile-time configuration: host/device qualifiers, debug checks, version.
 #pragma once
 
+// The version is set once, in CMakeLists.txt (project VERSION), and generated into
+// shiftnorm/version.hpp (build tree and installed tree). Headers used straight from a source
+// checkout without CMake report 0.0.0 ("unknown").
+#if defined(__has_include)
+#if __has_include("shiftnorm/version.hpp")
+#include "shiftnorm/version.hpp"
+#endif
+#endif
+#if !defined(SHIFTNORM_VERSION_STRING)
 #define SHIFTNORM_VERSION_MAJOR 0
-#define SHIFTNORM_VERSION_MINOR 1
+#define SHIFTNORM_VERSION_MINOR 0
 #define SHIFTNORM_VERSION_PATCH 0
+#define SHIFTNORM_VERSION_STRING "unknown"
+#endif
 
 //! SHIFTNORM_HOST_DEVICE marks functions usable from both host and CUDA device code.
 //! Under nvcc it expands to `__host__ __device__ inline`, elsewhere to plain `inline`.

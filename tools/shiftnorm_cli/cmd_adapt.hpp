@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -139,6 +140,8 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         .option("seed", "S", "0", "corruption seed (corrupted test sets are generated in memory)").int_range(0, 9223372036854775807LL)
         .option("sample-seed", "S", "1", "seed of the K-sample draws").int_range(0, 9223372036854775807LL)
         .option("table", "NAME", "auto", "corruption parameter table: cifar | imagenet | mnist | auto")
+        .option("frost-dir", "DIR", "", "frost texture images (the reference's frost1.png..frost6.jpg: the faithful mode); "
+                                        "default: procedural frost")
         .option("c-dir", "DIR", "", "read <corruption>.npy (CIFAR-10-C layout) from DIR instead of generating")
         .option("limit", "N", "0", "evaluate a seeded random subset of N images of the split (0: all)").int_range(0, 1000000000)
         .option("batch", "B", "500", "evaluation batch size").int_range(1, 65536)
@@ -179,6 +182,11 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     eval::baseline_table base(eval::parse_baseline(bname));
     o.corrupt.table = p.get("table") == "auto" ? cd::default_table(ds) : corrupt::parse_table(p.get("table"));
     o.seed = std::uint64_t(p.get_int("seed"));
+    std::optional<corrupt::frost_textures> frost;
+    if (!p.get("frost-dir").empty()) {
+        frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
+        o.corrupt.frost = &*frost;
+    }
     o.batch = p.get_int("batch");
     if (!p.get("c-dir").empty()) o.load_corrupted = [&](corrupt::corruption c) { return ad::read_c_file(p.get("c-dir"), corrupt::name_of(c), ds); };
     o.progress = [](const std::string& line) { std::cerr << line << "\n"; };
@@ -214,7 +222,12 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
                                            o.variants.size() == 1 ? ", adapt " + o.variants[0].what + ", layers " + o.variants[0].layers : "");
     else
         title += p.get("norm") + " norm, no rectification";
-    const auto rep = eval::make_sweep_report(r, o, base, title, labels);
+    auto rep = eval::make_sweep_report(r, o, base, title, labels);
+    rep.provenance = provenance("adapt", args, {{"seed", std::to_string(o.seed)}, {"sample_seed", std::to_string(o.sample_seed)},
+                                                {"weights", p.get("weights")},
+                                                {"weights_digest", train::weights_digest(data::read_safetensors(p.get("weights")))},
+                                                {"data", p.get("data")}, {"data_digest", dataset_digest(ds)},
+                                                {"frost", o.corrupt.frost ? "textures" : "procedural"}});
     eval::print_table(std::cout, rep);
     for (const auto& f : eval::write_report_files((out / "adapt").string(), rep)) std::cerr << "  wrote " << f << "\n";
     if (has_bn && (o.ks.size() > 1 || o.draws > 1)) eval::write_k_table(std::cout, (out / "adapt_k_sweep.csv").string(), r, o, base);

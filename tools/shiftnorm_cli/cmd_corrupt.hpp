@@ -96,7 +96,9 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
     fs::create_directories(out);
     std::cerr << "corrupt: " << ds.size() << " images " << ds.height << "x" << ds.width << "x" << ds.channels
               << ", table " << corrupt::table_name(opt.table) << ", seed " << seed << ", " << which.size()
-              << " corruption(s) x " << sevs.size() << " severities -> " << out.string() << "\n";
+              << " corruption(s) x " << sevs.size() << " severities, frost: "
+              << (opt.frost ? "textures from " + p.get("frost-dir") : std::string("procedural (calibrated, not the reference's photographs)"))
+              << " -> " << out.string() << "\n";
 
     const std::size_t chunk = 1000, N = images.count, isz = images.image_size();
     const auto t0 = std::chrono::steady_clock::now();

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "args.hpp"
+#include "shiftnorm/config.hpp"
+#include "shiftnorm/core/digest.hpp"
 #include "shiftnorm/data/cifar.hpp"
 #include "shiftnorm/data/idx.hpp"
 #include "shiftnorm/data/image_folder.hpp"
@@ -22,6 +24,36 @@ namespace shiftnorm::cli {
 
 //! The default normalization layer of networks built by the CLI (PyTorch's BatchNorm2d).
 using default_norm = batch_norm<population>;
+
+//! The git commit the CLI was configured from ("unknown" outside a git checkout).
+inline const char* git_commit() {
+#if defined(SHIFTNORM_GIT_COMMIT)
+    return SHIFTNORM_GIT_COMMIT;
+#else
+    return "unknown";
+#endif
+}
+
+//! Digest of a dataset's labels and pixels (what was evaluated, after any subset).
+inline std::string dataset_digest(const data::image_dataset& ds) {
+    std::uint64_t h = fnv1a_offset;
+    const std::int64_t dims[3] = {ds.channels, ds.height, ds.width};
+    fnv1a(h, dims, sizeof dims);
+    fnv1a(h, ds.labels.data(), ds.labels.size() * sizeof(std::int32_t));
+    fnv1a(h, ds.pixels.data(), ds.pixels.size());
+    return digest_hex(h);
+}
+
+//! The provenance every JSON result carries: version, commit, the command line, then `extra`.
+inline std::vector<std::pair<std::string, std::string>> provenance(const std::string& command, const std::vector<std::string>& args,
+                                                                   std::vector<std::pair<std::string, std::string>> extra) {
+    std::string line = "shiftnorm " + command;
+    for (const auto& a : args) line += " " + (a.find_first_of(" \t'\"") == std::string::npos ? a : "'" + a + "'");
+    std::vector<std::pair<std::string, std::string>> p = {
+        {"shiftnorm_version", SHIFTNORM_VERSION_STRING}, {"git_commit", git_commit()}, {"command_line", line}};
+    p.insert(p.end(), extra.begin(), extra.end());
+    return p;
+}
 
 //! The most threads an option may ask for: the cores of this machine (oversubscription only
 //! slows the OpenMP loops down, and huge counts exhaust memory inside the runtime).

@@ -30,7 +30,7 @@ const command commands[] = {
 };
 
 void usage(std::ostream& os) {
-    os << "usage: shiftnorm <command> [options]   (shiftnorm <command> --help for the options)\n\ncommands:\n";
+    os << "usage: shiftnorm <command> [options]   (shiftnorm <command> --help for the options; shiftnorm --version)\n\ncommands:\n";
     for (const auto& c : commands) os << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
 }
 
@@ -44,6 +44,10 @@ int main(int argc, char** argv) {
     const std::string name = argv[1];
     if (name == "--help" || name == "-h" || name == "help") {
         usage(std::cout);
+        return 0;
+    }
+    if (name == "--version" || name == "version") {
+        std::cout << "shiftnorm " << SHIFTNORM_VERSION_STRING << " (commit " << shiftnorm::cli::git_commit() << ")\n";
         return 0;
     }
     const std::vector<std::string> args(argv + 2, argv + argc);

@@ -13,6 +13,7 @@
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
@@ -27,6 +28,9 @@ struct report {
     std::string title;
     baseline_table baseline;
     std::vector<model_results> rows;
+    //! Where the numbers come from (version, commit, command line, seeds, digests of weights
+    //! and data), written to JSON as "provenance": {key: value, ...} in this order.
+    std::vector<std::pair<std::string, std::string>> provenance;
 };
 
 //! Short column names for the per-corruption tables (full names go to CSV and JSON).
@@ -324,7 +328,14 @@ inline std::string to_json(const report& rep) {
         else os << "null";
         os << "\n    }";
     }
-    os << (rep.rows.empty() ? "" : "\n  ") << "]\n}\n";
+    os << (rep.rows.empty() ? "" : "\n  ") << "]";
+    if (!rep.provenance.empty()) {
+        os << ",\n  \"provenance\": {";
+        for (std::size_t i = 0; i < rep.provenance.size(); ++i)
+            os << (i ? "," : "") << "\n    \"" << json_escape(rep.provenance[i].first) << "\": \"" << json_escape(rep.provenance[i].second) << "\"";
+        os << "\n  }";
+    }
+    os << "\n}\n";
     return os.str();
 }
 

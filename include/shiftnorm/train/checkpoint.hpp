@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "shiftnorm/core/digest.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/fault.hpp"
 #include "shiftnorm/data/file.hpp"
@@ -203,13 +204,7 @@ inline std::string metadata_or(const data::safetensors_file& f, const char* key,
     auto it = f.metadata.find(key);
     return it == f.metadata.end() ? fallback : it->second;
 }
-inline void fnv1a(std::uint64_t& h, const void* data, std::size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < n; ++i) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-}
+using shiftnorm::fnv1a;
 inline void remove_file(const std::string& p) {
     if (std::remove(p.c_str()) != 0 && file_exists(p)) throw io_error("cannot remove stale checkpoint file '" + p + "'");
 }
