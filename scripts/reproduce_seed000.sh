@@ -48,14 +48,20 @@ if [ -z "${CIFAR:-}" ] || [ -z "${WEIGHTS:-}" ]; then
 fi
 R20="$WEIGHTS/resnet20-cifar10.safetensors"
 R56="$WEIGHTS/resnet56-cifar10.safetensors"
-# (b) Table 1 rows; (c) Tables 6 and 7 in one pass; Fig. 4; Figs. 2 and 3
+# (b) Table 1 rows (subsets and the whole test set); (c) Tables 6 and 7; Fig. 4; Figs. 2 and 3
 step cifar10-resnet20 "$OUT/cifar10-resnet20/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 --weights "$R20" \
      --data "cifar10:$CIFAR" --limit 2000 --threads "$THREADS" --out "$OUT/cifar10-resnet20"
 step cifar10-resnet56 "$OUT/cifar10-resnet56/adapt.json" "$SN" adapt --model resnet56 --name ResNet-56 --weights "$R56" \
      --data "cifar10:$CIFAR" --limit 1000 --threads "$THREADS" --out "$OUT/cifar10-resnet56"
-step cifar10-resnet20-ablation "$OUT/cifar10-resnet20-ablation/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
-     --weights "$R20" --data "cifar10:$CIFAR" --limit 2000 --variants both,var,mean,both/front,both/middle,both/end \
-     --threads "$THREADS" --out "$OUT/cifar10-resnet20-ablation"
+step cifar10-resnet20-full "$OUT/cifar10-resnet20-full/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
+     --weights "$R20" --data "cifar10:$CIFAR" --threads "$THREADS" --out "$OUT/cifar10-resnet20-full"
+# Tables 6 and 7 with 3 K-sample draws per cell (Clean* of every setting is in the same output)
+step cifar10-resnet20-table6 "$OUT/cifar10-resnet20-table6/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
+     --weights "$R20" --data "cifar10:$CIFAR" --limit 1000 --draws 3 --variants both,var,mean \
+     --threads "$THREADS" --out "$OUT/cifar10-resnet20-table6"
+step cifar10-resnet20-table7 "$OUT/cifar10-resnet20-table7/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
+     --weights "$R20" --data "cifar10:$CIFAR" --limit 1000 --draws 3 --variants both/front,both/middle,both/end \
+     --threads "$THREADS" --out "$OUT/cifar10-resnet20-table7"
 step cifar10-resnet20-k-sweep "$OUT/cifar10-resnet20-k-sweep/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
      --weights "$R20" --data "cifar10:$CIFAR" --limit 2000 --corruptions gaussian_noise \
      --samples 1,2,4,8,16,32,64,128,256 --draws 5 --threads "$THREADS" --out "$OUT/cifar10-resnet20-k-sweep"
