@@ -9,7 +9,7 @@
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"
-#include "shiftnorm/norm/checks.hpp"
+#include "shiftnorm/core/checks.hpp"
 #include "shiftnorm/stats/sources.hpp"
 
 namespace shiftnorm {

@@ -8,7 +8,7 @@
 
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/shape.hpp"
-#include "shiftnorm/stats/moments.hpp"
+#include "shiftnorm/core/moments.hpp"
 
 namespace shiftnorm {
 

@@ -9,7 +9,7 @@
 
 #include "shiftnorm/config.hpp"
 #include "shiftnorm/core/tensor.hpp"
-#include "shiftnorm/stats/moments.hpp"
+#include "shiftnorm/core/moments.hpp"
 
 namespace shiftnorm::backend::cpu {
 

@@ -14,7 +14,7 @@
 #include "shiftnorm/backend/cuda/normalize.cuh"
 #include "shiftnorm/backend/cuda/schedule.cuh"
 #include "shiftnorm/norm/batch_norm.hpp"
-#include "shiftnorm/norm/checks.hpp"
+#include "shiftnorm/core/checks.hpp"
 
 namespace shiftnorm::backend::cuda {
 namespace detail {

@@ -11,7 +11,7 @@
 #include "shiftnorm/backend/cuda/schedule.cuh"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/tensor.hpp"
-#include "shiftnorm/stats/moments.hpp"
+#include "shiftnorm/core/moments.hpp"
 
 namespace shiftnorm::backend::cuda {
 

@@ -9,7 +9,7 @@
 #include "shiftnorm/backend/cpu/reduce.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/tensor.hpp"
-#include "shiftnorm/norm/checks.hpp"
+#include "shiftnorm/core/checks.hpp"
 
 namespace shiftnorm {
 
