@@ -157,3 +157,32 @@ TEST_CASE("cuda batch_norm reports bad arguments before launching", "[cuda][batc
     CHECK_THROWS_AS(strict.forward_training(badd.view(), y.view()), numeric_error);
     CHECK(strict.source.running.num_batches_tracked == 0);  // never updated from a non-finite batch
 }
+
+TEST_CASE("cuda batch_norm: calls on two streams do not race on the layer's workspaces", "[cuda][batch_norm][streams]") {
+    // forward_inference with a population source uploads statistics and computes coefficients
+    // in per-layer device buffers; two calls on different streams, with DIFFERENT statistics in
+    // between, must each normalize with their own (scope guard: stream B waits for stream A).
+    const shape4 s{64, 16, 32, 32};
+    pair_of_layers<population, affine> L(s.c);
+    const auto x = test::hostile_tensor(s, 3, 1.0);
+    auto xd = test::to_device(x);
+    cu::device_tensor<float> ya(s), yb(s);
+    cudaStream_t a = nullptr, b = nullptr;
+    REQUIRE(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking) == cudaSuccess);
+    REQUIRE(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking) == cudaSuccess);
+    tensor<float> want_a(s), want_b(s);
+    for (int round = 0; round < 20; ++round) {
+        for (index_t c = 0; c < s.c; ++c) L.gpu.source.running.stats.mean[c] = L.cpu.source.running.stats.mean[c] = 0.1f * float(c);
+        L.cpu.forward_inference(x, want_a.view());
+        L.gpu.forward_inference(xd.view(), ya.view(), a);
+        for (index_t c = 0; c < s.c; ++c) L.gpu.source.running.stats.mean[c] = L.cpu.source.running.stats.mean[c] = -0.3f * float(c);
+        L.cpu.forward_inference(x, want_b.view());
+        L.gpu.forward_inference(xd.view(), yb.view(), b);
+        REQUIRE(cudaStreamSynchronize(a) == cudaSuccess);
+        REQUIRE(cudaStreamSynchronize(b) == cudaSuccess);
+        check_close(ya.to_host(), want_a, 2e-5, 1e-5);
+        check_close(yb.to_host(), want_b, 2e-5, 1e-5);
+    }
+    cudaStreamDestroy(a);
+    cudaStreamDestroy(b);
+}

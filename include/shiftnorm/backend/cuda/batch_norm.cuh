@@ -172,6 +172,7 @@ public:
 
     index_t channels() const { return channels_; }
     void zero_grad(cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         diff_scale.zero(stream);
         diff_shift.zero(stream);
     }
@@ -182,6 +183,7 @@ public:
 
     //! Takes source, options and parameters (gamma, beta, gradients) of a CPU layer.
     void copy_from(const cpu_type& cpu, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         if (cpu.channels() != channels_)
             shiftnorm::detail::fail<shape_error>("cuda::batch_norm::copy_from", "channels", channels_, cpu.channels());
         source = cpu.source;
@@ -194,6 +196,7 @@ public:
     }
     //! Gives source, options and parameters to a CPU layer with the same channel count.
     void copy_to(cpu_type& cpu, cudaStream_t stream = nullptr) const {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         if (cpu.channels() != channels_)
             shiftnorm::detail::fail<shape_error>("cuda::batch_norm::copy_to", "channels", channels_, cpu.channels());
         cpu.source = source;
@@ -205,6 +208,7 @@ public:
     }
 
     void forward_training(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::batch_norm::forward_training";
         detail::check_device_io(where, src, dst, channels_);
         shiftnorm::detail::check_reducible(where, src.shape().per_channel(), 2,
@@ -223,6 +227,7 @@ public:
     }
 
     void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::batch_norm::forward_inference";
         detail::check_device_io(where, src, dst, channels_);
         if constexpr (std::is_same_v<Source, batch_stats>) {
@@ -242,6 +247,7 @@ public:
 
     //! Rectification pass (see shiftnorm::batch_norm::forward_rectify): one synchronization.
     void forward_rectify(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         if constexpr (Source::rectifiable) {
             const char* where = "cuda::batch_norm::forward_rectify";
             detail::check_device_io(where, src, dst, channels_);
@@ -256,6 +262,7 @@ public:
 
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src,
                   cudaStream_t stream = nullptr) {
+                      const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         check_backward("cuda::batch_norm::backward", saved::training, src, diff_dst, diff_src);
         launch_backward_sums(src, diff_dst, true, stream);
         channel_backward_apply<T>(src, diff_dst, diff_src, bwd_coef_.data(), stream);
@@ -263,6 +270,7 @@ public:
 
     void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
                             const tensor_view<T>& diff_src, cudaStream_t stream = nullptr) {
+                                const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         check_backward("cuda::batch_norm::backward_inference", saved::inference, src, diff_dst, diff_src);
         if constexpr (Affine::enabled) {
             launch_backward_sums(src, diff_dst, false, stream);
@@ -387,6 +395,7 @@ private:
     device_buffer<float> stage_dev_;
     event stage_done_;
     reduce_workspace ws_;
+    mutable stream_order order_;  //!< orders this layer's calls across streams
     saved saved_kind_ = saved::none;
     shape4 saved_shape_{};
 };

@@ -206,9 +206,51 @@ public:
     void synchronize() const {
         if (e_) SHIFTNORM_CUDA_CHECK(cudaEventSynchronize(e_));
     }
+    //! Makes `stream` wait (on the device) for the work recorded last; no-op before any record.
+    void wait_on(cudaStream_t stream) const {
+        if (e_) SHIFTNORM_CUDA_CHECK(cudaStreamWaitEvent(stream, e_, 0));
+    }
+    //! record() for destructors: errors are left to the next checked call.
+    void record_noexcept(cudaStream_t stream) noexcept {
+        if (!e_ && cudaEventCreateWithFlags(&e_, cudaEventDisableTiming) != cudaSuccess) e_ = nullptr;
+        if (e_) (void)cudaEventRecord(e_, stream);
+    }
 
 private:
     cudaEvent_t e_ = nullptr;
+};
+
+//! Orders the calls of one layer across streams. A layer's device workspaces (coefficients,
+//! staging, reduction scratch) are shared by all its calls, so a call on stream B must not start
+//! before the work the layer queued on stream A is done: scope(B) makes B wait for A's last work
+//! on the device (cudaStreamWaitEvent: no host synchronization), and records B's work at the
+//! end of the call. Calls on one stream are ordered by the stream itself (no wait is added).
+class stream_order {
+public:
+    class scope {
+    public:
+        scope(stream_order& o, cudaStream_t s) : o_(o), s_(s) {
+            if (o_.used_ && o_.last_ != s_) o_.done_.wait_on(s_);
+        }
+        scope(const scope&) = delete;
+        scope& operator=(const scope&) = delete;
+        ~scope() {
+            o_.done_.record_noexcept(s_);
+            o_.last_ = s_;
+            o_.used_ = true;
+        }
+
+    private:
+        stream_order& o_;
+        cudaStream_t s_;
+    };
+    //! Guard for one call on `s`: const auto order = order_.enter(stream);
+    scope enter(cudaStream_t s) { return scope(*this, s); }
+
+private:
+    event done_;
+    cudaStream_t last_ = nullptr;
+    bool used_ = false;
 };
 
 //! Owning, contiguous NCHW tensor in device memory; view() gives a tensor_view<T> whose data

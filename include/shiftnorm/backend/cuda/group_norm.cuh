@@ -241,6 +241,7 @@ public:
     index_t channels() const { return channels_; }
     index_t groups() const { return groups_; }
     void zero_grad(cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         diff_scale.zero(stream);
         diff_shift.zero(stream);
     }
@@ -252,6 +253,7 @@ public:
 
     //! Takes options and parameters (gamma, beta, gradients) of a CPU layer of the same C and G.
     void copy_from(const cpu_type& cpu, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         check_same_layout("cuda::group_norm::copy_from", cpu);
         opt = cpu.opt;
         upload_exact(scale, cpu.scale, "scale", stream);
@@ -262,6 +264,7 @@ public:
     }
     //! Gives options and parameters to a CPU layer of the same C and G (waits for `stream`).
     void copy_to(cpu_type& cpu, cudaStream_t stream = nullptr) const {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         check_same_layout("cuda::group_norm::copy_to", cpu);
         cpu.opt = opt;
         cpu.scale = scale.to_vector_sync(stream);
@@ -273,6 +276,7 @@ public:
     //! dst = group-normalized src (shapes equal, C = channels(), non-empty, contiguous, device
     //! memory, not overlapping). Saves mean and inv_std per (n, g) for backward.
     void forward(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::group_norm::forward";
         detail::check_device_io(where, src, dst, channels_);
         const shape4& s = src.shape();
@@ -299,6 +303,7 @@ public:
     //! diff_scale += sum dy * xhat and diff_shift += sum dy per channel (affine only).
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src,
                   cudaStream_t stream = nullptr) {
+                      const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::group_norm::backward";
         if (!has_saved_) throw state_error(std::string(where) + ": needs a forward call first");
         if (src.shape() != saved_shape_) shiftnorm::detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
@@ -387,6 +392,7 @@ private:
     device_buffer<moments<double>> moments_;      // nan_policy::raise only
     pinned_buffer<moments<double>> host_moments_;
     reduce_workspace ws_;
+    mutable stream_order order_;  //!< orders this layer's calls across streams
     index_t saved_count_ = 0;
     bool has_saved_ = false;
     shape4 saved_shape_{};

@@ -72,12 +72,14 @@ public:
 
     index_t channels() const { return channels_; }
     void zero_grad(cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         diff_scale.zero(stream);
         diff_shift.zero(stream);
     }
 
     //! Takes options, tracked statistics and parameters of a CPU layer.
     void copy_from(const cpu_type& cpu, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::robust_norm::copy_from";
         if (cpu.channels() != channels_) shiftnorm::detail::fail<shape_error>(where, "channels", channels_, cpu.channels());
         opt = cpu.opt;
@@ -91,6 +93,7 @@ public:
     }
     //! Gives options, tracked statistics and parameters to a CPU layer of the same width.
     void copy_to(cpu_type& cpu, cudaStream_t stream = nullptr) const {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         if (cpu.channels() != channels_)
             shiftnorm::detail::fail<shape_error>("cuda::robust_norm::copy_to", "channels", channels_, cpu.channels());
         cpu.opt = opt;
@@ -104,6 +107,7 @@ public:
 
     //! Training: batch mean and range normalize; the host running buffers get the EMA update.
     void forward_training(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         run("cuda::robust_norm::forward_training", src, dst, true, true, stream);
         // fold the batch statistics into the host EMA (one synchronization)
         const auto C = std::size_t(channels_);
@@ -118,10 +122,12 @@ public:
 
     //! Inference with the variant `mode` (default opt.inference): RN, RNT or RNM.
     void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         forward_inference(src, dst, opt.inference, stream);
     }
     void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst, robust_inference mode,
                            cudaStream_t stream = nullptr) {
+                               const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         run("cuda::robust_norm::forward_inference", src, dst, mode == robust_inference::rn,
             mode != robust_inference::rnt, stream);
     }
@@ -129,6 +135,7 @@ public:
     //! Gradient of the last forward call (its variant decides which statistics depend on x).
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src,
                   cudaStream_t stream = nullptr) {
+                      const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::robust_norm::backward";
         if (!has_saved_) throw state_error(std::string(where) + ": needs a forward call first");
         if (src.shape() != saved_shape_) shiftnorm::detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
@@ -156,6 +163,7 @@ public:
 
     //! Saved statistics of the last forward call (copies to host, waits).
     std::vector<saved_channel> saved(cudaStream_t stream = nullptr) const {
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const auto s = saved_.to_vector_sync(stream);
         std::vector<saved_channel> r(s.size());
         for (std::size_t c = 0; c < s.size(); ++c) {
@@ -241,6 +249,7 @@ private:
     pinned_buffer<Stat> stage_stats_;
     event stage_done_;
     reduce_workspace ws_;
+    mutable stream_order order_;  //!< orders this layer's calls across streams
     bool has_saved_ = false, mean_from_batch_ = false, range_from_batch_ = false;
     shape4 saved_shape_{};
 };
