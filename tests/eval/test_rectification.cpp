@@ -119,3 +119,50 @@ TEST_CASE("rectification sweep: bad input throws naming it", "[eval][rectificati
     o.load_corrupted = [](corrupt::corruption) { return std::vector<std::uint8_t>(10); };  // truncated file
     CHECK_THROWS_AS(eval::run_rectification_sweep(net, ds, o), io_error);
 }
+
+#include "shiftnorm/eval/feature_shift.hpp"
+
+TEST_CASE("feature-shift analysis: Fig. 2 differences and Fig. 3 accuracies equal the computation by hand",
+          "[eval][feature_shift]") {
+    const auto ds = tinted(40);
+    auto net = net_with_random_stats();
+    eval::stat_shift_options o;
+    o.corruption = corrupt::corruption::brightness;
+    o.measurements = 1;
+    o.batch_size = 8;
+    o.norm = data::normalization::imagenet();
+    const auto r = eval::measure_bn_stat_shift(net, ds, o);
+    const auto L = nn::find_all<nn::norm_layer<eval::rectifiable_bn>>(net).size();
+    REQUIRE(r.diff.size() == L);
+    // the single measurement by hand: same draw, same taps
+    random_engine g(o.sample_seed ^ 0xf162);
+    const auto both = data::draw_indices(ds.size(), 16, g.next());
+    const std::vector<index_t> a(both.begin(), both.begin() + 8);
+    const auto cds = eval::corrupted_copy(ds, o.corruption, o.severity, o.seed, o.corrupt);
+    eval::feature_tap tap(net, true);
+    net.forward(eval::batch_of(ds, a, o.norm), nn::mode::eval);
+    const auto clean0 = eval::batch_channel_stats(tap.features[0], variance_kind::unbiased);
+    net.forward(eval::batch_of(cds, a, o.norm), nn::mode::eval);
+    const auto corr0 = eval::batch_channel_stats(tap.features[0], variance_kind::unbiased);
+    const auto same = eval::bn_stat_difference(clean0, corr0);
+    CHECK(r.diff[0][2].mean_of_mean_abs == Approx(same.mean_of_mean_abs).epsilon(1e-12));
+    CHECK(r.diff[0][2].mean_of_var_abs == Approx(same.mean_of_var_abs).epsilon(1e-12));
+    CHECK(r.diff[0][2].mean_of_mean_abs > 0);  // brightness moves the first layer's input means
+
+    auto rect = net_with_random_stats();
+    eval::feature_cosine_options c;
+    c.corruption = corrupt::corruption::contrast;
+    c.severities = {5};
+    c.k = 8;
+    c.batch = 16;
+    c.norm = o.norm;
+    const auto rows = eval::measure_feature_cosine(net, rect, ds, c);
+    REQUIRE(rows.size() == 1);
+    const auto cds5 = eval::corrupted_copy(ds, c.corruption, 5, c.seed, c.corrupt);
+    CHECK(rows[0].acc_before == Approx(eval::evaluate(net, cds5, c.norm, 16).accuracy).epsilon(1e-12));
+    CHECK(rows[0].acc_after == Approx(eval::evaluate(rect, cds5, c.norm, 16).accuracy).epsilon(1e-12));
+    for (std::size_t l = 0; l < L; ++l) {
+        CHECK(rows[0].before[l] <= 1.0 + 1e-9);
+        CHECK(rows[0].before[l] != rows[0].after[l]);  // rectification changed the features
+    }
+}
