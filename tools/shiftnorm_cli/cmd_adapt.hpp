@@ -58,19 +58,19 @@ inline std::vector<std::uint8_t> read_c_file(const std::string& dir, const std::
     const auto arr = data::read_npy(path);
     const std::vector<std::int64_t> want{5 * ds.size(), ds.height, ds.width, ds.channels};
     if (arr.shape != want)
-        throw io_error(shiftnorm::detail::concat("adapt --c-dir: ", path, " has shape ", shape_string(arr.shape),
+        throw io_error(shiftnorm::concat("adapt --c-dir: ", path, " has shape ", shape_string(arr.shape),
                                                  ", expected ", shape_string(want),
                                                  " (5 severities x the split's images, HWC uint8: the CIFAR-10-C layout)"));
     const auto* px = arr.data<std::uint8_t>();  // value_error for a non-uint8 file
     const std::string lpath = (fs::path(dir) / "labels.npy").string();
     const auto lab = data::read_npy(lpath);
     if (lab.shape != std::vector<std::int64_t>{5 * ds.size()})
-        throw io_error(shiftnorm::detail::concat("adapt --c-dir: ", lpath, " has shape ", shape_string(lab.shape),
+        throw io_error(shiftnorm::concat("adapt --c-dir: ", lpath, " has shape ", shape_string(lab.shape),
                                                  ", expected ", shape_string({5 * ds.size()})));
     const auto lv = lab.to_double();
     for (std::size_t i = 0; i < lv.size(); ++i)
         if (lv[i] != double(ds.labels[i % std::size_t(ds.size())]))
-            throw io_error(shiftnorm::detail::concat("adapt --c-dir: ", lpath, "[", i, "] = ", lv[i], " but image ",
+            throw io_error(shiftnorm::concat("adapt --c-dir: ", lpath, "[", i, "] = ", lv[i], " but image ",
                                                      i % std::size_t(ds.size()), " of the split has label ",
                                                      ds.labels[i % std::size_t(ds.size())],
                                                      ": the files are not in the split's order (CIFAR-10-C follows the "
@@ -176,7 +176,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     if (has_bn)
         for (auto k : o.ks)
             if (k > ds.size())
-                throw usage_error(shiftnorm::detail::concat("--samples ", k, " exceeds the ", ds.size(), " images the K samples are drawn from"));
+                throw usage_error(shiftnorm::concat("--samples ", k, " exceeds the ", ds.size(), " images the K samples are drawn from"));
     o.norm = normalization_from(p, dspec);
     const std::string bname = p.get("baseline") == "auto" ? ad::default_baseline(dspec, ds) : p.get("baseline");
     eval::baseline_table base(eval::parse_baseline(bname));
@@ -189,7 +189,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     }
     o.batch = p.get_int("batch");
     if (!p.get("c-dir").empty()) o.load_corrupted = [&](corrupt::corruption c) { return ad::read_c_file(p.get("c-dir"), corrupt::name_of(c), ds); };
-    o.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+    o.progress = [&p](const std::string& line) { log_stream(p) << line << "\n"; };
 
     nn::sequential net = has_bn ? build_model<ad::rect_norm>(p, ds) : build_model<group_norm<>>(p, ds);
     train::load_weights(net, p.get("weights"));
@@ -201,7 +201,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     if (limited) std::cerr << "adapt: --limit: a seeded random subset of " << ds.size() << " images (all classes)\n";
     std::cerr << "adapt: " << labels.row << " (" << n_bn << " BN layers) on " << ds.size() << " " << dspec.kind
               << " images; corruptions " << o.corruptions.size() << " x severities " << o.severities.size() << "; "
-              << (has_bn ? shiftnorm::detail::concat("K = ", p.get("samples"), " (", o.draws, " draw(s)), variants ", settings, ", prior ",
+              << (has_bn ? shiftnorm::concat("K = ", p.get("samples"), " (", o.draws, " draw(s)), variants ", settings, ", prior ",
                                                      p.get("prior"), ", ", p.get("variance"), " variance, ", o.variants.front().opt.pass == rectify_pass::batch ? "batch" : "adapted",
                                                      " statistics in the pass")
                          : p.get("norm") + " norm: no BN statistics, evaluated without rectification")
@@ -215,10 +215,10 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
 
     const std::filesystem::path out(p.get("out"));
     std::filesystem::create_directories(out);
-    std::string title = shiftnorm::detail::concat(dspec.kind, "-C (", corrupt::table_name(o.corrupt.table), " table, seed ", o.seed,
+    std::string title = shiftnorm::concat(dspec.kind, "-C (", corrupt::table_name(o.corrupt.table), " table, seed ", o.seed,
                                                   "), ", ds.size(), " ", p.get("split"), " images; ");
     if (has_bn)
-        title += shiftnorm::detail::concat("rectification K=", o.ks.front(), o.draws > 1 ? shiftnorm::detail::concat(" (mean of ", o.draws, " draws)") : "",
+        title += shiftnorm::concat("rectification K=", o.ks.front(), o.draws > 1 ? shiftnorm::concat(" (mean of ", o.draws, " draws)") : "",
                                            o.variants.size() == 1 ? ", adapt " + o.variants[0].what + ", layers " + o.variants[0].layers : "");
     else
         title += p.get("norm") + " norm, no rectification";

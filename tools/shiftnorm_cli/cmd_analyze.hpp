@@ -59,9 +59,9 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
     if (p.get_int("limit") > 0 && p.get_int("limit") < ds.size())
         ds = data::random_subset(ds, p.get_int("limit"), std::uint64_t(p.get_int("sample-seed")) + 0x5eed);
     if (what != "stats" && K > ds.size())
-        throw usage_error(shiftnorm::detail::concat("--samples ", K, " exceeds the ", ds.size(), " images of the split"));
+        throw usage_error(shiftnorm::concat("--samples ", K, " exceeds the ", ds.size(), " images of the split"));
     if ((what != "cosine") && 2 * B > ds.size())
-        throw usage_error(shiftnorm::detail::concat("--batch-size ", B, ": two disjoint batches need ", 2 * B, " images, the split has ", ds.size()));
+        throw usage_error(shiftnorm::concat("--batch-size ", B, ": two disjoint batches need ", 2 * B, " images, the split has ", ds.size()));
     const auto norm = normalization_from(p, dspec);
     corrupt::corrupt_options copt;
     copt.table = p.get("table") == "auto" ? cd::default_table(ds) : corrupt::parse_table(p.get("table"));
@@ -71,7 +71,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
     if (layers.empty()) throw value_error("analyze: model '" + p.get("model") + "' has no batch-norm layer");
     const long long plot_layer = p.get_int("layer") == 0 ? (long long)layers.size() : p.get_int("layer");
     if (plot_layer > (long long)layers.size())
-        throw usage_error(shiftnorm::detail::concat("--layer ", plot_layer, ": the model has BN layers 1..", layers.size()));
+        throw usage_error(shiftnorm::concat("--layer ", plot_layer, ": the model has BN layers 1..", layers.size()));
     const std::filesystem::path out(p.get("out"));
     std::filesystem::create_directories(out);
     std::cerr << "analyze: " << p.get("model") << " (" << layers.size() << " BN layers) on " << ds.size() << " " << dspec.kind

@@ -19,7 +19,7 @@ inline int cmd_eval(const std::vector<std::string>& args) {
     p.option("weights", "PATH", "", "safetensors weights (required)")
         .option("split", "NAME", "test", "split: test|train")
         .option("batch", "B", "200", "batch size").int_range(1, 65536)
-        .option("limit", "N", "0", "evaluate only the first N images (0: all)").int_range(0, 1000000000)
+        .option("limit", "N", "0", "evaluate only the first N images in file order (RobustBench's convention; 0: all)").int_range(0, 1000000000)
         .flag("batch-stats", "normalize with each batch's statistics instead of the running ones");
     if (!p.parse(args, std::cout)) return 0;
     apply_threads(p);
@@ -34,7 +34,8 @@ inline int cmd_eval(const std::vector<std::string>& args) {
     return with_norm(p, [&](auto tag) {
         nn::sequential net = build_model<typename decltype(tag)::type>(p, ds);
         const auto rep = train::load_weights(net, p.get("weights"), true);
-        std::cout << "model " << p.get("model") << ": loaded " << rep.loaded << " tensors from " << p.get("weights") << "\n"
+        std::ostream& log = log_stream(p);
+        log << "model " << p.get("model") << ": loaded " << rep.loaded << " tensors from " << p.get("weights") << "\n"
                   << "data: " << ds.size() << " images " << ds.channels << "x" << ds.height << "x" << ds.width << " ("
                   << std::fixed << std::setprecision(1) << load_s << " s to load), " << nn::num_threads() << " thread(s)\n";
         const auto norm = normalization_from(p, spec);
@@ -47,12 +48,11 @@ inline int cmd_eval(const std::vector<std::string>& args) {
                                            last = now;
                                            const double el = std::chrono::duration<double>(now - start).count();
                                            const double ips = double(done) / el;
-                                           std::cout << "  [" << done << "/" << total << "] " << std::setprecision(1) << ips
-                                                     << " img/s  ETA " << train::detail::format_duration(double(total - done) / ips)
-                                                     << "\n";
-                                           std::cout.flush();
+                                           log << "  [" << done << "/" << total << "] " << std::setprecision(1) << ips
+                                               << " img/s  ETA " << train::format_duration(double(total - done) / ips) << "\n";
+                                           log.flush();
                                        });
-        std::cout << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% (" << index_t(r.accuracy * double(r.images) + 0.5)
+        std::cout << std::fixed << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% (" << index_t(r.accuracy * double(r.images) + 0.5)
                   << "/" << r.images << "), mean loss " << std::setprecision(4) << r.loss << ", " << std::setprecision(1)
                   << double(r.images) / r.seconds << " img/s\n";
         return 0;

@@ -49,14 +49,15 @@ inline int cmd_train(const std::vector<std::string>& args) {
     const auto subset_seed = std::uint64_t(p.get_int("seed")) + 0x5eed;
     train_set = data::random_subset(train_set, p.get_int("limit-train"), subset_seed);
     test_set = data::random_subset(test_set, p.get_int("limit-test"), subset_seed + 1);
-    std::cout << "data: " << train_set.size() << " train / " << test_set.size() << " test images, " << train_set.channels
+    std::ostream& log = log_stream(p);
+    log << "data: " << train_set.size() << " train / " << test_set.size() << " test images, " << train_set.channels
               << "x" << train_set.height << "x" << train_set.width << ", " << train_set.num_classes() << " classes\n";
 
     return with_norm(p, [&](auto tag) {
         nn::sequential net = build_model<typename decltype(tag)::type>(p, train_set);
         nn::rng_type g(std::uint64_t(p.get_int("seed")));
         net.reset_parameters(g);
-        std::cout << "model: " << p.get("model") << ", " << net.parameters().trainable_count() << " parameters, " << p.get("norm") << " norm, "
+        log << "model: " << p.get("model") << ", " << net.parameters().trainable_count() << " parameters, " << p.get("norm") << " norm, "
                   << nn::num_threads() << " thread(s)\n";
 
         train::fit_options o;
@@ -80,6 +81,7 @@ inline int cmd_train(const std::vector<std::string>& args) {
             o.augment.pad = pad >= 0 ? pad : (train_set.height >= 32 ? 4 : 2);
             o.augment.flip = !p.has("no-flip");
         }
+        o.log = &log;
         o.checkpoint = p.get("out");
         o.resume = p.has("resume");
         if (o.resume && o.checkpoint.empty()) throw usage_error("--resume needs --out");

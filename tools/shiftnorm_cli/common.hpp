@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
+#include <streambuf>
 #include <string>
 #include <thread>
 
@@ -53,6 +55,17 @@ inline std::vector<std::pair<std::string, std::string>> provenance(const std::st
         {"shiftnorm_version", SHIFTNORM_VERSION_STRING}, {"git_commit", git_commit()}, {"command_line", line}};
     p.insert(p.end(), extra.begin(), extra.end());
     return p;
+}
+
+//! Where a subcommand's progress and log lines go: stderr, or nowhere with --quiet (stdout is
+//! for results only, so `shiftnorm eval ... > result.txt` holds just the result).
+inline std::ostream& log_stream(const arg_parser& a) {
+    struct null_buffer : std::streambuf {
+        int overflow(int c) override { return c; }
+    };
+    static null_buffer nb;
+    static std::ostream null_stream(&nb);
+    return a.has("quiet") ? null_stream : std::cerr;
 }
 
 //! The most threads an option may ask for: the cores of this machine (oversubscription only
@@ -122,6 +135,7 @@ inline void add_common_options(arg_parser& p) {
         .option("std", "S[,S,S]", "", "input std per channel (default: per dataset; CIFAR: 0.229,0.224,0.225)").num_range(1e-12, 1e6, "a positive scale")
         .option("norm", "KIND", "batch", "normalization layers: batch | group[:G] (G must divide every layer's channels; plain group: 8, or gcd(8, C) per layer) | instance | layer")
         .option("eps", "E", "1e-5", "normalization epsilon").num_range(0, 1)
+        .flag("quiet", "no progress or log lines on stderr (results still go to stdout, errors to stderr)")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
 }
 

@@ -65,4 +65,7 @@ template <class Error = value_error, class E, class A>
 }
 
 }  // namespace detail
+
+//! The parts streamed into one string (messages of errors and tools): concat("K=", 32).
+using detail::concat;
 }  // namespace shiftnorm

@@ -64,6 +64,8 @@ inline std::string format_duration(double s) {
     return os.str();
 }
 }  // namespace detail
+//! "1h02m03s" / "4m05s" / "7s" ("?" when unknown): ETAs and elapsed times of progress lines.
+using detail::format_duration;
 
 //! Trains `net` with SGD for opt.epochs on `train_set`, evaluating on `test_set` (may be null)
 //! after every epoch. Epoch e sees the permutation shuffled_indices(n, seed, e) and an
