@@ -186,3 +186,29 @@ TEST_CASE("cuda batch_norm: calls on two streams do not race on the layer's work
     cudaStreamDestroy(a);
     cudaStreamDestroy(b);
 }
+
+TEST_CASE("cuda batch_norm<rectified>: mean-only, var-only, both pass kinds and a disabled layer match the CPU layer",
+          "[cuda][batch_norm][rectify]") {
+    const shape4 s{8, 3, 6, 6};
+    const auto src = test::random_tensor(s, 5, 0.0, 1.0), target = test::random_tensor(s, 6, 1.5, 3.0);
+    auto srcd = test::to_device(src), targetd = test::to_device(target);
+    tensor<float> y(s);
+    cu::device_tensor<float> yd(s);
+    for (auto what : {adapt_what::both, adapt_what::mean_only, adapt_what::var_only})
+        for (auto pass : {rectify_pass::batch, rectify_pass::adapted})
+            for (bool enabled : {true, false}) {
+                INFO("what " << int(what) << " pass " << int(pass) << " enabled " << enabled);
+                pair_of_layers<rectified, affine> L(s.c);
+                L.cpu.forward_training(src, y.view());
+                L.gpu.forward_training(srcd.view(), yd.view());
+                for (auto* o : {&L.cpu.source.options, &L.gpu.source.options}) o->what = what, o->pass = pass, o->enabled = enabled;
+                L.cpu.forward_rectify(target, y.view());
+                L.gpu.forward_rectify(targetd.view(), yd.view());
+                check_close(yd.to_host(), y, 2e-5, 1e-5);  // what the next layer sees in the pass
+                CHECK(L.gpu.source.has_adapted == L.cpu.source.has_adapted);
+                const auto& a = L.cpu.source.inference_stats(nullptr);
+                const auto& b = L.gpu.source.inference_stats(nullptr);
+                check_close(b.mean, a.mean, 1e-6, 1e-6);
+                check_close(b.var, a.var, 1e-6, 1e-5);
+            }
+}

@@ -4,6 +4,7 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -308,8 +309,13 @@ private:
 namespace detail {
 
 //! Throws value_error unless `p` is device (or managed) memory: a host pointer handed to a
-//! kernel would otherwise fault asynchronously with an unhelpful message.
+//! kernel would otherwise fault asynchronously with an unhelpful message. A driver query per
+//! call, so only in checked builds (debug, or SHIFTNORM_CHECKED=1); release builds trust views.
 inline void check_device_pointer(const char* where, const char* arg, const void* p) {
+    if constexpr (!SHIFTNORM_CHECKED) {
+        (void)where, (void)arg, (void)p;
+        return;
+    }
     cudaPointerAttributes a{};
     SHIFTNORM_CUDA_CHECK(cudaPointerGetAttributes(&a, p));
     if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged)
@@ -317,12 +323,20 @@ inline void check_device_pointer(const char* where, const char* arg, const void*
                                 a.type == cudaMemoryTypeHost ? "pinned host memory" : "host memory");
 }
 
-//! Number of SMs of the current device (the grid-size target of the launch plans).
+//! Number of SMs of the current device (the grid-size target of the launch plans), queried
+//! once per device and cached (no attribute query per launch).
 inline int sm_count() {
-    int dev = 0, n = 0;
+    constexpr int max_devices = 64;
+    static std::atomic<int> cache[max_devices] = {};
+    int dev = 0;
     SHIFTNORM_CUDA_CHECK(cudaGetDevice(&dev));
+    if (dev >= 0 && dev < max_devices)
+        if (const int c = cache[dev].load(std::memory_order_relaxed); c > 0) return c;
+    int n = 0;
     SHIFTNORM_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    return n > 0 ? n : 1;
+    n = n > 0 ? n : 1;
+    if (dev >= 0 && dev < max_devices) cache[dev].store(n, std::memory_order_relaxed);
+    return n;
 }
 
 }  // namespace detail
