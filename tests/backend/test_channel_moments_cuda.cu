@@ -88,3 +88,24 @@ TEST_CASE("cuda channel_moments rejects empty, strided and host inputs before la
     auto host = test::random_tensor(shape4{2, 2, 2, 2}, 1);
     CHECK_THROWS_AS((cu::channel_moments<false, float>(tensor_view<const float>(host.view()))), value_error);
 }
+
+TEST_CASE("cuda channel moments stay accurate with large per-image offsets", "[cuda][moments][numerics]") {
+    // image 0 near 0, all others near 3e4: the variance must not drown in the offsets' squares
+    const shape4 s{512, 3, 4, 4};
+    auto x = test::random_tensor(s, 21, 0.0, 1.0);
+    for (index_t n = 1; n < s.n; ++n)
+        for (index_t i = 0; i < s.c * s.spatial(); ++i) x.data()[n * s.c * s.spatial() + i] += 3e4f + float(n % 7);
+    std::vector<double> mean, var;
+    test::naive_channel_moments(test::to_double(x), s, mean, var);
+    auto xd = test::to_device(x);
+    shiftnorm::batch_norm<population> cpu(s.c);
+    cu::batch_norm<population> gpu(s.c);
+    tensor<float> y(s);
+    cu::device_tensor<float> yd(s);
+    gpu.forward_training(xd.view(), yd.view());
+    const auto inv_std = gpu.saved_inv_std();
+    for (index_t c = 0; c < s.c; ++c) {
+        INFO("channel " << c);
+        CHECK(1.0 / (double(inv_std[c]) * double(inv_std[c])) - 1e-5 == Approx(var[c]).epsilon(1e-5));
+    }
+}

@@ -106,6 +106,12 @@ struct moments_policy {
     }
     template <int W>
     __device__ void accumulate(state& s, const vec<T, W>& x, const vec<T, W>&, index_t j) const {
+        // every tile gets its own shift, a value of the tile: large per-image offsets (an image
+        // far from plane (0, c), which chose the first shift) cannot swamp the squares
+        if (s.tile == 0) {
+            const T f = x.v[0];
+            if (f == f && f - f == T(0)) s.shift = f;
+        }
 #pragma unroll
         for (int e = 0; e < W; ++e) {
             const T v = x.v[e];
