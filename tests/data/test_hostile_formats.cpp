@@ -329,6 +329,73 @@ TEST_CASE("PNGs claiming more pixels than allowed or than the file can hold are 
     }
 }
 
+TEST_CASE("PNG chunks claiming more bytes than the file holds are rejected before libpng allocates them",
+          "[data][image_io][hostile][fuzz]") {
+    // Found by fuzz/fuzz_png (fuzz/corpus/png/regress-ztxt-2gb-length.png): a 117-byte PNG whose
+    // zTXt chunk claims 2051621128 bytes made libpng allocate and zero 2 GB before failing to read
+    // it (libpng's chunk size limit is only a warning when reading). Now io_error names the chunk.
+    std::vector<std::uint8_t> head = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    std::vector<std::uint8_t> ihdr;
+    put32(ihdr, 2);
+    put32(ihdr, 2);
+    for (std::uint8_t b : {16, 6, 0, 0, 1}) ihdr.push_back(b);  // 16-bit RGBA, interlaced
+    png_chunk(head, "IHDR", ihdr);
+    for (const char* type : {"zTXt", "iTXt", "tEXt", "iCCP", "abCd"}) {
+        INFO(type);
+        std::vector<std::uint8_t> p = head;
+        put32(p, 2051621128u);
+        p.insert(p.end(), type, type + 4);
+        for (int i = 0; i < 60; ++i) p.push_back(std::uint8_t(i));
+        CHECK_THROWS_WITH(data::decode_png(p.data(), p.size(), "long-chunk.png"),
+                          Contains("long-chunk.png") && Contains(std::string("chunk '") + type + "'") &&
+                              Contains("2051621128"));
+    }
+    SECTION("the original fuzzer input") {
+        const std::vector<std::uint8_t> p = {
+            0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x02,
+            0x00, 0x00, 0x00, 0x02, 0x10, 0x06, 0x00, 0x00, 0x01, 0x55, 0x21, 0xe1, 0xf1, 0x7a, 0x49, 0x41, 0x08, 0x7a, 0x54, 0x58,
+            0x74, 0x99, 0x63, 0xe0, 0x66, 0x50, 0x14, 0x37, 0xd7, 0xf1, 0x75, 0x62, 0x80, 0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x89,
+            0x50, 0x30, 0x47, 0x48, 0x47, 0x0d, 0x50, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x37, 0xd7, 0xf1, 0x75,
+            0x62, 0x80, 0x25, 0x50, 0x4e, 0x41, 0x4d, 0x41, 0x67, 0x41, 0x4d, 0x41, 0x08, 0x40, 0x99, 0x1a, 0x52,
+        };
+        REQUIRE(p.size() == 117);
+        CHECK_THROWS_WITH(data::decode_png(p.data(), p.size(), "fuzz.png"),
+                          Contains("fuzz.png") && Contains("'zTXt'") && Contains("2051621128"));
+    }
+    SECTION("real ancillary chunks and bytes after IEND still decode") {
+        std::vector<std::uint8_t> img(4 * 3 * 3);
+        for (std::size_t i = 0; i < img.size(); ++i) img[i] = std::uint8_t(i * 19);
+        const auto plain = data::encode_png(img.data(), 4, 3, 3);
+        // insert a zTXt chunk right after IHDR (8 + 25 bytes) and append garbage after IEND
+        std::vector<std::uint8_t> ztxt = {'C', 'o', 'm', 'm', 'e', 'n', 't', 0, 0};
+        const std::string text(300, 'x');
+        std::vector<std::uint8_t> z(compressBound(uLong(text.size())));
+        uLongf zl = uLongf(z.size());
+        compress(z.data(), &zl, reinterpret_cast<const Bytef*>(text.data()), uLong(text.size()));
+        ztxt.insert(ztxt.end(), z.begin(), z.begin() + std::ptrdiff_t(zl));
+        std::vector<std::uint8_t> p(plain.begin(), plain.begin() + 33);
+        png_chunk(p, "zTXt", ztxt);
+        p.insert(p.end(), plain.begin() + 33, plain.end());
+        for (int i = 0; i < 7; ++i) p.push_back(0xff);
+        const auto d = data::decode_png(p.data(), p.size(), "text.png");
+        CHECK(d.pixels == img);
+    }
+    SECTION("a cut chunk frame, CRC or IDAT is still libpng's truncation error") {
+        std::vector<std::uint8_t> cut_frame = head;
+        put32(cut_frame, 13);
+        std::vector<std::uint8_t> cut_idat = head;  // IDAT is streamed by libpng, never allocated whole
+        put32(cut_idat, 2051621128u);
+        for (char c : std::string("IDAT")) cut_idat.push_back(std::uint8_t(c));
+        cut_idat.insert(cut_idat.end(), 40, 0);
+        std::vector<std::uint8_t> cut_crc = head;
+        png_chunk(cut_crc, "tEXt", {'k', 0, 'v'});
+        cut_crc.resize(cut_crc.size() - 2);
+        for (const auto* p : {&cut_frame, &cut_idat, &cut_crc})
+            CHECK_THROWS_WITH(data::decode_png(p->data(), p->size(), "cut.png"), Contains("cut.png") && Contains("libpng error"));
+    }
+}
+
 TEST_CASE("interlaced, 16-bit, palette and low-bit-depth PNGs still decode exactly", "[data][image_io]") {
     const int w = 13, h = 9;
     std::vector<std::vector<std::uint8_t>> rgb, g16, pal4;
@@ -398,6 +465,61 @@ TEST_CASE("JPEGs claiming more than they can hold are rejected before allocating
         const auto fp = jpeg_progressive(n, n, std::vector<std::uint8_t>(std::size_t(n) * n * 3, 77));
         CHECK(data::decode_jpeg(fp.data(), fp.size()).pixels.size() == std::size_t(n) * n * 3);
     }
+}
+
+//! A progressive gray JPEG of `scans` AC scans (Ss=1..Se=63, one component) whose entropy data is
+//! end-of-band runs: a dozen bytes per scan, each scan visiting every 8x8 block.
+std::vector<std::uint8_t> jpeg_many_scans(std::uint16_t h, std::uint16_t w, int scans) {
+    std::vector<std::uint8_t> j = {0xFF, 0xD8};
+    auto segment = [&j](std::uint8_t marker, const std::vector<std::uint8_t>& payload) {
+        j.push_back(0xFF);
+        j.push_back(marker);
+        j.push_back(std::uint8_t((payload.size() + 2) >> 8));
+        j.push_back(std::uint8_t(payload.size() + 2));
+        j.insert(j.end(), payload.begin(), payload.end());
+    };
+    std::vector<std::uint8_t> dqt(65, 1);
+    dqt[0] = 0;
+    segment(0xDB, dqt);
+    segment(0xC2, {8, std::uint8_t(h >> 8), std::uint8_t(h), std::uint8_t(w >> 8), std::uint8_t(w), 1, 1, 0x11, 0});
+    std::vector<std::uint8_t> dht = {0x10, 1};  // AC table 0: one 1-bit code, for EOB run class 14
+    dht.resize(17, 0);
+    dht.push_back(0xE0);
+    segment(0xC4, dht);
+    const std::size_t blocks = std::size_t((h + 7) / 8) * std::size_t((w + 7) / 8);
+    std::string bits;
+    for (std::size_t run = 0; run < blocks; run += 32767) bits += "0" + std::string(14, '1');  // runs of 32767
+    while (bits.size() % 8) bits += '1';
+    std::vector<std::uint8_t> entropy;
+    for (std::size_t i = 0; i < bits.size(); i += 8) {
+        entropy.push_back(std::uint8_t(std::stoi(bits.substr(i, 8), nullptr, 2)));
+        if (entropy.back() == 0xFF) entropy.push_back(0);
+    }
+    for (int s = 0; s < scans; ++s) {
+        segment(0xDA, {1, 1, 0, 1, 63, 0});
+        j.insert(j.end(), entropy.begin(), entropy.end());
+    }
+    j.push_back(0xFF);
+    j.push_back(0xD9);
+    return j;
+}
+
+TEST_CASE("JPEGs with more than max_jpeg_scans scans are rejected when the limit is reached", "[data][image_io][hostile]") {
+    // Found reviewing fuzz/fuzz_jpeg: a progressive JPEG visits every block in each scan, and a scan
+    // of end-of-band runs costs ~12 bytes, so a crafted 97 KB file (1800 scans of a 5760x5760
+    // image) cost 5.6 s; decode_jpeg now stops at scan max_jpeg_scans + 1.
+    const auto over = jpeg_many_scans(64, 64, data::max_jpeg_scans + 1);
+    CHECK_THROWS_WITH(data::decode_jpeg(over.data(), over.size(), "scans.jpg"),
+                      Contains("scans.jpg") && Contains("max_jpeg_scans") && Contains("500 scans"));
+    // up to the limit the scans are read (and this stream is still rejected as corrupt: it never
+    // codes the DC coefficients)
+    const auto at = jpeg_many_scans(64, 64, data::max_jpeg_scans);
+    CHECK_THROWS_WITH(data::decode_jpeg(at.data(), at.size(), "scans.jpg"),
+                      Contains("scans.jpg") && !Contains("max_jpeg_scans"));
+    // 600 scans over 65536 blocks in a 12 KB file (passes the blocks-per-byte check)
+    const auto big = jpeg_many_scans(2048, 2048, 600);
+    CHECK(big.size() < 12000);
+    CHECK_THROWS_WITH(data::decode_jpeg(big.data(), big.size(), "big-scans.jpg"), Contains("max_jpeg_scans"));
 }
 
 TEST_CASE("IDX files claiming more than they can hold are rejected before allocating", "[data][idx][hostile]") {

@@ -32,6 +32,14 @@ inline constexpr std::uint64_t max_file_bytes = std::uint64_t(1) << 33;
 //! 16384; at most 1 GiB of RGBA output). Images shiftnorm handles are below 1 Mpixel.
 inline constexpr std::uint64_t max_image_pixels = std::uint64_t(1) << 28;
 
+//! Most scans decode_jpeg reads from one JPEG: 500 (libjpeg-turbo's suggested limit, djpeg
+//! -maxscans, TurboJPEG's TJPARAM_SCANLIMIT). A progressive JPEG visits every 8x8 block of a
+//! component in each of its scans, and a scan of end-of-band runs costs a dozen bytes, so without
+//! a limit the work grows with the square of the file size (a crafted 97 KB file with 1800 scans
+//! over 518400 blocks took 5.6 s). Encoders write at most a few dozen (jpeg_simple_progression:
+//! 10 for colour, 6 for gray).
+inline constexpr int max_jpeg_scans = 500;
+
 //! Largest IDX payload read_idx/parse_idx accept: 2^31 elements (= bytes, type 0x08); MNIST's
 //! training images are 47 MB, EMNIST-ByClass 547 MB.
 inline constexpr std::uint64_t max_idx_elements = std::uint64_t(1) << 31;

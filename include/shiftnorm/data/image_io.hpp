@@ -80,15 +80,40 @@ inline std::size_t next_rows(std::size_t done, std::size_t height, std::size_t s
     return std::min(height, std::max(2 * done, first));
 }
 
+//! decode_jpeg's progress monitor: stops the decoder (longjmp, as an error does) when the stream
+//! reaches scan max_jpeg_scans + 1; libjpeg calls it before each chunk of input it consumes.
+struct jpeg_scan_guard {
+    jpeg_progress_mgr mgr;  // first member: cinfo->progress points here
+    jpeg_error_ctx* err;
+    bool tripped;
+};
+inline void jpeg_limit_scans(j_common_ptr cinfo) {
+    if (!cinfo->is_decompressor) return;
+    const int scan = reinterpret_cast<j_decompress_ptr>(cinfo)->input_scan_number;
+    if (scan <= max_jpeg_scans) return;
+    auto* g = reinterpret_cast<jpeg_scan_guard*>(cinfo->progress);
+    g->tripped = true;
+    std::snprintf(g->err->message, sizeof g->err->message,
+                  "JPEG has more than %d scans (data::max_jpeg_scans; crafted file?)", max_jpeg_scans);
+    std::longjmp(g->err->jump, 1);
+}
+
 //! Owns a libjpeg decompressor (destroyed on every path out of decode_jpeg). The struct starts
 //! zeroed, so destroying it is safe even when jpeg_create_decompress failed or never ran.
 struct jpeg_decoder {
     jpeg_decompress_struct cinfo{};
     jpeg_error_ctx err{};
+    jpeg_scan_guard scans{};
     jpeg_decoder() {
         cinfo.err = jpeg_std_error(&err.mgr);
         err.mgr.error_exit = jpeg_error_exit_longjmp;
         err.mgr.output_message = jpeg_silent_output;
+        scans.mgr.progress_monitor = jpeg_limit_scans;
+        scans.err = &err;
+    }
+    //! The message of a failed phase: libjpeg's, or the scan limit's.
+    std::string failure(const std::string& what) const {
+        return shiftnorm::detail::concat(what, scans.tripped ? ": " : ": libjpeg error: ", err.message);
     }
     jpeg_decoder(const jpeg_decoder&) = delete;
     jpeg_decoder& operator=(const jpeg_decoder&) = delete;
@@ -98,10 +123,11 @@ struct jpeg_decoder {
 // C-style phases of decode_jpeg: nothing with a destructor lives in these frames, so the longjmp
 // of jpeg_error_exit_longjmp back to their setjmp skips no C++ cleanup. Each returns false after
 // a libjpeg error (the message is in err->message).
-inline bool jpeg_phase_header(jpeg_decompress_struct* cinfo, jpeg_error_ctx* err, const std::uint8_t* data,
-                              std::size_t size) {
+inline bool jpeg_phase_header(jpeg_decompress_struct* cinfo, jpeg_error_ctx* err, jpeg_progress_mgr* progress,
+                              const std::uint8_t* data, std::size_t size) {
     if (setjmp(err->jump)) return false;
     jpeg_create_decompress(cinfo);
+    cinfo->progress = progress;
     jpeg_mem_src(cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
     jpeg_read_header(cinfo, TRUE);
     return true;
@@ -187,15 +213,15 @@ inline std::vector<std::uint8_t> encode_jpeg(const std::uint8_t* hwc, int height
 //! Limits, checked on the header before anything is allocated for the image: at most
 //! max_image_pixels pixels, and at most 8 * size 8x8 blocks (Huffman coding spends at least one
 //! bit on every block; only an arithmetic-coded, nearly uniform image can be denser, and such a
-//! file is rejected too). The pixel buffer grows as scanlines are decoded.
+//! file is rejected too). The pixel buffer grows as scanlines are decoded. At most
+//! max_jpeg_scans scans are read (a progressive JPEG's work is scans x blocks).
 inline decoded_image decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string& what = "<memory>") {
     using shiftnorm::detail::concat;
     if (data == nullptr || size < 4 || data[0] != 0xFF || data[1] != 0xD8)
         throw io_error(concat(what, ": argument 'data' expected a JPEG stream (starting FF D8), got ", size,
                               " bytes without that marker"));
     detail::jpeg_decoder d;
-    if (!detail::jpeg_phase_header(&d.cinfo, &d.err, data, size))
-        throw io_error(concat(what, ": libjpeg error: ", d.err.message));
+    if (!detail::jpeg_phase_header(&d.cinfo, &d.err, &d.scans.mgr, data, size)) throw io_error(d.failure(what));
     const std::uint64_t width = d.cinfo.image_width, height = d.cinfo.image_height;
     detail::check_image_pixels(what, "JPEG", width, height);
     std::uint64_t blocks = 0, can_hold = 0;
@@ -205,7 +231,7 @@ inline decoded_image decode_jpeg(const std::uint8_t* data, std::size_t size, con
         throw io_error(concat(what, ": JPEG header claims ", width, "x", height, " pixels (", blocks,
                               " 8x8 blocks), more than a ", size, "-byte file can hold (at most ", can_hold,
                               " blocks at one bit per block; truncated or crafted file)"));
-    if (!detail::jpeg_phase_start(&d.cinfo, &d.err)) throw io_error(concat(what, ": libjpeg error: ", d.err.message));
+    if (!detail::jpeg_phase_start(&d.cinfo, &d.err)) throw io_error(d.failure(what));
     decoded_image img;
     img.height = static_cast<int>(d.cinfo.output_height);
     img.width = static_cast<int>(d.cinfo.output_width);
@@ -215,12 +241,12 @@ inline decoded_image decode_jpeg(const std::uint8_t* data, std::size_t size, con
         const std::size_t rows = detail::next_rows(d.cinfo.output_scanline, h, stride);
         img.pixels.resize(rows * stride);
         if (!detail::jpeg_phase_rows(&d.cinfo, &d.err, img.pixels.data(), stride, JDIMENSION(rows)))
-            throw io_error(concat(what, ": libjpeg error: ", d.err.message));
+            throw io_error(d.failure(what));
         if (d.err.mgr.num_warnings > 0 || d.cinfo.output_scanline < rows)
             throw io_error(concat(what, ": corrupt or truncated JPEG data (libjpeg warning at row ", d.cinfo.output_scanline,
                                   " of ", h, ")"));
     }
-    if (!detail::jpeg_phase_finish(&d.cinfo, &d.err)) throw io_error(concat(what, ": libjpeg error: ", d.err.message));
+    if (!detail::jpeg_phase_finish(&d.cinfo, &d.err)) throw io_error(d.failure(what));
     if (d.err.mgr.num_warnings > 0)
         throw io_error(concat(what, ": corrupt or truncated JPEG data (", d.err.mgr.num_warnings, " libjpeg warning(s))"));
     return img;
@@ -316,6 +342,32 @@ inline bool png_phase_end(png_structp png) {
 }  // namespace detail
 
 namespace detail {
+//! Walks the chunk list of an in-memory PNG (signature already checked) up to IEND and throws
+//! io_error when a chunk other than IDAT claims more data than the rest of the stream holds.
+//! libpng allocates (and zeroes) a buffer of the claimed length for some ancillary chunks (zTXt,
+//! iTXt ...) before reading them, and for such chunks its own length limit is only a warning, so
+//! without this check a 100-byte file could cost gigabytes; libpng rejects such a file anyway,
+//! once it fails to read the chunk. IDAT is streamed in small pieces, so a cut IDAT (like a cut
+//! chunk frame or CRC) is left to libpng's truncation error. Types and CRCs stay libpng's business.
+inline void png_check_chunk_lengths(const std::uint8_t* data, std::size_t size, const std::string& what) {
+    std::size_t pos = 8;
+    while (size - pos >= 8) {
+        const std::uint32_t len = (std::uint32_t(data[pos]) << 24) | (std::uint32_t(data[pos + 1]) << 16) |
+                                  (std::uint32_t(data[pos + 2]) << 8) | std::uint32_t(data[pos + 3]);
+        const char type[5] = {char(data[pos + 4]), char(data[pos + 5]), char(data[pos + 6]), char(data[pos + 7]), '\0'};
+        if (std::memcmp(type, "IDAT", 4) != 0 && len > size - pos - 8) {
+            const bool printable = std::all_of(type, type + 4, [](char c) { return c >= 0x20 && c < 0x7f; });
+            throw io_error(shiftnorm::detail::concat(what, ": PNG chunk '", printable ? type : "?", "' at byte ", pos,
+                                                     " claims ", len, " bytes of data, but only ", size - pos - 8,
+                                                     " bytes follow its header (truncated or crafted file)"));
+        }
+        if (std::memcmp(type, "IEND", 4) == 0 || std::uint64_t(len) + 12 > size - pos) return;
+        pos += 12 + std::size_t(len);
+    }
+}
+}  // namespace detail
+
+namespace detail {
 //! Owns libpng's write structs (destroyed on every path out of encode_png).
 struct png_writer {
     png_structp png = nullptr;
@@ -366,11 +418,13 @@ inline std::vector<std::uint8_t> encode_png(const std::uint8_t* hwc, int height,
 //! Limits, checked on the header before anything is allocated for the image: at most
 //! max_image_pixels pixels, and no more pixel data than the file can hold at deflate's maximum
 //! ratio (deflate_max_ratio). The pixel buffer of a non-interlaced image grows as rows decode.
+//! No chunk may claim more bytes than the stream holds (checked before libpng runs).
 inline decoded_image decode_png(const std::uint8_t* data, std::size_t size, const std::string& what = "<memory>") {
     using shiftnorm::detail::concat;
     if (data == nullptr || size < 8 || png_sig_cmp(const_cast<png_bytep>(data), 0, 8) != 0)
         throw io_error(concat(what, ": argument 'data' expected a PNG stream (8-byte signature), got ", size,
                               " bytes without it"));
+    detail::png_check_chunk_lengths(data, size, what);
     detail::png_mem_reader r{data, size, 0, {}};
     detail::png_reader pr;
     pr.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r.error, detail::png_error_to_jmp, detail::png_warning_silent);
