@@ -11,6 +11,8 @@ pkgs=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev libdnnl-dev ocl-icd-o
       zlib1g-dev dataset-fashion-mnist)
 # python3-torch and python3-numpy are only needed to regenerate golden files (tests/golden/*.py).
 if [[ "${SHIFTNORM_WITH_TORCH:-0}" == 1 ]]; then pkgs+=(python3-torch python3-numpy); fi
+# clang with libFuzzer only for scripts/fuzz.sh (CI's short fuzz run).
+if [[ "${SHIFTNORM_WITH_FUZZ:-0}" == 1 ]]; then pkgs+=(clang-14 libclang-rt-14-dev); fi
 if [[ "${1:-}" == "--list" ]]; then printf '%s\n' "${pkgs[@]}"; exit 0; fi
 missing=()
 for p in "${pkgs[@]}"; do
