@@ -24,10 +24,23 @@ fi
 
 mapfile -t wanted < <(bash scripts/install_deps.sh --list)
 # everything those packages pull in without recommends
-mapfile -t closure < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-                         --no-replaces --no-enhances "${wanted[@]}" 2>/dev/null | grep -v '^ ' | sed 's/:.*//' | sort -u)
+closure_of() {
+  apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances "${wanted[@]}" 2>/dev/null | grep -v '^ ' | sed 's/:.*//' | sort -u
+}
+mapfile -t closure < <(closure_of)
 declare -A ok=()
 for p in "${closure[@]}"; do ok[$p]=1; done
+# apt's package lists may be absent on a machine that already had every package: fetch them once
+if [[ -z "${ok[${wanted[0]}]:-}" ]]; then
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  mapfile -t closure < <(closure_of)
+  for p in "${closure[@]}"; do ok[$p]=1; done
+fi
+for p in "${wanted[@]}"; do
+  [[ -n "${ok[$p]:-}" ]] || { echo "check_deps: apt-cache knows no package '$p' (apt lists missing?)" >&2; exit 2; }
+done
 
 files=$( { grep -E '^[A-Za-z0-9_.:-]+:(FILEPATH|PATH|STRING|INTERNAL)=/' "$build/CMakeCache.txt" | sed 's/^[^=]*=//' | tr ';' '\n';
            [[ -n "$trace" ]] && grep -o '"file":"[^"]*"' "$trace" | sed 's/"file":"//; s/"$//' | sort -u; } \
