@@ -180,7 +180,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     o.norm = normalization_from(p, dspec);
     const std::string bname = p.get("baseline") == "auto" ? ad::default_baseline(dspec, ds) : p.get("baseline");
     eval::baseline_table base(eval::parse_baseline(bname));
-    o.corrupt.table = p.get("table") == "auto" ? cd::default_table(ds) : corrupt::parse_table(p.get("table"));
+    o.corrupt.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
     o.seed = std::uint64_t(p.get_int("seed"));
     std::optional<corrupt::frost_textures> frost;
     if (!p.get("frost-dir").empty()) {

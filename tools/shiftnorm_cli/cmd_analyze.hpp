@@ -64,7 +64,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
         throw usage_error(shiftnorm::concat("--batch-size ", B, ": two disjoint batches need ", 2 * B, " images, the split has ", ds.size()));
     const auto norm = normalization_from(p, dspec);
     corrupt::corrupt_options copt;
-    copt.table = p.get("table") == "auto" ? cd::default_table(ds) : corrupt::parse_table(p.get("table"));
+    copt.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
     nn::sequential net = build_model<eval::rectifiable_bn>(p, ds);
     train::load_weights(net, p.get("weights"));
     const auto layers = nn::find_all<eval::feature_tap::layer_type>(net);

@@ -24,8 +24,8 @@ namespace shiftnorm::cli {
 
 namespace corrupt_detail {
 
-// Thin CLI wrappers: the library's parsers (corrupt/selection.hpp, data/layout.hpp), with
-// their value_error turned into a usage error (exit code 2).
+// Thin CLI wrappers: the library's parsers (corrupt/selection.hpp), with their value_error
+// turned into a usage error (exit code 2).
 inline std::vector<corrupt::corruption> parse_corruptions(const std::string& s) {
     try {
         return corrupt::parse_corruption_list(s);
@@ -40,8 +40,6 @@ inline std::vector<int> parse_severities(const std::string& s) {
         throw usage_error(std::string("--") + e.what());
     }
 }
-inline std::vector<std::uint8_t> to_nhwc(const data::image_dataset& ds) { return data::to_nhwc(ds); }
-inline corrupt::param_table default_table(const data::image_dataset& ds) { return corrupt::default_table(ds.height, ds.channels); }
 
 }  // namespace corrupt_detail
 
@@ -83,13 +81,13 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
     if (p.get_int("limit") > 0) ds.truncate(p.get_int("limit"));
     if (ds.size() == 0) throw io_error("corrupt: the dataset split '" + split + "' is empty");
     corrupt::corrupt_options opt;
-    opt.table = p.get("table") == "auto" ? cd::default_table(ds) : corrupt::parse_table(p.get("table"));
+    opt.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
     corrupt::frost_textures frost;
     if (!p.get("frost-dir").empty()) {
         frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
         opt.frost = &frost;
     }
-    const auto nhwc = cd::to_nhwc(ds);
+    const auto nhwc = data::to_nhwc(ds);
     const corrupt::const_batch_view images{nhwc.data(), std::size_t(ds.size()), int(ds.height), int(ds.width),
                                            int(ds.channels)};
     const fs::path out(p.get("out"));
