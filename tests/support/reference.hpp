@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <complex>
 #include <functional>
 #include <random>
 #include <vector>
@@ -86,6 +87,29 @@ inline double worst_error(const A& a, const B& b, double atol, double rtol) {
         if (std::isnan(r)) return INFINITY;
     }
     return worst;
+}
+
+//! Naive 2-D DFT of a real h x w row-major image in double, separable (O(h w (h + w))):
+//! F[u][v] = sum_{y,x} src[y][x] exp(-2 pi i (u y / h + v x / w)), the full h x w spectrum.
+//! Angles are reduced modulo the length in integers, so no phase error grows with u y.
+inline std::vector<std::complex<double>> naive_dft2(const std::vector<double>& src, index_t h, index_t w) {
+    const double two_pi = 6.283185307179586476925286766559;
+    std::vector<std::complex<double>> rows(std::size_t(h * w)), out(std::size_t(h * w));
+    for (index_t y = 0; y < h; ++y)
+        for (index_t v = 0; v < w; ++v) {
+            std::complex<double> acc = 0;
+            for (index_t x = 0; x < w; ++x)
+                acc += src[std::size_t(y * w + x)] * std::polar(1.0, -two_pi * double((v * x) % w) / double(w));
+            rows[std::size_t(y * w + v)] = acc;
+        }
+    for (index_t u = 0; u < h; ++u)
+        for (index_t v = 0; v < w; ++v) {
+            std::complex<double> acc = 0;
+            for (index_t y = 0; y < h; ++y)
+                acc += rows[std::size_t(y * w + v)] * std::polar(1.0, -two_pi * double((u * y) % h) / double(h));
+            out[std::size_t(u * w + v)] = acc;
+        }
+    return out;
 }
 
 }  // namespace shiftnorm::test
