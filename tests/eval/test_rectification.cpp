@@ -138,7 +138,7 @@ TEST_CASE("feature-shift analysis: Fig. 2 differences and Fig. 3 accuracies equa
     random_engine g(o.sample_seed ^ 0xf162);
     const auto both = data::draw_indices(ds.size(), 16, g.next());
     const std::vector<index_t> a(both.begin(), both.begin() + 8);
-    const auto cds = eval::corrupted_copy(ds, o.corruption, o.severity, o.seed, o.corrupt);
+    const auto cds = corrupt::corrupted_copy(ds, o.corruption, o.severity, o.seed, o.corrupt);
     eval::feature_tap tap(net, true);
     net.forward(eval::batch_of(ds, a, o.norm), nn::mode::eval);
     const auto clean0 = eval::batch_channel_stats(tap.features[0], variance_kind::unbiased);
@@ -158,7 +158,7 @@ TEST_CASE("feature-shift analysis: Fig. 2 differences and Fig. 3 accuracies equa
     c.norm = o.norm;
     const auto rows = eval::measure_feature_cosine(net, rect, ds, c);
     REQUIRE(rows.size() == 1);
-    const auto cds5 = eval::corrupted_copy(ds, c.corruption, 5, c.seed, c.corrupt);
+    const auto cds5 = corrupt::corrupted_copy(ds, c.corruption, 5, c.seed, c.corrupt);
     CHECK(rows[0].acc_before == Approx(eval::evaluate(net, cds5, c.norm, 16).accuracy).epsilon(1e-12));
     CHECK(rows[0].acc_after == Approx(eval::evaluate(rect, cds5, c.norm, 16).accuracy).epsilon(1e-12));
     for (std::size_t l = 0; l < L; ++l) {

@@ -8,6 +8,8 @@
 #include "cmd_adapt.hpp"
 #include "cmd_analyze.hpp"
 #include "cmd_corrupt.hpp"
+#include "cmd_detect.hpp"
+#include "cmd_dynamic.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_train.hpp"
 
@@ -26,6 +28,8 @@ const command commands[] = {
     {"eval", "evaluate a network with safetensors weights on a dataset", shiftnorm::cli::cmd_eval},
     {"adapt", "BN-statistics rectification on every corruption x severity: the seed-000 table (Acc, mCE, ...)", shiftnorm::cli::cmd_adapt},
     {"analyze", "feature-shift analysis: BN-statistic differences (Fig. 2), cosine similarity before/after rectification (Fig. 3)", shiftnorm::cli::cmd_analyze},
+    {"detect", "seed 002's spectral corruption detector: train on the training split's corruptions, score (confusion, open set)", shiftnorm::cli::cmd_detect},
+    {"dynamic", "seed 002's dynamic BN: statistics table + detector on a stream of changing corruptions, vs source / test batch / EMA / oracle", shiftnorm::cli::cmd_dynamic},
     {"corrupt", "write CIFAR-10-C / ImageNet-C style corrupted copies of a dataset (seeded)", shiftnorm::cli::cmd_corrupt},
 };
 

@@ -10,6 +10,7 @@
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/random.hpp"
 #include "shiftnorm/corrupt/corrupt.hpp"
+#include "shiftnorm/corrupt/dataset.hpp"
 #include "shiftnorm/data/layout.hpp"
 #include "shiftnorm/data/sampling.hpp"
 #include "shiftnorm/eval/analysis.hpp"
@@ -44,17 +45,6 @@ private:
     std::vector<layer_type*> layers_;
 };
 
-//! The split `ds` corrupted with (c, severity): generated in memory, seeded.
-inline data::image_dataset corrupted_copy(const data::image_dataset& ds, corrupt::corruption c, int severity, std::uint64_t seed,
-                                          const corrupt::corrupt_options& opt) {
-    const auto nhwc = data::to_nhwc(ds);
-    const corrupt::const_batch_view images{nhwc.data(), std::size_t(ds.size()), int(ds.height), int(ds.width), int(ds.channels)};
-    std::vector<std::uint8_t> buf(nhwc.size());
-    corrupt::batch_view dst{buf.data(), images.count, images.height, images.width, images.channels};
-    corrupt::corrupt_batch(c, severity, images, dst, seed, opt, 0, 0);
-    return data::from_nhwc(buf, ds);
-}
-
 //! Fig. 2's four comparisons of two batches, in this order.
 inline constexpr std::array<const char*, 4> stat_shift_comparisons = {
     "clean/clean, different content", "corrupted/corrupted, different content", "clean/corrupted, same content",
@@ -84,7 +74,7 @@ inline stat_shift_result measure_bn_stat_shift(nn::module& net, const data::imag
     if (o.batch_size < 2) shiftnorm::detail::fail("measure_bn_stat_shift", "batch_size", ">= 2", o.batch_size);
     if (2 * o.batch_size > ds.size())
         shiftnorm::detail::fail("measure_bn_stat_shift", "batch_size", shiftnorm::detail::concat("<= ", ds.size() / 2), o.batch_size);
-    const auto cds = corrupted_copy(ds, o.corruption, o.severity, o.seed, o.corrupt);
+    const auto cds = corrupt::corrupted_copy(ds, o.corruption, o.severity, o.seed, o.corrupt);
     feature_tap tap(net, true);
     const std::size_t L = tap.size();
     std::vector<std::array<stat_difference_average, 4>> avg(L);
@@ -142,7 +132,7 @@ inline std::vector<feature_cosine_row> measure_feature_cosine(nn::module& net, n
     const std::size_t L = nn::find_all<feature_tap::layer_type>(net).size();
     std::vector<feature_cosine_row> rows;
     for (int s : o.severities) {
-        const auto cds = corrupted_copy(ds, o.corruption, s, o.seed, o.corrupt);
+        const auto cds = corrupt::corrupted_copy(ds, o.corruption, s, o.seed, o.corrupt);
         configure_rectification(rect, rectify_variant{});  // both statistics, every layer: the paper's setting
         rectify_from(rect, cds, data::draw_indices(cds.size(), o.k, o.sample_seed ^ (std::uint64_t(s) << 20) ^ std::uint64_t(o.k)),
                      o.norm);

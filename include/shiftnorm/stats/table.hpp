@@ -38,8 +38,10 @@ struct stats_table {
             detail::fail<state_error>("stats_table::rectify", "active domain", "an id >= 0 (select() one first)",
                                       active);
         entries[active] = detail::rectify_stats(running.stats, target, samples, options);
+        if (options.pass == rectify_pass::batch) return channel_stats<float>::from_moments(target, variance_kind::biased);
         return detail::rectify_pass_stats(running.stats, target, samples, options);
     }
+    //! Forgets every entry (the selection is kept; an absent entry means the source statistics).
     void reset() { entries.clear(); }
 };
 
