@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/shape.hpp"
 #include "shiftnorm/spectral/stockham.hpp"
@@ -92,14 +94,8 @@ public:
         // 0. the shift c (~ the mean): F = DFT(x - c) + c h w at [0][0] exactly, and transforming
         //    x - c keeps the rounding error of every bin proportional to the spread of x, not
         //    to its mean (an image of mean 0.5 otherwise leaks ~1e-7 * DC into every bin)
-        double total = 0;
-        for (index_t y = 0; y < h; ++y) {
-            const float* row = src + y * w;
-            float sum = 0.0f;
-            for (index_t x = 0; x < w; ++x) sum += row[x];
-            total += sum;
-        }
-        const float c = static_cast<float>(total / static_cast<double>(h * w));
+        //    (any c is exact; Eigen's vectorized sum: a serial float loop cost 30% of a 224^2 FFT)
+        const float c = Eigen::Map<const Eigen::ArrayXf>(src, h * w).sum() / static_cast<float>(h * w);
         // 1. pack and transpose: [y][x] -> [x'][y]
         if (even_) {
             for (index_t y = 0; y < h; ++y) {

@@ -116,11 +116,13 @@ private:
 
 namespace detail {
 
-//! Input planes of the FFT: x * in_scale per channel, or the luminance 0.299 R + 0.587 G +
-//! 0.114 B of the scaled channels (gray with 3 channels). One thread per output pixel.
+//! Input planes of the FFT: x * in_scale - centre per channel, or the luminance 0.299 R +
+//! 0.587 G + 0.114 B of the scaled channels minus centre (gray with 3 channels). One thread per
+//! output pixel.
 template <class T>
 __global__ void spectrum_planes_kernel(const T* __restrict__ src, float* __restrict__ dst, index_t images,
-                                       index_t channels, index_t hw, bool luminance, float in_scale) {
+                                       index_t channels, index_t hw, bool luminance, float in_scale,
+                                       float centre) {
     const index_t planes = luminance ? 1 : channels;
     const index_t total = images * planes * hw;
     for (index_t i = blockIdx.x * static_cast<index_t>(blockDim.x) + threadIdx.x; i < total;
@@ -129,17 +131,19 @@ __global__ void spectrum_planes_kernel(const T* __restrict__ src, float* __restr
             const index_t img = i / hw, p = i % hw;
             const T* s = src + img * 3 * hw + p;
             dst[i] = 0.299f * (static_cast<float>(s[0]) * in_scale) + 0.587f * (static_cast<float>(s[hw]) * in_scale) +
-                     0.114f * (static_cast<float>(s[2 * hw]) * in_scale);
+                     0.114f * (static_cast<float>(s[2 * hw]) * in_scale) - centre;
         } else {
-            dst[i] = static_cast<float>(src[i]) * in_scale;
+            dst[i] = static_cast<float>(src[i]) * in_scale - centre;
         }
     }
 }
 
 //! Features from the half spectra (plane b at b*h*(w/2+1)), one thread per output feature:
-//! the same layout, fftshift and Hermitian mirror as spectral::spectrum.
+//! the same layout, fftshift and Hermitian mirror as spectral::spectrum; dc_add (centre * h * w)
+//! is added back to the DC bin.
 __global__ void spectrum_features_kernel(const cufftComplex* __restrict__ spec, float* __restrict__ out, index_t planes,
-                                         index_t h, index_t w, bool half, bool shift, bool raw, float inv_scale) {
+                                         index_t h, index_t w, bool half, bool shift, bool raw, float inv_scale,
+                                         float dc_add) {
     const index_t hw = w / 2 + 1, cols = half ? hw : w;
     const index_t per_plane = h * cols, total = planes * per_plane;
     const index_t du = shift ? h / 2 : 0, dv = (shift && !half) ? w / 2 : 0;
@@ -155,7 +159,8 @@ __global__ void spectrum_features_kernel(const cufftComplex* __restrict__ spec, 
             u = (h - u) % h;
             v = w - v;
         }
-        const cufftComplex f = spec[b * h * hw + u * hw + v];
+        cufftComplex f = spec[b * h * hw + u * hw + v];
+        if (u == 0 && v == 0) f.x += dc_add;
         const float mag = sqrtf(f.x * f.x + f.y * f.y);
         out[i] = raw ? mag : log1pf(mag * inv_scale);
     }
@@ -170,7 +175,11 @@ inline unsigned grid_for(index_t total, int block) {
 
 //! spectral::spectrum on CUDA: the same features (definition, options, layout [image][plane]
 //! [u][v], errors) from DEVICE images, computed as
-//!   1. one kernel: uint8 (x / 255) or float images -> float planes (luminance when gray);
+//!   1. one kernel: uint8 (x / 255) or float images -> float planes (luminance when gray),
+//!      minus 0.5 (the middle of [0, 1]; added back to the DC bin in 3.: exact in real
+//!      arithmetic, and in float it keeps the DC from leaking ~1e-7 of itself into every bin,
+//!      which log(|F| / (eps n) + 1) would amplify by 1 / (eps n); the CPU plan subtracts the
+//!      exact mean for the same reason);
 //!   2. cufftExecR2C of all n * planes transforms with one cached cufftPlanMany plan
 //!      (fft2_r2c_plan_cache, keyed by (h, w, batch)), on the caller's stream (cufftSetStream);
 //!   3. one kernel: |F| or log1p(|F| / (eps h w)), fftshift and the Hermitian mirror.
@@ -223,18 +232,19 @@ private:
         spec_.reserve_discard(static_cast<std::size_t>(chunk * planes * h * hw));
         const float inv_scale = static_cast<float>(1.0 / (o.eps * static_cast<double>(pix)));
         constexpr int block = 256;
+        constexpr float centre = 0.5f;
         for (index_t first = 0; first < n; first += chunk) {
             const index_t count = n - first < chunk ? n - first : chunk;
             const index_t total_in = count * planes * pix, total_out = count * size_;
             detail::spectrum_planes_kernel<T><<<detail::grid_for(total_in, block), block, 0, stream>>>(
-                images + first * c * pix, planes_.data(), count, c, pix, luminance, in_scale);
+                images + first * c * pix, planes_.data(), count, c, pix, luminance, in_scale, centre);
             SHIFTNORM_CUDA_CHECK(cudaGetLastError());
             const cufftHandle plan = plans_.get(h, w, count * planes);
             SHIFTNORM_CUFFT_CHECK(cufftSetStream(plan, stream));
             SHIFTNORM_CUFFT_CHECK(cufftExecR2C(plan, planes_.data(), spec_.data()));
             detail::spectrum_features_kernel<<<detail::grid_for(total_out, block), block, 0, stream>>>(
                 spec_.data(), out + first * size_, count * planes, h, w, o.half, o.shift,
-                o.scale == spectral::scaling::raw, inv_scale);
+                o.scale == spectral::scaling::raw, inv_scale, static_cast<float>(centre * static_cast<double>(pix)));
             SHIFTNORM_CUDA_CHECK(cudaGetLastError());
         }
     }
