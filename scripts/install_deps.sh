@@ -8,7 +8,8 @@
 # (ocl-icd-opencl-dev). scripts/check_deps.sh verifies this list against what configure found.
 set -euo pipefail
 pkgs=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev libdnnl-dev ocl-icd-opencl-dev libjpeg-dev libpng-dev
-      zlib1g-dev dataset-fashion-mnist)
+      zlib1g-dev dataset-fashion-mnist
+      libfftw3-dev)  # benchmark peer only (bench_fft): the library never uses FFTW
 # python3-torch and python3-numpy are only needed to regenerate golden files (tests/golden/*.py).
 if [[ "${SHIFTNORM_WITH_TORCH:-0}" == 1 ]]; then pkgs+=(python3-torch python3-numpy); fi
 # clang with libFuzzer only for scripts/fuzz.sh (CI's short fuzz run).

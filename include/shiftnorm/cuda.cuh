@@ -17,3 +17,4 @@
 #include "shiftnorm/backend/cuda/range.cuh"
 #include "shiftnorm/backend/cuda/robust_norm.cuh"
 #include "shiftnorm/backend/cuda/group_norm.cuh"
+#include "shiftnorm/backend/cuda/spectrum.cuh"

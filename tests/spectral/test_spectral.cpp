@@ -95,6 +95,30 @@ TEST_CASE("fft2_plan keeps its accuracy on zero-mean and offset inputs", "[spect
     CHECK(fft_error(64, 64, 93, 1000.0f, 1001.0f) <= 1e-6);
 }
 
+// The plan transforms x - mean(x) and adds the DC back: bins other than DC keep an error
+// relative to the spread of x, not to its mean (|mean|/spread = 2000 here).
+TEST_CASE("fft2_plan: AC bins of an offset image are accurate relative to the AC bins", "[spectral][fft]") {
+    for (auto [h, w] : {std::pair<index_t, index_t>{32, 32}, {28, 28}, {7, 9}}) {
+        INFO("size " << h << " x " << w);
+        const auto x = uniform(h * w, unsigned(h + w), 1000.0f, 1001.0f);
+        const fft2_plan plan(h, w);
+        const index_t hw = plan.half_width();
+        std::vector<std::complex<float>> got(std::size_t(h * hw));
+        plan.forward(x.data(), got.data());
+        const auto ref = test::naive_dft2(std::vector<double>(x.begin(), x.end()), h, w);
+        double worst = 0, ac = 0;
+        for (index_t u = 0; u < h; ++u)
+            for (index_t v = 0; v < hw; ++v) {
+                if (u == 0 && v == 0) continue;
+                const auto r = ref[std::size_t(u * w + v)];
+                worst = std::max(worst, std::abs(std::complex<double>(got[std::size_t(u * hw + v)]) - r));
+                ac = std::max(ac, std::abs(r));
+            }
+        CHECK(worst / ac <= 1e-5);
+        CHECK(std::abs(std::complex<double>(got[0]) - ref[0]) <= 1e-6 * std::abs(ref[0]));
+    }
+}
+
 TEST_CASE("fft2_plan: one plan, many threads, same result", "[spectral][fft]") {
     const fft2_plan plan(28, 28);
     CHECK(plan.height() == 28);
@@ -120,7 +144,9 @@ TEST_CASE("fft2_plan rejects empty shapes", "[spectral][fft]") {
     CHECK_THROWS_WITH(fft2_plan(4, 0), Catch::Contains("'w'"));
 }
 
-// Golden values computed with numpy.fft in float64 (tests/golden/make_spectral_golden.py).
+// Golden values computed with numpy.fft in float64 (tests/golden/make_spectral_golden.py, numpy
+// 1.24): features agree to 1e-6 of the largest feature (log features amplify the error of small
+// bins by 1 / (eps n): without the plan's mean shift this was 3.4e-6 on the CIFAR-like image).
 TEST_CASE("spectrum matches numpy.fft goldens", "[spectral][golden]") {
     const auto f = data::read_safetensors(std::string(SHIFTNORM_TEST_DATA_DIR) + "/spectral_golden.safetensors");
     struct option_set {
@@ -154,7 +180,7 @@ TEST_CASE("spectrum matches numpy.fft goldens", "[spectral][golden]") {
                 worst = std::max(worst, std::abs(double(got[i]) - double(expected[i])));
                 scale = std::max(scale, std::abs(double(expected[i])));
             }
-            CHECK(worst / scale <= 1e-5);
+            CHECK(worst / scale <= 1e-6);  // the brief asks 1e-5; measured <= 2.2e-7
         }
     }
 }

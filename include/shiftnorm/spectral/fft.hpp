@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/shape.hpp"
 #include "shiftnorm/spectral/stockham.hpp"
@@ -26,6 +28,10 @@ namespace shiftnorm::spectral {
 //!     R_v = (Z_k + conj Z_{-k})/2 - i/2 exp(-2 pi i v / w) (Z_k - conj Z_{-k}), v <= w/2,
 //!     written transposed to [y][v];
 //!  4. a Stockham FFT along y for all w/2+1 columns at once, then interleaved into dst.
+//! The transform runs on x - c with c ~ mean(x) (computed in one extra pass) and adds c h w to
+//! the DC bin afterwards: exact in real arithmetic, and in float it keeps every bin's error
+//! proportional to the spread of x instead of its mean (images are all-positive: the DC
+//! would otherwise leak ~1e-7 of itself into every bin, 2e-5 in a log feature of a CIFAR image).
 //! Cost O(h w (sum of radices of h + of w/2)); radices 4, 2, 3, 5, 7 have dedicated
 //! butterflies, a larger prime factor p costs a naive O(p^2) stage. Twiddles are computed in
 //! double and rounded to float once per plan; the error is ~1e-7 * sqrt(log(h w)) relative to
@@ -85,20 +91,25 @@ public:
         float* br = ai + plane;
         float* bi = br + plane;
         const index_t h = h_, w = w_, lx = len_x_;
+        // 0. the shift c (~ the mean): F = DFT(x - c) + c h w at [0][0] exactly, and transforming
+        //    x - c keeps the rounding error of every bin proportional to the spread of x, not
+        //    to its mean (an image of mean 0.5 otherwise leaks ~1e-7 * DC into every bin)
+        //    (any c is exact; Eigen's vectorized sum: a serial float loop cost 30% of a 224^2 FFT)
+        const float c = Eigen::Map<const Eigen::ArrayXf>(src, h * w).sum() / static_cast<float>(h * w);
         // 1. pack and transpose: [y][x] -> [x'][y]
         if (even_) {
             for (index_t y = 0; y < h; ++y) {
                 const float* row = src + y * w;
                 for (index_t x = 0; x < lx; ++x) {
-                    ar[x * h + y] = row[2 * x];
-                    ai[x * h + y] = row[2 * x + 1];
+                    ar[x * h + y] = row[2 * x] - c;
+                    ai[x * h + y] = row[2 * x + 1] - c;
                 }
             }
         } else {
             for (index_t y = 0; y < h; ++y) {
                 const float* row = src + y * w;
                 for (index_t x = 0; x < lx; ++x) {
-                    ar[x * h + y] = row[x];
+                    ar[x * h + y] = row[x] - c;
                     ai[x * h + y] = 0.0f;
                 }
             }
@@ -144,13 +155,16 @@ public:
                 }
         }
         // 4. FFT along y for all w/2+1 columns; (f) is free scratch
+        float* out_re = gr;
         if (cols_.run(gr, gi, fr, fi, hw)) {
+            out_re = fr;
             re = fr;
             im = fi;
         } else {
             re = gr;
             im = gi;
         }
+        out_re[0] += static_cast<float>(static_cast<double>(c) * static_cast<double>(h * w));
     }
 
 private:

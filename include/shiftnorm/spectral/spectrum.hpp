@@ -7,6 +7,9 @@
 #include <limits>
 #include <vector>
 
+#include <Eigen/Core>
+
+#include "shiftnorm/config.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/shape.hpp"
@@ -38,6 +41,7 @@ inline void validate(const spectrum_options& o) {
 }
 
 namespace detail {
+
 inline void check_spectrum_shape(const char* where, index_t channels, index_t h, index_t w, const spectrum_options& o) {
     if (channels < 1) shiftnorm::detail::fail<shape_error>(where, "channels", ">= 1", channels);
     if (o.gray && channels != 1 && channels != 3)
@@ -149,9 +153,16 @@ private:
         return buf.data();
     }
 
-    float value(float re, float im) const {
-        const float mag = std::sqrt(re * re + im * im);
-        return o_.scale == scaling::raw ? mag : std::log1p(mag * inv_scale_);
+    //! Features of n bins from split planes: |F| (raw) or log1p(|F| * inv_scale). Eigen's
+    //! packet sqrt / log1p keep the loop vectorized (std::sqrt's errno path and the scalar libm
+    //! log1p cost ~6x the FFT per bin); accuracy ~1 ulp like libm.
+    void bins(const float* re, const float* im, float* dst, index_t n) const {
+        const Eigen::Map<const Eigen::ArrayXf> r(re, n), i(im, n);
+        Eigen::Map<Eigen::ArrayXf> d(dst, n);
+        if (o_.scale == scaling::raw)
+            d = (r.square() + i.square()).sqrt();
+        else
+            d = ((r.square() + i.square()).sqrt() * inv_scale_).log1p();
     }
 
     //! One plane (h*w floats) -> plane_size() features.
@@ -162,25 +173,22 @@ private:
         const index_t h = h_, w = w_, hw = w_ / 2 + 1;
         const index_t du = o_.shift ? h / 2 : 0;  // output row of frequency u: (u + du) mod h
         if (o_.half) {
-            for (index_t u = 0; u < h; ++u) {
-                const index_t row = (u + du) % h;
-                float* dst = out + row * hw;
-                const float* fr = re + u * hw;
-                const float* fi = im + u * hw;
-                for (index_t v = 0; v < hw; ++v) dst[v] = value(fr[v], fi[v]);
-            }
+            // the row shift is a rotation: rows [0, h - du) go to [du, h), the rest to [0, du)
+            bins(re, im, out + du * hw, (h - du) * hw);
+            bins(re + (h - du) * hw, im + (h - du) * hw, out, du * hw);
             return;
         }
+        // full: the half spectrum's features, then mirrored: |F(u, v)| for v > w/2 is
+        // |F(-u, w - v)| (Hermitian symmetry of a real input)
+        thread_local std::vector<float> half;
+        if (half.size() < static_cast<std::size_t>(h * hw)) half.resize(static_cast<std::size_t>(h * hw));
+        bins(re, im, half.data(), h * hw);
         const index_t dv = o_.shift ? w / 2 : 0;
         for (index_t u = 0; u < h; ++u) {
-            const index_t row = (u + du) % h, mirror = (h - u) % h;
-            float* dst = out + row * w;
-            for (index_t v = 0; v < w; ++v) {
-                const index_t col = (v + dv) % w;
-                // |F(u, v)| for v > w/2 is |F(-u, w - v)| (Hermitian symmetry of a real input)
-                const index_t src = v < hw ? u * hw + v : mirror * hw + (w - v);
-                dst[col] = value(re[src], im[src]);
-            }
+            const float* a = half.data() + u * hw;
+            const float* b = half.data() + ((h - u) % h) * hw;
+            float* dst = out + ((u + du) % h) * w;
+            for (index_t v = 0; v < w; ++v) dst[(v + dv) % w] = v < hw ? a[v] : b[w - v];
         }
     }
 

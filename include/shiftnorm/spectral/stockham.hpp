@@ -13,15 +13,21 @@
 //! SHIFTNORM_IVDEP: the loop that follows carries no dependency between iterations (the input
 //! and output planes of a Stockham stage never overlap), so the compiler may vectorize it
 //! without run-time alias checks.
+//! SHIFTNORM_UNROLL_SMALL: fully unroll the short constant loop that follows (the butterfly
+//! of a small odd radix), so that its temporaries stay in registers.
 #if !defined(SHIFTNORM_IVDEP)
 #if defined(__CUDACC__)
 #define SHIFTNORM_IVDEP
+#define SHIFTNORM_UNROLL_SMALL
 #elif defined(__clang__)
 #define SHIFTNORM_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#define SHIFTNORM_UNROLL_SMALL _Pragma("unroll")
 #elif defined(__GNUC__)
 #define SHIFTNORM_IVDEP _Pragma("GCC ivdep")
+#define SHIFTNORM_UNROLL_SMALL _Pragma("GCC unroll 8")
 #else
 #define SHIFTNORM_IVDEP
+#define SHIFTNORM_UNROLL_SMALL
 #endif
 #endif
 
@@ -161,7 +167,7 @@ void stage_small(const fft_stage& st, const float* xr, const float* xi, float* y
             const float x0r = ar[0][q], x0i = ai[0][q];
             float spr[H + 1], spi[H + 1], smr[H + 1], smi[H + 1];
             float sumr = x0r, sumi = x0i;
-#pragma GCC unroll 8
+SHIFTNORM_UNROLL_SMALL
             for (int t = 1; t <= H; ++t) {
                 spr[t] = ar[t][q] + ar[R - t][q];
                 spi[t] = ai[t][q] + ai[R - t][q];
@@ -172,10 +178,10 @@ void stage_small(const fft_stage& st, const float* xr, const float* xi, float* y
             }
             br[0][q] = sumr;
             bi[0][q] = sumi;
-#pragma GCC unroll 8
+SHIFTNORM_UNROLL_SMALL
             for (int k = 1; k <= H; ++k) {
                 float er = x0r, ei = x0i, rr = 0.0f, ri = 0.0f;
-#pragma GCC unroll 8
+SHIFTNORM_UNROLL_SMALL
                 for (int t = 1; t <= H; ++t) {
                     const int j = (t * k) % R;
                     er += spr[t] * c[j];
