@@ -129,6 +129,13 @@ TEST_CASE("a saved detector loads with the same outputs and options; bad files a
     float nan = std::nanf("");
     bad.put_f32("0.bias", {32}, std::vector<float>(32, nan).data());
     CHECK_THROWS_WITH(spectral::detector::from_safetensors(bad, "x"), Catch::Contains("non-finite"));
+    REQUIRE(f.contains("input.std"));  // the standardization travels with the weights
+    bad = f;
+    bad.put_f32("input.std", {d.feature_size()}, std::vector<float>(std::size_t(d.feature_size()), 0.0f).data());
+    CHECK_THROWS_WITH(spectral::detector::from_safetensors(bad, "x"), Catch::Contains("non-positive std"));
+    bad = f;
+    bad.tensors.erase("input.std");
+    CHECK_THROWS_AS(spectral::detector::from_safetensors(bad, "x"), io_error);
     bad = f;
     bad.tensors.erase("4.weight");
     CHECK_THROWS_WITH(spectral::detector::from_safetensors(bad, "x"), Catch::Contains("4.weight"));

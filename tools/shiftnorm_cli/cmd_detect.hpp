@@ -69,6 +69,7 @@ inline int cmd_detect(const std::vector<std::string>& args) {
         .option("epochs", "E", "30", "training epochs").int_range(1, 100000)
         .option("batch", "B", "128", "training batch size").int_range(1, 65536)
         .option("lr", "LR", "0.05", "initial learning rate (cosine decay)").num_range(1e-8, 10)
+        .flag("no-standardize", "feed the spectrum to the MLP as is (the paper) instead of standardizing each feature")
         .flag("gray", "spectrum of the luminance instead of one per channel")
         .flag("no-shift", "no fftshift")
         .flag("full", "full h x w spectrum instead of the half spectrum (R2C)")
@@ -116,6 +117,7 @@ inline int cmd_detect(const std::vector<std::string>& args) {
     } else {
         spectral::detector_options dop;
         dop.hidden = {index_t(hidden[0]), index_t(hidden[1])};
+        dop.standardize = !p.has("no-standardize");
         dop.spectrum.gray = p.has("gray"), dop.spectrum.shift = !p.has("no-shift"), dop.spectrum.half = !p.has("full");
         dop.spectrum.scale = p.get("scale") == "raw" ? spectral::scaling::raw : spectral::scaling::log_normalized;
         dop.spectrum.eps = p.get_double("eps");

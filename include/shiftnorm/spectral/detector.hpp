@@ -30,6 +30,10 @@ namespace shiftnorm::spectral {
 struct detector_options {
     spectrum_options spectrum;
     std::vector<index_t> hidden{256, 128};  //!< widths of the hidden layers (ReLU after each)
+    //! Standardize each feature with the training set's mean and standard deviation before
+    //! the first layer (stored with the weights). Beyond the paper, which feeds the normalized
+    //! spectrum directly (false).
+    bool standardize = true;
 };
 
 //! A corruption detector for images of one size: spectrum features (spectral/spectrum.hpp)
@@ -97,6 +101,43 @@ public:
         if (n > 0) spec_.batch(images, n, f.data());
         return f;
     }
+    //! The per-feature standardization (empty: none): x' = (x - mean) / std.
+    const std::vector<float>& input_mean() const { return in_mean_; }
+    const std::vector<float>& input_std() const { return in_std_; }
+    //! Sets the standardization from n training feature rows (std floored at 1e-6 of the
+    //! largest std), or clears it when the options do not standardize.
+    void fit_standardization(const float* features, index_t n) {
+        in_mean_.clear(), in_std_.clear();
+        if (!opt_.standardize || n < 1) return;
+        const index_t D = spec_.size();
+        std::vector<double> s1(std::size_t(D), 0.0), s2(std::size_t(D), 0.0);
+        for (index_t i = 0; i < n; ++i)
+            for (index_t j = 0; j < D; ++j) {
+                const double v = features[i * D + j];
+                s1[std::size_t(j)] += v, s2[std::size_t(j)] += v * v;
+            }
+        in_mean_.resize(std::size_t(D)), in_std_.resize(std::size_t(D));
+        double top = 0;
+        for (index_t j = 0; j < D; ++j) {
+            const double m = s1[std::size_t(j)] / double(n);
+            const double var = std::max(0.0, s2[std::size_t(j)] / double(n) - m * m);
+            in_mean_[std::size_t(j)] = float(m), in_std_[std::size_t(j)] = float(std::sqrt(var));
+            top = std::max(top, std::sqrt(var));
+        }
+        const float floor_std = float(std::max(top * 1e-6, 1e-12));
+        for (auto& v : in_std_) v = std::max(v, floor_std);
+    }
+    //! Writes the standardized copy of m rows into dst.
+    void standardize_rows(const float* src, index_t m, float* dst) const {
+        const index_t D = spec_.size();
+        if (in_mean_.empty()) {
+            std::copy_n(src, std::size_t(m * D), dst);
+            return;
+        }
+        for (index_t i = 0; i < m; ++i)
+            for (index_t j = 0; j < D; ++j) dst[i * D + j] = (src[i * D + j] - in_mean_[std::size_t(j)]) / in_std_[std::size_t(j)];
+    }
+
     //! Class probabilities (n x num_classes(), rows sum to 1) from n feature rows.
     std::vector<float> probabilities_from_features(const float* features, index_t n) {
         std::vector<float> p(std::size_t(n * num_classes()));
@@ -105,7 +146,7 @@ public:
         for (index_t b = 0; b < n; b += chunk) {
             const index_t m = std::min(chunk, n - b);
             x = tensor<float>(shape4{m, spec_.size(), 1, 1});
-            std::copy_n(features + b * spec_.size(), std::size_t(m * spec_.size()), x.data());
+            standardize_rows(features + b * spec_.size(), m, x.data());
             const tensor<float>& z = net_.forward(x, nn::mode::eval);
             softmax_rows(z.data(), m, num_classes(), p.data() + b * num_classes());
         }
@@ -134,6 +175,10 @@ public:
     data::safetensors_file to_safetensors(std::map<std::string, std::string> extra = {}) {
         data::safetensors_file f;
         for (const auto& p : net_.parameters().params) f.put_f32(p.name, p.shape, p.value);
+        if (!in_mean_.empty()) {
+            f.put_f32("input.mean", {std::int64_t(in_mean_.size())}, in_mean_.data());
+            f.put_f32("input.std", {std::int64_t(in_std_.size())}, in_std_.data());
+        }
         f.metadata = std::move(extra);
         f.metadata["shiftnorm.kind"] = "spectral_detector";
         f.metadata["channels"] = std::to_string(channels());
@@ -180,6 +225,7 @@ public:
                 throw io_error(what + ": metadata 'hidden' = '" + meta("hidden") + "' must hold two positive integers");
             o.hidden[i] = index_t(std::stoll(hidden[i]));
         }
+        o.standardize = f.contains("input.mean");
         o.spectrum.gray = meta("spectrum.gray") == "1";
         o.spectrum.shift = meta("spectrum.shift") == "1";
         o.spectrum.half = meta("spectrum.half") == "1";
@@ -207,8 +253,21 @@ public:
                     if (!std::isfinite(x)) throw io_error(what + ": tensor '" + p.name + "' holds a non-finite value");
                 std::copy(v.begin(), v.end(), p.value);
             }
-            if (f.tensors.size() != ps.params.size())
-                throw io_error(shiftnorm::detail::concat(what, ": ", f.tensors.size(), " tensors, the detector has ", ps.params.size()));
+            std::size_t expected = ps.params.size();
+            if (o.standardize) {
+                if (!f.contains("input.std")) throw io_error(what + ": tensor 'input.mean' without 'input.std'");
+                d.in_mean_ = f.at("input.mean").to_float("input.mean");
+                d.in_std_ = f.at("input.std").to_float("input.std");
+                if (index_t(d.in_mean_.size()) != d.feature_size() || index_t(d.in_std_.size()) != d.feature_size())
+                    throw io_error(shiftnorm::detail::concat(what, ": the standardization holds ", d.in_mean_.size(), " / ",
+                                                             d.in_std_.size(), " features, the spectrum has ", d.feature_size()));
+                for (std::size_t j = 0; j < d.in_std_.size(); ++j)
+                    if (!std::isfinite(d.in_mean_[j]) || !(d.in_std_[j] > 0) || !std::isfinite(d.in_std_[j]))
+                        throw io_error(what + ": the standardization holds a non-finite mean or a non-positive std");
+                expected += 2;
+            }
+            if (f.tensors.size() != expected)
+                throw io_error(shiftnorm::detail::concat(what, ": ", f.tensors.size(), " tensors, the detector has ", expected));
             return d;
         } catch (const io_error&) {
             throw;
@@ -235,6 +294,7 @@ private:
     std::vector<std::string> classes_;
     detector_options opt_;
     nn::sequential net_;
+    std::vector<float> in_mean_, in_std_;
 };
 
 namespace detail {
@@ -278,6 +338,7 @@ inline double train_detector(detector& d, const std::vector<float>& features, co
     for (float v : features)
         if (!std::isfinite(v)) throw value_error("train_detector: a feature is NaN or Inf");
     d.reset_parameters(o.seed);
+    d.fit_standardization(features.data(), n);
     auto& net = d.network();
     train::sgd_options so;
     so.momentum = o.momentum, so.weight_decay = o.weight_decay;
@@ -298,7 +359,7 @@ inline double train_detector(detector& d, const std::vector<float>& features, co
             y.resize(std::size_t(m));
             for (index_t i = 0; i < m; ++i) {
                 const index_t j = order[std::size_t(b + i)];
-                std::copy_n(features.data() + j * D, std::size_t(D), x.data() + i * D);
+                d.standardize_rows(features.data() + j * D, 1, x.data() + i * D);
                 y[std::size_t(i)] = labels[std::size_t(j)];
             }
             const auto& z = net.forward(x, nn::mode::train);
