@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 // The shiftnorm command-line tool: one binary, one subcommand per task (train, eval, ...).
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "args.hpp"
 #include "cmd_adapt.hpp"
+#include "shiftnorm/core/denormals.hpp"
 #include "cmd_analyze.hpp"
 #include "cmd_corrupt.hpp"
 #include "cmd_detect.hpp"
@@ -55,6 +57,10 @@ int main(int argc, char** argv) {
         return 0;
     }
     const std::vector<std::string> args(argv + 2, argv + argc);
+    // subnormal floats are flushed to zero on every compute thread (docs/engine.md); the
+    // threads created later by OpenMP inherit the main thread's setting
+    shiftnorm::set_flush_denormals(std::getenv("SHIFTNORM_DENORMALS") == nullptr ||
+                                   std::string(std::getenv("SHIFTNORM_DENORMALS")) != "keep");
     for (const auto& c : commands) {
         if (name != c.name) continue;
         try {
