@@ -62,6 +62,7 @@ inline int cmd_dynamic(const std::vector<std::string>& args) {
     if (!p.get("stats").empty() && !p.get("save-stats").empty()) throw usage_error("--save-stats applies to a built table, not to --stats");
     if (p.get("decision") != "mean" && p.get("decision") != "vote") throw usage_error("--decision must be mean or vote");
     eval::stream_options so;
+    so.switch_every.clear();
     std::stringstream sw(p.get("switch"));
     for (std::string t; std::getline(sw, t, ',');) {
         if (t == "cell") so.switch_every.push_back(0);

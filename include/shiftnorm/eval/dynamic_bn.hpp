@@ -458,9 +458,11 @@ inline stream_result run_stream_benchmark(stream_networks nets, spectral::detect
                                          order.begin() + std::ptrdiff_t(std::min(order.size(), b + std::size_t(o.batch))));
     }
 
-    // stateless methods: correct count of every batch, order-independent
+    // stateless methods: correct counts per cell, order-independent. Only the test-batch
+    // method depends on how a cell is cut into batches; the table methods are batch-independent
+    // once the entry is chosen, so their images are evaluated in large chunks per entry.
     enum { SRC, BAT, EMA, ORA, DYN, M };
-    std::vector<std::vector<std::array<long long, M>>> correct(NC);
+    std::vector<std::array<long long, M>> correct(NC, std::array<long long, M>{});
     long long dec_ok = 0, dec_fb = 0, dec_n = 0;
     tensor<float> x;
     std::vector<std::int32_t> y;
@@ -468,38 +470,48 @@ inline stream_result run_stream_benchmark(stream_networks nets, spectral::detect
         x = batch_of(ds, idx, o.norm, &y);
         return (long long)nn::count_correct(net.forward(x, m), y);
     };
+    const index_t chunk = 500;
+    auto count_chunked = [&](nn::module& net, const data::image_dataset& ds, const std::vector<index_t>& idx) {
+        long long k = 0;
+        for (std::size_t b = 0; b < idx.size(); b += std::size_t(chunk)) {
+            const std::vector<index_t> part(idx.begin() + std::ptrdiff_t(b),
+                                            idx.begin() + std::ptrdiff_t(std::min(idx.size(), b + std::size_t(chunk))));
+            k += count(net, ds, part, nn::mode::eval);
+        }
+        return k;
+    };
     std::vector<std::uint8_t> pix;
     for (std::size_t c = 0; c < NC; ++c) {
         const auto& ds = cells[c]->images;
+        std::vector<index_t> all;
+        std::map<int, std::vector<index_t>> by_entry;  // dynamic: images per selected entry
+        const index_t K = det.num_classes();
         for (const auto& idx : cell_batches[c]) {
-            std::array<long long, M> k{};
-            select_domain(nets.table, stats_table::source_domain);
-            k[SRC] = count(nets.table, ds, idx, nn::mode::eval);
-            k[BAT] = count(nets.batch, ds, idx, nn::mode::eval);
-            select_domain(nets.table, true_id[c]);
-            k[ORA] = count(nets.table, ds, idx, nn::mode::eval);
+            all.insert(all.end(), idx.begin(), idx.end());
+            correct[c][BAT] += count(nets.batch, ds, idx, nn::mode::eval);
             pix.resize(idx.size() * std::size_t(ds.image_size()));
             for (std::size_t i = 0; i < idx.size(); ++i)
                 std::copy_n(ds.image(idx[i]), std::size_t(ds.image_size()), pix.data() + i * std::size_t(ds.image_size()));
             const auto probs = det.probabilities(pix.data(), index_t(idx.size()));
-            const index_t K = det.num_classes();
             const auto d = spectral::decide_batch(probs.data(), index_t(idx.size()), K, o.threshold, o.rule);
             const int batch_id = d.fallback ? stats_table::source_domain : class_to_id[std::size_t(d.cls)];
             ++dec_n, dec_ok += batch_id == true_id[c], dec_fb += d.fallback;
             if (!o.per_image) {
-                select_domain(nets.table, batch_id);
-                k[DYN] = count(nets.table, ds, idx, nn::mode::eval);
+                auto& v = by_entry[batch_id];
+                v.insert(v.end(), idx.begin(), idx.end());
             } else {
                 const auto per = spectral::decide_images(probs.data(), index_t(idx.size()), K, o.threshold);
-                std::map<int, std::vector<index_t>> groups;
                 for (std::size_t i = 0; i < idx.size(); ++i)
-                    groups[per[i].fallback ? stats_table::source_domain : class_to_id[std::size_t(per[i].cls)]].push_back(idx[i]);
-                for (const auto& [id, g] : groups) {
-                    select_domain(nets.table, id);
-                    k[DYN] += count(nets.table, ds, g, nn::mode::eval);
-                }
+                    by_entry[per[i].fallback ? stats_table::source_domain : class_to_id[std::size_t(per[i].cls)]].push_back(idx[i]);
             }
-            correct[c].push_back(k);
+        }
+        select_domain(nets.table, stats_table::source_domain);
+        correct[c][SRC] = count_chunked(nets.table, ds, all);
+        select_domain(nets.table, true_id[c]);
+        correct[c][ORA] = count_chunked(nets.table, ds, all);
+        for (const auto& [id, imgs] : by_entry) {
+            select_domain(nets.table, id);
+            correct[c][DYN] += count_chunked(nets.table, ds, imgs);
         }
         if (o.progress)
             o.progress(shiftnorm::detail::concat("  stream: ", cells[c]->name, " s", cells[c]->severity, " [", c + 1, "/", NC, "]"));
@@ -511,21 +523,14 @@ inline stream_result run_stream_benchmark(stream_networks nets, spectral::detect
     r.batches = dec_n;
     r.detector_batch_accuracy = dec_n ? double(dec_ok) / double(dec_n) : 0;
     r.fallback_rate = dec_n ? double(dec_fb) / double(dec_n) : 0;
-    auto cell_acc = [&](std::size_t c, int m) {
-        long long s = 0;
-        for (const auto& k : correct[c]) s += k[std::size_t(m)];
-        return double(s) / double(cells[c]->images.size());
-    };
+    auto cell_acc = [&](std::size_t c, int m) { return double(correct[c][std::size_t(m)]) / double(cells[c]->images.size()); };
     for (int m : {SRC, BAT, ORA, DYN}) {
         for (std::size_t c = 0; c < NK; ++c) r.cells[std::size_t(m)].set(cells[c]->name, cells[c]->severity, cell_acc(c, m));
         r.cells[std::size_t(m)].set_clean(cell_acc(NK, m));
     }
     auto stateless = [&](const std::vector<std::size_t>& which, int m) {
         long long s = 0, n = 0;
-        for (auto c : which) {
-            for (const auto& k : correct[c]) s += k[std::size_t(m)];
-            n += cells[c]->images.size();
-        }
+        for (auto c : which) s += correct[c][std::size_t(m)], n += cells[c]->images.size();
         return n ? double(s) / double(n) : std::nan("");
     };
     // the EMA network on an actual stream: state carried from batch to batch
