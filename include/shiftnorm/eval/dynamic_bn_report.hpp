@@ -118,7 +118,7 @@ inline std::vector<std::string> write_stream(std::ostream& os, const std::string
     os << title << "\n";
     os << "  " << detail::pad_right("method", 16);
     for (auto b : r.switch_every) os << detail::pad_left("B=" + interval(b), 9);
-    os << detail::pad_left("mixed B=1", 11) << detail::pad_left("clean", 8) << "\n";
+    os << detail::pad_left("mixed B=" + interval(r.switch_every.front()), 11) << detail::pad_left("clean", 8) << "\n";
     std::ostringstream csv, js;
     csv << "method,stream,switch_every,accuracy\n";
     js << "{\n  \"title\": \"" << json_escape(title) << "\",\n  \"provenance\": {";

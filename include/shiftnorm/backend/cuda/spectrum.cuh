@@ -141,7 +141,8 @@ __global__ void spectrum_planes_kernel(const T* __restrict__ src, float* __restr
 //! Features from the half spectra (plane b at b*h*(w/2+1)), one thread per output feature:
 //! the same layout, fftshift and Hermitian mirror as spectral::spectrum; dc_add (centre * h * w)
 //! is added back to the DC bin.
-__global__ void spectrum_features_kernel(const cufftComplex* __restrict__ spec, float* __restrict__ out, index_t planes,
+template <class Complex>  // a template: one definition per program in a header-only library (ODR)
+__global__ void spectrum_features_kernel(const Complex* __restrict__ spec, float* __restrict__ out, index_t planes,
                                          index_t h, index_t w, bool half, bool shift, bool raw, float inv_scale,
                                          float dc_add) {
     const index_t hw = w / 2 + 1, cols = half ? hw : w;
@@ -242,7 +243,7 @@ private:
             const cufftHandle plan = plans_.get(h, w, count * planes);
             SHIFTNORM_CUFFT_CHECK(cufftSetStream(plan, stream));
             SHIFTNORM_CUFFT_CHECK(cufftExecR2C(plan, planes_.data(), spec_.data()));
-            detail::spectrum_features_kernel<<<detail::grid_for(total_out, block), block, 0, stream>>>(
+            detail::spectrum_features_kernel<cufftComplex><<<detail::grid_for(total_out, block), block, 0, stream>>>(
                 spec_.data(), out + first * size_, count * planes, h, w, o.half, o.shift,
                 o.scale == spectral::scaling::raw, inv_scale, static_cast<float>(centre * static_cast<double>(pix)));
             SHIFTNORM_CUDA_CHECK(cudaGetLastError());
