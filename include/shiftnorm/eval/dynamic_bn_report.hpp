@@ -2,6 +2,7 @@
 // Outputs of seed 002's protocols: detector scores, open-set sweep, sensitivity matrix, stream table.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <sstream>
@@ -104,6 +105,11 @@ inline std::vector<std::string> write_sensitivity(std::ostream& os, const std::s
         os << "\n";
     }
     h.values = r.acc;
+    double lo = 1, hi = 0;  // the colour range spans the measured accuracies
+    for (const auto& row : r.acc)
+        for (double v : row)
+            if (!std::isnan(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (hi > lo) h.lo = lo, h.hi = hi;
     write_text_file(prefix + ".csv", csv.str());
     heatmap(prefix + ".png", h);
     return {prefix + ".csv", prefix + ".png"};
