@@ -43,6 +43,12 @@ struct has_backward_inference<N, std::void_t<decltype(std::declval<N&>().backwar
                                      std::declval<tensor_view<const float>>(), std::declval<tensor_view<const float>>(),
                                      std::declval<tensor_view<float>>()))>> : std::true_type {};
 template <class N, class = void>
+struct has_forward_batch : std::false_type {};
+template <class N>
+struct has_forward_batch<N, std::void_t<decltype(std::declval<N&>().forward_batch(
+                                std::declval<tensor_view<const float>>(), std::declval<tensor_view<float>>()))>>
+    : std::true_type {};
+template <class N, class = void>
 struct has_running : std::false_type {};
 template <class N>
 struct has_running<N, std::void_t<decltype(std::declval<N&>().source.running.stats.mean)>> : std::true_type {};
@@ -104,10 +110,21 @@ struct norm_traits {
         if constexpr (detail::has_running<Norm>::value) n.source.running.momentum = cfg.momentum;
         if constexpr (detail::has_opt_momentum<Norm>::value) n.opt.momentum = cfg.momentum;
     }
+    //! Whether the layer can run mode::batch (normalize with the batch's statistics without
+    //! updating stored ones); group-wise layers have no stored statistics and always can.
+    static constexpr bool supports_batch_mode = !batch_like || detail::has_forward_batch<Norm>::value;
+
     static void forward(Norm& n, const tensor<float>& src, tensor<float>& dst, mode m) {
         if constexpr (batch_like) {
             if (m == mode::train)
                 n.forward_training(src.view(), dst.view());
+            else if (m == mode::batch) {
+                if constexpr (detail::has_forward_batch<Norm>::value)
+                    n.forward_batch(src.view(), dst.view());
+                else
+                    throw state_error("norm_layer::forward: this normalization layer has no batch-statistics inference "
+                                      "mode (mode::batch needs forward_batch)");
+            }
             else if (m == mode::rectify && detail::has_forward_rectify<Norm>::value) {
                 if constexpr (detail::has_forward_rectify<Norm>::value) n.forward_rectify(src.view(), dst.view());
             }
@@ -121,7 +138,7 @@ struct norm_traits {
     static void backward(Norm& n, const tensor<float>& src, const tensor<float>& diff_dst, tensor<float>& diff_src,
                          mode m) {
         if constexpr (batch_like) {
-            if (m == mode::train)
+            if (m == mode::train || m == mode::batch)
                 n.backward(src.view(), diff_dst.view(), diff_src.view());
             else if constexpr (detail::has_backward_inference<Norm>::value)
                 n.backward_inference(src.view(), diff_dst.view(), diff_src.view());
@@ -136,9 +153,10 @@ struct norm_traits {
 
 //! A normalization layer as a module. PyTorch names: `weight` (scale), `bias` (shift) and, for
 //! layers with running statistics, `running_mean`, `running_var` (unbiased) and
-//! `num_batches_tracked`; RobustNorm-like layers export `running_mean` and `running_range`. The mode of forward picks the layer's call (train ->
-//! forward_training, eval -> forward_inference, rectify -> forward_rectify); backward uses the
-//! matching gradient (backward after training, backward_inference otherwise).
+//! `num_batches_tracked`; RobustNorm-like layers export `running_mean` and `running_range`. The
+//! mode of forward picks the layer's call (train -> forward_training, eval -> forward_inference,
+//! rectify -> forward_rectify, batch -> forward_batch); backward uses the matching gradient
+//! (backward after training and batch, backward_inference otherwise).
 template <class Norm>
 class norm_layer : public module {
 public:

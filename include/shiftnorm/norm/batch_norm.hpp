@@ -26,7 +26,10 @@ namespace shiftnorm {
 //!  - forward_inference: the source's statistics (saved too, for backward_inference).
 //!  - forward_rectify: rectifiable sources re-estimate and store their statistics from this
 //!    batch and normalize with them (others: same as forward_inference).
-//!  - backward: gradient of forward_training (statistics depend on x).
+//!  - forward_batch: the batch's mean and BIASED variance, as forward_training, but the
+//!    running buffers are left untouched (inference with batch statistics, seed 003's "B";
+//!    attacks differentiate through it with `backward`).
+//!  - backward: gradient of forward_training / forward_batch (statistics depend on x).
 //!  - backward_inference: gradient with frozen statistics (input gradients for attacks).
 //! Parameter gradients ACCUMULATE into diff_scale / diff_shift (call zero_grad() first).
 //! Cost: forward_training reads src twice per channel (the second from cache when one
@@ -75,30 +78,44 @@ public:
     const std::vector<Stat>& saved_inv_std() const { return saved_inv_std_; }
 
     void forward_training(const tensor_view<const T>& src, const tensor_view<T>& dst) {
-        detail::check_norm_io("batch_norm::forward_training", src, dst, channels_);
-        detail::check_reducible("batch_norm::forward_training", src.shape().per_channel(), 2,
-                                "N*H*W per channel (the variance of one value is undefined in training)");
+        source.running.observe(normalize_batch("batch_norm::forward_training", src, dst));
+    }
+
+    //! Normalizes with this batch's mean and biased variance like forward_training, without
+    //! touching the source's running buffers; `backward` is its gradient (through the
+    //! statistics). Needs N*H*W >= 2 per channel.
+    void forward_batch(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        (void)normalize_batch("batch_norm::forward_batch", src, dst);
+    }
+
+private:
+    std::vector<moments<double>> normalize_batch(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        detail::check_norm_io(where, src, dst, channels_);
+        detail::check_reducible(where, src.shape().per_channel(), 2,
+                                "N*H*W per channel (the variance of one value is undefined)");
         std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
         if (backend::cpu::prefer_channel_major(src.shape(), sizeof(T))) {
             // channel-major: the normalize pass re-reads the channel from cache
             for (index_t c = 0; c < channels_; ++c) {
                 m[c] = backend::cpu::channel_moments<false>(src, c);
-                check_finite("batch_norm::forward_training", m[c], c);
+                check_finite(where, m[c], c);
                 save(c, m[c].mean, m[c].variance(variance_kind::biased));
                 normalize_channel(src, dst, c);
             }
         } else {
             backend::cpu::stream_channel_moments(src, m);
             for (index_t c = 0; c < channels_; ++c) {
-                check_finite("batch_norm::forward_training", m[c], c);
+                check_finite(where, m[c], c);
                 save(c, m[c].mean, m[c].variance(variance_kind::biased));
             }
             normalize_all(src, dst);
         }
-        source.running.observe(m);
         saved_kind_ = saved::training;
         saved_shape_ = src.shape();
+        return m;
     }
+
+public:
 
     void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst) {
         detail::check_norm_io("batch_norm::forward_inference", src, dst, channels_);
@@ -241,10 +258,10 @@ private:
                         const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) const {
         if (saved_kind_ != want)
             throw state_error(detail::concat(where, ": needs the statistics saved by ",
-                                             want == saved::training ? "forward_training" : "forward_inference",
+                                             want == saved::training ? "forward_training/forward_batch" : "forward_inference",
                                              ", but the last forward call was ",
                                              saved_kind_ == saved::none       ? "none"
-                                             : saved_kind_ == saved::training ? "forward_training"
+                                             : saved_kind_ == saved::training ? "forward_training/forward_batch"
                                                                               : "forward_inference/rectify"));
         if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
         detail::check_same_shape(where, "diff_dst", src, diff_dst);
