@@ -60,16 +60,16 @@ inline void print_attack_table(std::ostream& os, const attack_eval_result& r, at
     for (double e : eps_list) {
         os << "\nAdversarial accuracy (%), " << r.images << " images, " << attack::to_string(space) << " space"
            << (std::isnan(e) ? std::string() : ", eps = " + detail::eps_text(e, space)) << "\n";
-        os << pad_right("stat.", 10) << (several_batches ? pad_left("batch", 7) : "") << pad_left("Clean", 8);
-        for (const auto& a : attacks) os << pad_left(detail::upper(a), 8);
+        os << detail::pad_right("stat.", 10) << (several_batches ? detail::pad_left("batch", 7) : "") << detail::pad_left("Clean", 8);
+        for (const auto& a : attacks) os << detail::pad_left(detail::upper(a), 8);
         os << "\n";
         for (const auto& k : keys) {
-            os << pad_right(k.first, 10) << (several_batches ? pad_left(std::to_string(k.second), 7) : "");
+            os << detail::pad_right(k.first, 10) << (several_batches ? detail::pad_left(std::to_string(k.second), 7) : "");
             const auto* c = find(k, "clean", e);
-            os << pad_left(c ? fmt_fixed(100 * c->accuracy, 1) : "-", 8);
+            os << detail::pad_left(c ? detail::fmt_fixed(100 * c->accuracy, 1) : "-", 8);
             for (const auto& a : attacks) {
                 const auto* x = find(k, a, e);
-                os << pad_left(x ? fmt_fixed(100 * x->accuracy, 1) : "-", 8);
+                os << detail::pad_left(x ? detail::fmt_fixed(100 * x->accuracy, 1) : "-", 8);
             }
             os << "\n";
         }
