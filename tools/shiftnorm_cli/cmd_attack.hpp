@@ -123,9 +123,25 @@ inline int cmd_attack(const std::vector<std::string>& args) {
     }
     const std::string subset = p.get("subset");
     if (subset != "random" && subset != "first") throw usage_error("--subset must be random or first, got '" + subset + "'");
-    // the network's normalization: --norm, or what the weights' metadata says they were trained with
-    if (!std::filesystem::is_regular_file(p.get("weights"))) throw io_error("--weights: '" + p.get("weights") + "' is not a regular file");
-    const auto weights = data::read_safetensors(p.get("weights"));
+    // the network's normalization: --norm (checked against the modes before any file is read),
+    // else what the weights' metadata says they were trained with, else batch
+    auto check_modes = [&](const norm_choice& nc, const std::string& norm_text, std::vector<std::string>& modes) {
+        modes = p.get("norm-mode").empty() ? (nc.batch ? std::vector<std::string>{"population", "batch"}
+                                              : nc.robust ? std::vector<std::string>{"rn", "rnt", "rnm"}
+                                                          : std::vector<std::string>{"population"})
+                                           : ad::split_list("norm-mode", p.get("norm-mode"));
+        for (const auto& m : modes) {
+            const bool known = m == "population" || m == "batch" || m == "rn" || m == "rnt" || m == "rnm";
+            if (!known) throw usage_error("--norm-mode: unknown mode '" + m + "' (population, batch, rn, rnt, rnm)");
+            const bool ok = nc.batch ? (m == "population" || m == "batch") : nc.robust ? (m == "rn" || m == "rnt" || m == "rnm") : m == "population";
+            if (!ok)
+                throw usage_error("--norm-mode " + m + ": the network's normalization (--norm " + norm_text + ") has no such mode; it has " +
+                                  (nc.batch ? "population, batch" : nc.robust ? "rn, rnt, rnm" : "population"));
+        }
+    };
+    std::vector<std::string> modes;
+    if (!p.get("norm").empty()) check_modes(parse_norm(p.get("norm")), p.get("norm"), modes);
+    const auto weights = data::read_safetensors(p.get("weights"));  // io_error naming the file
     const std::string meta_norm = weights.metadata.count("norm") ? weights.metadata.at("norm") : "";
     const std::string norm_text = !p.get("norm").empty() ? p.get("norm") : !meta_norm.empty() ? meta_norm : "batch";
     const norm_choice nc = parse_norm(norm_text);
@@ -134,19 +150,7 @@ inline int cmd_attack(const std::vector<std::string>& args) {
         if (mc.batch != nc.batch || mc.robust != nc.robust || mc.none != nc.none)
             throw usage_error("--norm " + p.get("norm") + " but the weights '" + p.get("weights") + "' were trained with --norm " + meta_norm);
     }
-    std::vector<std::string> modes = p.get("norm-mode").empty()
-                                         ? (nc.batch ? std::vector<std::string>{"population", "batch"}
-                                            : nc.robust ? std::vector<std::string>{"rn", "rnt", "rnm"}
-                                                        : std::vector<std::string>{"population"})
-                                         : ad::split_list("norm-mode", p.get("norm-mode"));
-    for (const auto& m : modes) {
-        const bool known = m == "population" || m == "batch" || m == "rn" || m == "rnt" || m == "rnm";
-        if (!known) throw usage_error("--norm-mode: unknown mode '" + m + "' (population, batch, rn, rnt, rnm)");
-        const bool ok = nc.batch ? (m == "population" || m == "batch") : nc.robust ? (m == "rn" || m == "rnt" || m == "rnm") : m == "population";
-        if (!ok)
-            throw usage_error("--norm-mode " + m + ": the network's normalization (--norm " + norm_text + ") has no such mode; it has " +
-                              (nc.batch ? "population, batch" : nc.robust ? "rn, rnt, rnm" : "population"));
-    }
+    check_modes(nc, norm_text, modes);
     attack::attack_options base;
     base.step = p.get_double("step");
     base.steps = int(p.get_int("steps"));
