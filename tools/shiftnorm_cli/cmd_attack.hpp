@@ -70,6 +70,8 @@ inline int cmd_attack(const std::vector<std::string>& args) {
         .option("norm", "KIND", "", "the network's normalization layers: batch | robust[:P] | group[:G] | instance | layer | none "
                                     "(default: the weights' metadata 'norm', else batch)")
         .option("norm-eps", "E", "1e-5", "normalization epsilon of the network").num_range(0, 1)
+        .option("bn-convention", "NAME", "", "BatchNorm denominator: pytorch (sqrt(var + eps)) | reference (sqrt(var) + eps, "
+                                             "unbiased batch variance) (default: the weights' metadata, else pytorch)")
         .option("norm-mode", "LIST", "", "how the normalization layers run: population,batch (BN; default both) | rn,rnt,rnm "
                                          "(RobustNorm; default all three) | population (other layers)")
         .option("attacks", "LIST", "fgsm,bim,mim,cw,pgd", "attacks: fgsm, bim, mim, pgd, cw (CW-L2 has no eps: run once)")
@@ -151,6 +153,8 @@ inline int cmd_attack(const std::vector<std::string>& args) {
             throw usage_error("--norm " + p.get("norm") + " but the weights '" + p.get("weights") + "' were trained with --norm " + meta_norm);
     }
     check_modes(nc, norm_text, modes);
+    const std::string meta_conv = weights.metadata.count("bn_convention") ? weights.metadata.at("bn_convention") : "pytorch";
+    const bool reference_bn = parse_bn_convention(p.get("bn-convention").empty() ? meta_conv : p.get("bn-convention"), nc);
     attack::attack_options base;
     base.step = p.get_double("step");
     base.steps = int(p.get_int("steps"));
@@ -191,7 +195,7 @@ inline int cmd_attack(const std::vector<std::string>& args) {
         models::model_spec s;
         s.name = p.get("model"), s.num_classes = ds.num_classes(), s.in_channels = ds.channels, s.width = p.get_int("width");
         s.norm.eps = p.get_double("norm-eps");
-        s.norm.groups = nc.groups, s.norm.exact_groups = nc.explicit_groups;
+        s.norm.groups = nc.groups, s.norm.exact_groups = nc.explicit_groups, s.norm.reference_bn = reference_bn;
         nn::sequential net;
         try {
             net = models::make_model<Norm>(s);
@@ -227,7 +231,8 @@ inline int cmd_attack(const std::vector<std::string>& args) {
         eval::print_attack_table(std::cout, r, space);
         std::cout << "\n(" << std::fixed << std::setprecision(1) << secs << " s; per attack: see attack.csv 'seconds')\n";
         std::filesystem::create_directories(p.get("out"));
-        const auto prov = provenance("attack", args, {{"dataset_digest", r.dataset_digest}, {"norm", norm_text}});
+        const auto prov = provenance("attack", args, {{"dataset_digest", r.dataset_digest}, {"norm", norm_text},
+                                                      {"bn_convention", reference_bn ? "reference" : "pytorch"}});
         for (const auto& f : eval::write_attack_report((std::filesystem::path(p.get("out")) / "attack").string(), r, o, prov))
             log << "  wrote " << f << "\n";
         return 0;

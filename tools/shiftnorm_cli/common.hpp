@@ -140,6 +140,8 @@ inline void add_common_options(arg_parser& p) {
         .option("std", "S[,S,S]", "", "input std per channel (default: per dataset; CIFAR: 0.229,0.224,0.225)").num_range(1e-12, 1e6, "a positive scale")
         .option("norm", "KIND", "batch", "normalization layers: batch | group[:G] (G must divide every layer's channels; plain group: 8, or gcd(8, C) per layer) | instance | layer | robust[:P] (RobustNorm, range power P, default 0.2) | none")
         .option("eps", "E", "1e-5", "normalization epsilon").num_range(0, 1)
+        .option("bn-convention", "NAME", "pytorch", "BatchNorm denominator: pytorch = sqrt(var + eps), biased batch variance | "
+                                                    "reference = sqrt(var) + eps, unbiased batch variance (seed 003's reference BN baseline)")
         .flag("quiet", "no progress or log lines on stderr (results still go to stdout, errors to stderr)")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
 }
@@ -190,6 +192,13 @@ inline norm_choice parse_norm(const std::string& s) {
     return n;
 }
 
+//! --bn-convention: pytorch (false) or reference (true, BatchNorm networks only).
+inline bool parse_bn_convention(const std::string& v, const norm_choice& nc) {
+    if (v != "pytorch" && v != "reference") throw usage_error("--bn-convention must be pytorch or reference, got '" + v + "'");
+    if (v == "reference" && !nc.batch) throw usage_error("--bn-convention reference applies to --norm batch only, got --norm " + nc.text);
+    return v == "reference";
+}
+
 //! Calls f(tag) with tag = std::type_identity-like holder of the layer type --norm names
 //! (batch_norm<Source> for "batch", robust_norm<> for "robust[:P]", identity_norm for "none",
 //! group_norm<> otherwise): the one place where the CLI turns a run-time choice into a
@@ -219,6 +228,7 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     const auto nc = parse_norm(a.get("norm"));
     s.norm.groups = nc.groups;
     s.norm.exact_groups = nc.explicit_groups;  // group:G is taken literally; plain "group" adapts per layer
+    s.norm.reference_bn = parse_bn_convention(a.get("bn-convention"), nc);
     try {
         nn::sequential net = models::make_model<Norm>(s);
         if constexpr (std::is_same_v<Norm, robust_norm<>>)
@@ -232,7 +242,7 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
 //! Applies --threads and validates --norm before any data are loaded (every subcommand calls
 //! this right after parsing).
 inline void apply_threads(const arg_parser& a) {
-    (void)parse_norm(a.get("norm"));
+    (void)parse_bn_convention(a.get("bn-convention"), parse_norm(a.get("norm")));
     const long long t = a.get_int("threads");  // range-checked by the parser: [0, max_threads()]
     if (t > 0) nn::set_num_threads(int(t));
 }

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "shiftnorm/core/moments.hpp"
 #include "shiftnorm/nn/module.hpp"
 
 namespace shiftnorm::nn {
@@ -21,6 +22,9 @@ struct norm_config {
                              //!< unless exact_groups); < 0: one group per channel (instance
                              //!< norm), 1: layer norm
     bool exact_groups = false;  //!< throw value_error when groups does not divide a layer's C
+    //! Seed 003's reference BN baseline: 1 / (sqrt(var) + eps) with the UNBIASED batch variance,
+    //! instead of PyTorch's 1 / sqrt(var + eps) with the biased one (batch_norm layers only).
+    bool reference_bn = false;
 };
 
 namespace detail {
@@ -61,6 +65,11 @@ template <class N, class = void>
 struct has_opt_momentum : std::false_type {};
 template <class N>
 struct has_opt_momentum<N, std::void_t<decltype(std::declval<N&>().opt.momentum)>> : std::true_type {};
+template <class N, class = void>
+struct has_opt_eps_at : std::false_type {};
+template <class N>
+struct has_opt_eps_at<N, std::void_t<decltype(std::declval<N&>().opt.eps_at), decltype(std::declval<N&>().opt.batch_variance)>>
+    : std::true_type {};
 template <class N, class = void>
 struct has_opt_eps : std::false_type {};
 template <class N>
@@ -109,6 +118,13 @@ struct norm_traits {
         if constexpr (detail::has_opt_eps<Norm>::value) n.opt.eps = cfg.eps;
         if constexpr (detail::has_running<Norm>::value) n.source.running.momentum = cfg.momentum;
         if constexpr (detail::has_opt_momentum<Norm>::value) n.opt.momentum = cfg.momentum;
+        if constexpr (detail::has_opt_eps_at<Norm>::value) {
+            using O = decltype(n.opt);
+            n.opt.eps_at = cfg.reference_bn ? decltype(O::eps_at)::outside_sqrt : decltype(O::eps_at)::inside_sqrt;
+            n.opt.batch_variance = cfg.reference_bn ? variance_kind::unbiased : variance_kind::biased;
+        } else if (cfg.reference_bn) {
+            throw value_error("norm_config: reference_bn applies to batch_norm layers only");
+        }
     }
     //! Whether the layer can run mode::batch (normalize with the batch's statistics without
     //! updating stored ones); group-wise layers have no stored statistics and always can.

@@ -15,7 +15,8 @@
 namespace shiftnorm {
 
 //! Batch normalization (Ioffe & Szegedy 2015) over NCHW activations, per channel over
-//! (N, H, W): y = gamma * (x - mean) / sqrt(var + eps) + beta.
+//! (N, H, W): y = gamma * (x - mean) / sqrt(var + eps) + beta; options: eps outside the square
+//! root and unbiased batch variance (seed 003's reference baseline, CPU only).
 //!
 //! Source decides what inference normalizes with (population, batch_stats, rectified,
 //! stats_table); Affine is `affine` or `no_affine`; Precision is precision<Src, Stat, Acc>.
@@ -46,9 +47,18 @@ public:
     using Stat = typename Precision::stat_type;
     static_assert(std::is_same_v<Stat, float>, "batch_norm: statistics are stored in float");
 
+    //! Where eps enters the denominator: PyTorch's sqrt(var + eps) (default) or sqrt(var) + eps,
+    //! the convention of seed 003's reference BN baseline (methods.md section 4).
+    enum class eps_placement { inside_sqrt, outside_sqrt };
+
     struct options {
-        double eps = 1e-5;  //!< added to the variance inside the square root
+        double eps = 1e-5;  //!< added to the variance inside the square root (or to the std, see eps_at)
         nan_policy nan = nan_policy::propagate;
+        eps_placement eps_at = eps_placement::inside_sqrt;
+        //! Variance that batch statistics normalize with (forward_training, forward_batch):
+        //! biased (PyTorch) or unbiased (the reference BN baseline). The running buffers always
+        //! get the unbiased variance.
+        variance_kind batch_variance = variance_kind::biased;
     };
 
     Source source;
@@ -99,14 +109,14 @@ private:
             for (index_t c = 0; c < channels_; ++c) {
                 m[c] = backend::cpu::channel_moments<false>(src, c);
                 check_finite(where, m[c], c);
-                save(c, m[c].mean, m[c].variance(variance_kind::biased));
+                save_batch(c, m[c]);
                 normalize_channel(src, dst, c);
             }
         } else {
             backend::cpu::stream_channel_moments(src, m);
             for (index_t c = 0; c < channels_; ++c) {
                 check_finite(where, m[c], c);
-                save(c, m[c].mean, m[c].variance(variance_kind::biased));
+                save_batch(c, m[c]);
             }
             normalize_all(src, dst);
         }
@@ -165,7 +175,7 @@ public:
             }
             k[c] = T(gamma * istd);
             mdy[c] = T(sdy[c] / count);
-            mdyx[c] = T(sdyx[c] * istd * istd / count);
+            mdyx[c] = T(sdyx[c] * saved_var_grad_[c]);
             if (channel_major)
                 backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), k[c], mdy[c], mdyx[c]);
         }
@@ -228,7 +238,21 @@ private:
             saved_inv_std_.resize(std::size_t(channels_));
         }
         saved_mean_[c] = Stat(mean);
-        saved_inv_std_[c] = Stat(1.0 / std::sqrt(var + opt.eps));
+        saved_inv_std_[c] = Stat(1.0 / (opt.eps_at == eps_placement::inside_sqrt ? std::sqrt(var + opt.eps)
+                                                                                  : std::sqrt(var) + opt.eps));
+    }
+    //! Saves batch statistics and the factor of backward's variance term: with D the
+    //! denominator, v the variance over d = count (biased) or count - 1 values, the term is
+    //! k (x_i - mean) sum_j dy_j (x_j - mean) * istd * g / d, g = 2 dD/dv = 1/D (eps inside the
+    //! root) or 1/sqrt(v) (outside; 0 for a constant channel, where the sum vanishes anyway).
+    void save_batch(index_t c, const moments<double>& m) {
+        const double v = m.variance(opt.batch_variance);
+        save(c, m.mean, v);
+        if (saved_var_grad_.size() != std::size_t(channels_)) saved_var_grad_.resize(std::size_t(channels_));
+        const double istd = opt.eps_at == eps_placement::inside_sqrt ? 1.0 / std::sqrt(v + opt.eps) : 1.0 / (std::sqrt(v) + opt.eps);
+        const double g = opt.eps_at == eps_placement::inside_sqrt ? istd : (v > 0 ? 1.0 / std::sqrt(v) : 0.0);
+        const double d = opt.batch_variance == variance_kind::unbiased ? m.count - 1.0 : m.count;
+        saved_var_grad_[c] = istd * g / d;
     }
     void normalize_channel(const tensor_view<const T>& src, const tensor_view<T>& dst, index_t c) const {
         const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
@@ -270,6 +294,7 @@ private:
 
     index_t channels_ = 0;
     std::vector<Stat> saved_mean_, saved_inv_std_;
+    std::vector<double> saved_var_grad_;  //!< backward's variance-term factor (training / batch mode)
     saved saved_kind_ = saved::none;
     shape4 saved_shape_{};
 };
