@@ -97,7 +97,10 @@ inline std::string to_attack_json(const attack_eval_result& r, const attack_eval
     for (std::size_t i = 0; i < provenance.size(); ++i)
         os << (i ? ", " : "") << '"' << json_escape(provenance[i].first) << "\": \"" << json_escape(provenance[i].second) << '"';
     os << "},\n  \"settings\": {\"space\": \"" << attack::to_string(o.space) << "\", \"steps\": " << o.base.steps
-       << ", \"step\": " << o.base.step << ", \"mim_decay\": " << o.base.decay << ", \"seed\": " << o.base.seed
+       << ", \"step\": ";
+    if (o.base.step < 0) os << "\"eps/10\"";
+    else os << o.base.step;
+    os << ", \"mim_decay\": " << o.base.decay << ", \"seed\": " << o.base.seed
        << ", \"cw_c\": " << o.base.cw_c << ", \"cw_binary_steps\": " << o.base.cw_binary_steps
        << ", \"cw_steps\": " << o.base.cw_steps << ", \"cw_lr\": " << o.base.cw_lr << ", \"cw_kappa\": " << o.base.cw_kappa
        << ", \"images\": " << r.images << ", \"dataset_digest\": \"" << json_escape(r.dataset_digest) << "\"},\n  \"rows\": [";
