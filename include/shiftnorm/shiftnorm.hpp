@@ -16,4 +16,5 @@
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/norm/dual_batch_norm.hpp"
 #include "shiftnorm/norm/group_norm.hpp"
+#include "shiftnorm/norm/identity_norm.hpp"
 #include "shiftnorm/norm/robust_norm.hpp"

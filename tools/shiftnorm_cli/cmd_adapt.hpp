@@ -153,6 +153,8 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     if (p.get("weights").empty()) throw usage_error("--weights FILE is required");
     if (p.get("data").empty()) throw usage_error("--data SPEC is required; " + std::string(data_help()));
     const bool has_bn = parse_norm(p.get("norm")).batch;
+    if (parse_norm(p.get("norm")).robust || parse_norm(p.get("norm")).none)
+        throw usage_error("adapt takes --norm batch, group[:G], instance or layer, got '" + p.get("norm") + "'");
     eval::rectification_sweep_options o;
     o.ks = ad::parse_k_list(p.get("samples"));
     o.draws = int(p.get_int("draws"));

@@ -41,7 +41,7 @@ inline int cmd_eval(const std::vector<std::string>& args) {
         const auto norm = normalization_from(p, spec);
         auto last = std::chrono::steady_clock::now();
         const auto start = last;
-        const auto r = train::evaluate(net, ds, norm, p.get_int("batch"), p.has("batch-stats") ? nn::mode::train : nn::mode::eval,
+        const auto r = train::evaluate(net, ds, norm, p.get_int("batch"), p.has("batch-stats") ? nn::mode::batch : nn::mode::eval,
                                        [&](index_t done, index_t total) {
                                            const auto now = std::chrono::steady_clock::now();
                                            if (std::chrono::duration<double>(now - last).count() < 5 && done < total) return;

@@ -93,6 +93,7 @@ inline int cmd_train(const std::vector<std::string>& args) {
         o.metadata["input_mean"] = ms.str();
         o.metadata["input_std"] = ss.str();
         o.metadata["bn_eps"] = p.get("eps");
+        o.metadata["bn_convention"] = p.get("bn-convention");
         const auto hist = train::fit(net, train_set, &test_set, o);
         if (!hist.empty())
             std::cout << "final test accuracy " << std::fixed << std::setprecision(2) << 100 * hist.back().test_accuracy << "%\n";

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <type_traits>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -21,6 +23,9 @@
 #include "shiftnorm/models/zoo.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/norm/group_norm.hpp"
+#include "shiftnorm/norm/identity_norm.hpp"
+#include "shiftnorm/norm/robust_norm.hpp"
+#include "shiftnorm/nn/visit.hpp"
 
 namespace shiftnorm::cli {
 
@@ -133,15 +138,21 @@ inline void add_common_options(arg_parser& p) {
         .option("data", "SPEC", "", data_help())
         .option("mean", "M[,M,M]", "", "input mean per channel (default: per dataset; CIFAR: 0.485,0.456,0.406)").num_range(-1e6, 1e6)
         .option("std", "S[,S,S]", "", "input std per channel (default: per dataset; CIFAR: 0.229,0.224,0.225)").num_range(1e-12, 1e6, "a positive scale")
-        .option("norm", "KIND", "batch", "normalization layers: batch | group[:G] (G must divide every layer's channels; plain group: 8, or gcd(8, C) per layer) | instance | layer")
+        .option("norm", "KIND", "batch", "normalization layers: batch | group[:G] (G must divide every layer's channels; plain group: 8, or gcd(8, C) per layer) | instance | layer | robust[:P] (RobustNorm, range power P, default 0.2) | none")
         .option("eps", "E", "1e-5", "normalization epsilon").num_range(0, 1)
+        .option("bn-convention", "NAME", "pytorch", "BatchNorm denominator: pytorch = sqrt(var + eps), biased batch variance | "
+                                                    "reference = sqrt(var) + eps, unbiased batch variance (seed 003's reference BN baseline)")
         .flag("quiet", "no progress or log lines on stderr (results still go to stdout, errors to stderr)")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
 }
 
-//! A parsed --norm: BatchNorm, or a group-wise layer with its group count (< 0: instance norm).
+//! A parsed --norm: BatchNorm, RobustNorm (range power p), no normalization, or a group-wise
+//! layer with its group count (< 0: instance norm).
 struct norm_choice {
     bool batch = true;
+    bool robust = false;           //!< robust[:P]: RobustNorm (seed 003)
+    bool none = false;             //!< none: no normalization (identity layers)
+    double p = 0.2;                //!< RobustNorm's range power
     index_t groups = 8;
     bool explicit_groups = false;  //!< group:G given: G must divide every layer's channels
     std::string text = "batch";
@@ -152,7 +163,19 @@ inline norm_choice parse_norm(const std::string& s) {
     n.text = s;
     if (s == "batch") return n;
     n.batch = false;
-    if (s == "instance") n.groups = -1;
+    if (s == "none") n.none = true;
+    else if (s == "robust" || s.rfind("robust:", 0) == 0) {
+        n.robust = true;
+        if (s.size() > 7) {
+            char* end = nullptr;
+            const double p = std::strtod(s.c_str() + 7, &end);
+            if (*end != '\0' || !std::isfinite(p) || !(p > 0.0) || p > 10.0)
+                throw usage_error("--norm robust:P needs a range power P in (0, 10], got '" + s + "'");
+            n.p = p;
+        } else if (s.size() == 7) {
+            throw usage_error("--norm robust:P needs a range power P in (0, 10], got '" + s + "'");
+        }
+    } else if (s == "instance") n.groups = -1;
     else if (s == "layer") n.groups = 1;
     else if (s == "group") n.groups = 8;
     else if (s.rfind("group:", 0) == 0) {
@@ -164,21 +187,32 @@ inline norm_choice parse_norm(const std::string& s) {
         n.groups = index_t(g);
         n.explicit_groups = true;
     } else {
-        throw usage_error("--norm must be batch, group[:G], instance or layer, got '" + s + "'");
+        throw usage_error("--norm must be batch, group[:G], instance, layer, robust[:P] or none, got '" + s + "'");
     }
     return n;
 }
 
+//! --bn-convention: pytorch (false) or reference (true, BatchNorm networks only).
+inline bool parse_bn_convention(const std::string& v, const norm_choice& nc) {
+    if (v != "pytorch" && v != "reference") throw usage_error("--bn-convention must be pytorch or reference, got '" + v + "'");
+    if (v == "reference" && !nc.batch) throw usage_error("--bn-convention reference applies to --norm batch only, got --norm " + nc.text);
+    return v == "reference";
+}
+
 //! Calls f(tag) with tag = std::type_identity-like holder of the layer type --norm names
-//! (batch_norm<Source> for "batch", group_norm<> otherwise): the one place where the CLI turns a
-//! run-time choice into a compile-time layer type.
+//! (batch_norm<Source> for "batch", robust_norm<> for "robust[:P]", identity_norm for "none",
+//! group_norm<> otherwise): the one place where the CLI turns a run-time choice into a
+//! compile-time layer type.
 template <class T>
 struct norm_tag {
     using type = T;
 };
 template <class BatchNorm = batch_norm<population>, class F>
 decltype(auto) with_norm(const arg_parser& a, F&& f) {
-    if (parse_norm(a.get("norm")).batch) return f(norm_tag<BatchNorm>{});
+    const auto n = parse_norm(a.get("norm"));
+    if (n.batch) return f(norm_tag<BatchNorm>{});
+    if (n.robust) return f(norm_tag<robust_norm<>>{});
+    if (n.none) return f(norm_tag<identity_norm>{});
     return f(norm_tag<group_norm<>>{});
 }
 
@@ -194,8 +228,12 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     const auto nc = parse_norm(a.get("norm"));
     s.norm.groups = nc.groups;
     s.norm.exact_groups = nc.explicit_groups;  // group:G is taken literally; plain "group" adapts per layer
+    s.norm.reference_bn = parse_bn_convention(a.get("bn-convention"), nc);
     try {
-        return models::make_model<Norm>(s);
+        nn::sequential net = models::make_model<Norm>(s);
+        if constexpr (std::is_same_v<Norm, robust_norm<>>)
+            for (auto* l : nn::find_all<nn::norm_layer<robust_norm<>>>(net)) l->impl.opt.p = nc.p;
+        return net;
     } catch (const value_error& e) {
         throw usage_error(std::string("--model ") + s.name + " --norm " + a.get("norm") + ": " + e.what());
     }
@@ -204,7 +242,7 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
 //! Applies --threads and validates --norm before any data are loaded (every subcommand calls
 //! this right after parsing).
 inline void apply_threads(const arg_parser& a) {
-    (void)parse_norm(a.get("norm"));
+    (void)parse_bn_convention(a.get("bn-convention"), parse_norm(a.get("norm")));
     const long long t = a.get_int("threads");  // range-checked by the parser: [0, max_threads()]
     if (t > 0) nn::set_num_threads(int(t));
 }

@@ -20,10 +20,16 @@ namespace shiftnorm::nn {
 //! What a forward call is for. Explicit, never guessed from the batch size (house style):
 //!  - train:   batch statistics, dropout active, running buffers updated;
 //!  - eval:    population statistics, dropout off;
-//!  - rectify: test-time adaptation pass, normalization layers call forward_rectify.
-enum class mode { train, eval, rectify };
+//!  - rectify: test-time adaptation pass, normalization layers call forward_rectify;
+//!  - batch:   inference with the statistics of the batch being classified (seed 003's "B"):
+//!             dropout off, normalization layers call forward_batch (batch statistics, the
+//!             stored running buffers untouched) and backward differentiates THROUGH those
+//!             statistics. Layers without statistics behave as in eval.
+enum class mode { train, eval, rectify, batch };
 
-inline const char* to_string(mode m) { return m == mode::train ? "train" : m == mode::eval ? "eval" : "rectify"; }
+inline const char* to_string(mode m) {
+    return m == mode::train ? "train" : m == mode::eval ? "eval" : m == mode::rectify ? "rectify" : "batch";
+}
 
 //! What a parameter is; the optimizer may treat kinds differently (e.g. no weight decay on
 //! normalization parameters) and checkpoints store every kind.

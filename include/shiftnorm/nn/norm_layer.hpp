@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "shiftnorm/core/moments.hpp"
 #include "shiftnorm/nn/module.hpp"
 
 namespace shiftnorm::nn {
@@ -21,6 +22,9 @@ struct norm_config {
                              //!< unless exact_groups); < 0: one group per channel (instance
                              //!< norm), 1: layer norm
     bool exact_groups = false;  //!< throw value_error when groups does not divide a layer's C
+    //! Seed 003's reference BN baseline: 1 / (sqrt(var) + eps) with the UNBIASED batch variance,
+    //! instead of PyTorch's 1 / sqrt(var + eps) with the biased one (batch_norm layers only).
+    bool reference_bn = false;
 };
 
 namespace detail {
@@ -43,6 +47,12 @@ struct has_backward_inference<N, std::void_t<decltype(std::declval<N&>().backwar
                                      std::declval<tensor_view<const float>>(), std::declval<tensor_view<const float>>(),
                                      std::declval<tensor_view<float>>()))>> : std::true_type {};
 template <class N, class = void>
+struct has_forward_batch : std::false_type {};
+template <class N>
+struct has_forward_batch<N, std::void_t<decltype(std::declval<N&>().forward_batch(
+                                std::declval<tensor_view<const float>>(), std::declval<tensor_view<float>>()))>>
+    : std::true_type {};
+template <class N, class = void>
 struct has_running : std::false_type {};
 template <class N>
 struct has_running<N, std::void_t<decltype(std::declval<N&>().source.running.stats.mean)>> : std::true_type {};
@@ -55,6 +65,11 @@ template <class N, class = void>
 struct has_opt_momentum : std::false_type {};
 template <class N>
 struct has_opt_momentum<N, std::void_t<decltype(std::declval<N&>().opt.momentum)>> : std::true_type {};
+template <class N, class = void>
+struct has_opt_eps_at : std::false_type {};
+template <class N>
+struct has_opt_eps_at<N, std::void_t<decltype(std::declval<N&>().opt.eps_at), decltype(std::declval<N&>().opt.batch_variance)>>
+    : std::true_type {};
 template <class N, class = void>
 struct has_opt_eps : std::false_type {};
 template <class N>
@@ -103,11 +118,29 @@ struct norm_traits {
         if constexpr (detail::has_opt_eps<Norm>::value) n.opt.eps = cfg.eps;
         if constexpr (detail::has_running<Norm>::value) n.source.running.momentum = cfg.momentum;
         if constexpr (detail::has_opt_momentum<Norm>::value) n.opt.momentum = cfg.momentum;
+        if constexpr (detail::has_opt_eps_at<Norm>::value) {
+            using O = decltype(n.opt);
+            n.opt.eps_at = cfg.reference_bn ? decltype(O::eps_at)::outside_sqrt : decltype(O::eps_at)::inside_sqrt;
+            n.opt.batch_variance = cfg.reference_bn ? variance_kind::unbiased : variance_kind::biased;
+        } else if (cfg.reference_bn) {
+            throw value_error("norm_config: reference_bn applies to batch_norm layers only");
+        }
     }
+    //! Whether the layer can run mode::batch (normalize with the batch's statistics without
+    //! updating stored ones); group-wise layers have no stored statistics and always can.
+    static constexpr bool supports_batch_mode = !batch_like || detail::has_forward_batch<Norm>::value;
+
     static void forward(Norm& n, const tensor<float>& src, tensor<float>& dst, mode m) {
         if constexpr (batch_like) {
             if (m == mode::train)
                 n.forward_training(src.view(), dst.view());
+            else if (m == mode::batch) {
+                if constexpr (detail::has_forward_batch<Norm>::value)
+                    n.forward_batch(src.view(), dst.view());
+                else
+                    throw state_error("norm_layer::forward: this normalization layer has no batch-statistics inference "
+                                      "mode (mode::batch needs forward_batch)");
+            }
             else if (m == mode::rectify && detail::has_forward_rectify<Norm>::value) {
                 if constexpr (detail::has_forward_rectify<Norm>::value) n.forward_rectify(src.view(), dst.view());
             }
@@ -121,7 +154,7 @@ struct norm_traits {
     static void backward(Norm& n, const tensor<float>& src, const tensor<float>& diff_dst, tensor<float>& diff_src,
                          mode m) {
         if constexpr (batch_like) {
-            if (m == mode::train)
+            if (m == mode::train || m == mode::batch)
                 n.backward(src.view(), diff_dst.view(), diff_src.view());
             else if constexpr (detail::has_backward_inference<Norm>::value)
                 n.backward_inference(src.view(), diff_dst.view(), diff_src.view());
@@ -136,9 +169,10 @@ struct norm_traits {
 
 //! A normalization layer as a module. PyTorch names: `weight` (scale), `bias` (shift) and, for
 //! layers with running statistics, `running_mean`, `running_var` (unbiased) and
-//! `num_batches_tracked`; RobustNorm-like layers export `running_mean` and `running_range`. The mode of forward picks the layer's call (train ->
-//! forward_training, eval -> forward_inference, rectify -> forward_rectify); backward uses the
-//! matching gradient (backward after training, backward_inference otherwise).
+//! `num_batches_tracked`; RobustNorm-like layers export `running_mean` and `running_range`. The
+//! mode of forward picks the layer's call (train -> forward_training, eval -> forward_inference,
+//! rectify -> forward_rectify, batch -> forward_batch); backward uses the matching gradient
+//! (backward after training and batch, backward_inference otherwise).
 template <class Norm>
 class norm_layer : public module {
 public:

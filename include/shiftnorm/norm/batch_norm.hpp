@@ -15,7 +15,8 @@
 namespace shiftnorm {
 
 //! Batch normalization (Ioffe & Szegedy 2015) over NCHW activations, per channel over
-//! (N, H, W): y = gamma * (x - mean) / sqrt(var + eps) + beta.
+//! (N, H, W): y = gamma * (x - mean) / sqrt(var + eps) + beta; options: eps outside the square
+//! root and unbiased batch variance (seed 003's reference baseline, CPU only).
 //!
 //! Source decides what inference normalizes with (population, batch_stats, rectified,
 //! stats_table); Affine is `affine` or `no_affine`; Precision is precision<Src, Stat, Acc>.
@@ -26,7 +27,10 @@ namespace shiftnorm {
 //!  - forward_inference: the source's statistics (saved too, for backward_inference).
 //!  - forward_rectify: rectifiable sources re-estimate and store their statistics from this
 //!    batch and normalize with them (others: same as forward_inference).
-//!  - backward: gradient of forward_training (statistics depend on x).
+//!  - forward_batch: the batch's mean and BIASED variance, as forward_training, but the
+//!    running buffers are left untouched (inference with batch statistics, seed 003's "B";
+//!    attacks differentiate through it with `backward`).
+//!  - backward: gradient of forward_training / forward_batch (statistics depend on x).
 //!  - backward_inference: gradient with frozen statistics (input gradients for attacks).
 //! Parameter gradients ACCUMULATE into diff_scale / diff_shift (call zero_grad() first).
 //! Cost: forward_training reads src twice per channel (the second from cache when one
@@ -43,9 +47,18 @@ public:
     using Stat = typename Precision::stat_type;
     static_assert(std::is_same_v<Stat, float>, "batch_norm: statistics are stored in float");
 
+    //! Where eps enters the denominator: PyTorch's sqrt(var + eps) (default) or sqrt(var) + eps,
+    //! the convention of seed 003's reference BN baseline (methods.md section 4).
+    enum class eps_placement { inside_sqrt, outside_sqrt };
+
     struct options {
-        double eps = 1e-5;  //!< added to the variance inside the square root
+        double eps = 1e-5;  //!< added to the variance inside the square root (or to the std, see eps_at)
         nan_policy nan = nan_policy::propagate;
+        eps_placement eps_at = eps_placement::inside_sqrt;
+        //! Variance that batch statistics normalize with (forward_training, forward_batch):
+        //! biased (PyTorch) or unbiased (the reference BN baseline). The running buffers always
+        //! get the unbiased variance.
+        variance_kind batch_variance = variance_kind::biased;
     };
 
     Source source;
@@ -75,30 +88,44 @@ public:
     const std::vector<Stat>& saved_inv_std() const { return saved_inv_std_; }
 
     void forward_training(const tensor_view<const T>& src, const tensor_view<T>& dst) {
-        detail::check_norm_io("batch_norm::forward_training", src, dst, channels_);
-        detail::check_reducible("batch_norm::forward_training", src.shape().per_channel(), 2,
-                                "N*H*W per channel (the variance of one value is undefined in training)");
+        source.running.observe(normalize_batch("batch_norm::forward_training", src, dst));
+    }
+
+    //! Normalizes with this batch's mean and biased variance like forward_training, without
+    //! touching the source's running buffers; `backward` is its gradient (through the
+    //! statistics). Needs N*H*W >= 2 per channel.
+    void forward_batch(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        (void)normalize_batch("batch_norm::forward_batch", src, dst);
+    }
+
+private:
+    std::vector<moments<double>> normalize_batch(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        detail::check_norm_io(where, src, dst, channels_);
+        detail::check_reducible(where, src.shape().per_channel(), 2,
+                                "N*H*W per channel (the variance of one value is undefined)");
         std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
         if (backend::cpu::prefer_channel_major(src.shape(), sizeof(T))) {
             // channel-major: the normalize pass re-reads the channel from cache
             for (index_t c = 0; c < channels_; ++c) {
                 m[c] = backend::cpu::channel_moments<false>(src, c);
-                check_finite("batch_norm::forward_training", m[c], c);
-                save(c, m[c].mean, m[c].variance(variance_kind::biased));
+                check_finite(where, m[c], c);
+                save_batch(c, m[c]);
                 normalize_channel(src, dst, c);
             }
         } else {
             backend::cpu::stream_channel_moments(src, m);
             for (index_t c = 0; c < channels_; ++c) {
-                check_finite("batch_norm::forward_training", m[c], c);
-                save(c, m[c].mean, m[c].variance(variance_kind::biased));
+                check_finite(where, m[c], c);
+                save_batch(c, m[c]);
             }
             normalize_all(src, dst);
         }
-        source.running.observe(m);
         saved_kind_ = saved::training;
         saved_shape_ = src.shape();
+        return m;
     }
+
+public:
 
     void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst) {
         detail::check_norm_io("batch_norm::forward_inference", src, dst, channels_);
@@ -148,7 +175,7 @@ public:
             }
             k[c] = T(gamma * istd);
             mdy[c] = T(sdy[c] / count);
-            mdyx[c] = T(sdyx[c] * istd * istd / count);
+            mdyx[c] = T(sdyx[c] * saved_var_grad_[c]);
             if (channel_major)
                 backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), k[c], mdy[c], mdyx[c]);
         }
@@ -211,7 +238,21 @@ private:
             saved_inv_std_.resize(std::size_t(channels_));
         }
         saved_mean_[c] = Stat(mean);
-        saved_inv_std_[c] = Stat(1.0 / std::sqrt(var + opt.eps));
+        saved_inv_std_[c] = Stat(1.0 / (opt.eps_at == eps_placement::inside_sqrt ? std::sqrt(var + opt.eps)
+                                                                                  : std::sqrt(var) + opt.eps));
+    }
+    //! Saves batch statistics and the factor of backward's variance term: with D the
+    //! denominator, v the variance over d = count (biased) or count - 1 values, the term is
+    //! k (x_i - mean) sum_j dy_j (x_j - mean) * istd * g / d, g = 2 dD/dv = 1/D (eps inside the
+    //! root) or 1/sqrt(v) (outside; 0 for a constant channel, where the sum vanishes anyway).
+    void save_batch(index_t c, const moments<double>& m) {
+        const double v = m.variance(opt.batch_variance);
+        save(c, m.mean, v);
+        if (saved_var_grad_.size() != std::size_t(channels_)) saved_var_grad_.resize(std::size_t(channels_));
+        const double istd = opt.eps_at == eps_placement::inside_sqrt ? 1.0 / std::sqrt(v + opt.eps) : 1.0 / (std::sqrt(v) + opt.eps);
+        const double g = opt.eps_at == eps_placement::inside_sqrt ? istd : (v > 0 ? 1.0 / std::sqrt(v) : 0.0);
+        const double d = opt.batch_variance == variance_kind::unbiased ? m.count - 1.0 : m.count;
+        saved_var_grad_[c] = istd * g / d;
     }
     void normalize_channel(const tensor_view<const T>& src, const tensor_view<T>& dst, index_t c) const {
         const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
@@ -241,10 +282,10 @@ private:
                         const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) const {
         if (saved_kind_ != want)
             throw state_error(detail::concat(where, ": needs the statistics saved by ",
-                                             want == saved::training ? "forward_training" : "forward_inference",
+                                             want == saved::training ? "forward_training/forward_batch" : "forward_inference",
                                              ", but the last forward call was ",
                                              saved_kind_ == saved::none       ? "none"
-                                             : saved_kind_ == saved::training ? "forward_training"
+                                             : saved_kind_ == saved::training ? "forward_training/forward_batch"
                                                                               : "forward_inference/rectify"));
         if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
         detail::check_same_shape(where, "diff_dst", src, diff_dst);
@@ -253,6 +294,7 @@ private:
 
     index_t channels_ = 0;
     std::vector<Stat> saved_mean_, saved_inv_std_;
+    std::vector<double> saved_var_grad_;  //!< backward's variance-term factor (training / batch mode)
     saved saved_kind_ = saved::none;
     shape4 saved_shape_{};
 };

@@ -88,6 +88,20 @@ public:
         run("robust_norm::forward_inference", src, dst, mode == robust_inference::rn, mode != robust_inference::rnt);
     }
 
+    //! Batch mean and batch range (the RN variant) whatever opt.inference says, running buffers
+    //! untouched: nn::mode::batch.
+    void forward_batch(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        run("robust_norm::forward_batch", src, dst, true, true);
+    }
+
+    //! Gradient of the last forward call, inference variants included: the same as backward,
+    //! which differentiates through exactly the statistics the last forward took from the batch
+    //! (none for RNT, the range for RNM, mean and range for RN). Input gradients for attacks.
+    void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
+                            const tensor_view<T>& diff_src) {
+        backward(src, diff_dst, diff_src);
+    }
+
     //! Gradient of the last forward call (its variant decides which statistics depend on x).
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) {
         const char* where = "robust_norm::backward";
