@@ -61,6 +61,7 @@ inline int cmd_train(const std::vector<std::string>& args) {
                   << nn::num_threads() << " thread(s)\n";
 
         train::fit_options o;
+        o.flush_denormals = flush_denormals_requested();
         o.epochs = int(p.get_int("epochs"));
         o.batch_size = p.get_int("batch");
         o.seed = std::uint64_t(p.get_int("seed"));

@@ -241,6 +241,13 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
 
 //! Applies --threads and validates --norm before any data are loaded (every subcommand calls
 //! this right after parsing).
+//! Whether subnormal floats are flushed to zero (the default); SHIFTNORM_DENORMALS=keep turns
+//! it off for the whole run (IEEE subnormals, e.g. to measure what flushing saves).
+inline bool flush_denormals_requested() {
+    const char* e = std::getenv("SHIFTNORM_DENORMALS");
+    return e == nullptr || std::string(e) != "keep";
+}
+
 inline void apply_threads(const arg_parser& a) {
     (void)parse_bn_convention(a.get("bn-convention"), parse_norm(a.get("norm")));
     const long long t = a.get_int("threads");  // range-checked by the parser: [0, max_threads()]

@@ -61,8 +61,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 2, argv + argc);
     // subnormal floats are flushed to zero on every compute thread (docs/engine.md); the
     // threads created later by OpenMP inherit the main thread's setting
-    shiftnorm::set_flush_denormals(std::getenv("SHIFTNORM_DENORMALS") == nullptr ||
-                                   std::string(std::getenv("SHIFTNORM_DENORMALS")) != "keep");
+    shiftnorm::set_flush_denormals(shiftnorm::cli::flush_denormals_requested());
     for (const auto& c : commands) {
         if (name != c.name) continue;
         try {
