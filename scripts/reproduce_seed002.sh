@@ -16,24 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-results/seed002}
 THREADS=${THREADS:-2}
-BUILD=${BUILD:-build-main}
-mkdir -p "$OUT"
-
-if [ ! -x "$BUILD/tools/shiftnorm" ]; then
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSHIFTNORM_BUILD_TESTS=OFF -DSHIFTNORM_BUILD_BENCHMARKS=OFF \
-        -DSHIFTNORM_ENABLE_CUDA=OFF -DSHIFTNORM_CLI_NATIVE=ON >/dev/null
-  cmake --build "$BUILD" --target shiftnorm_cli -j"$THREADS"
-fi
-SN="$BUILD/tools/shiftnorm"
-
-step() {  # step NAME DONE-FILE COMMAND...
-  local name=$1 done_file=$2
-  shift 2
-  if [ -e "$done_file" ]; then echo "== $name: done already ($done_file)"; return; fi
-  echo "== $name: $*"
-  "$@" > "$OUT/$name.txt" 2> "$OUT/$name.log" || { echo "$name failed; see $OUT/$name.log" >&2; exit 1; }
-  cat "$OUT/$name.txt"
-}
+. scripts/reproduce_common.sh
 
 LIMIT=${LIMIT:-1000}
 # Fashion-MNIST: the main job's network, its detector and the stream
