@@ -182,13 +182,9 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     o.norm = normalization_from(p, dspec);
     const std::string bname = p.get("baseline") == "auto" ? ad::default_baseline(dspec, ds) : p.get("baseline");
     eval::baseline_table base(eval::parse_baseline(bname));
-    o.corrupt.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
     o.seed = std::uint64_t(p.get_int("seed"));
     std::optional<corrupt::frost_textures> frost;
-    if (!p.get("frost-dir").empty()) {
-        frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
-        o.corrupt.frost = &*frost;
-    }
+    o.corrupt = cd::corruption_options(p, ds, frost);
     o.batch = p.get_int("batch");
     if (!p.get("c-dir").empty()) o.load_corrupted = [&](corrupt::corruption c) { return ad::read_c_file(p.get("c-dir"), corrupt::name_of(c), ds); };
     o.progress = [&p](const std::string& line) { log_stream(p) << line << "\n"; };

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -41,6 +42,18 @@ inline std::vector<int> parse_severities(const std::string& s) {
     }
 }
 
+//! The corruption options of --table (auto: by image size) and --frost-dir: `frost` holds the
+//! textures the returned options point to (keep it alive while they are used).
+inline corrupt::corrupt_options corruption_options(const arg_parser& p, const data::image_dataset& ds,
+                                                   std::optional<corrupt::frost_textures>& frost) {
+    corrupt::corrupt_options o;
+    o.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
+    if (!p.get("frost-dir").empty()) {
+        frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
+        o.frost = &*frost;
+    }
+    return o;
+}
 }  // namespace corrupt_detail
 
 //! shiftnorm corrupt --data SPEC --out DIR [--corruptions ...] [--severities ...] [--seed S] ...

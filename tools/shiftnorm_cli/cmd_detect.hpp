@@ -100,12 +100,8 @@ inline int cmd_detect(const std::vector<std::string>& args) {
     eval::detection_set_options o;
     o.corruptions = cs, o.severities = sevs;
     o.seed = std::uint64_t(p.get_int("seed")), o.sample_seed = std::uint64_t(p.get_int("sample-seed"));
-    o.corrupt.table = p.get("table") == "auto" ? corrupt::default_table(test.height, test.channels) : corrupt::parse_table(p.get("table"));
     std::optional<corrupt::frost_textures> frost;
-    if (!p.get("frost-dir").empty()) {
-        frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
-        o.corrupt.frost = &*frost;
-    }
+    o.corrupt = cd::corruption_options(p, test, frost);
     o.progress = [&log](const std::string& l) { log << l << "\n"; };
     const std::filesystem::path out(p.get("out"));
     std::filesystem::create_directories(out);

@@ -80,13 +80,8 @@ inline int cmd_dynamic(const std::vector<std::string>& args) {
     auto det = spectral::detector::load(p.get("detector"));
     det.check_images(test.channels, test.height, test.width, "dynamic --detector " + p.get("detector"));
     const auto norm = normalization_from(p, dspec);
-    corrupt::corrupt_options copt;
-    copt.table = p.get("table") == "auto" ? corrupt::default_table(test.height, test.channels) : corrupt::parse_table(p.get("table"));
     std::optional<corrupt::frost_textures> frost;
-    if (!p.get("frost-dir").empty()) {
-        frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
-        copt.frost = &*frost;
-    }
+    const corrupt::corrupt_options copt = cd::corruption_options(p, test, frost);
     auto progress = [&log](const std::string& l) { log << l << "\n"; };
 
     // the three networks of the comparison, from the same weights
