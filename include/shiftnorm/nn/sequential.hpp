@@ -56,6 +56,35 @@ public:
         return *x;
     }
 
+    //! Index of the child named `name` (size() when there is none).
+    std::size_t index_of(const std::string& name) const {
+        for (std::size_t i = 0; i < children_.size(); ++i)
+            if (children_[i].first == name && !name.empty()) return i;
+        return children_.size();
+    }
+
+    //! Runs children [begin, end) only: a network split into a front and a head (AdvBN) runs
+    //! each part on its own. backward_range must cover the same range as the last forward_range
+    //! over it. begin == end returns the input.
+    const tensor<float>& forward_range(const tensor<float>& src, mode m, std::size_t begin, std::size_t end) {
+        check_range("sequential::forward_range", begin, end);
+        const tensor<float>* x = &src;
+        for (std::size_t i = begin; i < end; ++i) x = &children_[i].second->forward(*x, m);
+        return *x;
+    }
+    const tensor<float>& backward_range(const tensor<float>& diff_dst, std::size_t begin, std::size_t end) {
+        check_range("sequential::backward_range", begin, end);
+        const tensor<float>* d = &diff_dst;
+        for (std::size_t i = end; i > begin; --i) d = &children_[i - 1].second->backward(*d);
+        return *d;
+    }
+    shape4 output_shape_range(const shape4& src, std::size_t begin, std::size_t end) const {
+        check_range("sequential::output_shape_range", begin, end);
+        shape4 s = src;
+        for (std::size_t i = begin; i < end; ++i) s = children_[i].second->output_shape(s);
+        return s;
+    }
+
     const tensor<float>& backward(const tensor<float>& diff_dst) override {
         if (children_.empty()) return diff_dst;
         const tensor<float>* d = &diff_dst;
@@ -94,6 +123,12 @@ public:
     }
 
 private:
+    void check_range(const char* where, std::size_t begin, std::size_t end) const {
+        if (begin > end || end > children_.size())
+            shiftnorm::detail::fail(where, "range", shiftnorm::detail::concat("0 <= begin <= end <= ", children_.size()),
+                                    shiftnorm::detail::concat("[", begin, ", ", end, ")"));
+    }
+
     std::vector<std::pair<std::string, module_ptr>> children_;
 };
 
