@@ -27,6 +27,9 @@ public:
     arg_parser(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
 
     arg_parser& option(const std::string& name, const std::string& value_name, const std::string& def, const std::string& help) {
+        // a second declaration would silently keep the first one's range and help: a CLI bug
+        for (const auto& sp : specs_)
+            if (sp.name == name) throw std::logic_error("arg_parser: option --" + name + " declared twice in '" + command_ + "'");
         specs_.push_back({name, value_name, def, help, false, {}});
         values_[name] = def;
         return *this;
@@ -96,6 +99,8 @@ public:
     const std::string& get(const std::string& name) const { return values_.at(name); }
     bool given(const std::string& name) const { return given_.count(name) != 0; }
     bool has(const std::string& name) const { return flags_.count(name) != 0; }
+    //! Whether an option (not a flag) named `name` was declared.
+    bool declares(const std::string& name) const { return values_.count(name) != 0; }
     //! The integer value; usage_error when malformed or out of the range of long long.
     long long get_int(const std::string& name) const { return parse_int(name, get(name)); }
     double get_double(const std::string& name) const { return parse_double(name, get(name)); }

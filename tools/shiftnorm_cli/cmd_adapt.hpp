@@ -190,7 +190,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
     o.progress = [&p](const std::string& line) { log_stream(p) << line << "\n"; };
 
     nn::sequential net = has_bn ? build_model<ad::rect_norm>(p, ds) : build_model<group_norm<>>(p, ds);
-    train::load_weights(net, p.get("weights"));
+    load_network_weights(net, p.get("weights"));
     const auto n_bn = nn::find_all<nn::norm_layer<ad::rect_norm>>(net).size();
     if (has_bn && n_bn == 0) throw value_error("adapt: model '" + p.get("model") + "' has no batch-norm layer to rectify");
     const eval::sweep_labels labels{p.get("name").empty() ? p.get("model") : p.get("name"), p.get("norm") + " norm"};

@@ -66,7 +66,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
     corrupt::corrupt_options copt;
     copt.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
     nn::sequential net = build_model<eval::rectifiable_bn>(p, ds);
-    train::load_weights(net, p.get("weights"));
+    load_network_weights(net, p.get("weights"));
     const auto layers = nn::find_all<eval::feature_tap::layer_type>(net);
     if (layers.empty()) throw value_error("analyze: model '" + p.get("model") + "' has no batch-norm layer");
     const long long plot_layer = p.get_int("layer") == 0 ? (long long)layers.size() : p.get_int("layer");
@@ -88,7 +88,7 @@ inline int cmd_analyze(const std::vector<std::string>& args) {
     }
     if (what != "stats") {  // Fig. 3: the source network and a second copy rectified per severity
         nn::sequential rect = build_model<eval::rectifiable_bn>(p, ds);
-        train::load_weights(rect, p.get("weights"));
+        load_network_weights(rect, p.get("weights"));
         eval::feature_cosine_options o;
         o.corruption = cs.front(), o.severities = sevs, o.k = K;
         o.seed = std::uint64_t(p.get_int("seed")), o.sample_seed = std::uint64_t(p.get_int("sample-seed"));

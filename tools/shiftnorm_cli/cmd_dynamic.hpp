@@ -88,7 +88,7 @@ inline int cmd_dynamic(const std::vector<std::string>& args) {
     nn::sequential table_net = build_model<eval::table_bn>(p, test);
     nn::sequential batch_net = build_model<batch_norm<batch_stats>>(p, test);
     nn::sequential ema_net = build_model<batch_norm<test_ema>>(p, test);
-    for (auto* n : {&table_net, &batch_net, &ema_net}) train::load_weights(*n, p.get("weights"));
+    for (auto* n : {&table_net, &batch_net, &ema_net}) load_network_weights(*n, p.get("weights"));
     if (eval::table_layers(table_net).empty()) throw value_error("dynamic: model '" + p.get("model") + "' has no batch-norm layer");
     const std::filesystem::path out(p.get("out"));
     std::filesystem::create_directories(out);

@@ -20,7 +20,8 @@ inline int cmd_eval(const std::vector<std::string>& args) {
         .option("split", "NAME", "test", "split: test|train")
         .option("batch", "B", "200", "batch size").int_range(1, 65536)
         .option("limit", "N", "0", "evaluate only the first N images in file order (RobustBench's convention; 0: all)").int_range(0, 1000000000)
-        .flag("batch-stats", "normalize with each batch's statistics instead of the running ones");
+        .flag("batch-stats", "normalize with each batch's statistics instead of the running ones")
+        .option("bn-branch", "NAME", "clean", "for an AdvBN checkpoint (shiftnorm advbn --out): clean | auxiliary BNs");
     if (!p.parse(args, std::cout)) return 0;
     apply_threads(p);
     if (p.get("data").empty()) throw usage_error("eval needs --data (see --help)");
@@ -33,7 +34,9 @@ inline int cmd_eval(const std::vector<std::string>& args) {
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return with_norm(p, [&](auto tag) {
         nn::sequential net = build_model<typename decltype(tag)::type>(p, ds);
-        const auto rep = train::load_weights(net, p.get("weights"), true);
+        if (p.get("bn-branch") != "clean" && p.get("bn-branch") != "auxiliary")
+            throw usage_error("--bn-branch must be clean or auxiliary, got '" + p.get("bn-branch") + "'");
+        const auto rep = load_network_weights(net, p.get("weights"), p.get("bn-branch") == "auxiliary");
         std::ostream& log = log_stream(p);
         log << "model " << p.get("model") << ": loaded " << rep.loaded << " tensors from " << p.get("weights") << "\n"
                   << "data: " << ds.size() << " images " << ds.channels << "x" << ds.height << "x" << ds.width << " ("

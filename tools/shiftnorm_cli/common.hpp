@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "args.hpp"
+#include "shiftnorm/advbn/network.hpp"
 #include "shiftnorm/config.hpp"
 #include "shiftnorm/core/digest.hpp"
 #include "shiftnorm/data/cifar.hpp"
@@ -26,6 +27,7 @@
 #include "shiftnorm/norm/identity_norm.hpp"
 #include "shiftnorm/norm/robust_norm.hpp"
 #include "shiftnorm/nn/visit.hpp"
+#include "shiftnorm/train/checkpoint.hpp"
 
 namespace shiftnorm::cli {
 
@@ -132,14 +134,16 @@ inline data::normalization normalization_from(const arg_parser& a, const data_sp
     return n;
 }
 
-inline void add_common_options(arg_parser& p) {
+//! The options every network subcommand takes. `norm_eps_name` names the normalization epsilon
+//! ("eps"; "norm-eps" where --eps means something else, e.g. AdvBN's perturbation bound).
+inline void add_common_options(arg_parser& p, const char* norm_eps_name = "eps") {
     p.option("model", "NAME", "resnet20", "network: resnet20|32|44|56|110, small-resnet<d>, resnet18|34|50, vgg11|13|16|19, densenet-bc-<d>-<k>, wrn-<d>-<k>")
         .option("width", "W", "0", "base width override (0: architecture default)").int_range(0, 1024, "base width; 1024 is already ~16x the widest reference network")
         .option("data", "SPEC", "", data_help())
         .option("mean", "M[,M,M]", "", "input mean per channel (default: per dataset; CIFAR: 0.485,0.456,0.406)").num_range(-1e6, 1e6)
         .option("std", "S[,S,S]", "", "input std per channel (default: per dataset; CIFAR: 0.229,0.224,0.225)").num_range(1e-12, 1e6, "a positive scale")
         .option("norm", "KIND", "batch", "normalization layers: batch | group[:G] (G must divide every layer's channels; plain group: 8, or gcd(8, C) per layer) | instance | layer | robust[:P] (RobustNorm, range power P, default 0.2) | none")
-        .option("eps", "E", "1e-5", "normalization epsilon").num_range(0, 1)
+        .option(norm_eps_name, "E", "1e-5", "normalization epsilon").num_range(0, 1)
         .option("bn-convention", "NAME", "pytorch", "BatchNorm denominator: pytorch = sqrt(var + eps), biased batch variance | "
                                                     "reference = sqrt(var) + eps, unbiased batch variance (seed 003's reference BN baseline)")
         .flag("quiet", "no progress or log lines on stderr (results still go to stdout, errors to stderr)")
@@ -224,7 +228,7 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     s.num_classes = ds.num_classes();
     s.in_channels = ds.channels;
     s.width = a.get_int("width");
-    s.norm.eps = a.get_double("eps");
+    s.norm.eps = a.get_double(a.declares("norm-eps") ? "norm-eps" : "eps");
     const auto nc = parse_norm(a.get("norm"));
     s.norm.groups = nc.groups;
     s.norm.exact_groups = nc.explicit_groups;  // group:G is taken literally; plain "group" adapts per layer
@@ -237,6 +241,27 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     } catch (const value_error& e) {
         throw usage_error(std::string("--model ") + s.name + " --norm " + a.get("norm") + ": " + e.what());
     }
+}
+
+//! Loads safetensors weights into `net` strictly, by PyTorch names. An AdvBN checkpoint
+//! (`shiftnorm advbn --out`) also holds auxiliary BNs under advbn::aux_prefix(): they are
+//! skipped (the clean BNs are used), or with `auxiliary_bns` loaded in place of the clean ones
+//! (seed 001 uses them for stylized data); io_error when asked for auxiliary BNs a file lacks.
+inline train::load_report load_network_weights(nn::module& net, const std::string& path, bool auxiliary_bns = false) {
+    data::safetensors_file f = data::read_safetensors(path);
+    const std::string& pre = advbn::aux_prefix();
+    if (auxiliary_bns) {
+        std::size_t n = 0;
+        std::vector<std::string> aux;
+        for (const auto& kv : f.tensors)
+            if (kv.first.rfind(pre, 0) == 0) aux.push_back(kv.first);
+        for (const auto& k : aux) {
+            f.tensors[k.substr(pre.size())] = f.tensors.at(k);
+            ++n;
+        }
+        if (n == 0) throw io_error("'" + path + "' holds no auxiliary BNs (" + pre + "*): not written by 'shiftnorm advbn'");
+    }
+    return train::load_state_dict(net, f, true, {pre});
 }
 
 //! Applies --threads and validates --norm before any data are loaded (every subcommand calls

@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "cmd_adapt.hpp"
+#include "cmd_advbn.hpp"
 #include "shiftnorm/core/denormals.hpp"
 #include "cmd_analyze.hpp"
 #include "cmd_attack.hpp"
@@ -33,6 +34,7 @@ const command commands[] = {
     {"analyze", "feature-shift analysis: BN-statistic differences (Fig. 2), cosine similarity before/after rectification (Fig. 3)", shiftnorm::cli::cmd_analyze},
     {"detect", "seed 002's spectral corruption detector: train on the training split's corruptions, score (confusion, open set)", shiftnorm::cli::cmd_detect},
     {"dynamic", "seed 002's dynamic BN: statistics table + detector on a stream of changing corruptions, vs source / test batch / EMA / oracle", shiftnorm::cli::cmd_dynamic},
+    {"advbn", "seed 001's AdvBN: fine-tune a pretrained network's head against adversarial feature statistics (or the plain --control)", shiftnorm::cli::cmd_advbn},
     {"attack", "seed 003's adversarial evaluation: FGSM/BIM/MIM/PGD/CW accuracy with BN P/B statistics or RobustNorm RN/RNT/RNM", shiftnorm::cli::cmd_attack},
     {"corrupt", "write CIFAR-10-C / ImageNet-C style corrupted copies of a dataset (seeded)", shiftnorm::cli::cmd_corrupt},
 };
