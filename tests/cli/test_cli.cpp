@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "cmd_adapt.hpp"
+#include "cmd_advbn.hpp"
 #include "cmd_analyze.hpp"
+#include "cmd_divergence.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_train.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
@@ -401,4 +403,58 @@ TEST_CASE("adapt reproduces the stored reference run byte for byte", "[cli][adap
         CHECK(a.size() >= 9);  // header + 4 variants x 2 K (the K table); 73 lines of cells
         CHECK(a == b);
     }
+}
+
+TEST_CASE("advbn: fine-tunes and resumes; eval, adapt and divergence read its output; bad input is a clear error",
+          "[cli][advbn]") {
+    fixture f;
+    // the training split: the fixture's images as data_batch_1..5 (1 image each from 5 files is enough)
+    for (int b = 1; b <= 5; ++b) fs::copy_file(f.dir / "data" / "test_batch.bin", f.dir / "data" / ("data_batch_" + std::to_string(b) + ".bin"));
+    const std::string out = f.out("advbn.safetensors");
+    const auto args = base_args(f, f.bn_weights) +
+                      std::vector<std::string>{"--limit-train", "60", "--batch", "20", "--steps", "2", "--out", out, "--progress", "1000"};
+    std::string log;
+    {
+        quiet q;
+        REQUIRE(cli::cmd_advbn(args + std::vector<std::string>{"--epochs", "2", "--stop-after", "1"}) == 0);
+        REQUIRE(cli::cmd_advbn(args + std::vector<std::string>{"--epochs", "2", "--resume"}) == 0);
+        log = q.sink.str();
+    }
+    CHECK(log.find("resumed from " + out + " after epoch 1") != std::string::npos);
+    CHECK(log.find("adversary") != std::string::npos);
+    const auto ck = data::read_safetensors(out);
+    CHECK(ck.metadata.at("epochs_done") == "2");
+    CHECK(ck.tensors.count("advbn_aux.layer2.0.bn1.weight") == 1);
+    CHECK(ck.tensors.count("advbn_aux.layer1.0.bn1.weight") == 0);  // the front has none
+    {
+        quiet q;
+        CHECK(cli::cmd_eval(base_args(f, out)) == 0);
+        CHECK(cli::cmd_eval(base_args(f, out) + std::vector<std::string>{"--bn-branch", "auxiliary"}) == 0);
+        CHECK_THROWS_AS(cli::cmd_eval(base_args(f, f.bn_weights) + std::vector<std::string>{"--bn-branch", "auxiliary"}), io_error);
+        const std::vector<std::string> d = {"--model", "resnet20", "--width", "4", "--data", f.data(), "--threads", "1",
+                                            "--weights", f.bn_weights + "," + out, "--labels", "pretrained,advbn",
+                                            "--from-stage", "layer2", "--corruptions", "gaussian_noise,fog", "--limit", "40",
+                                            "--out", f.out("div/kl")};
+        REQUIRE(cli::cmd_divergence(d) == 0);
+    }
+    const auto rows = read_lines(f.out("div/kl.csv"));
+    CHECK(rows.size() == 1 + 2 * 2 * 6);  // header + 2 networks x 2 corruptions x 6 blocks of layer2, layer3
+    CHECK(fs::file_size(f.out("div/kl.png")) > 1000);
+
+    // a control resumed from an AdvBN checkpoint, another split, a missing stage: errors, nothing overwritten
+    const auto before = fs::last_write_time(out);
+    const auto bytes = fs::file_size(out);
+    {
+        quiet q;
+        CHECK_THROWS_AS(cli::cmd_advbn(args + std::vector<std::string>{"--epochs", "3", "--resume", "--control"}), value_error);
+        CHECK_THROWS_AS(cli::cmd_advbn(args + std::vector<std::string>{"--epochs", "3", "--resume", "--split-at", "layer2"}),
+                        value_error);
+        CHECK_THROWS_WITH(cli::cmd_advbn(args + std::vector<std::string>{"--split-at", "layer7"}),
+                          Catch::Contains("no stage 'layer7'") && Catch::Contains("layer1, layer2, layer3"));
+        CHECK_THROWS_AS(cli::cmd_advbn(args + std::vector<std::string>{"--eps", "0"}), cli::usage_error);
+        CHECK_THROWS_AS(cli::cmd_advbn(args + std::vector<std::string>{"--variant", "sideways"}), cli::usage_error);
+        CHECK_THROWS_AS(cli::cmd_advbn(base_args(f, f.bn_weights) + std::vector<std::string>{"--out", f.bn_weights}), cli::usage_error);
+    }
+    CHECK(fs::last_write_time(out) == before);
+    CHECK(fs::file_size(out) == bytes);
 }

@@ -22,17 +22,7 @@ namespace shiftnorm::cli {
 
 namespace attack_detail {
 
-//! Splits "a,b,c" (no empty items).
-inline std::vector<std::string> split_list(const std::string& option, const std::string& v) {
-    std::vector<std::string> out;
-    std::stringstream ss(v);
-    for (std::string t; std::getline(ss, t, ',');) {
-        if (t.empty()) throw usage_error("--" + option + " has an empty item in '" + v + "'");
-        out.push_back(t);
-    }
-    if (out.empty()) throw usage_error("--" + option + " needs at least one item");
-    return out;
-}
+using cli::split_list;
 
 //! One budget: a number or a fraction "A/B" (8/255); finite, >= 0 and <= hi.
 inline double parse_budget(const std::string& option, const std::string& t, double hi) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <streambuf>
 #include <string>
 #include <thread>
@@ -241,6 +242,18 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     } catch (const value_error& e) {
         throw usage_error(std::string("--model ") + s.name + " --norm " + a.get("norm") + ": " + e.what());
     }
+}
+
+//! Splits the value of --option "a,b,c" into its items; usage_error for an empty item or list.
+inline std::vector<std::string> split_list(const std::string& option, const std::string& v) {
+    std::vector<std::string> out;
+    std::stringstream ss(v);
+    for (std::string t; std::getline(ss, t, ',');) {
+        if (t.empty()) throw usage_error("--" + option + " has an empty item in '" + v + "'");
+        out.push_back(t);
+    }
+    if (out.empty()) throw usage_error("--" + option + " needs at least one item");
+    return out;
 }
 
 //! Loads safetensors weights into `net` strictly, by PyTorch names. An AdvBN checkpoint

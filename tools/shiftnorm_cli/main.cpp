@@ -13,6 +13,7 @@
 #include "cmd_attack.hpp"
 #include "cmd_corrupt.hpp"
 #include "cmd_detect.hpp"
+#include "cmd_divergence.hpp"
 #include "cmd_dynamic.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_train.hpp"
@@ -35,13 +36,14 @@ const command commands[] = {
     {"detect", "seed 002's spectral corruption detector: train on the training split's corruptions, score (confusion, open set)", shiftnorm::cli::cmd_detect},
     {"dynamic", "seed 002's dynamic BN: statistics table + detector on a stream of changing corruptions, vs source / test batch / EMA / oracle", shiftnorm::cli::cmd_dynamic},
     {"advbn", "seed 001's AdvBN: fine-tune a pretrained network's head against adversarial feature statistics (or the plain --control)", shiftnorm::cli::cmd_advbn},
+    {"divergence", "seed 001's feature divergence (eq. 5, Fig. 4): symmetric KL of per-channel feature fits, clean vs corrupted, per block", shiftnorm::cli::cmd_divergence},
     {"attack", "seed 003's adversarial evaluation: FGSM/BIM/MIM/PGD/CW accuracy with BN P/B statistics or RobustNorm RN/RNT/RNM", shiftnorm::cli::cmd_attack},
     {"corrupt", "write CIFAR-10-C / ImageNet-C style corrupted copies of a dataset (seeded)", shiftnorm::cli::cmd_corrupt},
 };
 
 void usage(std::ostream& os) {
     os << "usage: shiftnorm <command> [options]   (shiftnorm <command> --help for the options; shiftnorm --version)\n\ncommands:\n";
-    for (const auto& c : commands) os << "  " << c.name << std::string(10 - std::string(c.name).size(), ' ') << c.summary << "\n";
+    for (const auto& c : commands) os << "  " << c.name << std::string(12 - std::string(c.name).size(), ' ') << c.summary << "\n";
 }
 
 }  // namespace

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
+#include "shiftnorm/corrupt/dataset.hpp"
+#include "shiftnorm/corrupt/selection.hpp"
 #include "shiftnorm/data/dataset.hpp"
 #include "shiftnorm/data/transforms.hpp"
 #include "shiftnorm/eval/evaluate.hpp"
@@ -134,6 +137,42 @@ inline std::vector<double> symmetric_kl(const block_gaussians& a, const block_ga
         d[k] = s / double(C);
     }
     return d;
+}
+
+//! Options of measure_divergence().
+struct divergence_protocol {
+    std::vector<corrupt::corruption> corruptions;  //!< empty: the 15 common ones
+    int severity = 3;
+    std::uint64_t seed = 0;  //!< corruption seed (image i of the set uses image_seed(seed, c, severity, i))
+    corrupt::corrupt_options corrupt{};
+    divergence_options fit{};
+};
+
+//! One row: D(clean || corrupted) of one block (eq. 5).
+struct divergence_row {
+    std::string corruption, block;
+    int severity = 0;
+    double divergence = 0;
+};
+
+//! Seed 001's Fig. 4 protocol for one network: the per-channel Gaussians of every block's
+//! output (from top-level child fit.first_child on) on the clean set `ds` and on its copy under
+//! each corruption at `severity`; one row per corruption and block. `progress` (may be empty)
+//! gets each corruption's name as it starts.
+inline std::vector<divergence_row> measure_divergence(nn::sequential& net, const data::image_dataset& ds,
+                                                      const divergence_protocol& o,
+                                                      const std::function<void(const std::string&)>& progress = {}) {
+    if (o.severity < 1 || o.severity > 5) shiftnorm::detail::fail("measure_divergence", "severity", "in [1, 5]", o.severity);
+    const auto list = o.corruptions.empty() ? corrupt::parse_corruption_list("common") : o.corruptions;
+    const block_gaussians clean = fit_block_gaussians(net, ds, o.fit);
+    std::vector<divergence_row> rows;
+    for (const auto c : list) {
+        if (progress) progress(corrupt::name_of(c));
+        const auto shifted = fit_block_gaussians(net, corrupt::corrupted_copy(ds, c, o.severity, o.seed, o.corrupt), o.fit);
+        const auto d = symmetric_kl(clean, shifted, o.fit.var_floor);
+        for (std::size_t b = 0; b < d.size(); ++b) rows.push_back({corrupt::name_of(c), clean.blocks[b], o.severity, d[b]});
+    }
+    return rows;
 }
 
 }  // namespace shiftnorm::eval
