@@ -407,3 +407,38 @@ TEST_CASE("norm_config rejects eps and momentum the layer constructor would reje
     groups.exact_groups = false;  // documented fallback: gcd(3, 16) = 1 group
     CHECK(nn::norm_layer<group_norm<>>(16, groups).impl.groups() == 1);
 }
+
+TEST_CASE("set_param_grad(false): the same input gradient, no parameter gradient, through containers", "[nn][grad]") {
+    nn::sequential body;
+    body.add(nn::conv2d(3, 4, 3, 1, 1, true)).add(nn::relu()).add(nn::conv2d(4, 4, 1, 1, 0));
+    nn::sequential net;
+    net.add("block", nn::residual(std::move(body), nn::conv2d(3, 4, 1, 1, 0)))
+        .add("", nn::global_avg_pool())
+        .add("fc", nn::linear(4, 3, true));
+    nn::rng_type g(9);
+    net.reset_parameters(g);
+    net.set_input_grad(true);
+    tensor<float> x(shape4{2, 3, 5, 5});
+    for (index_t i = 0; i < x.numel(); ++i) x[i] = float(std::sin(0.37 * double(i)));
+    tensor<float> dy(shape4{2, 3, 1, 1});
+    for (index_t i = 0; i < dy.numel(); ++i) dy[i] = float(i) - 2.5f;
+    net.zero_grad();
+    net.forward(x, nn::mode::train);
+    const tensor<float> dx_full = net.backward(dy);
+    const auto ps = net.parameters();
+    double gsum = 0;
+    for (const auto& p : ps.params)
+        if (p.grad)
+            for (index_t k = 0; k < p.size; ++k) gsum += std::abs(p.grad[k]);
+    REQUIRE(gsum > 0);
+    net.zero_grad();
+    net.set_param_grad(false);
+    net.forward(x, nn::mode::train);
+    const tensor<float>& dx = net.backward(dy);
+    for (index_t i = 0; i < dx.numel(); ++i) REQUIRE(dx[i] == dx_full[i]);
+    for (const auto& p : ps.params)
+        if (p.grad)
+            for (index_t k = 0; k < p.size; ++k) REQUIRE(p.grad[k] == 0.0f);
+    net.set_param_grad(true);
+    CHECK(net[0].param_grad());
+}

@@ -114,6 +114,11 @@ public:
         return net_.backward_range(diff_logits, head_begin_, net_.size());
     }
     void head_input_grad(bool on) { net_[head_begin_].set_input_grad(on); }
+    //! Whether head backward passes accumulate parameter gradients (off during the adversary's
+    //! search, which needs only the gradient with respect to the features).
+    void head_param_grad(bool on) {
+        for (std::size_t k = head_begin_; k < net_.size(); ++k) net_[k].set_param_grad(on);
+    }
     shape4 feature_shape(const shape4& input) const { return net_.output_shape_range(input, 0, head_begin_); }
 
     //! The parameters the optimizer trains: the head's (shared convolutions and linear layers,

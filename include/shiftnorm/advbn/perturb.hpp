@@ -45,8 +45,9 @@ struct attack_trace {
 //! Runs the adversary on features `f` (a split_network's front output) with labels `y`:
 //! adv.d_mu / adv.d_sigma end at the final perturbation and `f_adv` holds the perturbed
 //! features. The head runs in inference mode under opt.attack_route and is routed back to the
-//! clean BNs on return; parameter gradients the head accumulated are left for the caller to
-//! clear (zero_grad). Cost: steps + 1 head forwards and steps head backwards.
+//! clean BNs on return; its backward passes skip the convolution / linear parameter gradients
+//! (set_param_grad(false); normalization layers still accumulate theirs: clear them with
+//! zero_grad). Cost: steps + 1 head forwards and steps input-only head backwards.
 template <class Norm>
 attack_trace perturb(split_network<Norm>& net, adversarial_stats& adv, const tensor<float>& f,
                      const std::vector<std::int32_t>& y, const attack_options& opt, tensor<float>& f_adv) {
@@ -58,7 +59,16 @@ attack_trace perturb(split_network<Norm>& net, adversarial_stats& adv, const ten
     attack_trace tr;
     nn::softmax_cross_entropy ce;
     routed<Norm> guard(net, opt.attack_route);
+    // only d(loss)/d(features) is needed: no parameter gradients (restored on every exit)
+    struct grads_restore {
+        split_network<Norm>& n;
+        ~grads_restore() {
+            n.head_input_grad(false);
+            n.head_param_grad(true);
+        }
+    } restore{net};
     net.head_input_grad(true);
+    net.head_param_grad(false);
     for (int s = 0; s <= opt.steps; ++s) {
         adv.forward(f.view(), f_adv.view());
         const tensor<float>& logits = net.head(f_adv, nn::mode::eval);
@@ -69,7 +79,6 @@ attack_trace perturb(split_network<Norm>& net, adversarial_stats& adv, const ten
         adv.backward(f.view(), f_adv.view(), diff.view(), tensor_view<float>());
         adv.pgd_step(opt.tau, opt.eps);
     }
-    net.head_input_grad(false);
     return tr;
 }
 

@@ -43,10 +43,12 @@ inline clip_box batch_range(const tensor<float>& x) {
 //! the batch being classified, differentiated through), preceded in pixel space by the input
 //! normalization (mean, std per channel, or one value for all channels).
 //!
-//! Neither mode changes the network's stored statistics (nn::mode::train is refused). The input
-//! gradient is switched on for the whole network (set_input_grad(true)) by the constructor.
-//! Cost of gradient(): one forward and one backward of the network (parameter gradients are
-//! accumulated by the layers as a side effect; call net.zero_grad() before training again).
+//! Neither mode changes the network's stored statistics (nn::mode::train is refused). The
+//! constructor switches the input gradient on for the whole network (set_input_grad(true)) and
+//! the parameter gradients of convolutions and linear layers off (set_param_grad(false): an
+//! attack needs only the input gradient); before training the network again, call
+//! net.set_param_grad(true) and net.zero_grad(). Cost of gradient(): one forward and one
+//! input-only backward of the network.
 class model {
 public:
     model(nn::module& net, nn::mode m, input_space space, std::vector<float> mean = {0.0f}, std::vector<float> std = {1.0f})
@@ -60,6 +62,7 @@ public:
         for (float s : std_)
             if (!(s > 0.0f) || !std::isfinite(s)) shiftnorm::detail::fail("attack::model", "std", "finite and > 0", s);
         net.set_input_grad(true);
+        net.set_param_grad(false);
     }
 
     nn::mode mode() const { return mode_; }

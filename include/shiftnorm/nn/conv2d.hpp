@@ -254,8 +254,11 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         if (input_grad_) nn::detail::ensure_shape(diff_src_, is);
         prepare_buffers(direct ? 0 : K * P);
         const int T = int(cols_.size());
+        const bool want_w = param_grad_;
+        if (!want_w && !input_grad_) return diff_dst;
         if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T));
-        for (auto& d : dws_) d.assign(weight.size(), 0.0f);
+        if (want_w)
+            for (auto& d : dws_) d.assign(weight.size(), 0.0f);
         const bool same = nn::detail::same_stride1(geo_, is.h, is.w, os.h, os.w);
         const float* x = src_->data();
         const float* dy = diff_dst.data();
@@ -268,10 +271,12 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 const float* dyg = dy + (n * os.c + g * Og) * P;
-                if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
-                // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K]
-                nn::detail::gemm(false, true, Og, K, P, 1.0f, dyg, P, direct ? xg : col, P, 1.0f,
-                                 dws_[t].data() + g * Og * K, K);
+                if (want_w) {
+                    if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
+                    // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K]
+                    nn::detail::gemm(false, true, Og, K, P, 1.0f, dyg, P, direct ? xg : col, P, 1.0f,
+                                     dws_[t].data() + g * Og * K, K);
+                }
                 if (dx) {
                     const float* wg = weight.data() + g * Og * K;
                     float* dxg = dx + (n * is.c + g * Cg) * is.h * is.w;
@@ -286,6 +291,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                 }
             }
         }
+        if (!want_w) return diff_src_;
         for (const auto& d : dws_)
             for (std::size_t i = 0; i < weight.size(); ++i) diff_weight[i] += d[i];
         if (opt_.bias)

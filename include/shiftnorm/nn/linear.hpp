@@ -64,9 +64,11 @@ public:
         const index_t N = dst_.shape().n;
         nn::detail::cmap_rm dY(diff_dst.data(), N, out_);
         nn::detail::cmap_rm X(src_->data(), N, in_);
-        nn::detail::map_rm dW(diff_weight.data(), out_, in_);
-        dW.noalias() += dY.transpose() * X;
-        if (has_bias_) Eigen::Map<Eigen::RowVectorXf>(diff_bias.data(), out_) += dY.colwise().sum();
+        if (param_grad_) {
+            nn::detail::map_rm dW(diff_weight.data(), out_, in_);
+            dW.noalias() += dY.transpose() * X;
+            if (has_bias_) Eigen::Map<Eigen::RowVectorXf>(diff_bias.data(), out_) += dY.colwise().sum();
+        }
         if (!input_grad_) return diff_dst;
         nn::detail::ensure_shape(diff_src_, src_->shape());
         nn::detail::map_rm dX(diff_src_.data(), N, in_);

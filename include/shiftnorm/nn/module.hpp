@@ -107,6 +107,15 @@ public:
     //! Whether backward must compute diff_src (false for the first layer of a network).
     virtual void set_input_grad(bool on) { input_grad_ = on; }
     bool input_grad() const { return input_grad_; }
+    //! Whether backward accumulates parameter gradients (default true). Off, layers with
+    //! parameters skip that work (a convolution its weight GEMM and im2col): for passes that
+    //! only need the input gradient, e.g. an attack through a network. Applies to the whole
+    //! subtree (containers pass it to their children through for_each_child).
+    virtual void set_param_grad(bool on) {
+        param_grad_ = on;
+        for_each_child([on](module& c) { c.set_param_grad(on); });
+    }
+    bool param_grad() const { return param_grad_; }
 
     void zero_grad() {
         param_set ps;
@@ -122,6 +131,7 @@ public:
 
 protected:
     bool input_grad_ = true;
+    bool param_grad_ = true;
 };
 
 using module_ptr = std::unique_ptr<module>;
