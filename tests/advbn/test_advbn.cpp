@@ -16,6 +16,7 @@
 
 #include "shiftnorm/advbn/fine_tune.hpp"
 #include "shiftnorm/data/safetensors.hpp"
+#include "support/golden.hpp"
 #include "shiftnorm/nn.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
@@ -25,14 +26,7 @@ using bn = batch_norm<population>;
 
 namespace {
 
-tensor<float> read4(const data::safetensors_file& f, const std::string& name) {
-    const auto& t = f.at(name);
-    REQUIRE(t.shape.size() == 4);
-    tensor<float> x(shape4{t.shape[0], t.shape[1], t.shape[2], t.shape[3]});
-    const auto v = t.to_float();
-    std::copy(v.begin(), v.end(), x.begin());
-    return x;
-}
+using test::read4;
 
 nn::sequential stage(index_t in, index_t out, index_t stride) {
     nn::sequential s;
@@ -40,8 +34,8 @@ nn::sequential stage(index_t in, index_t out, index_t stride) {
     return s;
 }
 
-//! The layout of make_advbn_golden.py's Net.
-nn::sequential tiny_net() {
+//! The layout of make_advbn_golden.py's Net (3 classes); `classes` for the toy data sets.
+nn::sequential tiny_net(index_t classes = 3) {
     nn::sequential net;
     net.add("conv1", nn::conv2d(3, 4, 3, 1, 1))
         .add("bn1", nn::norm_layer<bn>(4))
@@ -49,7 +43,7 @@ nn::sequential tiny_net() {
         .add("layer1", stage(4, 6, 1))
         .add("layer2", stage(6, 8, 2))
         .add("", nn::global_avg_pool())
-        .add("linear", nn::linear(8, 3));
+        .add("linear", nn::linear(8, classes));
     return net;
 }
 
@@ -99,18 +93,12 @@ data::image_dataset toy_images(index_t n, std::uint64_t seed) {
     return ds;
 }
 
+//! tiny_net with 2 classes and seeded weights, for the two-class toy images.
 nn::sequential toy_net() {
-    nn::sequential n2;
-    n2.add("conv1", nn::conv2d(3, 4, 3, 1, 1))
-        .add("bn1", nn::norm_layer<bn>(4))
-        .add("", nn::relu())
-        .add("layer1", stage(4, 6, 1))
-        .add("layer2", stage(6, 8, 2))
-        .add("", nn::global_avg_pool())
-        .add("linear", nn::linear(8, 2));
+    nn::sequential net = tiny_net(2);
     nn::rng_type g(3);
-    n2.reset_parameters(g);
-    return n2;
+    net.reset_parameters(g);
+    return net;
 }
 
 std::string slurp(const std::string& p) {

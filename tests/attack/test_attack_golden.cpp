@@ -9,6 +9,7 @@
 
 #include "shiftnorm/attack/attacks.hpp"
 #include "shiftnorm/data/safetensors.hpp"
+#include "support/golden.hpp"
 #include "shiftnorm/nn.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
@@ -17,14 +18,7 @@ using namespace shiftnorm;
 
 namespace {
 
-tensor<float> read4(const data::safetensors_file& f, const std::string& name) {
-    const auto& t = f.at(name);
-    REQUIRE(t.shape.size() == 4);
-    tensor<float> x(shape4{t.shape[0], t.shape[1], t.shape[2], t.shape[3]});
-    const auto v = t.to_float();
-    std::copy(v.begin(), v.end(), x.begin());
-    return x;
-}
+using test::read4;
 
 }  // namespace
 

@@ -63,11 +63,10 @@ inline int cmd_advbn(const std::vector<std::string>& args) {
     if (p.get("weights") == p.get("out")) throw usage_error("--out must differ from --weights (the pretrained file is never overwritten)");
 
     const data_spec spec = parse_data(p.get("data"));
-    data::image_dataset train_set = load_split(spec, true);
-    data::image_dataset test_set = load_split(spec, false);
-    const auto subset_seed = std::uint64_t(p.get_int("seed")) + 0x5eed;
-    train_set = data::random_subset(train_set, p.get_int("limit-train"), subset_seed);
-    test_set = data::random_subset(test_set, p.get_int("limit-test"), subset_seed + 1);
+    const auto splits = load_train_test(spec, p.get_int("limit-train"), p.get_int("limit-test"),
+                                                       std::uint64_t(p.get_int("seed")));
+    const data::image_dataset& train_set = splits.first;
+    const data::image_dataset& test_set = splits.second;
     std::ostream& log = log_stream(p);
 
     nn::sequential plain = build_model<default_norm>(p, train_set);

@@ -42,13 +42,10 @@ inline int cmd_train(const std::vector<std::string>& args) {
     apply_threads(p);
     if (p.get("data").empty()) throw usage_error("train needs --data (see --help)");
     const data_spec spec = parse_data(p.get("data"));
-    data::image_dataset train_set = load_split(spec, true);
-    data::image_dataset test_set = load_split(spec, false);
-    // seeded subsets over all classes: image folders are sorted by class, so "the first N"
-    // would be one class (and its training collapses to a constant prediction)
-    const auto subset_seed = std::uint64_t(p.get_int("seed")) + 0x5eed;
-    train_set = data::random_subset(train_set, p.get_int("limit-train"), subset_seed);
-    test_set = data::random_subset(test_set, p.get_int("limit-test"), subset_seed + 1);
+    auto splits = load_train_test(spec, p.get_int("limit-train"), p.get_int("limit-test"),
+                                                 std::uint64_t(p.get_int("seed")));
+    data::image_dataset& train_set = splits.first;
+    data::image_dataset& test_set = splits.second;
     std::ostream& log = log_stream(p);
     log << "data: " << train_set.size() << " train / " << test_set.size() << " test images, " << train_set.channels
               << "x" << train_set.height << "x" << train_set.width << ", " << train_set.num_classes() << " classes\n";

@@ -21,6 +21,7 @@
 #include "shiftnorm/data/cifar.hpp"
 #include "shiftnorm/data/idx.hpp"
 #include "shiftnorm/data/image_folder.hpp"
+#include "shiftnorm/data/sampling.hpp"
 #include "shiftnorm/data/transforms.hpp"
 #include "shiftnorm/models/zoo.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
@@ -118,6 +119,16 @@ inline data::image_dataset load_split(const data_spec& d, bool train) {
     if (d.kind == "folder" || (d.kind == "cifar10" && !train) || (d.kind == "cifar100" && !train))
         return data::load_image_folder(d.dir, 3);
     throw io_error("--data: '" + d.dir + "' has neither CIFAR binary batches nor a '" + split + "/' image folder");
+}
+
+//! The train and test splits of `d`, each reduced to a seeded random subset over all classes
+//! when `limit_train` / `limit_test` > 0 (image folders are sorted by class, so "the first N"
+//! would be one class). Seeds: seed + 0x5eed (train), + 1 (test).
+inline std::pair<data::image_dataset, data::image_dataset> load_train_test(const data_spec& d, index_t limit_train,
+                                                                           index_t limit_test, std::uint64_t seed) {
+    const auto subset_seed = seed + 0x5eed;
+    return {data::random_subset(load_split(d, true), limit_train, subset_seed),
+            data::random_subset(load_split(d, false), limit_test, subset_seed + 1)};
 }
 
 //! Input normalization of a dataset kind unless --mean/--std are given. CIFAR uses the

@@ -151,16 +151,9 @@ std::vector<fine_tune_record> fine_tune(split_network<Norm>& net, const data::im
     // would otherwise shrink them)
     train::sgd optimizer(net.head_parameters(!opt.control), opt.optimizer);
     int first_epoch = 0;
-    if (opt.resume && !opt.checkpoint.empty()) {
-        const auto rec = train::recover_checkpoint(opt.checkpoint);
-        if (rec.completed) log << "completed the interrupted save of " << opt.checkpoint << "\n";
-        for (const auto& f : rec.removed) log << "removed stale " << f << " (from an interrupted save)\n";
-        if (train::detail::file_exists(opt.checkpoint)) {
-            check_resumable(opt.checkpoint, identity);
-            first_epoch = train::load_checkpoint(net, optimizer, opt.checkpoint);
-            log << "resumed from " << opt.checkpoint << " after epoch " << first_epoch << "\n";
-        }
-    }
+    if (opt.resume && !opt.checkpoint.empty())
+        first_epoch = train::resume_checkpoint(opt.checkpoint, net, optimizer, log,
+                                               [&](const std::string& path) { check_resumable(path, identity); });
 
     std::vector<fine_tune_record> history;
     nn::softmax_cross_entropy ce;

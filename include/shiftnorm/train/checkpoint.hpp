@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <ostream>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -287,6 +289,24 @@ inline void save_checkpoint(const std::string& path, nn::module& net, sgd& opt,
     data::write_file_atomic(cf.weights, data::encode_safetensors(w), "checkpoint.weights");
     data::rename_file_durable(cf.pending, cf.optim, "checkpoint.promote");
     fault::point("checkpoint.end");
+}
+
+inline int load_checkpoint(nn::module& net, sgd& opt, const std::string& path);
+
+//! What a training loop does with --resume: recover_checkpoint(path) (logging what it finished
+//! or removed), then, when a checkpoint exists, `check(path)` (may throw to refuse it, before
+//! anything is loaded) and load_checkpoint into `net` and `opt`. Returns the epochs done (0
+//! when there is nothing to resume from).
+inline int resume_checkpoint(const std::string& path, nn::module& net, sgd& opt, std::ostream& log,
+                             const std::function<void(const std::string&)>& check = {}) {
+    const auto rec = recover_checkpoint(path);
+    if (rec.completed) log << "completed the interrupted save of " << path << "\n";
+    for (const auto& f : rec.removed) log << "removed stale " << f << " (from an interrupted save)\n";
+    if (!detail::file_exists(path)) return 0;
+    if (check) check(path);
+    const int done = load_checkpoint(net, opt, path);
+    log << "resumed from " << path << " after epoch " << done << "\n";
+    return done;
 }
 
 //! Loads the checkpoint at `path` (PATH and PATH.optim; run recover_checkpoint() first) into

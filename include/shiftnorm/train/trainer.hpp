@@ -93,16 +93,7 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
     net.set_input_grad(false);
     sgd optimizer(net.parameters(), opt.optimizer);
     int first_epoch = 0;
-    if (opt.resume && !opt.checkpoint.empty()) {
-        const auto rec = recover_checkpoint(opt.checkpoint);
-        if (rec.completed) log << "completed the interrupted save of " << opt.checkpoint << "\n";
-        for (const auto& f : rec.removed) log << "removed stale " << f << " (from an interrupted save)\n";
-        if (detail::file_exists(opt.checkpoint)) {
-            const int done = load_checkpoint(net, optimizer, opt.checkpoint);
-            first_epoch = done;
-            log << "resumed from " << opt.checkpoint << " after epoch " << done << "\n";
-        }
-    }
+    if (opt.resume && !opt.checkpoint.empty()) first_epoch = resume_checkpoint(opt.checkpoint, net, optimizer, log);
 
     std::vector<epoch_record> history;
     nn::softmax_cross_entropy ce;
