@@ -163,7 +163,7 @@ std::vector<fine_tune_record> fine_tune(split_network<Norm>& net, const data::im
     const auto run_start = std::chrono::steady_clock::now();
     for (int epoch = first_epoch; epoch < opt.epochs; ++epoch) {
         const auto order = data::shuffled_indices(n, opt.seed, std::uint64_t(epoch));
-        std::mt19937_64 aug_rng(opt.seed * 1000003ull + std::uint64_t(epoch) * 7919ull + 17ull);
+        auto aug_rng = train::epoch_augmentation_rng(opt.seed, epoch);
         const auto t0 = std::chrono::steady_clock::now();
         auto last_print = t0;
         fine_tune_record rec;
@@ -241,11 +241,8 @@ std::vector<fine_tune_record> fine_tune(split_network<Norm>& net, const data::im
         if (!opt.checkpoint.empty()) {
             auto meta = opt.metadata;
             for (const auto& kv : identity) meta[kv.first] = kv.second;
-            meta["epochs_done"] = std::to_string(epoch + 1);
-            meta["epochs"] = std::to_string(opt.epochs);
-            meta["seed"] = std::to_string(opt.seed);
-            if (test_set) meta["test_accuracy"] = std::to_string(rec.test_accuracy);
-            train::save_checkpoint(opt.checkpoint, net, optimizer, meta);
+            train::save_epoch_checkpoint(opt.checkpoint, net, optimizer, meta, epoch + 1, opt.epochs, opt.seed,
+                                         test_set ? rec.test_accuracy : -1.0);
         }
         if (opt.stop_after_epoch > 0 && epoch + 1 >= opt.stop_after_epoch) break;
     }

@@ -9,6 +9,8 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <map>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -72,6 +74,24 @@ inline std::string format_duration(double s) {
 //! "1h02m03s" / "4m05s" / "7s" ("?" when unknown): ETAs and elapsed times of progress lines.
 using detail::format_duration;
 
+//! The augmentation engine of epoch `epoch` of a seeded run (fit, advbn::fine_tune): drawn from
+//! (seed, epoch) only, so a run resumed after epoch e-1 replays epoch e identically.
+inline std::mt19937_64 epoch_augmentation_rng(std::uint64_t seed, int epoch) {
+    return std::mt19937_64(seed * 1000003ull + std::uint64_t(epoch) * 7919ull + 17ull);
+}
+
+//! Saves the end-of-epoch checkpoint of a seeded run: `metadata` plus epochs_done, epochs, seed
+//! and (test_accuracy >= 0) test_accuracy, crash-consistently (save_checkpoint).
+inline void save_epoch_checkpoint(const std::string& path, nn::module& net, sgd& opt,
+                                  std::map<std::string, std::string> metadata, int epochs_done, int epochs,
+                                  std::uint64_t seed, double test_accuracy) {
+    metadata["epochs_done"] = std::to_string(epochs_done);
+    metadata["epochs"] = std::to_string(epochs);
+    metadata["seed"] = std::to_string(seed);
+    if (test_accuracy >= 0) metadata["test_accuracy"] = std::to_string(test_accuracy);
+    save_checkpoint(path, net, opt, metadata);
+}
+
 //! Trains `net` with SGD for opt.epochs on `train_set`, evaluating on `test_set` (may be null)
 //! after every epoch. Epoch e sees the permutation shuffled_indices(n, seed, e) and an
 //! augmentation engine seeded from (seed, e), so a run resumed from the checkpoint of epoch
@@ -102,7 +122,7 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
     const auto run_start = std::chrono::steady_clock::now();
     for (int epoch = first_epoch; epoch < opt.epochs; ++epoch) {
         const auto order = data::shuffled_indices(n, opt.seed, std::uint64_t(epoch));
-        std::mt19937_64 aug_rng(opt.seed * 1000003ull + std::uint64_t(epoch) * 7919ull + 17ull);
+        auto aug_rng = epoch_augmentation_rng(opt.seed, epoch);
         const auto t0 = std::chrono::steady_clock::now();
         auto last_print = t0;
         double loss_sum = 0;
@@ -157,12 +177,8 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
         log.flush();
         history.push_back(rec);
         if (!opt.checkpoint.empty()) {
-            auto meta = opt.metadata;
-            meta["epochs_done"] = std::to_string(epoch + 1);
-            meta["epochs"] = std::to_string(opt.epochs);
-            meta["seed"] = std::to_string(opt.seed);
-            if (test_set) meta["test_accuracy"] = std::to_string(rec.test_accuracy);
-            save_checkpoint(opt.checkpoint, net, optimizer, meta);
+            save_epoch_checkpoint(opt.checkpoint, net, optimizer, opt.metadata, epoch + 1, opt.epochs, opt.seed,
+                                  test_set ? rec.test_accuracy : -1.0);
         }
         if (opt.stop_after_epoch > 0 && epoch + 1 >= opt.stop_after_epoch) break;
     }
