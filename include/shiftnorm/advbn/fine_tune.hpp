@@ -205,8 +205,11 @@ std::vector<fine_tune_record> fine_tune(split_network<Norm>& net, const data::im
                     << std::setw(6) << seen << "/" << n << "] " << std::fixed << std::setprecision(1) << ips
                     << " img/s  loss clean " << std::setprecision(4) << sum_clean / double(seen);
                 if (!opt.control)
-                    log << " adv " << sum_adv / double(seen) << "  |d_mu-1| " << std::setprecision(3)
-                        << sum_dmu / double(batches) << " |d_sigma-1| " << sum_dsig / double(batches);
+                    log << " adv " << sum_adv / double(seen)
+                        << (opt.attack.kind == perturbation_kind::multiplicative ? "  |d_mu-1| " : "  |d_mu| ")
+                        << std::setprecision(3) << sum_dmu / double(batches)
+                        << (opt.attack.kind == perturbation_kind::multiplicative ? " |d_sigma-1| " : " |d_sigma| ")
+                        << sum_dsig / double(batches);
                 log << "  acc " << std::setprecision(2) << 100.0 * double(correct_clean) / double(seen) << "%  lr "
                     << std::setprecision(6) << sched.at(global) << "  ETA " << train::format_duration(left)
                     << std::defaultfloat << "\n";
