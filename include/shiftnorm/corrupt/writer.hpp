@@ -13,6 +13,15 @@
 
 namespace shiftnorm::corrupt {
 
+namespace detail {
+//! create_directories that reports failure as io_error naming the folder (never filesystem_error).
+inline void make_dirs(const char* where, const std::filesystem::path& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) fail<io_error>(where, "dir", "a folder that can be created", "'" + dir.string() + "' (" + ec.message() + ")");
+}
+}  // namespace detail
+
 //! Corrupts `images` at severities 1..5 into one uint8 array (5N, H, W, C), severity-major
 //! (rows N*(s-1) .. N*s - 1 are severity s, each the input in order): the CIFAR-10-C layout.
 inline std::vector<std::uint8_t> corrupt_all_severities(corruption c, const_batch_view images, std::uint64_t seed,
@@ -34,7 +43,7 @@ inline void write_cifar_c(const std::string& dir, const_batch_view images, const
                           int threads = 0) {
     if (!labels.empty() && labels.size() != images.count)
         detail::fail<shape_error>("write_cifar_c", "labels.size()", images.count, labels.size());
-    std::filesystem::create_directories(dir);
+    detail::make_dirs("write_cifar_c", dir);
     const std::vector<std::int64_t> shape = {5 * static_cast<std::int64_t>(images.count), images.height, images.width,
                                              images.channels};
     for (corruption c : which) {
@@ -71,7 +80,7 @@ inline void write_imagenet_c(const std::string& root, const_batch_view images, c
             corrupt_batch(c, s, images, dst, seed, opt, threads, first_index);
             for (std::size_t i = 0; i < images.count; ++i) {
                 const fs::path d = fs::path(root) / name_of(c) / std::to_string(s) / items[i].wnid;
-                fs::create_directories(d);
+                detail::make_dirs("write_imagenet_c", d);
                 data::write_jpeg((d / items[i].file).string(), dst[i].data, images.height, images.width,
                                  images.channels, jpeg_quality);
             }
