@@ -9,9 +9,10 @@
 set -euo pipefail
 pkgs=(cmake g++ make libeigen3-dev catch2 libbenchmark-dev libdnnl-dev ocl-icd-opencl-dev libjpeg-dev libpng-dev
       zlib1g-dev dataset-fashion-mnist
-      libfftw3-dev)  # benchmark peer only (bench_fft): the library never uses FFTW
-# python3-torch and python3-numpy are only needed to regenerate golden files (tests/golden/*.py).
-if [[ "${SHIFTNORM_WITH_TORCH:-0}" == 1 ]]; then pkgs+=(python3-torch python3-numpy); fi
+      libfftw3-dev  # benchmark peer only (bench_fft): the library never uses FFTW
+      # the Python package (python/) and its pytest suite; python3-torch for shiftnorm.torch, the
+      # golden-file scripts (tests/golden/*.py) and the speed peers; libtorch-dev for the libtorch example
+      python3-dev pybind11-dev python3-numpy python3-pytest python3-torch libtorch-dev)
 # clang with libFuzzer only for scripts/fuzz.sh (CI's short fuzz run).
 if [[ "${SHIFTNORM_WITH_FUZZ:-0}" == 1 ]]; then pkgs+=(clang-14 libclang-rt-14-dev); fi
 if [[ "${1:-}" == "--list" ]]; then printf '%s\n' "${pkgs[@]}"; exit 0; fi

@@ -115,3 +115,33 @@ TEST_CASE("external: deferred write, disabled layers, and hostile inputs", "[ext
     std::vector<float> m2{1.f, 2.f}, v2{3.f, 4.f};
     CHECK_THROWS_AS(rectify_external({x.data(), empty}, {m2.data(), v2.data(), 2}, o), value_error);
 }
+
+TEST_CASE("external: normalize in NCHW and NHWC against the double reference", "[external]") {
+    const shape4 s{3, 5, 4, 6};
+    const auto x = random_tensor(s, 21, 2.0, 3.0);
+    channel_stats<float> st(5);
+    std::vector<float> gamma(5), beta(5);
+    for (int c = 0; c < 5; ++c) st.mean[c] = 1.5f + 0.1f * c, st.var[c] = 2.0f + c, gamma[c] = 0.5f + c, beta[c] = -0.3f * c;
+    const auto ref = test::naive_bn(test::to_double(x), s, std::vector<double>(st.mean.begin(), st.mean.end()),
+                                    std::vector<double>(st.var.begin(), st.var.end()),
+                                    std::vector<double>(gamma.begin(), gamma.end()),
+                                    std::vector<double>(beta.begin(), beta.end()), 1e-5);
+    std::vector<float> y(std::size_t(s.numel()));
+    normalize_external({x.data(), s}, y.data(), st, {gamma.data(), beta.data()});
+    CHECK(test::worst_error(y, ref, 1e-5, 1e-5) <= 1.0);
+    // NHWC in, NHWC out: the same values, permuted
+    const auto xh = to_nhwc(x);
+    tensor<float> ref_t(s);
+    for (std::size_t i = 0; i < ref.size(); ++i) ref_t.data()[i] = float(ref[i]);
+    const auto ref_h = to_nhwc(ref_t);
+    std::vector<float> yh(y.size());
+    normalize_external({xh.data(), s, memory_layout::nhwc}, yh.data(), st, {gamma.data(), beta.data()});
+    CHECK(test::worst_error(yh, ref_h, 1e-5, 1e-5) <= 1.0);
+    // no affine: scale 1, shift 0
+    normalize_external({x.data(), s}, y.data(), st, {});
+    CHECK(y[0] == Approx((x.data()[0] - st.mean[0]) / std::sqrt(st.var[0] + 1e-5)).epsilon(1e-6));
+    // hostile: aliasing, channel mismatch, negative eps
+    CHECK_THROWS_AS(normalize_external({x.data(), s}, const_cast<float*>(x.data()) + 3, st, {}), value_error);
+    CHECK_THROWS_AS(normalize_external({x.data(), s}, y.data(), channel_stats<float>(4), {}), shape_error);
+    CHECK_THROWS_AS(normalize_external({x.data(), s}, y.data(), st, {}, -1.0), value_error);
+}

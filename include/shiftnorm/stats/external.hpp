@@ -117,4 +117,35 @@ inline external_rectify_result rectify_external(const activation_view& x, const 
     return r;
 }
 
+//! Non-owning per-channel affine parameters in another framework's tensors (torch's BN `weight`
+//! and `bias`); a null pointer means 1 (scale) or 0 (shift).
+struct external_affine {
+    const float* scale = nullptr;
+    const float* shift = nullptr;
+};
+
+//! Batch normalization on buffers another framework owns: dst = scale * (x - mean) /
+//! sqrt(var + eps) + shift, per channel, in x's memory order (an NHWC x gives an NHWC dst).
+//! `dst` holds x.shape.numel() floats and must not overlap x. The same folded coefficients as
+//! batch_norm's forward (mean, a = scale / sqrt(var + eps), b = shift).
+inline void normalize_external(const activation_view& x, float* dst, const channel_stats<float>& s,
+                               const external_affine& affine, double eps = 1e-5) {
+    detail::check_activation("normalize_external", x, s.channels());
+    const std::size_t n = std::size_t(x.shape.numel());
+    if (n == 0) return;
+    if (dst == nullptr) detail::fail("normalize_external", "dst", "a non-null pointer", "null");
+    if (!(dst + n <= x.data || x.data + n <= dst))
+        detail::fail("normalize_external", "dst", "a buffer that does not overlap x", "an overlapping buffer");
+    if (!(eps >= 0.0)) detail::fail("normalize_external", "eps", ">= 0", eps);
+    const std::size_t C = std::size_t(s.channels());
+    std::vector<float> mean(C), a(C), b(C);
+    for (std::size_t c = 0; c < C; ++c) {
+        mean[c] = s.mean[c];
+        a[c] = float((affine.scale ? double(affine.scale[c]) : 1.0) / std::sqrt(double(s.var[c]) + eps));
+        b[c] = affine.shift ? affine.shift[c] : 0.f;
+    }
+    const tensor_view<const float> v = x.kernel_view();
+    backend::cpu::stream_normalize(v.data(), dst, v.shape(), mean.data(), a.data(), b.data());
+}
+
 }  // namespace shiftnorm

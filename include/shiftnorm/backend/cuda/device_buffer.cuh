@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -46,7 +47,46 @@ inline void check_cuda(cudaError_t code, const char* call, const char* file, int
 
 namespace shiftnorm::backend::cuda {
 
-//! Owning, uninitialised device array of trivially copyable T (cudaMalloc / cudaFree).
+//! Where device memory comes from: a pair of functions and their context, so a host framework can
+//! hand shiftnorm its own pool (PyTorch's caching allocator: c10::cuda::CUDACachingAllocator's
+//! raw_alloc / raw_delete). `allocate` returns nullptr or throws on failure; `deallocate` must
+//! not throw. The default is cudaMalloc / cudaFree.
+struct device_allocator {
+    void* (*allocate)(std::size_t bytes, void* ctx) = nullptr;
+    void (*deallocate)(void* p, std::size_t bytes, void* ctx) = nullptr;
+    void* ctx = nullptr;
+
+    static void* cuda_allocate(std::size_t bytes, void*) {
+        void* p = nullptr;
+        SHIFTNORM_CUDA_CHECK(cudaMalloc(&p, bytes));
+        return p;
+    }
+    static void cuda_deallocate(void* p, std::size_t, void*) { (void)cudaFree(p); }
+    static device_allocator cuda() { return {&cuda_allocate, &cuda_deallocate, nullptr}; }
+};
+
+namespace detail {
+inline std::atomic<const device_allocator*>& allocator_slot() {
+    static const device_allocator fallback = device_allocator::cuda();
+    static std::atomic<const device_allocator*> slot{&fallback};
+    return slot;
+}
+}  // namespace detail
+
+//! Installs the allocator every device_buffer allocated from now on uses (nullptr: back to
+//! cudaMalloc / cudaFree). `a` must outlive every buffer it allocated: a buffer frees its memory
+//! with the allocator that allocated it, whatever is installed by then.
+inline void set_device_allocator(const device_allocator* a) {
+    if (a && (!a->allocate || !a->deallocate))
+        shiftnorm::detail::fail("set_device_allocator", "allocator", "both allocate and deallocate set", "a null function");
+    static const device_allocator fallback = device_allocator::cuda();
+    detail::allocator_slot().store(a ? a : &fallback);
+}
+//! The allocator in use.
+inline const device_allocator& current_device_allocator() { return *detail::allocator_slot().load(); }
+
+//! Owning, uninitialised device array of trivially copyable T (from the current
+//! device_allocator: cudaMalloc / cudaFree unless set_device_allocator installed another).
 //! Move-only. Transfers take a stream; the *_sync helpers wait for it.
 template <class T>
 class device_buffer {
@@ -57,12 +97,14 @@ public:
     explicit device_buffer(std::size_t count) { allocate(count); }
     device_buffer(const device_buffer&) = delete;
     device_buffer& operator=(const device_buffer&) = delete;
-    device_buffer(device_buffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    device_buffer(device_buffer&& o) noexcept
+        : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), alloc_(o.alloc_) {}
     device_buffer& operator=(device_buffer&& o) noexcept {
         if (this != &o) {
             release();
             data_ = std::exchange(o.data_, nullptr);
             size_ = std::exchange(o.size_, 0);
+            alloc_ = o.alloc_;
         }
         return *this;
     }
@@ -118,13 +160,15 @@ public:
 private:
     void allocate(std::size_t count) {
         if (count == 0) return;
-        void* p = nullptr;
-        SHIFTNORM_CUDA_CHECK(cudaMalloc(&p, count * sizeof(T)));
+        alloc_ = &current_device_allocator();
+        void* p = alloc_->allocate(count * sizeof(T), alloc_->ctx);
+        if (!p)
+            throw std::bad_alloc();
         data_ = static_cast<T*>(p);
         size_ = count;
     }
     void release() noexcept {
-        if (data_) (void)cudaFree(data_);  // never throws from a destructor
+        if (data_) alloc_->deallocate(data_, bytes(), alloc_->ctx);  // never throws from a destructor
         data_ = nullptr;
         size_ = 0;
     }
@@ -135,6 +179,7 @@ private:
 
     T* data_ = nullptr;
     std::size_t size_ = 0;
+    const device_allocator* alloc_ = nullptr;  //!< the allocator that allocated data_
 };
 
 //! Owning page-locked host array (cudaMallocHost): the staging area of asynchronous copies.
