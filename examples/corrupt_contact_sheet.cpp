@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-// Writes a contact sheet PNG: one image under all 19 corruptions (rows) at severities 1-5 (columns).
+// Writes a contact sheet PNG: one image under all 19 corruptions (labelled rows) at severities 1-5 (columns).
 //
 // usage: corrupt_contact_sheet [--input FILE] [--index I] [--table cifar|imagenet|mnist]
 //                              [--seed S] [--scale K] [--frost-dir DIR] [--out sheet.png]
 //   FILE: a .npy uint8 array (N,H,W,C) or (H,W,C) (image I is used), or a JPEG/PNG file.
 //   Without --input a synthetic test pattern is used. Column 0 is the clean image.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -14,6 +15,7 @@
 #include "shiftnorm/corrupt.hpp"
 #include "shiftnorm/data/image_io.hpp"
 #include "shiftnorm/data/npy.hpp"
+#include "shiftnorm/eval/canvas.hpp"
 
 namespace sc = shiftnorm::corrupt;
 namespace sd = shiftnorm::data;
@@ -84,21 +86,33 @@ int main(int argc, char** argv) try {
     if (scale <= 0) scale = src.height() < 64 ? 4 : 1;
     const int pad = 2, cell_h = src.height() * scale, cell_w = src.width() * scale;
     const int rows = sc::corruption_count, cols = 6;
-    const int H = rows * (cell_h + pad) + pad, W = cols * (cell_w + pad) + pad;
-    sc::image sheet(H, W, 3, 255);
+    // labels: corruption names left of the rows, "clean" / "severity 1..5" above the columns
+    namespace ev = shiftnorm::eval;
+    const int ts = cell_h >= 64 ? 2 : 1;
+    int label_w = 0;
+    for (const char* n : sc::corruption_names) label_w = std::max(label_w, ev::canvas::text_width(n, ts));
+    const int left = label_w + 4 * ts + pad, top = ev::canvas::text_height(ts) + 4 * ts;
+    const int H = top + rows * (cell_h + pad) + pad, W = left + cols * (cell_w + pad) + pad;
+    ev::canvas sheet(W, H);
     auto paste = [&](const sc::image& img, int r, int c) {
         for (int y = 0; y < cell_h; ++y)
-            for (int x = 0; x < cell_w; ++x)
-                for (int k = 0; k < 3; ++k)
-                    sheet(pad + r * (cell_h + pad) + y, pad + c * (cell_w + pad) + x, k) =
-                        img(y / scale, x / scale, img.channels() == 3 ? k : 0);
+            for (int x = 0; x < cell_w; ++x) {
+                auto v = [&](int k) { return img(y / scale, x / scale, img.channels() == 3 ? k : 0); };
+                sheet.put(left + c * (cell_w + pad) + x, top + pad + r * (cell_h + pad) + y, {v(0), v(1), v(2)});
+            }
     };
+    for (int c = 0; c < cols; ++c)
+        sheet.text(left + c * (cell_w + pad) + cell_w / 2, top - 2 * ts,
+                   c == 0 ? std::string("clean") : (cell_w >= 60 * ts ? "severity " : "s") + std::to_string(c),
+                   ev::colors::black, ts, ev::h_align::center, ev::v_align::bottom);
     for (int r = 0; r < rows; ++r) {
         const auto c = static_cast<sc::corruption>(r);
+        sheet.text(left - 3 * ts, top + pad + r * (cell_h + pad) + cell_h / 2, sc::name_of(c), ev::colors::black, ts,
+                   ev::h_align::right, ev::v_align::middle);
         paste(src, r, 0);
         for (int s = 1; s <= 5; ++s) paste(sc::corrupt(c, s, src, seed, opt), r, s);
     }
-    sd::write_png(out, sheet.data(), sheet.height(), sheet.width(), 3);
+    sd::write_png(out, sheet.pixels().data(), sheet.height(), sheet.width(), 3);
     std::printf("wrote %s (%dx%d): rows in the order", out.c_str(), W, H);
     for (const char* n : sc::corruption_names) std::printf(" %s", n);
     std::printf("; columns clean, severity 1..5; table %s, seed %llu\n", sc::table_name(opt.table),

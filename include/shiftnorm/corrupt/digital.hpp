@@ -99,10 +99,13 @@ inline void contrast(const_image_view src, image_view dst, int severity, param_t
     detail::check_pair("contrast", src, dst);
     detail::fimage f = detail::to_unit(src);
     std::array<double, 3> mean{0, 0, 0};
-    for (std::size_t i = 0; i < f.size(); ++i) mean[i % f.c] += f.px[i];
+    const std::size_t C = static_cast<std::size_t>(f.c), pixels = f.size() / C;
+    for (std::size_t i = 0; i < pixels; ++i)
+        for (std::size_t k = 0; k < C; ++k) mean[k] += f.px[i * C + k];
     const double n = static_cast<double>(f.h) * f.w;
     for (int k = 0; k < f.c; ++k) mean[k] /= n;
-    for (std::size_t i = 0; i < f.size(); ++i) f.px[i] = (f.px[i] - mean[i % f.c]) * c + mean[i % f.c];
+    for (std::size_t i = 0; i < pixels; ++i)
+        for (std::size_t k = 0; k < C; ++k) f.px[i * C + k] = (f.px[i * C + k] - mean[k]) * c + mean[k];
     detail::store_unit(f, dst);
 }
 

@@ -2,6 +2,7 @@
 // Separable and 2-D linear filters with scipy.ndimage / OpenCV border semantics, on float work images.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -54,29 +55,48 @@ inline std::vector<double> gaussian_half_kernel(double sigma, double truncate = 
 //! Symmetric 1-D correlation of every line of `f` along `axis` (0 = rows/vertical, 1 =
 //! columns/horizontal), with the summation order of scipy's NI_Correlate1D symmetric path
 //! (centre tap first, then outer-to-inner pairs), so float64 results match scipy bit for bit.
+//! Scheduled for the cache: every output value keeps that order, but the loops run along the
+//! contiguous H x (W*C) rows (vertical pass: whole rows at a time; horizontal: one border-padded
+//! row, all channels interleaved), so the inner loops are unit-stride and vectorise.
 inline void correlate1d_symmetric(fimage& f, int axis, const std::vector<double>& half, border mode) {
     const int r = static_cast<int>(half.size()) - 1;
     if (r == 0 && half[0] == 1.0) {
         for (double& v : f.px) v = v * 1.0;
         return;
     }
-    const int n = axis == 0 ? f.h : f.w;
-    const int lines = axis == 0 ? f.w : f.h;
-    const std::size_t step = axis == 0 ? static_cast<std::size_t>(f.w) * f.c : static_cast<std::size_t>(f.c);
-    std::vector<double> buf(n + 2 * r), out(n);
-    for (int l = 0; l < lines; ++l) {
-        for (int ch = 0; ch < f.c; ++ch) {
-            const std::size_t base = (axis == 0 ? static_cast<std::size_t>(l) * f.c
-                                                : static_cast<std::size_t>(l) * f.w * f.c) + ch;
-            for (int i = -r; i < n + r; ++i) buf[i + r] = f.px[base + border_index(i, n, mode) * step];
-            for (int i = 0; i < n; ++i) {
-                const double* p = &buf[i + r];
-                double acc = p[0] * half[0];
-                for (int j = r; j >= 1; --j) acc += (p[-j] + p[j]) * half[j];
-                out[i] = acc;
+    const std::size_t C = static_cast<std::size_t>(f.c), row = static_cast<std::size_t>(f.w) * C;
+    if (axis == 0) {
+        std::vector<double> out(f.px.size());
+        for (int y = 0; y < f.h; ++y) {
+            double* o = &out[static_cast<std::size_t>(y) * row];
+            const double* c0 = &f.px[static_cast<std::size_t>(y) * row];
+            for (std::size_t k = 0; k < row; ++k) o[k] = c0[k] * half[0];
+            for (int j = r; j >= 1; --j) {
+                const double* a = &f.px[static_cast<std::size_t>(border_index(y - j, f.h, mode)) * row];
+                const double* b = &f.px[static_cast<std::size_t>(border_index(y + j, f.h, mode)) * row];
+                const double w = half[j];
+                for (std::size_t k = 0; k < row; ++k) o[k] += (a[k] + b[k]) * w;
             }
-            for (int i = 0; i < n; ++i) f.px[base + i * step] = out[i];
         }
+        f.px.swap(out);
+        return;
+    }
+    std::vector<double> buf((static_cast<std::size_t>(f.w) + 2 * r) * C), out(row);
+    for (int y = 0; y < f.h; ++y) {
+        double* line = &f.px[static_cast<std::size_t>(y) * row];
+        for (int i = -r; i < f.w + r; ++i) {
+            const double* src = line + static_cast<std::size_t>(border_index(i, f.w, mode)) * C;
+            for (std::size_t ch = 0; ch < C; ++ch) buf[static_cast<std::size_t>(i + r) * C + ch] = src[ch];
+        }
+        const double* p = &buf[static_cast<std::size_t>(r) * C];
+        for (std::size_t k = 0; k < row; ++k) out[k] = p[k] * half[0];
+        for (int j = r; j >= 1; --j) {
+            const double* a = p - static_cast<std::size_t>(j) * C;
+            const double* b = p + static_cast<std::size_t>(j) * C;
+            const double w = half[j];
+            for (std::size_t k = 0; k < row; ++k) out[k] += (a[k] + b[k]) * w;
+        }
+        std::copy(out.begin(), out.end(), line);
     }
 }
 
@@ -107,29 +127,31 @@ inline std::vector<double> cv_gaussian_kernel(int ksize, double sigma) {
 //! BORDER_REFLECT_101 (= border::mirror) unless told otherwise.
 inline fimage filter2d(const fimage& f, const std::vector<double>& kernel, int r, border mode = border::mirror) {
     const int k = 2 * r + 1;
-    // Pad each channel plane once (border-mapped), then accumulate tap by tap over contiguous
-    // rows so the inner loop vectorises; zero taps are skipped (disk kernels are sparse).
+    // Pad each channel plane once (border-mapped), then build each output row in an L1-resident
+    // row buffer, tap by tap in (dy, dx) order (the summation order of every value is that of a
+    // tap-major loop), so the inner loop is unit-stride and vectorises; zero taps are skipped
+    // (disk kernels are sparse).
     const int ph = f.h + 2 * r, pw = f.w + 2 * r;
-    std::vector<double> pad(static_cast<std::size_t>(ph) * pw), acc(static_cast<std::size_t>(f.h) * f.w);
+    std::vector<double> pad(static_cast<std::size_t>(ph) * pw), acc(static_cast<std::size_t>(f.w));
+    std::vector<int> taps;  // non-zero taps, in (dy, dx) order
+    for (int t = 0; t < k * k; ++t)
+        if (kernel[t] != 0.0) taps.push_back(t);
     fimage out(f.h, f.w, f.c);
     for (int ch = 0; ch < f.c; ++ch) {
         for (int y = 0; y < ph; ++y) {
             const int sy = border_index(y - r, f.h, mode);
             for (int x = 0; x < pw; ++x) pad[static_cast<std::size_t>(y) * pw + x] = f(sy, border_index(x - r, f.w, mode), ch);
         }
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int dy = 0; dy < k; ++dy)
-            for (int dx = 0; dx < k; ++dx) {
-                const double wgt = kernel[dy * k + dx];
-                if (wgt == 0.0) continue;
-                for (int y = 0; y < f.h; ++y) {
-                    const double* src = &pad[static_cast<std::size_t>(y + dy) * pw + dx];
-                    double* dst = &acc[static_cast<std::size_t>(y) * f.w];
-                    for (int x = 0; x < f.w; ++x) dst[x] += wgt * src[x];
-                }
+        for (int y = 0; y < f.h; ++y) {
+            double* dst = acc.data();
+            std::fill(acc.begin(), acc.end(), 0.0);
+            for (const int t : taps) {
+                const double wgt = kernel[t];
+                const double* src = &pad[static_cast<std::size_t>(y + t / k) * pw + t % k];
+                for (int x = 0; x < f.w; ++x) dst[x] += wgt * src[x];
             }
-        for (int y = 0; y < f.h; ++y)
-            for (int x = 0; x < f.w; ++x) out(y, x, ch) = acc[static_cast<std::size_t>(y) * f.w + x];
+            for (int x = 0; x < f.w; ++x) out(y, x, ch) = acc[x];
+        }
     }
     return out;
 }

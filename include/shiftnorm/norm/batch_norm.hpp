@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "shiftnorm/backend/cpu/stream.hpp"
+#include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"
@@ -104,14 +105,23 @@ private:
         detail::check_reducible(where, src.shape().per_channel(), 2,
                                 "N*H*W per channel (the variance of one value is undefined)");
         std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
+        reserve_saved();
         if (backend::cpu::prefer_channel_major(src.shape(), sizeof(T))) {
-            // channel-major: the normalize pass re-reads the channel from cache
+            // channel-major: the normalize pass re-reads the channel from cache; channels spread
+            // over the OpenMP threads (each computed as on one thread)
+            std::vector<char> bad(static_cast<std::size_t>(channels_), 0);
+            SHIFTNORM_OMP(omp parallel for schedule(static) if (backend::cpu::worth_parallel(src.shape())))
             for (index_t c = 0; c < channels_; ++c) {
                 m[c] = backend::cpu::channel_moments<false>(src, c);
-                check_finite(where, m[c], c);
+                if (!finite_or_allowed(m[c])) {
+                    bad[c] = 1;
+                    continue;
+                }
                 save_batch(c, m[c]);
                 normalize_channel(src, dst, c);
             }
+            for (index_t c = 0; c < channels_; ++c)
+                if (bad[c]) check_finite(where, m[c], c);  // throws for the first such channel
         } else {
             backend::cpu::stream_channel_moments(src, m);
             for (index_t c = 0; c < channels_; ++c) {
@@ -164,6 +174,8 @@ public:
         else sdy.resize(std::size_t(channels_)), sdyx.resize(std::size_t(channels_));
         const auto C = static_cast<std::size_t>(channels_);
         std::vector<T> k(C), mdy(C), mdyx(C);
+        // channels are independent: spread over the OpenMP threads (each as on one thread)
+        SHIFTNORM_OMP(omp parallel for schedule(static) if (channel_major && backend::cpu::worth_parallel(src.shape())))
         for (index_t c = 0; c < channels_; ++c) {
             if (channel_major)
                 backend::cpu::channel_grad_sums(src, diff_dst, c, T(saved_mean_[c]), sdy[c], sdyx[c]);
@@ -190,6 +202,7 @@ public:
     void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
                             const tensor_view<T>& diff_src) {
         check_backward("batch_norm::backward_inference", saved::inference, src, diff_dst, diff_src);
+        SHIFTNORM_OMP(omp parallel for schedule(static) if (backend::cpu::worth_parallel(src.shape())))
         for (index_t c = 0; c < channels_; ++c) {
             const double istd = saved_inv_std_[c];
             if constexpr (Affine::enabled) {
@@ -226,11 +239,20 @@ private:
     }
     std::vector<moments<double>> batch_moments(const char* where, const tensor_view<const T>& src) const {
         std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
-        for (index_t c = 0; c < channels_; ++c) {
-            m[c] = backend::cpu::channel_moments<false>(src, c);
-            check_finite(where, m[c], c);
-        }
+        SHIFTNORM_OMP(omp parallel for schedule(static) if (backend::cpu::worth_parallel(src.shape())))
+        for (index_t c = 0; c < channels_; ++c) m[c] = backend::cpu::channel_moments<false>(src, c);
+        for (index_t c = 0; c < channels_; ++c) check_finite(where, m[c], c);
         return m;
+    }
+    //! False when nan_policy::raise forbids these moments (check_finite would throw).
+    bool finite_or_allowed(const moments<double>& m) const {
+        return opt.nan != nan_policy::raise || (std::isfinite(m.mean) && std::isfinite(m.m2));
+    }
+    //! Sizes the saved-statistics buffers before channels write them from several threads.
+    void reserve_saved() {
+        saved_mean_.resize(std::size_t(channels_));
+        saved_inv_std_.resize(std::size_t(channels_));
+        saved_var_grad_.resize(std::size_t(channels_));
     }
     void save(index_t c, double mean, double var) {
         if (saved_mean_.size() != std::size_t(channels_)) {

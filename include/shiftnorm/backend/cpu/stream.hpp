@@ -7,8 +7,28 @@
 #include <vector>
 
 #include "shiftnorm/backend/cpu/reduce.hpp"
+#include "shiftnorm/core/omp.hpp"
 
 namespace shiftnorm::backend::cpu {
+
+//! Whether a kernel over a tensor of this shape is worth an OpenMP team (about 32k values: below
+//! that, forking costs more than the loop). Every parallel kernel splits work so that each
+//! channel (or element) is computed exactly as on one thread: results do not depend on the
+//! thread count.
+inline bool worth_parallel(const shape4& s) { return s.numel() >= (index_t(1) << 15); }
+
+namespace detail {
+//! The channel range [c0, c1) of this OpenMP thread when C channels are split evenly.
+inline void thread_channels(index_t C, index_t& c0, index_t& c1) {
+    index_t t = 0, nt = 1;
+#if defined(_OPENMP)
+    t = omp_get_thread_num();
+    nt = omp_get_num_threads();
+#endif
+    c0 = C * t / nt;
+    c1 = C * (t + 1) / nt;
+}
+}  // namespace detail
 
 //! Schedule choice: channel-major (statistics then normalize per channel, the second pass
 //! hitting L2) when a channel's planes are long enough to stream (>= 512 values) and one
@@ -29,16 +49,37 @@ inline index_t planes_per_fold(index_t hw) { return std::max<index_t>(1, tile_el
 //! the squares (m2 = 0). With MinMax and
 //! `hints`, each hint gives the first plane of the fold-tile holding the channel's extreme.
 template <bool MinMax = false, class T, bool Var = true>
+inline void stream_channel_moments_range(const tensor_view<const T>& x, std::vector<moments<double>>& out,
+                                         std::vector<extreme_hint>* hints, index_t c_begin, index_t c_end);
+
+//! Channels are split over the OpenMP threads (each thread streams its own channels' planes in
+//! memory order), so every channel's accumulation is the single-thread one.
+template <bool MinMax = false, class T, bool Var = true>
 inline void stream_channel_moments(const tensor_view<const T>& x, std::vector<moments<double>>& out,
                                    std::vector<extreme_hint>* hints = nullptr) {
     const auto& s = x.shape();
+    out.assign(std::size_t(s.c), moments<double>{});
+    if (hints) hints->assign(std::size_t(s.c), extreme_hint{});
+    if (s.n == 0 || s.spatial() == 0) return;
+    const bool par = worth_parallel(s) && s.c > 1;
+    SHIFTNORM_OMP(omp parallel if (par))
+    {
+        index_t c0 = 0, c1 = s.c;
+        if (par) detail::thread_channels(s.c, c0, c1);
+        stream_channel_moments_range<MinMax, T, Var>(x, out, hints, c0, c1);
+    }
+}
+
+//! stream_channel_moments over channels [c_begin, c_end) only (out and hints already sized).
+template <bool MinMax, class T, bool Var>
+inline void stream_channel_moments_range(const tensor_view<const T>& x, std::vector<moments<double>>& out,
+                                         std::vector<extreme_hint>* hints, index_t c_begin, index_t c_end) {
+    const auto& s = x.shape();
     const index_t hw = s.spatial(), C = s.c;
-    out.assign(std::size_t(C), moments<double>{});
-    if (hints) hints->assign(std::size_t(C), extreme_hint{});
-    if (s.n == 0 || hw == 0) return;
+    if (c_begin >= c_end) return;
     std::vector<T> shift(static_cast<std::size_t>(C));
     std::vector<detail::lanes<T>> st(static_cast<std::size_t>(C));
-    for (index_t c = 0; c < C; ++c) {
+    for (index_t c = c_begin; c < c_end; ++c) {
         shift[c] = detail::pick_shift(x.plane(0, c), hw);
         st[c].reset();
     }
@@ -57,7 +98,7 @@ inline void stream_channel_moments(const tensor_view<const T>& x, std::vector<mo
     for (index_t n0 = 0; n0 < s.n; n0 += fold_every) {
         const index_t n1 = std::min(s.n, n0 + fold_every);
         for (index_t n = n0; n < n1; ++n)
-            for (index_t c = 0; c < C; ++c) {
+            for (index_t c = c_begin; c < c_end; ++c) {
                 T new_shift;  // a large per-image offset: fold what is pending, continue with a new shift
                 if (n > 0 && detail::needs_new_shift(x.plane(n, c), hw, shift[c], new_shift)) {
                     if (st[c].count > 0) fold_channel(c, n0);
@@ -65,7 +106,7 @@ inline void stream_channel_moments(const tensor_view<const T>& x, std::vector<mo
                 }
                 detail::accumulate<MinMax, T, Var>(st[c], x.plane(n, c), hw, shift[c]);
             }
-        for (index_t c = 0; c < C; ++c)
+        for (index_t c = c_begin; c < c_end; ++c)
             if (st[c].count > 0) fold_channel(c, n0);
     }
 }
@@ -116,20 +157,27 @@ inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<co
     const index_t hw = s.spatial(), C = s.c;
     sum_dy.assign(std::size_t(C), 0.0);
     sum_dy_xc.assign(std::size_t(C), 0.0);
-    std::vector<detail::grad_lanes<T>> st(static_cast<std::size_t>(C));
-    for (auto& l : st) l.reset();
     const index_t fold_every = planes_per_fold(hw);
-    for (index_t n0 = 0; n0 < s.n; n0 += fold_every) {
-        const index_t n1 = std::min(s.n, n0 + fold_every);
-        for (index_t n = n0; n < n1; ++n)
-            for (index_t c = 0; c < C; ++c)
-                detail::accumulate_grad(st[c], x.plane(n, c), dy.plane(n, c), hw, T(mean[c]));
-        for (index_t c = 0; c < C; ++c) {
-            for (int j = 0; j < lane_count; ++j) {
-                sum_dy[c] += double(st[c].a[j]);
-                sum_dy_xc[c] += double(st[c].b[j]);
+    const bool par = worth_parallel(s) && C > 1;
+    // channels split over the threads: each channel's sums are the single-thread ones
+    SHIFTNORM_OMP(omp parallel if (par))
+    {
+        index_t c0 = 0, c1 = C;
+        if (par) detail::thread_channels(C, c0, c1);
+        std::vector<detail::grad_lanes<T>> st(static_cast<std::size_t>(std::max<index_t>(c1 - c0, 0)));
+        for (auto& l : st) l.reset();
+        for (index_t n0 = 0; n0 < s.n && c0 < c1; n0 += fold_every) {
+            const index_t n1 = std::min(s.n, n0 + fold_every);
+            for (index_t n = n0; n < n1; ++n)
+                for (index_t c = c0; c < c1; ++c)
+                    detail::accumulate_grad(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, T(mean[c]));
+            for (index_t c = c0; c < c1; ++c) {
+                for (int j = 0; j < lane_count; ++j) {
+                    sum_dy[c] += double(st[c - c0].a[j]);
+                    sum_dy_xc[c] += double(st[c - c0].b[j]);
+                }
+                st[c - c0].reset();
             }
-            st[c].reset();
         }
     }
 }
@@ -139,6 +187,7 @@ template <class T>
 inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRICT y, const shape4& s,
                              const T* mean, const T* a, const T* b) {
     const index_t hw = s.spatial();
+    SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
     for (index_t n = 0; n < s.n; ++n)
         for (index_t c = 0; c < s.c; ++c) {
             const T m = mean[c], k = a[c], o = b[c];
@@ -153,6 +202,7 @@ inline void stream_backward_apply(const T* SHIFTNORM_RESTRICT x, const T* SHIFTN
                                   T* SHIFTNORM_RESTRICT dx, const shape4& s, const T* mean, const T* k,
                                   const T* kx, const T* off) {
     const index_t hw = s.spatial();
+    SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
     for (index_t n = 0; n < s.n; ++n)
         for (index_t c = 0; c < s.c; ++c) {
             const T m = mean[c], a = k[c], b = kx[c], o = off[c];
