@@ -58,6 +58,7 @@ inline int cmd_eval(const std::vector<std::string>& args) {
         std::cout << std::fixed << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% (" << index_t(r.accuracy * double(r.images) + 0.5)
                   << "/" << r.images << "), mean loss " << std::setprecision(4) << r.loss << ", " << std::setprecision(1)
                   << double(r.images) / r.seconds << " img/s\n";
+        log << "peak memory " << peak_memory_mib() << " MiB\n";
         return 0;
     });
 }

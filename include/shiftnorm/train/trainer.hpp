@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "shiftnorm/core/memory.hpp"
 #include "shiftnorm/core/denormals.hpp"
 #include "shiftnorm/data/dataset.hpp"
 #include "shiftnorm/data/transforms.hpp"
@@ -173,7 +174,7 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
                           << 100 * rec.test_accuracy << "%";
         log << ", " << std::setprecision(1) << rec.seconds << " s (" << rec.images_per_second << " img/s), elapsed "
             << detail::format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count())
-            << std::defaultfloat << "\n";
+            << ", peak memory " << peak_memory_mib() << " MiB" << std::defaultfloat << "\n";
         log.flush();
         history.push_back(rec);
         if (!opt.checkpoint.empty()) {
