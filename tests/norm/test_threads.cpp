@@ -75,23 +75,29 @@ TEST_CASE("batch_norm: forward, backward and running statistics are bit-identica
 #endif
 }
 
-TEST_CASE("robust_norm: moments over plane-streamed channels are bit-identical for 1 and 2 threads",
-          "[robust_norm][threads]") {
+TEST_CASE("robust_norm: forward and backward are bit-identical for 1 and 2 threads", "[robust_norm][threads]") {
 #if !defined(_OPENMP)
     SUCCEED("built without OpenMP: one thread only");
     return;
 #else
-    const shape4 s{64, 48, 8, 8};
-    const auto x = test::random_tensor(s, 5, 1.0, 3.0);
-    std::vector<float> out[2];
-    for (int t = 1; t <= 2; ++t) {
-        omp_set_num_threads(t);
-        robust_norm<> rn(s.c);
-        tensor<float> y(s);
-        rn.forward_training(x, y.view());
-        out[t - 1].assign(y.begin(), y.end());
+    for (shape4 s : {shape4{64, 48, 8, 8}, shape4{16, 16, 32, 32}}) {
+        INFO("shape " << s);
+        const auto x = test::random_tensor(s, 5, 1.0, 3.0), dy = test::random_tensor(s, 6);
+        std::vector<float> y[2], dx[2], ds[2];
+        for (int t = 1; t <= 2; ++t) {
+            omp_set_num_threads(t);
+            robust_norm<> rn(s.c);
+            tensor<float> out(s), grad(s);
+            rn.forward_training(x, out.view());
+            rn.backward(x, dy, grad.view());
+            y[t - 1].assign(out.begin(), out.end());
+            dx[t - 1].assign(grad.begin(), grad.end());
+            ds[t - 1] = rn.diff_scale;
+        }
+        omp_set_num_threads(omp_get_num_procs());
+        CHECK(same_bits(y[0], y[1]));
+        CHECK(same_bits(dx[0], dx[1]));
+        CHECK(same_bits(ds[0], ds[1]));
     }
-    omp_set_num_threads(omp_get_num_procs());
-    CHECK(same_bits(out[0], out[1]));
 #endif
 }

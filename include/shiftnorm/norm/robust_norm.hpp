@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/backend/cpu/stream.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
@@ -120,6 +121,7 @@ public:
         }
         const auto C = static_cast<std::size_t>(channels_);
         std::vector<T> k(C), mdy(C);
+        SHIFTNORM_OMP(omp parallel for schedule(static) if (channel_major && backend::cpu::worth_parallel(src.shape())))
         for (index_t c = 0; c < channels_; ++c) {
             const auto& s = saved_[c];
             double sdy = 0, sdyx = 0;
@@ -185,15 +187,22 @@ private:
         std::vector<moments<double>> all;
         std::vector<backend::cpu::extreme_hint> hints;
         if (!channel_major && (batch_mean || batch_range)) backend::cpu::stream_channel_moments<true, T, false>(src, all, &hints);
+        // channels are independent: channel-major work spreads over the OpenMP threads (each channel
+        // computed as on one thread); a non-finite channel under nan_policy::raise is reported after
+        std::vector<char> bad(static_cast<std::size_t>(channels_), 0);
+        std::vector<moments<double>> bad_m(static_cast<std::size_t>(channels_));
+        SHIFTNORM_OMP(omp parallel for schedule(static) if (channel_major && backend::cpu::worth_parallel(src.shape())))
         for (index_t c = 0; c < channels_; ++c) {
             auto& s = saved_[c];
             if (batch_mean || batch_range) {
                 backend::cpu::extreme_hint hint;
                 const auto m = channel_major ? backend::cpu::channel_moments<true, T, false>(src, c, &hint) : all[c];
                 if (!channel_major) hint = hints[c];
-                if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.range())))
-                    throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
-                                                       m.mean, ", range ", m.range(), ") under nan_policy::raise"));
+                if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.range()))) {
+                    bad[c] = 1;
+                    bad_m[c] = m;
+                    continue;
+                }
                 s.mean = batch_mean ? m.mean : double(running_mean[c]);
                 if (batch_range) {
                     s.range = m.range();
@@ -215,6 +224,13 @@ private:
                 backend::cpu::channel_normalize(src, dst, c, T(s.mean), T(gamma / s.denom), T(beta));
             }
         }
+        for (index_t c = 0; c < channels_; ++c)
+            if (bad[c]) {
+                has_saved_ = false;
+                throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
+                                                   bad_m[c].mean, ", range ", bad_m[c].range(),
+                                                   ") under nan_policy::raise"));
+            }
         if (!channel_major) {
             const auto C = static_cast<std::size_t>(channels_);
             std::vector<T> mean(C), a(C), b(C);
