@@ -101,3 +101,31 @@ TEST_CASE("robust_norm: forward and backward are bit-identical for 1 and 2 threa
     }
 #endif
 }
+
+TEST_CASE("group_norm: forward and backward are bit-identical for 1 and 2 threads", "[group_norm][threads]") {
+#if !defined(_OPENMP)
+    SUCCEED("built without OpenMP: one thread only");
+    return;
+#else
+    const shape4 s{32, 32, 16, 16};
+    const auto x = test::random_tensor(s, 8, 2.0, 1.5), dy = test::random_tensor(s, 9);
+    std::vector<float> y[2], dx[2], ds[2], db[2];
+    for (int t = 1; t <= 2; ++t) {
+        omp_set_num_threads(t);
+        group_norm<> gn(s.c, 8);
+        for (index_t c = 0; c < s.c; ++c) gn.scale[c] = 0.5f + 0.03f * float(c);
+        tensor<float> out(s), grad(s);
+        gn.forward(x, out.view());
+        gn.backward(x, dy, grad.view());
+        y[t - 1].assign(out.begin(), out.end());
+        dx[t - 1].assign(grad.begin(), grad.end());
+        ds[t - 1] = gn.diff_scale;
+        db[t - 1] = gn.diff_shift;
+    }
+    omp_set_num_threads(omp_get_num_procs());
+    CHECK(same_bits(y[0], y[1]));
+    CHECK(same_bits(dx[0], dx[1]));
+    CHECK(same_bits(ds[0], ds[1]));
+    CHECK(same_bits(db[0], db[1]));
+#endif
+}

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "shiftnorm/backend/cpu/stream.hpp"
+#include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/backend/cpu/reduce.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
@@ -65,14 +67,19 @@ public:
         const index_t cg = channels_ / groups_, hw = s.spatial(), block = cg * hw;
         mean_.resize(std::size_t(s.n * groups_));
         inv_std_.resize(mean_.size());
-        for (index_t n = 0; n < s.n; ++n)
-            for (index_t g = 0; g < groups_; ++g) {
+        // groups are independent: spread over the OpenMP threads (each (n, group) computed as on one
+        // thread); a non-finite group under nan_policy::raise is reported after the loop
+        std::vector<char> bad(mean_.size(), 0);
+        SHIFTNORM_OMP(omp parallel for schedule(static) if (groups_ > 1 && backend::cpu::worth_parallel(s)))
+        for (index_t g = 0; g < groups_; ++g)
+            for (index_t n = 0; n < s.n; ++n) {
                 const index_t c0 = g * cg;
                 const auto m = backend::cpu::span_moments(src.plane(n, c0), block);
-                if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.m2)))
-                    throw numeric_error(detail::concat(where, ": sample ", n, " group ", g,
-                                                       " of src has non-finite values under nan_policy::raise"));
                 const std::size_t k = std::size_t(n * groups_ + g);
+                if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.m2))) {
+                    bad[k] = 1;
+                    continue;
+                }
                 mean_[k] = Stat(m.mean);
                 inv_std_[k] = Stat(1.0 / std::sqrt(m.variance(variance_kind::biased) + opt.eps));
                 for (index_t c = c0; c < c0 + cg; ++c) {
@@ -82,6 +89,13 @@ public:
                     T* SHIFTNORM_RESTRICT py = dst.plane(n, c);
                     for (index_t i = 0; i < hw; ++i) py[i] = (px[i] - mu) * a + b;
                 }
+            }
+        for (std::size_t k = 0; k < bad.size(); ++k)
+            if (bad[k]) {
+                mean_.clear();  // no valid saved state for backward
+                throw numeric_error(detail::concat(where, ": sample ", index_t(k) / groups_, " group ",
+                                                   index_t(k) % groups_,
+                                                   " of src has non-finite values under nan_policy::raise"));
             }
         saved_shape_ = s;
     }
@@ -96,8 +110,11 @@ public:
         const auto& s = src.shape();
         const index_t cg = channels_ / groups_, hw = s.spatial();
         const double count = double(cg * hw);
-        for (index_t n = 0; n < s.n; ++n)
-            for (index_t g = 0; g < groups_; ++g) {
+        // over groups in parallel (a group owns its channels' diff_scale / diff_shift), images in
+        // order inside: every sum is accumulated as on one thread
+        SHIFTNORM_OMP(omp parallel for schedule(static) if (groups_ > 1 && backend::cpu::worth_parallel(s)))
+        for (index_t g = 0; g < groups_; ++g)
+            for (index_t n = 0; n < s.n; ++n) {
                 const std::size_t k = std::size_t(n * groups_ + g);
                 const double mu = mean_[k], istd = inv_std_[k];
                 double sg = 0, sgx = 0;  // sum gamma*dy, sum gamma*dy*(x - mu)
