@@ -32,10 +32,8 @@ def _select(bns, layers):
         thirds = {"front": 0, "middle": 1, "end": 2}
         if layers == "all":
             return set(names)
-        if layers in thirds:  # seed 000, Table 7: the front, middle or end third of the BN layers
-            k = thirds[layers]
-            lo, hi = (len(names) * k) // 3, (len(names) * (k + 1)) // 3
-            return set(names[lo:hi])
+        if layers in thirds:  # seed 000, Table 7: the front, middle or end third, the library's rule
+            return {n for i, n in enumerate(names) if _core.rectify_third(i, len(names)) == thirds[layers]}
         layers = [layers]
     if callable(layers):
         return {n for n, m in bns if layers(n, m)}

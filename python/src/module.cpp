@@ -153,10 +153,7 @@ py::tuple rectify_layer(const py::array& x, py::array& running_mean, py::array& 
     shiftnorm::external_stats st{stats_buffer(running_mean, "running_mean", xv.shape.c),
                                  stats_buffer(running_var, "running_var", xv.shape.c), xv.shape.c};
     shiftnorm::rectify_options o;
-    if (what == "both") o.what = shiftnorm::adapt_what::both;
-    else if (what == "mean") o.what = shiftnorm::adapt_what::mean_only;
-    else if (what == "var") o.what = shiftnorm::adapt_what::var_only;
-    else throw py::value_error("what: expected 'both', 'mean' or 'var', got '" + what + "'");
+    o.what = shiftnorm::parse_adapt_what(what);
     if (!(prior >= 0.0)) throw py::value_error("prior: expected a number >= 0, got " + std::to_string(prior));
     o.prior = prior;
     if (variance == "unbiased") o.variance = shiftnorm::variance_kind::unbiased;
@@ -215,6 +212,8 @@ PYBIND11_MODULE(_core, m) {
     m.def("write_imagenet_c", &write_imagenet_c, py::arg("root"), py::arg("images"), py::arg("wnids"),
           py::arg("files"), py::arg("names"), py::arg("seed"), py::arg("table"), py::arg("threads"),
           py::arg("first_index"), py::arg("jpeg_quality"), py::arg("frost_dir"));
+    m.def("rectify_third", &shiftnorm::rectify_third, py::arg("i"), py::arg("layers"),
+          "The third (0 front, 1 middle, 2 end) of BN layer i of `layers` (seed 000, Table 7).");
     m.def("rectify_layer", &rectify_layer, py::arg("x"), py::arg("running_mean"), py::arg("running_var"),
           py::arg("what"), py::arg("prior"), py::arg("variance"), py::arg("pass_stats"), py::arg("write_pass"),
           "One BN layer's rectification step on the caller's buffers (zero-copy). Returns (stored_mean, "

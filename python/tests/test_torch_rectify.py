@@ -89,9 +89,11 @@ def test_layers_subset_prior_and_thirds():
     model = make_model()
     snt.rectify(model, x, layers=[names[1], 3])
     assert_close(stats(model), torch_reference(make_model(), x, layers=[names[1], names[3]]))
-    model = make_model()
-    assert snt.rectify(model, x, layers="front") == names[:1]
-    assert_close(stats(model), torch_reference(make_model(), x, layers=names[:1]))
+    model = make_model()  # 4 BN layers: third min(2, 3i/4) -> front {0, 1}, middle {2}, end {3}
+    assert snt.rectify(model, x, layers="front") == names[:2]
+    assert_close(stats(model), torch_reference(make_model(), x, layers=names[:2]))
+    assert snt.rectify(make_model(), x, layers="middle") == names[2:3]
+    assert snt.rectify(make_model(), x, layers="end") == names[3:]
     model = make_model()
     snt.rectify(model, x, prior=16)
     assert_close(stats(model), torch_reference(make_model(), x, prior=16.0))

@@ -51,10 +51,7 @@ inline rectify_variant make_rectify_variant(const std::string& what, const std::
     rectify_variant v;
     v.what = what;
     v.layers = layers;
-    if (what == "both") v.opt.what = adapt_what::both;
-    else if (what == "mean") v.opt.what = adapt_what::mean_only;
-    else if (what == "var") v.opt.what = adapt_what::var_only;
-    else throw value_error(context + ": the statistics adapted must be both, mean or var, got '" + what + "'");
+    v.opt.what = parse_adapt_what(what, context);
     if (layers != "all" && layers != "front" && layers != "middle" && layers != "end")
         throw value_error(context + ": the layers must be all, front, middle or end, got '" + layers + "'");
     return v;
@@ -83,7 +80,7 @@ inline void configure_rectification(nn::module& net, const rectify_variant& v) {
     for (std::size_t i = 0; i < L; ++i) {
         auto& src = layers[i]->impl.source;
         src.options = v.opt;
-        const std::size_t third = std::min<std::size_t>(2, i * 3 / std::max<std::size_t>(L, 1));
+        const int third = rectify_third(i, L);
         if (v.layers != "all")
             src.options.enabled = (v.layers == "front" && third == 0) || (v.layers == "middle" && third == 1) ||
                                   (v.layers == "end" && third == 2);

@@ -2,6 +2,8 @@
 // Rectified statistics source: re-estimate BN statistics from k unlabeled target samples.
 #pragma once
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
@@ -11,6 +13,21 @@ namespace shiftnorm {
 
 //! Which statistics rectification replaces (seed 000, Table 6).
 enum class adapt_what { both, mean_only, var_only };
+
+//! "both", "mean" or "var" (the names the CLI, the eval part and the Python package use);
+//! value_error naming `context` otherwise.
+inline adapt_what parse_adapt_what(const std::string& s, const std::string& context = "what") {
+    if (s == "both") return adapt_what::both;
+    if (s == "mean") return adapt_what::mean_only;
+    if (s == "var") return adapt_what::var_only;
+    throw value_error(context + ": the statistics adapted must be both, mean or var, got '" + s + "'");
+}
+
+//! Which third of a network's BN layers layer i of L belongs to (seed 000, Table 7: front = 0,
+//! middle = 1, end = 2): min(2, 3i / L), in BN-layer order.
+inline int rectify_third(std::size_t i, std::size_t layers) {
+    return int(std::min<std::size_t>(2, i * 3 / std::max<std::size_t>(layers, 1)));
+}
 
 //! What each rectified layer normalizes with DURING the rectification pass, i.e. what the
 //! following layers see while their own statistics are estimated. What is STORED is decided by
