@@ -429,6 +429,59 @@ TEST_CASE("interlaced, 16-bit, palette and low-bit-depth PNGs still decode exact
     CHECK(c.pixels[at + 3] == 128);
 }
 
+TEST_CASE("an interlaced 1-bit PNG whose rows are missing fails before its 8-bit buffer is allocated",
+          "[data][image_io][hostile][fuzz]") {
+    // docs/fuzzing.md: a 1-bit palette image with tRNS expands 32-fold to 8-bit RGBA, and libpng
+    // reads an interlaced image into a whole-image buffer, so a ~33 KB file claiming 16384 x 16384
+    // passed the deflate check (2048 stored bytes per row) and cost a 1 GiB allocation before
+    // libpng found the data missing. Now the stored-depth rows are decoded first (32 MiB here).
+    const std::uint32_t side = 16384;
+    std::vector<std::uint8_t> v = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    std::vector<std::uint8_t> ihdr;
+    put32(ihdr, side);
+    put32(ihdr, side);
+    for (std::uint8_t b : {1, 3, 0, 0, 1}) ihdr.push_back(b);  // 1-bit palette, Adam7
+    png_chunk(v, "IHDR", ihdr);
+    png_chunk(v, "PLTE", {0, 0, 0, 255, 255, 255});
+    png_chunk(v, "tRNS", {0, 255});
+    std::vector<std::uint8_t> text = {'C', 'o', 'm', 'm', 'e', 'n', 't', 0};
+    text.resize(40000, 'x');  // makes the file big enough for the claim at deflate's ratio
+    png_chunk(v, "tEXt", text);
+    std::vector<std::uint8_t> zeros(1000, 0), z(compressBound(uLong(zeros.size())));
+    uLongf zl = uLongf(z.size());
+    compress(z.data(), &zl, zeros.data(), uLong(zeros.size()));
+    z.resize(zl);
+    png_chunk(v, "IDAT", z);
+    png_chunk(v, "IEND", {});
+    heap_probe probe;
+    CHECK_THROWS_WITH(data::decode_png(v.data(), v.size(), "adam7-1bit.png"),
+                      Contains("adam7-1bit.png") && Contains("libpng error"));
+    CHECK(probe.growth() < (std::int64_t(64) << 20));  // was 1 GiB (16384^2 x 4 channels)
+
+    SECTION("a complete interlaced 1-bit palette image with tRNS still decodes exactly") {
+        const int w = 21, h = 11;
+        std::vector<std::vector<std::uint8_t>> rows;
+        for (int y = 0; y < h; ++y) {
+            std::vector<std::uint8_t> r((w + 7) / 8, 0);
+            for (int x = 0; x < w; ++x)
+                if ((x * 3 + y) % 5 == 0) r[std::size_t(x / 8)] |= std::uint8_t(0x80 >> (x % 8));
+            rows.push_back(r);
+        }
+        const std::vector<png_color> palette = {{10, 20, 30}, {200, 210, 220}};
+        const auto png = png_encode_raw(w, h, 1, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_ADAM7, rows, palette, {77, 255});
+        const auto d = data::decode_png(png.data(), png.size(), "small-adam7.png");
+        REQUIRE(d.channels == 4);
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x) {
+                const bool on = (x * 3 + y) % 5 == 0;
+                const std::size_t at = std::size_t(y * w + x) * 4;
+                CHECK(d.pixels[at] == (on ? 200 : 10));
+                CHECK(d.pixels[at + 2] == (on ? 220 : 30));
+                CHECK(d.pixels[at + 3] == (on ? 255 : 77));
+            }
+    }
+}
+
 TEST_CASE("JPEGs claiming more than they can hold are rejected before allocating", "[data][image_io][hostile]") {
     const std::vector<std::uint8_t> gray(16 * 16 * 3, 128);
     SECTION("a baseline JPEG of ~600 bytes claiming 16000 x 16000 (768 MB)") {

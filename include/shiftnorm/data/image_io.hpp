@@ -326,6 +326,13 @@ inline bool png_phase_transform(png_structp png, png_infop info, int* passes) {
     png_read_update_info(png, info);
     return true;
 }
+//! No transformation but libpng's interlace handling (rows stay at their stored bit depth).
+inline bool png_phase_interlace_only(png_structp png, png_infop info, int* passes) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    *passes = png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    return true;
+}
 //! Reads rows [y0, y1) in each of `passes` passes (an interlaced image needs all rows at once).
 inline bool png_phase_rows(png_structp png, std::uint8_t* pixels, std::size_t stride, std::size_t y0, std::size_t y1,
                            int passes) {
@@ -364,6 +371,33 @@ inline void png_check_chunk_lengths(const std::uint8_t* data, std::size_t size, 
         if (std::memcmp(type, "IEND", 4) == 0 || std::uint64_t(len) + 12 > size - pos) return;
         pos += 12 + std::size_t(len);
     }
+}
+}  // namespace detail
+
+namespace detail {
+//! An interlaced PNG is read into a whole-image buffer before any row is known to be there, and
+//! libpng's 8-bit expansions (palette -> RGBA, 1-bit gray -> 8 bits) make that buffer up to 32x
+//! the stored rows that decode_png's deflate check bounds. So an interlaced image is first
+//! decoded once at its stored depth, untransformed (at most h x stored_row bytes, which the
+//! file can hold), and only a stream whose rows all decode gets the 8-bit buffer. Throws io_error.
+inline void png_validate_interlaced(const std::uint8_t* data, std::size_t size, const std::string& what, std::size_t height,
+                                    std::size_t stored_row) {
+    using shiftnorm::detail::concat;
+    png_mem_reader r{data, size, 0, {}};
+    png_reader pr;
+    pr.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r.error, png_error_to_jmp, png_warning_silent);
+    if (!pr.png) throw io_error(concat(what, ": png_create_read_struct failed"));
+    pr.info = png_create_info_struct(pr.png);
+    if (!pr.info) throw io_error(concat(what, ": png_create_info_struct failed"));
+    png_set_read_fn(pr.png, &r, png_read_from_memory);
+    if (!png_phase_info(pr.png, pr.info)) throw io_error(concat(what, ": libpng error: ", r.error.text));
+    int passes = 1;
+    if (!png_phase_interlace_only(pr.png, pr.info, &passes)) throw io_error(concat(what, ": libpng error: ", r.error.text));
+    if (png_get_rowbytes(pr.png, pr.info) != stored_row)
+        throw io_error(concat(what, ": libpng stored row size ", png_get_rowbytes(pr.png, pr.info), ", expected ", stored_row));
+    std::vector<std::uint8_t> rows(height * stored_row);
+    if (!png_phase_rows(pr.png, rows.data(), stored_row, 0, height, passes))
+        throw io_error(concat(what, ": libpng error: ", r.error.text));
 }
 }  // namespace detail
 
@@ -417,7 +451,9 @@ inline std::vector<std::uint8_t> encode_png(const std::uint8_t* hwc, int height,
 //! below 8 bits is expanded; channels are 1-4 as stored. Truncated/corrupt data throws io_error.
 //! Limits, checked on the header before anything is allocated for the image: at most
 //! max_image_pixels pixels, and no more pixel data than the file can hold at deflate's maximum
-//! ratio (deflate_max_ratio). The pixel buffer of a non-interlaced image grows as rows decode.
+//! ratio (deflate_max_ratio). The pixel buffer of a non-interlaced image grows as rows decode;
+//! an interlaced image is decoded at its stored depth first (png_validate_interlaced), so its
+//! 8-bit buffer is allocated only once every row is known to be in the file.
 //! No chunk may claim more bytes than the stream holds (checked before libpng runs).
 inline decoded_image decode_png(const std::uint8_t* data, std::size_t size, const std::string& what = "<memory>") {
     using shiftnorm::detail::concat;
@@ -442,6 +478,8 @@ inline decoded_image decode_png(const std::uint8_t* data, std::size_t size, cons
         throw io_error(concat(what, ": PNG header claims ", width, "x", height, " pixels (", height * stored_row,
                               " bytes of pixel data), more than a ", size, "-byte file can hold (at most ", can_hold,
                               " bytes at deflate's ", deflate_max_ratio, ":1 ratio; truncated or crafted file)"));
+    if (png_get_interlace_type(pr.png, pr.info) != PNG_INTERLACE_NONE)
+        detail::png_validate_interlaced(data, size, what, static_cast<std::size_t>(height), static_cast<std::size_t>(stored_row));
     int passes = 1;
     if (!detail::png_phase_transform(pr.png, pr.info, &passes)) throw io_error(concat(what, ": libpng error: ", r.error.text));
     decoded_image img;
