@@ -47,6 +47,7 @@ void forward_backward_parity(shape4 s, double ratio, unsigned seed) {
     check_close(yd.to_host(), y, out_atol(ratio), 1e-5);
     check_close(L.gpu.saved_mean(), L.cpu.saved_mean(), 1e-6, 1e-6);
     check_close(L.gpu.saved_inv_std(), L.cpu.saved_inv_std(), 0, 2e-5);
+    L.gpu.sync_statistics();  // forward_training folds the running buffers lazily
     check_close(L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-7, 1e-6);
     check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-7, 1e-5);
     CHECK(L.gpu.source.running.num_batches_tracked == L.cpu.source.running.num_batches_tracked);
@@ -102,8 +103,62 @@ TEST_CASE("cuda batch_norm keeps the running buffers of repeated training steps"
         L.cpu.forward_training(x, y.view());
         L.gpu.forward_training(xd.view(), yd.view());
     }
+    CHECK(L.gpu.pending_folds() <= L.gpu.max_pending_folds);
+    L.gpu.sync_statistics();
+    CHECK(L.gpu.pending_folds() == 0);
+    CHECK(L.gpu.source.running.num_batches_tracked == 5);
     check_close(L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-6, 1e-6);
     check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-6, 1e-5);
+}
+
+namespace {
+//! Keeps the GPU busy for about `ns` nanoseconds (so a host wait inside a call would be seen).
+__global__ void busy_wait_kernel(unsigned long long ns) {
+    for (unsigned long long waited = 0; waited < ns; waited += 1000) __nanosleep(1000);
+}
+}  // namespace
+
+TEST_CASE("cuda batch_norm forward_training does not wait for the device; folds keep the call order",
+          "[cuda][batch_norm][sync]") {
+    // Issue 10: forward_training used to copy the moments and synchronize the stream on every
+    // call. Now the copy is asynchronous: with a kernel holding the stream for ~0.5 s, the calls
+    // return while the stream is still busy, the running buffers are untouched until
+    // sync_statistics(), and then equal the CPU layer's after the same 12 steps (more than
+    // max_pending_folds, so the ring also wraps and waits for its oldest slot).
+    const shape4 s{8, 5, 6, 6};
+    pair_of_layers<population, affine> L(s.c);
+    cudaStream_t st = nullptr;
+    REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+    std::vector<cu::device_tensor<float>> xs;
+    std::vector<tensor<float>> hs;
+    for (unsigned k = 0; k < 12; ++k) {
+        hs.push_back(test::random_tensor(s, 300 + k, 0.5 * k - 2.0, 1.0 + 0.1 * k));
+        xs.push_back(test::to_device(hs.back()));
+    }
+    tensor<float> y(s);
+    cu::device_tensor<float> yd(s);
+    busy_wait_kernel<<<1, 1, 0, st>>>(500000000ull);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    for (int k = 0; k < 3; ++k) L.gpu.forward_training(xs[std::size_t(k)].view(), yd.view(), st);
+    CHECK(cudaStreamQuery(st) == cudaErrorNotReady);  // returned without waiting for the stream
+    CHECK(L.gpu.pending_folds() == 3);
+    CHECK(L.gpu.source.running.num_batches_tracked == 0);
+    for (std::size_t k = 3; k < xs.size(); ++k) L.gpu.forward_training(xs[k].view(), yd.view(), st);
+    CHECK(L.gpu.pending_folds() <= L.gpu.max_pending_folds);
+    for (const auto& h : hs) L.cpu.forward_training(h, y.view());
+    L.gpu.sync_statistics();
+    CHECK(L.gpu.pending_folds() == 0);
+    CHECK(L.gpu.source.running.num_batches_tracked == 12);
+    check_close(L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-6, 1e-6);
+    check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-6, 1e-5);
+    // forward_inference folds by itself: one more training step, then inference matches the CPU
+    L.gpu.forward_training(xs[0].view(), yd.view(), st);
+    L.cpu.forward_training(hs[0], y.view());
+    L.gpu.forward_inference(xs[1].view(), yd.view(), st);
+    L.cpu.forward_inference(hs[1], y.view());
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    check_close(yd.to_host(), y, 2e-5, 1e-5);
+    CHECK(cudaStreamDestroy(st) == cudaSuccess);
 }
 
 TEST_CASE("cuda batch_norm<rectified> and <stats_table> rectify like the CPU layer", "[cuda][batch_norm][rectify]") {

@@ -91,6 +91,8 @@ struct corrupt_options {
     param_table table = param_table::cifar;
     //! Frost texture photographs; null or empty: procedural frost.
     const frost_textures* frost = nullptr;
+    //! The procedural frost's parameters (used when `frost` is null or empty).
+    procedural_frost_params frost_procedural = procedural_frost_params::calibrated();
 };
 
 //! Corrupts one image with an explicit generator. src and dst must have the same shape
@@ -108,7 +110,7 @@ inline void apply(corruption c, int severity, const_image_view src, image_view d
         case corruption::motion_blur: return motion_blur(src, dst, severity, gen, t);
         case corruption::zoom_blur: return zoom_blur(src, dst, severity, t);
         case corruption::snow: return snow(src, dst, severity, gen, t);
-        case corruption::frost: return frost(src, dst, severity, gen, t, opt.frost);
+        case corruption::frost: return frost(src, dst, severity, gen, t, opt.frost, opt.frost_procedural);
         case corruption::fog: return fog(src, dst, severity, gen, t);
         case corruption::brightness: return brightness(src, dst, severity, t);
         case corruption::contrast: return contrast(src, dst, severity, t);

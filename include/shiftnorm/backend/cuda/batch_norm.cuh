@@ -2,6 +2,9 @@
 // CUDA batch normalization layer mirroring shiftnorm::batch_norm on device tensor views.
 #pragma once
 
+#include <array>
+#include <utility>
+
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -124,15 +127,20 @@ void check_device_io(const char* where, const tensor_view<A>& src, const tensor_
 //! same host policy object as on the CPU; the parameters `scale`, `shift` and the accumulated
 //! gradients `diff_scale`, `diff_shift` are device arrays of C values (copy_from / copy_to
 //! move a whole layer between backends). Per call:
-//!  - forward_training: 2 launches (statistics on a 2-D channel x chunk grid, normalize), then
-//!    a C-record device-to-host copy and ONE stream synchronization to fold the batch moments
-//!    into the host running buffers (running_stats::observe, as the CPU layer does).
+//!  - forward_training: 2 launches (statistics on a 2-D channel x chunk grid, normalize) and an
+//!    asynchronous C-record copy of the batch moments to pinned host memory; NO synchronization.
+//!    The moments are folded into the host running buffers (running_stats::observe, as the CPU
+//!    layer does, in call order, so the result is the same) later: by sync_statistics(), by any
+//!    call that reads the host source (forward_inference, forward_rectify, copy_to/copy_from),
+//!    by the next forward_training for the copies already done, or when max_pending_folds
+//!    copies are in flight. Call sync_statistics() before reading or writing `source` directly.
 //!  - forward_inference: population / rectified / table sources upload 2*C floats (pinned,
 //!    asynchronous) + 2 launches (coefficients, normalize), no synchronization; batch_stats:
 //!    2 launches (statistics, normalize), no synchronization.
 //!  - forward_rectify: statistics, one synchronization (the source's host logic), 2 launches.
 //!  - backward: 2 launches (sums, apply); backward_inference: 2 (affine) or 1 launch.
-//! nan_policy::raise adds one synchronization before normalizing (the check is on the host).
+//! nan_policy::raise adds one synchronization before normalizing (the check is on the host),
+//! also in forward_training.
 //! A layer must not be used from two streams concurrently (it owns one workspace).
 template <class Source, class Affine = affine, class Precision = fp32>
 class batch_norm {
@@ -171,6 +179,18 @@ public:
     }
 
     index_t channels() const { return channels_; }
+
+    //! At most this many forward_training calls have their moments in flight; one more waits
+    //! for the oldest.
+    static constexpr std::size_t max_pending_folds = 8;
+    //! Waits for the moment copies of earlier forward_training calls and folds them into
+    //! source.running, oldest first. Needed only before reading or writing `source` directly.
+    void sync_statistics() {
+        while (folds_.count > 0) fold_oldest();
+    }
+    //! forward_training calls whose moments are not yet in source.running.
+    std::size_t pending_folds() const { return folds_.count; }
+
     void zero_grad(cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         diff_scale.zero(stream);
@@ -184,6 +204,7 @@ public:
     //! Takes source, options and parameters (gamma, beta, gradients) of a CPU layer.
     void copy_from(const cpu_type& cpu, cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        sync_statistics();  // pending folds belong to the statistics being replaced
         if (cpu.channels() != channels_)
             shiftnorm::detail::fail<shape_error>("cuda::batch_norm::copy_from", "channels", channels_, cpu.channels());
         source = cpu.source;
@@ -195,10 +216,11 @@ public:
         SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
     }
     //! Gives source, options and parameters to a CPU layer with the same channel count.
-    void copy_to(cpu_type& cpu, cudaStream_t stream = nullptr) const {
+    void copy_to(cpu_type& cpu, cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         if (cpu.channels() != channels_)
             shiftnorm::detail::fail<shape_error>("cuda::batch_norm::copy_to", "channels", channels_, cpu.channels());
+        sync_statistics();
         cpu.source = source;
         cpu.opt = opt;
         cpu.scale = scale.to_vector_sync(stream);
@@ -215,12 +237,13 @@ public:
                                            "N*H*W per channel (the variance of one value is undefined in training)");
         launch_stats(src, true, false, stream);
         if (opt.nan == nan_policy::raise) {
+            sync_statistics();  // keep the call order of the folds
             const auto m = download_moments(where, stream);
             channel_normalize<T>(src, dst, coef_.data(), stream);
             source.running.observe(m);
         } else {
             channel_normalize<T>(src, dst, coef_.data(), stream);
-            source.running.observe(download_moments(where, stream));
+            queue_fold(stream);
         }
         saved_kind_ = saved::training;
         saved_shape_ = src.shape();
@@ -230,6 +253,7 @@ public:
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::batch_norm::forward_inference";
         detail::check_device_io(where, src, dst, channels_);
+        sync_statistics();
         if constexpr (std::is_same_v<Source, batch_stats>) {
             // inference_stats(&b) is b itself: the statistics never leave the device
             launch_stats(src, true, true, stream);
@@ -251,6 +275,7 @@ public:
         if constexpr (Source::rectifiable) {
             const char* where = "cuda::batch_norm::forward_rectify";
             detail::check_device_io(where, src, dst, channels_);
+            sync_statistics();
             if (!source.options.enabled) return forward_inference(src, dst, stream);
             launch_stats(src, false, false, stream);
             const auto m = download_moments(where, stream);
@@ -290,6 +315,7 @@ private:
         bwd_coef_.resize_discard(C);
         moments_.resize_discard(C);
         host_moments_.reserve_discard(C);
+        folds_.host.reserve_discard(max_pending_folds * C);
         stage_.reserve_discard(2 * C);
         stage_dev_.resize_discard(2 * C);
     }
@@ -303,6 +329,29 @@ private:
         const epi e{moments_.data(), with_coef ? coef_.data() : nullptr, scale_ptr(), shift_ptr(), opt.eps, float_stats};
         const detail::moments_policy<T, double, false, epi> pol{src.data(), s.spatial(), e};
         detail::launch_channel_reduce<T>(src.data(), nullptr, s, pol, ws_, stream);
+    }
+
+    //! Queues an asynchronous copy of the batch moments into the next free pinned slot (after
+    //! folding the copies that are already done, and waiting for the oldest when all are busy).
+    void queue_fold(cudaStream_t stream) {
+        while (folds_.count > 0 && folds_.done[folds_.head].query()) fold_oldest();
+        if (folds_.count == max_pending_folds) fold_oldest();
+        const auto C = std::size_t(channels_);
+        const std::size_t slot = (folds_.head + folds_.count) % max_pending_folds;
+        moments_.download(folds_.host.data() + slot * C, C, stream);
+        folds_.done[slot].record(stream);
+        ++folds_.count;
+    }
+    //! Waits for the oldest queued copy and folds it into source.running.
+    void fold_oldest() {
+        const auto C = std::size_t(channels_);
+        folds_.done[folds_.head].synchronize();
+        const channel_partial<double>* p = folds_.host.data() + folds_.head * C;
+        std::vector<moments<double>> m(C);
+        for (std::size_t c = 0; c < C; ++c) m[c] = p[c].m;
+        folds_.head = (folds_.head + 1) % max_pending_folds;
+        --folds_.count;
+        source.running.observe(m);
     }
 
     //! Copies the C moments to the host, waits, and applies the NaN policy.
@@ -391,6 +440,31 @@ private:
     device_buffer<norm_coef<T>> coef_, bwd_coef_;      // forward {mean, a, b, inv_std}; backward apply
     device_buffer<channel_partial<double>> moments_;  // batch moments of the last statistics pass
     pinned_buffer<channel_partial<double>> host_moments_;
+    //! Moment copies of forward_training calls not yet folded (a ring of max_pending_folds
+    //! pinned slots of C records); the destructor waits for copies still in flight.
+    struct fold_ring {
+        pinned_buffer<channel_partial<double>> host;
+        std::array<event, max_pending_folds> done;
+        std::size_t head = 0, count = 0;
+        fold_ring() = default;
+        fold_ring(fold_ring&& o) noexcept
+            : host(std::move(o.host)), done(std::move(o.done)), head(o.head), count(std::exchange(o.count, 0)) {}
+        fold_ring& operator=(fold_ring&& o) noexcept {
+            if (this != &o) {
+                wait_all();
+                host = std::move(o.host);
+                done = std::move(o.done);
+                head = o.head;
+                count = std::exchange(o.count, 0);
+            }
+            return *this;
+        }
+        ~fold_ring() { wait_all(); }
+        void wait_all() noexcept {
+            for (const auto& e : done) e.synchronize_noexcept();
+        }
+    };
+    fold_ring folds_;
     pinned_buffer<float> stage_;  // host statistics on their way to the device
     device_buffer<float> stage_dev_;
     event stage_done_;

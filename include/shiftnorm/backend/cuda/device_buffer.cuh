@@ -252,6 +252,18 @@ public:
     void synchronize() const {
         if (e_) SHIFTNORM_CUDA_CHECK(cudaEventSynchronize(e_));
     }
+    //! Whether the work recorded last is done (true before any record); does not wait.
+    bool query() const {
+        if (!e_) return true;
+        const cudaError_t r = cudaEventQuery(e_);
+        if (r == cudaErrorNotReady) return false;
+        SHIFTNORM_CUDA_CHECK(r);
+        return true;
+    }
+    //! synchronize() for destructors: errors are left to the next checked call.
+    void synchronize_noexcept() const noexcept {
+        if (e_) (void)cudaEventSynchronize(e_);
+    }
     //! Makes `stream` wait (on the device) for the work recorded last; no-op before any record.
     void wait_on(cudaStream_t stream) const {
         if (e_) SHIFTNORM_CUDA_CHECK(cudaStreamWaitEvent(stream, e_, 0));
