@@ -8,7 +8,7 @@
 // CIFAR10_DIR: the CIFAR-10 binary batches (data_batch_*.bin, test_batch.bin) or an image folder
 // with train/ and test/. FROST_DIR: frost1.png ... frost6.jpg. The split defaults to train (so the
 // test split stays free for checking), N to 1000 images (a seeded subset over all classes), the
-// candidate contrasts to 0.6,0.8,1.0,1.2,1.4,1.6. Prints a table of accuracy per severity.
+// candidate contrasts to 0.8,1.0,1.1,1.15,1.2,1.4. Prints a table of accuracy per severity.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>

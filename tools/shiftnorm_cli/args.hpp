@@ -30,7 +30,7 @@ public:
         // a second declaration would silently keep the first one's range and help: a CLI bug
         for (const auto& sp : specs_)
             if (sp.name == name) throw std::logic_error("arg_parser: option --" + name + " declared twice in '" + command_ + "'");
-        specs_.push_back({name, value_name, def, help, false, {}});
+        specs_.push_back({name, value_name, def, help, false, {}, {}});
         values_[name] = def;
         return *this;
     }
@@ -44,8 +44,13 @@ public:
         specs_.back().b = {bound_kind::number, lo, hi, 0, 0, why};
         return *this;
     }
+    //! The last option added takes one of `values` (checked by parse(), before any work).
+    arg_parser& one_of(std::vector<std::string> values) {
+        specs_.back().choices = std::move(values);
+        return *this;
+    }
     arg_parser& flag(const std::string& name, const std::string& help) {
-        specs_.push_back({name, "", "", help, true, {}});
+        specs_.push_back({name, "", "", help, true, {}, {}});
         return *this;
     }
 
@@ -134,6 +139,7 @@ private:
         std::string name, value_name, def, help;
         bool is_flag;
         bound b;
+        std::vector<std::string> choices;  //!< allowed values (empty: any)
     };
     static std::string option_name(const std::string& arg) {
         std::string n = arg.substr(2);
@@ -155,6 +161,13 @@ private:
     }
     //! Checks the value (given or default) of an option with a declared range.
     void check_bound(const spec& s) const {
+        if (!s.choices.empty() && !s.is_flag) {
+            const std::string& v = values_.at(s.name);
+            bool ok = false;
+            std::string list;
+            for (const auto& c : s.choices) ok = ok || c == v, list += (list.empty() ? "" : " | ") + c;
+            if (!ok) throw usage_error("option '--" + s.name + "' must be one of " + list + ", got '" + v + "'");
+        }
         const bound& b = s.b;
         if (b.kind == bound_kind::none || s.is_flag) return;
         const std::string& v = values_.at(s.name);

@@ -42,12 +42,30 @@ inline std::vector<int> parse_severities(const std::string& s) {
     }
 }
 
+//! --frost-procedural: the procedural frost's parameters (used without --frost-dir).
+inline corrupt::procedural_frost_params parse_frost_procedural(const std::string& v) {
+    if (v == "calibrated") return corrupt::procedural_frost_params::calibrated();
+    if (v == "v1") return corrupt::procedural_frost_params::v1();
+    throw usage_error("--frost-procedural must be calibrated or v1, got '" + v + "'");
+}
+inline const char* frost_procedural_help() {
+    return "procedural frost without --frost-dir: calibrated (default; matches the reference's accuracy, "
+           "docs/corruptions.md) | v1 (the harsher texture of results before 2026-12-02)";
+}
+//! Which frost a run uses, for its log and provenance.
+inline std::string frost_description(const arg_parser& p) {
+    if (p.declares("frost-dir") && !p.get("frost-dir").empty()) return "textures from " + p.get("frost-dir");
+    const std::string v = p.declares("frost-procedural") ? p.get("frost-procedural") : "calibrated";
+    return "procedural " + v + " (not the reference's photographs)";
+}
+
 //! The corruption options of --table (auto: by image size) and --frost-dir: `frost` holds the
 //! textures the returned options point to (keep it alive while they are used).
 inline corrupt::corrupt_options corruption_options(const arg_parser& p, const data::image_dataset& ds,
                                                    std::optional<corrupt::frost_textures>& frost) {
     corrupt::corrupt_options o;
     o.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
+    if (p.declares("frost-procedural")) o.frost_procedural = parse_frost_procedural(p.get("frost-procedural"));
     if (!p.get("frost-dir").empty()) {
         frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
         o.frost = &*frost;
@@ -73,6 +91,7 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
         .option("layout", "NAME", "cifar", "output layout: cifar (npy) | imagenet (JPEG folders)")
         .option("limit", "N", "0", "corrupt only the first N images (0: all)").int_range(0, 1000000000)
         .option("frost-dir", "DIR", "", "directory of frost texture images (default: procedural frost)")
+        .option("frost-procedural", "KIND", "calibrated", cd::frost_procedural_help()).one_of({"calibrated", "v1"})
         .option("threads", "N", "0", "worker threads (0: all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
     if (!p.parse(args, std::cout)) return 0;
     if (p.get("out").empty()) throw usage_error("--out DIR is required");
@@ -95,6 +114,7 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
     if (ds.size() == 0) throw io_error("corrupt: the dataset split '" + split + "' is empty");
     corrupt::corrupt_options opt;
     opt.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
+    opt.frost_procedural = cd::parse_frost_procedural(p.get("frost-procedural"));
     corrupt::frost_textures frost;
     if (!p.get("frost-dir").empty()) {
         frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
@@ -108,7 +128,7 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
     std::cerr << "corrupt: " << ds.size() << " images " << ds.height << "x" << ds.width << "x" << ds.channels
               << ", table " << corrupt::table_name(opt.table) << ", seed " << seed << ", " << which.size()
               << " corruption(s) x " << sevs.size() << " severities, frost: "
-              << (opt.frost ? "textures from " + p.get("frost-dir") : std::string("procedural (calibrated, not the reference's photographs)"))
+              << cd::frost_description(p)
               << " -> " << out.string() << "\n";
 
     const std::size_t chunk = 1000, N = images.count, isz = images.image_size();

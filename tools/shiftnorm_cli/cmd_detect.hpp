@@ -44,7 +44,8 @@ inline void add_corruption_options(arg_parser& p) {
         .option("seed", "S", "0", "corruption seed").int_range(0, 9223372036854775807LL)
         .option("sample-seed", "S", "1", "seed of the image draws").int_range(0, 9223372036854775807LL)
         .option("table", "NAME", "auto", "corruption parameter table: cifar | imagenet | mnist | auto")
-        .option("frost-dir", "DIR", "", "frost texture images (the faithful mode); default: procedural frost");
+        .option("frost-dir", "DIR", "", "frost texture images (the faithful mode); default: procedural frost")
+        .option("frost-procedural", "KIND", "calibrated", corrupt_detail::frost_procedural_help()).one_of({"calibrated", "v1"});
 }
 }  // namespace detect_detail
 

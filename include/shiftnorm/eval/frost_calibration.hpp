@@ -18,7 +18,7 @@ namespace shiftnorm::eval {
 
 struct frost_calibration_options {
     //! Candidate values of procedural_frost_params::contrast (each scales every style's sd).
-    std::vector<double> contrasts = {0.6, 0.8, 1.0, 1.2, 1.4, 1.6};
+    std::vector<double> contrasts = {0.8, 1.0, 1.1, 1.15, 1.2, 1.4};
     std::vector<int> severities = {1, 2, 3, 4, 5};
     //! The procedural parameters the candidates start from (only `contrast` is replaced).
     corrupt::procedural_frost_params base = corrupt::procedural_frost_params::calibrated();
