@@ -16,6 +16,7 @@
 #include "shiftnorm/data/sampling.hpp"
 #include "shiftnorm/eval/attack_eval.hpp"
 #include "shiftnorm/eval/attack_report.hpp"
+#include "shiftnorm/eval/attack_stat_shift_report.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
 
 namespace shiftnorm::cli {
@@ -84,6 +85,9 @@ inline int cmd_attack(const std::vector<std::string>& args) {
         .option("sample-seed", "S", "0", "seed of --subset random").int_range(0, 9223372036854775807LL)
         .option("seed", "S", "0", "seed of PGD's random start").int_range(0, 9223372036854775807LL)
         .option("out", "DIR", "results/attack", "directory for attack.csv, attack.json and attack*.png")
+        .flag("stat-shift", "instead of the accuracy table: seed 003's Fig. 2, the per-channel difference between the batch "
+                            "statistics of attacked batches and the population statistics at every BN input, against clean "
+                            "batches (BN networks; one L-inf attack, one eps, one batch size; writes stat_shift*.{csv,png})")
         .flag("quiet", "no progress lines on stderr")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads());
     if (!p.parse(args, std::cout)) return 0;
@@ -143,6 +147,15 @@ inline int cmd_attack(const std::vector<std::string>& args) {
             throw usage_error("--norm " + p.get("norm") + " but the weights '" + p.get("weights") + "' were trained with --norm " + meta_norm);
     }
     check_modes(nc, norm_text, modes);
+    const bool stat_shift = p.has("stat-shift");
+    if (stat_shift) {
+        if (!nc.batch) throw usage_error("--stat-shift needs a BatchNorm network (--norm batch), got --norm " + norm_text);
+        if (kinds.size() != 1 || kinds[0] == attack::attack_kind::cw)
+            throw usage_error("--stat-shift takes one L-inf attack (--attacks fgsm|bim|mim|pgd), got '" + p.get("attacks") + "'");
+        if (eps.size() != 1 || batches.size() != 1)
+            throw usage_error("--stat-shift takes one --eps and one --batch (>= 2)");
+        if (batches[0] < 2) throw usage_error("--stat-shift needs --batch >= 2 (unbiased batch variance)");
+    }
     const std::string meta_conv = weights.metadata.count("bn_convention") ? weights.metadata.at("bn_convention") : "pytorch";
     const bool reference_bn = parse_bn_convention(p.get("bn-convention").empty() ? meta_conv : p.get("bn-convention"), nc);
     attack::attack_options base;
@@ -195,6 +208,24 @@ inline int cmd_attack(const std::vector<std::string>& args) {
         if constexpr (std::is_same_v<Norm, robust_norm<>>)
             for (auto* l : nn::find_all<nn::norm_layer<robust_norm<>>>(net)) l->impl.opt.p = nc.p;
         train::load_state_dict(net, weights, true);
+        if constexpr (std::is_same_v<Norm, batch_norm<population>>) {
+            if (stat_shift) {
+                eval::attack_stat_shift_options so;
+                so.attack = base, so.attack.kind = kinds[0], so.attack.eps = eps[0];
+                so.space = space, so.batch_size = batches[0], so.norm = o.norm;
+                so.progress = [&](index_t d, index_t t) { o.progress(shiftnorm::detail::concat("batch ", d, "/", t)); };
+                log << "attack --stat-shift: " << p.get("model") << ", " << attack::to_string(kinds[0]) << " eps " << p.get("eps")
+                    << " (" << attack::to_string(space) << " space), " << ds.size() / batches[0] << " batches of " << batches[0]
+                    << ", " << nn::num_threads() << " thread(s)\n";
+                const auto r = eval::measure_attack_stat_shift<batch_norm<population>>(net, ds, so);
+                eval::print_attack_stat_shift(std::cout, r);
+                std::filesystem::create_directories(p.get("out"));
+                const std::string title = p.get("model") + " " + eval::detail::upper(attack::to_string(kinds[0])) + " eps " + p.get("eps");
+                for (const auto& f : eval::write_attack_stat_shift_report((std::filesystem::path(p.get("out")) / "stat_shift").string(), r, title))
+                    log << "  wrote " << f << "\n";
+                return 0;
+            }
+        }
         std::vector<eval::attack_subject> subjects;
         for (const auto& m : modes) {
             eval::attack_subject sub;
