@@ -103,14 +103,19 @@ def _check_table(table, fn):
     return table
 
 
-def _frost(frost_dir):
+def _frost(frost_dir, frost_procedural="calibrated"):
+    if frost_procedural not in ("calibrated", "v1"):
+        raise ValueError("frost_procedural must be 'calibrated' or 'v1', got %r" % (frost_procedural,))
     if frost_dir is None:
         frost_dir = _os.environ.get("SHIFTNORM_FROST_DIR", "")
-    return _os.fspath(frost_dir)
+    frost_dir = _os.fspath(frost_dir)
+    if not frost_dir and frost_procedural == "v1":
+        return "procedural:v1"
+    return frost_dir
 
 
 def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=None, table="auto",
-            frost_dir=None, keep_gray=False):
+            frost_dir=None, keep_gray=False, frost_procedural="calibrated"):
     """Corrupts one image, like ``imagecorruptions.corrupt``.
 
     image: numpy uint8 array, (H, W), (H, W, 1) or (H, W, 3). As in imagecorruptions, a gray
@@ -123,6 +128,9 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
         'mnist'. Pass table='imagenet' to get imagecorruptions' parameters on any size.
     frost_dir: a folder with the reference's frost textures (default: $SHIFTNORM_FROST_DIR, or
         the procedural frost when unset).
+    frost_procedural: the procedural frost used without frost_dir: 'calibrated' (default; costs a
+        network what the reference's photographs cost, docs/corruptions.md) or 'v1' (the harsher
+        texture of results before 2026-12-02).
     Raises CorruptionError (a ValueError) for a bad image or severity, TypeError for a non-array.
     """
     if not isinstance(image, _np.ndarray):
@@ -142,7 +150,8 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
     if gray and not keep_gray:
         image = _np.stack((image.reshape(image.shape[0], image.shape[1]),) * 3, axis=-1)
     batch = _np.ascontiguousarray(image.reshape((1, image.shape[0], image.shape[1], -1)))
-    out = corrupt_batch(batch, severity, name, seed=_check_seed(seed, "corrupt"), table=table, frost_dir=frost_dir)
+    out = corrupt_batch(batch, severity, name, seed=_check_seed(seed, "corrupt"), table=table, frost_dir=frost_dir,
+                        frost_procedural=frost_procedural)
     return out[0, :, :, 0] if (gray and keep_gray) else out[0]
 
 
@@ -151,7 +160,7 @@ def _is_torch(x):
 
 
 def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1, seed=0, table="auto",
-                  threads=0, first_index=0, out=None, frost_dir=None):
+                  threads=0, first_index=0, out=None, frost_dir=None, frost_procedural="calibrated"):
     """Corrupts a batch of images: uint8 (N, H, W, C) with C = 1 or 3, a numpy array or a CPU
     torch tensor (read without a copy; a torch tensor in gives a torch tensor out, sharing
     memory with the result array). Runs without the GIL on ``threads`` threads (0 = every core).
@@ -159,6 +168,7 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
     Image i uses the random stream of (seed, corruption, severity, first_index + i): pass the
     global index of images[0] to cut a data set into batches and get the same result as one call.
     out: optional uint8 array of the same shape to write into (may not alias images).
+    frost_dir, frost_procedural: as for corrupt().
     Returns the corrupted batch (``out`` when given).
     """
     fn = "corrupt_batch"
@@ -193,7 +203,8 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
             raise ValueError("%s: out must be a uint8 array of shape %s" % (fn, images.shape))
         if _np.shares_memory(out, images):
             raise ValueError("%s: out must not alias images" % fn)
-    _core.corrupt_batch(images, out, name, severity, seed, table, int(threads), int(first_index), _frost(frost_dir))
+    _core.corrupt_batch(images, out, name, severity, seed, table, int(threads), int(first_index),
+                        _frost(frost_dir, frost_procedural))
     if as_torch:
         import torch
         return torch.from_numpy(out)
@@ -220,11 +231,12 @@ def _progress(progress, msg):
 
 
 def write_cifar_c(out_dir, images, labels=None, corruptions="common", seed=0, table="auto", threads=0,
-                  frost_dir=None, progress=True):
+                  frost_dir=None, progress=True, frost_procedural="calibrated"):
     """Writes the CIFAR-10-C layout: ``<out_dir>/<corruption>.npy`` (uint8, (5N, H, W, C),
     severities 1..5 in blocks of N) and ``labels.npy`` (labels tiled 5 times) when labels are
     given, exactly as ``shiftnorm corrupt --format cifar-c`` writes it. corruptions: a subset name
-    ('common', 'all', ...), a comma-separated string or a list of names."""
+    ('common', 'all', ...), a comma-separated string or a list of names. frost_dir,
+    frost_procedural: as for corrupt()."""
     fn = "write_cifar_c"
     images = _np.ascontiguousarray(images.detach().numpy() if _is_torch(images) else images)
     if images.dtype != _np.uint8 or images.ndim != 4:
@@ -243,14 +255,15 @@ def write_cifar_c(out_dir, images, labels=None, corruptions="common", seed=0, ta
     for i, n in enumerate(names):
         _progress(progress, "write_cifar_c: [%d/%d] %s" % (i + 1, len(names), n))
         _core.write_cifar_c(_os.fspath(out_dir), images, lab if i == 0 else [], [n], seed, table, int(threads),
-                            _frost(frost_dir))
+                            _frost(frost_dir, frost_procedural))
 
 
 def write_imagenet_c(out_dir, images, items, corruptions="common", seed=0, table="auto", threads=0,
-                     first_index=0, jpeg_quality=85, frost_dir=None, progress=True):
+                     first_index=0, jpeg_quality=85, frost_dir=None, progress=True, frost_procedural="calibrated"):
     """Writes the ImageNet-C layout: ``<out_dir>/<corruption>/<severity>/<wnid>/<file>`` JPEGs
     (quality 85 as the reference). items: one (wnid, file name) pair per image. first_index: the
-    global index of images[0], so a data set written in chunks equals one call."""
+    global index of images[0], so a data set written in chunks equals one call. frost_dir,
+    frost_procedural: as for corrupt()."""
     fn = "write_imagenet_c"
     images = _np.ascontiguousarray(images.detach().numpy() if _is_torch(images) else images)
     if images.dtype != _np.uint8 or images.ndim != 4:
@@ -268,7 +281,8 @@ def write_imagenet_c(out_dir, images, items, corruptions="common", seed=0, table
     for i, n in enumerate(names):
         _progress(progress, "write_imagenet_c: [%d/%d] %s" % (i + 1, len(names), n))
         _core.write_imagenet_c(_os.fspath(out_dir), images, [w for w, _ in items], [f for _, f in items], [n], seed,
-                               table, int(threads), int(first_index), int(jpeg_quality), _frost(frost_dir))
+                               table, int(threads), int(first_index), int(jpeg_quality),
+                               _frost(frost_dir, frost_procedural))
 
 
 def __getattr__(name):  # `shiftnorm.torch` is imported on first use (torch is optional)

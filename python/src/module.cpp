@@ -60,6 +60,11 @@ View batch_of(const py::array& a, const char* arg, bool writable) {
 sc::corrupt_options options_for(const std::string& table, int height, int channels, const std::string& frost_dir) {
     sc::corrupt_options o;
     o.table = table == "auto" ? sc::default_table(height, channels) : sc::parse_table(table);
+    // "procedural:v1" (from shiftnorm._frost): the pre-calibration procedural frost
+    if (frost_dir == "procedural:v1") {
+        o.frost_procedural = sc::procedural_frost_params::v1();
+        return o;
+    }
     o.frost = frost_for(frost_dir);
     return o;
 }

@@ -170,3 +170,16 @@ def test_frost_dir_changes_frost(images, shared_dir):
     b = corrupt_batch(images, 3, "frost", seed=1, frost_dir=str(tex))
     assert not np.array_equal(a, b)
     assert np.array_equal(b, corrupt_batch(images, 3, "frost", seed=1, frost_dir=tex))  # PathLike works
+
+
+def test_frost_procedural_v1_and_calibrated(images):
+    # 'calibrated' (the default) and 'v1' are different textures; each is seeded and repeatable
+    a = corrupt_batch(images, 3, "frost", seed=4)
+    assert np.array_equal(a, corrupt_batch(images, 3, "frost", seed=4, frost_procedural="calibrated"))
+    v = corrupt_batch(images, 3, "frost", seed=4, frost_procedural="v1")
+    assert np.array_equal(v, corrupt_batch(images, 3, "frost", seed=4, frost_procedural="v1"))
+    assert not np.array_equal(a, v)
+    one = corrupt(np.ascontiguousarray(images[0]), 3, "frost", seed=4, frost_procedural="v1")
+    assert one.shape == images[0].shape[:2] + (3,)
+    with pytest.raises(ValueError, match="frost_procedural"):
+        corrupt_batch(images, 3, "frost", seed=4, frost_procedural="v2")
