@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "eval/eval_fixtures.hpp"
 #include "shiftnorm/eval/attack_stat_shift.hpp"
 #include "shiftnorm/eval/evaluate.hpp"
 #include "shiftnorm/models/cifar_resnet.hpp"
@@ -15,29 +16,7 @@ using namespace shiftnorm;
 using bn = batch_norm<population>;
 
 namespace {
-data::image_dataset tinted(int n) {
-    data::image_dataset d;
-    d.channels = 3, d.height = 12, d.width = 12, d.classes = data::numbered_classes(10);
-    std::mt19937 g(7);
-    for (int i = 0; i < n; ++i) {
-        d.labels.push_back(i % 10);
-        for (int c = 0; c < 3; ++c)
-            for (int q = 0; q < 144; ++q) d.pixels.push_back(std::uint8_t(std::min(255, 30 + 17 * (i % 10) + 25 * c + int(g() % 50))));
-    }
-    return d;
-}
-nn::sequential net_with_stats() {
-    auto net = models::small_resnet<bn>(8, 4, 10, 3);
-    nn::rng_type g(5);
-    net.reset_parameters(g);
-    std::mt19937 s(9);
-    for (auto& p : net.parameters().params)
-        if (p.name.find("running_var") != std::string::npos)
-            for (index_t i = 0; i < p.size; ++i) p.value[i] = 0.5f + float(s() % 100) / 50.0f;
-        else if (p.name.find("running_mean") != std::string::npos)
-            for (index_t i = 0; i < p.size; ++i) p.value[i] = float(s() % 100) / 100.0f - 0.5f;
-    return net;
-}
+nn::sequential net_with_stats() { return test::net_of<bn>(); }
 std::vector<float> running_buffers(nn::module& net) {
     std::vector<float> v;
     for (auto& p : net.parameters().params)
@@ -47,7 +26,7 @@ std::vector<float> running_buffers(nn::module& net) {
 }  // namespace
 
 TEST_CASE("attack stat shift: batch statistics minus population statistics, per batch and channel", "[eval][attack][stat_shift]") {
-    const auto ds = tinted(48);
+    const auto ds = test::tinted(48);
     auto net = net_with_stats();
     const auto before = running_buffers(net);
     eval::attack_stat_shift_options o;
@@ -113,7 +92,7 @@ TEST_CASE("attack stat shift: consistency is the mean pairwise Pearson correlati
 }
 
 TEST_CASE("attack stat shift refuses what it cannot measure", "[eval][attack][stat_shift][errors]") {
-    const auto ds = tinted(20);
+    const auto ds = test::tinted(20);
     auto net = net_with_stats();
     eval::attack_stat_shift_options o;
     o.batch_size = 1;

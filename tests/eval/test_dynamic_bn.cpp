@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "eval/eval_fixtures.hpp"
 #include "shiftnorm/eval/dynamic_bn.hpp"
 #include "shiftnorm/models/cifar_resnet.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
@@ -15,30 +16,8 @@
 using namespace shiftnorm;
 
 namespace {
-data::image_dataset tinted(int n, std::uint32_t seed = 5) {
-    data::image_dataset d;
-    d.channels = 3, d.height = 16, d.width = 16, d.classes = data::numbered_classes(10);
-    std::mt19937 g(seed);
-    for (int i = 0; i < n; ++i) {
-        d.labels.push_back(i % 10);
-        for (int c = 0; c < 3; ++c)
-            for (int q = 0; q < 256; ++q) d.pixels.push_back(std::uint8_t(std::min(255, 40 + 15 * (i % 10) + 30 * c + int(g() % 60))));
-    }
-    return d;
-}
-template <class Norm>
-nn::sequential net_of(int depth = 8) {
-    auto net = models::small_resnet<Norm>(depth, 4, 10, 3);
-    nn::rng_type g(11);
-    net.reset_parameters(g);
-    std::mt19937 s(3);
-    for (auto& p : net.parameters().params)
-        if (p.name.find("running_var") != std::string::npos)
-            for (index_t i = 0; i < p.size; ++i) p.value[i] = 0.5f + float(s() % 100) / 50.0f;
-        else if (p.name.find("running_mean") != std::string::npos)
-            for (index_t i = 0; i < p.size; ++i) p.value[i] = float(s() % 100) / 100.0f - 0.5f;
-    return net;
-}
+using test::net_of;
+using test::tinted;
 std::vector<float> logits(nn::module& net, const data::image_dataset& ds, nn::mode m = nn::mode::eval) {
     std::vector<index_t> idx(std::size_t(ds.size()));
     for (index_t i = 0; i < ds.size(); ++i) idx[std::size_t(i)] = i;

@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "eval/eval_fixtures.hpp"
 #include "shiftnorm/eval/frost_calibration.hpp"
 #include "shiftnorm/models/cifar_resnet.hpp"
 #include "shiftnorm/shiftnorm.hpp"
@@ -12,17 +13,6 @@
 using namespace shiftnorm;
 
 namespace {
-data::image_dataset tinted(int n) {
-    data::image_dataset d;
-    d.channels = 3, d.height = 16, d.width = 16, d.classes = data::numbered_classes(10);
-    std::mt19937 g(5);
-    for (int i = 0; i < n; ++i) {
-        d.labels.push_back(i % 10);
-        for (int c = 0; c < 3; ++c)
-            for (int q = 0; q < 256; ++q) d.pixels.push_back(std::uint8_t(std::min(255, 20 + 18 * (i % 10) + 20 * c + int(g() % 40))));
-    }
-    return d;
-}
 //! Two flat "photographs" (dark and bright) standing in for the reference's textures.
 corrupt::frost_textures flat_textures() {
     corrupt::frost_textures t;
@@ -37,7 +27,7 @@ corrupt::frost_textures flat_textures() {
 
 TEST_CASE("calibrate_procedural_frost: rows are evaluate() on the named frost copies, best = smallest rms gap",
           "[eval][frost]") {
-    const auto ds = tinted(40);
+    const auto ds = test::tinted(40);
     auto net = models::small_resnet<batch_norm<population>>(8, 4, 10, 3);
     nn::rng_type g(11);
     net.reset_parameters(g);
@@ -85,7 +75,7 @@ TEST_CASE("calibrate_procedural_frost: rows are evaluate() on the named frost co
 }
 
 TEST_CASE("calibrate_procedural_frost refuses what it cannot calibrate", "[eval][frost][errors]") {
-    const auto ds = tinted(10);
+    const auto ds = test::tinted(10);
     auto net = models::small_resnet<batch_norm<population>>(8, 4, 10, 3);
     const auto textures = flat_textures();
     eval::frost_calibration_options o;

@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "eval/eval_fixtures.hpp"
 #include "shiftnorm/corrupt/selection.hpp"
 #include "shiftnorm/eval/rectification.hpp"
 #include "shiftnorm/models/cifar_resnet.hpp"
@@ -12,18 +13,7 @@
 using namespace shiftnorm;
 
 namespace {
-//! 60 class-tinted 16x16 RGB noise images (10 classes).
-data::image_dataset tinted(int n = 60) {
-    data::image_dataset d;
-    d.channels = 3, d.height = 16, d.width = 16, d.classes = data::numbered_classes(10);
-    std::mt19937 g(5);
-    for (int i = 0; i < n; ++i) {
-        d.labels.push_back(i % 10);
-        for (int c = 0; c < 3; ++c)
-            for (int q = 0; q < 256; ++q) d.pixels.push_back(std::uint8_t(std::min(255, 40 + 15 * (i % 10) + 30 * c + int(g() % 60))));
-    }
-    return d;
-}
+data::image_dataset tinted(int n = 60) { return test::tinted(n); }
 nn::sequential net_with_random_stats() {
     auto net = models::small_resnet<eval::rectifiable_bn>(8, 4, 10, 3);
     nn::rng_type g(11);
