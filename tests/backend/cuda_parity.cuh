@@ -12,6 +12,13 @@ namespace shiftnorm::test {
 
 namespace cu = shiftnorm::backend::cuda;
 
+//! Keeps the GPU busy for about `ns` nanoseconds, so that a host wait inside a call shows as a
+//! finished stream (tests that calls do not synchronize). Launch with <<<1, 1, 0, stream>>>.
+template <int = 0>
+__global__ void busy_wait_kernel(unsigned long long ns) {
+    for (unsigned long long waited = 0; waited < ns; waited += 1000) __nanosleep(1000);
+}
+
 inline cu::device_tensor<float> to_device(const tensor<float>& t) { return cu::device_tensor<float>::from_host(t); }
 template <class T>
 inline tensor<T> to_host(const cu::device_tensor<T>& d) { return d.to_host(); }

@@ -111,12 +111,6 @@ TEST_CASE("cuda batch_norm keeps the running buffers of repeated training steps"
     check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-6, 1e-5);
 }
 
-namespace {
-//! Keeps the GPU busy for about `ns` nanoseconds (so a host wait inside a call would be seen).
-__global__ void busy_wait_kernel(unsigned long long ns) {
-    for (unsigned long long waited = 0; waited < ns; waited += 1000) __nanosleep(1000);
-}
-}  // namespace
 
 TEST_CASE("cuda batch_norm forward_training does not wait for the device; folds keep the call order",
           "[cuda][batch_norm][sync]") {
@@ -137,7 +131,7 @@ TEST_CASE("cuda batch_norm forward_training does not wait for the device; folds 
     }
     tensor<float> y(s);
     cu::device_tensor<float> yd(s);
-    busy_wait_kernel<<<1, 1, 0, st>>>(500000000ull);
+    test::busy_wait_kernel<<<1, 1, 0, st>>>(500000000ull);
     REQUIRE(cudaGetLastError() == cudaSuccess);
     for (int k = 0; k < 3; ++k) L.gpu.forward_training(xs[std::size_t(k)].view(), yd.view(), st);
     CHECK(cudaStreamQuery(st) == cudaErrorNotReady);  // returned without waiting for the stream

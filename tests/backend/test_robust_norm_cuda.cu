@@ -63,6 +63,7 @@ void parity(const tensor<float>& x, double p, double atol) {
     L.gpu.forward_training(xd.view(), yd.view());
     check_close(yd.to_host(), y, atol, 1e-5);
     compare_saved(true);
+    L.gpu.sync_statistics();  // forward_training folds the tracked statistics lazily
     check_close(L.gpu.running_mean, L.cpu.running_mean, 1e-6, 1e-6);
     check_close(L.gpu.running_range, L.cpu.running_range, 1e-6, 1e-6);
 
@@ -114,4 +115,36 @@ TEST_CASE("cuda robust_norm rejects bad arguments and non-finite batches", "[cud
     bad[4] = INFINITY;
     auto badd = test::to_device(bad);
     CHECK_THROWS_AS(strict.forward_training(badd.view(), x.view()), numeric_error);
+}
+
+TEST_CASE("cuda robust_norm forward_training does not wait for the device; the EMA keeps the call order",
+          "[cuda][robust_norm][sync]") {
+    const shape4 s{8, 4, 6, 6};
+    cu::robust_norm<> gpu(s.c);
+    shiftnorm::robust_norm<> cpu(s.c);
+    gpu.copy_from(cpu);
+    cudaStream_t st = nullptr;
+    REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+    std::vector<tensor<float>> hs;
+    std::vector<cu::device_tensor<float>> xs;
+    for (unsigned k = 0; k < 11; ++k) {
+        hs.push_back(test::random_tensor(s, 500 + k, 0.3 * k, 1.0 + 0.2 * k));
+        xs.push_back(test::to_device(hs.back()));
+    }
+    tensor<float> y(s);
+    cu::device_tensor<float> yd(s);
+    test::busy_wait_kernel<<<1, 1, 0, st>>>(500000000ull);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    gpu.forward_training(xs[0].view(), yd.view(), st);
+    gpu.forward_training(xs[1].view(), yd.view(), st);
+    CHECK(cudaStreamQuery(st) == cudaErrorNotReady);  // returned without waiting
+    CHECK(gpu.pending_folds() == 2);
+    CHECK(gpu.running_mean == std::vector<float>(std::size_t(s.c), 0.0f));  // not folded yet
+    for (std::size_t k = 2; k < xs.size(); ++k) gpu.forward_training(xs[k].view(), yd.view(), st);
+    for (const auto& h : hs) cpu.forward_training(h, y.view());
+    gpu.sync_statistics();
+    CHECK(gpu.pending_folds() == 0);
+    check_close(gpu.running_mean, cpu.running_mean, 1e-6, 1e-6);
+    check_close(gpu.running_range, cpu.running_range, 1e-6, 1e-6);
+    CHECK(cudaStreamDestroy(st) == cudaSuccess);
 }

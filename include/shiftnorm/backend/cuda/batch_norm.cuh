@@ -14,6 +14,7 @@
 #include "shiftnorm/backend/cuda/bn_backward.cuh"
 #include "shiftnorm/backend/cuda/channel_moments.cuh"
 #include "shiftnorm/backend/cuda/device_buffer.cuh"
+#include "shiftnorm/backend/cuda/fold_queue.cuh"
 #include "shiftnorm/backend/cuda/normalize.cuh"
 #include "shiftnorm/backend/cuda/schedule.cuh"
 #include "shiftnorm/norm/batch_norm.hpp"
@@ -186,10 +187,10 @@ public:
     //! Waits for the moment copies of earlier forward_training calls and folds them into
     //! source.running, oldest first. Needed only before reading or writing `source` directly.
     void sync_statistics() {
-        while (folds_.count > 0) fold_oldest();
+        folds_.drain([this](const channel_partial<double>* p, std::size_t C) { fold_moments(p, C); });
     }
     //! forward_training calls whose moments are not yet in source.running.
-    std::size_t pending_folds() const { return folds_.count; }
+    std::size_t pending_folds() const { return folds_.pending(); }
 
     void zero_grad(cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
@@ -243,7 +244,7 @@ public:
             source.running.observe(m);
         } else {
             channel_normalize<T>(src, dst, coef_.data(), stream);
-            queue_fold(stream);
+            folds_.push(moments_, stream, [this](const channel_partial<double>* p, std::size_t C) { fold_moments(p, C); });
         }
         saved_kind_ = saved::training;
         saved_shape_ = src.shape();
@@ -315,7 +316,7 @@ private:
         bwd_coef_.resize_discard(C);
         moments_.resize_discard(C);
         host_moments_.reserve_discard(C);
-        folds_.host.reserve_discard(max_pending_folds * C);
+        folds_.reserve(C);
         stage_.reserve_discard(2 * C);
         stage_dev_.resize_discard(2 * C);
     }
@@ -331,26 +332,10 @@ private:
         detail::launch_channel_reduce<T>(src.data(), nullptr, s, pol, ws_, stream);
     }
 
-    //! Queues an asynchronous copy of the batch moments into the next free pinned slot (after
-    //! folding the copies that are already done, and waiting for the oldest when all are busy).
-    void queue_fold(cudaStream_t stream) {
-        while (folds_.count > 0 && folds_.done[folds_.head].query()) fold_oldest();
-        if (folds_.count == max_pending_folds) fold_oldest();
-        const auto C = std::size_t(channels_);
-        const std::size_t slot = (folds_.head + folds_.count) % max_pending_folds;
-        moments_.download(folds_.host.data() + slot * C, C, stream);
-        folds_.done[slot].record(stream);
-        ++folds_.count;
-    }
-    //! Waits for the oldest queued copy and folds it into source.running.
-    void fold_oldest() {
-        const auto C = std::size_t(channels_);
-        folds_.done[folds_.head].synchronize();
-        const channel_partial<double>* p = folds_.host.data() + folds_.head * C;
+    //! The host side of a queued fold: the running-statistics update of the CPU layer.
+    void fold_moments(const channel_partial<double>* p, std::size_t C) {
         std::vector<moments<double>> m(C);
         for (std::size_t c = 0; c < C; ++c) m[c] = p[c].m;
-        folds_.head = (folds_.head + 1) % max_pending_folds;
-        --folds_.count;
         source.running.observe(m);
     }
 
@@ -440,31 +425,8 @@ private:
     device_buffer<norm_coef<T>> coef_, bwd_coef_;      // forward {mean, a, b, inv_std}; backward apply
     device_buffer<channel_partial<double>> moments_;  // batch moments of the last statistics pass
     pinned_buffer<channel_partial<double>> host_moments_;
-    //! Moment copies of forward_training calls not yet folded (a ring of max_pending_folds
-    //! pinned slots of C records); the destructor waits for copies still in flight.
-    struct fold_ring {
-        pinned_buffer<channel_partial<double>> host;
-        std::array<event, max_pending_folds> done;
-        std::size_t head = 0, count = 0;
-        fold_ring() = default;
-        fold_ring(fold_ring&& o) noexcept
-            : host(std::move(o.host)), done(std::move(o.done)), head(o.head), count(std::exchange(o.count, 0)) {}
-        fold_ring& operator=(fold_ring&& o) noexcept {
-            if (this != &o) {
-                wait_all();
-                host = std::move(o.host);
-                done = std::move(o.done);
-                head = o.head;
-                count = std::exchange(o.count, 0);
-            }
-            return *this;
-        }
-        ~fold_ring() { wait_all(); }
-        void wait_all() noexcept {
-            for (const auto& e : done) e.synchronize_noexcept();
-        }
-    };
-    fold_ring folds_;
+    //! Moment copies of forward_training calls not yet folded into source.running.
+    fold_queue<channel_partial<double>, max_pending_folds> folds_;
     pinned_buffer<float> stage_;  // host statistics on their way to the device
     device_buffer<float> stage_dev_;
     event stage_done_;

@@ -21,7 +21,12 @@ namespace shiftnorm::backend::cuda {
 //! `scale`, `shift`, `diff_scale`, `diff_shift` are device arrays; the tracked statistics
 //! `running_mean`, `running_range` are host vectors as in the CPU layer. Per call:
 //!  - forward_training: 2 launches (statistics with min/max/argmin/argmax in the same single
-//!    read, normalize), then ONE synchronization to fold mean and range into the host EMA.
+//!    read, normalize) and an asynchronous copy of the batch mean and range to pinned memory;
+//!    NO synchronization. They are folded into the host EMA in call order by
+//!    sync_statistics(), by any call that reads the tracked statistics (forward_inference,
+//!    copy_to, copy_from), for finished copies at the next forward_training, or when
+//!    max_pending_folds copies are in flight (fold_queue). Call sync_statistics() before
+//!    reading or writing running_mean / running_range directly.
 //!  - forward_inference: RN 2 launches; RNM uploads running_mean then 2 launches; RNT uploads
 //!    the saved statistics then 2 launches (coefficients, normalize). No synchronization
 //!    unless nan_policy::raise.
@@ -63,7 +68,7 @@ public:
         fix_.resize_discard(C);
         saved_.resize_discard(C);
         moments_.resize_discard(C);
-        host_saved_.reserve_discard(C);
+        folds_.reserve(C);
         host_moments_.reserve_discard(C);
         stage_saved_.reserve_discard(C);
         stage_stats_.reserve_discard(2 * C);
@@ -80,6 +85,7 @@ public:
     //! Takes options, tracked statistics and parameters of a CPU layer.
     void copy_from(const cpu_type& cpu, cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        sync_statistics();  // pending folds belong to the statistics being replaced
         const char* where = "cuda::robust_norm::copy_from";
         if (cpu.channels() != channels_) shiftnorm::detail::fail<shape_error>(where, "channels", channels_, cpu.channels());
         opt = cpu.opt;
@@ -92,8 +98,9 @@ public:
         SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
     }
     //! Gives options, tracked statistics and parameters to a CPU layer of the same width.
-    void copy_to(cpu_type& cpu, cudaStream_t stream = nullptr) const {
+    void copy_to(cpu_type& cpu, cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        sync_statistics();
         if (cpu.channels() != channels_)
             shiftnorm::detail::fail<shape_error>("cuda::robust_norm::copy_to", "channels", channels_, cpu.channels());
         cpu.opt = opt;
@@ -109,16 +116,19 @@ public:
     void forward_training(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         run("cuda::robust_norm::forward_training", src, dst, true, true, stream);
-        // fold the batch statistics into the host EMA (one synchronization)
-        const auto C = std::size_t(channels_);
-        saved_.download(host_saved_.data(), C, stream);
-        SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
-        const double w = opt.momentum;
-        for (std::size_t c = 0; c < C; ++c) {
-            running_mean[c] = Stat((1 - w) * double(running_mean[c]) + w * host_saved_[c].mean);
-            running_range[c] = Stat((1 - w) * double(running_range[c]) + w * host_saved_[c].range);
-        }
+        // the batch statistics reach the host EMA later, in call order (no synchronization)
+        folds_.push(saved_, stream, [this](const robust_saved* p, std::size_t C) { fold_saved(p, C); });
     }
+
+    //! At most this many forward_training calls have their statistics in flight.
+    static constexpr std::size_t max_pending_folds = 8;
+    //! Waits for the statistics of earlier forward_training calls and folds them into
+    //! running_mean / running_range (EMA, momentum opt.momentum), oldest first.
+    void sync_statistics() {
+        folds_.drain([this](const robust_saved* p, std::size_t C) { fold_saved(p, C); });
+    }
+    //! forward_training calls whose statistics are not yet in the running buffers.
+    std::size_t pending_folds() const { return folds_.pending(); }
 
     //! Inference with the variant `mode` (default opt.inference): RN, RNT or RNM.
     void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
@@ -127,7 +137,8 @@ public:
     }
     void forward_inference(const tensor_view<const T>& src, const tensor_view<T>& dst, robust_inference mode,
                            cudaStream_t stream = nullptr) {
-                               const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        if (mode != robust_inference::rn) sync_statistics();  // RNM / RNT read the tracked statistics
         run("cuda::robust_norm::forward_inference", src, dst, mode == robust_inference::rn,
             mode != robust_inference::rnt, stream);
     }
@@ -221,6 +232,15 @@ private:
         saved_shape_ = src.shape();
     }
 
+    //! The host side of a queued fold: the CPU layer's EMA of mean and range.
+    void fold_saved(const robust_saved* p, std::size_t C) {
+        const double w = opt.momentum;
+        for (std::size_t c = 0; c < C; ++c) {
+            running_mean[c] = Stat((1 - w) * double(running_mean[c]) + w * p[c].mean);
+            running_range[c] = Stat((1 - w) * double(running_range[c]) + w * p[c].range);
+        }
+    }
+
     void check_finite(const char* where, cudaStream_t stream) {
         const auto C = std::size_t(channels_);
         moments_.download(host_moments_.data(), C, stream);
@@ -244,10 +264,11 @@ private:
     device_buffer<robust_saved> saved_;
     device_buffer<channel_partial<double>> moments_;
     device_buffer<Stat> running_dev_;  // running_mean | running_range (RNM)
-    pinned_buffer<robust_saved> host_saved_, stage_saved_;
+    pinned_buffer<robust_saved> stage_saved_;
     pinned_buffer<channel_partial<double>> host_moments_;
     pinned_buffer<Stat> stage_stats_;
     event stage_done_;
+    fold_queue<robust_saved, max_pending_folds> folds_;  //!< training statistics not yet in the EMA
     reduce_workspace ws_;
     mutable stream_order order_;  //!< orders this layer's calls across streams
     bool has_saved_ = false, mean_from_batch_ = false, range_from_batch_ = false;
