@@ -18,3 +18,4 @@
 #include "shiftnorm/backend/cuda/robust_norm.cuh"
 #include "shiftnorm/backend/cuda/group_norm.cuh"
 #include "shiftnorm/backend/cuda/spectrum.cuh"
+#include "shiftnorm/backend/cuda/detector.cuh"
