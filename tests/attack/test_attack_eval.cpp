@@ -84,8 +84,26 @@ TEST_CASE("run_attack_eval: one row per subject x batch x (clean, attack x eps, 
     const auto dir = std::filesystem::temp_directory_path() / "shiftnorm_test_attack_eval";
     std::filesystem::create_directories(dir);
     const auto files = eval::write_attack_report((dir / "attack").string(), r, o, {{"test", "1"}});
-    CHECK(files.size() == 4);  // csv, json, one png per eps
+    // csv, json, one bar chart per eps, accuracy vs batch size per eps (2 batch sizes), vs eps
+    CHECK(files.size() == 7);
     for (const auto& f : files) CHECK(std::filesystem::file_size(f) > 0);
+    CHECK(std::count_if(files.begin(), files.end(), [](const std::string& f) { return f.find("_vs_batch_eps") != std::string::npos; }) == 2);
+    CHECK(std::count_if(files.begin(), files.end(), [](const std::string& f) { return f.find("_vs_eps.png") != std::string::npos; }) == 1);
+    // the CSV reads back to the same rows (what `attack --replot` redraws from)
+    const auto back = eval::parse_attack_csv(csv);
+    REQUIRE(back.rows.size() == r.rows.size());
+    for (std::size_t i = 0; i < r.rows.size(); ++i) {
+        CHECK(back.rows[i].subject == r.rows[i].subject);
+        CHECK(back.rows[i].batch == r.rows[i].batch);
+        CHECK(back.rows[i].attack == r.rows[i].attack);
+        CHECK(std::isnan(back.rows[i].eps) == std::isnan(r.rows[i].eps));
+        if (!std::isnan(r.rows[i].eps)) CHECK(back.rows[i].eps == Approx(r.rows[i].eps).epsilon(1e-7));
+        CHECK(back.rows[i].correct == r.rows[i].correct);
+        CHECK(back.rows[i].accuracy == Approx(r.rows[i].accuracy).epsilon(1e-7));
+    }
+    CHECK_THROWS_AS(eval::parse_attack_csv("a,b\n1,2\n"), io_error);
+    CHECK_THROWS_AS(eval::parse_attack_csv(csv.substr(0, csv.find('\n') + 1) + "P,4,clean\n"), io_error);
+    CHECK_THROWS_AS(eval::parse_attack_csv(csv.substr(0, csv.find('\n') + 1) + "P,x,clean,,1,1,1,0,0,0,0\n"), io_error);
     std::filesystem::remove_all(dir);
 }
 

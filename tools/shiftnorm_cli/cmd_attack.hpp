@@ -88,9 +88,20 @@ inline int cmd_attack(const std::vector<std::string>& args) {
         .flag("stat-shift", "instead of the accuracy table: seed 003's Fig. 2, the per-channel difference between the batch "
                             "statistics of attacked batches and the population statistics at every BN input, against clean "
                             "batches (BN networks; one L-inf attack, one eps, one batch size; writes stat_shift*.{csv,png})")
+        .flag("replot", "redraw the charts and sweep plots of an earlier run from <--out>/attack.csv (nothing else is read)")
         .flag("quiet", "no progress lines on stderr")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads());
     if (!p.parse(args, std::cout)) return 0;
+    if (p.has("replot")) {
+        const auto path = (std::filesystem::path(p.get("out")) / "attack.csv").string();
+        const auto bytes = data::read_regular_file(path, "attack results file");
+        const auto r = eval::parse_attack_csv(std::string(bytes.begin(), bytes.end()), path);
+        const auto sp = p.get("space") == "normalized" ? attack::input_space::normalized : attack::input_space::pixel;
+        const std::string prefix = (std::filesystem::path(p.get("out")) / "attack").string();
+        for (const auto& f : eval::write_attack_charts(prefix, r, sp)) log_stream(p) << "  wrote " << f << "\n";
+        for (const auto& f : eval::write_attack_sweep_plots(prefix, r, sp)) log_stream(p) << "  wrote " << f << "\n";
+        return 0;
+    }
 
     // ---- every usage check before any data or weights are read ----
     if (p.get("weights").empty()) throw usage_error("--weights FILE is required");

@@ -2,7 +2,9 @@
 // Outputs of the attack protocol: the Table-1 layout on a stream, CSV, JSON and a bar chart PNG.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <iomanip>
 #include <map>
 #include <ostream>
@@ -27,6 +29,15 @@ inline std::string eps_text(double eps, attack::input_space space) {
     else
         os << std::setprecision(6) << eps;
     return os.str();
+}
+//! Orders a series' points by x (a sweep given out of order must not zigzag).
+inline void sort_points(plot_series& s) {
+    std::vector<std::size_t> idx(s.x.size());
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s.x[a] < s.x[b]; });
+    std::vector<double> x, y;
+    for (std::size_t i : idx) x.push_back(s.x[i]), y.push_back(s.y[i]);
+    s.x = std::move(x), s.y = std::move(y);
 }
 inline std::string upper(std::string s) {
     for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
@@ -87,6 +98,62 @@ inline std::string to_attack_csv(const attack_eval_result& r) {
            << ',' << row.mean_l2 << ',' << row.seconds << '\n';
     }
     return os.str();
+}
+
+//! Parses what to_attack_csv writes (quoted fields allowed), e.g. to redraw the plots of an
+//! earlier run. Throws io_error naming the line for a wrong header, field count or number.
+inline attack_eval_result parse_attack_csv(const std::string& text, const std::string& what = "attack.csv") {
+    attack_eval_result r;
+    std::istringstream in(text);
+    std::string line;
+    auto fields_of = [](const std::string& l) {
+        std::vector<std::string> f(1);
+        bool quoted = false;
+        for (std::size_t i = 0; i < l.size(); ++i) {
+            const char c = l[i];
+            if (quoted) {
+                if (c == '"' && i + 1 < l.size() && l[i + 1] == '"') f.back() += '"', ++i;
+                else if (c == '"') quoted = false;
+                else f.back() += c;
+            } else if (c == '"') quoted = true;
+            else if (c == ',') f.emplace_back();
+            else if (c != '\r') f.back() += c;
+        }
+        return f;
+    };
+    const std::string header = "subject,batch,attack,eps,images,correct,accuracy,mean_linf,max_linf,mean_l2,seconds";
+    if (!std::getline(in, line) || fields_of(line) != fields_of(header))
+        throw io_error(what + ": expected the header '" + header + "' (a file written by shiftnorm attack)");
+    std::size_t no = 1;
+    while (std::getline(in, line)) {
+        ++no;
+        if (line.empty()) continue;
+        const auto f = fields_of(line);
+        if (f.size() != 11) throw io_error(shiftnorm::detail::concat(what, ": line ", no, " has ", f.size(), " fields, expected 11"));
+        auto num = [&](const std::string& v, const char* col) {
+            char* end = nullptr;
+            const double x = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end != '\0' || !std::isfinite(x))
+                throw io_error(shiftnorm::detail::concat(what, ": line ", no, ": column ", col, " is not a number: '", v, "'"));
+            return x;
+        };
+        attack_row row;
+        row.subject = f[0];
+        row.batch = index_t(num(f[1], "batch"));
+        row.attack = f[2];
+        row.eps = f[3].empty() ? std::numeric_limits<double>::quiet_NaN() : num(f[3], "eps");
+        row.images = index_t(num(f[4], "images"));
+        row.correct = index_t(num(f[5], "correct"));
+        row.accuracy = num(f[6], "accuracy");
+        row.mean_linf = num(f[7], "mean_linf");
+        row.max_linf = num(f[8], "max_linf");
+        row.mean_l2 = num(f[9], "mean_l2");
+        row.seconds = num(f[10], "seconds");
+        r.images = std::max(r.images, row.images);
+        r.rows.push_back(row);
+    }
+    if (r.rows.empty()) throw io_error(what + ": no rows");
+    return r;
 }
 
 //! JSON: {"provenance": {...}, "settings": {...}, "rows": [...]}; eps null where not applicable.
@@ -154,7 +221,83 @@ inline std::vector<std::string> write_attack_charts(const std::string& prefix, c
     return written;
 }
 
-//! Writes <prefix>.csv, <prefix>.json and the chart(s) <prefix>[_epsK].png; returns the paths.
+//! Sweep plots (seed 003's Figs. 4 and 7): with several batch sizes, <prefix>_vs_batch.png
+//! (accuracy vs inference batch size, log2 axis; one line per subject and attack, clean solid,
+//! attacks dashed; one plot per eps, _vs_batch_epsK.png, when there are several); with
+//! several eps, <prefix>_vs_eps.png (accuracy vs eps, one line per subject and L-inf attack, at
+//! the largest batch size; clean as eps 0). Returns the paths written (none for a single point).
+inline std::vector<std::string> write_attack_sweep_plots(const std::string& prefix, const attack_eval_result& r,
+                                                         attack::input_space space) {
+    std::vector<std::string> written;
+    std::vector<index_t> batches;
+    std::vector<double> eps_list;
+    for (const auto& row : r.rows) {
+        if (std::find(batches.begin(), batches.end(), row.batch) == batches.end()) batches.push_back(row.batch);
+        if (!std::isnan(row.eps) && std::find(eps_list.begin(), eps_list.end(), row.eps) == eps_list.end()) eps_list.push_back(row.eps);
+    }
+    std::sort(batches.begin(), batches.end());
+    std::sort(eps_list.begin(), eps_list.end());
+    auto series_of = [](std::vector<plot_series>& v, const std::string& name, bool dashed) -> plot_series& {
+        for (auto& s : v)
+            if (s.name == name) return s;
+        plot_series s;
+        s.name = name;
+        s.dashed = dashed;
+        v.push_back(s);
+        return v.back();
+    };
+    if (batches.size() > 1) {
+        const std::size_t plots = std::max<std::size_t>(1, eps_list.size());
+        for (std::size_t ei = 0; ei < plots; ++ei) {
+            line_plot_spec lp;
+            lp.title = "Accuracy vs inference batch size" +
+                       (eps_list.empty() ? std::string() : ", eps " + detail::eps_text(eps_list[ei], space));
+            lp.x.label = "batch size";
+            lp.x.log2 = true;
+            lp.y.label = "accuracy (%)";
+            lp.y.min = 0, lp.y.max = 100;
+            for (const auto& row : r.rows) {
+                if (!(row.attack == "clean" || row.attack == "cw" || (!eps_list.empty() && row.eps == eps_list[ei]))) continue;
+                auto& s = series_of(lp.series, row.subject + " " + row.attack, row.attack != "clean");
+                s.x.push_back(double(row.batch));
+                s.y.push_back(100 * row.accuracy);
+            }
+            for (auto& sr : lp.series) detail::sort_points(sr);
+            written.push_back(prefix + "_vs_batch" + (plots > 1 ? "_eps" + std::to_string(ei + 1) : std::string()) + ".png");
+            line_plot(written.back(), lp);
+        }
+    }
+    if (eps_list.size() > 1) {
+        const index_t B = batches.back();
+        line_plot_spec lp;
+        lp.title = "Accuracy vs eps (" + std::string(attack::to_string(space)) + " space, batch " + std::to_string(B) + ")";
+        lp.x.label = "eps";
+        lp.y.label = "accuracy (%)";
+        lp.y.min = 0, lp.y.max = 100;
+        std::vector<std::string> subjects;
+        for (const auto& row : r.rows)
+            if (row.batch == B && std::find(subjects.begin(), subjects.end(), row.subject) == subjects.end()) subjects.push_back(row.subject);
+        for (const auto& subj : subjects) {
+            double clean = NAN;
+            for (const auto& row : r.rows)
+                if (row.batch == B && row.subject == subj && row.attack == "clean") clean = 100 * row.accuracy;
+            for (const auto& row : r.rows) {
+                if (row.batch != B || row.subject != subj || std::isnan(row.eps)) continue;
+                auto& s = series_of(lp.series, subj + " " + row.attack, false);
+                if (s.x.empty() && !std::isnan(clean)) s.x.push_back(0.0), s.y.push_back(clean);
+                s.x.push_back(row.eps);
+                s.y.push_back(100 * row.accuracy);
+            }
+        }
+        for (auto& sr : lp.series) detail::sort_points(sr);
+        written.push_back(prefix + "_vs_eps.png");
+        line_plot(written.back(), lp);
+    }
+    return written;
+}
+
+//! Writes <prefix>.csv, <prefix>.json, the chart(s) <prefix>[_epsK].png and the sweep plots
+//! (write_attack_sweep_plots); returns the paths.
 inline std::vector<std::string> write_attack_report(const std::string& prefix, const attack_eval_result& r,
                                                     const attack_eval_options& o,
                                                     const std::vector<std::pair<std::string, std::string>>& provenance) {
@@ -162,6 +305,7 @@ inline std::vector<std::string> write_attack_report(const std::string& prefix, c
     write_text_file(paths[0], to_attack_csv(r));
     write_text_file(paths[1], to_attack_json(r, o, provenance));
     for (auto& p : write_attack_charts(prefix, r, o.space)) paths.push_back(p);
+    for (auto& p : write_attack_sweep_plots(prefix, r, o.space)) paths.push_back(p);
     return paths;
 }
 
