@@ -8,6 +8,7 @@
 # CIFAR:   a CIFAR-10 test set (binary batches, or an image folder DIR/test/<class>/*.jpg)
 # WEIGHTS: the folder with resnet20-cifar10.safetensors and resnet56-cifar10.safetensors
 # OUT:     where results go (default results/seed000); THREADS: threads per run (default 2)
+# FROST:   optional, the reference's frost photographs (../shared/data/frost) for the 5-draw run
 # Fashion-MNIST comes from Debian (dataset-fashion-mnist); its networks are trained here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,12 @@ step cifar10-resnet20-table6 "$OUT/cifar10-resnet20-table6/adapt.json" "$SN" ada
 step cifar10-resnet20-table7 "$OUT/cifar10-resnet20-table7/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
      --weights "$R20" --data "cifar10:$CIFAR" --limit 1000 --draws 3 --variants both/front,both/middle,both/end \
      --threads "$THREADS" --out "$OUT/cifar10-resnet20-table7"
+# Tables 6 and 7 in one pass, 5 K-sample draws per cell, 500-image subset; frost from the
+# reference's photographs when FROST names their folder (the run in docs/results did), else procedural
+step cifar10-resnet20-table67-draws5 "$OUT/cifar10-resnet20-table67-draws5/adapt.json" "$SN" adapt --model resnet20 \
+     --name ResNet-20 --weights "$R20" --data "cifar10:$CIFAR" --limit 500 --draws 5 \
+     --variants both,var,mean,both/front,both/middle,both/end ${FROST:+--frost-dir "$FROST"} \
+     --threads "$THREADS" --out "$OUT/cifar10-resnet20-table67-draws5"
 step cifar10-resnet20-k-sweep "$OUT/cifar10-resnet20-k-sweep/adapt.json" "$SN" adapt --model resnet20 --name ResNet-20 \
      --weights "$R20" --data "cifar10:$CIFAR" --limit 2000 --corruptions gaussian_noise \
      --samples 1,2,4,8,16,32,64,128,256 --draws 5 --threads "$THREADS" --out "$OUT/cifar10-resnet20-k-sweep"
