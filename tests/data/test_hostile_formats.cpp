@@ -111,6 +111,15 @@ void png_chunk(std::vector<std::uint8_t>& v, const char* type, const std::vector
     v.insert(v.end(), data.begin(), data.end());
     put32(v, std::uint32_t(crc32(0, v.data() + start, uInt(v.size() - start))));
 }
+//! Appends an IDAT chunk holding `raw` deflated zero bytes, then IEND.
+void png_zero_rows_end(std::vector<std::uint8_t>& v, std::size_t raw) {
+    std::vector<std::uint8_t> zeros(raw, 0), z(compressBound(uLong(raw)));
+    uLongf zl = uLongf(z.size());
+    compress(z.data(), &zl, zeros.data(), uLong(zeros.size()));
+    z.resize(zl);
+    png_chunk(v, "IDAT", z);
+    png_chunk(v, "IEND", {});
+}
 //! A PNG whose IHDR claims width x height (8-bit RGB) but whose IDAT holds `raw` zero bytes.
 std::vector<std::uint8_t> png_claiming(std::uint32_t width, std::uint32_t height, std::size_t raw = 100) {
     std::vector<std::uint8_t> v = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -119,12 +128,7 @@ std::vector<std::uint8_t> png_claiming(std::uint32_t width, std::uint32_t height
     put32(ihdr, height);
     for (std::uint8_t b : {8, 2, 0, 0, 0}) ihdr.push_back(b);
     png_chunk(v, "IHDR", ihdr);
-    std::vector<std::uint8_t> zeros(raw, 0), z(compressBound(uLong(raw)));
-    uLongf zl = uLongf(z.size());
-    compress(z.data(), &zl, zeros.data(), uLong(zeros.size()));
-    z.resize(zl);
-    png_chunk(v, "IDAT", z);
-    png_chunk(v, "IEND", {});
+    png_zero_rows_end(v, raw);
     return v;
 }
 
@@ -447,12 +451,7 @@ TEST_CASE("an interlaced 1-bit PNG whose rows are missing fails before its 8-bit
     std::vector<std::uint8_t> text = {'C', 'o', 'm', 'm', 'e', 'n', 't', 0};
     text.resize(40000, 'x');  // makes the file big enough for the claim at deflate's ratio
     png_chunk(v, "tEXt", text);
-    std::vector<std::uint8_t> zeros(1000, 0), z(compressBound(uLong(zeros.size())));
-    uLongf zl = uLongf(z.size());
-    compress(z.data(), &zl, zeros.data(), uLong(zeros.size()));
-    z.resize(zl);
-    png_chunk(v, "IDAT", z);
-    png_chunk(v, "IEND", {});
+    png_zero_rows_end(v, 1000);
     heap_probe probe;
     CHECK_THROWS_WITH(data::decode_png(v.data(), v.size(), "adam7-1bit.png"),
                       Contains("adam7-1bit.png") && Contains("libpng error"));
