@@ -85,10 +85,11 @@ TEST_CASE("run_attack_eval: one row per subject x batch x (clean, attack x eps, 
     std::filesystem::create_directories(dir);
     const auto files = eval::write_attack_report((dir / "attack").string(), r, o, {{"test", "1"}});
     // csv, json, one bar chart per eps, accuracy vs batch size per eps (2 batch sizes), vs eps
-    CHECK(files.size() == 7);
+    // per L-inf attack (fgsm, pgd)
+    CHECK(files.size() == 8);
     for (const auto& f : files) CHECK(std::filesystem::file_size(f) > 0);
     CHECK(std::count_if(files.begin(), files.end(), [](const std::string& f) { return f.find("_vs_batch_eps") != std::string::npos; }) == 2);
-    CHECK(std::count_if(files.begin(), files.end(), [](const std::string& f) { return f.find("_vs_eps.png") != std::string::npos; }) == 1);
+    CHECK(std::count_if(files.begin(), files.end(), [](const std::string& f) { return f.find("_vs_eps_") != std::string::npos; }) == 2);
     // the CSV reads back to the same rows (what `attack --replot` redraws from)
     const auto back = eval::parse_attack_csv(csv);
     REQUIRE(back.rows.size() == r.rows.size());

@@ -224,8 +224,9 @@ inline std::vector<std::string> write_attack_charts(const std::string& prefix, c
 //! Sweep plots (seed 003's Figs. 4 and 7): with several batch sizes, <prefix>_vs_batch.png
 //! (accuracy vs inference batch size, log2 axis; one line per subject and attack, clean solid,
 //! attacks dashed; one plot per eps, _vs_batch_epsK.png, when there are several); with
-//! several eps, <prefix>_vs_eps.png (accuracy vs eps, one line per subject and L-inf attack, at
-//! the largest batch size; clean as eps 0). Returns the paths written (none for a single point).
+//! several eps, <prefix>_vs_eps_<attack>.png per L-inf attack (accuracy vs eps, one line per
+//! subject, at the largest batch size; clean as eps 0). Returns the paths written (none for a
+//! single point).
 inline std::vector<std::string> write_attack_sweep_plots(const std::string& prefix, const attack_eval_result& r,
                                                          attack::input_space space) {
     std::vector<std::string> written;
@@ -269,29 +270,32 @@ inline std::vector<std::string> write_attack_sweep_plots(const std::string& pref
     }
     if (eps_list.size() > 1) {
         const index_t B = batches.back();
-        line_plot_spec lp;
-        lp.title = "Accuracy vs eps (" + std::string(attack::to_string(space)) + " space, batch " + std::to_string(B) + ")";
-        lp.x.label = "eps";
-        lp.y.label = "accuracy (%)";
-        lp.y.min = 0, lp.y.max = 100;
-        std::vector<std::string> subjects;
-        for (const auto& row : r.rows)
-            if (row.batch == B && std::find(subjects.begin(), subjects.end(), row.subject) == subjects.end()) subjects.push_back(row.subject);
-        for (const auto& subj : subjects) {
-            double clean = NAN;
-            for (const auto& row : r.rows)
-                if (row.batch == B && row.subject == subj && row.attack == "clean") clean = 100 * row.accuracy;
-            for (const auto& row : r.rows) {
-                if (row.batch != B || row.subject != subj || std::isnan(row.eps)) continue;
-                auto& s = series_of(lp.series, subj + " " + row.attack, false);
-                if (s.x.empty() && !std::isnan(clean)) s.x.push_back(0.0), s.y.push_back(clean);
-                s.x.push_back(row.eps);
-                s.y.push_back(100 * row.accuracy);
-            }
+        std::vector<std::string> subjects, attacks;
+        for (const auto& row : r.rows) {
+            if (row.batch != B) continue;
+            if (std::find(subjects.begin(), subjects.end(), row.subject) == subjects.end()) subjects.push_back(row.subject);
+            if (!std::isnan(row.eps) && std::find(attacks.begin(), attacks.end(), row.attack) == attacks.end())
+                attacks.push_back(row.attack);
         }
-        for (auto& sr : lp.series) detail::sort_points(sr);
-        written.push_back(prefix + "_vs_eps.png");
-        line_plot(written.back(), lp);
+        for (const auto& atk : attacks) {  // one plot per attack (the paper's Fig. 7 panels)
+            line_plot_spec lp;
+            lp.title = detail::upper(atk) + ": accuracy vs eps (" + std::string(attack::to_string(space)) + " space, batch " +
+                       std::to_string(B) + ")";
+            lp.x.label = "eps";
+            lp.y.label = "accuracy (%)";
+            lp.y.min = 0, lp.y.max = 100;
+            for (const auto& subj : subjects) {
+                auto& s = series_of(lp.series, subj, false);
+                for (const auto& row : r.rows) {
+                    if (row.batch != B || row.subject != subj) continue;
+                    if (row.attack == "clean") s.x.push_back(0.0), s.y.push_back(100 * row.accuracy);  // eps 0
+                    else if (row.attack == atk) s.x.push_back(row.eps), s.y.push_back(100 * row.accuracy);
+                }
+            }
+            for (auto& sr : lp.series) detail::sort_points(sr);
+            written.push_back(prefix + "_vs_eps_" + atk + ".png");
+            line_plot(written.back(), lp);
+        }
     }
     return written;
 }
