@@ -32,14 +32,14 @@ __global__ void linear_rows_kernel(const float* __restrict__ x, const float* __r
     if (b) acc += b[o];
     y[t] = relu && acc < 0.0f ? 0.0f : acc;
 }
-//! x[i][j] = (x[i][j] - mean[j]) / std[j], as spectral::detector::standardize_rows.
+//! y[i][j] = (x[i][j] - mean[j]) / std[j], as spectral::detector::standardize_rows.
 template <int = 0>
-__global__ void standardize_rows_kernel(float* __restrict__ x, const float* __restrict__ mean, const float* __restrict__ sd,
-                                        index_t n, index_t d) {
+__global__ void standardize_rows_kernel(const float* __restrict__ x, float* __restrict__ y, const float* __restrict__ mean,
+                                        const float* __restrict__ sd, index_t n, index_t d) {
     const index_t t = index_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (t >= n * d) return;
     const index_t j = t % d;
-    x[t] = (x[t] - mean[j]) / sd[j];
+    y[t] = (x[t] - mean[j]) / sd[j];
 }
 }  // namespace detail
 
@@ -103,10 +103,8 @@ public:
         const float* x = features;
         if (mean_.size() != 0) {
             work_in_.reserve_discard(std::size_t(n * D));
-            SHIFTNORM_CUDA_CHECK(cudaMemcpyAsync(work_in_.data(), features, std::size_t(n * D) * sizeof(float),
-                                                 cudaMemcpyDeviceToDevice, stream));
-            detail::standardize_rows_kernel<<<detail::grid_for(n * D, block), block, 0, stream>>>(work_in_.data(), mean_.data(),
-                                                                                                 std_.data(), n, D);
+            detail::standardize_rows_kernel<<<detail::grid_for(n * D, block), block, 0, stream>>>(
+                features, work_in_.data(), mean_.data(), std_.data(), n, D);
             SHIFTNORM_CUDA_CHECK(cudaGetLastError());
             x = work_in_.data();
         }
