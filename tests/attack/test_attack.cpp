@@ -70,8 +70,14 @@ void set_robust_variant(nn::module& net, robust_inference v) {
 
 //! A batch-norm-like layer (training / inference calls) that has no batch-statistics inference.
 struct no_batch_mode_norm {
-    std::vector<float> scale, shift, diff_scale, diff_shift;
+    static constexpr norm_interface kind = norm_interface::batch_like;
+    static constexpr norm_modes modes{};  // no forward_batch, no rectify, no backward_inference
+    static constexpr bool grouped = false;
     explicit no_batch_mode_norm(index_t) {}
+    void configure(const norm_config&) {}
+    template <class V>
+    void visit_state(V&&) {}
+    void zero_grad() {}
     void forward_training(const tensor_view<const float>&, const tensor_view<float>&) {}
     void forward_inference(const tensor_view<const float>&, const tensor_view<float>&) {}
     void backward(const tensor_view<const float>&, const tensor_view<const float>&, const tensor_view<float>&) {}

@@ -93,7 +93,7 @@ TEST_CASE("cuda group_norm splits large blocks over many CTAs", "[cuda][group_no
     const auto x = test::hostile_tensor(s, 6, 1e3);
     auto xd = test::to_device(x);
     cu::device_tensor<float> yd(s);
-    auto ln = cu::make_layer_norm<affine>(s.c);
+    cu::group_norm<affine> ln(s.c, 1);  // layer norm
     ln.forward(xd.view(), yd.view());
     const auto mean = ln.saved_mean(), inv_std = ln.saved_inv_std();
     const auto y1 = yd.to_host();
@@ -122,13 +122,13 @@ TEST_CASE("cuda instance and layer norm factories match the CPU ones", "[cuda][g
     tensor<float> y(s);
     cu::device_tensor<float> yd(s);
     auto in_cpu = make_instance_norm<no_affine>(s.c);
-    auto in_gpu = cu::make_instance_norm<no_affine>(s.c);
+    cu::group_norm<no_affine> in_gpu(s.c, s.c);  // instance norm
     CHECK(in_gpu.groups() == s.c);
     in_cpu.forward(x, y.view());
     in_gpu.forward(xd.view(), yd.view());
     check_close(yd.to_host(), y, 3e-4, 1e-5);
     auto ln_cpu = make_layer_norm<affine>(s.c);
-    auto ln_gpu = cu::make_layer_norm<affine>(s.c);
+    cu::group_norm<affine> ln_gpu(s.c, 1);
     CHECK(ln_gpu.groups() == 1);
     ln_cpu.forward(x, y.view());
     ln_gpu.forward(xd.view(), yd.view());

@@ -11,6 +11,8 @@
 #include "shiftnorm/nn.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/norm/group_norm.hpp"
+#include "shiftnorm/norm/identity_norm.hpp"
+#include "shiftnorm/norm/robust_norm.hpp"
 #include "support/reference.hpp"
 
 using namespace shiftnorm;
@@ -406,6 +408,78 @@ TEST_CASE("norm_config rejects eps and momentum the layer constructor would reje
     CHECK_THROWS_AS(nn::norm_layer<group_norm<>>(16, groups), value_error);
     groups.exact_groups = false;  // documented fallback: gcd(3, 16) = 1 group
     CHECK(nn::norm_layer<group_norm<>>(16, groups).impl.groups() == 1);
+}
+
+namespace {
+//! Names and kinds of a module's parameters, in registration order.
+std::vector<std::string> state_names(nn::module& m) {
+    std::vector<std::string> out;
+    const nn::param_set ps = m.parameters();
+    for (const auto& p : ps.params) out.push_back(p.name + (p.grad ? "" : " (buffer)"));
+    for (const auto& c : ps.counters) out.push_back(c.name + " (counter)");
+    return out;
+}
+struct lacks_visit_state {
+    static constexpr norm_interface kind = norm_interface::per_sample;
+    static constexpr norm_modes modes{};
+    static constexpr bool grouped = false;
+    void configure(const norm_config&) {}
+    void zero_grad() {}
+};
+}  // namespace
+
+TEST_CASE("norm-layer concept: each layer declares its state; the engine reads only that", "[nn][norm_layer]") {
+    STATIC_REQUIRE(is_norm_layer_v<batch_norm<population>>);
+    STATIC_REQUIRE(is_norm_layer_v<batch_norm<batch_stats>>);
+    STATIC_REQUIRE(is_norm_layer_v<robust_norm<>>);
+    STATIC_REQUIRE(is_norm_layer_v<group_norm<>>);
+    STATIC_REQUIRE(is_norm_layer_v<identity_norm>);
+    STATIC_REQUIRE_FALSE(is_norm_layer_v<lacks_visit_state>);
+    STATIC_REQUIRE_FALSE(is_norm_layer_v<int>);
+
+    nn::norm_layer<batch_norm<population>> bn(3);
+    CHECK(state_names(bn) == std::vector<std::string>{"weight", "bias", "running_mean (buffer)", "running_var (buffer)",
+                                                      "num_batches_tracked (counter)"});
+    nn::norm_layer<robust_norm<>> rn(3);
+    CHECK(state_names(rn) == std::vector<std::string>{"weight", "bias", "running_mean (buffer)", "running_range (buffer)"});
+    nn::norm_layer<group_norm<>> gn(4);
+    CHECK(state_names(gn) == std::vector<std::string>{"weight", "bias"});
+    nn::norm_layer<identity_norm> id(4);
+    CHECK(state_names(id).empty());
+
+    // kinds: the optimizer's no-decay option keys on norm_weight / norm_bias
+    const nn::param_set ps = rn.parameters();
+    REQUIRE(ps.params.size() == 4);
+    CHECK(ps.params[0].kind == nn::param_kind::norm_weight);
+    CHECK(ps.params[1].kind == nn::param_kind::norm_bias);
+    CHECK(ps.params[3].kind == nn::param_kind::buffer);
+    CHECK(ps.params[3].value == rn.impl.running_range.data());
+
+    // reset_parameters goes through the declared state: weights 1, biases 0, buffers untouched
+    rn.impl.scale = {2, 3, 4};
+    rn.impl.shift = {5, 6, 7};
+    rn.impl.running_range = {9, 9, 9};
+    nn::rng_type g(1);
+    rn.reset_parameters(g);
+    CHECK(rn.impl.scale == std::vector<float>{1, 1, 1});
+    CHECK(rn.impl.shift == std::vector<float>{0, 0, 0});
+    CHECK(rn.impl.running_range == std::vector<float>{9, 9, 9});
+
+    // configure: each layer takes the knobs it has and rejects the BN-only one
+    nn::norm_config cfg;
+    cfg.eps = 1e-3;
+    cfg.momentum = 0.25;
+    nn::norm_layer<robust_norm<>> rn2(3, cfg);
+    CHECK(rn2.impl.opt.eps == 1e-3);
+    CHECK(rn2.impl.opt.momentum == 0.25);
+    nn::norm_layer<batch_norm<population>> bn2(3, cfg);
+    CHECK(bn2.impl.source.running.momentum == 0.25);
+    cfg.reference_bn = true;
+    nn::norm_layer<batch_norm<population>> bn3(3, cfg);
+    CHECK(bn3.impl.opt.batch_variance == variance_kind::unbiased);
+    CHECK_THROWS_AS(nn::norm_layer<robust_norm<>>(3, cfg), value_error);
+    CHECK_THROWS_AS(nn::norm_layer<group_norm<>>(4, cfg), value_error);
+    CHECK_THROWS_AS(nn::norm_layer<identity_norm>(4, cfg), value_error);
 }
 
 TEST_CASE("set_param_grad(false): the same input gradient, no parameter gradient, through containers", "[nn][grad]") {

@@ -23,6 +23,18 @@ void check_norm_io(const char* where, const tensor_view<A>& src, const tensor_vi
     if (src.data() == nullptr) fail<shape_error>(where, "src", "allocated data", "a null pointer");
 }
 
+//! Arguments of a normalization layer's backward: a forward call saved what backward needs
+//! (`forwarded`, else state_error), src has the forwarded shape, diff_dst and diff_src have
+//! src's shape and are contiguous (shape_error naming the argument).
+template <class A, class B, class C>
+void check_backward_io(const char* where, bool forwarded, const shape4& forwarded_shape, const tensor_view<A>& src,
+                       const tensor_view<B>& diff_dst, const tensor_view<C>& diff_src) {
+    if (!forwarded) throw state_error(concat(where, ": needs a forward call first"));
+    if (src.shape() != forwarded_shape) fail<shape_error>(where, "src", forwarded_shape, src.shape());
+    check_same_shape(where, "diff_dst", src, diff_dst);
+    check_same_shape(where, "diff_src", src, diff_src);
+}
+
 inline void check_reducible(const char* where, index_t count, index_t minimum, const char* what) {
     if (count < minimum) fail<shape_error>(where, what, concat(">= ", minimum), count);
 }

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "shiftnorm/data/json.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/fault.hpp"
 #include "shiftnorm/data/file.hpp"
@@ -416,21 +417,6 @@ inline safetensors_file read_safetensors(const std::string& path) {
     return parse_safetensors(buf.data(), buf.size(), path);
 }
 
-namespace detail {
-inline void json_escape(std::string& out, const std::string& s) {
-    out += '"';
-    for (unsigned char c : s) {
-        if (c == '"') out += "\\\"";
-        else if (c == '\\') out += "\\\\";
-        else if (c < 0x20) {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\u%04x", c);
-            out += b;
-        } else out += char(c);
-    }
-    out += '"';
-}
-}  // namespace detail
 
 //! Serializes to the safetensors layout: tensors in name order, header padded with spaces to a
 //! multiple of 8 bytes (as the reference implementation does).
@@ -443,9 +429,9 @@ inline std::vector<unsigned char> encode_safetensors(const safetensors_file& f) 
         for (const auto& kv : f.metadata) {
             if (!f2) h += ',';
             f2 = false;
-            detail::json_escape(h, kv.first);
+            h += json_string(kv.first);
             h += ':';
-            detail::json_escape(h, kv.second);
+            h += json_string(kv.second);
         }
         h += '}';
         first = false;
@@ -457,7 +443,7 @@ inline std::vector<unsigned char> encode_safetensors(const safetensors_file& f) 
             throw value_error("encode_safetensors: tensor '" + kv.first + "' bytes disagree with dtype x shape");
         if (!first) h += ',';
         first = false;
-        detail::json_escape(h, kv.first);
+        h += json_string(kv.first);
         h += ":{\"dtype\":\"" + t.dtype + "\",\"shape\":[";
         for (std::size_t i = 0; i < t.shape.size(); ++i) h += (i ? "," : "") + std::to_string(t.shape[i]);
         h += "],\"data_offsets\":[" + std::to_string(off) + "," + std::to_string(off + t.bytes.size()) + "]}";

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "shiftnorm/data/json.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/eval/baselines.hpp"
 #include "shiftnorm/eval/metrics.hpp"
@@ -198,32 +199,8 @@ inline void print_table(std::ostream& os, const report& rep, int precision = 1) 
     }
 }
 
-//! Escapes a string for a JSON string literal (quotes, backslash, control characters as \u00XX).
-inline std::string json_escape(const std::string& s) {
-    std::string o;
-    o.reserve(s.size() + 2);
-    for (const char ch : s) {
-        const unsigned char c = static_cast<unsigned char>(ch);
-        switch (ch) {
-            case '"': o += "\\\""; break;
-            case '\\': o += "\\\\"; break;
-            case '\n': o += "\\n"; break;
-            case '\r': o += "\\r"; break;
-            case '\t': o += "\\t"; break;
-            case '\b': o += "\\b"; break;
-            case '\f': o += "\\f"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    o += buf;
-                } else {
-                    o += ch;  // UTF-8 bytes pass through unchanged
-                }
-        }
-    }
-    return o;
-}
+//! The library's one JSON escaper (data/json.hpp).
+using data::json_escape;
 
 //! Quotes a CSV field when it holds a comma, quote, CR or LF (RFC 4180: quotes doubled).
 inline std::string csv_escape(const std::string& s) {

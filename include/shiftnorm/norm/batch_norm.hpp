@@ -11,16 +11,34 @@
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"
 #include "shiftnorm/core/checks.hpp"
+#include "shiftnorm/norm/affine_params.hpp"
+#include "shiftnorm/norm/layer_concept.hpp"
 #include "shiftnorm/stats/sources.hpp"
 
 namespace shiftnorm {
+
+namespace detail {
+//! What the last forward call of a batch-norm layer (CPU or CUDA) saved for backward.
+enum class bn_saved { none, training, inference };
+//! state_error unless the last forward saved what backward `want`s; `batch_calls` names the
+//! layer's batch-statistics forwards (e.g. "forward_training/forward_batch").
+inline void check_bn_saved(const char* where, bn_saved want, bn_saved have, const char* batch_calls) {
+    if (have == want) return;
+    throw state_error(concat(where, ": needs the statistics saved by ",
+                             want == bn_saved::training ? batch_calls : "forward_inference",
+                             ", but the last forward call was ",
+                             have == bn_saved::none       ? "none"
+                             : have == bn_saved::training ? batch_calls
+                                                          : "forward_inference/rectify"));
+}
+}  // namespace detail
 
 //! Batch normalization (Ioffe & Szegedy 2015) over NCHW activations, per channel over
 //! (N, H, W): y = gamma * (x - mean) / sqrt(var + eps) + beta; options: eps outside the square
 //! root and unbiased batch variance (seed 003's reference baseline, CPU only).
 //!
 //! Source decides what inference normalizes with (population, batch_stats, rectified,
-//! stats_table); Affine is `affine` or `no_affine`; Precision is precision<Src, Stat, Acc>.
+//! stats_table); Affine is `affine` or `no_affine`; Precision is precision<Src, Stat> (Stat must be float).
 //! Modes are explicit calls, never guessed from the batch size:
 //!  - forward_training: batch mean and BIASED variance normalize; the source's running
 //!    buffers get the batch mean and UNBIASED variance (PyTorch convention). Saves mean and
@@ -37,7 +55,7 @@ namespace shiftnorm {
 //! Cost: forward_training reads src twice per channel (the second from cache when one
 //! channel fits in L2) and writes dst once; backward reads src, diff_dst twice, writes once.
 template <class Source, class Affine = affine, class Precision = fp32>
-class batch_norm {
+class batch_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_stat_source_v<Source>, "batch_norm<Source>: Source must be a statistic source policy");
     static_assert(is_affine_policy_v<Affine>, "batch_norm<.., Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "batch_norm<.., Precision>: use shiftnorm::precision<...>");
@@ -62,10 +80,11 @@ public:
         variance_kind batch_variance = variance_kind::biased;
     };
 
+    using params = affine_params<Stat>;  //!< scale, shift (gamma, beta; unused without affine), gradients
+    using params::scale, params::shift, params::diff_scale, params::diff_shift, params::zero_grad;
+
     Source source;
     options opt;
-    std::vector<Stat> scale, shift;            //!< gamma, beta (size C; unused without affine)
-    std::vector<Stat> diff_scale, diff_shift;  //!< accumulated gradients of gamma, beta
 
     batch_norm() = default;
     explicit batch_norm(index_t channels, options o = {}) : opt(o) {
@@ -73,17 +92,34 @@ public:
         if (!(o.eps >= 0.0)) detail::fail("batch_norm", "eps", ">= 0", o.eps);
         channels_ = channels;
         source.running.init(channels);
-        scale.assign(std::size_t(channels), Stat(1));
-        shift.assign(std::size_t(channels), Stat(0));
-        diff_scale.assign(std::size_t(channels), Stat(0));
-        diff_shift.assign(std::size_t(channels), Stat(0));
+        this->init_affine(channels);
     }
 
     index_t channels() const { return channels_; }
-    void zero_grad() {
-        std::fill(diff_scale.begin(), diff_scale.end(), Stat(0));
-        std::fill(diff_shift.begin(), diff_shift.end(), Stat(0));
+
+    // The normalization-layer concept (norm/layer_concept.hpp).
+    static constexpr norm_interface kind = norm_interface::batch_like;
+    static constexpr norm_modes modes{true, true, true};
+    static constexpr bool grouped = false;
+    //! eps, the source's running momentum and, with reference_bn, seed 003's reference convention.
+    void configure(const norm_config& cfg) {
+        check_norm_config(cfg);
+        opt.eps = cfg.eps;
+        source.running.momentum = cfg.momentum;
+        opt.eps_at = cfg.reference_bn ? eps_placement::outside_sqrt : eps_placement::inside_sqrt;
+        opt.batch_variance = cfg.reference_bn ? variance_kind::unbiased : variance_kind::biased;
     }
+    //! PyTorch's state: weight, bias (when the layer has them), running_mean, running_var
+    //! (unbiased), num_batches_tracked.
+    template <class V>
+    void visit_state(V&& v) {
+        this->visit_affine(v);
+        auto& r = source.running;
+        v.tensor("running_mean", r.stats.mean.data(), nullptr, channels_, state_role::buffer);
+        v.tensor("running_var", r.stats.var.data(), nullptr, channels_, state_role::buffer);
+        v.counter("num_batches_tracked", &r.num_batches_tracked);
+    }
+
     //! Mean and inv_std saved by the last forward call (size C).
     const std::vector<Stat>& saved_mean() const { return saved_mean_; }
     const std::vector<Stat>& saved_inv_std() const { return saved_inv_std_; }
@@ -218,7 +254,7 @@ public:
     }
 
 private:
-    enum class saved { none, training, inference };
+    using saved = detail::bn_saved;
 
     void check_finite(const char* where, const moments<double>& m, index_t c) const {
         if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.m2)))
@@ -302,16 +338,8 @@ private:
     }
     void check_backward(const char* where, saved want, const tensor_view<const T>& src,
                         const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) const {
-        if (saved_kind_ != want)
-            throw state_error(detail::concat(where, ": needs the statistics saved by ",
-                                             want == saved::training ? "forward_training/forward_batch" : "forward_inference",
-                                             ", but the last forward call was ",
-                                             saved_kind_ == saved::none       ? "none"
-                                             : saved_kind_ == saved::training ? "forward_training/forward_batch"
-                                                                              : "forward_inference/rectify"));
-        if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
-        detail::check_same_shape(where, "diff_dst", src, diff_dst);
-        detail::check_same_shape(where, "diff_src", src, diff_src);
+        detail::check_bn_saved(where, want, saved_kind_, "forward_training/forward_batch");
+        detail::check_backward_io(where, true, saved_shape_, src, diff_dst, diff_src);
     }
 
     index_t channels_ = 0;

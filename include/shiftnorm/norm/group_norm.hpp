@@ -12,6 +12,8 @@
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"
 #include "shiftnorm/core/checks.hpp"
+#include "shiftnorm/norm/affine_params.hpp"
+#include "shiftnorm/norm/layer_concept.hpp"
 
 namespace shiftnorm {
 
@@ -22,7 +24,7 @@ namespace shiftnorm {
 //! with BN). Instance norm: groups = C; layer norm (over C, H, W): groups = 1.
 //! Saves mean and inv_std per (n, g) for backward; parameter gradients accumulate.
 template <class Affine = affine, class Precision = fp32>
-class group_norm {
+class group_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_affine_policy_v<Affine>, "group_norm<Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "group_norm<.., Precision>: use shiftnorm::precision<...>");
 
@@ -35,8 +37,10 @@ public:
         nan_policy nan = nan_policy::propagate;
     };
 
+    using params = affine_params<Stat>;  //!< scale, shift (gamma, beta), gradients
+    using params::scale, params::shift, params::diff_scale, params::diff_shift, params::zero_grad;
+
     options opt;
-    std::vector<Stat> scale, shift, diff_scale, diff_shift;
 
     group_norm() = default;
     group_norm(index_t channels, index_t groups, options o = {}) : opt(o), channels_(channels), groups_(groups) {
@@ -44,18 +48,25 @@ public:
         if (groups <= 0 || channels % groups != 0)
             detail::fail<shape_error>("group_norm", "groups", detail::concat("a divisor of channels=", channels), groups);
         if (!(o.eps >= 0.0)) detail::fail("group_norm", "eps", ">= 0", o.eps);
-        const auto C = std::size_t(channels);
-        scale.assign(C, Stat(1));
-        shift.assign(C, Stat(0));
-        diff_scale.assign(C, Stat(0));
-        diff_shift.assign(C, Stat(0));
+        this->init_affine(channels);
     }
 
     index_t channels() const { return channels_; }
     index_t groups() const { return groups_; }
-    void zero_grad() {
-        std::fill(diff_scale.begin(), diff_scale.end(), Stat(0));
-        std::fill(diff_shift.begin(), diff_shift.end(), Stat(0));
+
+    // The normalization-layer concept (norm/layer_concept.hpp): built from (channels, groups).
+    static constexpr norm_interface kind = norm_interface::per_sample;
+    static constexpr norm_modes modes{};
+    static constexpr bool grouped = true;
+    void configure(const norm_config& cfg) {
+        check_norm_config(cfg);
+        detail::reject_reference_bn(cfg, "group_norm");
+        opt.eps = cfg.eps;
+    }
+    //! weight and bias (when the layer has them); no buffers.
+    template <class V>
+    void visit_state(V&& v) {
+        this->visit_affine(v);
     }
     const std::vector<Stat>& saved_mean() const { return mean_; }       //!< size N*G
     const std::vector<Stat>& saved_inv_std() const { return inv_std_; }  //!< size N*G
@@ -103,10 +114,7 @@ public:
     //! dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)), g = gamma_c * dy, over each (n, group).
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) {
         const char* where = "group_norm::backward";
-        if (mean_.empty()) throw state_error(std::string(where) + ": needs a forward call first");
-        if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
-        detail::check_same_shape(where, "diff_dst", src, diff_dst);
-        detail::check_same_shape(where, "diff_src", src, diff_src);
+        detail::check_backward_io(where, !mean_.empty(), saved_shape_, src, diff_dst, diff_src);
         const auto& s = src.shape();
         const index_t cg = channels_ / groups_, hw = s.spatial();
         const double count = double(cg * hw);

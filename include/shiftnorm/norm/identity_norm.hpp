@@ -8,6 +8,7 @@
 #include "shiftnorm/core/checks.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/tensor.hpp"
+#include "shiftnorm/norm/layer_concept.hpp"
 
 namespace shiftnorm {
 
@@ -17,14 +18,23 @@ namespace shiftnorm {
 //! (forward / backward, one mode).
 class identity_norm {
 public:
-    std::vector<float> scale, shift, diff_scale, diff_shift;  //!< always empty
-
     identity_norm() = default;
     explicit identity_norm(index_t channels) : channels_(channels) {
         if (channels <= 0) detail::fail<shape_error>("identity_norm", "channels", "> 0", channels);
     }
     index_t channels() const { return channels_; }
     void zero_grad() {}
+
+    // The normalization-layer concept (norm/layer_concept.hpp): no knobs, no state.
+    static constexpr norm_interface kind = norm_interface::per_sample;
+    static constexpr norm_modes modes{};
+    static constexpr bool grouped = false;
+    void configure(const norm_config& cfg) {
+        check_norm_config(cfg);
+        detail::reject_reference_bn(cfg, "identity_norm");
+    }
+    template <class V>
+    void visit_state(V&&) {}
 
     void forward(const tensor_view<const float>& src, const tensor_view<float>& dst) {
         detail::check_norm_io("identity_norm::forward", src, dst, channels_);

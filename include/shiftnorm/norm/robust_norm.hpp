@@ -11,6 +11,8 @@
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"
 #include "shiftnorm/core/checks.hpp"
+#include "shiftnorm/norm/affine_params.hpp"
+#include "shiftnorm/norm/layer_concept.hpp"
 
 namespace shiftnorm {
 
@@ -28,7 +30,7 @@ enum class robust_inference { rn, rnt, rnm };
 //! channel (r == 0, where d r^p / d r is unbounded for p < 1) receives no range gradient.
 //! Saved by forward: mean, denominator r^p + eps, r, and the arg-min/arg-max offsets.
 template <class Affine = affine, class Precision = fp32>
-class robust_norm {
+class robust_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_affine_policy_v<Affine>, "robust_norm<Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "robust_norm<.., Precision>: use shiftnorm::precision<...>");
 
@@ -44,8 +46,10 @@ public:
         nan_policy nan = nan_policy::propagate;
     };
 
+    using params = affine_params<Stat>;  //!< scale, shift (gamma, beta), gradients
+    using params::scale, params::shift, params::diff_scale, params::diff_shift, params::zero_grad;
+
     options opt;
-    std::vector<Stat> scale, shift, diff_scale, diff_shift;
     std::vector<Stat> running_mean, running_range;  //!< initialised to 0 and 1
 
     robust_norm() = default;
@@ -55,10 +59,7 @@ public:
         if (!(o.eps >= 0.0)) detail::fail("robust_norm", "eps", ">= 0", o.eps);
         if (!(o.momentum >= 0.0 && o.momentum <= 1.0)) detail::fail("robust_norm", "momentum", "in [0, 1]", o.momentum);
         const auto C = std::size_t(channels);
-        scale.assign(C, Stat(1));
-        shift.assign(C, Stat(0));
-        diff_scale.assign(C, Stat(0));
-        diff_shift.assign(C, Stat(0));
+        this->init_affine(channels);
         running_mean.assign(C, Stat(0));
         running_range.assign(C, Stat(1));
         saved_.resize(C);
@@ -66,9 +67,25 @@ public:
     }
 
     index_t channels() const { return channels_; }
-    void zero_grad() {
-        std::fill(diff_scale.begin(), diff_scale.end(), Stat(0));
-        std::fill(diff_shift.begin(), diff_shift.end(), Stat(0));
+
+    // The normalization-layer concept (norm/layer_concept.hpp). mode::rectify runs
+    // forward_inference (RobustNorm has no rectification).
+    static constexpr norm_interface kind = norm_interface::batch_like;
+    static constexpr norm_modes modes{false, true, true};
+    static constexpr bool grouped = false;
+    //! eps (after the power) and the running momentum; p stays as constructed.
+    void configure(const norm_config& cfg) {
+        check_norm_config(cfg);
+        detail::reject_reference_bn(cfg, "robust_norm");
+        opt.eps = cfg.eps;
+        opt.momentum = cfg.momentum;
+    }
+    //! weight, bias (when the layer has them), running_mean, running_range.
+    template <class V>
+    void visit_state(V&& v) {
+        this->visit_affine(v);
+        v.tensor("running_mean", running_mean.data(), nullptr, channels_, state_role::buffer);
+        v.tensor("running_range", running_range.data(), nullptr, channels_, state_role::buffer);
     }
 
     //! Training: batch mean and range normalize; running buffers get an EMA update.
@@ -106,10 +123,7 @@ public:
     //! Gradient of the last forward call (its variant decides which statistics depend on x).
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) {
         const char* where = "robust_norm::backward";
-        if (!has_saved_) throw state_error(std::string(where) + ": needs a forward call first");
-        if (src.shape() != saved_shape_) detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
-        detail::check_same_shape(where, "diff_dst", src, diff_dst);
-        detail::check_same_shape(where, "diff_src", src, diff_src);
+        detail::check_backward_io(where, has_saved_, saved_shape_, src, diff_dst, diff_src);
         locate_extremes(src);
         const double count = double(src.shape().per_channel());
         const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));

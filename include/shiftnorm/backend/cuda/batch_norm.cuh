@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "shiftnorm/backend/cuda/affine_params.cuh"
 #include "shiftnorm/backend/cuda/bn_backward.cuh"
 #include "shiftnorm/backend/cuda/channel_moments.cuh"
 #include "shiftnorm/backend/cuda/device_buffer.cuh"
@@ -144,7 +145,7 @@ void check_device_io(const char* where, const tensor_view<A>& src, const tensor_
 //! also in forward_training.
 //! A layer must not be used from two streams concurrently (it owns one workspace).
 template <class Source, class Affine = affine, class Precision = fp32>
-class batch_norm {
+class batch_norm : public device_affine_params<typename Precision::stat_type> {
     static_assert(is_stat_source_v<Source>, "cuda::batch_norm<Source>: Source must be a statistic source policy");
     static_assert(is_affine_policy_v<Affine>, "cuda::batch_norm<.., Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "cuda::batch_norm<.., Precision>: use shiftnorm::precision<...>");
@@ -157,10 +158,11 @@ public:
     using options = typename cpu_type::options;
     static_assert(std::is_same_v<Stat, float>, "cuda::batch_norm: statistics are stored in float");
 
+    using params = device_affine_params<Stat>;  //!< scale, shift (gamma, beta), gradients on device
+    using params::scale, params::shift, params::diff_scale, params::diff_shift;
+
     Source source;
     options opt;
-    device_buffer<Stat> scale, shift;            //!< gamma, beta on device (size C)
-    device_buffer<Stat> diff_scale, diff_shift;  //!< accumulated gradients on device (size C)
 
     batch_norm() = default;
     //! C channels; gamma = 1, beta = 0, zero gradients (waits for the initial uploads).
@@ -169,13 +171,7 @@ public:
         if (!(o.eps >= 0.0)) shiftnorm::detail::fail("cuda::batch_norm", "eps", ">= 0", o.eps);
         channels_ = channels;
         source.running.init(channels);
-        const auto C = std::size_t(channels);
-        scale.assign_sync(std::vector<Stat>(C, Stat(1)));
-        shift.assign_sync(std::vector<Stat>(C, Stat(0)));
-        diff_scale.resize_discard(C);
-        diff_shift.resize_discard(C);
-        zero_grad();
-        SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+        this->init_affine(channels);
         allocate_state();
     }
 
@@ -194,8 +190,7 @@ public:
 
     void zero_grad(cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
-        diff_scale.zero(stream);
-        diff_shift.zero(stream);
+        this->zero_affine_grad(stream);
     }
 
     //! Mean and inv_std saved by the last forward call (size C; copies to host, waits).
@@ -210,10 +205,7 @@ public:
             shiftnorm::detail::fail<shape_error>("cuda::batch_norm::copy_from", "channels", channels_, cpu.channels());
         source = cpu.source;
         opt = cpu.opt;
-        upload_exact(scale, cpu.scale, "scale", stream);
-        upload_exact(shift, cpu.shift, "shift", stream);
-        upload_exact(diff_scale, cpu.diff_scale, "diff_scale", stream);
-        upload_exact(diff_shift, cpu.diff_shift, "diff_shift", stream);
+        this->upload_affine(cpu, "cuda::batch_norm::copy_from", stream);
         SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
     }
     //! Gives source, options and parameters to a CPU layer with the same channel count.
@@ -224,10 +216,7 @@ public:
         sync_statistics();
         cpu.source = source;
         cpu.opt = opt;
-        cpu.scale = scale.to_vector_sync(stream);
-        cpu.shift = shift.to_vector_sync(stream);
-        cpu.diff_scale = diff_scale.to_vector_sync(stream);
-        cpu.diff_shift = diff_shift.to_vector_sync(stream);
+        this->download_affine(cpu, stream);
     }
 
     void forward_training(const tensor_view<const T>& src, const tensor_view<T>& dst, cudaStream_t stream = nullptr) {
@@ -308,7 +297,7 @@ public:
     }
 
 private:
-    enum class saved { none, training, inference };
+    using saved = shiftnorm::detail::bn_saved;
 
     void allocate_state() {
         const auto C = std::size_t(channels_);
@@ -393,16 +382,8 @@ private:
 
     void check_backward(const char* where, saved want, const tensor_view<const T>& src,
                         const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) const {
-        if (saved_kind_ != want)
-            throw state_error(shiftnorm::detail::concat(
-                where, ": needs the statistics saved by ", want == saved::training ? "forward_training" : "forward_inference",
-                ", but the last forward call was ",
-                saved_kind_ == saved::none       ? "none"
-                : saved_kind_ == saved::training ? "forward_training"
-                                                 : "forward_inference/rectify"));
-        if (src.shape() != saved_shape_) shiftnorm::detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
-        shiftnorm::detail::check_same_shape(where, "diff_dst", src, diff_dst);
-        shiftnorm::detail::check_same_shape(where, "diff_src", src, diff_src);
+        shiftnorm::detail::check_bn_saved(where, want, saved_kind_, "forward_training");
+        shiftnorm::detail::check_backward_io(where, true, saved_shape_, src, diff_dst, diff_src);
         detail::check_device_pointer(where, "src", src.data());
         detail::check_device_pointer(where, "diff_dst", diff_dst.data());
         detail::check_device_pointer(where, "diff_src", diff_src.data());
@@ -414,11 +395,6 @@ private:
         std::vector<Stat> r(c.size());
         for (std::size_t i = 0; i < c.size(); ++i) r[i] = Stat(inv_std ? c[i].d : c[i].mean);
         return r;
-    }
-    static void upload_exact(device_buffer<Stat>& d, const std::vector<Stat>& h, const char* arg, cudaStream_t stream) {
-        if (h.size() != d.size())
-            shiftnorm::detail::fail<shape_error>("cuda::batch_norm::copy_from", arg, d.size(), h.size());
-        d.upload(h.data(), h.size(), stream);
     }
 
     index_t channels_ = 0;

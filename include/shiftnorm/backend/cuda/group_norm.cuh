@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "shiftnorm/backend/cuda/affine_params.cuh"
 #include "shiftnorm/backend/cuda/batch_norm.cuh"
 #include "shiftnorm/backend/cuda/bn_backward.cuh"
 #include "shiftnorm/backend/cuda/channel_moments.cuh"
@@ -192,7 +193,8 @@ struct gn_backward_apply_op {
 //! Precision>: for each sample n and group g of C/G channels, statistics over (C/G, H, W),
 //! y = gamma_c (x - mean_ng) / sqrt(var_ng + eps) + beta_c with the biased variance, on
 //! contiguous NCHW views of DEVICE memory. Training and inference are the same call (forward).
-//! Instance norm: G = C (make_instance_norm); layer norm over (C, H, W): G = 1 (make_layer_norm).
+//! Instance norm: G = C; layer norm over (C, H, W): G = 1 (the CPU side's make_instance_norm /
+//! make_layer_norm name the same two choices).
 //!
 //! `scale`, `shift`, `diff_scale`, `diff_shift` are device arrays of C values; gradients
 //! accumulate across backward calls until zero_grad. Saved per (n, g) on device: mean and
@@ -206,7 +208,7 @@ struct gn_backward_apply_op {
 //!    of src and diff_dst), a tiny per-group / per-channel finalize, the apply map.
 //! A layer must not be used from two streams concurrently (it owns one reduction workspace).
 template <class Affine = affine, class Precision = fp32>
-class group_norm {
+class group_norm : public device_affine_params<typename Precision::stat_type> {
     static_assert(is_affine_policy_v<Affine>, "cuda::group_norm<Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "cuda::group_norm<.., Precision>: use shiftnorm::precision<...>");
 
@@ -216,9 +218,10 @@ public:
     using Stat = typename Precision::stat_type;
     using options = typename cpu_type::options;
 
+    using params = device_affine_params<Stat>;  //!< scale, shift (gamma, beta), gradients on device
+    using params::scale, params::shift, params::diff_scale, params::diff_shift;
+
     options opt;
-    device_buffer<Stat> scale, shift;            //!< gamma, beta on device (size C)
-    device_buffer<Stat> diff_scale, diff_shift;  //!< accumulated gradients on device (size C)
 
     group_norm() = default;
     //! C channels in G groups (G divides C); gamma = 1, beta = 0, zero gradients (waits for the uploads).
@@ -229,21 +232,14 @@ public:
             shiftnorm::detail::fail<shape_error>(where, "groups",
                                                  shiftnorm::detail::concat("a divisor of channels=", channels), groups);
         if (!(o.eps >= 0.0)) shiftnorm::detail::fail(where, "eps", ">= 0", o.eps);
-        const auto C = std::size_t(channels);
-        scale.assign_sync(std::vector<Stat>(C, Stat(1)));
-        shift.assign_sync(std::vector<Stat>(C, Stat(0)));
-        diff_scale.resize_discard(C);
-        diff_shift.resize_discard(C);
-        zero_grad();
-        SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+        this->init_affine(channels);
     }
 
     index_t channels() const { return channels_; }
     index_t groups() const { return groups_; }
     void zero_grad(cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
-        diff_scale.zero(stream);
-        diff_shift.zero(stream);
+        this->zero_affine_grad(stream);
     }
 
     //! Mean and inv_std per (n, g) saved by the last forward call (size N*G, empty before any;
@@ -256,10 +252,7 @@ public:
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         check_same_layout("cuda::group_norm::copy_from", cpu);
         opt = cpu.opt;
-        upload_exact(scale, cpu.scale, "scale", stream);
-        upload_exact(shift, cpu.shift, "shift", stream);
-        upload_exact(diff_scale, cpu.diff_scale, "diff_scale", stream);
-        upload_exact(diff_shift, cpu.diff_shift, "diff_shift", stream);
+        this->upload_affine(cpu, "cuda::group_norm::copy_from", stream);
         SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
     }
     //! Gives options and parameters to a CPU layer of the same C and G (waits for `stream`).
@@ -267,10 +260,7 @@ public:
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         check_same_layout("cuda::group_norm::copy_to", cpu);
         cpu.opt = opt;
-        cpu.scale = scale.to_vector_sync(stream);
-        cpu.shift = shift.to_vector_sync(stream);
-        cpu.diff_scale = diff_scale.to_vector_sync(stream);
-        cpu.diff_shift = diff_shift.to_vector_sync(stream);
+        this->download_affine(cpu, stream);
     }
 
     //! dst = group-normalized src (shapes equal, C = channels(), non-empty, contiguous, device
@@ -305,11 +295,8 @@ public:
                   cudaStream_t stream = nullptr) {
                       const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::group_norm::backward";
-        if (!has_saved_) throw state_error(std::string(where) + ": needs a forward call first");
-        if (src.shape() != saved_shape_) shiftnorm::detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
+        shiftnorm::detail::check_backward_io(where, has_saved_, saved_shape_, src, diff_dst, diff_src);
         if (!src.is_contiguous()) shiftnorm::detail::fail<shape_error>(where, "src", "a contiguous NCHW view", "a strided view");
-        shiftnorm::detail::check_same_shape(where, "diff_dst", src, diff_dst);
-        shiftnorm::detail::check_same_shape(where, "diff_src", src, diff_src);
         detail::check_device_pointer(where, "src", src.data());
         detail::check_device_pointer(where, "diff_dst", diff_dst.data());
         detail::check_device_pointer(where, "diff_src", diff_src.data());
@@ -379,11 +366,6 @@ private:
         if (cpu.channels() != channels_) shiftnorm::detail::fail<shape_error>(where, "channels", channels_, cpu.channels());
         if (cpu.groups() != groups_) shiftnorm::detail::fail<shape_error>(where, "groups", groups_, cpu.groups());
     }
-    static void upload_exact(device_buffer<Stat>& d, const std::vector<Stat>& h, const char* arg, cudaStream_t stream) {
-        if (h.size() != d.size())
-            shiftnorm::detail::fail<shape_error>("cuda::group_norm::copy_from", arg, d.size(), h.size());
-        d.upload(h.data(), h.size(), stream);
-    }
 
     index_t channels_ = 0, groups_ = 1;
     device_buffer<Stat> mean_, inv_std_;          // saved per (n, g)
@@ -397,16 +379,5 @@ private:
     bool has_saved_ = false;
     shape4 saved_shape_{};
 };
-
-//! Instance normalization on CUDA: group_norm with one channel per group.
-template <class Affine = affine, class Precision = fp32>
-group_norm<Affine, Precision> make_instance_norm(index_t channels, typename group_norm<Affine, Precision>::options o = {}) {
-    return group_norm<Affine, Precision>(channels, channels, o);
-}
-//! Layer normalization over (C, H, W) on CUDA: group_norm with a single group.
-template <class Affine = affine, class Precision = fp32>
-group_norm<Affine, Precision> make_layer_norm(index_t channels, typename group_norm<Affine, Precision>::options o = {}) {
-    return group_norm<Affine, Precision>(channels, 1, o);
-}
 
 }  // namespace shiftnorm::backend::cuda

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "shiftnorm/backend/cuda/affine_params.cuh"
 #include "shiftnorm/backend/cuda/batch_norm.cuh"
 #include "shiftnorm/backend/cuda/range.cuh"
 #include "shiftnorm/norm/robust_norm.hpp"
@@ -32,7 +33,7 @@ namespace shiftnorm::backend::cuda {
 //!    unless nan_policy::raise.
 //!  - backward: 2 launches (sums, apply with the range term fused).
 template <class Affine = affine, class Precision = fp32>
-class robust_norm {
+class robust_norm : public device_affine_params<typename Precision::stat_type> {
     static_assert(is_affine_policy_v<Affine>, "cuda::robust_norm<Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "cuda::robust_norm<.., Precision>: use shiftnorm::precision<...>");
 
@@ -43,8 +44,10 @@ public:
     using options = typename cpu_type::options;
     using saved_channel = typename cpu_type::saved_channel;
 
+    using params = device_affine_params<Stat>;  //!< scale, shift (gamma, beta), gradients on device
+    using params::scale, params::shift, params::diff_scale, params::diff_shift;
+
     options opt;
-    device_buffer<Stat> scale, shift, diff_scale, diff_shift;  //!< on device (size C)
     std::vector<Stat> running_mean, running_range;             //!< host, initialised to 0 and 1
 
     robust_norm() = default;
@@ -54,13 +57,8 @@ public:
         if (!(o.p > 0.0)) shiftnorm::detail::fail(where, "p", "> 0", o.p);
         if (!(o.eps >= 0.0)) shiftnorm::detail::fail(where, "eps", ">= 0", o.eps);
         if (!(o.momentum >= 0.0 && o.momentum <= 1.0)) shiftnorm::detail::fail(where, "momentum", "in [0, 1]", o.momentum);
+        this->init_affine(channels);
         const auto C = std::size_t(channels);
-        scale.assign_sync(std::vector<Stat>(C, Stat(1)));
-        shift.assign_sync(std::vector<Stat>(C, Stat(0)));
-        diff_scale.resize_discard(C);
-        diff_shift.resize_discard(C);
-        zero_grad();
-        SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(nullptr));
         running_mean.assign(C, Stat(0));
         running_range.assign(C, Stat(1));
         coef_.resize_discard(C);
@@ -78,8 +76,7 @@ public:
     index_t channels() const { return channels_; }
     void zero_grad(cudaStream_t stream = nullptr) {
         const auto order_guard = order_.enter(stream);  // workspaces shared across streams
-        diff_scale.zero(stream);
-        diff_shift.zero(stream);
+        this->zero_affine_grad(stream);
     }
 
     //! Takes options, tracked statistics and parameters of a CPU layer.
@@ -91,10 +88,7 @@ public:
         opt = cpu.opt;
         running_mean = cpu.running_mean;
         running_range = cpu.running_range;
-        upload_exact(scale, cpu.scale, "scale", stream);
-        upload_exact(shift, cpu.shift, "shift", stream);
-        upload_exact(diff_scale, cpu.diff_scale, "diff_scale", stream);
-        upload_exact(diff_shift, cpu.diff_shift, "diff_shift", stream);
+        this->upload_affine(cpu, "cuda::robust_norm::copy_from", stream);
         SHIFTNORM_CUDA_CHECK(cudaStreamSynchronize(stream));
     }
     //! Gives options, tracked statistics and parameters to a CPU layer of the same width.
@@ -106,10 +100,7 @@ public:
         cpu.opt = opt;
         cpu.running_mean = running_mean;
         cpu.running_range = running_range;
-        cpu.scale = scale.to_vector_sync(stream);
-        cpu.shift = shift.to_vector_sync(stream);
-        cpu.diff_scale = diff_scale.to_vector_sync(stream);
-        cpu.diff_shift = diff_shift.to_vector_sync(stream);
+        this->download_affine(cpu, stream);
     }
 
     //! Training: batch mean and range normalize; the host running buffers get the EMA update.
@@ -148,10 +139,7 @@ public:
                   cudaStream_t stream = nullptr) {
                       const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::robust_norm::backward";
-        if (!has_saved_) throw state_error(std::string(where) + ": needs a forward call first");
-        if (src.shape() != saved_shape_) shiftnorm::detail::fail<shape_error>(where, "src", saved_shape_, src.shape());
-        shiftnorm::detail::check_same_shape(where, "diff_dst", src, diff_dst);
-        shiftnorm::detail::check_same_shape(where, "diff_src", src, diff_src);
+        shiftnorm::detail::check_backward_io(where, has_saved_, saved_shape_, src, diff_dst, diff_src);
         detail::check_device_pointer(where, "src", src.data());
         detail::check_device_pointer(where, "diff_dst", diff_dst.data());
         detail::check_device_pointer(where, "diff_src", diff_src.data());
@@ -251,11 +239,6 @@ private:
                 throw numeric_error(shiftnorm::detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
                                                               m.mean, ", range ", m.range(), ") under nan_policy::raise"));
         }
-    }
-    static void upload_exact(device_buffer<Stat>& d, const std::vector<Stat>& h, const char* arg, cudaStream_t stream) {
-        if (h.size() != d.size())
-            shiftnorm::detail::fail<shape_error>("cuda::robust_norm::copy_from", arg, d.size(), h.size());
-        d.upload(h.data(), h.size(), stream);
     }
 
     index_t channels_ = 0;
