@@ -105,7 +105,7 @@ struct json_checker {
 bool valid_json(const std::string& s) { return json_checker{s}.whole(); }
 
 // Fields of one CSV line (RFC 4180 quoting).
-std::vector<std::string> csv_fields(const std::string& line) {
+std::vector<std::string> oracle_csv_fields(const std::string& line) {
     std::vector<std::string> f(1);
     bool q = false;
     for (std::size_t i = 0; i < line.size(); ++i) {
@@ -195,12 +195,12 @@ TEST_CASE("summary CSV: one row per condition, consistent field counts", "[eval]
     std::istringstream is(to_summary_csv(rep));
     std::string line;
     std::getline(is, line);
-    const auto header = csv_fields(line);
+    const auto header = oracle_csv_fields(line);
     CHECK(header.size() == 10 + 15);
     CHECK(header[7] == "mce");
     int rows = 0;
     while (std::getline(is, line)) {
-        const auto f = csv_fields(line);
+        const auto f = oracle_csv_fields(line);
         CHECK(f.size() == header.size());
         if (rows == 0) {
             CHECK(f[0] == "Net, v2");

@@ -147,8 +147,18 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         .option("limit", "N", "0", "evaluate a seeded random subset of N images of the split (0: all)").int_range(0, 1000000000)
         .option("batch", "B", "500", "evaluation batch size").int_range(1, 65536)
         .option("out", "DIR", "results/adapt", "directory for CSV, JSON and PNG outputs")
-        .option("name", "TEXT", "", "row label (default: the model name)");
+        .option("name", "TEXT", "", "row label (default: the model name)")
+        .flag("replot", "redraw accuracy_per_corruption.png and accuracy_per_severity.png of an earlier run from "
+                        "<--out>/adapt_cells.csv (nothing else is read; give the run's --samples: its first K names the curves)");
     if (!p.parse(args, std::cout)) return 0;
+    if (p.has("replot")) {
+        const auto path = (std::filesystem::path(p.get("out")) / "adapt_cells.csv").string();
+        const auto bytes = data::read_regular_file(path, "adapt cells file");
+        const auto rows = eval::parse_cells_csv(std::string(bytes.begin(), bytes.end()), path);
+        for (const auto& f : eval::replot_sweep(p.get("out"), rows, ad::parse_k_list(p.get("samples")).front()))
+            log_stream(p) << "  wrote " << f << "\n";
+        return 0;
+    }
     apply_threads(p);
     // every option is checked before the (slow) data loading
     if (p.get("weights").empty()) throw usage_error("--weights FILE is required");

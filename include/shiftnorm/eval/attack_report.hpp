@@ -106,21 +106,7 @@ inline attack_eval_result parse_attack_csv(const std::string& text, const std::s
     attack_eval_result r;
     std::istringstream in(text);
     std::string line;
-    auto fields_of = [](const std::string& l) {
-        std::vector<std::string> f(1);
-        bool quoted = false;
-        for (std::size_t i = 0; i < l.size(); ++i) {
-            const char c = l[i];
-            if (quoted) {
-                if (c == '"' && i + 1 < l.size() && l[i + 1] == '"') f.back() += '"', ++i;
-                else if (c == '"') quoted = false;
-                else f.back() += c;
-            } else if (c == '"') quoted = true;
-            else if (c == ',') f.emplace_back();
-            else if (c != '\r') f.back() += c;
-        }
-        return f;
-    };
+    const auto fields_of = [](const std::string& l) { return csv_fields(l); };
     const std::string header = "subject,batch,attack,eps,images,correct,accuracy,mean_linf,max_linf,mean_l2,seconds";
     if (!std::getline(in, line) || fields_of(line) != fields_of(header))
         throw io_error(what + ": expected the header '" + header + "' (a file written by shiftnorm attack)");

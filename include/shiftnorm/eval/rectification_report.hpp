@@ -7,6 +7,7 @@
 #include <fstream>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shiftnorm/corrupt/corrupt.hpp"
@@ -81,51 +82,119 @@ inline void write_k_table(std::ostream& os, const std::string& csv_path, const r
     if (!csv) throw io_error("write_k_table: cannot write " + csv_path);
 }
 
+//! A named set of cells for the accuracy plots.
+struct accuracy_series {
+    std::string name;
+    const results* cells;
+};
+
+//! accuracy_per_corruption.png (grouped bars: each of `bars` averaged over `severities` for
+//! every corruption) and accuracy_per_severity.png (a line per entry of `lines`: the mean over the
+//! 15 common corruptions at each severity) in `dir`; returns the files written.
+inline std::vector<std::string> write_accuracy_plots(const std::string& dir, const std::string& row, const std::string& bar_note,
+                                                     const std::vector<accuracy_series>& bars_of,
+                                                     const std::vector<accuracy_series>& lines,
+                                                     const std::vector<std::string>& corruptions,
+                                                     const std::vector<int>& severities) {
+    std::vector<std::string> files;
+    auto mean_over_sevs = [&](const results& x, const std::string& c) {
+        double sum = 0;
+        for (int s : severities) sum += x.get(c, s).value_or(0.0);
+        return 100 * sum / double(severities.size());
+    };
+    bar_chart_spec bars;
+    bars.title = row + ": accuracy per corruption" + bar_note;
+    bars.y_label = "accuracy (%)";
+    bars.y_min = 0;
+    bars.y_max = 100;
+    for (const auto& b : bars_of) bars.series.push_back({b.name, {}, {}});
+    for (const auto& c : corruptions) {
+        bars.categories.push_back(c);
+        for (std::size_t i = 0; i < bars_of.size(); ++i) bars.series[i].values.push_back(mean_over_sevs(*bars_of[i].cells, c));
+    }
+    files.push_back(dir + "/accuracy_per_corruption.png");
+    grouped_bar_chart(files.back(), bars);
+
+    line_plot_spec sev;
+    sev.title = row + ": mean accuracy per severity";
+    sev.x = {"severity", false, {}, {}};
+    sev.y = {"accuracy (%)", false, {}, {}};
+    for (const auto& l : lines) {
+        plot_series ps{l.name, {}, {}, false, {}, {}, {}};
+        const auto a = accuracy_by_severity(*l.cells);  // percent already
+        for (int s = 1; s <= 5; ++s)
+            if (a[std::size_t(s - 1)] == a[std::size_t(s - 1)]) ps.x.push_back(s), ps.y.push_back(a[std::size_t(s - 1)]);
+        sev.series.push_back(std::move(ps));
+    }
+    files.push_back(dir + "/accuracy_per_severity.png");
+    line_plot(files.back(), sev);
+    return files;
+}
+
+//! Redraws accuracy_per_corruption.png and accuracy_per_severity.png of an earlier sweep in `dir`
+//! from its cells (parse_cells_csv of <dir>/adapt_cells.csv). `k` is the run's main K (the
+//! legends say "after K=k"; the cells file does not record it). Rows are variants, "<model>" for
+//! the paper's setting and "<model> [var only]" etc. for the others (a trailing " [...]" is read
+//! as the variant). A network without BN has one row "<model> (<norm> norm)" and no after cells.
+//! Returns the files written.
+inline std::vector<std::string> replot_sweep(const std::string& dir, const std::vector<cells_row>& rows, index_t k) {
+    if (rows.empty()) throw value_error("replot_sweep: no rows");
+    const bool bn = rows.front().after.has_value();
+    // "<model> [var only]" -> {"<model>", " [var only]"}; no bracket: the paper's setting, label ""
+    auto split = [](const std::string& m) -> std::pair<std::string, std::string> {
+        const auto at = m.rfind(" [");
+        if (!m.empty() && m.back() == ']' && at != std::string::npos) return {m.substr(0, at), m.substr(at)};
+        return {m, ""};
+    };
+    std::string row = split(rows.front().model).first, unadapted;
+    if (!bn) {
+        row = rows.front().model;
+        const auto open = row.rfind(" (");
+        if (open != std::string::npos && row.back() == ')') {
+            unadapted = row.substr(open + 2, row.size() - open - 3);
+            row = row.substr(0, open);
+        }
+    }
+    std::vector<accuracy_series> bars{{bn ? "before" : unadapted, &rows.front().before}}, lines = bars;
+    for (const auto& r : rows) {
+        if (bn != r.after.has_value())
+            throw value_error("replot_sweep: row '" + r.model + "' " + (bn ? "has no" : "has") + " after cells, unlike the first");
+        if (!bn) continue;
+        const std::string label = split(r.model).second;
+        bars.push_back({"after" + label, &*r.after});
+        lines.push_back({"after K=" + std::to_string(k) + label, &*r.after});
+    }
+    std::vector<std::string> corruptions;
+    std::vector<int> severities;
+    for (const auto& c : rows.front().before.corruptions()) {
+        corruptions.push_back(c);
+        for (int s = 1; s <= severity_count; ++s)
+            if (rows.front().before.get(c, s) && std::find(severities.begin(), severities.end(), s) == severities.end())
+                severities.push_back(s);
+    }
+    if (corruptions.empty()) throw value_error("replot_sweep: the cells hold no corrupted accuracy");
+    std::sort(severities.begin(), severities.end());
+    const std::string note = bn ? ", before / after rectification (K=" + std::to_string(k) + ")" : "";
+    return write_accuracy_plots(dir, row, note, bars, lines, corruptions, severities);
+}
+
 //! The sweep's plots in `dir`: accuracy per corruption (Fig. 5), per severity, and, for several
 //! K, accuracy and (m)CE vs K (Fig. 4, with the spread over the draws as error bars). Returns
 //! the files written.
 inline std::vector<std::string> write_sweep_plots(const std::string& dir, const rectification_sweep_result& r,
                                                   const rectification_sweep_options& o, const baseline_table& base,
                                                   const sweep_labels& l) {
-    std::vector<std::string> files;
     const bool bn = !o.variants.empty();
     const index_t k0 = o.ks.front();
-    auto mean_over_sevs = [&](const results& x, corrupt::corruption c) {
-        double sum = 0;
-        for (int s : o.severities) sum += x.get(corrupt::name_of(c), s).value_or(0.0);
-        return 100 * sum / double(o.severities.size());
-    };
-    bar_chart_spec bars;
-    bars.title = l.row + ": accuracy per corruption" + (bn ? ", before / after rectification (K=" + std::to_string(k0) + ")" : "");
-    bars.y_label = "accuracy (%)";
-    bars.y_min = 0;
-    bars.y_max = 100;
-    bars.series.push_back({bn ? "before" : l.unadapted, {}, {}});
-    for (const auto& v : o.variants) bars.series.push_back({"after" + v.label(), {}, {}});
-    for (auto c : o.corruptions) {
-        bars.categories.push_back(corrupt::name_of(c));
-        bars.series[0].values.push_back(mean_over_sevs(r.before, c));
-        for (std::size_t v = 0; v < o.variants.size(); ++v) bars.series[v + 1].values.push_back(mean_over_sevs(r.after[v].at(k0), c));
+    std::vector<accuracy_series> bars{{bn ? "before" : l.unadapted, &r.before}}, lines = bars;
+    for (std::size_t v = 0; v < o.variants.size(); ++v) {
+        bars.push_back({"after" + o.variants[v].label(), &r.after[v].at(k0)});
+        for (auto k : o.ks) lines.push_back({"after K=" + std::to_string(k) + o.variants[v].label(), &r.after[v].at(k)});
     }
-    files.push_back(dir + "/accuracy_per_corruption.png");
-    grouped_bar_chart(files.back(), bars);
-
-    line_plot_spec sev;
-    sev.title = l.row + ": mean accuracy per severity";
-    sev.x = {"severity", false, {}, {}};
-    sev.y = {"accuracy (%)", false, {}, {}};
-    auto curve = [&](const std::string& name, const results& x) {
-        plot_series ps{name, {}, {}, false, {}, {}, {}};
-        const auto a = accuracy_by_severity(x);  // percent already
-        for (int s = 1; s <= 5; ++s)
-            if (a[std::size_t(s - 1)] == a[std::size_t(s - 1)]) ps.x.push_back(s), ps.y.push_back(a[std::size_t(s - 1)]);
-        return ps;
-    };
-    sev.series.push_back(curve(bn ? "before" : l.unadapted, r.before));
-    for (std::size_t v = 0; v < o.variants.size(); ++v)
-        for (auto k : o.ks) sev.series.push_back(curve("after K=" + std::to_string(k) + o.variants[v].label(), r.after[v].at(k)));
-    files.push_back(dir + "/accuracy_per_severity.png");
-    line_plot(files.back(), sev);
+    std::vector<std::string> names;
+    for (auto c : o.corruptions) names.push_back(corrupt::name_of(c));
+    std::vector<std::string> files = write_accuracy_plots(
+        dir, l.row, bn ? ", before / after rectification (K=" + std::to_string(k0) + ")" : "", bars, lines, names, o.severities);
 
     if (!bn || o.ks.size() < 2) return files;
     const auto sb = summarize(r.before, base);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <locale>
@@ -210,6 +211,24 @@ inline std::string csv_escape(const std::string& s) {
     return o + "\"";
 }
 
+//! The fields of one CSV line as csv_escape writes them (quoted fields with doubled quotes; a
+//! CR before the end is dropped).
+inline std::vector<std::string> csv_fields(const std::string& l) {
+    std::vector<std::string> f(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < l.size(); ++i) {
+        const char c = l[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < l.size() && l[i + 1] == '"') f.back() += '"', ++i;
+            else if (c == '"') quoted = false;
+            else f.back() += c;
+        } else if (c == '"') quoted = true;
+        else if (c == ',') f.emplace_back();
+        else if (c != '\r') f.back() += c;
+    }
+    return f;
+}
+
 //! One CSV line per (model, condition): model, condition (before/after), baseline, mce_variant,
 //! clean_acc, acc, cells, mce, mce_corruptions, relative_mce, then ce_<name> for the 15 common
 //! corruptions. Percentages; empty field = not available.
@@ -253,6 +272,55 @@ inline std::string to_cells_csv(const report& rep) {
                     if (const auto a = r->get(name, s)) os << prefix << name << "," << s << "," << detail::fmt_number(*a, "") << "\n";
         }
     return os.str();
+}
+
+//! One row of a <prefix>_cells.csv read back: its model label, before and (BN networks) after.
+struct cells_row {
+    std::string model;
+    results before{"before"};
+    std::optional<results> after;
+};
+
+//! Parses what to_cells_csv wrote, rows in file order; io_error naming `what` and the line for a
+//! wrong header, field count, condition, corruption, severity or accuracy.
+inline std::vector<cells_row> parse_cells_csv(const std::string& text, const std::string& what = "adapt_cells.csv") {
+    std::istringstream in(text);
+    std::string line;
+    const std::string header = "model,condition,corruption,severity,accuracy";
+    if (!std::getline(in, line) || csv_fields(line) != csv_fields(header))
+        throw io_error(what + ": expected the header '" + header + "' (a file written by shiftnorm adapt)");
+    std::vector<cells_row> rows;
+    std::size_t no = 1;
+    while (std::getline(in, line)) {
+        ++no;
+        if (line.empty() || line == "\r") continue;
+        const auto f = csv_fields(line);
+        auto bad = [&](const std::string& why) {
+            return io_error(shiftnorm::detail::concat(what, ": line ", no, ": ", why));
+        };
+        if (f.size() != 5) throw bad(shiftnorm::detail::concat(f.size(), " fields, expected 5"));
+        if (f[1] != "before" && f[1] != "after") throw bad("condition '" + f[1] + "' is neither before nor after");
+        char* end = nullptr;
+        const long sev = std::strtol(f[3].c_str(), &end, 10);
+        if (f[3].empty() || *end != '\0' || sev < 0 || sev > severity_count) throw bad("severity '" + f[3] + "' is not in 0-5");
+        const double acc = std::strtod(f[4].c_str(), &end);
+        if (f[4].empty() || *end != '\0' || !(acc >= 0.0 && acc <= 1.0)) throw bad("accuracy '" + f[4] + "' is not in [0, 1]");
+        auto it = std::find_if(rows.begin(), rows.end(), [&](const cells_row& r) { return r.model == f[0]; });
+        if (it == rows.end()) it = rows.insert(rows.end(), cells_row{f[0], results("before"), std::nullopt});
+        results* r = &it->before;
+        if (f[1] == "after") {
+            if (!it->after) it->after = results("after");
+            r = &*it->after;
+        }
+        try {
+            if (f[2] == "clean") r->set_clean(acc);
+            else r->set(f[2], int(sev), acc);
+        } catch (const std::exception& e) {
+            throw bad(e.what());
+        }
+    }
+    if (rows.empty()) throw io_error(what + ": no cells");
+    return rows;
 }
 
 namespace detail {
