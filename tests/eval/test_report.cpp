@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "shiftnorm/eval/report.hpp"
 
@@ -104,26 +105,6 @@ struct json_checker {
 };
 bool valid_json(const std::string& s) { return json_checker{s}.whole(); }
 
-// Fields of one CSV line (RFC 4180 quoting).
-std::vector<std::string> oracle_csv_fields(const std::string& line) {
-    std::vector<std::string> f(1);
-    bool q = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (q) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') f.back() += '"', ++i;
-            else if (c == '"') q = false;
-            else f.back() += c;
-        } else if (c == '"') {
-            q = true;
-        } else if (c == ',') {
-            f.emplace_back();
-        } else {
-            f.back() += c;
-        }
-    }
-    return f;
-}
 
 report sample_report(baseline_kind k) {
     report rep;
@@ -158,6 +139,12 @@ TEST_CASE("json_escape and csv_escape", "[eval][report]") {
     CHECK(csv_escape("a,b") == "\"a,b\"");
     CHECK(csv_escape("say \"hi\"") == "\"say \"\"hi\"\"\"");
     CHECK(csv_escape("two\nlines") == "\"two\nlines\"");
+    // csv_fields reads back what csv_escape wrote
+    const std::vector<std::string> fields{"plain", "a,b", "say \"hi\"", "", "x"};
+    std::string line;
+    for (std::size_t i = 0; i < fields.size(); ++i) line += (i ? "," : "") + csv_escape(fields[i]);
+    CHECK(csv_fields(line) == fields);
+    CHECK(csv_fields(line + "\r") == fields);
     CHECK(valid_json("{\"a\": [1, -2.5e3, null, true, \"x\\u0001\"]}"));
     CHECK_FALSE(valid_json("{\"a\": nan}"));
     CHECK_FALSE(valid_json("{\"a\": \"raw\nnewline\"}"));
@@ -195,12 +182,12 @@ TEST_CASE("summary CSV: one row per condition, consistent field counts", "[eval]
     std::istringstream is(to_summary_csv(rep));
     std::string line;
     std::getline(is, line);
-    const auto header = oracle_csv_fields(line);
+    const auto header = csv_fields(line);
     CHECK(header.size() == 10 + 15);
     CHECK(header[7] == "mce");
     int rows = 0;
     while (std::getline(is, line)) {
-        const auto f = oracle_csv_fields(line);
+        const auto f = csv_fields(line);
         CHECK(f.size() == header.size());
         if (rows == 0) {
             CHECK(f[0] == "Net, v2");
