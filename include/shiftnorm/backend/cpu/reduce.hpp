@@ -224,36 +224,61 @@ inline moments<double> span_moments(const T* p, index_t len) {
     return acc;
 }
 
+namespace detail {
+//! Lanes of sum(dy) and sum(dy * (x - mean)) for one channel.
+template <class T>
+struct grad_lanes {
+    alignas(64) T a[lane_count];
+    alignas(64) T b[lane_count];
+    void reset() { std::fill(a, a + lane_count, T(0)), std::fill(b, b + lane_count, T(0)); }
+};
+
+template <class T>
+inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd,
+                            index_t len, T mean) {
+    index_t i = 0;
+#if SHIFTNORM_HAS_VECTOR_EXT
+    using V = vec_t<T>;
+    V va, vb;
+    std::memcpy(&va, l.a, sizeof va);
+    std::memcpy(&vb, l.b, sizeof vb);
+    const V m = mean - V{};
+    for (; i + lane_count <= len; i += lane_count) {
+        V x, g;
+        std::memcpy(&x, px + i, sizeof x);
+        std::memcpy(&g, pd + i, sizeof g);
+        va += g;
+        vb += g * (x - m);
+    }
+    std::memcpy(l.a, &va, sizeof va);
+    std::memcpy(l.b, &vb, sizeof vb);
+#endif
+    for (int j = 0; i < len; ++i, j = (j + 1) % lane_count) {
+        l.a[j] += pd[i];
+        l.b[j] += pd[i] * (px[i] - mean);
+    }
+}
+//! Adds the lanes to the fp64 sums (lane order) and clears them.
+template <class T>
+inline void fold_grad(grad_lanes<T>& l, double& sum_dy, double& sum_dy_xc) {
+    for (int j = 0; j < lane_count; ++j) {
+        sum_dy += double(l.a[j]);
+        sum_dy_xc += double(l.b[j]);
+    }
+    l.reset();
+}
+}  // namespace detail
+
 //! sum(dy) and sum(dy * (x - mean)) of a contiguous span, fp32 lanes folded into fp64 per tile.
 template <class T>
 inline void span_grad_sums(const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd, index_t len, T mean,
                            double& sum_dy, double& sum_dy_xc) {
+    detail::grad_lanes<T> l;
+    l.reset();
     for (index_t i0 = 0; i0 < len; i0 += tile_elems) {
         const index_t end = std::min(len, i0 + tile_elems);
-        alignas(64) T a[lane_count] = {}, b[lane_count] = {};
-        index_t i = i0;
-#if SHIFTNORM_HAS_VECTOR_EXT
-        using V = detail::vec_t<T>;
-        V va{}, vb{};
-        const V m = mean - V{};
-        for (; i + lane_count <= end; i += lane_count) {
-            V x, g;
-            std::memcpy(&x, px + i, sizeof x);
-            std::memcpy(&g, pd + i, sizeof g);
-            va += g;
-            vb += g * (x - m);
-        }
-        std::memcpy(a, &va, sizeof va);
-        std::memcpy(b, &vb, sizeof vb);
-#endif
-        for (int j = 0; i < end; ++i, j = (j + 1) % lane_count) {
-            a[j] += pd[i];
-            b[j] += pd[i] * (px[i] - mean);
-        }
-        for (int j = 0; j < lane_count; ++j) {
-            sum_dy += double(a[j]);
-            sum_dy_xc += double(b[j]);
-        }
+        detail::accumulate_grad(l, px + i0, pd + i0, end - i0, mean);
+        detail::fold_grad(l, sum_dy, sum_dy_xc);
     }
 }
 

@@ -111,41 +111,6 @@ inline void stream_channel_moments_range(const tensor_view<const T>& x, std::vec
     }
 }
 
-namespace detail {
-//! Lanes of sum(dy) and sum(dy * (x - mean)) for one channel.
-template <class T>
-struct grad_lanes {
-    alignas(64) T a[lane_count];
-    alignas(64) T b[lane_count];
-    void reset() { std::fill(a, a + lane_count, T(0)), std::fill(b, b + lane_count, T(0)); }
-};
-
-template <class T>
-inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd,
-                            index_t len, T mean) {
-    index_t i = 0;
-#if SHIFTNORM_HAS_VECTOR_EXT
-    using V = vec_t<T>;
-    V va, vb;
-    std::memcpy(&va, l.a, sizeof va);
-    std::memcpy(&vb, l.b, sizeof vb);
-    const V m = mean - V{};
-    for (; i + lane_count <= len; i += lane_count) {
-        V x, g;
-        std::memcpy(&x, px + i, sizeof x);
-        std::memcpy(&g, pd + i, sizeof g);
-        va += g;
-        vb += g * (x - m);
-    }
-    std::memcpy(l.a, &va, sizeof va);
-    std::memcpy(l.b, &vb, sizeof vb);
-#endif
-    for (int j = 0; i < len; ++i, j = (j + 1) % lane_count) {
-        l.a[j] += pd[i];
-        l.b[j] += pd[i] * (px[i] - mean);
-    }
-}
-}  // namespace detail
 
 //! sum(dy) and sum(dy * (x - mean_c)) of every channel, planes read in memory order, fp32
 //! lanes per channel folded into fp64 every planes_per_fold planes.
@@ -171,13 +136,7 @@ inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<co
             for (index_t n = n0; n < n1; ++n)
                 for (index_t c = c0; c < c1; ++c)
                     detail::accumulate_grad(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, T(mean[c]));
-            for (index_t c = c0; c < c1; ++c) {
-                for (int j = 0; j < lane_count; ++j) {
-                    sum_dy[c] += double(st[c - c0].a[j]);
-                    sum_dy_xc[c] += double(st[c - c0].b[j]);
-                }
-                st[c - c0].reset();
-            }
+            for (index_t c = c0; c < c1; ++c) detail::fold_grad(st[c - c0], sum_dy[c], sum_dy_xc[c]);
         }
     }
 }
