@@ -30,8 +30,9 @@ struct norm_traits {
                   "visit_state(visitor); zero_grad())");
     static constexpr bool batch_like = Norm::kind == norm_interface::batch_like;
 
+    //! The layer for `channels`, configured by `cfg` (whose eps / momentum the layer's configure
+    //! checks).
     static Norm make(index_t channels, const norm_config& cfg) {
-        check_norm_config(cfg);
         if constexpr (Norm::grouped) {
             if (cfg.exact_groups && cfg.groups > 0 && channels % cfg.groups != 0)
                 throw value_error(shiftnorm::detail::concat("norm_config: groups=", cfg.groups, " does not divide the ",
