@@ -2,6 +2,8 @@
 // group_norm (and instance / layer norm) against the double reference and central differences.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include "shiftnorm/shiftnorm.hpp"
 #include "support/reference.hpp"
 
@@ -73,4 +75,17 @@ TEST_CASE("instance and layer norm factories; bad groups", "[group_norm]") {
     tensor<float> a(shape4{2, 3, 1, 1}, 4.f), b(shape4{2, 3, 1, 1});
     in.forward(a, b.view());
     for (float v : b) CHECK(v == 0.f);
+}
+
+TEST_CASE("nan_policy::raise: one message format for every layer, naming the channel or group", "[norm][nan]") {
+    const shape4 s{2, 4, 3, 3};
+    tensor<float> x = random_tensor(s, 11), y(s);
+    x(1, 2, 0, 1) = std::numeric_limits<float>::quiet_NaN();  // sample 1, channel 2
+    using Catch::Contains;
+    batch_norm<population> bn(s.c, {1e-5, nan_policy::raise});
+    CHECK_THROWS_WITH(bn.forward_training(x.view(), y.view()), Contains("of src has non-finite values (mean ") && Contains("under nan_policy::raise") && Contains(": channel 2 "));
+    robust_norm<> rn(s.c, {0.2, 1e-5, 0.1, robust_inference::rnt, nan_policy::raise});
+    CHECK_THROWS_WITH(rn.forward_training(x.view(), y.view()), Contains("of src has non-finite values (mean ") && Contains(", range ") && Contains(": channel 2 "));
+    group_norm<> gn(s.c, 2, {1e-5, nan_policy::raise});
+    CHECK_THROWS_WITH(gn.forward(x.view(), y.view()), Contains(": sample 1 group 1 of src has non-finite values under nan_policy::raise"));
 }

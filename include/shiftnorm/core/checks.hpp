@@ -2,6 +2,8 @@
 // Argument checks shared by the normalization layers (shapes, contiguity, empty tensors).
 #pragma once
 
+#include <string>
+
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/tensor.hpp"
 
@@ -33,6 +35,14 @@ void check_backward_io(const char* where, bool forwarded, const shape4& forwarde
     if (src.shape() != forwarded_shape) fail<shape_error>(where, "src", forwarded_shape, src.shape());
     check_same_shape(where, "diff_dst", src, diff_dst);
     check_same_shape(where, "diff_src", src, diff_src);
+}
+
+//! nan_policy::raise found non-finite statistics: numeric_error "<where>: <unit> of src has
+//! non-finite values (<values>) under nan_policy::raise", the one message of every layer and
+//! device (`unit` e.g. "channel 3" or "sample 0 group 2"; `values` may be empty).
+[[noreturn]] inline void throw_non_finite(const char* where, const std::string& unit, const std::string& values = {}) {
+    throw numeric_error(concat(where, ": ", unit, " of src has non-finite values", values.empty() ? "" : " (" + values + ")",
+                               " under nan_policy::raise"));
 }
 
 inline void check_reducible(const char* where, index_t count, index_t minimum, const char* what) {

@@ -258,8 +258,7 @@ private:
 
     void check_finite(const char* where, const moments<double>& m, index_t c) const {
         if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.m2)))
-            throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
-                                               m.mean, ", M2 ", m.m2, ") under nan_policy::raise"));
+            detail::throw_non_finite(where, detail::concat("channel ", c), detail::concat("mean ", m.mean, ", M2 ", m.m2));
     }
     //! nan_policy::raise outside training: one pass over src (only in that policy).
     void check_finite_src(const char* where, const tensor_view<const T>& src) const {

@@ -104,9 +104,7 @@ public:
         for (std::size_t k = 0; k < bad.size(); ++k)
             if (bad[k]) {
                 mean_.clear();  // no valid saved state for backward
-                throw numeric_error(detail::concat(where, ": sample ", index_t(k) / groups_, " group ",
-                                                   index_t(k) % groups_,
-                                                   " of src has non-finite values under nan_policy::raise"));
+                detail::throw_non_finite(where, detail::concat("sample ", index_t(k) / groups_, " group ", index_t(k) % groups_));
             }
         saved_shape_ = s;
     }

@@ -241,9 +241,8 @@ private:
         for (index_t c = 0; c < channels_; ++c)
             if (bad[c]) {
                 has_saved_ = false;
-                throw numeric_error(detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
-                                                   bad_m[c].mean, ", range ", bad_m[c].range(),
-                                                   ") under nan_policy::raise"));
+                detail::throw_non_finite(where, detail::concat("channel ", c),
+                                         detail::concat("mean ", bad_m[c].mean, ", range ", bad_m[c].range()));
             }
         if (!channel_major) {
             const auto C = static_cast<std::size_t>(channels_);

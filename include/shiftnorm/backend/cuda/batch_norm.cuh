@@ -337,8 +337,8 @@ private:
         for (std::size_t c = 0; c < C; ++c) {
             m[c] = host_moments_[c].m;
             if (opt.nan == nan_policy::raise && !(std::isfinite(m[c].mean) && std::isfinite(m[c].m2)))
-                throw numeric_error(shiftnorm::detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
-                                                              m[c].mean, ", M2 ", m[c].m2, ") under nan_policy::raise"));
+                shiftnorm::detail::throw_non_finite(where, shiftnorm::detail::concat("channel ", c),
+                                                    shiftnorm::detail::concat("mean ", m[c].mean, ", M2 ", m[c].m2));
         }
         return m;
     }

@@ -350,9 +350,8 @@ private:
         for (std::size_t k = 0; k < blocks; ++k) {
             const auto& m = host_moments_[k];
             if (!(std::isfinite(m.mean) && std::isfinite(m.m2)))
-                throw numeric_error(shiftnorm::detail::concat(where, ": sample ", index_t(k) / groups_, " group ",
-                                                              index_t(k) % groups_,
-                                                              " of src has non-finite values under nan_policy::raise"));
+                shiftnorm::detail::throw_non_finite(where,
+                                                    shiftnorm::detail::concat("sample ", index_t(k) / groups_, " group ", index_t(k) % groups_));
         }
     }
 

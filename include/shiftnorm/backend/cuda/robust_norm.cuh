@@ -236,8 +236,8 @@ private:
         for (std::size_t c = 0; c < C; ++c) {
             const auto& m = host_moments_[c].m;
             if (!(std::isfinite(m.mean) && std::isfinite(m.range())))
-                throw numeric_error(shiftnorm::detail::concat(where, ": channel ", c, " of src has non-finite values (mean ",
-                                                              m.mean, ", range ", m.range(), ") under nan_policy::raise"));
+                shiftnorm::detail::throw_non_finite(where, shiftnorm::detail::concat("channel ", c),
+                                                    shiftnorm::detail::concat("mean ", m.mean, ", range ", m.range()));
         }
     }
 
