@@ -17,6 +17,7 @@
 #include "shiftnorm/nn/concat.hpp"
 #include "shiftnorm/nn/loss.hpp"
 #include "shiftnorm/nn/visit.hpp"
+#include "shiftnorm/nn/infer.hpp"
 
 // Reference networks, generic over their normalization layer.
 #include "shiftnorm/models/cifar_resnet.hpp"

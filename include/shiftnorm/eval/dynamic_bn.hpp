@@ -22,6 +22,7 @@
 #include "shiftnorm/eval/evaluate.hpp"
 #include "shiftnorm/eval/metrics.hpp"
 #include "shiftnorm/eval/stats_table.hpp"
+#include "shiftnorm/nn/infer.hpp"
 #include "shiftnorm/nn/norm_layer.hpp"
 #include "shiftnorm/nn/visit.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
@@ -466,11 +467,11 @@ inline stream_result run_stream_benchmark(stream_networks nets, spectral::detect
     enum { SRC, BAT, EMA, ORA, DYN, M };
     std::vector<std::array<long long, M>> correct(NC, std::array<long long, M>{});
     long long dec_ok = 0, dec_fb = 0, dec_n = 0;
-    tensor<float> x;
+    tensor<float> x, logits;
     std::vector<std::int32_t> y;
     auto count = [&](nn::module& net, const data::image_dataset& ds, const std::vector<index_t>& idx, nn::mode m) {
         x = batch_of(ds, idx, o.norm, &y);
-        return (long long)nn::count_correct(net.forward(x, m), y);
+        return (long long)nn::count_correct(nn::infer(net, x, m, logits), y);
     };
     const index_t chunk = 500;
     auto count_chunked = [&](nn::module& net, const data::image_dataset& ds, const std::vector<index_t>& idx) {

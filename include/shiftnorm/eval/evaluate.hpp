@@ -10,6 +10,7 @@
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/data/dataset.hpp"
 #include "shiftnorm/data/transforms.hpp"
+#include "shiftnorm/nn/infer.hpp"
 #include "shiftnorm/nn/loss.hpp"
 #include "shiftnorm/nn/module.hpp"
 
@@ -22,7 +23,8 @@ struct eval_result {
     double seconds = 0;
 };
 
-//! Evaluates `net` in mode `m` (eval by default) on `ds`, in order, batch by batch.
+//! Evaluates `net` in mode `m` (eval by default) on `ds`, in order, batch by batch. In eval mode
+//! each batch runs depth-first in cache-sized chunks (nn::infer: same logits, bit for bit).
 inline eval_result evaluate(nn::module& net, const data::image_dataset& ds, const data::normalization& norm,
                             index_t batch_size = 256, nn::mode m = nn::mode::eval,
                             const std::function<void(index_t done, index_t total)>& progress = {}) {
@@ -31,7 +33,7 @@ inline eval_result evaluate(nn::module& net, const data::image_dataset& ds, cons
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<index_t> order(std::size_t(ds.size()));
     for (index_t i = 0; i < ds.size(); ++i) order[std::size_t(i)] = i;
-    tensor<float> x;
+    tensor<float> x, logits;
     std::vector<std::int32_t> y;
     nn::softmax_cross_entropy ce;
     eval_result r;
@@ -40,7 +42,7 @@ inline eval_result evaluate(nn::module& net, const data::image_dataset& ds, cons
     for (index_t b = 0; b < ds.size(); b += batch_size) {
         const index_t n = std::min(batch_size, ds.size() - b);
         data::make_batch(ds, order, b, n, norm, {}, nullptr, x, y);
-        const tensor<float>& logits = net.forward(x, m);
+        nn::infer(net, x, m, logits);
         loss_sum += ce.forward(logits, y) * double(n);
         correct += nn::count_correct(logits, y);
         if (progress) progress(b + n, ds.size());
@@ -55,7 +57,7 @@ inline eval_result evaluate(nn::module& net, const data::image_dataset& ds, cons
 //! Images `idx` of `ds` (in that order) as one normalized batch, and their labels if asked.
 inline tensor<float> batch_of(const data::image_dataset& ds, const std::vector<index_t>& idx, const data::normalization& norm,
                               std::vector<std::int32_t>* labels = nullptr) {
-    tensor<float> x;
+    tensor<float> x, logits;
     std::vector<std::int32_t> y;
     data::make_batch(ds, idx, 0, index_t(idx.size()), norm, {}, nullptr, x, y);
     if (labels) *labels = std::move(y);

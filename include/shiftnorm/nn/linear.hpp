@@ -13,7 +13,9 @@ namespace shiftnorm::nn {
 
 //! dst[n, o] = sum_k weight[o, k] * src[n, k] + bias[o], src flattened to [N, C*H*W] (C order,
 //! as torch.flatten(x, 1)); dst has shape [N, out, 1, 1]. weight is [out, in] as in PyTorch.
-//! Cost: one GEMM of N x in x out forward, two backward.
+//! Cost: one GEMM of N x in x out forward, two backward. In a per-image mode (eval) the forward
+//! is one matrix-vector product per image instead, so that an image's logits are the same bits
+//! whatever batch it comes in (a GEMM's kernels, and so its rounding, depend on the batch size).
 class linear : public module {
 public:
     std::vector<float> weight, bias, diff_weight, diff_bias;
@@ -46,14 +48,21 @@ public:
         if (has_bias_) uniform_init(bias, bound, g);
     }
 
-    const tensor<float>& forward(const tensor<float>& src, mode) override {
+    const tensor<float>& forward(const tensor<float>& src, mode m) override {
         const shape4 os = output_shape(src.shape());
         nn::detail::ensure_shape(dst_, os);
         src_ = &src;
         nn::detail::cmap_rm X(src.data(), os.n, in_);
         nn::detail::cmap_rm Wm(weight.data(), out_, in_);
         nn::detail::map_rm Y(dst_.data(), os.n, out_);
-        Y.noalias() = X * Wm.transpose();
+        if (per_image_mode(m)) {
+            for (index_t n = 0; n < os.n; ++n) {
+                Eigen::Map<Eigen::VectorXf> y(dst_.data() + n * out_, out_);
+                y.noalias() = Wm * Eigen::Map<const Eigen::VectorXf>(src.data() + n * in_, in_);
+            }
+        } else {
+            Y.noalias() = X * Wm.transpose();
+        }
         if (has_bias_) Y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), out_);
         return dst_;
     }

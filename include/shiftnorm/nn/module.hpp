@@ -27,6 +27,12 @@ namespace shiftnorm::nn {
 //!             statistics. Layers without statistics behave as in eval.
 enum class mode { train, eval, rectify, batch };
 
+//! Whether every layer treats the images of a batch independently in mode `m`, so that an image's
+//! result does not depend on the batch it comes in (nn::infer splits batches on this): true for
+//! mode::eval only (stored statistics, dropout off; linear layers then multiply image by image).
+//! train, rectify and batch modes compute statistics over the whole batch.
+inline bool per_image_mode(mode m) { return m == mode::eval; }
+
 inline const char* to_string(mode m) {
     return m == mode::train ? "train" : m == mode::eval ? "eval" : m == mode::rectify ? "rectify" : "batch";
 }
