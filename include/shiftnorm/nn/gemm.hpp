@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 
 #include "shiftnorm/core/shape.hpp"
+#include "shiftnorm/nn/gemm_avx512.hpp"
 
 #if defined(SHIFTNORM_USE_DNNL)
 #include <dnnl.h>
@@ -17,9 +18,19 @@ namespace shiftnorm::nn::detail {
 //! Backend: Eigen's blocked GEMM on Maps (default, header-only), or oneDNN's JIT sgemm
 //! (`dnnl_sgemm`, Apache-2.0) when SHIFTNORM_USE_DNNL is defined and libdnnl is linked; it is
 //! 1.3-2.8x faster on the small-M shapes of CIFAR convolutions (measured: docs/engine.md).
-//! Called from inside the layers' OpenMP loops, so both backends run single-threaded there.
+//! On a CPU with AVX-512F, op(B) = B (B row-major, the convolution's forward and input-gradient
+//! products) with alpha 1 runs our register-blocked kernel instead (nn/gemm_avx512.hpp: no packing,
+//! no zeroing pass; docs/engine.md), in every build but the oneDNN one. The weight gradient
+//! (op(B) = B^T) stays on Eigen: a dot-product kernel tried for it ran at 0.3-0.7x Eigen's speed.
+//! Called from inside the layers' OpenMP loops, so all backends run single-threaded there.
 inline void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                  const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+#if defined(SHIFTNORM_HAS_AVX512_GEMM) && !defined(SHIFTNORM_USE_DNNL)
+    if (!trans_b && alpha == 1.0f && avx512_gemm_available()) {
+        gemm_avx512(trans_a, M, N, K, A, lda, B, ldb, beta != 0.0f, C, ldc);
+        return;
+    }
+#endif
 #if defined(SHIFTNORM_USE_DNNL)
     dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
