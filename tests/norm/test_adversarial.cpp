@@ -74,3 +74,39 @@ TEST_CASE("adversarial_stats: identity start and PGD projection", "[adversarial]
     CHECK(adv.d_sigma[1] == 1.f);
     CHECK_THROWS_AS(adv.pgd_step(-1, 1), value_error);
 }
+
+TEST_CASE("adversarial_stats: ReLU-dead features stay exactly 0 where the perturbation keeps them there",
+          "[adversarial]") {
+    // ReLU features: many exact zeros. Multiplicative d_mu == d_sigma maps f = 0 to
+    // d * (0 - mu) + d * mu = 0 for ANY mu: the output must be exactly 0 (masked in backward),
+    // whatever the rounding of the batch mean; the reference computes exactly 0 there.
+    shape4 s{3, 4, 5, 7};
+    auto x = random_tensor(s, 11, 0.3, 1.0);
+    for (auto& v : x) v = std::max(v, 0.0f);  // like a ReLU output: about a third exact zeros
+    for (const float d : {1.0f, 1.4f, 0.6f, 1.6000001f, 2.1f}) {
+        INFO("d_mu = d_sigma = " << d);
+        adversarial_stats adv(s.c, perturbation_kind::multiplicative, /*clamp_relu=*/true);  // AdvBN's
+        adv.d_mu.assign(std::size_t(s.c), d);
+        adv.d_sigma.assign(std::size_t(s.c), d);
+        tensor<float> y(s);
+        adv.forward(x, y.view());
+        index_t zeros = 0, exact = 0;
+        for (index_t i = 0; i < x.numel(); ++i)
+            if (x.data()[i] == 0.0f) {
+                ++zeros;
+                exact += y.data()[i] == 0.0f;
+            }
+        REQUIRE(zeros > 50);
+        CHECK(exact == zeros);
+        // and their gradient contributions are masked: a diff_dst that is nonzero ONLY on the dead
+        // pixels gives zero gradients for d_mu and d_sigma
+        tensor<float> dy(s, 0.0f);
+        for (index_t i = 0; i < x.numel(); ++i)
+            if (x.data()[i] == 0.0f) dy.data()[i] = 1.0f;
+        adv.backward(x, y, dy, tensor_view<float>());
+        for (index_t c = 0; c < s.c; ++c) {
+            CHECK(adv.diff_d_mu[std::size_t(c)] == 0.0f);
+            CHECK(adv.diff_d_sigma[std::size_t(c)] == 0.0f);
+        }
+    }
+}

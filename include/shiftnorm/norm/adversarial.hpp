@@ -60,13 +60,19 @@ public:
             mean_[c] = m.mean;
             std_[c] = std::sqrt(m.variance(variance_kind::biased));
             const auto [a, b] = coefficients(c);  // f_adv = a * (f - mu) + b
+            // evaluated as a * f + (b - a * mu), the intercept in double: where the perturbation
+            // leaves a zero feature at zero (multiplicative d_mu == d_sigma, or the identity), the
+            // intercept is exactly 0, so f = 0 (every ReLU-dead input) gives exactly 0 and stays
+            // masked, as in the reference's d_sigma * (f - mu) + d_mu * mu, whatever the rounding
+            // of mu (before, (f - mu) * a + b in float left +-1 ulp there and the ReLU mask, so the
+            // PGD sign, of a whole channel's dead pixels depended on mu's last bit)
             const index_t hw = src.shape().spatial();
             for (index_t n = 0; n < src.shape().n; ++n) {
                 const float* px = src.plane(n, c);
                 float* py = dst.plane(n, c);
-                const float mu = float(mean_[c]), fa = float(a), fb = float(b);
+                const float fa = float(a), fc = float(b - a * mean_[c]);
                 for (index_t i = 0; i < hw; ++i) {
-                    const float v = (px[i] - mu) * fa + fb;
+                    const float v = px[i] * fa + fc;
                     py[i] = clamp_relu ? std::max(v, 0.f) : v;
                 }
             }
