@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Normalization benchmarks: shiftnorm BN / RobustNorm vs oneDNN BN vs a copy loop, one thread.
+// Normalization benchmarks: shiftnorm BN / RobustNorm vs oneDNN BN vs a copy loop. Threads: both
+// sides take OMP_NUM_THREADS (run with OMP_NUM_THREADS=1 and =2 for the one- and two-thread rows);
+// the copy loop is always one thread.
 //
 // Bytes processed count the MINIMUM traffic of each operation (performance.md): forward
 // training and inference 2T (read x, write y), backward 3T (read x, dy; write dx), copy 2T, so

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "shiftnorm/nn/gemm_avx512.hpp"
 #include "shiftnorm/nn/init.hpp"
 #include "shiftnorm/nn/module.hpp"
 
@@ -13,9 +14,11 @@ namespace shiftnorm::nn {
 
 //! dst[n, o] = sum_k weight[o, k] * src[n, k] + bias[o], src flattened to [N, C*H*W] (C order,
 //! as torch.flatten(x, 1)); dst has shape [N, out, 1, 1]. weight is [out, in] as in PyTorch.
-//! Cost: one GEMM of N x in x out forward, two backward. In a per-image mode (eval) the forward
-//! is one matrix-vector product per image instead, so that an image's logits are the same bits
-//! whatever batch it comes in (a GEMM's kernels, and so its rounding, depend on the batch size).
+//! Cost: one GEMM of N x in x out forward, two backward. In a per-image mode (eval) an image's
+//! logits are the same bits whatever batch it comes in (Eigen's GEMM kernels, and so its
+//! rounding, depend on the batch size): the forward runs the AVX-512 kernel, which sums each
+//! element in k order whatever its tile (on CPUs with AVX-512F), else one matrix-vector product
+//! per image.
 class linear : public module {
 public:
     std::vector<float> weight, bias, diff_weight, diff_bias;
@@ -55,7 +58,18 @@ public:
         nn::detail::cmap_rm X(src.data(), os.n, in_);
         nn::detail::cmap_rm Wm(weight.data(), out_, in_);
         nn::detail::map_rm Y(dst_.data(), os.n, out_);
-        if (per_image_mode(m)) {
+        if (per_image_mode(m) && nn::detail::avx512_gemm_available()) {
+#if defined(SHIFTNORM_HAS_AVX512_GEMM)
+            // Y^T [out x N] = W [out x in] * X^T [in x N] with the AVX-512 kernel, which sums every
+            // element over k in order whatever its tile: each image's bits independent of the batch
+            xt_.resize(std::size_t(in_ * os.n));
+            yt_.resize(std::size_t(out_ * os.n));
+            Eigen::Map<nn::detail::matrix_rm>(xt_.data(), in_, os.n) = X.transpose();
+            nn::detail::gemm_avx512(false, out_, os.n, in_, weight.data(), in_, xt_.data(), os.n, false, yt_.data(),
+                                    os.n);
+            Y = Eigen::Map<const nn::detail::matrix_rm>(yt_.data(), out_, os.n).transpose();
+#endif
+        } else if (per_image_mode(m)) {
             for (index_t n = 0; n < os.n; ++n) {
                 Eigen::Map<Eigen::VectorXf> y(dst_.data() + n * out_, out_);
                 y.noalias() = Wm * Eigen::Map<const Eigen::VectorXf>(src.data() + n * in_, in_);
@@ -103,6 +117,7 @@ private:
     bool has_bias_;
     const tensor<float>* src_ = nullptr;
     tensor<float> dst_, diff_src_;
+    std::vector<float> xt_, yt_;  // eval-mode transposes for the AVX-512 kernel
 };
 
 }  // namespace shiftnorm::nn
