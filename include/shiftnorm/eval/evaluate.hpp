@@ -57,7 +57,7 @@ inline eval_result evaluate(nn::module& net, const data::image_dataset& ds, cons
 //! Images `idx` of `ds` (in that order) as one normalized batch, and their labels if asked.
 inline tensor<float> batch_of(const data::image_dataset& ds, const std::vector<index_t>& idx, const data::normalization& norm,
                               std::vector<std::int32_t>* labels = nullptr) {
-    tensor<float> x, logits;
+    tensor<float> x;
     std::vector<std::int32_t> y;
     data::make_batch(ds, idx, 0, index_t(idx.size()), norm, {}, nullptr, x, y);
     if (labels) *labels = std::move(y);
