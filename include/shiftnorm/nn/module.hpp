@@ -29,7 +29,8 @@ enum class mode { train, eval, rectify, batch };
 
 //! Whether every layer treats the images of a batch independently in mode `m`, so that an image's
 //! result does not depend on the batch it comes in (nn::infer splits batches on this): true for
-//! mode::eval only (stored statistics, dropout off; linear layers then multiply image by image).
+//! mode::eval only (stored statistics, dropout off; linear layers then keep each image's bits
+//! independent of the batch, see nn/linear.hpp).
 //! train, rectify and batch modes compute statistics over the whole batch.
 inline bool per_image_mode(mode m) { return m == mode::eval; }
 
