@@ -1,5 +1,3 @@
 # SPDX-License-Identifier: MIT
-# The attack protocol's report writes PNG charts (data/image_io.hpp: libpng, and libjpeg for that header).
-find_package(PNG REQUIRED)
-find_package(JPEG REQUIRED)
-target_link_libraries(test_${dir} PRIVATE PNG::PNG JPEG::JPEG)
+# The attack protocol and its report (PNG charts) belong to the eval component.
+target_link_libraries(test_${dir} PRIVATE shiftnorm::eval)
