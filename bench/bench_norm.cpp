@@ -42,30 +42,36 @@ void set_bytes(benchmark::State& st, const shape4& s, int tensors) {
 }
 
 // ---- shiftnorm -------------------------------------------------------------------------------
+//! The `_CPUchannelmajor` rows force the channel-major schedule policy (the default,
+//! auto_schedule, streams planes on all these shapes): the two schedules compared in one run.
+
+template <class Layer = batch_norm<population>>
 void bn_fwd_train(benchmark::State& st, shape4 s) {
     auto x = random(s, 1);
     tensor<float> y(s);
-    batch_norm<population> bn(s.c);
+    Layer bn(s.c);
     for (auto _ : st) {
         bn.forward_training(x, y.view());
         benchmark::DoNotOptimize(y.data());
     }
     set_bytes(st, s, 2);
 }
+template <class Layer = batch_norm<population>>
 void bn_fwd_infer(benchmark::State& st, shape4 s) {
     auto x = random(s, 1);
     tensor<float> y(s);
-    batch_norm<population> bn(s.c);
+    Layer bn(s.c);
     for (auto _ : st) {
         bn.forward_inference(x, y.view());
         benchmark::DoNotOptimize(y.data());
     }
     set_bytes(st, s, 2);
 }
+template <class Layer = batch_norm<population>>
 void bn_bwd(benchmark::State& st, shape4 s) {
     auto x = random(s, 1), dy = random(s, 2);
     tensor<float> y(s), dx(s);
-    batch_norm<population> bn(s.c);
+    Layer bn(s.c);
     bn.forward_training(x, y.view());
     for (auto _ : st) {
         bn.backward(x, dy, dx.view());
@@ -161,16 +167,19 @@ void onednn_bn(benchmark::State& st, shape4 s, dnnl_op op, dnnl::memory::format_
 
 int register_all() {
     using tag = dnnl::memory::format_tag;
+    using cm_bn = batch_norm<population, affine, fp32, backend::cpu::channel_major_schedule>;
     for (const auto& s : shapes) {
         const std::string n = name(s);
         benchmark::RegisterBenchmark(("BM_Copy_CPU/" + n).c_str(), copy_loop, s);
-        benchmark::RegisterBenchmark(("BM_BNForwardTraining_CPU/" + n).c_str(), bn_fwd_train, s);
+        benchmark::RegisterBenchmark(("BM_BNForwardTraining_CPU/" + n).c_str(), bn_fwd_train<>, s);
+        benchmark::RegisterBenchmark(("BM_BNForwardTraining_CPUchannelmajor/" + n).c_str(), bn_fwd_train<cm_bn>, s);
         benchmark::RegisterBenchmark(("BM_BNForwardTraining_OneDNN_nchw/" + n).c_str(), onednn_bn, s, dnnl_op::fwd_train, tag::nchw);
         benchmark::RegisterBenchmark(("BM_BNForwardTraining_OneDNN_nChw16c/" + n).c_str(), onednn_bn, s, dnnl_op::fwd_train, tag::nChw16c);
-        benchmark::RegisterBenchmark(("BM_BNForwardInference_CPU/" + n).c_str(), bn_fwd_infer, s);
+        benchmark::RegisterBenchmark(("BM_BNForwardInference_CPU/" + n).c_str(), bn_fwd_infer<>, s);
         benchmark::RegisterBenchmark(("BM_BNForwardInference_OneDNN_nchw/" + n).c_str(), onednn_bn, s, dnnl_op::fwd_infer, tag::nchw);
         benchmark::RegisterBenchmark(("BM_BNForwardInference_OneDNN_nChw16c/" + n).c_str(), onednn_bn, s, dnnl_op::fwd_infer, tag::nChw16c);
-        benchmark::RegisterBenchmark(("BM_BNBackward_CPU/" + n).c_str(), bn_bwd, s);
+        benchmark::RegisterBenchmark(("BM_BNBackward_CPU/" + n).c_str(), bn_bwd<>, s);
+        benchmark::RegisterBenchmark(("BM_BNBackward_CPUchannelmajor/" + n).c_str(), bn_bwd<cm_bn>, s);
         benchmark::RegisterBenchmark(("BM_BNBackward_OneDNN_nchw/" + n).c_str(), onednn_bn, s, dnnl_op::bwd, tag::nchw);
         benchmark::RegisterBenchmark(("BM_BNBackward_OneDNN_nChw16c/" + n).c_str(), onednn_bn, s, dnnl_op::bwd, tag::nChw16c);
         benchmark::RegisterBenchmark(("BM_RNForwardTraining_CPU/" + n).c_str(), rn_fwd_train, s);

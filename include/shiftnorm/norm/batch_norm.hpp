@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "shiftnorm/backend/cpu/schedule.hpp"
 #include "shiftnorm/backend/cpu/stream.hpp"
 #include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/error.hpp"
@@ -54,11 +55,13 @@ inline void check_bn_saved(const char* where, bn_saved want, bn_saved have, cons
 //! Parameter gradients ACCUMULATE into diff_scale / diff_shift (call zero_grad() first).
 //! Cost: forward_training reads src twice per channel (the second from cache when one
 //! channel fits in L2) and writes dst once; backward reads src, diff_dst twice, writes once.
-template <class Source, class Affine = affine, class Precision = fp32>
+template <class Source, class Affine = affine, class Precision = fp32, class Schedule = backend::cpu::auto_schedule>
 class batch_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_stat_source_v<Source>, "batch_norm<Source>: Source must be a statistic source policy");
     static_assert(is_affine_policy_v<Affine>, "batch_norm<.., Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "batch_norm<.., Precision>: use shiftnorm::precision<...>");
+    static_assert(backend::cpu::is_schedule_v<Schedule>,
+                  "batch_norm<.., Schedule>: use backend::cpu::auto_schedule, plane_streaming or channel_major_schedule");
 
 public:
     using source_type = Source;
@@ -142,7 +145,7 @@ private:
                                 "N*H*W per channel (the variance of one value is undefined)");
         std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
         reserve_saved();
-        if (backend::cpu::prefer_channel_major(src.shape(), sizeof(T))) {
+        if (Schedule::channel_major(src.shape(), sizeof(T))) {
             // channel-major: the normalize pass re-reads the channel from cache; channels spread
             // over the OpenMP threads (each computed as on one thread)
             std::vector<char> bad(static_cast<std::size_t>(channels_), 0);
@@ -204,7 +207,7 @@ public:
                   const tensor_view<T>& diff_src) {
         check_backward("batch_norm::backward", saved::training, src, diff_dst, diff_src);
         const double count = double(src.shape().per_channel());
-        const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));
+        const bool channel_major = Schedule::channel_major(src.shape(), sizeof(T));
         std::vector<double> sdy, sdyx;
         if (!channel_major) backend::cpu::stream_grad_sums(src, diff_dst, saved_mean_, sdy, sdyx);
         else sdy.resize(std::size_t(channels_)), sdyx.resize(std::size_t(channels_));

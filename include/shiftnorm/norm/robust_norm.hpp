@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "shiftnorm/core/omp.hpp"
+#include "shiftnorm/backend/cpu/schedule.hpp"
 #include "shiftnorm/backend/cpu/stream.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
@@ -29,10 +30,12 @@ enum class robust_inference { rn, rnt, rnm };
 //! FIRST occurrence in flat NCHW order of the maximum (+) and of the minimum (-). A constant
 //! channel (r == 0, where d r^p / d r is unbounded for p < 1) receives no range gradient.
 //! Saved by forward: mean, denominator r^p + eps, r, and the arg-min/arg-max offsets.
-template <class Affine = affine, class Precision = fp32>
+template <class Affine = affine, class Precision = fp32, class Schedule = backend::cpu::auto_schedule>
 class robust_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_affine_policy_v<Affine>, "robust_norm<Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "robust_norm<.., Precision>: use shiftnorm::precision<...>");
+    static_assert(backend::cpu::is_schedule_v<Schedule>,
+                  "robust_norm<.., Schedule>: use backend::cpu::auto_schedule, plane_streaming or channel_major_schedule");
 
 public:
     using T = typename Precision::src_type;
@@ -126,7 +129,7 @@ public:
         detail::check_backward_io(where, has_saved_, saved_shape_, src, diff_dst, diff_src);
         locate_extremes(src);
         const double count = double(src.shape().per_channel());
-        const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));
+        const bool channel_major = Schedule::channel_major(src.shape(), sizeof(T));
         std::vector<double> sdy_all, sdyx_all;
         if (!channel_major) {
             std::vector<double> means(static_cast<std::size_t>(channels_));
@@ -197,7 +200,7 @@ private:
     void run(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst, bool batch_mean,
              bool batch_range) {
         detail::check_norm_io(where, src, dst, channels_);
-        const bool channel_major = backend::cpu::prefer_channel_major(src.shape(), sizeof(T));
+        const bool channel_major = Schedule::channel_major(src.shape(), sizeof(T));
         std::vector<moments<double>> all;
         std::vector<backend::cpu::extreme_hint> hints;
         if (!channel_major && (batch_mean || batch_range)) backend::cpu::stream_channel_moments<true, T, false>(src, all, &hints);
