@@ -53,8 +53,10 @@ inline void check_bn_saved(const char* where, bn_saved want, bn_saved have, cons
 //!  - backward: gradient of forward_training / forward_batch (statistics depend on x).
 //!  - backward_inference: gradient with frozen statistics (input gradients for attacks).
 //! Parameter gradients ACCUMULATE into diff_scale / diff_shift (call zero_grad() first).
-//! Cost: forward_training reads src twice per channel (the second from cache when one
-//! channel fits in L2) and writes dst once; backward reads src, diff_dst twice, writes once.
+//! Cost: forward_training reads src twice and writes dst once; backward reads src and diff_dst
+//! twice and writes diff_src once. Schedule (backend/cpu/schedule.hpp) orders the passes: over
+//! the whole tensor in memory order (plane-streaming, the default for planes below 64 KiB), or
+//! per channel with the second read from cache (channel-major).
 template <class Source, class Affine = affine, class Precision = fp32, class Schedule = backend::cpu::auto_schedule>
 class batch_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_stat_source_v<Source>, "batch_norm<Source>: Source must be a statistic source policy");
