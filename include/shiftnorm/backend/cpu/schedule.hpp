@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include "shiftnorm/backend/cpu/stream.hpp"
 #include "shiftnorm/core/shape.hpp"
