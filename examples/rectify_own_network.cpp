@@ -9,7 +9,7 @@
 #include "shiftnorm/corrupt.hpp"
 #include "shiftnorm/data/idx.hpp"
 #include "shiftnorm/models/zoo.hpp"
-#include "shiftnorm/nn.hpp"
+#include "shiftnorm/engine.hpp"
 #include "shiftnorm/shiftnorm.hpp"
 #include "shiftnorm/train/trainer.hpp"
 

@@ -17,7 +17,7 @@
 #include "shiftnorm/advbn/fine_tune.hpp"
 #include "shiftnorm/data/safetensors.hpp"
 #include "support/golden.hpp"
-#include "shiftnorm/nn.hpp"
+#include "shiftnorm/engine.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
 

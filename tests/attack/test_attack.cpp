@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "shiftnorm/attack/attacks.hpp"
-#include "shiftnorm/nn.hpp"
+#include "shiftnorm/engine.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/norm/group_norm.hpp"
 #include "shiftnorm/norm/identity_norm.hpp"

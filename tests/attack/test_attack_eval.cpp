@@ -11,7 +11,7 @@
 #include "shiftnorm/eval/attack_eval.hpp"
 #include "shiftnorm/eval/attack_report.hpp"
 #include "shiftnorm/eval/evaluate.hpp"
-#include "shiftnorm/nn.hpp"
+#include "shiftnorm/engine.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 
 using namespace shiftnorm;

@@ -10,7 +10,7 @@
 #include "shiftnorm/attack/attacks.hpp"
 #include "shiftnorm/data/safetensors.hpp"
 #include "support/golden.hpp"
-#include "shiftnorm/nn.hpp"
+#include "shiftnorm/engine.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/train/checkpoint.hpp"
 

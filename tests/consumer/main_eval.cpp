@@ -5,7 +5,7 @@
 #include <shiftnorm/corrupt.hpp>
 #include <shiftnorm/data/image_io.hpp>
 #include <shiftnorm/eval/evaluate.hpp>
-#include <shiftnorm/nn.hpp>
+#include <shiftnorm/engine.hpp>
 #include <shiftnorm/shiftnorm.hpp>
 
 #include <cstdio>

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "shiftnorm/eval/feature_divergence.hpp"
-#include "shiftnorm/nn.hpp"
+#include "shiftnorm/engine.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 
 using namespace shiftnorm;

@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "shiftnorm/models/zoo.hpp"
-#include "shiftnorm/nn.hpp"
+#include "shiftnorm/engine.hpp"
 #include "shiftnorm/nn/visit.hpp"
 #include "shiftnorm/shiftnorm.hpp"
 #include "shiftnorm/train/checkpoint.hpp"

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "shiftnorm/nn.hpp"
+#include "shiftnorm/engine.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/norm/group_norm.hpp"
 #include "shiftnorm/norm/identity_norm.hpp"

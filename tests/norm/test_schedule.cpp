@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-// CPU schedule policies: channel-major and plane-streaming layers compute the same math.
+// Backends of the layers: channel-major and plane-streaming compute the same math, and agree with
+// the layer instantiated on the naive double-precision backend (backend::reference::kernels).
 #include <catch2/catch.hpp>
 
 #include <cstring>
 
+#include "shiftnorm/backend/reference/kernels.hpp"
 #include "shiftnorm/shiftnorm.hpp"
 #include "support/reference.hpp"
 
@@ -84,5 +86,88 @@ TEST_CASE("robust_norm: both schedules give the same forward and backward", "[no
         CHECK(test::worst_error(dx0, test::to_double(dx1), 1e-5, 1e-5) <= 1.0);
         CHECK(test::worst_error(yi0, test::to_double(yi1), 1e-6, 1e-6) <= 1.0);
         if (s.spatial() == 1024) CHECK(same_bits(dx0, dx1));
+    }
+}
+
+namespace {
+//! Every mode of a batch_norm<Source> on backend B: training forward / backward, inference and
+//! its backward, batch forward, and a rectify pass into a second layer; outputs appended to out.
+template <class B>
+void bn_modes(const tensor<float>& x, const tensor<float>& dy, std::vector<tensor<float>>& out,
+              std::vector<std::vector<float>>& stats) {
+    const shape4 s = x.shape();
+    batch_norm<population, affine, fp32, B> l(s.c);
+    for (index_t c = 0; c < s.c; ++c) l.scale[c] = 0.7f + 0.2f * float(c), l.shift[c] = 0.1f * float(c);
+    auto next = [&]() -> tensor<float>& { return out.emplace_back(s); };
+    l.forward_training(x, next().view());
+    l.backward(x, dy, next().view());
+    stats.push_back(l.diff_scale), stats.push_back(l.diff_shift);
+    stats.push_back(l.source.running.stats.mean), stats.push_back(l.source.running.stats.var);
+    l.forward_inference(x, next().view());
+    l.backward_inference(x, dy, next().view());
+    l.forward_batch(x, next().view());
+    batch_norm<rectified, affine, fp32, B> r(s.c);
+    r.forward_rectify(x, next().view());
+    stats.push_back(r.source.adapted.mean), stats.push_back(r.source.adapted.var);
+    batch_norm<batch_stats, no_affine, fp32, B> b(s.c);
+    b.forward_inference(x, next().view());
+}
+template <class B>
+void rn_modes(const tensor<float>& x, const tensor<float>& dy, std::vector<tensor<float>>& out,
+              std::vector<std::vector<float>>& stats) {
+    const shape4 s = x.shape();
+    robust_norm<affine, fp32, B> l(s.c);
+    for (index_t c = 0; c < s.c; ++c) l.scale[c] = 0.7f + 0.2f * float(c), l.shift[c] = 0.1f * float(c);
+    auto next = [&]() -> tensor<float>& { return out.emplace_back(s); };
+    l.forward_training(x, next().view());
+    l.backward(x, dy, next().view());
+    stats.push_back(l.diff_scale), stats.push_back(l.diff_shift), stats.push_back(l.running_mean),
+        stats.push_back(l.running_range);
+    for (auto v : {robust_inference::rn, robust_inference::rnt, robust_inference::rnm}) {
+        l.forward_inference(x, next().view(), v);
+        l.backward_inference(x, dy, next().view());
+    }
+}
+}  // namespace
+
+TEST_CASE("batch_norm and robust_norm on the CPU schedules agree with the reference backend in every mode",
+          "[norm][schedule][reference]") {
+    using reference = backend::reference::kernels;
+    STATIC_REQUIRE(backend::is_channel_backend_v<reference>);
+    STATIC_REQUIRE(backend::is_channel_backend_v<cpu::auto_schedule>);
+    STATIC_REQUIRE_FALSE(backend::is_channel_backend_v<int>);
+    for (const shape4 s : {shape4{6, 3, 32, 32}, shape4{4, 5, 28, 28}, shape4{7, 4, 7, 7}, shape4{2, 3, 130, 130},
+                           shape4{1, 2, 1, 3}}) {
+        CAPTURE(s.n, s.c, s.h, s.w);
+        // a large offset (|mean|/std = 500) in every channel: the accumulators' shift at work
+        const auto x = test::random_tensor(s, 41, 1000.0, 2.0), dy = test::random_tensor(s, 42, 0.3, 1.0);
+        for (int layer = 0; layer < 2; ++layer) {
+            CAPTURE(layer);
+            std::vector<tensor<float>> o_auto, o_cm, o_ref;
+            std::vector<std::vector<float>> s_auto, s_cm, s_ref;
+            if (layer == 0) {
+                bn_modes<cpu::auto_schedule>(x, dy, o_auto, s_auto);
+                bn_modes<cpu::channel_major_schedule>(x, dy, o_cm, s_cm);
+                bn_modes<reference>(x, dy, o_ref, s_ref);
+            } else {
+                rn_modes<cpu::auto_schedule>(x, dy, o_auto, s_auto);
+                rn_modes<cpu::channel_major_schedule>(x, dy, o_cm, s_cm);
+                rn_modes<reference>(x, dy, o_ref, s_ref);
+            }
+            REQUIRE(o_auto.size() == o_ref.size());
+            for (std::size_t i = 0; i < o_ref.size(); ++i) {
+                CAPTURE(i);
+                // outputs of order 1..10 (gradients: 1/std = 0.5 times dy); the fp32 rounding of
+                // x - mean at |x| = 1000 is 6e-5 absolute, times a <= 1 / 2
+                CHECK(test::worst_error(o_auto[i], test::to_double(o_ref[i]), 1e-4, 1e-5) <= 1.0);
+                CHECK(test::worst_error(o_cm[i], test::to_double(o_ref[i]), 1e-4, 1e-5) <= 1.0);
+            }
+            for (std::size_t i = 0; i < s_ref.size(); ++i) {
+                CAPTURE(i);
+                std::vector<double> r(s_ref[i].begin(), s_ref[i].end());
+                CHECK(test::worst_error(s_auto[i], r, 1e-4, 1e-5) <= 1.0);
+                CHECK(test::worst_error(s_cm[i], r, 1e-4, 1e-5) <= 1.0);
+            }
+        }
     }
 }

@@ -5,9 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "shiftnorm/backend/channel_pass.hpp"
 #include "shiftnorm/backend/cpu/schedule.hpp"
-#include "shiftnorm/backend/cpu/stream.hpp"
-#include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"
@@ -54,19 +53,22 @@ inline void check_bn_saved(const char* where, bn_saved want, bn_saved have, cons
 //!  - backward_inference: gradient with frozen statistics (input gradients for attacks).
 //! Parameter gradients ACCUMULATE into diff_scale / diff_shift (call zero_grad() first).
 //! Cost: forward_training reads src twice and writes dst once; backward reads src and diff_dst
-//! twice and writes diff_src once. Schedule (backend/cpu/schedule.hpp) orders the passes: over
-//! the whole tensor in memory order (plane-streaming, the default for planes below 64 KiB), or
-//! per channel with the second read from cache (channel-major).
-template <class Source, class Affine = affine, class Precision = fp32, class Schedule = backend::cpu::auto_schedule>
+//! twice and writes diff_src once. Backend (backend/channel_pass.hpp) runs the data passes: a
+//! CPU schedule (backend/cpu/schedule.hpp: over the whole tensor in memory order, the default
+//! for planes below 64 KiB, or per channel with the second read from cache) or the naive
+//! double-precision reference (backend/reference/kernels.hpp, the tests' oracle).
+template <class Source, class Affine = affine, class Precision = fp32, class Backend = backend::cpu::auto_schedule>
 class batch_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_stat_source_v<Source>, "batch_norm<Source>: Source must be a statistic source policy");
     static_assert(is_affine_policy_v<Affine>, "batch_norm<.., Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "batch_norm<.., Precision>: use shiftnorm::precision<...>");
-    static_assert(backend::cpu::is_schedule_v<Schedule>,
-                  "batch_norm<.., Schedule>: use backend::cpu::auto_schedule, plane_streaming or channel_major_schedule");
+    static_assert(backend::is_channel_backend_v<Backend>,
+                  "batch_norm<.., Backend>: use a CPU schedule (backend::cpu::auto_schedule, plane_streaming, "
+                  "channel_major_schedule) or backend::reference::kernels");
 
 public:
     using source_type = Source;
+    using backend_type = Backend;
     using T = typename Precision::src_type;
     using Stat = typename Precision::stat_type;
     static_assert(std::is_same_v<Stat, float>, "batch_norm: statistics are stored in float");
@@ -145,32 +147,17 @@ private:
         detail::check_norm_io(where, src, dst, channels_);
         detail::check_reducible(where, src.shape().per_channel(), 2,
                                 "N*H*W per channel (the variance of one value is undefined)");
-        std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
+        std::vector<moments<double>> m;
         reserve_saved();
-        if (Schedule::channel_major(src.shape(), sizeof(T))) {
-            // channel-major: the normalize pass re-reads the channel from cache; channels spread
-            // over the OpenMP threads (each computed as on one thread)
-            std::vector<char> bad(static_cast<std::size_t>(channels_), 0);
-            SHIFTNORM_OMP(omp parallel for schedule(static) if (backend::cpu::worth_parallel(src.shape())))
-            for (index_t c = 0; c < channels_; ++c) {
-                m[c] = backend::cpu::channel_moments<false>(src, c);
-                if (!finite_or_allowed(m[c])) {
-                    bad[c] = 1;
-                    continue;
-                }
-                save_batch(c, m[c]);
-                normalize_channel(src, dst, c);
-            }
-            for (index_t c = 0; c < channels_; ++c)
-                if (bad[c]) check_finite(where, m[c], c);  // throws for the first such channel
-        } else {
-            backend::cpu::stream_channel_moments(src, m);
-            for (index_t c = 0; c < channels_; ++c) {
-                check_finite(where, m[c], c);
-                save_batch(c, m[c]);
-            }
-            normalize_all(src, dst);
-        }
+        const bool ok = Backend::template forward<false, true>(
+            src, dst, true, m, [this](index_t c, const moments<double>& mc, const backend::extreme_hint&, backend::channel_coef<T>& k) {
+                if (!finite_or_allowed(mc)) return false;
+                save_batch(c, mc);
+                k = coef(c);
+                return true;
+            });
+        if (!ok)
+            for (index_t c = 0; c < channels_; ++c) check_finite(where, m[c], c);  // throws for the first such channel
         saved_kind_ = saved::training;
         saved_shape_ = src.shape();
         return m;
@@ -209,53 +196,32 @@ public:
                   const tensor_view<T>& diff_src) {
         check_backward("batch_norm::backward", saved::training, src, diff_dst, diff_src);
         const double count = double(src.shape().per_channel());
-        const bool channel_major = Schedule::channel_major(src.shape(), sizeof(T));
-        std::vector<double> sdy, sdyx;
-        if (!channel_major) backend::cpu::stream_grad_sums(src, diff_dst, saved_mean_, sdy, sdyx);
-        else sdy.resize(std::size_t(channels_)), sdyx.resize(std::size_t(channels_));
-        const auto C = static_cast<std::size_t>(channels_);
-        std::vector<T> k(C), mdy(C), mdyx(C);
-        // channels are independent: spread over the OpenMP threads (each as on one thread)
-        SHIFTNORM_OMP(omp parallel for schedule(static) if (channel_major && backend::cpu::worth_parallel(src.shape())))
-        for (index_t c = 0; c < channels_; ++c) {
-            if (channel_major)
-                backend::cpu::channel_grad_sums(src, diff_dst, c, T(saved_mean_[c]), sdy[c], sdyx[c]);
+        const std::vector<T> mean = saved_means();
+        Backend::backward(src, diff_dst, diff_src, mean.data(), true, [&](index_t c, double sdy, double sdyx) {
             const double istd = saved_inv_std_[c];
-            const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
             if constexpr (Affine::enabled) {
-                diff_scale[c] += Stat(sdyx[c] * istd);
-                diff_shift[c] += Stat(sdy[c]);
+                diff_scale[c] += Stat(sdyx * istd);
+                diff_shift[c] += Stat(sdy);
             }
-            k[c] = T(gamma * istd);
-            mdy[c] = T(sdy[c] / count);
-            mdyx[c] = T(sdyx[c] * saved_var_grad_[c]);
-            if (channel_major)
-                backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), k[c], mdy[c], mdyx[c]);
-        }
-        if (!channel_major) {
-            std::vector<T> mean(C), kx(C), off(C);
-            for (std::size_t c = 0; c < C; ++c) mean[c] = T(saved_mean_[c]), kx[c] = -k[c] * mdyx[c], off[c] = -k[c] * mdy[c];
-            backend::cpu::stream_backward_apply(src.data(), diff_dst.data(), diff_src.data(), src.shape(), mean.data(),
-                                                k.data(), kx.data(), off.data());
-        }
+            const T k = T((Affine::enabled ? double(scale[c]) : 1.0) * istd);
+            const T mdy = T(sdy / count), mdyx = T(sdyx * saved_var_grad_[c]);
+            return backend::backward_coef<T>{k, -k * mdyx, -k * mdy};
+        });
     }
 
     void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
                             const tensor_view<T>& diff_src) {
         check_backward("batch_norm::backward_inference", saved::inference, src, diff_dst, diff_src);
-        SHIFTNORM_OMP(omp parallel for schedule(static) if (backend::cpu::worth_parallel(src.shape())))
-        for (index_t c = 0; c < channels_; ++c) {
+        const std::vector<T> mean = saved_means();
+        Backend::backward(src, diff_dst, diff_src, mean.data(), Affine::enabled, [&](index_t c, double sdy, double sdyx) {
             const double istd = saved_inv_std_[c];
             if constexpr (Affine::enabled) {
-                double sdy = 0, sdyx = 0;
-                backend::cpu::channel_grad_sums(src, diff_dst, c, T(saved_mean_[c]), sdy, sdyx);
                 diff_scale[c] += Stat(sdyx * istd);
                 diff_shift[c] += Stat(sdy);
             }
-            const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
-            backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(saved_mean_[c]), T(gamma * istd),
-                                                 T(0), T(0));
-        }
+            const T k = T((Affine::enabled ? double(scale[c]) : 1.0) * istd);
+            return backend::backward_coef<T>{k, -k * T(0), -k * T(0)};
+        });
     }
 
 private:
@@ -278,9 +244,8 @@ private:
             }
     }
     std::vector<moments<double>> batch_moments(const char* where, const tensor_view<const T>& src) const {
-        std::vector<moments<double>> m(static_cast<std::size_t>(channels_));
-        SHIFTNORM_OMP(omp parallel for schedule(static) if (backend::cpu::worth_parallel(src.shape())))
-        for (index_t c = 0; c < channels_; ++c) m[c] = backend::cpu::channel_moments<false>(src, c);
+        std::vector<moments<double>> m;
+        Backend::template statistics<false, true>(src, m, nullptr);
         for (index_t c = 0; c < channels_; ++c) check_finite(where, m[c], c);
         return m;
     }
@@ -316,27 +281,19 @@ private:
         const double d = opt.batch_variance == variance_kind::unbiased ? m.count - 1.0 : m.count;
         saved_var_grad_[c] = istd * g / d;
     }
-    void normalize_channel(const tensor_view<const T>& src, const tensor_view<T>& dst, index_t c) const {
+    //! Normalize coefficients of channel c from the saved statistics.
+    backend::channel_coef<T> coef(index_t c) const {
         const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
         const double beta = Affine::enabled ? double(shift[c]) : 0.0;
-        backend::cpu::channel_normalize(src, dst, c, T(saved_mean_[c]), T(gamma * saved_inv_std_[c]), T(beta));
+        return {T(saved_mean_[c]), T(gamma * saved_inv_std_[c]), T(beta)};
     }
-    //! Normalizes every plane in memory order with the saved statistics.
-    void normalize_all(const tensor_view<const T>& src, const tensor_view<T>& dst) const {
-        const auto C = static_cast<std::size_t>(channels_);
-        std::vector<T> mean(C), a(C), b(C);
-        for (std::size_t c = 0; c < C; ++c) {
-            mean[c] = T(saved_mean_[c]);
-            a[c] = T((Affine::enabled ? double(scale[c]) : 1.0) * saved_inv_std_[c]);
-            b[c] = T(Affine::enabled ? double(shift[c]) : 0.0);
-        }
-        backend::cpu::stream_normalize(src.data(), dst.data(), src.shape(), mean.data(), a.data(), b.data());
-    }
+    std::vector<T> saved_means() const { return std::vector<T>(saved_mean_.begin(), saved_mean_.end()); }
     void normalize_with(const tensor_view<const T>& src, const tensor_view<T>& dst, const channel_stats<float>& s) {
         if (s.channels() != channels_)
             detail::fail<shape_error>("batch_norm", "statistics channels", channels_, s.channels());
-        for (index_t c = 0; c < channels_; ++c) save(c, s.mean[c], s.var[c]);
-        normalize_all(src, dst);
+        std::vector<backend::channel_coef<T>> k(static_cast<std::size_t>(channels_));
+        for (index_t c = 0; c < channels_; ++c) save(c, s.mean[c], s.var[c]), k[c] = coef(c);
+        Backend::normalize(src, dst, k.data());
         saved_kind_ = saved::inference;
         saved_shape_ = src.shape();
     }

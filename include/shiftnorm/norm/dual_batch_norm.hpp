@@ -13,10 +13,10 @@ enum class bn_route { clean, auxiliary };
 //! for adversarially perturbed features (AdvBN trains the head with both; inference on
 //! natural or corrupted data uses the clean branch). The route is an explicit argument of
 //! every call: nothing is inferred from the data.
-template <class Source, class Affine = affine, class Precision = fp32, class Schedule = backend::cpu::auto_schedule>
+template <class Source, class Affine = affine, class Precision = fp32, class Backend = backend::cpu::auto_schedule>
 class dual_batch_norm {
 public:
-    using layer_type = batch_norm<Source, Affine, Precision, Schedule>;
+    using layer_type = batch_norm<Source, Affine, Precision, Backend>;
     using T = typename layer_type::T;
 
     layer_type clean, auxiliary;

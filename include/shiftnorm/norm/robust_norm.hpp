@@ -5,9 +5,8 @@
 #include <cmath>
 #include <vector>
 
-#include "shiftnorm/core/omp.hpp"
+#include "shiftnorm/backend/channel_pass.hpp"
 #include "shiftnorm/backend/cpu/schedule.hpp"
-#include "shiftnorm/backend/cpu/stream.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"
@@ -30,16 +29,19 @@ enum class robust_inference { rn, rnt, rnm };
 //! FIRST occurrence in flat NCHW order of the maximum (+) and of the minimum (-). A constant
 //! channel (r == 0, where d r^p / d r is unbounded for p < 1) receives no range gradient.
 //! Saved by forward: mean, denominator r^p + eps, r, and the arg-min/arg-max offsets.
-template <class Affine = affine, class Precision = fp32, class Schedule = backend::cpu::auto_schedule>
+//! Backend runs the data passes (backend/channel_pass.hpp; see batch_norm).
+template <class Affine = affine, class Precision = fp32, class Backend = backend::cpu::auto_schedule>
 class robust_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_affine_policy_v<Affine>, "robust_norm<Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "robust_norm<.., Precision>: use shiftnorm::precision<...>");
-    static_assert(backend::cpu::is_schedule_v<Schedule>,
-                  "robust_norm<.., Schedule>: use backend::cpu::auto_schedule, plane_streaming or channel_major_schedule");
+    static_assert(backend::is_channel_backend_v<Backend>,
+                  "robust_norm<.., Backend>: use a CPU schedule (backend::cpu::auto_schedule, plane_streaming, "
+                  "channel_major_schedule) or backend::reference::kernels");
 
 public:
     using T = typename Precision::src_type;
     using Stat = typename Precision::stat_type;
+    using backend_type = Backend;
 
     struct options {
         double p = 0.2;          //!< power of the range
@@ -129,40 +131,23 @@ public:
         detail::check_backward_io(where, has_saved_, saved_shape_, src, diff_dst, diff_src);
         locate_extremes(src);
         const double count = double(src.shape().per_channel());
-        const bool channel_major = Schedule::channel_major(src.shape(), sizeof(T));
-        std::vector<double> sdy_all, sdyx_all;
-        if (!channel_major) {
-            std::vector<double> means(static_cast<std::size_t>(channels_));
-            for (index_t c = 0; c < channels_; ++c) means[c] = saved_[c].mean;
-            backend::cpu::stream_grad_sums(src, diff_dst, means, sdy_all, sdyx_all);
-        }
-        const auto C = static_cast<std::size_t>(channels_);
-        std::vector<T> k(C), mdy(C);
-        SHIFTNORM_OMP(omp parallel for schedule(static) if (channel_major && backend::cpu::worth_parallel(src.shape())))
-        for (index_t c = 0; c < channels_; ++c) {
+        std::vector<T> mean(static_cast<std::size_t>(channels_));
+        for (index_t c = 0; c < channels_; ++c) mean[c] = T(saved_[c].mean);
+        Backend::backward(src, diff_dst, diff_src, mean.data(), true, [&](index_t c, double sdy, double sdyx) {
             const auto& s = saved_[c];
-            double sdy = 0, sdyx = 0;
-            if (channel_major) backend::cpu::channel_grad_sums(src, diff_dst, c, T(s.mean), sdy, sdyx);
-            else sdy = sdy_all[c], sdyx = sdyx_all[c];
             const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
             if constexpr (Affine::enabled) {
                 diff_scale[c] += Stat(sdyx / s.denom);
                 diff_shift[c] += Stat(sdy);
             }
-            k[c] = T(gamma / s.denom);
-            mdy[c] = T(mean_from_batch_ ? sdy / count : 0.0);
-            if (channel_major) backend::cpu::channel_backward_apply(src, diff_dst, diff_src, c, T(s.mean), k[c], mdy[c], T(0));
+            const T k = T(gamma / s.denom);
+            const T mdy = T(mean_from_batch_ ? sdy / count : 0.0);
             range_g_[c] = 0.0;
             if (range_from_batch_ && s.range > 0.0 && s.argmax >= 0 && s.argmin >= 0)
                 // dL/dr = sum_j dy_j * gamma * (x_j - mu) * d(1/D)/dr, D = r^p + eps
                 range_g_[c] = -gamma * sdyx * opt.p * std::pow(s.range, opt.p - 1.0) / (s.denom * s.denom);
-        }
-        if (!channel_major) {
-            std::vector<T> mean(C), kx(C, T(0)), off(C);
-            for (std::size_t c = 0; c < C; ++c) mean[c] = T(saved_[c].mean), off[c] = -k[c] * mdy[c];
-            backend::cpu::stream_backward_apply(src.data(), diff_dst.data(), diff_src.data(), src.shape(), mean.data(),
-                                                k.data(), kx.data(), off.data());
-        }
+            return backend::backward_coef<T>{k, T(0), -k * mdy};
+        });
         for (index_t c = 0; c < channels_; ++c) {  // the range term touches two elements only
             if (range_g_[c] == 0.0) continue;
             diff_src.data()[saved_[c].argmax] += T(range_g_[c]);
@@ -177,7 +162,7 @@ public:
         //! locate_extremes (the search is part of the range term's cost, not of forward).
         index_t argmin = -1, argmax = -1;
         double min = 0, max = 0;
-        backend::cpu::extreme_hint hint{};  //!< first tile (or fold of planes) holding each extreme
+        backend::extreme_hint hint{};  //!< first tile (or fold of planes) holding each extreme
     };
     const saved_channel& saved(index_t c) const { return saved_.at(std::size_t(c)); }
 
@@ -200,63 +185,40 @@ private:
     void run(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst, bool batch_mean,
              bool batch_range) {
         detail::check_norm_io(where, src, dst, channels_);
-        const bool channel_major = Schedule::channel_major(src.shape(), sizeof(T));
-        std::vector<moments<double>> all;
-        std::vector<backend::cpu::extreme_hint> hints;
-        if (!channel_major && (batch_mean || batch_range)) backend::cpu::stream_channel_moments<true, T, false>(src, all, &hints);
-        // channels are independent: channel-major work spreads over the OpenMP threads (each channel
-        // computed as on one thread); a non-finite channel under nan_policy::raise is reported after
-        std::vector<char> bad(static_cast<std::size_t>(channels_), 0);
-        std::vector<moments<double>> bad_m(static_cast<std::size_t>(channels_));
-        SHIFTNORM_OMP(omp parallel for schedule(static) if (channel_major && backend::cpu::worth_parallel(src.shape())))
-        for (index_t c = 0; c < channels_; ++c) {
-            auto& s = saved_[c];
-            if (batch_mean || batch_range) {
-                backend::cpu::extreme_hint hint;
-                const auto m = channel_major ? backend::cpu::channel_moments<true, T, false>(src, c, &hint) : all[c];
-                if (!channel_major) hint = hints[c];
-                if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.range()))) {
-                    bad[c] = 1;
-                    bad_m[c] = m;
-                    continue;
-                }
-                s.mean = batch_mean ? m.mean : double(running_mean[c]);
-                if (batch_range) {
-                    s.range = m.range();
-                    s.min = m.min;
-                    s.max = m.max;
-                    s.hint = hint;
-                    s.argmin = s.argmax = -1;  // located lazily (backward / locate_extremes)
+        std::vector<moments<double>> m;
+        const bool ok = Backend::template forward<true, false>(
+            src, dst, batch_mean || batch_range, m,
+            [&](index_t c, const moments<double>& mc, const backend::extreme_hint& hint, backend::channel_coef<T>& k) {
+                auto& s = saved_[c];
+                if (batch_mean || batch_range) {
+                    if (opt.nan == nan_policy::raise && !(std::isfinite(mc.mean) && std::isfinite(mc.range())))
+                        return false;
+                    s.mean = batch_mean ? mc.mean : double(running_mean[c]);
+                    if (batch_range) {
+                        s.range = mc.range();
+                        s.min = mc.min;
+                        s.max = mc.max;
+                        s.hint = hint;
+                        s.argmin = s.argmax = -1;  // located lazily (backward / locate_extremes)
+                    } else {
+                        s.range = double(running_range[c]);
+                    }
                 } else {
+                    s.mean = double(running_mean[c]);
                     s.range = double(running_range[c]);
                 }
-            } else {
-                s.mean = double(running_mean[c]);
-                s.range = double(running_range[c]);
-            }
-            s.denom = std::pow(s.range, opt.p) + opt.eps;
-            if (channel_major) {
+                s.denom = std::pow(s.range, opt.p) + opt.eps;
                 const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
-                const double beta = Affine::enabled ? double(shift[c]) : 0.0;
-                backend::cpu::channel_normalize(src, dst, c, T(s.mean), T(gamma / s.denom), T(beta));
-            }
-        }
-        for (index_t c = 0; c < channels_; ++c)
-            if (bad[c]) {
-                has_saved_ = false;
-                detail::throw_non_finite(where, detail::concat("channel ", c),
-                                         detail::concat("mean ", bad_m[c].mean, ", range ", bad_m[c].range()));
-            }
-        if (!channel_major) {
-            const auto C = static_cast<std::size_t>(channels_);
-            std::vector<T> mean(C), a(C), b(C);
-            for (std::size_t c = 0; c < C; ++c) {
-                mean[c] = T(saved_[c].mean);
-                a[c] = T((Affine::enabled ? double(scale[c]) : 1.0) / saved_[c].denom);
-                b[c] = T(Affine::enabled ? double(shift[c]) : 0.0);
-            }
-            backend::cpu::stream_normalize(src.data(), dst.data(), src.shape(), mean.data(), a.data(), b.data());
-        }
+                k = {T(s.mean), T(gamma / s.denom), T(Affine::enabled ? double(shift[c]) : 0.0)};
+                return true;
+            });
+        if (!ok)
+            for (index_t c = 0; c < channels_; ++c)
+                if (!(std::isfinite(m[c].mean) && std::isfinite(m[c].range()))) {
+                    has_saved_ = false;
+                    detail::throw_non_finite(where, detail::concat("channel ", c),
+                                             detail::concat("mean ", m[c].mean, ", range ", m[c].range()));
+                }
         mean_from_batch_ = batch_mean;
         range_from_batch_ = batch_range;
         has_saved_ = true;

@@ -138,14 +138,14 @@ inline void normalize_external(const activation_view& x, float* dst, const chann
         detail::fail("normalize_external", "dst", "a buffer that does not overlap x", "an overlapping buffer");
     if (!(eps >= 0.0)) detail::fail("normalize_external", "eps", ">= 0", eps);
     const std::size_t C = std::size_t(s.channels());
-    std::vector<float> mean(C), a(C), b(C);
+    std::vector<backend::channel_coef<float>> coef(C);
     for (std::size_t c = 0; c < C; ++c) {
-        mean[c] = s.mean[c];
-        a[c] = float((affine.scale ? double(affine.scale[c]) : 1.0) / std::sqrt(double(s.var[c]) + eps));
-        b[c] = affine.shift ? affine.shift[c] : 0.f;
+        coef[c].mean = s.mean[c];
+        coef[c].a = float((affine.scale ? double(affine.scale[c]) : 1.0) / std::sqrt(double(s.var[c]) + eps));
+        coef[c].b = affine.shift ? affine.shift[c] : 0.f;
     }
     const tensor_view<const float> v = x.kernel_view();
-    backend::cpu::stream_normalize(v.data(), dst, v.shape(), mean.data(), a.data(), b.data());
+    backend::cpu::stream_normalize(v.data(), dst, v.shape(), coef.data());
 }
 
 }  // namespace shiftnorm

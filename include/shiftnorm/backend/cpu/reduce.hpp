@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "shiftnorm/backend/channel_pass.hpp"
 #include "shiftnorm/config.hpp"
 #include "shiftnorm/core/tensor.hpp"
 #include "shiftnorm/core/moments.hpp"
@@ -160,9 +161,7 @@ inline bool needs_new_shift(const T* p, index_t len, T shift, T& out) {
 }  // namespace detail
 
 //! Where the first extreme value of a reduction lies (tile granularity; refined by a scan).
-struct extreme_hint {
-    index_t min_n = 0, min_i = 0, max_n = 0, max_i = 0;
-};
+using backend::extreme_hint;
 
 //! Moments of one channel c of a contiguous NCHW view, over (N, H, W): one pass over the data.
 //! With MinMax, also min/max and, if `hint` is given, the first tile holding each extreme.
@@ -325,13 +324,13 @@ inline void channel_normalize(const tensor_view<const T>& x, const tensor_view<T
     }
 }
 
-//! dx = k * (dy - m_dy - (x - mean) * m_dyx) over one channel (batch-statistics backward).
+//! dx = k * dy + kx * (x - mean) + off over one channel's planes (backward apply; x - mean
+//! first: no cancellation).
 template <class T>
-inline void channel_backward_apply(const tensor_view<const T>& x, const tensor_view<const T>& dy,
-                                   const tensor_view<T>& dx, index_t c, T mean, T k, T m_dy, T m_dyx) {
+inline void channel_apply(const tensor_view<const T>& x, const tensor_view<const T>& dy, const tensor_view<T>& dx,
+                          index_t c, T mean, const backward_coef<T>& coef) {
     const index_t hw = x.shape().spatial();
-    const T off = -k * m_dy;  // dx = k*dy + kx*(x - mean) + off; x - mean first (no cancellation)
-    const T kx = -k * m_dyx;
+    const T k = coef.k, kx = coef.kx, off = coef.off;
     for (index_t n = 0; n < x.shape().n; ++n) {
         const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
         const T* SHIFTNORM_RESTRICT pd = dy.plane(n, c);

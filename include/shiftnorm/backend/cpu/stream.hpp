@@ -120,10 +120,9 @@ inline void stream_channel_moments_range(const tensor_view<const T>& x, std::vec
 
 //! sum(dy) and sum(dy * (x - mean_c)) of every channel, planes read in memory order, fp32
 //! lanes per channel folded into fp64 every planes_per_fold planes.
-template <class T, class Stat>
-inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy,
-                             const std::vector<Stat>& mean, std::vector<double>& sum_dy,
-                             std::vector<double>& sum_dy_xc) {
+template <class T>
+inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy, const T* mean,
+                             std::vector<double>& sum_dy, std::vector<double>& sum_dy_xc) {
     const auto& s = x.shape();
     const index_t hw = s.spatial(), C = s.c;
     sum_dy.assign(std::size_t(C), 0.0);
@@ -141,7 +140,7 @@ inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<co
             const index_t n1 = std::min(s.n, n0 + fold_every);
             for (index_t n = n0; n < n1; ++n)
                 for (index_t c = c0; c < c1; ++c)
-                    detail::accumulate_grad(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, T(mean[c]));
+                    detail::accumulate_grad(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, mean[c]);
             for (index_t c = c0; c < c1; ++c) detail::fold_grad(st[c - c0], sum_dy[c], sum_dy_xc[c]);
         }
     }
@@ -150,12 +149,12 @@ inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<co
 //! y = (x - mean_c) * a_c + b_c over every plane in memory order (normalize, folded affine).
 template <class T>
 inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRICT y, const shape4& s,
-                             const T* mean, const T* a, const T* b) {
+                             const channel_coef<T>* coef) {
     const index_t hw = s.spatial();
     SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
     for (index_t n = 0; n < s.n; ++n)
         for (index_t c = 0; c < s.c; ++c) {
-            const T m = mean[c], k = a[c], o = b[c];
+            const T m = coef[c].mean, k = coef[c].a, o = coef[c].b;
             const index_t base = (n * s.c + c) * hw;
             for (index_t i = 0; i < hw; ++i) y[base + i] = (x[base + i] - m) * k + o;
         }
@@ -164,13 +163,13 @@ inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRIC
 //! dx = k_c * dy + kx_c * (x - mean_c) + off_c over every plane in memory order (backward apply).
 template <class T>
 inline void stream_backward_apply(const T* SHIFTNORM_RESTRICT x, const T* SHIFTNORM_RESTRICT dy,
-                                  T* SHIFTNORM_RESTRICT dx, const shape4& s, const T* mean, const T* k,
-                                  const T* kx, const T* off) {
+                                  T* SHIFTNORM_RESTRICT dx, const shape4& s, const T* mean,
+                                  const backward_coef<T>* coef) {
     const index_t hw = s.spatial();
     SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
     for (index_t n = 0; n < s.n; ++n)
         for (index_t c = 0; c < s.c; ++c) {
-            const T m = mean[c], a = k[c], b = kx[c], o = off[c];
+            const T m = mean[c], a = coef[c].k, b = coef[c].kx, o = coef[c].off;
             const index_t base = (n * s.c + c) * hw;
             for (index_t i = 0; i < hw; ++i) dx[base + i] = a * dy[base + i] + b * (x[base + i] - m) + o;
         }

@@ -69,7 +69,7 @@ __global__ void __launch_bounds__(block_threads)
 }
 
 //! Epilogue of the backward sums: accumulates diff_scale / diff_shift (when set) and stores
-//! the apply coefficients {mean, k, -k*m_dyx, -k*m_dy} of backend::cpu::channel_backward_apply
+//! the apply coefficients {mean, k, -k*m_dyx, -k*m_dy} of backend::cpu::channel_apply
 //! (k = gamma*inv_std; m_dy = sum_dy/count and m_dyx = sum_dy_xc*inv_std^2/count when the
 //! statistics depend on src, i.e. training; 0 with frozen statistics).
 template <class T, class Stat>

@@ -81,7 +81,7 @@ struct store_grad_sums_epilogue {
 };
 
 //! channel_map op of the backward apply: diff_src = a*dy + b*(x - mean) + d (the expression of
-//! backend::cpu::channel_backward_apply with a = k, b = -k*m_dyx, d = -k*m_dy).
+//! backend::cpu::channel_apply with k, kx = -k*m_dyx, off = -k*m_dy).
 template <class T>
 struct backward_apply_op {
     const norm_coef<T>* coef;

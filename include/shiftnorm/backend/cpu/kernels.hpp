@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// The CPU channel-pass kernels (backend/channel_pass.hpp), scheduled by a schedule policy.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "shiftnorm/backend/channel_pass.hpp"
+#include "shiftnorm/backend/cpu/reduce.hpp"
+#include "shiftnorm/backend/cpu/stream.hpp"
+#include "shiftnorm/core/omp.hpp"
+
+namespace shiftnorm::backend::cpu {
+
+//! The channel-pass kernels on the CPU. `Schedule::channel_major(shape, sizeof(T))` picks the
+//! order of forward's and backward's two passes:
+//!  - plane-streaming: each pass over the whole tensor in memory order (statistics into
+//!    per-channel fp32 lanes, then normalize / apply); channels split over the OpenMP threads;
+//!  - channel-major: statistics then normalize per channel, the second pass re-reading the
+//!    channel from cache; channels spread over the OpenMP threads.
+//! Each channel is computed as on one thread, so results do not depend on the thread count.
+//! `statistics` (rectification, batch-statistics inference) reads channel by channel whatever
+//! the schedule: the order the published rectification numbers were computed in (the streaming
+//! order would change their last bits at planes other than 32x32). `normalize` always streams
+//! (an elementwise map: the order does not change a bit).
+template <class Schedule>
+struct channel_kernels {
+    template <bool MinMax, bool Var, class T>
+    static void statistics(const tensor_view<const T>& src, std::vector<moments<double>>& m,
+                           std::vector<extreme_hint>* hints) {
+        const index_t C = src.shape().c;
+        m.assign(std::size_t(C), moments<double>{});
+        if (hints) hints->assign(std::size_t(C), extreme_hint{});
+        SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(src.shape())))
+        for (index_t c = 0; c < C; ++c)
+            m[c] = channel_moments<MinMax, T, Var>(src, c, hints ? &(*hints)[std::size_t(c)] : nullptr);
+    }
+
+    template <bool MinMax, bool Var, class T, class Coef>
+    static bool forward(const tensor_view<const T>& src, const tensor_view<T>& dst, bool with_stats,
+                        std::vector<moments<double>>& m, Coef&& coef) {
+        const shape4& s = src.shape();
+        const auto C = std::size_t(s.c);
+        m.assign(C, moments<double>{});
+        if (Schedule::channel_major(s, sizeof(T))) {
+            std::vector<char> refused(C, 0);
+            SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
+            for (index_t c = 0; c < s.c; ++c) {
+                extreme_hint hint;
+                if (with_stats) m[c] = channel_moments<MinMax, T, Var>(src, c, &hint);
+                channel_coef<T> k;
+                if (!coef(c, m[c], hint, k)) {
+                    refused[c] = 1;
+                    continue;
+                }
+                channel_normalize(src, dst, c, k.mean, k.a, k.b);
+            }
+            for (char r : refused)
+                if (r) return false;
+            return true;
+        }
+        std::vector<extreme_hint> hints;
+        if (with_stats) stream_channel_moments<MinMax, T, Var>(src, m, MinMax ? &hints : nullptr);
+        std::vector<channel_coef<T>> k(C);
+        bool ok = true;
+        for (std::size_t c = 0; c < C; ++c)
+            ok = coef(index_t(c), m[c], hints.empty() ? extreme_hint{} : hints[c], k[c]) && ok;
+        if (!ok) return false;
+        normalize(src, dst, k.data());
+        return true;
+    }
+
+    template <class T>
+    static void normalize(const tensor_view<const T>& src, const tensor_view<T>& dst, const channel_coef<T>* coef) {
+        stream_normalize(src.data(), dst.data(), src.shape(), coef);
+    }
+
+    template <class T, class Coef>
+    static void backward(const tensor_view<const T>& src, const tensor_view<const T>& dy, const tensor_view<T>& dx,
+                         const T* mean, bool with_sums, Coef&& coef) {
+        const shape4& s = src.shape();
+        const auto C = std::size_t(s.c);
+        if (with_sums && Schedule::channel_major(s, sizeof(T))) {
+            SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
+            for (index_t c = 0; c < s.c; ++c) {
+                double sdy = 0, sdyx = 0;
+                channel_grad_sums(src, dy, c, mean[c], sdy, sdyx);
+                const backward_coef<T> k = coef(c, sdy, sdyx);
+                channel_apply(src, dy, dx, c, mean[c], k);
+            }
+            return;
+        }
+        std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
+        if (with_sums) stream_grad_sums(src, dy, mean, sdy, sdyx);
+        std::vector<backward_coef<T>> k(C);
+        for (std::size_t c = 0; c < C; ++c) k[c] = coef(index_t(c), sdy[c], sdyx[c]);
+        stream_backward_apply(src.data(), dy.data(), dx.data(), s, mean, k.data());
+    }
+};
+
+}  // namespace shiftnorm::backend::cpu
