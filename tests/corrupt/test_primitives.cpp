@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <vector>
 
 #include "shiftnorm/corrupt.hpp"
@@ -84,4 +86,29 @@ TEST_CASE("border modes follow scipy's definitions", "[corrupt][primitives]") {
     CHECK(border_index(-1, 4, border::mirror) == 1);
     CHECK(border_index(4, 4, border::mirror) == 2);
     CHECK(border_index(-3, 4, border::nearest) == 0);
+}
+
+TEST_CASE("AVX-512 tap sums give the plain loop's bits", "[corrupt][primitives]") {
+    if (!sc::detail::avx512_rows_available()) {
+        WARN("this CPU has no AVX-512F: only the plain kernel runs here");
+        return;
+    }
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    std::mt19937 g(5);
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    for (const int n : {1, 7, 8, 31, 32, 33, 100, 224}) {
+        for (const int taps : {1, 9, 177}) {
+            CAPTURE(n, taps);
+            std::vector<double> rows(static_cast<std::size_t>(taps) * (n + 3)), w(static_cast<std::size_t>(taps));
+            for (auto& v : rows) v = u(g) * 1e3;  // wide magnitudes: rounding differences would show
+            for (auto& v : w) v = u(g) / 3.0;
+            std::vector<const double*> src(static_cast<std::size_t>(taps));
+            for (int t = 0; t < taps; ++t) src[t] = rows.data() + std::size_t(t) * (n + 3) + t % 3;
+            std::vector<double> a(std::size_t(n) + 1, -5.0), b(std::size_t(n) + 1, -5.0);
+            sc::detail::tap_sum_row_plain(src.data(), w.data(), taps, a.data(), n);
+            sc::detail::tap_sum_row_avx512(src.data(), w.data(), taps, b.data(), n);
+            CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);  // incl. the untouched sentinel
+        }
+    }
+#endif
 }
