@@ -169,7 +169,8 @@ struct conv2d_options {
 //! weight is OIHW [out, in/groups, k, k] (PyTorch's layout and name `weight`), bias [out].
 //! Forward: per image and group, im2col into a per-thread buffer [in/g*k*k, OH*OW] and one
 //! row-major Eigen GEMM; a 1x1 stride-1 unpadded convolution multiplies src in place.
-//! Backward recomputes the columns (no k*k-times larger cache): diff_weight += diff_dst * col^T,
+//! Backward recomputes the columns (no k*k-times larger cache): diff_weight += diff_dst * col^T
+//! (on AVX-512 accumulated transposed, col * diff_dst^T: nn::detail::weight_grad_t),
 //! diff_col = weight^T * diff_dst, col2im into diff_src. Images run in parallel (OpenMP) with
 //! per-thread weight-gradient partials summed in a fixed order (deterministic for a fixed
 //! thread count). Cost: 2*N*OH*OW*out*in/g*k*k flops forward, twice that backward.
@@ -256,9 +257,14 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         const int T = int(cols_.size());
         const bool want_w = param_grad_;
         if (!want_w && !input_grad_) return diff_dst;
-        if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T));
+        if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T)), dyts_.resize(std::size_t(T));
+        // weight-gradient partials per thread: [G][Og x K], or transposed [G][K x Og] (weight_grad_t)
+        const bool transposed = nn::detail::weight_grad_transposed();
         if (want_w)
-            for (auto& d : dws_) d.assign(weight.size(), 0.0f);
+            for (std::size_t t = 0; t < std::size_t(T); ++t) {
+                dws_[t].assign(weight.size(), 0.0f);
+                if (transposed) dyts_[t].resize(std::size_t(Og * P));
+            }
         const bool same = nn::detail::same_stride1(geo_, is.h, is.w, os.h, os.w);
         const float* x = src_->data();
         const float* dy = diff_dst.data();
@@ -273,9 +279,13 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                 const float* dyg = dy + (n * os.c + g * Og) * P;
                 if (want_w) {
                     if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
-                    // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K]
-                    nn::detail::gemm(false, true, Og, K, P, 1.0f, dyg, P, direct ? xg : col, P, 1.0f,
-                                     dws_[t].data() + g * Og * K, K);
+                    // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K] (or its transpose)
+                    if (transposed)
+                        nn::detail::weight_grad_t(Og, K, P, dyg, P, direct ? xg : col, P, dyts_[t].data(),
+                                                  dws_[t].data() + g * Og * K);
+                    else
+                        nn::detail::gemm(false, true, Og, K, P, 1.0f, dyg, P, direct ? xg : col, P, 1.0f,
+                                         dws_[t].data() + g * Og * K, K);
                 }
                 if (dx) {
                     const float* wg = weight.data() + g * Og * K;
@@ -292,8 +302,13 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             }
         }
         if (!want_w) return diff_src_;
-        for (const auto& d : dws_)
-            for (std::size_t i = 0; i < weight.size(); ++i) diff_weight[i] += d[i];
+        for (const auto& d : dws_)  // threads in order: deterministic for a thread count
+            if (transposed)
+                for (index_t g = 0; g < G; ++g)
+                    for (index_t o = 0; o < Og; ++o)
+                        for (index_t k = 0; k < K; ++k) diff_weight[std::size_t((g * Og + o) * K + k)] += d[std::size_t(g * Og * K + k * Og + o)];
+            else
+                for (std::size_t i = 0; i < weight.size(); ++i) diff_weight[i] += d[i];
         if (opt_.bias)
             for (index_t n = 0; n < os.n; ++n)
                 for (index_t o = 0; o < os.c; ++o) {
@@ -336,7 +351,7 @@ private:
     window2d geo_;
     const tensor<float>* src_ = nullptr;
     tensor<float> dst_, diff_src_;
-    std::vector<std::vector<float>> cols_, dcols_, dws_;
+    std::vector<std::vector<float>> cols_, dcols_, dws_, dyts_;
 };
 
 }  // namespace shiftnorm::nn
