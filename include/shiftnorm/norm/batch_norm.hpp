@@ -198,12 +198,7 @@ public:
         const double count = double(src.shape().per_channel());
         const std::vector<T> mean = saved_means();
         Backend::backward(src, diff_dst, diff_src, mean.data(), true, [&](index_t c, double sdy, double sdyx) {
-            const double istd = saved_inv_std_[c];
-            if constexpr (Affine::enabled) {
-                diff_scale[c] += Stat(sdyx * istd);
-                diff_shift[c] += Stat(sdy);
-            }
-            const T k = T((Affine::enabled ? double(scale[c]) : 1.0) * istd);
+            const T k = param_grads(c, sdy, sdyx);
             const T mdy = T(sdy / count), mdyx = T(sdyx * saved_var_grad_[c]);
             return backend::backward_coef<T>{k, -k * mdyx, -k * mdy};
         });
@@ -214,12 +209,7 @@ public:
         check_backward("batch_norm::backward_inference", saved::inference, src, diff_dst, diff_src);
         const std::vector<T> mean = saved_means();
         Backend::backward(src, diff_dst, diff_src, mean.data(), Affine::enabled, [&](index_t c, double sdy, double sdyx) {
-            const double istd = saved_inv_std_[c];
-            if constexpr (Affine::enabled) {
-                diff_scale[c] += Stat(sdyx * istd);
-                diff_shift[c] += Stat(sdy);
-            }
-            const T k = T((Affine::enabled ? double(scale[c]) : 1.0) * istd);
+            const T k = param_grads(c, sdy, sdyx);
             return backend::backward_coef<T>{k, -k * T(0), -k * T(0)};
         });
     }
@@ -286,6 +276,16 @@ private:
         const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
         const double beta = Affine::enabled ? double(shift[c]) : 0.0;
         return {T(saved_mean_[c]), T(gamma * saved_inv_std_[c]), T(beta)};
+    }
+    //! Accumulates channel c's parameter gradients from its sums (sum dy, sum dy (x - mean)) and
+    //! returns the apply factor k = gamma * inv_std.
+    T param_grads(index_t c, double sdy, double sdyx) {
+        const double istd = saved_inv_std_[c];
+        if constexpr (Affine::enabled) {
+            diff_scale[c] += Stat(sdyx * istd);
+            diff_shift[c] += Stat(sdy);
+        }
+        return T((Affine::enabled ? double(scale[c]) : 1.0) * istd);
     }
     std::vector<T> saved_means() const { return std::vector<T>(saved_mean_.begin(), saved_mean_.end()); }
     void normalize_with(const tensor_view<const T>& src, const tensor_view<T>& dst, const channel_stats<float>& s) {
