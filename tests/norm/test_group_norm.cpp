@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <limits>
+#include <utility>
 
+#include "shiftnorm/backend/reference/kernels.hpp"
 #include "shiftnorm/shiftnorm.hpp"
 #include "support/reference.hpp"
 
@@ -88,4 +90,38 @@ TEST_CASE("nan_policy::raise: one message format for every layer, naming the cha
     CHECK_THROWS_WITH(rn.forward_training(x.view(), y.view()), Contains("of src has non-finite values (mean ") && Contains(", range ") && Contains(": channel 2 "));
     group_norm<> gn(s.c, 2, {1e-5, nan_policy::raise});
     CHECK_THROWS_WITH(gn.forward(x.view(), y.view()), Contains(": sample 1 group 1 of src has non-finite values under nan_policy::raise"));
+}
+
+TEST_CASE("group_norm on the CPU schedule agrees with the reference backend; backward needs forward", "[group_norm][reference]") {
+    using reference = backend::reference::kernels;
+    STATIC_REQUIRE(backend::is_group_backend_v<reference>);
+    STATIC_REQUIRE(backend::is_group_backend_v<backend::cpu::auto_schedule>);
+    for (const auto& [s, G] : {std::pair{shape4{4, 8, 16, 16}, index_t(1)}, std::pair{shape4{4, 8, 16, 16}, index_t(4)},
+                               std::pair{shape4{3, 6, 7, 7}, index_t(6)}, std::pair{shape4{1, 4, 1, 1}, index_t(2)}}) {
+        CAPTURE(s.n, s.c, s.h, s.w, G);
+        // |mean| / std = 500: the fp32 kernels must subtract a shift before summing squares
+        const auto x = random_tensor(s, 31, 1000.0, 2.0), dy = random_tensor(s, 32);
+        group_norm<> gn(s.c, G);
+        group_norm<affine, fp32, reference> gr(s.c, G);
+        for (index_t c = 0; c < s.c; ++c) {
+            gn.scale[c] = gr.scale[c] = 0.5f + 0.1f * float(c);
+            gn.shift[c] = gr.shift[c] = 0.3f - 0.05f * float(c);
+        }
+        tensor<float> y(s), yr(s), dx(s), dxr(s);
+        gn.forward(x, y.view());
+        gr.forward(x, yr.view());
+        // fp32 lane sums against double: a few ulp (measured: y 1.4e-7, dx 1.5e-7, inv_std 4e-8
+        // relative, diff_scale 3e-6, diff_shift 5e-7 on the scale of 1e-9 absolute + relative)
+        CHECK(test::worst_error(y, yr, 1e-6, 1e-6) <= 1.0);
+        CHECK(test::worst_error(gn.saved_mean(), gr.saved_mean(), 0.0, 1e-7) <= 1.0);
+        CHECK(test::worst_error(gn.saved_inv_std(), gr.saved_inv_std(), 0.0, 1e-6) <= 1.0);
+        gn.backward(x, dy, dx.view());
+        gr.backward(x, dy, dxr.view());
+        CHECK(test::worst_error(dx, dxr, 1e-6, 1e-6) <= 1.0);
+        CHECK(test::worst_error(gn.diff_scale, gr.diff_scale, 1e-5, 1e-5) <= 1.0);
+        CHECK(test::worst_error(gn.diff_shift, gr.diff_shift, 2e-6, 2e-6) <= 1.0);
+    }
+    group_norm<affine, fp32, reference> fresh(4, 2);
+    tensor<float> a(shape4{1, 4, 2, 2}, 1.f), b(a.shape());
+    CHECK_THROWS_AS(fresh.backward(a, a, b.view()), state_error);
 }

@@ -109,10 +109,13 @@ TEST_CASE("group_norm: forward and backward are bit-identical for 1 and 2 thread
 #else
     const shape4 s{32, 32, 16, 16};
     const auto x = test::random_tensor(s, 8, 2.0, 1.5), dy = test::random_tensor(s, 9);
+    // layer norm (one group: the samples are spread over the threads), groups, instance norm
+    for (index_t G : {1, 8, 32}) {
+    CAPTURE(G);
     std::vector<float> y[2], dx[2], ds[2], db[2];
     for (int t = 1; t <= 2; ++t) {
         omp_set_num_threads(t);
-        group_norm<> gn(s.c, 8);
+        group_norm<> gn(s.c, G);
         for (index_t c = 0; c < s.c; ++c) gn.scale[c] = 0.5f + 0.03f * float(c);
         tensor<float> out(s), grad(s);
         gn.forward(x, out.view());
@@ -127,5 +130,6 @@ TEST_CASE("group_norm: forward and backward are bit-identical for 1 and 2 thread
     CHECK(same_bits(dx[0], dx[1]));
     CHECK(same_bits(ds[0], ds[1]));
     CHECK(same_bits(db[0], db[1]));
+    }
 #endif
 }

@@ -51,7 +51,8 @@ struct extreme_hint {
 //!
 //! Backends: the CPU schedules (backend/cpu/schedule.hpp: auto_schedule, plane_streaming,
 //! channel_major_schedule) and the naive double-precision reference (backend/reference), the
-//! oracle of the tests. backend/cuda has its own layer classes (issue 9).
+//! oracle of the tests. group_norm's passes: backend/group_pass.hpp. backend/cuda has its own
+//! layer classes (issue 9).
 template <class B, class = void>
 struct is_channel_backend : std::false_type {};
 template <class B>

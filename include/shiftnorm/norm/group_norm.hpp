@@ -5,9 +5,8 @@
 #include <cmath>
 #include <vector>
 
-#include "shiftnorm/backend/cpu/stream.hpp"
-#include "shiftnorm/core/omp.hpp"
-#include "shiftnorm/backend/cpu/reduce.hpp"
+#include "shiftnorm/backend/cpu/schedule.hpp"
+#include "shiftnorm/backend/group_pass.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/policy.hpp"
 #include "shiftnorm/core/tensor.hpp"
@@ -23,12 +22,19 @@ namespace shiftnorm {
 //! (forward); there are no running buffers (the normalization seed 000's Table 9 contrasts
 //! with BN). Instance norm: groups = C; layer norm (over C, H, W): groups = 1.
 //! Saves mean and inv_std per (n, g) for backward; parameter gradients accumulate.
-template <class Affine = affine, class Precision = fp32>
+//! Backend (backend/group_pass.hpp) runs the data passes: a CPU schedule (every (n, g) block
+//! on one thread, the blocks spread over the threads) or the naive double-precision reference
+//! (backend/reference/kernels.hpp, the tests' oracle).
+template <class Affine = affine, class Precision = fp32, class Backend = backend::cpu::auto_schedule>
 class group_norm : public affine_params<typename Precision::stat_type> {
     static_assert(is_affine_policy_v<Affine>, "group_norm<Affine>: use shiftnorm::affine or no_affine");
     static_assert(is_precision<Precision>::value, "group_norm<.., Precision>: use shiftnorm::precision<...>");
+    static_assert(backend::is_group_backend_v<Backend>,
+                  "group_norm<.., Backend>: use a CPU schedule (backend::cpu::auto_schedule, ...) or "
+                  "backend::reference::kernels");
 
 public:
+    using backend_type = Backend;
     using T = typename Precision::src_type;
     using Stat = typename Precision::stat_type;
 
@@ -75,86 +81,78 @@ public:
         const char* where = "group_norm::forward";
         detail::check_norm_io(where, src, dst, channels_);
         const auto& s = src.shape();
-        const index_t cg = channels_ / groups_, hw = s.spatial(), block = cg * hw;
+        const index_t cg = channels_ / groups_;
         mean_.resize(std::size_t(s.n * groups_));
         inv_std_.resize(mean_.size());
-        // groups are independent: spread over the OpenMP threads (each (n, group) computed as on one
-        // thread); a non-finite group under nan_policy::raise is reported after the loop
-        std::vector<char> bad(mean_.size(), 0);
-        SHIFTNORM_OMP(omp parallel for schedule(static) if (groups_ > 1 && backend::cpu::worth_parallel(s)))
-        for (index_t g = 0; g < groups_; ++g)
-            for (index_t n = 0; n < s.n; ++n) {
-                const index_t c0 = g * cg;
-                const auto m = backend::cpu::span_moments(src.plane(n, c0), block);
-                const std::size_t k = std::size_t(n * groups_ + g);
-                if (opt.nan == nan_policy::raise && !(std::isfinite(m.mean) && std::isfinite(m.m2))) {
-                    bad[k] = 1;
-                    continue;
+        std::vector<moments<double>> m;
+        // a non-finite group under nan_policy::raise is refused (its planes are left unwritten)
+        // and reported after the pass
+        const bool ok = Backend::group_forward(
+            src, dst, groups_, m, [&](index_t n, index_t g, const moments<double>& mg, backend::channel_coef<T>* k) {
+                if (opt.nan == nan_policy::raise && !(std::isfinite(mg.mean) && std::isfinite(mg.m2))) return false;
+                const std::size_t b = std::size_t(n * groups_ + g);
+                mean_[b] = Stat(mg.mean);
+                inv_std_[b] = Stat(1.0 / std::sqrt(mg.variance(variance_kind::biased) + opt.eps));
+                for (index_t c = g * cg; c < (g + 1) * cg; ++c)
+                    k[c - g * cg] = {T(mean_[b]), T((Affine::enabled ? double(scale[c]) : 1.0) * inv_std_[b]),
+                                     T(Affine::enabled ? double(shift[c]) : 0.0)};
+                return true;
+            });
+        if (!ok)
+            for (std::size_t b = 0; b < m.size(); ++b)
+                if (!(std::isfinite(m[b].mean) && std::isfinite(m[b].m2))) {
+                    mean_.clear();  // no valid saved state for backward
+                    detail::throw_non_finite(where, detail::concat("sample ", index_t(b) / groups_, " group ",
+                                                                   index_t(b) % groups_));
                 }
-                mean_[k] = Stat(m.mean);
-                inv_std_[k] = Stat(1.0 / std::sqrt(m.variance(variance_kind::biased) + opt.eps));
-                for (index_t c = c0; c < c0 + cg; ++c) {
-                    const T a = T((Affine::enabled ? double(scale[c]) : 1.0) * inv_std_[k]);
-                    const T b = T(Affine::enabled ? double(shift[c]) : 0.0), mu = T(mean_[k]);
-                    const T* SHIFTNORM_RESTRICT px = src.plane(n, c);
-                    T* SHIFTNORM_RESTRICT py = dst.plane(n, c);
-                    for (index_t i = 0; i < hw; ++i) py[i] = (px[i] - mu) * a + b;
-                }
-            }
-        for (std::size_t k = 0; k < bad.size(); ++k)
-            if (bad[k]) {
-                mean_.clear();  // no valid saved state for backward
-                detail::throw_non_finite(where, detail::concat("sample ", index_t(k) / groups_, " group ", index_t(k) % groups_));
-            }
         saved_shape_ = s;
     }
 
     //! dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)), g = gamma_c * dy, over each (n, group).
+    //! Parameter gradients are summed over the samples in order, whatever the thread count.
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) {
         const char* where = "group_norm::backward";
         detail::check_backward_io(where, !mean_.empty(), saved_shape_, src, diff_dst, diff_src);
         const auto& s = src.shape();
-        const index_t cg = channels_ / groups_, hw = s.spatial();
-        const double count = double(cg * hw);
-        // over groups in parallel (a group owns its channels' diff_scale / diff_shift), images in
-        // order inside: every sum is accumulated as on one thread
-        SHIFTNORM_OMP(omp parallel for schedule(static) if (groups_ > 1 && backend::cpu::worth_parallel(s)))
-        for (index_t g = 0; g < groups_; ++g)
-            for (index_t n = 0; n < s.n; ++n) {
-                const std::size_t k = std::size_t(n * groups_ + g);
-                const double mu = mean_[k], istd = inv_std_[k];
+        const index_t cg = channels_ / groups_, C = channels_;
+        const double count = double(cg * s.spatial());
+        const std::vector<T> mean(mean_.begin(), mean_.end());
+        std::vector<T> gamma(static_cast<std::size_t>(C));
+        for (index_t c = 0; c < C; ++c) gamma[c] = T(Affine::enabled ? double(scale[c]) : 1.0);
+        // per (n, c): this sample's share of diff_scale / diff_shift, added in sample order below
+        grad_parts_.resize(Affine::enabled ? std::size_t(2 * s.n * C) : 0);  // kept: no allocation per batch
+        Stat* dscale = grad_parts_.data();
+        Stat* dshift = dscale + (Affine::enabled ? s.n * C : 0);
+        Backend::group_backward(
+            src, diff_dst, diff_src, groups_, mean.data(), gamma.data(),
+            [&](index_t n, index_t g, const double* sdy, const double* sdyx) {
+                const std::size_t b = std::size_t(n * groups_ + g);
+                const double mu = mean_[b], istd = inv_std_[b];
                 double sg = 0, sgx = 0;  // sum gamma*dy, sum gamma*dy*(x - mu)
-                for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
-                    double sdy = 0, sdyx = 0;
-                    channel_sums(src.plane(n, c), diff_dst.plane(n, c), hw, T(mu), sdy, sdyx);
-                    const double gamma = Affine::enabled ? double(scale[c]) : 1.0;
-                    sg += gamma * sdy;
-                    sgx += gamma * sdyx;
+                for (index_t j = 0; j < cg; ++j) {
+                    const index_t c = g * cg + j;
+                    const double gm = Affine::enabled ? double(scale[c]) : 1.0;
+                    sg += gm * sdy[j];
+                    sgx += gm * sdyx[j];
                     if constexpr (Affine::enabled) {
-                        diff_scale[c] += Stat(sdyx * istd);
-                        diff_shift[c] += Stat(sdy);
+                        dscale[n * C + c] = Stat(sdyx[j] * istd);
+                        dshift[n * C + c] = Stat(sdy[j]);
                     }
                 }
-                const T m_g = T(sg / count), m_gx = T(sgx * istd * istd / count), mut = T(mu), it = T(istd);
-                for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
-                    const T gamma = T(Affine::enabled ? double(scale[c]) : 1.0);
-                    const T* SHIFTNORM_RESTRICT px = src.plane(n, c);
-                    const T* SHIFTNORM_RESTRICT pd = diff_dst.plane(n, c);
-                    T* SHIFTNORM_RESTRICT po = diff_src.plane(n, c);
-                    for (index_t i = 0; i < hw; ++i) po[i] = it * (gamma * pd[i] - m_g - (px[i] - mut) * m_gx);
+                return backend::group_backward_coef<T>{T(mu), T(istd), T(sg / count), T(sgx * istd * istd / count)};
+            });
+        if constexpr (Affine::enabled)
+            for (index_t n = 0; n < s.n; ++n)
+                for (index_t c = 0; c < C; ++c) {
+                    diff_scale[c] += dscale[n * C + c];
+                    diff_shift[c] += dshift[n * C + c];
                 }
-            }
     }
 
 private:
-    static void channel_sums(const T* px, const T* pd, index_t hw, T mu, double& sdy, double& sdyx) {
-        const auto x = tensor_view<const T>(px, {1, 1, 1, hw});
-        const auto d = tensor_view<const T>(pd, {1, 1, 1, hw});
-        backend::cpu::channel_grad_sums(x, d, 0, mu, sdy, sdyx);
-    }
-
     index_t channels_ = 0, groups_ = 1;
     std::vector<Stat> mean_, inv_std_;
+    std::vector<Stat> grad_parts_;  //!< backward's per-(n, c) parameter gradients, summed in sample order
     shape4 saved_shape_{};
 };
 

@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "shiftnorm/backend/channel_pass.hpp"
+#include "shiftnorm/backend/group_pass.hpp"
 #include "shiftnorm/backend/cpu/reduce.hpp"
 #include "shiftnorm/backend/cpu/stream.hpp"
+#include "shiftnorm/core/checks.hpp"
 #include "shiftnorm/core/omp.hpp"
 
 namespace shiftnorm::backend::cpu {
@@ -95,6 +97,79 @@ struct channel_kernels {
         std::vector<backward_coef<T>> k(C);
         for (std::size_t c = 0; c < C; ++c) k[c] = coef(index_t(c), sdy[c], sdyx[c]);
         stream_backward_apply(src.data(), dy.data(), dx.data(), s, mean, k.data());
+    }
+
+    // The group-pass kernels (backend/group_pass.hpp): each (n, g) block is contiguous, so every
+    // schedule reads it in memory order; the blocks are spread over the OpenMP threads.
+
+    template <class T, class Coef>
+    static bool group_forward(const tensor_view<const T>& src, const tensor_view<T>& dst, index_t G,
+                              std::vector<moments<double>>& m, Coef&& coef) {
+        const shape4& s = src.shape();
+        check_groups("group_forward", s, G);
+        const index_t cg = s.c / G, hw = s.spatial(), blocks = s.n * G;
+        m.assign(std::size_t(blocks), moments<double>{});
+        std::vector<char> refused(std::size_t(blocks), 0);
+        SHIFTNORM_OMP(omp parallel if (blocks > 1 && worth_parallel(s)))
+        {
+            std::vector<channel_coef<T>> k(static_cast<std::size_t>(cg));  // per thread
+            SHIFTNORM_OMP(omp for schedule(static))
+            for (index_t b = 0; b < blocks; ++b) {
+                const index_t n = b / G, c0 = (b % G) * cg;
+                m[std::size_t(b)] = span_moments(src.plane(n, c0), cg * hw);
+                if (!coef(n, b % G, m[std::size_t(b)], k.data())) {
+                    refused[std::size_t(b)] = 1;
+                    continue;
+                }
+                for (index_t c = c0; c < c0 + cg; ++c) {
+                    const T a = k[std::size_t(c - c0)].a, bias = k[std::size_t(c - c0)].b, mu = k[std::size_t(c - c0)].mean;
+                    const T* SHIFTNORM_RESTRICT px = src.plane(n, c);
+                    T* SHIFTNORM_RESTRICT py = dst.plane(n, c);
+                    for (index_t i = 0; i < hw; ++i) py[i] = (px[i] - mu) * a + bias;
+                }
+            }
+        }
+        for (char r : refused)
+            if (r) return false;
+        return true;
+    }
+
+    template <class T, class Coef>
+    static void group_backward(const tensor_view<const T>& src, const tensor_view<const T>& dy, const tensor_view<T>& dx,
+                               index_t G, const T* mean, const T* gamma, Coef&& coef) {
+        const shape4& s = src.shape();
+        check_groups("group_backward", s, G);
+        const index_t cg = s.c / G, hw = s.spatial(), blocks = s.n * G;
+        SHIFTNORM_OMP(omp parallel if (blocks > 1 && worth_parallel(s)))
+        {
+            std::vector<double> sdy(static_cast<std::size_t>(cg)), sdyx(static_cast<std::size_t>(cg));  // per thread
+            SHIFTNORM_OMP(omp for schedule(static))
+            for (index_t b = 0; b < blocks; ++b) {
+                const index_t n = b / G, c0 = (b % G) * cg;
+                const T mu = mean[b];
+                for (index_t c = c0; c < c0 + cg; ++c) {
+                    double& a = sdy[std::size_t(c - c0)];
+                    double& ax = sdyx[std::size_t(c - c0)];
+                    a = 0, ax = 0;
+                    span_grad_sums(src.plane(n, c), dy.plane(n, c), hw, mu, a, ax);
+                }
+                const group_backward_coef<T> q = coef(n, b % G, sdy.data(), sdyx.data());
+                const T m_g = q.m_g, m_gx = q.m_gx, mut = q.mean, it = q.inv_std;
+                for (index_t c = c0; c < c0 + cg; ++c) {
+                    const T gc = gamma[c];
+                    const T* SHIFTNORM_RESTRICT px = src.plane(n, c);
+                    const T* SHIFTNORM_RESTRICT pd = dy.plane(n, c);
+                    T* SHIFTNORM_RESTRICT po = dx.plane(n, c);
+                    for (index_t i = 0; i < hw; ++i) po[i] = it * (gc * pd[i] - m_g - (px[i] - mut) * m_gx);
+                }
+            }
+        }
+    }
+
+private:
+    static void check_groups(const char* where, const shape4& s, index_t G) {
+        if (G <= 0 || s.c % G != 0)
+            shiftnorm::detail::fail<shape_error>(where, "groups", shiftnorm::detail::concat("a divisor of C=", s.c), G);
     }
 };
 

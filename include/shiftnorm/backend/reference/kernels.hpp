@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "shiftnorm/backend/channel_pass.hpp"
+#include "shiftnorm/backend/group_pass.hpp"
+#include "shiftnorm/core/checks.hpp"
 
 namespace shiftnorm::backend::reference {
 
@@ -76,7 +78,89 @@ struct kernels {
         }
     }
 
+    // The group-pass kernels (backend/group_pass.hpp), one (n, g) block at a time.
+
+    template <class T, class Coef>
+    static bool group_forward(const tensor_view<const T>& src, const tensor_view<T>& dst, index_t G,
+                              std::vector<moments<double>>& m, Coef&& coef) {
+        const shape4& s = src.shape();
+        check_groups("reference::group_forward", s, G);
+        const index_t cg = s.c / G;
+        m.assign(std::size_t(s.n * G), moments<double>{});
+        std::vector<channel_coef<T>> k(static_cast<std::size_t>(cg));
+        bool ok = true;
+        for (index_t n = 0; n < s.n; ++n)
+            for (index_t g = 0; g < G; ++g) {
+                moments<double>& r = m[std::size_t(n * G + g)];
+                r = block(src, n, g * cg, cg);
+                if (!coef(n, g, r, k.data())) {
+                    ok = false;
+                    continue;
+                }
+                for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
+                    const channel_coef<T>& q = k[std::size_t(c - g * cg)];
+                    for (index_t i = 0; i < s.spatial(); ++i)
+                        dst.plane(n, c)[i] =
+                            T((double(src.plane(n, c)[i]) - double(q.mean)) * double(q.a) + double(q.b));
+                }
+            }
+        return ok;
+    }
+
+    template <class T, class Coef>
+    static void group_backward(const tensor_view<const T>& src, const tensor_view<const T>& dy, const tensor_view<T>& dx,
+                               index_t G, const T* mean, const T* gamma, Coef&& coef) {
+        const shape4& s = src.shape();
+        check_groups("reference::group_backward", s, G);
+        const index_t cg = s.c / G;
+        std::vector<double> sdy(static_cast<std::size_t>(cg)), sdyx(static_cast<std::size_t>(cg));
+        for (index_t n = 0; n < s.n; ++n)
+            for (index_t g = 0; g < G; ++g) {
+                const double mu = double(mean[n * G + g]);
+                for (index_t c = g * cg; c < (g + 1) * cg; ++c) {
+                    double a = 0, b = 0;
+                    for (index_t i = 0; i < s.spatial(); ++i) {
+                        const double d = double(dy.plane(n, c)[i]);
+                        a += d;
+                        b += d * (double(src.plane(n, c)[i]) - mu);
+                    }
+                    sdy[std::size_t(c - g * cg)] = a, sdyx[std::size_t(c - g * cg)] = b;
+                }
+                const group_backward_coef<T> q = coef(n, g, sdy.data(), sdyx.data());
+                const double it = double(q.inv_std), m_g = double(q.m_g), m_gx = double(q.m_gx), qm = double(q.mean);
+                for (index_t c = g * cg; c < (g + 1) * cg; ++c)
+                    for (index_t i = 0; i < s.spatial(); ++i)
+                        dx.plane(n, c)[i] = T(it * (double(gamma[c]) * double(dy.plane(n, c)[i]) - m_g -
+                                                    (double(src.plane(n, c)[i]) - qm) * m_gx));
+            }
+    }
+
 private:
+    static void check_groups(const char* where, const shape4& s, index_t G) {
+        if (G <= 0 || s.c % G != 0)
+            shiftnorm::detail::fail<shape_error>(where, "groups", shiftnorm::detail::concat("a divisor of C=", s.c), G);
+    }
+
+    //! Moments of the cg planes of sample n from channel c0 on (two passes).
+    template <class T>
+    static moments<double> block(const tensor_view<const T>& src, index_t n, index_t c0, index_t cg) {
+        const index_t hw = src.shape().spatial();
+        moments<double> r;
+        r.count = double(cg * hw);
+        if (r.count == 0) return r;
+        double sum = 0, m2 = 0;
+        for (index_t c = c0; c < c0 + cg; ++c)
+            for (index_t i = 0; i < hw; ++i) sum += double(src.plane(n, c)[i]);
+        r.mean = sum / r.count;
+        for (index_t c = c0; c < c0 + cg; ++c)
+            for (index_t i = 0; i < hw; ++i) {
+                const double d = double(src.plane(n, c)[i]) - r.mean;
+                m2 += d * d;
+            }
+        r.m2 = std::isnan(r.mean) ? r.mean : m2;
+        return r;
+    }
+
     template <bool MinMax, bool Var, class T>
     static moments<double> channel(const tensor_view<const T>& src, index_t c, extreme_hint* hint) {
         const shape4& s = src.shape();
