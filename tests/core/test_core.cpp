@@ -35,6 +35,35 @@ TEST_CASE("tensor and tensor_view: shape, strides, checked access", "[core]") {
     CHECK(d(1, 1, 3, 4) == 7.f);
 }
 
+TEST_CASE("tensor::resize keeps the storage when it is large enough; moves leave an empty tensor", "[core]") {
+    tensor<float> t(shape4{8, 4, 6, 6}, 1.f);
+    const float* p = t.data();
+    CHECK(t.capacity() == 8 * 4 * 36);
+    t.resize(shape4{3, 4, 6, 6});  // a smaller batch: same storage, no allocation
+    CHECK(t.data() == p);
+    CHECK(t.numel() == 3 * 4 * 36);
+    CHECK(t.capacity() == 8 * 4 * 36);
+    CHECK(t.end() - t.begin() == t.numel());
+    t.resize(shape4{8, 4, 6, 6});  // back to the capacity: still the same storage
+    CHECK(t.data() == p);
+    t.resize(shape4{9, 4, 6, 6});  // larger: new storage of exactly that size
+    CHECK(t.capacity() == 9 * 4 * 36);
+    CHECK(reinterpret_cast<std::uintptr_t>(t.data()) % 64 == 0);
+    CHECK_THROWS_AS(t.resize(shape4{-1, 1, 1, 1}), shape_error);
+    tensor<float> u = std::move(t);
+    CHECK(u.capacity() == 9 * 4 * 36);
+    CHECK(t.numel() == 0);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+    CHECK(t.capacity() == 0);
+    t.resize(shape4{1, 1, 2, 2});  // a moved-from tensor allocates again
+    CHECK(t.data() != nullptr);
+    CHECK(t.numel() == 4);
+    tensor<float> c = u;  // a copy holds numel() elements, not the capacity
+    u.resize(shape4{1, 1, 1, 1});
+    tensor<float> c2 = u;
+    CHECK(c2.capacity() == 1);
+    CHECK(c.capacity() == 9 * 4 * 36);
+}
+
 TEST_CASE("moments: Welford update, Chan merge and shifted sums agree", "[core][moments]") {
     std::mt19937 g(3);
     std::normal_distribution<double> nd(1e3, 1.0);

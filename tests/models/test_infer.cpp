@@ -87,3 +87,55 @@ TEST_CASE("nn::infer chunk size and arguments", "[models][infer]") {
     tensor<float> y;
     CHECK_THROWS_AS(nn::infer(net, test::random_tensor({2, 3, 16, 16}, 1), nn::mode::eval, y, -1), value_error);
 }
+
+namespace {
+//! A network that has run a larger batch (its layers keep their larger buffers) gives the bits
+//! of a fresh copy on a smaller batch, in eval and in training mode (outputs, input gradients,
+//! parameter gradients): no layer reads stale values from a reused buffer.
+template <class Norm>
+void check_reuse(const std::string& name, index_t in_c, index_t width) {
+    INFO(name);
+    auto used = trained_net<Norm>(name, in_c, width, 5);
+    auto fresh = trained_net<Norm>(name, in_c, width, 5);
+    const auto big = test::random_tensor({9, in_c, 16, 16}, 11, 0.5, 2.0);
+    const auto small = test::random_tensor({3, in_c, 16, 16}, 12);
+    // eval: big, small, big again
+    const float* out_big = used.forward(big, nn::mode::eval).data();
+    const tensor<float> y_small = used.forward(small, nn::mode::eval);
+    CHECK(used.forward(small, nn::mode::eval).data() == out_big);  // the output buffer was kept
+    CHECK(same_bits(y_small, fresh.forward(small, nn::mode::eval)));
+    CHECK(same_bits(used.forward(big, nn::mode::eval), fresh.forward(big, nn::mode::eval)));
+    // training: a big batch forward + backward first on `used` only, then the small one on both
+    used.set_input_grad(true);
+    fresh.set_input_grad(true);
+    used.zero_grad();
+    const tensor<float>& yb = used.forward(big, nn::mode::train);
+    used.backward(test::random_tensor(yb.shape(), 13));
+    used.zero_grad();
+    fresh.zero_grad();
+    const tensor<float> ya = used.forward(small, nn::mode::train);
+    const tensor<float> yf = fresh.forward(small, nn::mode::train);
+    CHECK(same_bits(ya, yf));
+    const auto dy = test::random_tensor(ya.shape(), 14);
+    const tensor<float> dxa = used.backward(dy);
+    const tensor<float> dxf = fresh.backward(dy);
+    CHECK(same_bits(dxa, dxf));
+    const auto pa = used.parameters().trainable(), pf = fresh.parameters().trainable();
+    REQUIRE(pa.size() == pf.size());
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+        INFO(pa[i].name);
+        CHECK(std::memcmp(pa[i].grad, pf[i].grad, std::size_t(pa[i].size) * sizeof(float)) == 0);
+    }
+}
+}  // namespace
+
+TEST_CASE("layers reuse their buffers when a smaller batch follows: same bits as a fresh network", "[models][infer]") {
+    check_reuse<batch_norm<population>>("resnet20", 3, 4);
+    check_reuse<batch_norm<population>>("small-resnet8", 1, 4);
+    check_reuse<batch_norm<population>>("vgg11", 3, 4);
+    check_reuse<batch_norm<population>>("densenet-bc-16-4", 3, 0);
+    check_reuse<batch_norm<population>>("wrn-16-2", 3, 0);
+    check_reuse<batch_norm<population>>("resnet18", 3, 8);
+    check_reuse<group_norm<>>("resnet20", 3, 8);
+    check_reuse<robust_norm<>>("resnet20", 3, 4);
+}

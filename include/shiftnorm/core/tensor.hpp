@@ -104,10 +104,14 @@ public:
     explicit tensor(shape4 shape) : shape_(shape) {
         if (!shape.valid()) detail::fail<shape_error>("tensor", "shape", "non-negative extents", shape);
         data_.reset(detail::aligned_alloc_array<T>(static_cast<std::size_t>(shape.numel())));
+        capacity_ = shape.numel();
     }
     tensor(shape4 shape, T value) : tensor(shape) { fill(value); }
     tensor(const tensor& o) : tensor(o.shape_) { std::copy_n(o.data(), o.numel(), data()); }
-    tensor(tensor&&) noexcept = default;
+    tensor(tensor&& o) noexcept : data_(std::move(o.data_)), shape_(o.shape_), capacity_(o.capacity_) {
+        o.shape_ = {};
+        o.capacity_ = 0;
+    }
     tensor& operator=(const tensor& o) {
         if (this != &o) {
             tensor t(o);
@@ -115,7 +119,14 @@ public:
         }
         return *this;
     }
-    tensor& operator=(tensor&&) noexcept = default;
+    tensor& operator=(tensor&& o) noexcept {
+        data_ = std::move(o.data_);
+        shape_ = o.shape_;
+        capacity_ = o.capacity_;
+        o.shape_ = {};
+        o.capacity_ = 0;
+        return *this;
+    }
 
     //! Deep copy of a (possibly strided) view.
     template <class U>
@@ -158,10 +169,24 @@ public:
                                       detail::concat(s, " (", s.numel(), " elements)"));
         shape_ = s;
     }
+    //! Gives the tensor shape `s`, keeping its storage when it holds at least s.numel() elements
+    //! (no allocation: the layers' outputs keep their buffers when a smaller or equal batch
+    //! follows a larger one); the elements are unspecified afterwards.
+    void resize(shape4 s) {
+        if (!s.valid()) detail::fail<shape_error>("tensor::resize", "shape", "non-negative extents", s);
+        if (data_ && s.numel() <= capacity_) {
+            shape_ = s;
+            return;
+        }
+        *this = tensor(s);
+    }
+    //! Elements the storage holds (>= numel()).
+    index_t capacity() const { return capacity_; }
 
 private:
     std::unique_ptr<T[], detail::aligned_free> data_;
     shape4 shape_{};
+    index_t capacity_ = 0;
 };
 
 }  // namespace shiftnorm

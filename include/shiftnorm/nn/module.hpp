@@ -158,14 +158,10 @@ module_ptr boxed(M&& m) {
 
 namespace detail {
 
-//! Resizes `t` to `s` only when the shape changes (no allocation in steady state).
+//! Gives `t` shape `s`, reusing its storage when it is large enough (tensor::resize): no
+//! allocation in steady state, nor when a smaller batch (a chunk, a last partial batch) follows.
 inline void ensure_shape(tensor<float>& t, const shape4& s) {
-    if (t.shape() != s) {
-        if (t.numel() == s.numel() && t.data() != nullptr)
-            t.reshape(s);
-        else
-            t = tensor<float>(s);
-    }
+    if (t.shape() != s) t.resize(s);
 }
 
 //! Checks that backward gets a diff_dst of the shape the last forward produced.
