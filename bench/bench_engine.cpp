@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+// Whole-network engine speed and thread scaling (issue 14), in one process: a training step
+// (forward, softmax cross-entropy, backward, SGD with momentum and weight decay; batch 128) of
+// the CIFAR ResNet-20 (32x32x3) and small-resnet8 (28x28x1), and eval inference through
+// nn::infer (batch 500) of ResNet-20 and ResNet-56, each at 1 and 2 threads (the last argument).
+// The peer of a 2-thread row is the 1-thread row of the same network in the same run: the
+// items_per_second ratio is the thread scaling. Random weights and inputs (timing only; the
+// kernels do not depend on the values, and flush-to-zero is on as in `shiftnorm train`).
+// Run: bench_engine --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
+//      --benchmark_report_aggregates_only=true   (then compare the medians' img/s)
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "shiftnorm/core/denormals.hpp"
+#include "shiftnorm/engine.hpp"
+#include "shiftnorm/models/zoo.hpp"
+#include "shiftnorm/norm/batch_norm.hpp"
+#include "shiftnorm/train/sgd.hpp"
+
+namespace {
+using namespace shiftnorm;
+
+struct setup {
+    nn::sequential net;
+    std::unique_ptr<train::sgd> opt;
+    tensor<float> x, out;
+    std::vector<std::int32_t> y;
+};
+
+//! One network per (name, batch), built once: its buffers are warm when a benchmark starts.
+setup& get(const std::string& name, index_t batch, bool training) {
+    static std::map<std::string, std::unique_ptr<setup>> cache;
+    auto& s = cache[name + (training ? "/train" : "/eval")];
+    if (s) return *s;
+    s = std::make_unique<setup>();
+    models::model_spec spec;
+    spec.name = name;
+    const bool fmnist = name.rfind("small-resnet", 0) == 0;
+    spec.in_channels = fmnist ? 1 : 3;
+    const index_t hw = fmnist ? 28 : 32;
+    s->net = models::make_model<batch_norm<population>>(spec);
+    nn::rng_type g(1);
+    s->net.reset_parameters(g);
+    s->net.set_input_grad(false);
+    train::sgd_options o;
+    o.momentum = 0.9;
+    o.weight_decay = 5e-4;
+    s->opt = std::make_unique<train::sgd>(s->net.parameters(), o);
+    s->x = tensor<float>(shape4{batch, spec.in_channels, hw, hw});
+    std::mt19937 rng(2);
+    std::normal_distribution<float> nd;
+    for (auto& v : s->x) v = nd(rng);
+    s->y.resize(std::size_t(batch));
+    for (index_t i = 0; i < batch; ++i) s->y[std::size_t(i)] = std::int32_t(i % 10);
+    return *s;
+}
+
+void threads(benchmark::State& st) {
+    nn::set_num_threads(int(st.range(0)));
+    set_flush_denormals_all_threads(true);
+}
+
+void train_step(benchmark::State& st, const char* name) {
+    threads(st);
+    setup& s = get(name, 128, true);
+    nn::softmax_cross_entropy ce;
+    auto step = [&] {
+        s.net.zero_grad();
+        ce.forward(s.net.forward(s.x, nn::mode::train), s.y);
+        s.net.backward(ce.backward());
+        s.opt->step(0.01);
+    };
+    step();  // warm-up at this thread count
+    for (auto _ : st) step();
+    st.SetItemsProcessed(st.iterations() * 128);
+    st.counters["threads"] = double(st.range(0));
+}
+
+void eval_batch(benchmark::State& st, const char* name) {
+    threads(st);
+    setup& s = get(name, 500, false);
+    nn::infer(s.net, s.x, nn::mode::eval, s.out);
+    for (auto _ : st) {
+        nn::infer(s.net, s.x, nn::mode::eval, s.out);
+        benchmark::DoNotOptimize(s.out.data());
+    }
+    st.SetItemsProcessed(st.iterations() * 500);
+    st.counters["threads"] = double(st.range(0));
+}
+
+BENCHMARK_CAPTURE(train_step, resnet20, "resnet20")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(train_step, small_resnet8, "small-resnet8")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(eval_batch, resnet20, "resnet20")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(eval_batch, resnet56, "resnet56")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
