@@ -9,6 +9,7 @@
 
 #include "shiftnorm/backend/cpu/schedule.hpp"
 #include "shiftnorm/backend/reference/kernels.hpp"
+#include "support/hostile.hpp"
 #include "support/reference.hpp"
 
 using namespace shiftnorm;
@@ -16,29 +17,6 @@ namespace cpu = shiftnorm::backend::cpu;
 using ref = shiftnorm::backend::reference::kernels;
 
 namespace {
-
-//! Hostile inputs per channel: c % 5 == 0 a large offset (1e4, std 1), 1 a constant channel,
-//! 2 per-image offsets alternating +-3e3 (the accumulator must renew its shift), 3 a narrow
-//! uint8-like range, else N(2, 3).
-tensor<float> hostile(shape4 s, unsigned seed) {
-    tensor<float> t(s);
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(0.f, 1.f);
-    for (index_t n = 0; n < s.n; ++n)
-        for (index_t c = 0; c < s.c; ++c) {
-            float* p = t.view().plane(n, c);
-            for (index_t i = 0; i < s.spatial(); ++i) {
-                switch (c % 5) {
-                    case 0: p[i] = 1e4f + d(g); break;
-                    case 1: p[i] = -7.25f; break;
-                    case 2: p[i] = (n % 2 ? 3e3f : -3e3f) + d(g); break;
-                    case 3: p[i] = std::floor(128.f + 20.f * d(g)); break;
-                    default: p[i] = 2.f + 3.f * d(g);
-                }
-            }
-        }
-    return t;
-}
 
 const shape4 shapes[] = {{6, 5, 32, 32}, {4, 10, 28, 28}, {9, 5, 7, 7}, {2, 5, 130, 130}, {1, 5, 1, 1},
                          {3, 6, 1, 3},   {1, 5, 45, 45}};
@@ -61,7 +39,7 @@ template <class Backend>
 void statistics_case() {
     for (const shape4 s : shapes) {
         CAPTURE(s.n, s.c, s.h, s.w);
-        const auto x = hostile(s, 7);
+        const auto x = test::hostile(s, 7);
         std::vector<moments<double>> m, mr;
         std::vector<backend::extreme_hint> h, hr;
         Backend::template statistics<true, true>(x.view(), m, &h);
@@ -92,7 +70,7 @@ template <class Backend>
 void forward_backward_case() {
     for (const shape4 s : shapes) {
         CAPTURE(s.n, s.c, s.h, s.w);
-        const auto x = hostile(s, 11), dy = test::random_tensor(s, 12, 0.5, 1.0);
+        const auto x = test::hostile(s, 11), dy = test::random_tensor(s, 12, 0.5, 1.0);
         // coefficients from the statistics, as batch_norm's training forward makes them
         auto coef = [](index_t c, const moments<double>& mc, const backend::extreme_hint&, backend::channel_coef<float>& k) {
             k = {float(mc.mean), float((1.0 + 0.1 * c) / std::sqrt(mc.variance(variance_kind::biased) + 1e-5)),

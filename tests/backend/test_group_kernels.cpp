@@ -10,6 +10,7 @@
 
 #include "shiftnorm/backend/cpu/schedule.hpp"
 #include "shiftnorm/backend/reference/kernels.hpp"
+#include "support/hostile.hpp"
 #include "support/reference.hpp"
 
 using namespace shiftnorm;
@@ -17,28 +18,6 @@ namespace cpu = shiftnorm::backend::cpu;
 using ref = shiftnorm::backend::reference::kernels;
 
 namespace {
-
-//! Hostile planes: per (n, c) an offset of 1e4 (std 1), a constant, +-3e3 alternating over the
-//! samples, uint8-like values or N(2, 3), so that a group mixes scales and offsets.
-tensor<float> hostile(shape4 s, unsigned seed) {
-    tensor<float> t(s);
-    std::mt19937 g(seed);
-    std::normal_distribution<float> d(0.f, 1.f);
-    for (index_t n = 0; n < s.n; ++n)
-        for (index_t c = 0; c < s.c; ++c) {
-            float* p = t.view().plane(n, c);
-            for (index_t i = 0; i < s.spatial(); ++i) {
-                switch ((c + n) % 5) {
-                    case 0: p[i] = 1e4f + d(g); break;
-                    case 1: p[i] = -7.25f; break;
-                    case 2: p[i] = (n % 2 ? 3e3f : -3e3f) + d(g); break;
-                    case 3: p[i] = std::floor(128.f + 20.f * d(g)); break;
-                    default: p[i] = 2.f + 3.f * d(g);
-                }
-            }
-        }
-    return t;
-}
 
 struct shape_groups {
     shape4 s;
@@ -65,7 +44,7 @@ template <class Backend>
 void forward_backward_case() {
     for (const auto& [s, G] : cases) {
         CAPTURE(s.n, s.c, s.h, s.w, G);
-        const auto x = hostile(s, 21), dy = test::random_tensor(s, 22, 0.5, 1.0);
+        const auto x = test::hostile(s, 21, true), dy = test::random_tensor(s, 22, 0.5, 1.0);
         std::vector<moments<double>> m, mr;
         tensor<float> y(s), yr(s);
         REQUIRE(Backend::group_forward(x.view(), y.view(), G, m, gn_coef{s.c, G}));
