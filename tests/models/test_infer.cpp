@@ -29,6 +29,23 @@ nn::sequential trained_net(const std::string& name, index_t in_c, index_t width,
     return net;
 }
 
+template <class Norm>
+struct norm_tag {
+    using type = Norm;
+};
+//! The networks these tests cover: eight networks, three normalizations (name, input channels, width).
+template <class F>
+void for_each_network(F&& f) {
+    f(norm_tag<batch_norm<population>>{}, "resnet20", 3, 4);
+    f(norm_tag<batch_norm<population>>{}, "small-resnet8", 1, 4);
+    f(norm_tag<batch_norm<population>>{}, "vgg11", 3, 4);
+    f(norm_tag<batch_norm<population>>{}, "densenet-bc-16-4", 3, 0);
+    f(norm_tag<batch_norm<population>>{}, "wrn-16-2", 3, 0);
+    f(norm_tag<batch_norm<population>>{}, "resnet18", 3, 8);
+    f(norm_tag<group_norm<>>{}, "resnet20", 3, 8);
+    f(norm_tag<robust_norm<>>{}, "resnet20", 3, 4);
+}
+
 bool same_bits(const tensor<float>& a, const tensor<float>& b) {
     return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), std::size_t(a.numel()) * sizeof(float)) == 0;
 }
@@ -49,14 +66,9 @@ void check_chunks(const std::string& name, index_t in_c, index_t width) {
 }  // namespace
 
 TEST_CASE("nn::infer in chunks gives the bits of one eval forward", "[models][infer]") {
-    check_chunks<batch_norm<population>>("resnet20", 3, 4);
-    check_chunks<batch_norm<population>>("small-resnet8", 1, 4);
-    check_chunks<batch_norm<population>>("vgg11", 3, 4);
-    check_chunks<batch_norm<population>>("densenet-bc-16-4", 3, 0);
-    check_chunks<batch_norm<population>>("wrn-16-2", 3, 0);
-    check_chunks<batch_norm<population>>("resnet18", 3, 8);
-    check_chunks<group_norm<>>("resnet20", 3, 8);
-    check_chunks<robust_norm<>>("resnet20", 3, 4);
+    for_each_network([](auto norm, const char* name, index_t in_c, index_t width) {
+        check_chunks<typename decltype(norm)::type>(name, in_c, width);
+    });
 }
 
 TEST_CASE("nn::infer runs batch-statistics modes over the whole batch", "[models][infer]") {
@@ -130,12 +142,7 @@ void check_reuse(const std::string& name, index_t in_c, index_t width) {
 }  // namespace
 
 TEST_CASE("layers reuse their buffers when a smaller batch follows: same bits as a fresh network", "[models][infer]") {
-    check_reuse<batch_norm<population>>("resnet20", 3, 4);
-    check_reuse<batch_norm<population>>("small-resnet8", 1, 4);
-    check_reuse<batch_norm<population>>("vgg11", 3, 4);
-    check_reuse<batch_norm<population>>("densenet-bc-16-4", 3, 0);
-    check_reuse<batch_norm<population>>("wrn-16-2", 3, 0);
-    check_reuse<batch_norm<population>>("resnet18", 3, 8);
-    check_reuse<group_norm<>>("resnet20", 3, 8);
-    check_reuse<robust_norm<>>("resnet20", 3, 4);
+    for_each_network([](auto norm, const char* name, index_t in_c, index_t width) {
+        check_reuse<typename decltype(norm)::type>(name, in_c, width);
+    });
 }
