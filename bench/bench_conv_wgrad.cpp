@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "shiftnorm/nn/conv2d.hpp"
+#include "shiftnorm/nn/conv_shifted.hpp"
 #include "shiftnorm/nn/gemm.hpp"
 
 namespace {
@@ -46,6 +47,73 @@ void weight_grad(benchmark::State& st, bool transposed) {
     st.SetBytesProcessed(st.iterations() * N * (K * P + C * P) * index_t(sizeof(float)));
 }
 
+//! The shifted-window path (nn/conv_shifted.hpp): pad the planes, then the GEMM on their windows.
+void weight_grad_shifted(benchmark::State& st) {
+    nn::set_num_threads(1);
+    const index_t C = st.range(0), H = st.range(1), P = H * H, K = C * 9, N = 32;
+    nn::window2d g;
+    g.kh = g.kw = 3;
+    g.ph = g.pw = 1;
+    if (!d::use_shifted(g, H, H, H, H)) {
+        st.SkipWithError("no AVX-512 kernel on this CPU / in this build");
+        return;
+    }
+    const auto s = d::make_shifted(C, H, H, g);
+    std::vector<index_t> off;
+    d::shifted_offsets(s, off);
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd;
+    std::vector<float> x(std::size_t(N * C * P)), dy(std::size_t(N * C * P)), pad(std::size_t(s.buffer_size())),
+        scratch(std::size_t(s.cols * C)), w(std::size_t(C * K), 0.0f);
+    for (auto& v : x) v = nd(rng);
+    for (auto& v : dy) v = nd(rng);
+    for (auto _ : st) {
+        for (index_t n = 0; n < N; ++n) {
+            d::pad_planes(x.data() + n * C * P, s, pad.data());
+            d::weight_grad_shifted(C, K, dy.data() + n * C * P, pad.data(), off.data(), s, scratch.data(), w.data());
+        }
+        benchmark::DoNotOptimize(w.data());
+    }
+    st.SetItemsProcessed(st.iterations() * N);
+    st.SetBytesProcessed(st.iterations() * N * (K * P + C * P) * index_t(sizeof(float)));
+}
+
+//! The forward product per image: im2col + GEMM against the shifted windows.
+void forward(benchmark::State& st, bool shifted) {
+    nn::set_num_threads(1);
+    const index_t C = st.range(0), H = st.range(1), P = H * H, K = C * 9, N = 32;
+    nn::window2d g;
+    g.kh = g.kw = 3;
+    g.ph = g.pw = 1;
+    if (shifted && !d::use_shifted(g, H, H, H, H)) {
+        st.SkipWithError("no AVX-512 kernel on this CPU / in this build");
+        return;
+    }
+    const auto s = d::make_shifted(C, H, H, g);
+    std::vector<index_t> off;
+    d::shifted_offsets(s, off);
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd;
+    std::vector<float> x(std::size_t(N * C * P)), y(std::size_t(N * C * P)), col(std::size_t(K * P)),
+        pad(std::size_t(s.buffer_size())), wide(std::size_t(s.cols * C)), w(std::size_t(C * K));
+    for (auto& v : x) v = nd(rng);
+    for (auto& v : w) v = nd(rng);
+    for (auto _ : st) {
+        for (index_t n = 0; n < N; ++n) {
+            if (shifted) {
+                d::pad_planes(x.data() + n * C * P, s, pad.data());
+                d::conv_forward_shifted(C, K, w.data(), pad.data(), off.data(), s, wide.data(), y.data() + n * C * P);
+            } else {
+                d::im2col(x.data() + n * C * P, C, H, H, g, H, H, col.data());
+                d::gemm(false, false, C, P, K, 1.0f, w.data(), K, col.data(), P, 0.0f, y.data() + n * C * P, P);
+            }
+        }
+        benchmark::DoNotOptimize(y.data());
+    }
+    st.SetItemsProcessed(st.iterations() * N);
+    st.SetBytesProcessed(st.iterations() * N * (2 * C * P) * index_t(sizeof(float)));
+}
+
 void shapes(benchmark::internal::Benchmark* b) {
     for (const auto& s : std::vector<std::pair<int, int>>{{16, 32}, {32, 16}, {64, 8}, {16, 28}, {32, 14}, {64, 7}})
         b->Args({s.first, s.second});
@@ -55,4 +123,7 @@ void shapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK_CAPTURE(weight_grad, Eigen, false)->Apply(shapes);
 BENCHMARK_CAPTURE(weight_grad, AVX512_transposed, true)->Apply(shapes);
+BENCHMARK(weight_grad_shifted)->Apply(shapes);
+BENCHMARK_CAPTURE(forward, im2col, false)->Apply(shapes);
+BENCHMARK_CAPTURE(forward, shifted, true)->Apply(shapes);
 BENCHMARK_MAIN();

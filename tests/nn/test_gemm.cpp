@@ -91,3 +91,22 @@ TEST_CASE("the AVX-512 kernel itself matches the reference (skipped without AVX-
         CHECK(worst_error(s, true) <= 4.0 * std::max<index_t>(s.K, 1) * 6e-8);
     }
 }
+
+TEST_CASE("transpose: exact on full 16x16 tiles (AVX-512 where available) and on every tail", "[nn][gemm]") {
+    std::mt19937 g(3);
+    std::normal_distribution<float> d;
+    for (const auto& rc : std::vector<std::pair<index_t, index_t>>{
+             {16, 16}, {32, 48}, {64, 32}, {17, 33}, {5, 16}, {16, 7}, {1, 1}, {0, 4}, {48, 31}}) {
+        const index_t R = rc.first, C = rc.second, ldi = C + 3, ldo = R + 5;
+        std::vector<float> in(std::size_t(std::max<index_t>(1, R * ldi))), out(std::size_t(std::max<index_t>(1, C * ldo)), -1.0f);
+        for (auto& v : in) v = d(g);
+        nn::detail::transpose(in.data(), R, C, ldi, out.data(), ldo);
+        INFO(R << " x " << C);
+        bool ok = true;
+        for (index_t r = 0; r < R; ++r)
+            for (index_t c = 0; c < C; ++c) ok = ok && out[std::size_t(c * ldo + r)] == in[std::size_t(r * ldi + c)];
+        for (index_t c = 0; c < C; ++c)  // padding of the output rows untouched
+            for (index_t r = R; r < ldo; ++r) ok = ok && out[std::size_t(c * ldo + r)] == -1.0f;
+        CHECK(ok);
+    }
+}

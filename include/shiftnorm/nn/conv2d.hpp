@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// 2-D convolution (stride, padding, dilation, groups) as im2col + Eigen GEMM, forward and backward.
+// 2-D convolution (stride, padding, dilation, groups) as im2col (or its implicit, shifted form) + GEMM.
 #pragma once
 
 #include <algorithm>
@@ -7,156 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "shiftnorm/nn/conv_shifted.hpp"
 #include "shiftnorm/nn/gemm.hpp"
+#include "shiftnorm/nn/im2col.hpp"
 #include "shiftnorm/nn/init.hpp"
 #include "shiftnorm/nn/module.hpp"
 
 namespace shiftnorm::nn {
-
-//! Geometry of a 2-D convolution or pooling window (PyTorch semantics: floor division).
-struct window2d {
-    index_t kh = 1, kw = 1;  //!< kernel extent
-    index_t sh = 1, sw = 1;  //!< stride
-    index_t ph = 0, pw = 0;  //!< zero padding on each side
-    index_t dh = 1, dw = 1;  //!< dilation
-
-    index_t out_h(index_t h) const { return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
-    index_t out_w(index_t w) const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
-    bool identity_1x1() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
-};
-
-namespace detail {
-
-//! Output columns [lo, hi) of one kernel tap whose input column lies inside [0, W).
-inline void valid_range(index_t W, index_t OW, index_t s, index_t p, index_t off, index_t& lo, index_t& hi) {
-    const index_t a = p - off;  // ow * s >= a
-    lo = a <= 0 ? 0 : (a + s - 1) / s;
-    const index_t b = W - 1 + p - off;  // ow * s <= b
-    hi = b < 0 ? 0 : std::min(OW, b / s + 1);
-    if (hi < lo) hi = lo;
-}
-
-//! True for stride-1, dilation-1 "same" windows (OH = H, OW = W: kernel 2p+1), where every
-//! im2col row is the input plane shifted by one flat offset: one contiguous copy per row plus
-//! zeroed borders, instead of one short copy per output row (3-4x faster on 8x8-32x32 planes).
-inline bool same_stride1(const window2d& g, index_t H, index_t W, index_t OH, index_t OW) {
-    return g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && OH == H && OW == W;
-}
-
-//! Valid flat range [lo, hi) of tap (i, j) in a same/stride-1 row, and its flat offset d.
-inline void same_tap_range(const window2d& g, index_t H, index_t W, index_t i, index_t j, index_t& lo, index_t& hi,
-                           index_t& d) {
-    const index_t di = i - g.ph, dj = j - g.pw;
-    d = di * W + dj;
-    lo = std::max<index_t>(0, -di) * W;
-    hi = std::min<index_t>(H, H - di) * W;
-    lo = std::max(lo, -d);
-    hi = std::min(hi, H * W - d);
-    if (hi < lo) hi = lo;
-}
-
-//! Zeroes, in a same/stride-1 row of tap column offset dj, the columns whose input is padding.
-inline void zero_border_columns(float* row, index_t H, index_t W, index_t dj) {
-    if (dj < 0)
-        for (index_t h = 0; h < H; ++h)
-            for (index_t w = 0; w < -dj && w < W; ++w) row[h * W + w] = 0.0f;
-    else if (dj > 0)
-        for (index_t h = 0; h < H; ++h)
-            for (index_t w = std::max<index_t>(0, W - dj); w < W; ++w) row[h * W + w] = 0.0f;
-}
-
-//! im2col of one image's C channels (caffe layout): col is [C*kh*kw, OH*OW] row-major, row
-//! (c*kh + i)*kw + j holds the input under tap (i, j) of channel c, zero where it is padding.
-inline void im2col(const float* x, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
-                   float* col) {
-    const index_t P = OH * OW;
-    if (same_stride1(g, H, W, OH, OW)) {
-        for (index_t c = 0; c < C; ++c)
-            for (index_t i = 0; i < g.kh; ++i)
-                for (index_t j = 0; j < g.kw; ++j) {
-                    float* row = col + ((c * g.kh + i) * g.kw + j) * P;
-                    const float* xs = x + c * H * W;
-                    index_t lo, hi, d;
-                    same_tap_range(g, H, W, i, j, lo, hi, d);
-                    for (index_t f = 0; f < lo; ++f) row[f] = 0.0f;
-                    for (index_t f = lo; f < hi; ++f) row[f] = xs[f + d];
-                    for (index_t f = hi; f < P; ++f) row[f] = 0.0f;
-                    zero_border_columns(row, H, W, j - g.pw);
-                }
-        return;
-    }
-    for (index_t c = 0; c < C; ++c) {
-        const float* xc = x + c * H * W;
-        for (index_t i = 0; i < g.kh; ++i)
-            for (index_t j = 0; j < g.kw; ++j) {
-                float* row = col + ((c * g.kh + i) * g.kw + j) * P;
-                index_t lo, hi;
-                valid_range(W, OW, g.sw, g.pw, j * g.dw, lo, hi);
-                for (index_t oh = 0; oh < OH; ++oh) {
-                    float* r = row + oh * OW;
-                    const index_t ih = oh * g.sh - g.ph + i * g.dh;
-                    // Plain loops, not memset/memcpy: rows are short (8-32 floats) on CIFAR shapes.
-                    if (ih < 0 || ih >= H) {
-                        for (index_t ow = 0; ow < OW; ++ow) r[ow] = 0.0f;
-                        continue;
-                    }
-                    const float* xr = xc + ih * W - g.pw + j * g.dw;
-                    for (index_t ow = 0; ow < lo; ++ow) r[ow] = 0.0f;
-                    if (g.sw == 1)
-                        for (index_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow];
-                    else
-                        for (index_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow * g.sw];
-                    for (index_t ow = hi; ow < OW; ++ow) r[ow] = 0.0f;
-                }
-            }
-    }
-}
-
-//! Adjoint of im2col: x = col2im(col). In the same/stride-1 case x is overwritten (the
-//! centre tap covers every pixel and is stored first; `col` is scratch: its padding columns
-//! are zeroed); otherwise col is accumulated into x, which the caller zeroes.
-inline void col2im(float* col, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
-                   float* x) {
-    const index_t P = OH * OW;
-    if (same_stride1(g, H, W, OH, OW)) {
-        for (index_t c = 0; c < C; ++c) {
-            float* xs = x + c * H * W;
-            const float* centre = col + ((c * g.kh + g.ph) * g.kw + g.pw) * P;
-            for (index_t f = 0; f < P; ++f) xs[f] = centre[f];
-            for (index_t i = 0; i < g.kh; ++i)
-                for (index_t j = 0; j < g.kw; ++j) {
-                    if (i == g.ph && j == g.pw) continue;
-                    float* row = col + ((c * g.kh + i) * g.kw + j) * P;
-                    index_t lo, hi, d;
-                    same_tap_range(g, H, W, i, j, lo, hi, d);
-                    zero_border_columns(row, H, W, j - g.pw);
-                    for (index_t f = lo; f < hi; ++f) xs[f + d] += row[f];
-                }
-        }
-        return;
-    }
-    for (index_t c = 0; c < C; ++c) {
-        float* xc = x + c * H * W;
-        for (index_t i = 0; i < g.kh; ++i)
-            for (index_t j = 0; j < g.kw; ++j) {
-                const float* row = col + ((c * g.kh + i) * g.kw + j) * P;
-                index_t lo, hi;
-                valid_range(W, OW, g.sw, g.pw, j * g.dw, lo, hi);
-                for (index_t oh = 0; oh < OH; ++oh) {
-                    const index_t ih = oh * g.sh - g.ph + i * g.dh;
-                    if (ih < 0 || ih >= H) continue;
-                    const float* r = row + oh * OW;
-                    float* xr = xc + ih * W - g.pw + j * g.dw;
-                    if (g.sw == 1)
-                        for (index_t ow = lo; ow < hi; ++ow) xr[ow] += r[ow];
-                    else
-                        for (index_t ow = lo; ow < hi; ++ow) xr[ow * g.sw] += r[ow];
-                }
-            }
-    }
-}
-
-}  // namespace detail
 
 //! Convolution options, PyTorch's nn.Conv2d arguments.
 struct conv2d_options {
@@ -224,18 +81,26 @@ public:
         const shape4 is = src.shape();
         const index_t G = opt_.groups, Cg = is.c / G, Og = os.c / G, K = Cg * geo_.kh * geo_.kw, P = os.h * os.w;
         const bool direct = geo_.identity_1x1();
-        prepare_buffers(direct ? 0 : K * P);
+        const bool shifted = nn::detail::use_shifted(geo_, is.h, is.w, os.h, os.w);
+        if (shifted) set_shifted(Cg, is.h, is.w);
+        prepare_buffers(direct || shifted ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0);
         const float* x = src.data();
         float* y = dst_.data();
 SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t n = 0; n < is.n; ++n) {
-            float* col = direct ? nullptr : cols_[std::size_t(nn::detail::thread_id())].data();
+            const std::size_t t = std::size_t(nn::detail::thread_id());
+            float* col = direct || shifted ? nullptr : cols_[t].data();
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
-                if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
                 float* yg = y + (n * os.c + g * Og) * P;
-                nn::detail::gemm(false, false, Og, P, K, 1.0f, weight.data() + g * Og * K, K, direct ? xg : col, P,
-                                 0.0f, yg, P);
+                const float* wg = weight.data() + g * Og * K;
+                if (shifted) {
+                    nn::detail::pad_planes(xg, sg_, pads_[t].data());
+                    nn::detail::conv_forward_shifted(Og, K, wg, pads_[t].data(), off_.data(), sg_, wides_[t].data(), yg);
+                } else {
+                    if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
+                    nn::detail::gemm(false, false, Og, P, K, 1.0f, wg, K, direct ? xg : col, P, 0.0f, yg, P);
+                }
                 if (opt_.bias)
                     for (index_t o = 0; o < Og; ++o) {
                         const float b = bias[std::size_t(g * Og + o)];
@@ -252,8 +117,18 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         const shape4 is = src_->shape(), os = dst_.shape();
         const index_t G = opt_.groups, Cg = is.c / G, Og = os.c / G, K = Cg * geo_.kh * geo_.kw, P = os.h * os.w;
         const bool direct = geo_.identity_1x1();
+        const bool shifted = nn::detail::use_shifted(geo_, is.h, is.w, os.h, os.w);
+        // the weight gradient on the shifted windows only where the garbage columns cost little
+        // (planes of 12 columns and more: bench_conv_wgrad), the input gradient on all of them
+        const bool shifted_w = shifted && is.w >= nn::detail::shifted_wgrad_min_width;
+        if (shifted) set_shifted(Cg, is.h, is.w);
         if (input_grad_) nn::detail::ensure_shape(diff_src_, is);
-        prepare_buffers(direct ? 0 : K * P);
+        prepare_buffers(direct || shifted_w ? 0 : K * P, direct || shifted ? 0 : K * P, shifted ? Cg * sg_.cols : 0);
+        if (shifted && input_grad_) {
+            set_shifted_grad(Og, is.h, is.w);
+            wflip_.resize(weight.size());
+            nn::detail::flip_transpose_weights(weight.data(), G, Og, Cg, geo_.kh, geo_.kw, wflip_.data());
+        }
         const int T = int(cols_.size());
         const bool want_w = param_grad_;
         if (!want_w && !input_grad_) return diff_dst;
@@ -263,7 +138,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         if (want_w)
             for (std::size_t t = 0; t < std::size_t(T); ++t) {
                 dws_[t].assign(weight.size(), 0.0f);
-                if (transposed) dyts_[t].resize(std::size_t(Og * P));
+                if (transposed) dyts_[t].resize(std::size_t(Og * (shifted_w ? sg_.cols : P)));
             }
         const bool same = nn::detail::same_stride1(geo_, is.h, is.w, os.h, os.w);
         const float* x = src_->data();
@@ -272,12 +147,16 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
 SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t n = 0; n < is.n; ++n) {
             const std::size_t t = std::size_t(nn::detail::thread_id());
-            float* col = direct ? nullptr : cols_[t].data();
-            float* dcol = direct ? nullptr : dcols_[t].data();
+            float* col = direct || shifted_w ? nullptr : cols_[t].data();
+            float* dcol = direct || shifted ? nullptr : dcols_[t].data();
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 const float* dyg = dy + (n * os.c + g * Og) * P;
-                if (want_w) {
+                if (want_w && shifted_w) {
+                    nn::detail::pad_planes(xg, sg_, pads_[t].data());
+                    nn::detail::weight_grad_shifted(Og, K, dyg, pads_[t].data(), off_.data(), sg_, dyts_[t].data(),
+                                                    dws_[t].data() + g * Og * K);
+                } else if (want_w) {
                     if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
                     // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K] (or its transpose)
                     if (transposed)
@@ -292,6 +171,12 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                     float* dxg = dx + (n * is.c + g * Cg) * is.h * is.w;
                     if (direct) {
                         nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
+                    } else if (shifted) {
+                        // diff_src_g = the same-window convolution of diff_dst_g with the flipped,
+                        // transposed weights, on the shifted windows of the padded diff_dst planes
+                        nn::detail::pad_planes(dyg, sgd_, dpads_[t].data());
+                        nn::detail::conv_forward_shifted(Cg, Og * geo_.kh * geo_.kw, wflip_.data() + g * Og * K,
+                                                         dpads_[t].data(), offd_.data(), sgd_, wides_[t].data(), dxg);
                     } else {
                         // diff_col [K, P] = weight_g^T * diff_dst_g, scattered back by col2im.
                         nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dcol, P);
@@ -335,23 +220,55 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
     }
 
 private:
-    void prepare_buffers(index_t col_size) {
+    //! Per-thread buffers: im2col columns, input-gradient columns, and for the shifted path the
+    //! padded planes and the wide GEMM output. Grown, never shrunk (no reallocation per batch).
+    void prepare_buffers(index_t col_size, index_t dcol_size, index_t wide_size) {
         const std::size_t T = std::size_t(std::max(1, nn::detail::max_threads()));
         if (cols_.size() != T) {
             cols_.resize(T);
             dcols_.resize(T);
+            pads_.resize(T);
+            dpads_.resize(T);
+            wides_.resize(T);
         }
+        const index_t pad_size = sg_.C > 0 ? sg_.buffer_size() : 0;
+        auto grow = [](std::vector<float>& v, index_t n) {
+            if (index_t(v.size()) < n) v.resize(std::size_t(n));
+        };
         for (std::size_t t = 0; t < T; ++t) {
-            if (index_t(cols_[t].size()) < col_size) cols_[t].resize(std::size_t(col_size));
-            if (input_grad_ && index_t(dcols_[t].size()) < col_size) dcols_[t].resize(std::size_t(col_size));
+            grow(cols_[t], col_size);
+            if (input_grad_) grow(dcols_[t], dcol_size);
+            grow(pads_[t], pad_size);
+            if (input_grad_ && sgd_.C > 0) grow(dpads_[t], sgd_.buffer_size());
+            grow(wides_[t], wide_size);
         }
+    }
+
+    //! The padded-plane geometry and im2col row offsets of the shifted path for this input size.
+    void set_shifted(index_t Cg, index_t H, index_t W) {
+        if (sg_.C == Cg && sg_.H == H && sg_.W == W) return;
+        sg_ = nn::detail::make_shifted(Cg, H, W, geo_);
+        nn::detail::shifted_offsets(sg_, off_);
+    }
+    //! The same for the input gradient's convolution over the Og planes of diff_dst.
+    void set_shifted_grad(index_t Og, index_t H, index_t W) {
+        if (sgd_.C != Og || sgd_.H != H || sgd_.W != W) {
+            sgd_ = nn::detail::make_shifted(Og, H, W, geo_);
+            nn::detail::shifted_offsets(sgd_, offd_);
+        }
+        const std::size_t T = dpads_.size();
+        for (std::size_t t = 0; t < T; ++t)
+            if (index_t(dpads_[t].size()) < sgd_.buffer_size()) dpads_[t].resize(std::size_t(sgd_.buffer_size()));
     }
 
     conv2d_options opt_;
     window2d geo_;
     const tensor<float>* src_ = nullptr;
     tensor<float> dst_, diff_src_;
-    std::vector<std::vector<float>> cols_, dcols_, dws_, dyts_;
+    std::vector<std::vector<float>> cols_, dcols_, dws_, dyts_, pads_, dpads_, wides_;
+    nn::detail::shifted_geometry sg_, sgd_;  // set by set_shifted / set_shifted_grad (C = 0: not yet)
+    std::vector<index_t> off_, offd_;
+    std::vector<float> wflip_;  // flipped, transposed weights of the shifted input gradient
 };
 
 }  // namespace shiftnorm::nn

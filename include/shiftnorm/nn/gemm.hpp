@@ -57,12 +57,22 @@ inline void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, fl
 #endif
 }
 
-//! out[c * ldo + r] = in[r * ldi + c] for an R x C block (16 x 16 tiles, reads contiguous).
+//! out[c * ldo + r] = in[r * ldi + c] for an R x C block (16 x 16 tiles, reads contiguous; full
+//! tiles transposed in AVX-512 registers where the kernel runs).
 inline void transpose(const float* in, index_t R, index_t C, index_t ldi, float* out, index_t ldo) {
     constexpr index_t B = 16;
+#if defined(SHIFTNORM_HAS_AVX512_GEMM)
+    const bool fast = avx512_gemm_available();
+#endif
     for (index_t r0 = 0; r0 < R; r0 += B)
         for (index_t c0 = 0; c0 < C; c0 += B) {
             const index_t r1 = std::min(R, r0 + B), c1 = std::min(C, c0 + B);
+#if defined(SHIFTNORM_HAS_AVX512_GEMM)
+            if (fast && r1 - r0 == B && c1 - c0 == B) {
+                transpose16x16_avx512(in + r0 * ldi + c0, ldi, out + c0 * ldo + r0, ldo);
+                continue;
+            }
+#endif
             for (index_t r = r0; r < r1; ++r)
                 for (index_t c = c0; c < c1; ++c) out[c * ldo + r] = in[r * ldi + c];
         }

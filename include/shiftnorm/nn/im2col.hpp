@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+// Window geometry (window2d) and the materialized im2col / col2im of the convolution layer.
+#pragma once
+
+#include <algorithm>
+
+#include "shiftnorm/core/shape.hpp"
+
+namespace shiftnorm::nn {
+
+//! Geometry of a 2-D convolution or pooling window (PyTorch semantics: floor division).
+struct window2d {
+    index_t kh = 1, kw = 1;  //!< kernel extent
+    index_t sh = 1, sw = 1;  //!< stride
+    index_t ph = 0, pw = 0;  //!< zero padding on each side
+    index_t dh = 1, dw = 1;  //!< dilation
+
+    index_t out_h(index_t h) const { return (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
+    index_t out_w(index_t w) const { return (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
+    bool identity_1x1() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+};
+
+namespace detail {
+
+//! Output columns [lo, hi) of one kernel tap whose input column lies inside [0, W).
+inline void valid_range(index_t W, index_t OW, index_t s, index_t p, index_t off, index_t& lo, index_t& hi) {
+    const index_t a = p - off;  // ow * s >= a
+    lo = a <= 0 ? 0 : (a + s - 1) / s;
+    const index_t b = W - 1 + p - off;  // ow * s <= b
+    hi = b < 0 ? 0 : std::min(OW, b / s + 1);
+    if (hi < lo) hi = lo;
+}
+
+//! True for stride-1, dilation-1 "same" windows (OH = H, OW = W: kernel 2p+1), where every
+//! im2col row is the input plane shifted by one flat offset: one contiguous copy per row plus
+//! zeroed borders, instead of one short copy per output row (3-4x faster on 8x8-32x32 planes).
+inline bool same_stride1(const window2d& g, index_t H, index_t W, index_t OH, index_t OW) {
+    return g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && OH == H && OW == W;
+}
+
+//! Valid flat range [lo, hi) of tap (i, j) in a same/stride-1 row, and its flat offset d.
+inline void same_tap_range(const window2d& g, index_t H, index_t W, index_t i, index_t j, index_t& lo, index_t& hi,
+                           index_t& d) {
+    const index_t di = i - g.ph, dj = j - g.pw;
+    d = di * W + dj;
+    lo = std::max<index_t>(0, -di) * W;
+    hi = std::min<index_t>(H, H - di) * W;
+    lo = std::max(lo, -d);
+    hi = std::min(hi, H * W - d);
+    if (hi < lo) hi = lo;
+}
+
+//! Zeroes, in a same/stride-1 row of tap column offset dj, the columns whose input is padding.
+inline void zero_border_columns(float* row, index_t H, index_t W, index_t dj) {
+    if (dj < 0)
+        for (index_t h = 0; h < H; ++h)
+            for (index_t w = 0; w < -dj && w < W; ++w) row[h * W + w] = 0.0f;
+    else if (dj > 0)
+        for (index_t h = 0; h < H; ++h)
+            for (index_t w = std::max<index_t>(0, W - dj); w < W; ++w) row[h * W + w] = 0.0f;
+}
+
+//! im2col of one image's C channels (caffe layout): col is [C*kh*kw, OH*OW] row-major, row
+//! (c*kh + i)*kw + j holds the input under tap (i, j) of channel c, zero where it is padding.
+inline void im2col(const float* x, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
+                   float* col) {
+    const index_t P = OH * OW;
+    if (same_stride1(g, H, W, OH, OW)) {
+        for (index_t c = 0; c < C; ++c)
+            for (index_t i = 0; i < g.kh; ++i)
+                for (index_t j = 0; j < g.kw; ++j) {
+                    float* row = col + ((c * g.kh + i) * g.kw + j) * P;
+                    const float* xs = x + c * H * W;
+                    index_t lo, hi, d;
+                    same_tap_range(g, H, W, i, j, lo, hi, d);
+                    for (index_t f = 0; f < lo; ++f) row[f] = 0.0f;
+                    for (index_t f = lo; f < hi; ++f) row[f] = xs[f + d];
+                    for (index_t f = hi; f < P; ++f) row[f] = 0.0f;
+                    zero_border_columns(row, H, W, j - g.pw);
+                }
+        return;
+    }
+    for (index_t c = 0; c < C; ++c) {
+        const float* xc = x + c * H * W;
+        for (index_t i = 0; i < g.kh; ++i)
+            for (index_t j = 0; j < g.kw; ++j) {
+                float* row = col + ((c * g.kh + i) * g.kw + j) * P;
+                index_t lo, hi;
+                valid_range(W, OW, g.sw, g.pw, j * g.dw, lo, hi);
+                for (index_t oh = 0; oh < OH; ++oh) {
+                    float* r = row + oh * OW;
+                    const index_t ih = oh * g.sh - g.ph + i * g.dh;
+                    // Plain loops, not memset/memcpy: rows are short (8-32 floats) on CIFAR shapes.
+                    if (ih < 0 || ih >= H) {
+                        for (index_t ow = 0; ow < OW; ++ow) r[ow] = 0.0f;
+                        continue;
+                    }
+                    const float* xr = xc + ih * W - g.pw + j * g.dw;
+                    for (index_t ow = 0; ow < lo; ++ow) r[ow] = 0.0f;
+                    if (g.sw == 1)
+                        for (index_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow];
+                    else
+                        for (index_t ow = lo; ow < hi; ++ow) r[ow] = xr[ow * g.sw];
+                    for (index_t ow = hi; ow < OW; ++ow) r[ow] = 0.0f;
+                }
+            }
+    }
+}
+
+//! Adjoint of im2col: x = col2im(col). In the same/stride-1 case x is overwritten (the
+//! centre tap covers every pixel and is stored first; `col` is scratch: its padding columns
+//! are zeroed); otherwise col is accumulated into x, which the caller zeroes.
+inline void col2im(float* col, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
+                   float* x) {
+    const index_t P = OH * OW;
+    if (same_stride1(g, H, W, OH, OW)) {
+        for (index_t c = 0; c < C; ++c) {
+            float* xs = x + c * H * W;
+            const float* centre = col + ((c * g.kh + g.ph) * g.kw + g.pw) * P;
+            for (index_t f = 0; f < P; ++f) xs[f] = centre[f];
+            for (index_t i = 0; i < g.kh; ++i)
+                for (index_t j = 0; j < g.kw; ++j) {
+                    if (i == g.ph && j == g.pw) continue;
+                    float* row = col + ((c * g.kh + i) * g.kw + j) * P;
+                    index_t lo, hi, d;
+                    same_tap_range(g, H, W, i, j, lo, hi, d);
+                    zero_border_columns(row, H, W, j - g.pw);
+                    for (index_t f = lo; f < hi; ++f) xs[f + d] += row[f];
+                }
+        }
+        return;
+    }
+    for (index_t c = 0; c < C; ++c) {
+        float* xc = x + c * H * W;
+        for (index_t i = 0; i < g.kh; ++i)
+            for (index_t j = 0; j < g.kw; ++j) {
+                const float* row = col + ((c * g.kh + i) * g.kw + j) * P;
+                index_t lo, hi;
+                valid_range(W, OW, g.sw, g.pw, j * g.dw, lo, hi);
+                for (index_t oh = 0; oh < OH; ++oh) {
+                    const index_t ih = oh * g.sh - g.ph + i * g.dh;
+                    if (ih < 0 || ih >= H) continue;
+                    const float* r = row + oh * OW;
+                    float* xr = xc + ih * W - g.pw + j * g.dw;
+                    if (g.sw == 1)
+                        for (index_t ow = lo; ow < hi; ++ow) xr[ow] += r[ow];
+                    else
+                        for (index_t ow = lo; ow < hi; ++ow) xr[ow * g.sw] += r[ow];
+                }
+            }
+    }
+}
+
+}  // namespace detail
+
+}  // namespace shiftnorm::nn

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+// The shifted-window (implicit im2col) convolution path against the materialized im2col + GEMM it
+// replaces: bit-identical forward outputs and weight gradients; forward and input gradient against
+// a double-precision reference.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "shiftnorm/nn/conv2d.hpp"
+
+using namespace shiftnorm;
+namespace d = shiftnorm::nn::detail;
+
+namespace {
+struct conv_case {
+    index_t n, c, o, h, w, k, groups;
+};
+
+// CIFAR / Fashion-MNIST ResNet shapes, odd planes (tails of every strip width), 5x5 kernels,
+// planes narrower than one vector, groups, the 3-channel first layer.
+const conv_case cases[] = {
+    {3, 16, 16, 32, 32, 3, 1}, {2, 32, 32, 16, 16, 3, 1}, {2, 64, 64, 8, 8, 3, 1}, {2, 16, 16, 28, 28, 3, 1},
+    {2, 64, 64, 7, 7, 3, 1},   {2, 3, 16, 32, 32, 3, 1},  {2, 5, 11, 9, 13, 3, 1}, {2, 4, 6, 6, 5, 5, 1},
+    {2, 8, 8, 3, 2, 3, 2},     {1, 2, 3, 1, 1, 3, 1},     {2, 12, 20, 17, 33, 3, 1}, {2, 6, 9, 40, 3, 5, 3},
+};
+
+std::vector<float> randn(std::size_t n, unsigned seed) {
+    std::mt19937 g(seed);
+    std::normal_distribution<float> nd;
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(g);
+    return v;
+}
+
+bool bits_equal(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+}  // namespace
+
+TEST_CASE("shifted convolution: same bits as im2col + GEMM, forward and weight gradient", "[nn][conv2d][shifted]") {
+    const int threads_before = nn::num_threads();
+    for (const auto& cc : cases) {
+        nn::conv2d conv(nn::conv2d_options{cc.c, cc.o, cc.k, 1, cc.k / 2, 1, cc.groups, false});
+        const nn::window2d& g = conv.window();
+        if (!d::use_shifted(g, cc.h, cc.w, cc.h, cc.w)) {
+            WARN("no AVX-512 GEMM on this CPU / in this build: the shifted path is not used, nothing to compare");
+            nn::set_num_threads(threads_before);
+            return;
+        }
+        INFO(conv.describe() << " on " << cc.n << "x" << cc.c << "x" << cc.h << "x" << cc.w);
+        conv.weight = randn(conv.weight.size(), unsigned(cc.c * 7 + cc.h));
+        nn::set_num_threads(1);  // one thread: the weight-gradient partials are summed image by image
+        tensor<float> x({cc.n, cc.c, cc.h, cc.w});
+        const auto xv = randn(std::size_t(x.numel()), unsigned(cc.w * 3 + 1));
+        std::copy(xv.begin(), xv.end(), x.data());
+        const auto& y = conv.forward(x, nn::mode::train);
+        tensor<float> dy(y.shape());
+        const auto dyv = randn(std::size_t(dy.numel()), unsigned(cc.o + 5));
+        std::copy(dyv.begin(), dyv.end(), dy.data());
+        std::fill(conv.diff_weight.begin(), conv.diff_weight.end(), 0.0f);
+        const auto& dx = conv.backward(dy);
+
+        // the materialized path: im2col into a column matrix, the same GEMM and weight_grad_t
+        const index_t G = cc.groups, Cg = cc.c / G, Og = cc.o / G, K = Cg * cc.k * cc.k, P = cc.h * cc.w;
+        std::vector<float> col(std::size_t(K * P)), yref(std::size_t(y.numel())), scratch(std::size_t(Og * P)),
+            wt(conv.weight.size(), 0.0f);
+        for (index_t n = 0; n < cc.n; ++n)
+            for (index_t gi = 0; gi < G; ++gi) {
+                const float* xg = x.data() + (n * cc.c + gi * Cg) * P;
+                d::im2col(xg, Cg, cc.h, cc.w, g, cc.h, cc.w, col.data());
+                d::gemm(false, false, Og, P, K, 1.0f, conv.weight.data() + gi * Og * K, K, col.data(), P, 0.0f,
+                        yref.data() + (n * cc.o + gi * Og) * P, P);
+                d::weight_grad_t(Og, K, P, dy.data() + (n * cc.o + gi * Og) * P, P, col.data(), P, scratch.data(),
+                                 wt.data() + gi * Og * K);
+            }
+        CHECK(bits_equal(y.data(), yref.data(), yref.size()));
+        std::vector<float> dw(conv.weight.size());
+        for (index_t gi = 0; gi < G; ++gi)
+            for (index_t o = 0; o < Og; ++o)
+                for (index_t k = 0; k < K; ++k)
+                    dw[std::size_t((gi * Og + o) * K + k)] = 0.0f + wt[std::size_t(gi * Og * K + k * Og + o)];
+        CHECK(bits_equal(conv.diff_weight.data(), dw.data(), dw.size()));
+
+        // and against a double-precision reference (cross-correlation, zero padding)
+        double worst = 0;
+        const index_t p = cc.k / 2;
+        for (index_t n = 0; n < cc.n; ++n)
+            for (index_t oc = 0; oc < cc.o; ++oc)
+                for (index_t oh = 0; oh < cc.h; ++oh)
+                    for (index_t ow = 0; ow < cc.w; ++ow) {
+                        const index_t gi = oc / Og;
+                        double s = 0, mag = 0;
+                        for (index_t c = 0; c < Cg; ++c)
+                            for (index_t i = 0; i < cc.k; ++i)
+                                for (index_t j = 0; j < cc.k; ++j) {
+                                    const index_t ih = oh - p + i, iw = ow - p + j;
+                                    if (ih < 0 || ih >= cc.h || iw < 0 || iw >= cc.w) continue;
+                                    const double t = double(conv.weight[std::size_t(((oc * Cg + c) * cc.k + i) * cc.k + j)]) *
+                                                     double(x.data()[((n * cc.c + gi * Cg + c) * cc.h + ih) * cc.w + iw]);
+                                    s += t;
+                                    mag += std::fabs(t);
+                                }
+                        const double got = y.data()[((n * cc.o + oc) * cc.h + oh) * cc.w + ow];
+                        worst = std::max(worst, std::fabs(got - s) / (mag + 1e-30));
+                    }
+        CHECK(worst < 1e-5);
+
+        // the input gradient (a same-window convolution of diff_dst with the flipped, transposed
+        // weights: another summation order, so against the double reference only)
+        REQUIRE(dx.shape() == x.shape());
+        double worst_dx = 0;
+        for (index_t n = 0; n < cc.n; ++n)
+            for (index_t ci = 0; ci < cc.c; ++ci)
+                for (index_t ih = 0; ih < cc.h; ++ih)
+                    for (index_t iw = 0; iw < cc.w; ++iw) {
+                        const index_t gi = ci / Cg, c = ci % Cg;
+                        double s = 0, mag = 0;
+                        for (index_t o = 0; o < Og; ++o)
+                            for (index_t i = 0; i < cc.k; ++i)
+                                for (index_t j = 0; j < cc.k; ++j) {
+                                    const index_t oh = ih + p - i, ow = iw + p - j;
+                                    if (oh < 0 || oh >= cc.h || ow < 0 || ow >= cc.w) continue;
+                                    const index_t oc = gi * Og + o;
+                                    const double t = double(conv.weight[std::size_t(((oc * Cg + c) * cc.k + i) * cc.k + j)]) *
+                                                     double(dy.data()[((n * cc.o + oc) * cc.h + oh) * cc.w + ow]);
+                                    s += t;
+                                    mag += std::fabs(t);
+                                }
+                        const double got = dx.data()[((n * cc.c + ci) * cc.h + ih) * cc.w + iw];
+                        worst_dx = std::max(worst_dx, std::fabs(got - s) / (mag + 1e-30));
+                    }
+        CHECK(worst_dx < 1e-5);
+    }
+    nn::set_num_threads(threads_before);
+}
+
+TEST_CASE("shifted convolution: the padded planes and row offsets", "[nn][conv2d][shifted]") {
+    nn::window2d g{3, 3, 1, 1, 1, 1, 1, 1};
+    const auto s = d::make_shifted(2, 3, 4, g);
+    CHECK(s.Hp == 5);
+    CHECK(s.Wp == 6);
+    CHECK(s.cols == 18);
+    std::vector<float> x(24);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i + 1);
+    std::vector<float> pad(std::size_t(s.buffer_size()), -7.0f);
+    d::pad_planes(x.data(), s, pad.data());
+    for (index_t c = 0; c < 2; ++c)
+        for (index_t r = 0; r < 5; ++r)
+            for (index_t q = 0; q < 6; ++q) {
+                const bool inside = r >= 1 && r <= 3 && q >= 1 && q <= 4;
+                const float want = inside ? x[std::size_t(c * 12 + (r - 1) * 4 + (q - 1))] : 0.0f;
+                CHECK(pad[std::size_t(c * 30 + r * 6 + q)] == want);
+            }
+    for (index_t i = 60; i < s.buffer_size(); ++i) CHECK(pad[std::size_t(i)] == 0.0f);  // slack zeroed
+    std::vector<index_t> off;
+    d::shifted_offsets(s, off);
+    REQUIRE(off.size() == 18u);
+    CHECK(off[0] == 0);
+    CHECK(off[4] == 7);    // centre tap of channel 0: one row and one column in
+    CHECK(off[9 + 8] == 30 + 14);  // tap (2, 2) of channel 1
+}
