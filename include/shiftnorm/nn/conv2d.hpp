@@ -25,12 +25,16 @@ struct conv2d_options {
 //! 2-D convolution (cross-correlation, as PyTorch): dst[n,o] = sum_c w[o,c] * src[n,c] + b[o].
 //! weight is OIHW [out, in/groups, k, k] (PyTorch's layout and name `weight`), bias [out].
 //! Forward: per image and group, im2col into a per-thread buffer [in/g*k*k, OH*OW] and one
-//! row-major Eigen GEMM; a 1x1 stride-1 unpadded convolution multiplies src in place.
-//! Backward recomputes the columns (no k*k-times larger cache): diff_weight += diff_dst * col^T
-//! (on AVX-512 accumulated transposed, col * diff_dst^T: nn::detail::weight_grad_t),
-//! diff_col = weight^T * diff_dst, col2im into diff_src. Images run in parallel (OpenMP) with
-//! per-thread weight-gradient partials summed in a fixed order (deterministic for a fixed
-//! thread count). Cost: 2*N*OH*OW*out*in/g*k*k flops forward, twice that backward.
+//! row-major GEMM; a 1x1 stride-1 unpadded convolution multiplies src in place. Same/stride-1
+//! windows (3x3 pad 1, 5x5 pad 2, ...) on the AVX-512 kernel skip the column matrix: the GEMM reads
+//! shifted windows of the zero-padded planes (nn/conv_shifted.hpp; same bits as im2col + GEMM).
+//! Backward: diff_weight += diff_dst * col^T (on AVX-512 accumulated transposed, col * diff_dst^T:
+//! nn::detail::weight_grad_t, or weight_grad_shifted on planes of 12 columns and more, same bits);
+//! diff_src = col2im(weight^T * diff_dst), or for same/stride-1 windows on AVX-512 the same-window
+//! convolution of diff_dst with the flipped, transposed weights (another summation order).
+//! Images run in parallel (OpenMP) with per-thread weight-gradient partials summed in a fixed
+//! order (deterministic for a fixed thread count). Cost: 2*N*OH*OW*out*in/g*k*k flops forward,
+//! twice that backward.
 class conv2d : public module {
 public:
     std::vector<float> weight, bias, diff_weight, diff_bias;
