@@ -160,3 +160,61 @@ TEST_CASE("shifted convolution: the padded planes and row offsets", "[nn][conv2d
     CHECK(off[4] == 7);    // centre tap of channel 0: one row and one column in
     CHECK(off[9 + 8] == 30 + 14);  // tap (2, 2) of channel 1
 }
+
+TEST_CASE("shifted convolution: same bits for 1 and 2 threads and across input sizes", "[nn][conv2d][shifted][threads]") {
+    const int threads_before = nn::num_threads();
+    struct result {
+        std::vector<float> y, dx, dw;
+    };
+    // one layer fed 16x16, then 8x8 (weight gradient on im2col there), then 16x16 again, 5 and 3 images
+    auto run = [](nn::conv2d& conv, index_t n, index_t h, unsigned seed) {
+        tensor<float> x({n, 8, h, h});
+        const auto xv = randn(std::size_t(x.numel()), seed);
+        std::copy(xv.begin(), xv.end(), x.data());
+        result r;
+        const auto& y = conv.forward(x, nn::mode::train);
+        r.y.assign(y.data(), y.data() + y.numel());
+        tensor<float> dy(y.shape());
+        const auto dyv = randn(std::size_t(dy.numel()), seed + 1);
+        std::copy(dyv.begin(), dyv.end(), dy.data());
+        std::fill(conv.diff_weight.begin(), conv.diff_weight.end(), 0.0f);
+        const auto& dx = conv.backward(dy);
+        r.dx.assign(dx.data(), dx.data() + dx.numel());
+        r.dw = conv.diff_weight;
+        return r;
+    };
+    const index_t sizes[][2] = {{5, 16}, {3, 8}, {3, 16}, {5, 16}};
+    std::vector<result> one, two, fresh;
+    nn::conv2d a(8, 12, 3, 1, 1), b(8, 12, 3, 1, 1);
+    a.weight = randn(a.weight.size(), 9);
+    b.weight = a.weight;
+    nn::set_num_threads(1);
+    for (const auto& s : sizes) one.push_back(run(a, s[0], s[1], unsigned(s[0] * 100 + s[1])));
+    nn::set_num_threads(2);
+    for (const auto& s : sizes) two.push_back(run(b, s[0], s[1], unsigned(s[0] * 100 + s[1])));
+    nn::set_num_threads(1);
+    for (const auto& s : sizes) {
+        nn::conv2d c(8, 12, 3, 1, 1);
+        c.weight = a.weight;
+        fresh.push_back(run(c, s[0], s[1], unsigned(s[0] * 100 + s[1])));
+    }
+    nn::set_num_threads(threads_before);
+    for (std::size_t i = 0; i < one.size(); ++i) {
+        INFO("call " << i);
+        // forward and input gradient: each image on its own, whatever the thread
+        CHECK(one[i].y == two[i].y);
+        CHECK(one[i].dx == two[i].dx);
+        // a layer that saw other sizes before gives a fresh layer's bits
+        CHECK(one[i].y == fresh[i].y);
+        CHECK(one[i].dx == fresh[i].dx);
+        CHECK(one[i].dw == fresh[i].dw);
+        // the weight gradient sums per-thread partials: another order for 2 threads, close
+        REQUIRE(one[i].dw.size() == two[i].dw.size());
+        double worst = 0, scale = 0;
+        for (std::size_t k = 0; k < one[i].dw.size(); ++k) {
+            worst = std::max(worst, double(std::fabs(one[i].dw[k] - two[i].dw[k])));
+            scale = std::max(scale, double(std::fabs(one[i].dw[k])));
+        }
+        CHECK(worst <= 1e-5 * scale);
+    }
+}
