@@ -2,7 +2,8 @@
 // The convolution's weight gradient per image (issue 14): im2col + Eigen's dW += dY * col^T (the
 // peer, also what the oneDNN-less build ran before) against im2col + the transposed AVX-512 form
 // (nn::detail::weight_grad_t: dY transposed, then Wt += col * dY^T), on the CIFAR ResNet / small
-// ResNet 3x3 shapes. Bytes: the col and dY each image reads. One thread, batches of 32 images.
+// ResNet 3x3 shapes; and the shifted-window forward / weight gradient (nn/conv_shifted.hpp) against
+// im2col + GEMM. Bytes: the col and dY each image reads. One thread, batches of 32 images.
 // Run: bench_conv_wgrad --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
 #include <benchmark/benchmark.h>
 
@@ -47,20 +48,26 @@ void weight_grad(benchmark::State& st, bool transposed) {
     st.SetBytesProcessed(st.iterations() * N * (K * P + C * P) * index_t(sizeof(float)));
 }
 
+//! The 3x3 pad-1 window, its shifted geometry and row offsets for C channels of H x H planes.
+struct shifted_setup {
+    nn::window2d g{3, 3, 1, 1, 1, 1, 1, 1};
+    d::shifted_geometry s;
+    std::vector<index_t> off;
+    shifted_setup(index_t C, index_t H) : s(d::make_shifted(C, H, H, g)) { d::shifted_offsets(s, off); }
+    bool available() const { return d::use_shifted(g, s.H, s.W, s.H, s.W); }
+};
+
 //! The shifted-window path (nn/conv_shifted.hpp): pad the planes, then the GEMM on their windows.
 void weight_grad_shifted(benchmark::State& st) {
     nn::set_num_threads(1);
     const index_t C = st.range(0), H = st.range(1), P = H * H, K = C * 9, N = 32;
-    nn::window2d g;
-    g.kh = g.kw = 3;
-    g.ph = g.pw = 1;
-    if (!d::use_shifted(g, H, H, H, H)) {
+    const shifted_setup su(C, H);
+    if (!su.available()) {
         st.SkipWithError("no AVX-512 kernel on this CPU / in this build");
         return;
     }
-    const auto s = d::make_shifted(C, H, H, g);
-    std::vector<index_t> off;
-    d::shifted_offsets(s, off);
+    const auto& s = su.s;
+    const auto& off = su.off;
     std::mt19937 rng(1);
     std::normal_distribution<float> nd;
     std::vector<float> x(std::size_t(N * C * P)), dy(std::size_t(N * C * P)), pad(std::size_t(s.buffer_size())),
@@ -82,16 +89,14 @@ void weight_grad_shifted(benchmark::State& st) {
 void forward(benchmark::State& st, bool shifted) {
     nn::set_num_threads(1);
     const index_t C = st.range(0), H = st.range(1), P = H * H, K = C * 9, N = 32;
-    nn::window2d g;
-    g.kh = g.kw = 3;
-    g.ph = g.pw = 1;
-    if (shifted && !d::use_shifted(g, H, H, H, H)) {
+    const shifted_setup su(C, H);
+    if (shifted && !su.available()) {
         st.SkipWithError("no AVX-512 kernel on this CPU / in this build");
         return;
     }
-    const auto s = d::make_shifted(C, H, H, g);
-    std::vector<index_t> off;
-    d::shifted_offsets(s, off);
+    const auto& s = su.s;
+    const auto& off = su.off;
+    const auto& g = su.g;
     std::mt19937 rng(1);
     std::normal_distribution<float> nd;
     std::vector<float> x(std::size_t(N * C * P)), y(std::size_t(N * C * P)), col(std::size_t(K * P)),
