@@ -88,6 +88,7 @@ public:
         const bool shifted = nn::detail::use_shifted(geo_, is.h, is.w, os.h, os.w);
         if (shifted) set_shifted(Cg, is.h, is.w);
         prepare_buffers(direct || shifted ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0);
+        if (shifted) zero_pads();
         const float* x = src.data();
         float* y = dst_.data();
 SHIFTNORM_OMP(omp parallel for schedule(static))
@@ -99,7 +100,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                 float* yg = y + (n * os.c + g * Og) * P;
                 const float* wg = weight.data() + g * Og * K;
                 if (shifted) {
-                    nn::detail::pad_planes(xg, sg_, pads_[t].data());
+                    nn::detail::copy_planes(xg, sg_, pads_[t].data());
                     nn::detail::conv_forward_shifted(Og, K, wg, pads_[t].data(), off_.data(), sg_, wides_[t].data(), yg);
                 } else {
                     if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
@@ -130,6 +131,10 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         prepare_buffers(direct || shifted_w ? 0 : K * P, direct || shifted ? 0 : K * P, shifted ? Cg * sg_.cols : 0);
         if (shifted && input_grad_) {
             set_shifted_grad(Og, is.h, is.w);
+            if (!dpads_zeroed_) {  // borders and slack stay zero: each image copies interiors only
+                for (auto& v : dpads_) std::fill(v.begin(), v.end(), 0.0f);
+                dpads_zeroed_ = true;
+            }
             wflip_.resize(weight.size());
             nn::detail::flip_transpose_weights(weight.data(), G, Og, Cg, geo_.kh, geo_.kw, wflip_.data());
         }
@@ -142,8 +147,17 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         if (want_w)
             for (std::size_t t = 0; t < std::size_t(T); ++t) {
                 dws_[t].assign(weight.size(), 0.0f);
-                if (transposed) dyts_[t].resize(std::size_t(Og * (shifted_w ? sg_.cols : P)));
+                const std::size_t n_dyt = std::size_t(Og * (shifted_w ? sg_.cols : P));
+                if (transposed && dyts_[t].size() != n_dyt) {
+                    dyts_[t].resize(n_dyt);
+                    dyts_zeroed_ = false;
+                }
             }
+        if (shifted_w && !dyts_zeroed_) {  // the garbage rows of dy^T stay zero from here on
+            for (auto& v : dyts_) std::fill(v.begin(), v.end(), 0.0f);
+            dyts_zeroed_ = true;
+        }
+        if (shifted && want_w) zero_pads();
         const bool same = nn::detail::same_stride1(geo_, is.h, is.w, os.h, os.w);
         const float* x = src_->data();
         const float* dy = diff_dst.data();
@@ -157,9 +171,9 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 const float* dyg = dy + (n * os.c + g * Og) * P;
                 if (want_w && shifted_w) {
-                    nn::detail::pad_planes(xg, sg_, pads_[t].data());
+                    nn::detail::copy_planes(xg, sg_, pads_[t].data());
                     nn::detail::weight_grad_shifted(Og, K, dyg, pads_[t].data(), off_.data(), sg_, dyts_[t].data(),
-                                                    dws_[t].data() + g * Og * K);
+                                                    dws_[t].data() + g * Og * K, true);
                 } else if (want_w) {
                     if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
                     // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K] (or its transpose)
@@ -178,7 +192,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                     } else if (shifted) {
                         // diff_src_g = the same-window convolution of diff_dst_g with the flipped,
                         // transposed weights, on the shifted windows of the padded diff_dst planes
-                        nn::detail::pad_planes(dyg, sgd_, dpads_[t].data());
+                        nn::detail::copy_planes(dyg, sgd_, dpads_[t].data());
                         nn::detail::conv_forward_shifted(Cg, Og * geo_.kh * geo_.kw, wflip_.data() + g * Og * K,
                                                          dpads_[t].data(), offd_.data(), sgd_, wides_[t].data(), dxg);
                     } else {
@@ -237,13 +251,15 @@ private:
         }
         const index_t pad_size = sg_.C > 0 ? sg_.buffer_size() : 0;
         auto grow = [](std::vector<float>& v, index_t n) {
-            if (index_t(v.size()) < n) v.resize(std::size_t(n));
+            if (index_t(v.size()) >= n) return false;
+            v.resize(std::size_t(n));
+            return true;
         };
         for (std::size_t t = 0; t < T; ++t) {
             grow(cols_[t], col_size);
             if (input_grad_) grow(dcols_[t], dcol_size);
-            grow(pads_[t], pad_size);
-            if (input_grad_ && sgd_.C > 0) grow(dpads_[t], sgd_.buffer_size());
+            if (grow(pads_[t], pad_size)) pads_zeroed_ = false;
+            if (input_grad_ && sgd_.C > 0 && grow(dpads_[t], sgd_.buffer_size())) dpads_zeroed_ = false;
             grow(wides_[t], wide_size);
         }
     }
@@ -253,16 +269,27 @@ private:
         if (sg_.C == Cg && sg_.H == H && sg_.W == W) return;
         sg_ = nn::detail::make_shifted(Cg, H, W, geo_);
         nn::detail::shifted_offsets(sg_, off_);
+        pads_zeroed_ = dyts_zeroed_ = false;
+    }
+    //! Zeroes the padded-plane buffers once per geometry (then only their interiors are written).
+    void zero_pads() {
+        if (pads_zeroed_) return;
+        for (auto& v : pads_) std::fill(v.begin(), v.end(), 0.0f);
+        pads_zeroed_ = true;
     }
     //! The same for the input gradient's convolution over the Og planes of diff_dst.
     void set_shifted_grad(index_t Og, index_t H, index_t W) {
         if (sgd_.C != Og || sgd_.H != H || sgd_.W != W) {
             sgd_ = nn::detail::make_shifted(Og, H, W, geo_);
             nn::detail::shifted_offsets(sgd_, offd_);
+            dpads_zeroed_ = false;
         }
         const std::size_t T = dpads_.size();
         for (std::size_t t = 0; t < T; ++t)
-            if (index_t(dpads_[t].size()) < sgd_.buffer_size()) dpads_[t].resize(std::size_t(sgd_.buffer_size()));
+            if (index_t(dpads_[t].size()) < sgd_.buffer_size()) {
+                dpads_[t].resize(std::size_t(sgd_.buffer_size()));
+                dpads_zeroed_ = false;
+            }
     }
 
     conv2d_options opt_;
@@ -273,6 +300,9 @@ private:
     nn::detail::shifted_geometry sg_, sgd_;  // set by set_shifted / set_shifted_grad (C = 0: not yet)
     std::vector<index_t> off_, offd_;
     std::vector<float> wflip_;  // flipped, transposed weights of the shifted input gradient
+    // The shifted paths' buffers hold zeros outside what each image writes (plane borders, slack,
+    // the garbage rows of dy^T); reset when a geometry or a buffer changes.
+    bool pads_zeroed_ = false, dpads_zeroed_ = false, dyts_zeroed_ = false;
 };
 
 }  // namespace shiftnorm::nn

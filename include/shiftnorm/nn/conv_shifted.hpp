@@ -66,22 +66,24 @@ inline void shifted_offsets(const shifted_geometry& s, std::vector<index_t>& off
             for (index_t j = 0; j < s.kw; ++j) off[std::size_t((c * s.kh + i) * s.kw + j)] = c * s.plane + i * s.Wp + j;
 }
 
+//! Copies the C planes of x (C x H x W) into the interiors of xpad's planes; borders and slack are
+//! left as they are (a layer zeroes its buffers once per geometry, then copies only interiors).
+inline void copy_planes(const float* x, const shifted_geometry& s, float* xpad) {
+    for (index_t c = 0; c < s.C; ++c) {
+        float* p = xpad + c * s.plane + s.ph * s.Wp + s.pw;
+        const float* xc = x + c * s.H * s.W;
+        for (index_t h = 0; h < s.H; ++h) {
+            float* r = p + h * s.Wp;
+            const float* xr = xc + h * s.W;
+            for (index_t w = 0; w < s.W; ++w) r[w] = xr[w];
+        }
+    }
+}
+
 //! xpad = the C planes of x (C x H x W) with zero borders, slack zeroed.
 inline void pad_planes(const float* x, const shifted_geometry& s, float* xpad) {
-    for (index_t c = 0; c < s.C; ++c) {
-        float* p = xpad + c * s.plane;
-        const float* xc = x + c * s.H * s.W;
-        std::fill(p, p + s.ph * s.Wp, 0.0f);
-        for (index_t h = 0; h < s.H; ++h) {
-            float* r = p + (s.ph + h) * s.Wp;
-            for (index_t w = 0; w < s.pw; ++w) r[w] = 0.0f;
-            const float* xr = xc + h * s.W;
-            for (index_t w = 0; w < s.W; ++w) r[s.pw + w] = xr[w];
-            for (index_t w = s.pw + s.W; w < s.Wp; ++w) r[w] = 0.0f;
-        }
-        std::fill(p + (s.ph + s.H) * s.Wp, p + s.plane, 0.0f);
-    }
-    std::fill(xpad + s.C * s.plane, xpad + s.buffer_size(), 0.0f);
+    std::fill(xpad, xpad + s.buffer_size(), 0.0f);
+    copy_planes(x, s, xpad);
 }
 
 #if defined(SHIFTNORM_HAS_AVX512_GEMM)
@@ -102,15 +104,16 @@ inline void conv_forward_shifted(index_t M, index_t K, const float* w, const flo
 
 //! wt[K x M] += im2col(x)[K x P] * dy[M x P]^T: the transposed weight gradient of one image and
 //! group (as weight_grad_t) with the im2col rows read from xpad. dy^T is written to `dyt`
-//! [cols x M] with zero rows at the garbage columns, so they add 0 * x: each wt element is the
+//! [cols x M] with zero rows at the garbage columns (written here unless `garbage_rows_zeroed`:
+//! the caller keeps them zero), so they add 0 * x: each wt element is the
 //! same sum over the real columns in increasing order as weight_grad_t's (bit-identical unless
 //! the input holds Inf/NaN, where 0 * Inf poisons what a materialized im2col would skip).
 inline void weight_grad_shifted(index_t M, index_t K, const float* dy, const float* xpad, const index_t* off,
-                                const shifted_geometry& s, float* dyt, float* wt) {
+                                const shifted_geometry& s, float* dyt, float* wt, bool garbage_rows_zeroed = false) {
     const index_t P = s.H * s.W;
     for (index_t h = 0; h < s.H; ++h) {
         transpose(dy + h * s.W, M, s.W, P, dyt + h * s.Wp * M, M);
-        std::fill(dyt + (h * s.Wp + s.W) * M, dyt + (h + 1) * s.Wp * M, 0.0f);
+        if (!garbage_rows_zeroed) std::fill(dyt + (h * s.Wp + s.W) * M, dyt + (h + 1) * s.Wp * M, 0.0f);
     }
     gemm_avx512_op(K, M, s.cols, a_rows{xpad, off}, b_strided{dyt, M}, true, wt, M);
 }
@@ -120,7 +123,7 @@ inline void conv_forward_shifted(index_t, index_t, const float*, const float*, c
     throw std::logic_error("conv_forward_shifted: no AVX-512 kernel in this build");
 }
 inline void weight_grad_shifted(index_t, index_t, const float*, const float*, const index_t*,
-                                const shifted_geometry&, float*, float*) {
+                                const shifted_geometry&, float*, float*, bool = false) {
     throw std::logic_error("weight_grad_shifted: no AVX-512 kernel in this build");
 }
 #endif
