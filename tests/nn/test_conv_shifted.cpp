@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -217,4 +218,66 @@ TEST_CASE("shifted convolution: same bits for 1 and 2 threads and across input s
         }
         CHECK(worst <= 1e-5 * scale);
     }
+}
+
+TEST_CASE("shifted convolution: hostile inputs (NaN, Inf, huge values, empty batch)", "[nn][conv2d][shifted]") {
+    nn::conv2d conv(4, 6, 3, 1, 1);
+    conv.weight = randn(conv.weight.size(), 21);
+    const nn::window2d& g = conv.window();
+    if (!d::use_shifted(g, 9, 17, 9, 17)) {
+        WARN("no AVX-512 GEMM on this CPU / in this build: the shifted path is not used");
+        return;
+    }
+    tensor<float> x({2, 4, 9, 17});
+    const auto xv = randn(std::size_t(x.numel()), 22);
+    std::copy(xv.begin(), xv.end(), x.data());
+    x(0, 1, 4, 16) = std::numeric_limits<float>::quiet_NaN();  // last column: read by garbage columns too
+    x(1, 2, 0, 0) = std::numeric_limits<float>::infinity();
+    x(1, 3, 8, 5) = 1e30f;
+    const auto& y = conv.forward(x, nn::mode::train);
+    // forward: the same bits as im2col + GEMM, NaN / Inf exactly where the windows cover them
+    const index_t K = 4 * 9, P = 9 * 17;
+    std::vector<float> col(std::size_t(K * P)), yref(std::size_t(y.numel()));
+    for (index_t n = 0; n < 2; ++n) {
+        d::im2col(x.data() + n * 4 * P, 4, 9, 17, g, 9, 17, col.data());
+        d::gemm(false, false, 6, P, K, 1.0f, conv.weight.data(), K, col.data(), P, 0.0f, yref.data() + n * 6 * P, P);
+    }
+    CHECK(bits_equal(y.data(), yref.data(), yref.size()));
+    index_t nan_out = 0;
+    for (index_t i = 0; i < 6 * P; ++i) nan_out += std::isnan(y.data()[i]) ? 1 : 0;
+    CHECK(nan_out == 6 * 6);  // 6 outputs x the 6 in-range window positions of a last-column pixel
+    // backward (one thread: partials summed image by image): the weight gradient of the clean
+    // channel 0 has the materialized path's bits. Channel 1's NaN sits in the last column: the
+    // materialized path never multiplies it by the taps of kernel column 0 (their windows end one
+    // column earlier), the shifted path does, at a garbage column, by 0: NaN for every tap of that
+    // channel (the documented difference on non-finite inputs, conv_shifted.hpp)
+    const int threads_before = nn::num_threads();
+    nn::set_num_threads(1);
+    tensor<float> dy(y.shape());
+    const auto dyv = randn(std::size_t(dy.numel()), 23);
+    std::copy(dyv.begin(), dyv.end(), dy.data());
+    std::fill(conv.diff_weight.begin(), conv.diff_weight.end(), 0.0f);
+    conv.backward(dy);
+    nn::set_num_threads(threads_before);
+    std::vector<float> scratch(std::size_t(6 * P)), wt(conv.weight.size(), 0.0f);
+    for (index_t n = 0; n < 2; ++n) {
+        d::im2col(x.data() + n * 4 * P, 4, 9, 17, g, 9, 17, col.data());
+        d::weight_grad_t(6, K, P, dy.data() + n * 6 * P, P, col.data(), P, scratch.data(), wt.data());
+    }
+    for (index_t o = 0; o < 6; ++o)
+        for (index_t k = 0; k < 9; ++k) {
+            const float got0 = conv.diff_weight[std::size_t(o * K + k)];
+            const float want0 = 0.0f + wt[std::size_t(k * 6 + o)];
+            CHECK(std::isfinite(got0));
+            CHECK(std::memcmp(&got0, &want0, sizeof(float)) == 0);
+            CHECK(std::isnan(conv.diff_weight[std::size_t(o * K + 9 + k)]));
+            CHECK(std::isnan(wt[std::size_t((9 + k) * 6 + o)]) == (k % 3 != 0));
+        }
+
+    // an empty batch: empty output, no work, no crash
+    tensor<float> e({0, 4, 9, 17});
+    const auto& ye = conv.forward(e, nn::mode::train);
+    CHECK(ye.shape() == shape4{0, 6, 9, 17});
+    const auto& dxe = conv.backward(tensor<float>({0, 6, 9, 17}));
+    CHECK(dxe.numel() == 0);
 }
