@@ -86,9 +86,9 @@ public:
         const index_t G = opt_.groups, Cg = is.c / G, Og = os.c / G, K = Cg * geo_.kh * geo_.kw, P = os.h * os.w;
         const bool direct = geo_.identity_1x1();
         const bool shifted = nn::detail::use_shifted(geo_, is.h, is.w, os.h, os.w);
-        if (shifted) set_shifted(Cg, is.h, is.w);
+        if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
         prepare_buffers(direct || shifted ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0);
-        if (shifted) zero_pads();
+        if (shifted) zero_once(pads_, pads_zeroed_);
         const float* x = src.data();
         float* y = dst_.data();
 SHIFTNORM_OMP(omp parallel for schedule(static))
@@ -126,15 +126,12 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         // the weight gradient on the shifted windows only where the garbage columns cost little
         // (planes of 12 columns and more: bench_conv_wgrad), the input gradient on all of them
         const bool shifted_w = shifted && is.w >= nn::detail::shifted_wgrad_min_width;
-        if (shifted) set_shifted(Cg, is.h, is.w);
+        if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
+        if (shifted && input_grad_ && set_geometry(sgd_, offd_, Og, is.h, is.w)) dpads_zeroed_ = false;
         if (input_grad_) nn::detail::ensure_shape(diff_src_, is);
         prepare_buffers(direct || shifted_w ? 0 : K * P, direct || shifted ? 0 : K * P, shifted ? Cg * sg_.cols : 0);
         if (shifted && input_grad_) {
-            set_shifted_grad(Og, is.h, is.w);
-            if (!dpads_zeroed_) {  // borders and slack stay zero: each image copies interiors only
-                for (auto& v : dpads_) std::fill(v.begin(), v.end(), 0.0f);
-                dpads_zeroed_ = true;
-            }
+            zero_once(dpads_, dpads_zeroed_);
             wflip_.resize(weight.size());
             nn::detail::flip_transpose_weights(weight.data(), G, Og, Cg, geo_.kh, geo_.kw, wflip_.data());
         }
@@ -153,11 +150,8 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                     dyts_zeroed_ = false;
                 }
             }
-        if (shifted_w && !dyts_zeroed_) {  // the garbage rows of dy^T stay zero from here on
-            for (auto& v : dyts_) std::fill(v.begin(), v.end(), 0.0f);
-            dyts_zeroed_ = true;
-        }
-        if (shifted && want_w) zero_pads();
+        if (shifted_w) zero_once(dyts_, dyts_zeroed_);
+        if (shifted && want_w) zero_once(pads_, pads_zeroed_);
         const bool same = nn::detail::same_stride1(geo_, is.h, is.w, os.h, os.w);
         const float* x = src_->data();
         const float* dy = diff_dst.data();
@@ -264,32 +258,20 @@ private:
         }
     }
 
-    //! The padded-plane geometry and im2col row offsets of the shifted path for this input size.
-    void set_shifted(index_t Cg, index_t H, index_t W) {
-        if (sg_.C == Cg && sg_.H == H && sg_.W == W) return;
-        sg_ = nn::detail::make_shifted(Cg, H, W, geo_);
-        nn::detail::shifted_offsets(sg_, off_);
-        pads_zeroed_ = dyts_zeroed_ = false;
+    //! The padded-plane geometry and im2col row offsets of a shifted path (the forward and weight
+    //! gradient over the Cg input planes, the input gradient over the Og planes of diff_dst) for
+    //! this input size; true when they changed (the buffers' zeros must then be written again).
+    bool set_geometry(nn::detail::shifted_geometry& sg, std::vector<index_t>& off, index_t C, index_t H, index_t W) {
+        if (sg.C == C && sg.H == H && sg.W == W) return false;
+        sg = nn::detail::make_shifted(C, H, W, geo_);
+        nn::detail::shifted_offsets(sg, off);
+        return true;
     }
-    //! Zeroes the padded-plane buffers once per geometry (then only their interiors are written).
-    void zero_pads() {
-        if (pads_zeroed_) return;
-        for (auto& v : pads_) std::fill(v.begin(), v.end(), 0.0f);
-        pads_zeroed_ = true;
-    }
-    //! The same for the input gradient's convolution over the Og planes of diff_dst.
-    void set_shifted_grad(index_t Og, index_t H, index_t W) {
-        if (sgd_.C != Og || sgd_.H != H || sgd_.W != W) {
-            sgd_ = nn::detail::make_shifted(Og, H, W, geo_);
-            nn::detail::shifted_offsets(sgd_, offd_);
-            dpads_zeroed_ = false;
-        }
-        const std::size_t T = dpads_.size();
-        for (std::size_t t = 0; t < T; ++t)
-            if (index_t(dpads_[t].size()) < sgd_.buffer_size()) {
-                dpads_[t].resize(std::size_t(sgd_.buffer_size()));
-                dpads_zeroed_ = false;
-            }
+    //! Zeroes every thread's buffer once (then each image writes only what it changes).
+    static void zero_once(std::vector<std::vector<float>>& buffers, bool& zeroed) {
+        if (zeroed) return;
+        for (auto& v : buffers) std::fill(v.begin(), v.end(), 0.0f);
+        zeroed = true;
     }
 
     conv2d_options opt_;
@@ -297,7 +279,7 @@ private:
     const tensor<float>* src_ = nullptr;
     tensor<float> dst_, diff_src_;
     std::vector<std::vector<float>> cols_, dcols_, dws_, dyts_, pads_, dpads_, wides_;
-    nn::detail::shifted_geometry sg_, sgd_;  // set by set_shifted / set_shifted_grad (C = 0: not yet)
+    nn::detail::shifted_geometry sg_, sgd_;  // set by set_geometry (C = 0: not yet)
     std::vector<index_t> off_, offd_;
     std::vector<float> wflip_;  // flipped, transposed weights of the shifted input gradient
     // The shifted paths' buffers hold zeros outside what each image writes (plane borders, slack,
