@@ -129,7 +129,8 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
         if (shifted && input_grad_ && set_geometry(sgd_, offd_, Og, is.h, is.w)) dpads_zeroed_ = false;
         if (input_grad_) nn::detail::ensure_shape(diff_src_, is);
-        prepare_buffers(direct || shifted_w ? 0 : K * P, direct || shifted ? 0 : K * P, shifted ? Cg * sg_.cols : 0);
+        prepare_buffers(direct || shifted_w ? 0 : K * P, direct || shifted ? 0 : K * P,
+                        shifted && input_grad_ ? Cg * sg_.cols : 0);
         if (shifted && input_grad_) {
             zero_once(dpads_, dpads_zeroed_);
             wflip_.resize(weight.size());
