@@ -128,9 +128,12 @@ def main():
             seen += len(idx)
             correct += (out.argmax(1) == y).sum().item()
             loss_sum += loss.item() * len(idx)
+            if s == 0:
+                t1, first = time.time(), len(idx)
         dt = time.time() - t0
-        msg = "epoch %d/%d: train loss %.4f acc %.2f%%, %.1f s (%.1f img/s)" % (
-            ep + 1, a.epochs, loss_sum / seen, 100.0 * correct / seen, dt, seen / dt)
+        steady = "; %.1f img/s after the first step" % ((seen - first) / (time.time() - t1)) if steps > 1 else ""
+        msg = "epoch %d/%d: train loss %.4f acc %.2f%%, %.1f s (%.1f img/s%s)" % (
+            ep + 1, a.epochs, loss_sum / seen, 100.0 * correct / seen, dt, seen / dt, steady)
         if not a.no_test:
             net.eval()
             with torch.no_grad():

@@ -13,8 +13,11 @@ Cases (same network, batch and optimizer on both sides):
   torch trains on random tensors of the same shape (timing only: the loops exclude data loading);
 - inference (eval mode, batch 500) of CIFAR ResNet-20 and ResNet-56: ours `shiftnorm eval` on the
   JPEG test split, torch under torch.no_grad() on random tensors.
-img/s is each tool's own measurement of its loop (ours: the CLI's line; torch: wall time of the
-loop after one warm-up batch).
+img/s is each tool's own measurement of its loop after the first step/batch (ours: the CLI's
+"after the first step" / "after the first batch" figure; torch: wall time of the loop after one
+warm-up batch; tools/torch_reference_train.py's "after the first step" figure). Both run with glibc malloc tuned not to return memory to the kernel
+(--malloc tuned, the default; see MALLOC_TUNED): without it the peer's speed on a VM depends on
+page-fault costs and swings up to 3x between identical runs.
 """
 import argparse
 import os
@@ -95,8 +98,19 @@ def torch_worker(args):
     print("torch %.1f img/s" % (max(1, n // b) * b / el))
 
 
+#: glibc malloc settings that keep freed memory in the process (no trim, no mmap per tensor). PyTorch
+#: allocates its activations afresh every step; with glibc's defaults the large blocks go back to the
+#: kernel and come back as zeroed pages, and on this project's VMs that made the peer swing 1.5-3x
+#: between runs (ResNet-20 training at one thread: 150-230 img/s default, 429-444 img/s with these,
+#: alternating, 2026-12-03). PyTorch's own tuning guide recommends jemalloc/tcmalloc for the same
+#: reason; these settings are the glibc equivalent and need no extra package. Both tools get them.
+MALLOC_TUNED = {"MALLOC_TRIM_THRESHOLD_": "4294967296", "MALLOC_TOP_PAD_": "1073741824",
+                "MALLOC_MMAP_THRESHOLD_": "33554432"}
+RUN_ENV = dict(os.environ)
+
+
 def run(cmd, pattern):
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=RUN_ENV)
     if out.returncode != 0:
         sys.exit("failed (%d): %s\n%s" % (out.returncode, " ".join(cmd), out.stdout[-2000:]))
     m = re.findall(pattern, out.stdout)
@@ -114,6 +128,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cases", default="train-fmnist,train-resnet20,eval-resnet20,eval-resnet56")
+    ap.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
+                    help="glibc malloc settings for both tools: 'tuned' (no trimming; the peer's stable, "
+                         "fast configuration: the default) or 'default' (glibc's, as before 2026-12-03)")
     # worker mode (internal)
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="train", help=argparse.SUPPRESS)
@@ -124,9 +141,15 @@ def main():
     if args.torch_worker:
         return torch_worker(args)
 
+    if args.malloc == "tuned":
+        RUN_ENV.update(MALLOC_TUNED)
+    print("malloc settings: %s" % (args.malloc if args.malloc == "default" else
+                                   " ".join("%s=%s" % kv for kv in MALLOC_TUNED.items())), flush=True)
     sn, py = args.shiftnorm, "/usr/bin/python3"
     me = os.path.abspath(__file__)
-    ours_rate = r"\(([0-9.]+) img/s\)"
+    # ours: the steady-state rate (after the first step / batch, which also allocates and first-touches
+    # the buffers), as torch's loop is timed after a warm-up batch
+    ours_rate = r"; ([0-9.]+) img/s after the first step"
     cases = {
         "train-fmnist": (
             lambda t: [sn, "train", "--model", "small-resnet8", "--data", "fashion-mnist", "--epochs", "1",
@@ -149,7 +172,7 @@ def main():
             lambda t, d=d: [sn, "eval", "--model", "resnet%d" % d, "--weights",
                             os.path.join(args.weights, "resnet%d-cifar10.safetensors" % d), "--data",
                             "cifar10:" + args.cifar, "--batch", "500", "--limit", "2000", "--threads", str(t)],
-            r"accuracy .* ([0-9.]+) img/s",
+            r"\(([0-9.]+) img/s after the first batch\)",
             lambda t, d=d: [py, me, "--torch-worker", "--mode", "eval", "--depth", str(d), "--images", "2000",
                             "--batch", "500", "--threads", str(t)],
             r"torch ([0-9.]+) img/s")

@@ -109,6 +109,29 @@ TEST_CASE("a few SGD steps on a small ResNet reduce the loss on a separable toy 
     CHECK(hist.back().test_accuracy > 0.9);
     CHECK(log.str().find("img/s") != std::string::npos);
     CHECK(log.str().find("ETA") != std::string::npos);
+    // 4 steps per epoch: the steady-state rate (after the first step) is measured and printed
+    for (const auto& r : hist) {
+        CHECK(r.images_per_second > 0);
+        CHECK(r.steady_images_per_second > 0);
+    }
+    CHECK(log.str().find("img/s after the first step") != std::string::npos);
+}
+
+TEST_CASE("an epoch of one step has no steady-state rate", "[train][fit]") {
+    auto net = models::small_resnet<bn>(8, 4, 2, 1);
+    nn::rng_type g(1);
+    net.reset_parameters(g);
+    const auto ds = toy_dataset(16, 3);
+    train::fit_options o;
+    o.epochs = 1;
+    o.batch_size = 16;
+    std::ostringstream log;
+    o.log = &log;
+    const auto hist = train::fit(net, ds, nullptr, o);
+    REQUIRE(hist.size() == 1);
+    CHECK(hist[0].images_per_second > 0);
+    CHECK(hist[0].steady_images_per_second == 0);
+    CHECK(log.str().find("after the first step") == std::string::npos);
 }
 
 TEST_CASE("checkpoints round-trip with PyTorch names and an interrupted run resumes identically", "[train][checkpoint]") {

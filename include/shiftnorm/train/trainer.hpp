@@ -59,6 +59,10 @@ struct epoch_record {
     int epoch = 0;
     double train_loss = 0, train_accuracy = 0, test_accuracy = -1, test_loss = 0;
     double seconds = 0, images_per_second = 0;
+    //! img/s after the epoch's first step (which also allocates and first-touches the network's
+    //! buffers): the steady-state rate, what a peer timed after a warm-up step reports; 0 when the
+    //! epoch has a single step.
+    double steady_images_per_second = 0;
 };
 
 namespace detail {
@@ -127,7 +131,8 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
         const auto t0 = std::chrono::steady_clock::now();
         auto last_print = t0;
         double loss_sum = 0;
-        index_t correct = 0, seen = 0;
+        index_t correct = 0, seen = 0, first_step_images = 0;
+        auto after_first_step = t0;
         for (index_t s = 0; s < steps_per_epoch; ++s) {
             const index_t begin = s * opt.batch_size, count = std::min(opt.batch_size, n - begin);
             data::make_batch(train_set, order, begin, count, opt.norm, opt.augment, &aug_rng, x, y);
@@ -144,6 +149,7 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
             loss_sum += loss * double(count);
             seen += count;
             const auto now = std::chrono::steady_clock::now();
+            if (s == 0) after_first_step = now, first_step_images = count;
             if (std::chrono::duration<double>(now - last_print).count() >= opt.progress_seconds || s + 1 == steps_per_epoch) {
                 last_print = now;
                 const double el = std::chrono::duration<double>(now - t0).count();
@@ -163,6 +169,10 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
         rec.train_loss = loss_sum / double(seen);
         rec.train_accuracy = double(correct) / double(seen);
         rec.images_per_second = double(seen) / rec.seconds;
+        if (steps_per_epoch > 1) {
+            const double steady_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - after_first_step).count();
+            rec.steady_images_per_second = double(seen - first_step_images) / std::max(steady_s, 1e-9);
+        }
         if (test_set) {
             const auto r = evaluate(net, *test_set, opt.norm, opt.eval_batch_size);
             rec.test_accuracy = r.accuracy;
@@ -172,7 +182,9 @@ inline std::vector<epoch_record> fit(nn::module& net, const data::image_dataset&
             << rec.train_loss << ", train acc " << std::setprecision(2) << 100 * rec.train_accuracy << "%";
         if (test_set) log << ", test loss " << std::setprecision(4) << rec.test_loss << ", test acc " << std::setprecision(2)
                           << 100 * rec.test_accuracy << "%";
-        log << ", " << std::setprecision(1) << rec.seconds << " s (" << rec.images_per_second << " img/s), elapsed "
+        log << ", " << std::setprecision(1) << rec.seconds << " s (" << rec.images_per_second << " img/s";
+        if (rec.steady_images_per_second > 0) log << "; " << rec.steady_images_per_second << " img/s after the first step";
+        log << "), elapsed "
             << detail::format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count())
             << ", peak memory " << peak_memory_mib() << " MiB" << std::defaultfloat << "\n";
         log.flush();
