@@ -142,15 +142,20 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T)), dyts_.resize(std::size_t(T));
         // weight-gradient partials per thread: [G][Og x K], or transposed [G][K x Og] (weight_grad_t)
         const bool transposed = nn::detail::weight_grad_transposed();
-        if (want_w)
-            for (std::size_t t = 0; t < std::size_t(T); ++t) {
-                dws_[t].assign(weight.size(), 0.0f);
-                const std::size_t n_dyt = std::size_t(Og * (shifted_w ? sg_.cols : P));
-                if (transposed && dyts_[t].size() != n_dyt) {
-                    dyts_[t].resize(n_dyt);
-                    dyts_zeroed_ = false;
+        if (want_w) {
+            bool dyts_grown = false;
+            const std::size_t n_dyt = std::size_t(Og * (shifted_w ? sg_.cols : P));
+            // each thread allocates and zeroes its own partials (first touch: see prepare_buffers)
+SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| : dyts_grown))
+            for (int t = 0; t < T; ++t) {
+                dws_[std::size_t(t)].assign(weight.size(), 0.0f);
+                if (transposed && dyts_[std::size_t(t)].size() != n_dyt) {
+                    dyts_[std::size_t(t)].resize(n_dyt);
+                    dyts_grown = true;
                 }
             }
+            if (dyts_grown) dyts_zeroed_ = false;
+        }
         if (shifted_w) zero_once(dyts_, dyts_zeroed_);
         if (shifted && want_w) zero_once(pads_, pads_zeroed_);
         const bool same = nn::detail::same_stride1(geo_, is.h, is.w, os.h, os.w);
@@ -250,13 +255,22 @@ private:
             v.resize(std::size_t(n));
             return true;
         };
+        // Thread t allocates and first-touches its own buffers. Measured 2026-12-03 (2-core VM,
+        // docs/benchmarks.md): with every buffer allocated by the calling thread, the other thread
+        // spent ~20% longer in the GEMM for the same images (the slowness followed the buffer set,
+        // not the images or the core; most likely where the host placed pages first touched by the
+        // other vCPU), and `shiftnorm eval` at 2 threads ran at 2230 instead of 2765 img/s.
+        bool pads_grown = false, dpads_grown = false;
+SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(int(T)) reduction(|| : pads_grown, dpads_grown))
         for (std::size_t t = 0; t < T; ++t) {
             grow(cols_[t], col_size);
             if (input_grad_) grow(dcols_[t], dcol_size);
-            if (grow(pads_[t], pad_size)) pads_zeroed_ = false;
-            if (input_grad_ && sgd_.C > 0 && grow(dpads_[t], sgd_.buffer_size())) dpads_zeroed_ = false;
+            if (grow(pads_[t], pad_size)) pads_grown = true;
+            if (input_grad_ && sgd_.C > 0 && grow(dpads_[t], sgd_.buffer_size())) dpads_grown = true;
             grow(wides_[t], wide_size);
         }
+        if (pads_grown) pads_zeroed_ = false;
+        if (dpads_grown) dpads_zeroed_ = false;
     }
 
     //! The padded-plane geometry and im2col row offsets of a shifted path (the forward and weight
@@ -271,7 +285,9 @@ private:
     //! Zeroes every thread's buffer once (then each image writes only what it changes).
     static void zero_once(std::vector<std::vector<float>>& buffers, bool& zeroed) {
         if (zeroed) return;
-        for (auto& v : buffers) std::fill(v.begin(), v.end(), 0.0f);
+        const int T = int(buffers.size());
+SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(std::max(T, 1)))
+        for (int t = 0; t < T; ++t) std::fill(buffers[std::size_t(t)].begin(), buffers[std::size_t(t)].end(), 0.0f);
         zeroed = true;
     }
 
