@@ -91,10 +91,18 @@ TEST_CASE("learning-rate schedules", "[train][schedule]") {
     CHECK_THROWS_AS(train::parse_schedule("linear"), value_error);
 }
 
-TEST_CASE("a few SGD steps on a small ResNet reduce the loss on a separable toy problem", "[train][fit]") {
+namespace {
+//! A small ResNet (depth 8, width 4, 2 classes, 1 channel) with seeded weights.
+nn::sequential toy_resnet() {
     auto net = models::small_resnet<bn>(8, 4, 2, 1);
     nn::rng_type g(1);
     net.reset_parameters(g);
+    return net;
+}
+}  // namespace
+
+TEST_CASE("a few SGD steps on a small ResNet reduce the loss on a separable toy problem", "[train][fit]") {
+    auto net = toy_resnet();
     const auto ds = toy_dataset(64, 3);
     train::fit_options o;
     o.epochs = 3;
@@ -118,16 +126,13 @@ TEST_CASE("a few SGD steps on a small ResNet reduce the loss on a separable toy 
 }
 
 TEST_CASE("an epoch of one step has no steady-state rate", "[train][fit]") {
-    auto net = models::small_resnet<bn>(8, 4, 2, 1);
-    nn::rng_type g(1);
-    net.reset_parameters(g);
-    const auto ds = toy_dataset(16, 3);
+    auto net = toy_resnet();
     train::fit_options o;
     o.epochs = 1;
     o.batch_size = 16;
     std::ostringstream log;
     o.log = &log;
-    const auto hist = train::fit(net, ds, nullptr, o);
+    const auto hist = train::fit(net, toy_dataset(16, 3), nullptr, o);
     REQUIRE(hist.size() == 1);
     CHECK(hist[0].images_per_second > 0);
     CHECK(hist[0].steady_images_per_second == 0);
