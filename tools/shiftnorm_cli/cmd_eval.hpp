@@ -44,12 +44,9 @@ inline int cmd_eval(const std::vector<std::string>& args) {
         const auto norm = normalization_from(p, spec);
         auto last = std::chrono::steady_clock::now();
         const auto start = last;
-        auto after_first = start;  // the first batch also allocates and first-touches the buffers
-        index_t first_images = 0;
         const auto r = train::evaluate(net, ds, norm, p.get_int("batch"), p.has("batch-stats") ? nn::mode::batch : nn::mode::eval,
                                        [&](index_t done, index_t total) {
                                            const auto now = std::chrono::steady_clock::now();
-                                           if (first_images == 0) after_first = now, first_images = done;
                                            if (std::chrono::duration<double>(now - last).count() < 5 && done < total) return;
                                            last = now;
                                            const double el = std::chrono::duration<double>(now - start).count();
@@ -61,9 +58,7 @@ inline int cmd_eval(const std::vector<std::string>& args) {
         std::cout << std::fixed << std::setprecision(2) << "accuracy " << 100 * r.accuracy << "% (" << index_t(r.accuracy * double(r.images) + 0.5)
                   << "/" << r.images << "), mean loss " << std::setprecision(4) << r.loss << ", " << std::setprecision(1)
                   << double(r.images) / r.seconds << " img/s";
-        const double steady_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - after_first).count();
-        if (first_images > 0 && first_images < r.images)
-            std::cout << " (" << double(r.images - first_images) / std::max(steady_s, 1e-9) << " img/s after the first batch)";
+        if (r.steady_images_per_second > 0) std::cout << " (" << r.steady_images_per_second << " img/s after the first batch)";
         std::cout << "\n";
         log << "peak memory " << peak_memory_mib() << " MiB\n";
         return 0;

@@ -21,6 +21,9 @@ struct eval_result {
     double accuracy = 0, loss = 0;
     index_t images = 0;
     double seconds = 0;
+    //! img/s after the first batch (which also allocates and first-touches the network's
+    //! buffers): the steady-state rate; 0 when the data set is a single batch.
+    double steady_images_per_second = 0;
 };
 
 //! Evaluates `net` in mode `m` (eval by default) on `ds`, in order, batch by batch. In eval mode
@@ -39,18 +42,24 @@ inline eval_result evaluate(nn::module& net, const data::image_dataset& ds, cons
     eval_result r;
     double loss_sum = 0;
     index_t correct = 0;
+    auto after_first = t0;
     for (index_t b = 0; b < ds.size(); b += batch_size) {
         const index_t n = std::min(batch_size, ds.size() - b);
         data::make_batch(ds, order, b, n, norm, {}, nullptr, x, y);
         nn::infer(net, x, m, logits);
         loss_sum += ce.forward(logits, y) * double(n);
         correct += nn::count_correct(logits, y);
+        if (b == 0) after_first = std::chrono::steady_clock::now();
         if (progress) progress(b + n, ds.size());
     }
+    const auto end = std::chrono::steady_clock::now();
     r.images = ds.size();
     r.accuracy = double(correct) / double(ds.size());
     r.loss = loss_sum / double(ds.size());
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.seconds = std::chrono::duration<double>(end - t0).count();
+    if (ds.size() > batch_size)
+        r.steady_images_per_second = double(ds.size() - batch_size) /
+                                     std::max(std::chrono::duration<double>(end - after_first).count(), 1e-9);
     return r;
 }
 
