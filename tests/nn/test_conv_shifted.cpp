@@ -42,7 +42,7 @@ bool bits_equal(const float* a, const float* b, std::size_t n) { return std::mem
 TEST_CASE("shifted convolution: same bits as im2col + GEMM, forward and weight gradient", "[nn][conv2d][shifted]") {
     const int threads_before = nn::num_threads();
     for (const auto& cc : cases) {
-        nn::conv2d conv(nn::conv2d_options{cc.c, cc.o, cc.k, 1, cc.k / 2, 1, cc.groups, false});
+        nn::conv2d conv(nn::conv2d_options{cc.c, cc.o, cc.k, 1, cc.k / 2, 1, cc.groups, false, nn::conv_algorithm::direct});
         const nn::window2d& g = conv.window();
         if (!d::use_shifted(g, cc.h, cc.w, cc.h, cc.w)) {
             WARN("no AVX-512 GEMM on this CPU / in this build: the shifted path is not used, nothing to compare");

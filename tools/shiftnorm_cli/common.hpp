@@ -159,6 +159,7 @@ inline void add_common_options(arg_parser& p, const char* norm_eps_name = "eps")
         .option("bn-convention", "NAME", "pytorch", "BatchNorm denominator: pytorch = sqrt(var + eps), biased batch variance | "
                                                     "reference = sqrt(var) + eps, unbiased batch variance (seed 003's reference BN baseline)")
         .flag("quiet", "no progress or log lines on stderr (results still go to stdout, errors to stderr)")
+        .option("conv", "ALG", "auto", "3x3 convolutions: auto (Winograd F(2x2,3x3) where it runs: stride 1, channels multiples of 16, AVX-512) | direct (im2col/shifted GEMM, every product of the definition) | winograd (error where it cannot run)")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
 }
 
@@ -232,6 +233,15 @@ decltype(auto) with_norm(const arg_parser& a, F&& f) {
     return f(norm_tag<group_norm<>>{});
 }
 
+//! --conv as a conv_algorithm; usage_error for another word.
+inline nn::conv_algorithm parse_conv_algorithm(const arg_parser& a) {
+    try {
+        return nn::parse_conv_algorithm(a.get("conv"));
+    } catch (const value_error& e) {
+        throw usage_error(std::string("--conv: ") + e.what());
+    }
+}
+
 //! The network named by --model for `ds`, with normalization layer Norm (BatchNorm by default).
 template <class Norm = default_norm>
 nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
@@ -247,6 +257,7 @@ nn::sequential build_model(const arg_parser& a, const data::image_dataset& ds) {
     s.norm.reference_bn = parse_bn_convention(a.get("bn-convention"), nc);
     try {
         nn::sequential net = models::make_model<Norm>(s);
+        nn::set_conv_algorithm(net, parse_conv_algorithm(a));
         if constexpr (std::is_same_v<Norm, robust_norm<>>)
             for (auto* l : nn::find_all<nn::norm_layer<robust_norm<>>>(net)) l->impl.opt.p = nc.p;
         return net;
@@ -299,6 +310,7 @@ inline bool flush_denormals_requested() {
 
 inline void apply_threads(const arg_parser& a) {
     (void)parse_bn_convention(a.get("bn-convention"), parse_norm(a.get("norm")));
+    (void)parse_conv_algorithm(a);
     const long long t = a.get_int("threads");  // range-checked by the parser: [0, max_threads()]
     if (t > 0) nn::set_num_threads(int(t));
 }

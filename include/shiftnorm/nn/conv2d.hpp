@@ -8,18 +8,34 @@
 #include <vector>
 
 #include "shiftnorm/nn/conv_shifted.hpp"
+#include "shiftnorm/nn/conv_winograd.hpp"
 #include "shiftnorm/nn/gemm.hpp"
 #include "shiftnorm/nn/im2col.hpp"
 #include "shiftnorm/nn/init.hpp"
 #include "shiftnorm/nn/module.hpp"
+#include "shiftnorm/nn/visit.hpp"
 
 namespace shiftnorm::nn {
 
-//! Convolution options, PyTorch's nn.Conv2d arguments.
+//! How a convolution computes its forward and input gradient.
+//!  - automatic: Winograd F(2x2, 3x3) where it runs (winograd_eligible: 3x3, pad 1, stride 1,
+//!    channels per group multiples of 16, AVX-512), otherwise direct;
+//!  - direct: im2col / shifted windows + GEMM (every product of the definition, summed in the
+//!    order of the im2col rows; bit-identical to the materialized im2col + GEMM);
+//!  - winograd: Winograd, and a value_error at forward for a shape it cannot run.
+//! The weight gradient is always direct.
+enum class conv_algorithm { automatic, direct, winograd };
+
+inline const char* to_string(conv_algorithm a) {
+    return a == conv_algorithm::automatic ? "automatic" : a == conv_algorithm::direct ? "direct" : "winograd";
+}
+
+//! Convolution options, PyTorch's nn.Conv2d arguments, and the algorithm.
 struct conv2d_options {
     index_t in_channels = 0, out_channels = 0;
     index_t kernel = 3, stride = 1, padding = 0, dilation = 1, groups = 1;
     bool bias = false;
+    conv_algorithm algorithm = conv_algorithm::automatic;
 };
 
 //! 2-D convolution (cross-correlation, as PyTorch): dst[n,o] = sum_c w[o,c] * src[n,c] + b[o].
@@ -62,6 +78,8 @@ public:
         : conv2d(conv2d_options{in, out, kernel, stride, padding, 1, groups, with_bias}) {}
 
     const conv2d_options& options() const { return opt_; }
+    //! Picks the algorithm of the following calls (conv_algorithm; the weights are unchanged).
+    void set_algorithm(conv_algorithm a) { opt_.algorithm = a; }
     const window2d& window() const { return geo_; }
 
     shape4 output_shape(const shape4& s) const override {
@@ -85,21 +103,29 @@ public:
         const shape4 is = src.shape();
         const index_t G = opt_.groups, Cg = is.c / G, Og = os.c / G, K = Cg * geo_.kh * geo_.kw, P = os.h * os.w;
         const bool direct = geo_.identity_1x1();
-        const bool shifted = nn::detail::use_shifted(geo_, is.h, is.w, os.h, os.w);
+        const bool wino = use_winograd(Cg, Og, is, os);
+        const bool shifted = !wino && nn::detail::use_shifted(geo_, is.h, is.w, os.h, os.w);
         if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
-        prepare_buffers(direct || shifted ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0);
+        prepare_buffers(direct || shifted || wino ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0);
         if (shifted) zero_once(pads_, pads_zeroed_);
+        if (wino) {
+            wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w);
+            transform_weights(weight.data(), Og, Cg, wu_);
+        }
         const float* x = src.data();
         float* y = dst_.data();
 SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t n = 0; n < is.n; ++n) {
             const std::size_t t = std::size_t(nn::detail::thread_id());
-            float* col = direct || shifted ? nullptr : cols_[t].data();
+            float* col = direct || shifted || wino ? nullptr : cols_[t].data();
+            if (wino) wbufs_[t].prepare(wg_);
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 float* yg = y + (n * os.c + g * Og) * P;
                 const float* wg = weight.data() + g * Og * K;
-                if (shifted) {
+                if (wino) {
+                    nn::detail::winograd_conv(xg, wu_.data() + g * 16 * Cg * Og, wg_, wbufs_[t], yg);
+                } else if (shifted) {
                     nn::detail::copy_planes(xg, sg_, pads_[t].data());
                     nn::detail::conv_forward_shifted(Og, K, wg, pads_[t].data(), off_.data(), sg_, wides_[t].data(), yg);
                 } else {
@@ -126,15 +152,22 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         // the weight gradient on the shifted windows only where the garbage columns cost little
         // (planes of 12 columns and more: bench_conv_wgrad), the input gradient on all of them
         const bool shifted_w = shifted && is.w >= nn::detail::shifted_wgrad_min_width;
+        // the input gradient is a same-window convolution of diff_dst (Og planes in, Cg out)
+        const bool wino_d = shifted && input_grad_ && use_winograd(Og, Cg, is, os);
+        const bool shifted_d = shifted && input_grad_ && !wino_d;
         if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
-        if (shifted && input_grad_ && set_geometry(sgd_, offd_, Og, is.h, is.w)) dpads_zeroed_ = false;
+        if (shifted_d && set_geometry(sgd_, offd_, Og, is.h, is.w)) dpads_zeroed_ = false;
         if (input_grad_) nn::detail::ensure_shape(diff_src_, is);
         prepare_buffers(direct || shifted_w ? 0 : K * P, direct || shifted ? 0 : K * P,
-                        shifted && input_grad_ ? Cg * sg_.cols : 0);
+                        shifted_d ? Cg * sg_.cols : 0);
         if (shifted && input_grad_) {
-            zero_once(dpads_, dpads_zeroed_);
+            if (shifted_d) zero_once(dpads_, dpads_zeroed_);
             wflip_.resize(weight.size());
             nn::detail::flip_transpose_weights(weight.data(), G, Og, Cg, geo_.kh, geo_.kw, wflip_.data());
+        }
+        if (wino_d) {
+            wgd_ = nn::detail::make_winograd(Og, Cg, is.h, is.w);
+            transform_weights(wflip_.data(), Cg, Og, wud_);
         }
         const int T = int(cols_.size());
         const bool want_w = param_grad_;
@@ -189,6 +222,9 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                     float* dxg = dx + (n * is.c + g * Cg) * is.h * is.w;
                     if (direct) {
                         nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
+                    } else if (wino_d) {
+                        if (g == 0) wbufs_d_[t].prepare(wgd_);
+                        nn::detail::winograd_conv(dyg, wud_.data() + g * 16 * Cg * Og, wgd_, wbufs_d_[t], dxg);
                     } else if (shifted) {
                         // diff_src_g = the same-window convolution of diff_dst_g with the flipped,
                         // transposed weights, on the shifted windows of the padded diff_dst planes
@@ -243,6 +279,8 @@ private:
     void prepare_buffers(index_t col_size, index_t dcol_size, index_t wide_size) {
         const std::size_t T = std::size_t(std::max(1, nn::detail::max_threads()));
         if (cols_.size() != T) {
+            wbufs_.resize(T);
+            wbufs_d_.resize(T);
             cols_.resize(T);
             dcols_.resize(T);
             pads_.resize(T);
@@ -273,6 +311,28 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(int(T)) reduction
         if (dpads_grown) dpads_zeroed_ = false;
     }
 
+    //! Whether this call's convolution of Cin planes into Cout planes (the forward: Cg -> Og; the
+    //! input gradient: Og -> Cg) runs on Winograd; a value_error when it was asked for and cannot.
+    bool use_winograd(index_t Cin, index_t Cout, const shape4& is, const shape4& os) const {
+        if (opt_.algorithm == conv_algorithm::direct) return false;
+        const bool ok = nn::detail::winograd_eligible(geo_, Cin, Cout, is.h, is.w, os.h, os.w);
+        if (!ok && opt_.algorithm == conv_algorithm::winograd)
+            shiftnorm::detail::fail("conv2d (algorithm winograd)", "convolution",
+                                    "3x3, padding 1, stride 1, dilation 1, channels per group multiples of 16, and "
+                                    "an AVX-512 CPU",
+                                    shiftnorm::detail::concat(describe(), " on ", is, nn::detail::weight_grad_transposed()
+                                                                                      ? ""
+                                                                                      : " (no AVX-512 kernel)"));
+        return ok;
+    }
+    //! u[g] = the Winograd transform of each group's Kout x Cin x 3 x 3 weights w[g].
+    void transform_weights(const float* w, index_t Kout, index_t Cin, std::vector<float>& u) const {
+        const index_t G = opt_.groups;
+        u.resize(std::size_t(G * 16 * Cin * Kout));
+        for (index_t g = 0; g < G; ++g)
+            nn::detail::winograd_weights(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * 16 * Cin * Kout);
+    }
+
     //! The padded-plane geometry and im2col row offsets of a shifted path (the forward and weight
     //! gradient over the Cg input planes, the input gradient over the Og planes of diff_dst) for
     //! this input size; true when they changed (the buffers' zeros must then be written again).
@@ -299,9 +359,29 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(std::max(T, 1)))
     nn::detail::shifted_geometry sg_, sgd_;  // set by set_geometry (C = 0: not yet)
     std::vector<index_t> off_, offd_;
     std::vector<float> wflip_;  // flipped, transposed weights of the shifted input gradient
+    // Winograd: the geometry, transformed weights and per-thread buffers of the forward and of the
+    // input gradient (kept apart: their channel counts differ)
+    nn::detail::winograd_geometry wg_, wgd_;
+    std::vector<float> wu_, wud_;
+    std::vector<nn::detail::winograd_buffers> wbufs_, wbufs_d_;
     // The shifted paths' buffers hold zeros outside what each image writes (plane borders, slack,
     // the garbage rows of dy^T); reset when a geometry or a buffer changes.
     bool pads_zeroed_ = false, dpads_zeroed_ = false, dyts_zeroed_ = false;
 };
+
+//! Sets the algorithm of every convolution in the tree under `root`; returns how many it set.
+inline std::size_t set_conv_algorithm(module& root, conv_algorithm a) {
+    std::size_t n = 0;
+    for (conv2d* c : find_all<conv2d>(root)) c->set_algorithm(a), ++n;
+    return n;
+}
+
+//! "auto" | "direct" | "winograd" (what the CLI's --conv takes); value_error otherwise.
+inline conv_algorithm parse_conv_algorithm(const std::string& s) {
+    if (s == "auto" || s == "automatic") return conv_algorithm::automatic;
+    if (s == "direct") return conv_algorithm::direct;
+    if (s == "winograd") return conv_algorithm::winograd;
+    throw value_error("convolution algorithm '" + s + "': expected auto, direct or winograd");
+}
 
 }  // namespace shiftnorm::nn
