@@ -110,7 +110,7 @@ public:
         if (shifted) zero_once(pads_, pads_zeroed_);
         if (wino) {
             wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w);
-            transform_weights(weight.data(), Og, Cg, wu_);
+            transform_weights(weight.data(), Og, Cg, wg_.planar, wu_);
         }
         const float* x = src.data();
         float* y = dst_.data();
@@ -167,7 +167,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         }
         if (wino_d) {
             wgd_ = nn::detail::make_winograd(Og, Cg, is.h, is.w);
-            transform_weights(wflip_.data(), Cg, Og, wud_);
+            transform_weights(wflip_.data(), Cg, Og, wgd_.planar, wud_);
         }
         const int T = int(cols_.size());
         const bool want_w = param_grad_;
@@ -326,11 +326,11 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(int(T)) reduction
         return ok;
     }
     //! u[g] = the Winograd transform of each group's Kout x Cin x 3 x 3 weights w[g].
-    void transform_weights(const float* w, index_t Kout, index_t Cin, std::vector<float>& u) const {
+    void transform_weights(const float* w, index_t Kout, index_t Cin, bool planar, std::vector<float>& u) const {
         const index_t G = opt_.groups;
         u.resize(std::size_t(G * 16 * Cin * Kout));
         for (index_t g = 0; g < G; ++g)
-            nn::detail::winograd_weights(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * 16 * Cin * Kout);
+            nn::detail::winograd_weights(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * 16 * Cin * Kout, planar);
     }
 
     //! The padded-plane geometry and im2col row offsets of a shifted path (the forward and weight

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/shape.hpp"
 #include "shiftnorm/nn/gemm.hpp"
 #include "shiftnorm/nn/im2col.hpp"
@@ -16,27 +17,36 @@ namespace shiftnorm::nn::detail {
 
 //! Tile geometry of one image's convolution in F(2x2, 3x3): C input and K output channels, an
 //! H x W plane cut into th x tw tiles of 2x2 outputs (the last row / column of tiles half outside
-//! when H or W is odd), read from a zero-bordered pixel-major copy of the input of Hp x Wp pixels
-//! (Hp = 2 th + 2, Wp = 2 tw + 2; pixel (h, w) of the image at (h + 1, w + 1)).
+//! when H or W is odd). Two data layouts:
+//!  - pixel-major (planes narrower than 24 pixels): the input transposed to pixels x channels,
+//!    with a zero border (Hp x Wp pixels, Hp = 2 th + 2, Wp = 2 tw + 2, pixel (h, w) at
+//!    (h + 1, w + 1)), transforms on vectors of 16 channels, GEMMs [T x C] * [C x K];
+//!  - planar (planes 24 to 32 pixels wide: one vector of tiles per tile row): transforms straight
+//!    from and to the NCHW planes on vectors of the tiles of a tile row, GEMMs [K x C] * [C x T];
+//!    no transposes (at 16 channels they cost as much as the GEMMs).
 struct winograd_geometry {
     index_t C = 0, K = 0, H = 0, W = 0, th = 0, tw = 0, T = 0, Hp = 0, Wp = 0;
+    bool planar = false;
     //! Floats of each work buffer of one thread (see winograd_buffers).
-    index_t pixels_in() const { return H * W * C; }
-    index_t padded_in() const { return Hp * Wp * C; }
+    index_t pixels_in() const { return planar ? 0 : H * W * C; }
+    index_t padded_in() const { return planar ? 0 : Hp * Wp * C; }
+    index_t pixels_out() const { return planar ? 0 : H * W * K; }
+    //! Planar rows of T tiles: ld T + 16 (masked 16-lane stores of the last tile row stay inside).
+    index_t ld() const { return T + 16; }
     //! Distance between the 16 matrices of the transformed input and output: one cache line more
-    //! than T x C (T x K) floats, so that the 16 streams of a transform do not fall into the same
-    //! cache sets (power-of-two strides: 2x slower at 32x32 planes and 16 channels).
-    index_t in_stride() const { return T * C + 16; }
-    index_t out_stride() const { return T * K + 16; }
+    //! than their size, so that the 16 streams of a transform do not fall into the same cache
+    //! sets (power-of-two strides: 2x slower at 32x32 planes and 16 channels).
+    index_t in_stride() const { return (planar ? C * ld() : T * C) + 16; }
+    index_t out_stride() const { return (planar ? K * ld() : T * K) + 16; }
     index_t transformed_in() const { return 16 * in_stride(); }
     index_t transformed_out() const { return 16 * out_stride(); }
-    index_t pixels_out() const { return H * W * K; }
 };
 
 inline winograd_geometry make_winograd(index_t C, index_t K, index_t H, index_t W) {
     winograd_geometry g;
     g.C = C, g.K = K, g.H = H, g.W = W, g.th = (H + 1) / 2, g.tw = (W + 1) / 2, g.T = g.th * g.tw;
     g.Hp = 2 * g.th + 2, g.Wp = 2 * g.tw + 2;
+    g.planar = g.tw >= 12 && g.tw <= 16;
     return g;
 }
 
@@ -49,10 +59,12 @@ inline bool winograd_eligible(const window2d& g, index_t Cg, index_t Og, index_t
            g.pw == 1 && Cg % 16 == 0 && Og % 16 == 0 && Cg > 0 && Og > 0;
 }
 
-//! u[xi][c][k] (xi = 4 r + s, the 16 points of the transformed 4x4 tile) = (G w[k][c] G^T)[r][s] for
-//! the K x C x 3 x 3 weights w (OIHW of one group), G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
-//! In double, rounded once: the transformed weights are the exact ones to float precision.
-inline void winograd_weights(const float* w, index_t K, index_t C, float* u) {
+//! u[xi][c][k] (xi = 4 r + s, the 16 points of the transformed 4x4 tile; u[xi][k][c] when
+//! `planar`) = (G w[k][c] G^T)[r][s] for the K x C x 3 x 3 weights w (OIHW of one group),
+//! G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. In double, rounded once.
+inline void winograd_weights(const float* w, index_t K, index_t C, float* u, bool planar = false) {
+    // OpenMP over output channels (called once per layer call, outside the layers' image loops)
+SHIFTNORM_OMP(omp parallel for schedule(static) if (K * C >= 1024))
     for (index_t k = 0; k < K; ++k)
         for (index_t c = 0; c < C; ++c) {
             const float* g = w + (k * C + c) * 9;
@@ -64,7 +76,10 @@ inline void winograd_weights(const float* w, index_t K, index_t C, float* u) {
             for (int r = 0; r < 4; ++r) {
                 const double a = t[r][0], b = t[r][1], d = t[r][2];
                 const double row[4] = {a, 0.5 * (a + b + d), 0.5 * (a - b + d), d};
-                for (int s = 0; s < 4; ++s) u[((r * 4 + s) * C + c) * K + k] = float(row[s]);
+                for (int s = 0; s < 4; ++s) {
+                    const index_t xi = r * 4 + s;
+                    u[planar ? (xi * K + k) * C + c : (xi * C + c) * K + k] = float(row[s]);
+                }
             }
         }
 }
@@ -132,6 +147,93 @@ __attribute__((target("avx512f"))) inline void winograd_output(const float* m, c
         }
 }
 
+//! The planar input transform: v[xi][c][t] (rows of ld() floats) for every channel and tile, the
+//! tiles of a tile row in the lanes of one vector. Row h of a plane gives, for tile column j,
+//! x[2j - 1], x[2j], x[2j + 1], x[2j + 2] (zero outside the plane) by permutes of two masked
+//! loads. Only for planar geometries (tw <= 16, W <= 32).
+__attribute__((target("avx512f"))) inline void winograd_input_planar(const float* x, const winograd_geometry& g,
+                                                                     float* v) {
+    const index_t H = g.H, W = g.W, ld = g.ld(), sx = g.in_stride();
+    const __mmask16 lo_mask = W >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << W) - 1u);
+    const __mmask16 hi_mask = W > 16 ? __mmask16((1u << (W - 16)) - 1u) : __mmask16(0);
+    const __mmask16 tiles = __mmask16((1u << g.tw) - 1u);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i up = _mm512_set_epi32(14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0);       // lane j <- j - 1
+    const __m512i down = _mm512_set_epi32(15, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);  // lane j <- j + 1
+    for (index_t c = 0; c < g.C; ++c) {
+        const float* xc = x + c * H * W;
+        for (index_t ti = 0; ti < g.th; ++ti) {
+            __m512 d[4][4];
+            for (int r = 0; r < 4; ++r) {
+                const index_t h = 2 * ti - 1 + r;
+                if (h < 0 || h >= H) {
+                    for (int s = 0; s < 4; ++s) d[r][s] = _mm512_setzero_ps();
+                    continue;
+                }
+                const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, xc + h * W);
+                const __m512 hi = _mm512_maskz_loadu_ps(hi_mask, xc + h * W + 16);
+                const __m512 e = _mm512_permutex2var_ps(lo, even, hi), o = _mm512_permutex2var_ps(lo, odd, hi);
+                d[r][0] = _mm512_maskz_permutexvar_ps(__mmask16(0xFFFE), up, o);    // x[2j - 1]
+                d[r][1] = e;                                                        // x[2j]
+                d[r][2] = o;                                                        // x[2j + 1]
+                d[r][3] = _mm512_maskz_permutexvar_ps(__mmask16(0x7FFF), down, e);  // x[2j + 2]
+            }
+            __m512 b[4][4];  // B^T d (over rows)
+            for (int s = 0; s < 4; ++s) {
+                b[0][s] = _mm512_sub_ps(d[0][s], d[2][s]);
+                b[1][s] = _mm512_add_ps(d[1][s], d[2][s]);
+                b[2][s] = _mm512_sub_ps(d[2][s], d[1][s]);
+                b[3][s] = _mm512_sub_ps(d[1][s], d[3][s]);
+            }
+            float* vt = v + c * ld + ti * g.tw;
+            for (int r = 0; r < 4; ++r) {  // (B^T d) B (over columns)
+                float* o = vt + r * 4 * sx;
+                _mm512_mask_storeu_ps(o, tiles, _mm512_sub_ps(b[r][0], b[r][2]));
+                _mm512_mask_storeu_ps(o + sx, tiles, _mm512_add_ps(b[r][1], b[r][2]));
+                _mm512_mask_storeu_ps(o + 2 * sx, tiles, _mm512_sub_ps(b[r][2], b[r][1]));
+                _mm512_mask_storeu_ps(o + 3 * sx, tiles, _mm512_sub_ps(b[r][1], b[r][3]));
+            }
+        }
+    }
+}
+
+//! The planar output transform: y[k][h][w] from m[xi][k][t], the 2x2 outputs of the tiles of a
+//! tile row interleaved back into two plane rows (permutes), stored with masks (rows and columns
+//! past an odd plane's edge are dropped).
+__attribute__((target("avx512f"))) inline void winograd_output_planar(const float* m, const winograd_geometry& g,
+                                                                      float* y) {
+    const index_t H = g.H, W = g.W, ld = g.ld(), sm = g.out_stride();
+    const __mmask16 lo_mask = W >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << W) - 1u);
+    const __mmask16 hi_mask = W > 16 ? __mmask16((1u << (W - 16)) - 1u) : __mmask16(0);
+    const __mmask16 tiles = __mmask16((1u << g.tw) - 1u);
+    const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    for (index_t k = 0; k < g.K; ++k) {
+        float* yk = y + k * H * W;
+        for (index_t ti = 0; ti < g.th; ++ti) {
+            const float* mt = m + k * ld + ti * g.tw;
+            __m512 a[2][4];  // A^T m (over rows)
+            for (int s = 0; s < 4; ++s) {
+                const __m512 m0 = _mm512_maskz_loadu_ps(tiles, mt + (0 + s) * sm);
+                const __m512 m1 = _mm512_maskz_loadu_ps(tiles, mt + (4 + s) * sm);
+                const __m512 m2 = _mm512_maskz_loadu_ps(tiles, mt + (8 + s) * sm);
+                const __m512 m3 = _mm512_maskz_loadu_ps(tiles, mt + (12 + s) * sm);
+                a[0][s] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                a[1][s] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+            }
+            for (int i = 0; i < 2; ++i) {
+                const index_t h = 2 * ti + i;
+                if (h >= H) break;
+                const __m512 y0 = _mm512_add_ps(_mm512_add_ps(a[i][0], a[i][1]), a[i][2]);  // column 2j
+                const __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(a[i][1], a[i][2]), a[i][3]);  // column 2j + 1
+                _mm512_mask_storeu_ps(yk + h * W, lo_mask, _mm512_permutex2var_ps(y0, lo_idx, y1));
+                if (hi_mask) _mm512_mask_storeu_ps(yk + h * W + 16, hi_mask, _mm512_permutex2var_ps(y0, hi_idx, y1));
+            }
+        }
+    }
+}
+
 //! m[T x K] (ldm K) = v[T x 16] * u[16 x K] for 16 input channels: the 16 rows of u of each block
 //! of 16 output channels stay in registers, the tiles stream by in groups of R (R accumulators),
 //! each product summed over c in increasing order. The generic kernel reloads and stores its
@@ -175,6 +277,7 @@ struct winograd_buffers {
         grow(v, g.transformed_in());
         grow(m, g.transformed_out());
         grow(yt, g.pixels_out());
+        if (g.planar) return;
         if (Hp != g.Hp || Wp != g.Wp || C != g.C || index_t(padded.size()) < g.padded_in()) {
             padded.assign(std::size_t(std::max<index_t>(g.padded_in(), index_t(padded.size()))), 0.0f);
             Hp = g.Hp, Wp = g.Wp, C = g.C;
@@ -190,6 +293,14 @@ struct winograd_buffers {
 //! `b` prepared for g.
 inline void winograd_conv(const float* x, const float* u, const winograd_geometry& g, winograd_buffers& b, float* y) {
     const index_t P = g.H * g.W, C = g.C, K = g.K;
+    if (g.planar) {
+        winograd_input_planar(x, g, b.v.data());
+        for (index_t xi = 0; xi < 16; ++xi)
+            gemm_avx512_op(K, g.T, C, a_strided{u + xi * K * C, C, 1}, b_strided{b.v.data() + xi * g.in_stride(), g.ld()},
+                           false, b.m.data() + xi * g.out_stride(), g.ld());
+        winograd_output_planar(b.m.data(), g, y);
+        return;
+    }
     transpose(x, C, P, P, b.pixels.data(), C);  // pixels[p][c]
     for (index_t h = 0; h < g.H; ++h)
         std::memcpy(b.padded.data() + ((h + 1) * g.Wp + 1) * C, b.pixels.data() + h * g.W * C,

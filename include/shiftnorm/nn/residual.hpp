@@ -2,6 +2,7 @@
 // Residual connections: dst = body(src) + shortcut(src), with identity, zero-pad and projection shortcuts.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -40,14 +41,19 @@ public:
         nn::detail::ensure_shape(dst_, os);
         src_shape_ = is;
         const index_t before = (os.c - is.c) / 2;
-        dst_.fill(0.0f);
-        for (index_t n = 0; n < is.n; ++n)
+        const index_t plane = os.h * os.w;
+SHIFTNORM_OMP(omp parallel for schedule(static) if (dst_.numel() > (1 << 16)))
+        for (index_t n = 0; n < is.n; ++n) {
+            float* yn = dst_.data() + n * os.c * plane;
+            std::fill(yn, yn + before * plane, 0.0f);
+            std::fill(yn + (before + is.c) * plane, yn + os.c * plane, 0.0f);
             for (index_t c = 0; c < is.c; ++c) {
                 const float* x = src.data() + (n * is.c + c) * is.h * is.w;
-                float* y = dst_.data() + (n * os.c + c + before) * os.h * os.w;
+                float* y = yn + (c + before) * plane;
                 for (index_t h = 0; h < os.h; ++h)
                     for (index_t w = 0; w < os.w; ++w) y[h * os.w + w] = x[h * stride_ * is.w + w * stride_];
             }
+        }
         return dst_;
     }
 
@@ -56,15 +62,18 @@ public:
         nn::detail::check_diff_dst("zero_pad_shortcut::backward", dst_.shape(), diff_dst);
         const shape4 is = src_shape_, os = dst_.shape();
         nn::detail::ensure_shape(diff_src_, is);
-        diff_src_.fill(0.0f);
         const index_t before = (os.c - is.c) / 2;
-        for (index_t n = 0; n < is.n; ++n)
+SHIFTNORM_OMP(omp parallel for schedule(static) if (diff_src_.numel() > (1 << 16)))
+        for (index_t n = 0; n < is.n; ++n) {
+            float* dxn = diff_src_.data() + n * is.c * is.h * is.w;
+            if (stride_ != 1) std::fill(dxn, dxn + is.c * is.h * is.w, 0.0f);
             for (index_t c = 0; c < is.c; ++c) {
-                float* dx = diff_src_.data() + (n * is.c + c) * is.h * is.w;
+                float* dx = dxn + c * is.h * is.w;
                 const float* dy = diff_dst.data() + (n * os.c + c + before) * os.h * os.w;
                 for (index_t h = 0; h < os.h; ++h)
                     for (index_t w = 0; w < os.w; ++w) dx[h * stride_ * is.w + w * stride_] = dy[h * os.w + w];
             }
+        }
         return diff_src_;
     }
 
