@@ -3,7 +3,9 @@
 // peer, also what the oneDNN-less build ran before) against im2col + the transposed AVX-512 form
 // (nn::detail::weight_grad_t: dY transposed, then Wt += col * dY^T), on the CIFAR ResNet / small
 // ResNet 3x3 shapes; and the shifted-window forward / weight gradient (nn/conv_shifted.hpp) against
-// im2col + GEMM. Bytes: the col and dY each image reads. One thread, batches of 32 images.
+// im2col + GEMM; the Winograd F(2x2, 3x3) forward (nn/conv_winograd.hpp) in its two layouts against
+// the shifted forward, and whole conv2d layers (forward, input gradient) per algorithm.
+// Bytes: the col and dY each image reads (the forward: x and y). One thread, batches of 32 images.
 // Run: bench_conv_wgrad --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
 #include <benchmark/benchmark.h>
 
@@ -12,6 +14,7 @@
 
 #include "shiftnorm/nn/conv2d.hpp"
 #include "shiftnorm/nn/conv_shifted.hpp"
+#include "shiftnorm/nn/conv_winograd.hpp"
 #include "shiftnorm/nn/gemm.hpp"
 
 namespace {
@@ -119,6 +122,63 @@ void forward(benchmark::State& st, bool shifted) {
     st.SetBytesProcessed(st.iterations() * N * (2 * C * P) * index_t(sizeof(float)));
 }
 
+//! Winograd per image in one layout (pixel-major or planar, whichever make_winograd would pick),
+//! the weights transformed once (as a layer does once per call for all its images).
+void forward_winograd(benchmark::State& st, bool planar) {
+    nn::set_num_threads(1);
+    const index_t C = st.range(0), H = st.range(1), P = H * H, N = 32;
+    const nn::window2d g{3, 3, 1, 1, 1, 1, 1, 1};
+    if (!d::winograd_eligible(g, C, C, H, H, H, H)) {
+        st.SkipWithError("no AVX-512 kernel on this CPU / in this build");
+        return;
+    }
+    d::winograd_geometry wg = d::make_winograd(C, C, H, H);
+    wg.planar = planar;
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd;
+    std::vector<float> x(std::size_t(N * C * P)), y(std::size_t(N * C * P)), w(std::size_t(C * C * 9)),
+        u(std::size_t(16 * C * C));
+    for (auto& v : x) v = nd(rng);
+    for (auto& v : w) v = nd(rng);
+    d::winograd_weights(w.data(), C, C, u.data(), planar);
+    d::winograd_buffers b;
+    b.prepare(wg);
+    for (auto _ : st) {
+        for (index_t n = 0; n < N; ++n) d::winograd_conv(x.data() + n * C * P, u.data(), wg, b, y.data() + n * C * P);
+        benchmark::DoNotOptimize(y.data());
+    }
+    st.SetItemsProcessed(st.iterations() * N);
+    st.SetBytesProcessed(st.iterations() * N * (2 * C * P) * index_t(sizeof(float)));
+}
+
+//! A whole conv2d layer (3x3, pad 1, C -> C) per algorithm: its forward, or its input gradient
+//! alone (set_param_grad(false)), 32 images per call, weight transforms included.
+void layer(benchmark::State& st, nn::conv_algorithm a, bool input_grad) {
+    nn::set_num_threads(1);
+    const index_t C = st.range(0), H = st.range(1), N = 32;
+    nn::conv2d conv(nn::conv2d_options{C, C, 3, 1, 1, 1, 1, false, a});
+    if (a == nn::conv_algorithm::winograd &&
+        !d::winograd_eligible(conv.window(), C, C, H, H, H, H)) {
+        st.SkipWithError("no AVX-512 kernel on this CPU / in this build");
+        return;
+    }
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd;
+    for (auto& v : conv.weight) v = nd(rng);
+    tensor<float> x({N, C, H, H}), dy({N, C, H, H});
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = nd(rng), dy.data()[i] = nd(rng);
+    conv.set_param_grad(false);
+    conv.forward(x, nn::mode::train);
+    for (auto _ : st) {
+        if (input_grad)
+            benchmark::DoNotOptimize(conv.backward(dy).data());
+        else
+            benchmark::DoNotOptimize(conv.forward(x, nn::mode::train).data());
+    }
+    st.SetItemsProcessed(st.iterations() * N);
+    st.SetBytesProcessed(st.iterations() * 2 * x.numel() * index_t(sizeof(float)));
+}
+
 void shapes(benchmark::internal::Benchmark* b) {
     for (const auto& s : std::vector<std::pair<int, int>>{{16, 32}, {32, 16}, {64, 8}, {16, 28}, {32, 14}, {64, 7}})
         b->Args({s.first, s.second});
@@ -131,4 +191,10 @@ BENCHMARK_CAPTURE(weight_grad, AVX512_transposed, true)->Apply(shapes);
 BENCHMARK(weight_grad_shifted)->Apply(shapes);
 BENCHMARK_CAPTURE(forward, im2col, false)->Apply(shapes);
 BENCHMARK_CAPTURE(forward, shifted, true)->Apply(shapes);
+BENCHMARK_CAPTURE(forward_winograd, pixel_major, false)->Apply(shapes);
+BENCHMARK_CAPTURE(forward_winograd, planar, true)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, forward_direct, nn::conv_algorithm::direct, false)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, forward_winograd, nn::conv_algorithm::winograd, false)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, input_grad_direct, nn::conv_algorithm::direct, true)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, input_grad_winograd, nn::conv_algorithm::winograd, true)->Apply(shapes);
 BENCHMARK_MAIN();

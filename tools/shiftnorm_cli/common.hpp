@@ -159,7 +159,7 @@ inline void add_common_options(arg_parser& p, const char* norm_eps_name = "eps")
         .option("bn-convention", "NAME", "pytorch", "BatchNorm denominator: pytorch = sqrt(var + eps), biased batch variance | "
                                                     "reference = sqrt(var) + eps, unbiased batch variance (seed 003's reference BN baseline)")
         .flag("quiet", "no progress or log lines on stderr (results still go to stdout, errors to stderr)")
-        .option("conv", "ALG", "auto", "3x3 convolutions: auto (Winograd F(2x2,3x3) where it runs: stride 1, channels multiples of 16, AVX-512) | direct (im2col/shifted GEMM, every product of the definition) | winograd (error where it cannot run)")
+        .option("conv", "ALG", "auto", "convolutions: auto (Winograd F(2x2,3x3) wherever it runs: 3x3, stride 1, channels multiples of 16, AVX-512; direct elsewhere) | direct (im2col / shifted-window GEMM everywhere: every product of the definition, the exact rounding of earlier versions)")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
 }
 
@@ -234,12 +234,16 @@ decltype(auto) with_norm(const arg_parser& a, F&& f) {
 }
 
 //! --conv as a conv_algorithm; usage_error for another word.
+//! (A network-wide "winograd" is refused: every network's first layer, 1 or 3 input channels,
+//! cannot run it; auto already runs it wherever it can.)
 inline nn::conv_algorithm parse_conv_algorithm(const arg_parser& a) {
-    try {
-        return nn::parse_conv_algorithm(a.get("conv"));
-    } catch (const value_error& e) {
-        throw usage_error(std::string("--conv: ") + e.what());
-    }
+    const std::string v = a.get("conv");
+    if (v == "auto") return nn::conv_algorithm::automatic;
+    if (v == "direct") return nn::conv_algorithm::direct;
+    throw usage_error("--conv must be auto or direct, got '" + v + "'" +
+                      (v == "winograd" ? " (auto runs Winograd wherever it can; a whole network cannot: its first "
+                                         "layer has 1 or 3 input channels)"
+                                       : ""));
 }
 
 //! The network named by --model for `ds`, with normalization layer Norm (BatchNorm by default).
