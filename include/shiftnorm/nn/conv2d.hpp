@@ -151,14 +151,17 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         const bool shifted = nn::detail::use_shifted(geo_, is.h, is.w, os.h, os.w);
         // the weight gradient on the shifted windows only where the garbage columns cost little
         // (planes of 12 columns and more: bench_conv_wgrad), the input gradient on all of them
-        const bool shifted_w = shifted && is.w >= nn::detail::shifted_wgrad_min_width;
+        const bool want_w = param_grad_;
+        // the weight gradient in the Winograd domain where the forward runs on it
+        const bool wino_w = want_w && use_winograd(Cg, Og, is, os);
+        const bool shifted_w = shifted && !wino_w && is.w >= nn::detail::shifted_wgrad_min_width;
         // the input gradient is a same-window convolution of diff_dst (Og planes in, Cg out)
         const bool wino_d = shifted && input_grad_ && use_winograd(Og, Cg, is, os);
         const bool shifted_d = shifted && input_grad_ && !wino_d;
         if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
         if (shifted_d && set_geometry(sgd_, offd_, Og, is.h, is.w)) dpads_zeroed_ = false;
         if (input_grad_) nn::detail::ensure_shape(diff_src_, is);
-        prepare_buffers(direct || shifted_w ? 0 : K * P, direct || shifted ? 0 : K * P,
+        prepare_buffers(direct || shifted_w || wino_w ? 0 : K * P, direct || shifted ? 0 : K * P,
                         shifted_d ? Cg * sg_.cols : 0);
         if (shifted && input_grad_) {
             if (shifted_d) zero_once(dpads_, dpads_zeroed_);
@@ -170,12 +173,20 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             transform_weights(wflip_.data(), Cg, Og, wgd_.planar, wud_);
         }
         const int T = int(cols_.size());
-        const bool want_w = param_grad_;
         if (!want_w && !input_grad_) return diff_dst;
+        if (wino_w) {
+            wgw_ = nn::detail::make_winograd(Cg, Og, is.h, is.w);
+            wgw_.planar = false;  // winograd_weight_grad reads pixel-major transforms
+            if (dus_.size() != std::size_t(T)) dus_.resize(std::size_t(T));
+        }
         if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T)), dyts_.resize(std::size_t(T));
         // weight-gradient partials per thread: [G][Og x K], or transposed [G][K x Og] (weight_grad_t)
         const bool transposed = nn::detail::weight_grad_transposed();
-        if (want_w) {
+        if (want_w && wino_w) {
+            // each thread allocates and zeroes its own Winograd-domain partials [G][16][Cg x Og]
+SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T))
+            for (int t = 0; t < T; ++t) dus_[std::size_t(t)].assign(std::size_t(G * 16 * Cg * Og), 0.0f);
+        } else if (want_w) {
             bool dyts_grown = false;
             const std::size_t n_dyt = std::size_t(Og * (shifted_w ? sg_.cols : P));
             // each thread allocates and zeroes its own partials (first touch: see prepare_buffers)
@@ -190,7 +201,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
             if (dyts_grown) dyts_zeroed_ = false;
         }
         if (shifted_w) zero_once(dyts_, dyts_zeroed_);
-        if (shifted && want_w) zero_once(pads_, pads_zeroed_);
+        if (shifted_w) zero_once(pads_, pads_zeroed_);
         const bool same = nn::detail::same_stride1(geo_, is.h, is.w, os.h, os.w);
         const float* x = src_->data();
         const float* dy = diff_dst.data();
@@ -198,12 +209,15 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
 SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t n = 0; n < is.n; ++n) {
             const std::size_t t = std::size_t(nn::detail::thread_id());
-            float* col = direct || shifted_w ? nullptr : cols_[t].data();
+            float* col = direct || shifted_w || wino_w ? nullptr : cols_[t].data();
             float* dcol = direct || shifted ? nullptr : dcols_[t].data();
+            if (wino_w) wbufs_w_[t].prepare(wgw_);
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 const float* dyg = dy + (n * os.c + g * Og) * P;
-                if (want_w && shifted_w) {
+                if (want_w && wino_w) {
+                    nn::detail::winograd_weight_grad(xg, dyg, wgw_, wbufs_w_[t], dus_[t].data() + g * 16 * Cg * Og);
+                } else if (want_w && shifted_w) {
                     nn::detail::copy_planes(xg, sg_, pads_[t].data());
                     nn::detail::weight_grad_shifted(Og, K, dyg, pads_[t].data(), off_.data(), sg_, dyts_[t].data(),
                                                     dws_[t].data() + g * Og * K, true);
@@ -241,6 +255,15 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             }
         }
         if (!want_w) return diff_src_;
+        if (wino_w) {
+            // threads in order (deterministic for a thread count), then back to 3x3 taps once
+            std::vector<float>& sum = dus_[0];
+            for (int t = 1; t < T; ++t)
+                for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += dus_[std::size_t(t)][i];
+            for (index_t g = 0; g < G; ++g)
+                nn::detail::winograd_weight_grad_finish(sum.data() + g * 16 * Cg * Og, Og, Cg,
+                                                        diff_weight.data() + g * Og * K);
+        } else
         for (const auto& d : dws_)  // threads in order: deterministic for a thread count
             if (transposed)
                 for (index_t g = 0; g < G; ++g)
@@ -281,6 +304,7 @@ private:
         if (cols_.size() != T) {
             wbufs_.resize(T);
             wbufs_d_.resize(T);
+            wbufs_w_.resize(T);
             cols_.resize(T);
             dcols_.resize(T);
             pads_.resize(T);
@@ -364,6 +388,10 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(std::max(T, 1)))
     nn::detail::winograd_geometry wg_, wgd_;
     std::vector<float> wu_, wud_;
     std::vector<nn::detail::winograd_buffers> wbufs_, wbufs_d_;
+    // Winograd weight gradient: its (pixel-major) geometry, buffers, per-thread partials
+    nn::detail::winograd_geometry wgw_;
+    std::vector<nn::detail::winograd_buffers> wbufs_w_;
+    std::vector<std::vector<float>> dus_;
     // The shifted paths' buffers hold zeros outside what each image writes (plane borders, slack,
     // the garbage rows of dy^T); reset when a geometry or a buffer changes.
     bool pads_zeroed_ = false, dpads_zeroed_ = false, dyts_zeroed_ = false;

@@ -291,6 +291,41 @@ __attribute__((target("avx512f,fma"))) inline void winograd_gemm16(index_t T, in
     }
 }
 
+//! The transposed output transform (the weight gradient's): dm[xi][t][k] = (A dy A^T)[r][s] for
+//! the 2x2 output gradients dy of tile t (zero outside the plane), read from pixel-major
+//! dyt[(h W + w) K + k]; A = [1 0; 1 1; 1 -1; 0 -1]. 16 channels per vector. Pixel-major only.
+__attribute__((target("avx512f"))) inline void winograd_output_grad(const float* dyt, const winograd_geometry& g,
+                                                                    float* dm) {
+    const index_t K = g.K, stride_xi = g.out_stride();
+    for (index_t ti = 0; ti < g.th; ++ti)
+        for (index_t tj = 0; tj < g.tw; ++tj) {
+            const index_t t = ti * g.tw + tj;
+            const bool full_h = 2 * ti + 1 < g.H, full_w = 2 * tj + 1 < g.W;
+            const float* row0 = dyt + (2 * ti * g.W + 2 * tj) * K;
+            const float* row1 = row0 + g.W * K;
+            float* mt = dm + t * K;
+            for (index_t k0 = 0; k0 < K; k0 += 16) {
+                const __m512 z = _mm512_setzero_ps();
+                const __m512 y00 = _mm512_loadu_ps(row0 + k0);
+                const __m512 y01 = full_w ? _mm512_loadu_ps(row0 + K + k0) : z;
+                const __m512 y10 = full_h ? _mm512_loadu_ps(row1 + k0) : z;
+                const __m512 y11 = full_h && full_w ? _mm512_loadu_ps(row1 + K + k0) : z;
+                __m512 e[4][2];  // A dy (over rows)
+                e[0][0] = y00, e[0][1] = y01;
+                e[1][0] = _mm512_add_ps(y00, y10), e[1][1] = _mm512_add_ps(y01, y11);
+                e[2][0] = _mm512_sub_ps(y00, y10), e[2][1] = _mm512_sub_ps(y01, y11);
+                e[3][0] = _mm512_sub_ps(z, y10), e[3][1] = _mm512_sub_ps(z, y11);
+                for (int r = 0; r < 4; ++r) {  // (A dy) A^T (over columns)
+                    float* o = mt + k0 + r * 4 * stride_xi;
+                    _mm512_storeu_ps(o, e[r][0]);
+                    _mm512_storeu_ps(o + stride_xi, _mm512_add_ps(e[r][0], e[r][1]));
+                    _mm512_storeu_ps(o + 2 * stride_xi, _mm512_sub_ps(e[r][0], e[r][1]));
+                    _mm512_storeu_ps(o + 3 * stride_xi, _mm512_sub_ps(z, e[r][1]));
+                }
+            }
+        }
+}
+
 //! Per-thread work buffers of winograd_conv, grown to a geometry, never shrunk. `padded` holds
 //! zeros outside the image's pixels: zeroed whenever it is (re)sized or the geometry changes.
 struct winograd_buffers {
@@ -342,6 +377,24 @@ inline void winograd_conv(const float* x, const float* u, const winograd_geometr
     winograd_output(b.m.data(), g, b.yt.data());
     transpose(b.yt.data(), P, K, K, y, P);  // y[k][p]
 }
+//! du[xi][c][k] += sum over the tiles t of v[xi][t][c] * dm[xi][t][k] for one image: the weight
+//! gradient in the Winograd domain (dL/dU of M = U . V), from the image's input x[C x H x W] and
+//! output gradient dy[K x H x W]. Pixel-major geometry only (`g.planar` false). The caller sums
+//! du over images (and threads, in a fixed order) and maps it back once: winograd_weight_grad_finish.
+inline void winograd_weight_grad(const float* x, const float* dy, const winograd_geometry& g, winograd_buffers& b,
+                                 float* du) {
+    const index_t P = g.H * g.W, C = g.C, K = g.K;
+    transpose(x, C, P, P, b.pixels.data(), C);
+    for (index_t h = 0; h < g.H; ++h)
+        std::memcpy(b.padded.data() + ((h + 1) * g.Wp + 1) * C, b.pixels.data() + h * g.W * C,
+                    std::size_t(g.W * C) * sizeof(float));
+    winograd_input(b.padded.data(), g, b.v.data());
+    transpose(dy, K, P, P, b.yt.data(), K);  // yt[p][k]
+    winograd_output_grad(b.yt.data(), g, b.m.data());
+    for (index_t xi = 0; xi < 16; ++xi)
+        gemm_avx512_op(C, K, g.T, a_strided{b.v.data() + xi * g.in_stride(), 1, C},
+                       b_strided{b.m.data() + xi * g.out_stride(), K}, true, du + xi * C * K, K);
+}
 #else
 struct winograd_buffers {
     void prepare(const winograd_geometry&) {}
@@ -349,6 +402,31 @@ struct winograd_buffers {
 inline void winograd_conv(const float*, const float*, const winograd_geometry&, winograd_buffers&, float*) {
     throw std::logic_error("winograd_conv: no AVX-512 kernel in this build");
 }
+inline void winograd_weight_grad(const float*, const float*, const winograd_geometry&, winograd_buffers&, float*) {
+    throw std::logic_error("winograd_weight_grad: no AVX-512 kernel in this build");
+}
 #endif
+
+//! dw[k][c][3 x 3] += G^T du G for the summed Winograd-domain gradient du[xi][c][k] (the adjoint
+//! of winograd_weights' U = G w G^T), in double, rounded once.
+inline void winograd_weight_grad_finish(const float* du, index_t K, index_t C, float* dw) {
+    for (index_t k = 0; k < K; ++k)
+        for (index_t c = 0; c < C; ++c) {
+            double m[4][4];
+            for (int xi = 0; xi < 16; ++xi) m[xi / 4][xi % 4] = du[(xi * C + c) * K + k];
+            double t[3][4];  // G^T m (over rows): row 0 = m0 + (m1 + m2) / 2, 1 = (m1 - m2) / 2, 2 = (m1 + m2) / 2 + m3
+            for (int s = 0; s < 4; ++s) {
+                t[0][s] = m[0][s] + 0.5 * (m[1][s] + m[2][s]);
+                t[1][s] = 0.5 * (m[1][s] - m[2][s]);
+                t[2][s] = 0.5 * (m[1][s] + m[2][s]) + m[3][s];
+            }
+            float* o = dw + (k * C + c) * 9;
+            for (int a = 0; a < 3; ++a) {  // (G^T m) G (over columns)
+                o[a * 3 + 0] += float(t[a][0] + 0.5 * (t[a][1] + t[a][2]));
+                o[a * 3 + 1] += float(0.5 * (t[a][1] - t[a][2]));
+                o[a * 3 + 2] += float(0.5 * (t[a][1] + t[a][2]) + t[a][3]);
+            }
+        }
+}
 
 }  // namespace shiftnorm::nn::detail
