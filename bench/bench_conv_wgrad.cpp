@@ -151,9 +151,11 @@ void forward_winograd(benchmark::State& st, bool planar) {
     st.SetBytesProcessed(st.iterations() * N * (2 * C * P) * index_t(sizeof(float)));
 }
 
-//! A whole conv2d layer (3x3, pad 1, C -> C) per algorithm: its forward, or its input gradient
-//! alone (set_param_grad(false)), 32 images per call, weight transforms included.
-void layer(benchmark::State& st, nn::conv_algorithm a, bool input_grad) {
+//! A whole conv2d layer (3x3, pad 1, C -> C) per algorithm: its forward, its input gradient alone
+//! (set_param_grad(false)) or its weight gradient alone (set_input_grad(false)), 32 images per
+//! call, weight transforms included.
+enum class layer_pass { forward, input_grad, weight_grad };
+void layer(benchmark::State& st, nn::conv_algorithm a, layer_pass pass) {
     nn::set_num_threads(1);
     const index_t C = st.range(0), H = st.range(1), N = 32;
     nn::conv2d conv(nn::conv2d_options{C, C, 3, 1, 1, 1, 1, false, a});
@@ -167,13 +169,16 @@ void layer(benchmark::State& st, nn::conv_algorithm a, bool input_grad) {
     for (auto& v : conv.weight) v = nd(rng);
     tensor<float> x({N, C, H, H}), dy({N, C, H, H});
     for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = nd(rng), dy.data()[i] = nd(rng);
-    conv.set_param_grad(false);
+    conv.set_param_grad(pass == layer_pass::weight_grad);
+    conv.set_input_grad(pass == layer_pass::input_grad);
     conv.forward(x, nn::mode::train);
     for (auto _ : st) {
-        if (input_grad)
-            benchmark::DoNotOptimize(conv.backward(dy).data());
-        else
+        if (pass == layer_pass::forward) {
             benchmark::DoNotOptimize(conv.forward(x, nn::mode::train).data());
+        } else {
+            conv.backward(dy);
+            benchmark::DoNotOptimize(conv.diff_weight.data());
+        }
     }
     st.SetItemsProcessed(st.iterations() * N);
     st.SetBytesProcessed(st.iterations() * 2 * x.numel() * index_t(sizeof(float)));
@@ -193,8 +198,10 @@ BENCHMARK_CAPTURE(forward, im2col, false)->Apply(shapes);
 BENCHMARK_CAPTURE(forward, shifted, true)->Apply(shapes);
 BENCHMARK_CAPTURE(forward_winograd, pixel_major, false)->Apply(shapes);
 BENCHMARK_CAPTURE(forward_winograd, planar, true)->Apply(shapes);
-BENCHMARK_CAPTURE(layer, forward_direct, nn::conv_algorithm::direct, false)->Apply(shapes);
-BENCHMARK_CAPTURE(layer, forward_winograd, nn::conv_algorithm::winograd, false)->Apply(shapes);
-BENCHMARK_CAPTURE(layer, input_grad_direct, nn::conv_algorithm::direct, true)->Apply(shapes);
-BENCHMARK_CAPTURE(layer, input_grad_winograd, nn::conv_algorithm::winograd, true)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, forward_direct, nn::conv_algorithm::direct, layer_pass::forward)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, forward_winograd, nn::conv_algorithm::winograd, layer_pass::forward)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, input_grad_direct, nn::conv_algorithm::direct, layer_pass::input_grad)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, input_grad_winograd, nn::conv_algorithm::winograd, layer_pass::input_grad)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, weight_grad_direct, nn::conv_algorithm::direct, layer_pass::weight_grad)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, weight_grad_winograd, nn::conv_algorithm::winograd, layer_pass::weight_grad)->Apply(shapes);
 BENCHMARK_MAIN();

@@ -71,7 +71,9 @@ inline void winograd_weights(const float* w, index_t K, index_t C, float* u, boo
     const index_t outer = planar ? K : C, inner = planar ? C : K;
 SHIFTNORM_OMP(omp parallel if (K * C >= 1024))
     {
-        std::vector<double> buf(std::size_t(21 * inner));  // 9 taps, then 12 of G g (4 x 3)
+        // 9 taps, then the 12 values of G g (4 x 3); per thread, grown once (no allocation per call)
+        thread_local std::vector<double> buf;
+        if (buf.size() < std::size_t(21 * inner)) buf.resize(std::size_t(21 * inner));
 SHIFTNORM_OMP(omp for schedule(static))
         for (index_t a = 0; a < outer; ++a) {
             double* tap = buf.data();
