@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "shiftnorm/nn/conv2d.hpp"
+#include "support/conv_reference.hpp"
 
 using namespace shiftnorm;
 namespace d = shiftnorm::nn::detail;
@@ -84,54 +85,13 @@ TEST_CASE("shifted convolution: same bits as im2col + GEMM, forward and weight g
         CHECK(bits_equal(conv.diff_weight.data(), dw.data(), dw.size()));
 
         // and against a double-precision reference (cross-correlation, zero padding)
-        double worst = 0;
-        const index_t p = cc.k / 2;
-        for (index_t n = 0; n < cc.n; ++n)
-            for (index_t oc = 0; oc < cc.o; ++oc)
-                for (index_t oh = 0; oh < cc.h; ++oh)
-                    for (index_t ow = 0; ow < cc.w; ++ow) {
-                        const index_t gi = oc / Og;
-                        double s = 0, mag = 0;
-                        for (index_t c = 0; c < Cg; ++c)
-                            for (index_t i = 0; i < cc.k; ++i)
-                                for (index_t j = 0; j < cc.k; ++j) {
-                                    const index_t ih = oh - p + i, iw = ow - p + j;
-                                    if (ih < 0 || ih >= cc.h || iw < 0 || iw >= cc.w) continue;
-                                    const double t = double(conv.weight[std::size_t(((oc * Cg + c) * cc.k + i) * cc.k + j)]) *
-                                                     double(x.data()[((n * cc.c + gi * Cg + c) * cc.h + ih) * cc.w + iw]);
-                                    s += t;
-                                    mag += std::fabs(t);
-                                }
-                        const double got = y.data()[((n * cc.o + oc) * cc.h + oh) * cc.w + ow];
-                        worst = std::max(worst, std::fabs(got - s) / (mag + 1e-30));
-                    }
-        CHECK(worst < 1e-5);
+        const shiftnorm::test::conv_dims dd{cc.n, cc.c, cc.o, cc.h, cc.w, cc.k, cc.groups};
+        CHECK(shiftnorm::test::conv_forward_error(dd, conv.weight, x, y) < 1e-5);
 
         // the input gradient (a same-window convolution of diff_dst with the flipped, transposed
         // weights: another summation order, so against the double reference only)
         REQUIRE(dx.shape() == x.shape());
-        double worst_dx = 0;
-        for (index_t n = 0; n < cc.n; ++n)
-            for (index_t ci = 0; ci < cc.c; ++ci)
-                for (index_t ih = 0; ih < cc.h; ++ih)
-                    for (index_t iw = 0; iw < cc.w; ++iw) {
-                        const index_t gi = ci / Cg, c = ci % Cg;
-                        double s = 0, mag = 0;
-                        for (index_t o = 0; o < Og; ++o)
-                            for (index_t i = 0; i < cc.k; ++i)
-                                for (index_t j = 0; j < cc.k; ++j) {
-                                    const index_t oh = ih + p - i, ow = iw + p - j;
-                                    if (oh < 0 || oh >= cc.h || ow < 0 || ow >= cc.w) continue;
-                                    const index_t oc = gi * Og + o;
-                                    const double t = double(conv.weight[std::size_t(((oc * Cg + c) * cc.k + i) * cc.k + j)]) *
-                                                     double(dy.data()[((n * cc.o + oc) * cc.h + oh) * cc.w + ow]);
-                                    s += t;
-                                    mag += std::fabs(t);
-                                }
-                        const double got = dx.data()[((n * cc.c + ci) * cc.h + ih) * cc.w + iw];
-                        worst_dx = std::max(worst_dx, std::fabs(got - s) / (mag + 1e-30));
-                    }
-        CHECK(worst_dx < 1e-5);
+        CHECK(shiftnorm::test::conv_input_grad_error(dd, conv.weight, dy, dx) < 1e-5);
     }
     nn::set_num_threads(threads_before);
 }

@@ -14,6 +14,7 @@
 
 #include "shiftnorm/nn/conv2d.hpp"
 #include "shiftnorm/nn/sequential.hpp"
+#include "support/conv_reference.hpp"
 
 using namespace shiftnorm;
 namespace d = shiftnorm::nn::detail;
@@ -47,87 +48,7 @@ nn::conv2d make(const conv_case& cc, nn::conv_algorithm a) {
     return nn::conv2d(nn::conv2d_options{cc.c, cc.o, 3, 1, 1, 1, cc.groups, false, a});
 }
 
-//! Worst |got - ref| / sum |terms| of the forward (cross-correlation, zero padding 1), in double.
-double forward_error(const conv_case& cc, const std::vector<float>& w, const tensor<float>& x, const tensor<float>& y) {
-    const index_t Cg = cc.c / cc.groups, Og = cc.o / cc.groups;
-    double worst = 0;
-    for (index_t n = 0; n < cc.n; ++n)
-        for (index_t oc = 0; oc < cc.o; ++oc)
-            for (index_t oh = 0; oh < cc.h; ++oh)
-                for (index_t ow = 0; ow < cc.w; ++ow) {
-                    const index_t gi = oc / Og;
-                    double s = 0, mag = 0;
-                    for (index_t c = 0; c < Cg; ++c)
-                        for (index_t i = 0; i < 3; ++i)
-                            for (index_t j = 0; j < 3; ++j) {
-                                const index_t ih = oh - 1 + i, iw = ow - 1 + j;
-                                if (ih < 0 || ih >= cc.h || iw < 0 || iw >= cc.w) continue;
-                                const double t = double(w[std::size_t(((oc * Cg + c) * 3 + i) * 3 + j)]) *
-                                                 double(x.data()[((n * cc.c + gi * Cg + c) * cc.h + ih) * cc.w + iw]);
-                                s += t;
-                                mag += std::fabs(t);
-                            }
-                    const double got = y.data()[((n * cc.o + oc) * cc.h + oh) * cc.w + ow];
-                    worst = std::max(worst, std::fabs(got - s) / (mag + 1e-30));
-                }
-    return worst;
-}
-
-//! The same for the input gradient.
-double input_grad_error(const conv_case& cc, const std::vector<float>& w, const tensor<float>& dy,
-                        const tensor<float>& dx) {
-    const index_t Cg = cc.c / cc.groups, Og = cc.o / cc.groups;
-    double worst = 0;
-    for (index_t n = 0; n < cc.n; ++n)
-        for (index_t ci = 0; ci < cc.c; ++ci)
-            for (index_t ih = 0; ih < cc.h; ++ih)
-                for (index_t iw = 0; iw < cc.w; ++iw) {
-                    const index_t gi = ci / Cg, c = ci % Cg;
-                    double s = 0, mag = 0;
-                    for (index_t o = 0; o < Og; ++o)
-                        for (index_t i = 0; i < 3; ++i)
-                            for (index_t j = 0; j < 3; ++j) {
-                                const index_t oh = ih + 1 - i, ow = iw + 1 - j;
-                                if (oh < 0 || oh >= cc.h || ow < 0 || ow >= cc.w) continue;
-                                const index_t oc = gi * Og + o;
-                                const double t = double(w[std::size_t(((oc * Cg + c) * 3 + i) * 3 + j)]) *
-                                                 double(dy.data()[((n * cc.o + oc) * cc.h + oh) * cc.w + ow]);
-                                s += t;
-                                mag += std::fabs(t);
-                            }
-                    const double got = dx.data()[((n * cc.c + ci) * cc.h + ih) * cc.w + iw];
-                    worst = std::max(worst, std::fabs(got - s) / (mag + 1e-30));
-                }
-    return worst;
-}
-
-//! The same for the weight gradient: dw[o][c][i][j] = sum over images and output pixels of
-//! dy[n][o][h][w] * x[n][c][h - 1 + i][w - 1 + j].
-double weight_grad_error(const conv_case& cc, const tensor<float>& x, const tensor<float>& dy,
-                         const std::vector<float>& dw) {
-    const index_t Cg = cc.c / cc.groups, Og = cc.o / cc.groups;
-    double worst = 0;
-    for (index_t oc = 0; oc < cc.o; ++oc)
-        for (index_t c = 0; c < Cg; ++c)
-            for (index_t i = 0; i < 3; ++i)
-                for (index_t j = 0; j < 3; ++j) {
-                    const index_t gi = oc / Og;
-                    double s = 0, mag = 0;
-                    for (index_t n = 0; n < cc.n; ++n)
-                        for (index_t oh = 0; oh < cc.h; ++oh)
-                            for (index_t ow = 0; ow < cc.w; ++ow) {
-                                const index_t ih = oh - 1 + i, iw = ow - 1 + j;
-                                if (ih < 0 || ih >= cc.h || iw < 0 || iw >= cc.w) continue;
-                                const double t = double(dy.data()[((n * cc.o + oc) * cc.h + oh) * cc.w + ow]) *
-                                                 double(x.data()[((n * cc.c + gi * Cg + c) * cc.h + ih) * cc.w + iw]);
-                                s += t;
-                                mag += std::fabs(t);
-                            }
-                    const double got = dw[std::size_t(((oc * Cg + c) * 3 + i) * 3 + j)];
-                    worst = std::max(worst, std::fabs(got - s) / (mag + 1e-30));
-                }
-    return worst;
-}
+shiftnorm::test::conv_dims dims(const conv_case& cc) { return {cc.n, cc.c, cc.o, cc.h, cc.w, 3, cc.groups}; }
 
 bool winograd_runs() {
     return d::winograd_eligible(nn::window2d{3, 3, 1, 1, 1, 1, 1, 1}, 16, 16, 8, 8, 8, 8);
@@ -152,14 +73,14 @@ TEST_CASE("winograd convolution: forward, input and weight gradients match a dou
             tensor<float> x({cc.n, cc.c, cc.h, cc.w});
             fill(x, randn(std::size_t(x.numel()), unsigned(cc.w * 3 + 1), offset));
             const auto& y = wino.forward(x, nn::mode::train);
-            CHECK(forward_error(cc, wino.weight, x, y) < 1e-5);  // the direct path's bound (test_conv_shifted)
+            CHECK(shiftnorm::test::conv_forward_error(dims(cc), wino.weight, x, y) < 1e-5);  // the direct path's bound (test_conv_shifted)
             tensor<float> dy(y.shape());
             fill(dy, randn(std::size_t(dy.numel()), unsigned(cc.o + 5), offset));
             const auto& dx = wino.backward(dy);
             REQUIRE(dx.shape() == x.shape());
-            CHECK(input_grad_error(cc, wino.weight, dy, dx) < 1e-5);
+            CHECK(shiftnorm::test::conv_input_grad_error(dims(cc), wino.weight, dy, dx) < 1e-5);
             // the weight gradient (summed in the Winograd domain over the batch, mapped back once)
-            CHECK(weight_grad_error(cc, x, dy, wino.diff_weight) < 1e-5);
+            CHECK(shiftnorm::test::conv_weight_grad_error(dims(cc), x, dy, wino.diff_weight) < 1e-5);
             // and it accumulates: a second backward adds the same again
             const std::vector<float> once = wino.diff_weight;
             wino.backward(dy);
@@ -172,7 +93,7 @@ TEST_CASE("winograd convolution: forward, input and weight gradients match a dou
             // direct keeps its own path (the bits of test_conv_shifted); both near the reference
             direct.forward(x, nn::mode::train);
             direct.backward(dy);
-            CHECK(weight_grad_error(cc, x, dy, direct.diff_weight) < 1e-5);
+            CHECK(shiftnorm::test::conv_weight_grad_error(dims(cc), x, dy, direct.diff_weight) < 1e-5);
         }
     }
     nn::set_num_threads(threads_before);

@@ -176,6 +176,16 @@ __attribute__((target("avx512f"))) inline void winograd_output(const float* m, c
         }
 }
 
+//! The masks of a planar plane row: its first 16 and its next up to 16 pixels (W <= 32), and the
+//! lanes of a tile row's tiles.
+struct planar_masks {
+    __mmask16 lo, hi, tiles;
+    explicit planar_masks(const winograd_geometry& g)
+        : lo(g.W >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << g.W) - 1u)),
+          hi(g.W > 16 ? __mmask16((1u << (g.W - 16)) - 1u) : __mmask16(0)),
+          tiles(__mmask16((1u << g.tw) - 1u)) {}
+};
+
 //! The planar input transform: v[xi][c][t] (rows of ld() floats) for every channel and tile, the
 //! tiles of a tile row in the lanes of one vector. Row h of a plane gives, for tile column j,
 //! x[2j - 1], x[2j], x[2j + 1], x[2j + 2] (zero outside the plane) by permutes of two masked
@@ -183,9 +193,8 @@ __attribute__((target("avx512f"))) inline void winograd_output(const float* m, c
 __attribute__((target("avx512f"))) inline void winograd_input_planar(const float* x, const winograd_geometry& g,
                                                                      float* v) {
     const index_t H = g.H, W = g.W, ld = g.ld(), sx = g.in_stride();
-    const __mmask16 lo_mask = W >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << W) - 1u);
-    const __mmask16 hi_mask = W > 16 ? __mmask16((1u << (W - 16)) - 1u) : __mmask16(0);
-    const __mmask16 tiles = __mmask16((1u << g.tw) - 1u);
+    const planar_masks pm(g);
+    const __mmask16 lo_mask = pm.lo, hi_mask = pm.hi, tiles = pm.tiles;
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     const __m512i up = _mm512_set_epi32(14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0);       // lane j <- j - 1
@@ -233,9 +242,8 @@ __attribute__((target("avx512f"))) inline void winograd_input_planar(const float
 __attribute__((target("avx512f"))) inline void winograd_output_planar(const float* m, const winograd_geometry& g,
                                                                       float* y) {
     const index_t H = g.H, W = g.W, ld = g.ld(), sm = g.out_stride();
-    const __mmask16 lo_mask = W >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << W) - 1u);
-    const __mmask16 hi_mask = W > 16 ? __mmask16((1u << (W - 16)) - 1u) : __mmask16(0);
-    const __mmask16 tiles = __mmask16((1u << g.tw) - 1u);
+    const planar_masks pm(g);
+    const __mmask16 lo_mask = pm.lo, hi_mask = pm.hi, tiles = pm.tiles;
     const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     for (index_t k = 0; k < g.K; ++k) {
@@ -349,6 +357,17 @@ struct winograd_buffers {
     }
 };
 
+//! b.v = the pixel-major input transform of x[C x H x W]: x transposed to pixels x channels,
+//! copied into the interior of the zero-bordered b.padded, transformed.
+inline void transform_input_pixel_major(const float* x, const winograd_geometry& g, winograd_buffers& b) {
+    const index_t P = g.H * g.W, C = g.C;
+    transpose(x, C, P, P, b.pixels.data(), C);  // pixels[p][c]
+    for (index_t h = 0; h < g.H; ++h)
+        std::memcpy(b.padded.data() + ((h + 1) * g.Wp + 1) * C, b.pixels.data() + h * g.W * C,
+                    std::size_t(g.W * C) * sizeof(float));
+    winograd_input(b.padded.data(), g, b.v.data());
+}
+
 //! y[K x H x W] = the same/stride-1 3x3 convolution (cross-correlation, zero padding 1) of the C
 //! planes x[C x H x W] with the weights whose transform is u (winograd_weights), one image:
 //! x to pixel-major (transpose), into the zero-bordered copy, the input transform, 16 GEMMs
@@ -365,11 +384,7 @@ inline void winograd_conv(const float* x, const float* u, const winograd_geometr
         winograd_output_planar(b.m.data(), g, y);
         return;
     }
-    transpose(x, C, P, P, b.pixels.data(), C);  // pixels[p][c]
-    for (index_t h = 0; h < g.H; ++h)
-        std::memcpy(b.padded.data() + ((h + 1) * g.Wp + 1) * C, b.pixels.data() + h * g.W * C,
-                    std::size_t(g.W * C) * sizeof(float));
-    winograd_input(b.padded.data(), g, b.v.data());
+    transform_input_pixel_major(x, g, b);
     for (index_t xi = 0; xi < 16; ++xi)
         if (C == 16)
             winograd_gemm16(g.T, K, b.v.data() + xi * g.in_stride(), u + xi * C * K, b.m.data() + xi * g.out_stride());
@@ -386,11 +401,7 @@ inline void winograd_conv(const float* x, const float* u, const winograd_geometr
 inline void winograd_weight_grad(const float* x, const float* dy, const winograd_geometry& g, winograd_buffers& b,
                                  float* du) {
     const index_t P = g.H * g.W, C = g.C, K = g.K;
-    transpose(x, C, P, P, b.pixels.data(), C);
-    for (index_t h = 0; h < g.H; ++h)
-        std::memcpy(b.padded.data() + ((h + 1) * g.Wp + 1) * C, b.pixels.data() + h * g.W * C,
-                    std::size_t(g.W * C) * sizeof(float));
-    winograd_input(b.padded.data(), g, b.v.data());
+    transform_input_pixel_major(x, g, b);
     transpose(dy, K, P, P, b.yt.data(), K);  // yt[p][k]
     winograd_output_grad(b.yt.data(), g, b.m.data());
     for (index_t xi = 0; xi < 16; ++xi)
