@@ -238,8 +238,11 @@ decltype(auto) with_norm(const arg_parser& a, F&& f) {
 //! cannot run it; auto already runs it wherever it can.)
 inline nn::conv_algorithm parse_conv_algorithm(const arg_parser& a) {
     const std::string v = a.get("conv");
-    if (v == "auto") return nn::conv_algorithm::automatic;
-    if (v == "direct") return nn::conv_algorithm::direct;
+    try {
+        const nn::conv_algorithm alg = nn::parse_conv_algorithm(v);
+        if (alg != nn::conv_algorithm::winograd) return alg;
+    } catch (const value_error&) {
+    }
     throw usage_error("--conv must be auto or direct, got '" + v + "'" +
                       (v == "winograd" ? " (auto runs Winograd wherever it can; a whole network cannot: its first "
                                          "layer has 1 or 3 input channels)"

@@ -17,18 +17,13 @@
 
 namespace shiftnorm::nn {
 
-//! How a convolution computes its forward and input gradient.
+//! How a convolution computes its forward, input gradient and weight gradient.
 //!  - automatic: Winograd F(2x2, 3x3) where it runs (winograd_eligible: 3x3, pad 1, stride 1,
 //!    channels per group multiples of 16, AVX-512), otherwise direct;
 //!  - direct: im2col / shifted windows + GEMM (every product of the definition, summed in the
 //!    order of the im2col rows; bit-identical to the materialized im2col + GEMM);
 //!  - winograd: Winograd, and a value_error at forward for a shape it cannot run.
-//! The weight gradient is always direct.
 enum class conv_algorithm { automatic, direct, winograd };
-
-inline const char* to_string(conv_algorithm a) {
-    return a == conv_algorithm::automatic ? "automatic" : a == conv_algorithm::direct ? "direct" : "winograd";
-}
 
 //! Convolution options, PyTorch's nn.Conv2d arguments, and the algorithm.
 struct conv2d_options {
@@ -48,6 +43,8 @@ struct conv2d_options {
 //! nn::detail::weight_grad_t, or weight_grad_shifted on planes of 12 columns and more, same bits);
 //! diff_src = col2im(weight^T * diff_dst), or for same/stride-1 windows on AVX-512 the same-window
 //! convolution of diff_dst with the flipped, transposed weights (another summation order).
+//! With conv_algorithm::automatic (default), 3x3 pad-1 stride-1 windows with channels per group
+//! multiples of 16 run all three products on Winograd F(2x2, 3x3) instead (nn/conv_winograd.hpp).
 //! Images run in parallel (OpenMP) with per-thread weight-gradient partials summed in a fixed
 //! order (deterministic for a fixed thread count). Cost: 2*N*OH*OW*out*in/g*k*k flops forward,
 //! twice that backward.
@@ -182,7 +179,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T)), dyts_.resize(std::size_t(T));
         // weight-gradient partials per thread: [G][Og x K], or transposed [G][K x Og] (weight_grad_t)
         const bool transposed = nn::detail::weight_grad_transposed();
-        if (want_w && wino_w) {
+        if (wino_w) {
             // each thread allocates and zeroes its own Winograd-domain partials [G][16][Cg x Og]
 SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T))
             for (int t = 0; t < T; ++t) dus_[std::size_t(t)].assign(std::size_t(G * 16 * Cg * Og), 0.0f);
@@ -215,7 +212,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 const float* dyg = dy + (n * os.c + g * Og) * P;
-                if (want_w && wino_w) {
+                if (wino_w) {
                     nn::detail::winograd_weight_grad(xg, dyg, wgw_, wbufs_w_[t], dus_[t].data() + g * 16 * Cg * Og);
                 } else if (want_w && shifted_w) {
                     nn::detail::copy_planes(xg, sg_, pads_[t].data());
