@@ -2,7 +2,9 @@
 // nn::infer: a large eval batch run depth-first in chunks gives the bits of one forward call.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "shiftnorm/models/zoo.hpp"
@@ -69,6 +71,24 @@ TEST_CASE("nn::infer in chunks gives the bits of one eval forward", "[models][in
     for_each_network([](auto norm, const char* name, index_t in_c, index_t width) {
         check_chunks<typename decltype(norm)::type>(name, in_c, width);
     });
+}
+
+TEST_CASE("nn::infer with inference fusion at the CIFAR widths (Winograd layers), NaN and Inf inputs", "[models][infer]") {
+    // width 16: 16/32/64 channels on 32/16/8 planes, the convolutions on Winograd (AVX-512) with
+    // the batch norms and ReLUs folded into them
+    auto net = trained_net<batch_norm<population>>("resnet20", 3, 16, 9);
+    auto x = test::random_tensor({5, 3, 32, 32}, 8, 0.5, 2.0);
+    x.data()[100] = std::numeric_limits<float>::quiet_NaN();
+    x.data()[3 * 1024 + 7] = std::numeric_limits<float>::infinity();
+    const tensor<float> whole = net.forward(x, nn::mode::eval);
+    for (index_t chunk : {2, 0}) {
+        INFO("chunk " << chunk);
+        tensor<float> y;
+        nn::infer(net, x, nn::mode::eval, y, chunk);
+        CHECK(same_bits(y, whole));
+    }
+    CHECK(std::isnan(whole.data()[0]));  // the NaN image stays NaN, the others finite
+    CHECK(std::isfinite(whole.data()[4 * 10]));
 }
 
 TEST_CASE("nn::infer runs batch-statistics modes over the whole batch", "[models][infer]") {

@@ -18,6 +18,13 @@ struct channel_coef {
     T mean{}, a{}, b{};
 };
 
+//! (x - mean) * a + b: the one expression every CPU normalize pass applies, so that a pass fused
+//! into another kernel (nn::conv2d's inference epilogue) gives the same bits as the layer's own.
+template <class T>
+inline T normalize_value(T x, T mean, T a, T b) {
+    return (x - mean) * a + b;
+}
+
 //! Backward coefficients of one channel: dx = k * dy + kx * (x - mean) + off.
 template <class T>
 struct backward_coef {

@@ -8,6 +8,10 @@
 
 namespace shiftnorm::nn {
 
+//! max(x, 0) with NaN kept (x > 0 or x is NaN: x, else +0): the ReLU of every kernel (relu and
+//! the fused epilogues of conv2d and residual), so that fusion does not change a bit.
+inline float relu_value(float x) { return (x > 0.0f || x != x) ? x : 0.0f; }
+
 //! dst = max(src, 0), NaN stays NaN (as torch.relu: a NaN must not turn into a silent 0). Backward: diff_src = diff_dst where dst > 0, else 0 (PyTorch's choice of
 //! subgradient 0 at 0). Saves nothing beyond its own dst. Cost: 2 T forward, 3 T backward.
 class relu : public module {
@@ -20,7 +24,7 @@ public:
         float* y = dst_.data();
         const index_t n = src.numel();
 SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
-        for (index_t i = 0; i < n; ++i) y[i] = (x[i] > 0.0f || x[i] != x[i]) ? x[i] : 0.0f;  // NaN propagates (PyTorch)
+        for (index_t i = 0; i < n; ++i) y[i] = relu_value(x[i]);  // NaN propagates (PyTorch)
         forwarded_ = true;
         return dst_;
     }

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "shiftnorm/backend/channel_pass.hpp"
+#include "shiftnorm/nn/activation.hpp"
 #include "shiftnorm/nn/conv_shifted.hpp"
 #include "shiftnorm/nn/conv_winograd.hpp"
 #include "shiftnorm/nn/gemm.hpp"
@@ -24,6 +26,24 @@ namespace shiftnorm::nn {
 //!    order of the im2col rows; bit-identical to the materialized im2col + GEMM);
 //!  - winograd: Winograd, and a value_error at forward for a shape it cannot run.
 enum class conv_algorithm { automatic, direct, winograd };
+
+namespace detail {
+//! y[c][p] = relu?(normalize_value(y[c][p], coef[c])) over C planes of P values, in place.
+inline void apply_epilogue(float* y, index_t C, index_t P, const epilogue& e) {
+    for (index_t c = 0; c < C; ++c) {
+        float* SHIFTNORM_RESTRICT yc = y + c * P;
+        if (e.coef) {
+            const float m = e.coef[c].mean, a = e.coef[c].a, b = e.coef[c].b;
+            if (e.relu)
+                for (index_t i = 0; i < P; ++i) yc[i] = relu_value(backend::normalize_value(yc[i], m, a, b));
+            else
+                for (index_t i = 0; i < P; ++i) yc[i] = backend::normalize_value(yc[i], m, a, b);
+        } else {
+            for (index_t i = 0; i < P; ++i) yc[i] = relu_value(yc[i]);
+        }
+    }
+}
+}  // namespace detail
 
 //! Convolution options, PyTorch's nn.Conv2d arguments, and the algorithm.
 struct conv2d_options {
@@ -93,7 +113,19 @@ public:
         if (opt_.bias) std::fill(bias.begin(), bias.end(), 0.0f);
     }
 
-    const tensor<float>& forward(const tensor<float>& src, mode) override {
+    const tensor<float>& forward(const tensor<float>& src, mode m) override { return forward_epilogue(src, m, {}); }
+
+    //! Any epilogue of out_channels coefficients.
+    bool takes_epilogue(const epilogue& e) const override {
+        return !e.coef || index_t(e.coef_size) == opt_.out_channels;
+    }
+    //! forward, then per image (while its planes are in cache) the epilogue `e`: the per-channel
+    //! map of a folded normalization layer (e.coef[o], backend::normalize_value) and / or a
+    //! ReLU (relu_value), in that order: the bits of running those layers after the convolution.
+    //! Inference fusion only (nn::infer): backward is the convolution's alone.
+    const tensor<float>& forward_epilogue(const tensor<float>& src, mode, const epilogue& e) override {
+        if (e.coef && index_t(e.coef_size) != opt_.out_channels)
+            shiftnorm::detail::fail<shape_error>("conv2d::forward", "epilogue channels", opt_.out_channels, e.coef_size);
         const shape4 os = output_shape(src.shape());
         nn::detail::ensure_shape(dst_, os);
         src_ = &src;
@@ -135,6 +167,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                         for (index_t i = 0; i < P; ++i) yg[o * P + i] += b;
                     }
             }
+            if (e.coef || e.relu) nn::detail::apply_epilogue(y + n * os.c * P, os.c, P, e);
         }
         return dst_;
     }

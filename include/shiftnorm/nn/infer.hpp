@@ -29,12 +29,20 @@ inline index_t infer_chunk(const shape4& src, int threads) {
 //! of a 500-image batch's fresh buffers), and the result is identical to one forward call over
 //! the whole batch (every eval-mode layer computes each image on its own; a test checks the
 //! bits for the reference networks). Other modes run one forward over the whole batch.
-//! `dst` is resized to the network's output shape; backward must not follow (the network's
-//! saved state is that of the last chunk).
+//! In eval mode the network runs with inference fusion (module::set_inference_fusion: each
+//! convolution applies the normalization and ReLU after it in its own pass, a residual its
+//! ReLU; same bits). `dst` is resized to the network's output shape; backward must not follow
+//! (containers that fused refuse it; the network's saved state is that of the last chunk).
 inline const tensor<float>& infer(module& net, const tensor<float>& src, mode m, tensor<float>& dst,
                                   index_t chunk = 0) {
     const shape4 s = src.shape();
     if (chunk < 0) shiftnorm::detail::fail("nn::infer", "chunk", ">= 0", chunk);
+    // inference fusion for the calls below (module::set_inference_fusion), off again on return
+    struct fusion_scope {
+        module& net;
+        explicit fusion_scope(module& n) : net(n) { net.set_inference_fusion(true); }
+        ~fusion_scope() { net.set_inference_fusion(false); }
+    } fusion(net);
     if (chunk == 0 && s.n > 0) chunk = infer_chunk(s, detail::max_threads());
     if (!per_image_mode(m) || s.n <= chunk) {
         const tensor<float>& y = net.forward(src, m);

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "shiftnorm/backend/channel_pass.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/tensor.hpp"
@@ -85,6 +86,16 @@ inline std::string join_name(const std::string& prefix, const std::string& name)
     return prefix + "." + name;
 }
 
+//! What a layer that takes an epilogue (module::forward_epilogue: conv2d, residual) applies to
+//! its output after computing it, per image while it is in cache (inference fusion, nn::infer):
+//! `coef` (one entry per channel, or null) the per-channel map of a folded normalization layer
+//! (backend::normalize_value), then, with `relu`, a ReLU (nn::relu_value).
+struct epilogue {
+    const backend::channel_coef<float>* coef = nullptr;
+    std::size_t coef_size = 0;
+    bool relu = false;
+};
+
 //! A layer. It owns its output (`forward` returns a reference to it) and its input gradient
 //! (`backward` returns a reference to it). `forward` remembers the address of `src`: the caller
 //! keeps `src` alive and unchanged until the matching `backward` (a sequential network does so
@@ -123,6 +134,34 @@ public:
         for_each_child([on](module& c) { c.set_param_grad(on); });
     }
     bool param_grad() const { return param_grad_; }
+
+    //! Inference fusion (nn::infer turns it on around its forward calls): containers may then
+    //! run a convolution with the normalization and ReLU that follow it in one pass (conv2d's
+    //! epilogue), and a residual with its ReLU; same bits as the layers one by one, but the
+    //! skipped layers keep no state, so backward must not follow such a forward (containers throw
+    //! state_error). Applies to the whole subtree.
+    virtual void set_inference_fusion(bool on) {
+        for_each_child([on](module& c) { c.set_inference_fusion(on); });
+    }
+    //! When forward in mode `m` is a per-channel map y = backend::normalize_value(x, k[c].mean,
+    //! k[c].a, k[c].b) that may be folded into the layer before it: fills k (one entry per
+    //! channel) and returns true. Default false (normalization layers: norm_modes::fold).
+    virtual bool inference_affine(mode m, std::vector<backend::channel_coef<float>>& k) {
+        (void)m, (void)k;
+        return false;
+    }
+    //! Whether forward_epilogue applies `e` (default: no epilogue at all).
+    virtual bool takes_epilogue(const epilogue& e) const {
+        (void)e;
+        return false;
+    }
+    //! forward followed by the epilogue `e` (only when takes_epilogue(e)); the result equals
+    //! forward then the folded layers, bit for bit. Inference only: backward is not defined
+    //! for the folded layers.
+    virtual const tensor<float>& forward_epilogue(const tensor<float>& src, mode m, const epilogue& e) {
+        (void)src, (void)m, (void)e;
+        throw state_error("module::forward_epilogue: this layer takes no epilogue (check takes_epilogue)");
+    }
 
     void zero_grad() {
         param_set ps;

@@ -156,6 +156,20 @@ public:
         return diff_src_;
     }
 
+    //! Foldable in mode::eval without an observer when Norm declares norm_modes::fold (and the
+    //! layer agrees at run time: inference_coefficients).
+    bool inference_affine(mode m, std::vector<backend::channel_coef<float>>& k) override {
+        if constexpr (traits::batch_like) {
+            if constexpr (Norm::modes.fold) {
+                if (m != mode::eval || observer) return false;
+                k.resize(std::size_t(channels_));
+                return impl.inference_coefficients(k.data());
+            }
+        }
+        (void)m, (void)k;
+        return false;
+    }
+
     //! The layer's declared state (visit_state) under `prefix`.
     void collect(const std::string& prefix, param_set& out) override {
         impl.visit_state(nn::detail::collect_state{prefix, out});

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "shiftnorm/nn/activation.hpp"
 #include "shiftnorm/nn/module.hpp"
 #include "shiftnorm/nn/sequential.hpp"
 
@@ -14,6 +15,11 @@ namespace shiftnorm::nn::detail {
 inline void add_arrays(const float* a, const float* b, float* dst, index_t n) {
 SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
     for (index_t i = 0; i < n; ++i) dst[i] = a[i] + b[i];
+}
+//! dst = relu(a + b) elementwise (the add and the ReLU of a residual block in one pass).
+inline void add_relu_arrays(const float* a, const float* b, float* dst, index_t n) {
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
+    for (index_t i = 0; i < n; ++i) dst[i] = relu_value(a[i] + b[i]);
 }
 }  // namespace shiftnorm::nn::detail
 
@@ -117,12 +123,21 @@ public:
         return a;
     }
 
-    const tensor<float>& forward(const tensor<float>& src, mode m) override {
+    const tensor<float>& forward(const tensor<float>& src, mode m) override { return forward_epilogue(src, m, {}); }
+
+    //! A ReLU after the add (no folded normalization: it would need the sum's statistics).
+    bool takes_epilogue(const epilogue& e) const override { return !e.coef; }
+    //! dst = relu?(body(src) + shortcut(src)) in one pass (inference fusion).
+    const tensor<float>& forward_epilogue(const tensor<float>& src, mode m, const epilogue& e) override {
+        if (e.coef) throw state_error("residual::forward_epilogue: a residual folds only a ReLU");
         const tensor<float>& a = body_->forward(src, m);
         const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
         if (a.shape() != b.shape()) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", a.shape(), b.shape());
         nn::detail::ensure_shape(dst_, a.shape());
-        nn::detail::add_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
+        if (e.relu)
+            nn::detail::add_relu_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
+        else
+            nn::detail::add_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
         src_shape_ = src.shape();
         return dst_;
     }

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "shiftnorm/nn/activation.hpp"
 #include "shiftnorm/nn/module.hpp"
 
 namespace shiftnorm::nn {
@@ -50,10 +51,18 @@ public:
     }
 
     const tensor<float>& forward(const tensor<float>& src, mode m) override {
+        fused_ = false;
         if (children_.empty()) return src;
+        if (fusion_ && m == mode::eval) return forward_fused(src, m);
         const tensor<float>* x = &src;
         for (auto& c : children_) x = &c.second->forward(*x, m);
         return *x;
+    }
+
+    //! Inference fusion on or off for this container and its subtree (module::set_inference_fusion).
+    void set_inference_fusion(bool on) override {
+        fusion_ = on;
+        module::set_inference_fusion(on);
     }
 
     //! Index of the child named `name` (size() when there is none).
@@ -86,6 +95,9 @@ public:
     }
 
     const tensor<float>& backward(const tensor<float>& diff_dst) override {
+        if (fused_)
+            throw state_error("sequential::backward: the last forward ran with inference fusion (nn::infer), which "
+                              "keeps no state for backward; run net.forward without it before backward");
         if (children_.empty()) return diff_dst;
         const tensor<float>* d = &diff_dst;
         for (auto it = children_.rbegin(); it != children_.rend(); ++it) d = &it->second->backward(*d);
@@ -123,6 +135,37 @@ public:
     }
 
 private:
+    //! The eval-mode forward with inference fusion: a child that takes an epilogue
+    //! (module::takes_epilogue: conv2d, residual) runs the foldable normalization layer
+    //! (module::inference_affine) and / or the ReLU that follow it inside its own pass; the other
+    //! children run as usual. Same bits as the unfused walk.
+    const tensor<float>& forward_fused(const tensor<float>& src, mode m) {
+        const tensor<float>* x = &src;
+        const std::size_t n = children_.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            module& c = *children_[i].second;
+            epilogue e;
+            std::size_t next = i + 1;
+            if (next < n && children_[next].second->inference_affine(m, coef_)) {
+                const epilogue t{coef_.data(), coef_.size(), false};
+                if (c.takes_epilogue(t)) e = t, ++next;
+            }
+            if (next < n && dynamic_cast<const relu*>(children_[next].second.get())) {
+                epilogue t = e;
+                t.relu = true;
+                if (c.takes_epilogue(t)) e = t, ++next;
+            }
+            if (next == i + 1) {
+                x = &c.forward(*x, m);
+                continue;
+            }
+            x = &c.forward_epilogue(*x, m, e);
+            fused_ = true;
+            i = next - 1;
+        }
+        return *x;
+    }
+
     void check_range(const char* where, std::size_t begin, std::size_t end) const {
         if (begin > end || end > children_.size())
             shiftnorm::detail::fail(where, "range", shiftnorm::detail::concat("0 <= begin <= end <= ", children_.size()),
@@ -130,6 +173,9 @@ private:
     }
 
     std::vector<std::pair<std::string, module_ptr>> children_;
+    bool fusion_ = false;  //!< set_inference_fusion
+    bool fused_ = false;   //!< the last forward folded layers (backward refused)
+    std::vector<backend::channel_coef<float>> coef_;  //!< the folded layer's coefficients
 };
 
 }  // namespace shiftnorm::nn

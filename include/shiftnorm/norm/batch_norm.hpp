@@ -106,7 +106,11 @@ public:
 
     // The normalization-layer concept (norm/layer_concept.hpp).
     static constexpr norm_interface kind = norm_interface::batch_like;
-    static constexpr norm_modes modes{true, true, true};
+    //! Foldable (norm_modes::fold) with statistics that do not come from the batch, on a CPU schedule
+    //! (the reference backend normalizes in double).
+    static constexpr norm_modes modes{true, true, true,
+                                      !Source::uses_batch_at_inference &&
+                                          std::is_base_of_v<backend::cpu::channel_kernels<Backend>, Backend>};
     static constexpr bool grouped = false;
     //! eps, the source's running momentum and, with reference_bn, seed 003's reference convention.
     void configure(const norm_config& cfg) {
@@ -175,6 +179,24 @@ public:
         } else {
             normalize_with(src, dst, source.inference_stats(nullptr));
         }
+    }
+
+    //! forward_inference as coefficients (norm_modes::fold): k[c] such that forward_inference's
+    //! dst = backend::normalize_value(src, k[c].mean, k[c].a, k[c].b) in channel c, for a caller
+    //! that applies them inside another kernel. Sets saved_mean() / saved_inv_std() as
+    //! forward_inference does, but backward_inference still needs a forward_inference (state_error
+    //! otherwise). False (k untouched) under nan_policy::raise, whose input check only
+    //! forward_inference does.
+    bool inference_coefficients(backend::channel_coef<T>* k) {
+        static_assert(modes.fold, "batch_norm::inference_coefficients: this source / backend cannot fold");
+        if (opt.nan == nan_policy::raise) return false;
+        const channel_stats<float>& s = source.inference_stats(nullptr);
+        if (s.channels() != channels_)
+            detail::fail<shape_error>("batch_norm", "statistics channels", channels_, s.channels());
+        reserve_saved();
+        for (index_t c = 0; c < channels_; ++c) save(c, s.mean[c], s.var[c]), k[c] = coef(c);
+        saved_kind_ = saved::none;
+        return true;
     }
 
     //! Rectification pass (seed 000): for rectifiable sources, estimate this layer's statistics

@@ -49,6 +49,12 @@ struct norm_modes {
     bool rectify = false;             //!< forward_rectify (else mode::rectify runs forward_inference)
     bool batch = false;               //!< forward_batch: the batch's statistics, stored ones untouched
     bool backward_inference = false;  //!< gradient with the statistics frozen (attacks in P mode)
+    //! bool inference_coefficients(backend::channel_coef<float>* k): forward_inference is the
+    //! per-channel map y = backend::normalize_value(x, k[c].mean, k[c].a, k[c].b) (what the CPU
+    //! normalize pass computes), so a network may fold it into the layer before it (nn::infer:
+    //! a convolution's epilogue, same bits). The call returns false when forward_inference must
+    //! run as it is (e.g. nan_policy::raise checks the input).
+    bool fold = false;
 };
 
 //! Role of one tensor of a layer's state (PyTorch's split of parameters and buffers).

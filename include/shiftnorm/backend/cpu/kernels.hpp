@@ -125,7 +125,7 @@ struct channel_kernels {
                     const T a = k[std::size_t(c - c0)].a, bias = k[std::size_t(c - c0)].b, mu = k[std::size_t(c - c0)].mean;
                     const T* SHIFTNORM_RESTRICT px = src.plane(n, c);
                     T* SHIFTNORM_RESTRICT py = dst.plane(n, c);
-                    for (index_t i = 0; i < hw; ++i) py[i] = (px[i] - mu) * a + bias;
+                    for (index_t i = 0; i < hw; ++i) py[i] = normalize_value(px[i], mu, a, bias);
                 }
             }
         }

@@ -320,7 +320,7 @@ inline void channel_normalize(const tensor_view<const T>& x, const tensor_view<T
         const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
         T* SHIFTNORM_RESTRICT py = y.plane(n, c);
 #pragma GCC ivdep
-        for (index_t i = 0; i < hw; ++i) py[i] = (px[i] - mean) * a + b;
+        for (index_t i = 0; i < hw; ++i) py[i] = normalize_value(px[i], mean, a, b);
     }
 }
 

@@ -156,7 +156,7 @@ inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRIC
         for (index_t c = 0; c < s.c; ++c) {
             const T m = coef[c].mean, k = coef[c].a, o = coef[c].b;
             const index_t base = (n * s.c + c) * hw;
-            for (index_t i = 0; i < hw; ++i) y[base + i] = (x[base + i] - m) * k + o;
+            for (index_t i = 0; i < hw; ++i) y[base + i] = normalize_value(x[base + i], m, k, o);
         }
 }
 

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// Inference fusion: a convolution's epilogue (folded batch norm, ReLU) and a residual's ReLU give
+// the bits of the layers run one by one; what may fold and what may not.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "shiftnorm/backend/reference/kernels.hpp"
+#include "shiftnorm/nn/activation.hpp"
+#include "shiftnorm/nn/conv2d.hpp"
+#include "shiftnorm/nn/infer.hpp"
+#include "shiftnorm/nn/norm_layer.hpp"
+#include "shiftnorm/nn/residual.hpp"
+#include "shiftnorm/nn/sequential.hpp"
+#include "shiftnorm/norm/batch_norm.hpp"
+#include "shiftnorm/norm/group_norm.hpp"
+#include "shiftnorm/stats/table.hpp"
+#include "support/reference.hpp"
+
+using namespace shiftnorm;
+
+namespace {
+bool same_bits(const tensor<float>& a, const tensor<float>& b) {
+    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), std::size_t(a.numel()) * sizeof(float)) == 0;
+}
+
+using bn_layer = nn::norm_layer<batch_norm<population>>;
+
+//! A batch norm with non-trivial population statistics and affine parameters.
+bn_layer make_bn(index_t C, unsigned seed) {
+    bn_layer bn(C);
+    std::mt19937 g(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (index_t c = 0; c < C; ++c) {
+        bn.impl.scale[c] = 1.0f + 0.5f * u(g);
+        bn.impl.shift[c] = 0.3f * u(g);
+        bn.impl.source.running.stats.mean[c] = u(g);
+        bn.impl.source.running.stats.var[c] = 0.5f + std::abs(u(g));
+    }
+    return bn;
+}
+
+nn::conv2d make_conv(const nn::conv2d_options& o, unsigned seed) {
+    nn::conv2d conv(o);
+    nn::rng_type g(seed);
+    conv.reset_parameters(g);
+    if (o.bias)
+        for (std::size_t i = 0; i < conv.bias.size(); ++i) conv.bias[i] = 0.01f * float(i % 7) - 0.03f;
+    return conv;
+}
+}  // namespace
+
+TEST_CASE("conv2d epilogue: folded batch norm and ReLU give the bits of the layers one by one", "[nn][fusion]") {
+    struct shape_case {
+        nn::conv2d_options o;
+        shape4 x;
+        const char* what;
+    };
+    const shape_case cases[] = {
+        {{16, 16, 3, 1, 1}, {3, 16, 32, 32}, "3x3 16->16, 32x32 (Winograd planar where AVX-512)"},
+        {{32, 32, 3, 1, 1}, {2, 32, 8, 8}, "3x3 32->32, 8x8 (Winograd pixel-major)"},
+        {{16, 32, 3, 2, 1}, {2, 16, 15, 15}, "3x3 stride 2, odd plane (direct)"},
+        {{8, 12, 1, 2, 0}, {2, 8, 9, 9}, "1x1 stride 2 projection"},
+        {{6, 6, 3, 1, 1, 1, 3, true}, {2, 6, 7, 5}, "grouped, bias"},
+        {{3, 16, 3, 1, 1}, {4, 3, 12, 12}, "first layer, 3 channels"},
+    };
+    for (const auto& sc : cases) {
+        for (auto alg : {nn::conv_algorithm::automatic, nn::conv_algorithm::direct}) {
+            INFO(sc.what << (alg == nn::conv_algorithm::direct ? ", direct" : ", automatic"));
+            nn::conv2d_options o = sc.o;
+            o.algorithm = alg;
+            auto conv = make_conv(o, 11);
+            auto bn = make_bn(o.out_channels, 12);
+            nn::relu relu;
+            auto x = test::random_tensor(sc.x, 13, 0.5, 2.0);
+            x.data()[5] = std::numeric_limits<float>::quiet_NaN();  // NaN and Inf go through both paths alike
+            x.data()[x.numel() - 3] = std::numeric_limits<float>::infinity();
+            const tensor<float> conv_y = conv.forward(x, nn::mode::eval);
+            const tensor<float> bn_y = bn.forward(conv_y, nn::mode::eval);
+            const tensor<float> relu_y = relu.forward(bn_y, nn::mode::eval);
+            std::vector<backend::channel_coef<float>> k;
+            REQUIRE(bn.inference_affine(nn::mode::eval, k));
+            REQUIRE(k.size() == std::size_t(o.out_channels));
+            const nn::epilogue both{k.data(), k.size(), true}, norm_only{k.data(), k.size(), false},
+                relu_only{nullptr, 0, true};
+            CHECK(conv.takes_epilogue(both));
+            CHECK(same_bits(conv.forward_epilogue(x, nn::mode::eval, both), relu_y));
+            CHECK(same_bits(conv.forward_epilogue(x, nn::mode::eval, norm_only), bn_y));
+            CHECK(same_bits(conv.forward_epilogue(x, nn::mode::eval, relu_only), relu.forward(conv_y, nn::mode::eval)));
+            CHECK(same_bits(conv.forward_epilogue(x, nn::mode::eval, {}), conv_y));
+            // and the epilogue really changed the values (the checks above can fail)
+            CHECK_FALSE(same_bits(relu_y, conv_y));
+            // wrong coefficient count: not taken, and refused if forced
+            const nn::epilogue wrong{k.data(), k.size() - 1, false};
+            CHECK_FALSE(conv.takes_epilogue(wrong));
+            CHECK_THROWS_AS(conv.forward_epilogue(x, nn::mode::eval, wrong), shape_error);
+        }
+    }
+}
+
+TEST_CASE("what folds: eval-mode batch norm with stored statistics on a CPU schedule, no observer", "[nn][fusion]") {
+    STATIC_REQUIRE(batch_norm<population>::modes.fold);
+    STATIC_REQUIRE(batch_norm<stats_table>::modes.fold);
+    STATIC_REQUIRE(batch_norm<rectified>::modes.fold);
+    STATIC_REQUIRE_FALSE(batch_norm<batch_stats>::modes.fold);  // its statistics come from the batch
+    STATIC_REQUIRE_FALSE(batch_norm<population, affine, fp32, backend::reference::kernels>::modes.fold);  // double
+    STATIC_REQUIRE_FALSE(group_norm<>::modes.fold);
+    std::vector<backend::channel_coef<float>> k;
+    auto bn = make_bn(4, 1);
+    for (auto m : {nn::mode::train, nn::mode::rectify, nn::mode::batch}) CHECK_FALSE(bn.inference_affine(m, k));
+    CHECK(bn.inference_affine(nn::mode::eval, k));
+    bn.observer = [](const tensor<float>&, const tensor<float>&, nn::mode) {};
+    CHECK_FALSE(bn.inference_affine(nn::mode::eval, k));  // the observer must see the layer's tensors
+    auto raising = make_bn(4, 1);
+    raising.impl.opt.nan = nan_policy::raise;  // its input check runs only in forward_inference
+    CHECK_FALSE(raising.inference_affine(nn::mode::eval, k));
+    nn::norm_layer<batch_norm<batch_stats>> bs(4);
+    CHECK_FALSE(bs.inference_affine(nn::mode::eval, k));
+    nn::relu relu;
+    CHECK_FALSE(relu.inference_affine(nn::mode::eval, k));
+    CHECK_FALSE(relu.takes_epilogue({nullptr, 0, true}));
+    CHECK_THROWS_AS(relu.forward_epilogue(test::random_tensor({1, 4, 2, 2}, 1), nn::mode::eval, {}), state_error);
+    // after the coefficients alone, backward_inference has nothing saved to differentiate
+    auto plain = make_bn(4, 2);
+    REQUIRE(plain.impl.inference_coefficients(k.data()));
+    tensor<float> x = test::random_tensor({2, 4, 3, 3}, 3), dx(x.shape());
+    CHECK_THROWS_AS(plain.impl.backward_inference(x.view(), x.view(), dx.view()), state_error);
+}
+
+namespace {
+//! conv - bn - relu - conv - bn, in a residual with a ReLU after the add, and a projection
+//! shortcut conv - bn: every fusion pattern of the CIFAR ResNets.
+nn::sequential make_block(index_t in, index_t out, index_t stride) {
+    nn::sequential body;
+    body.add("conv1", make_conv({in, out, 3, stride, 1}, 21))
+        .add("bn1", make_bn(out, 22))
+        .add("", nn::relu())
+        .add("conv2", make_conv({out, out, 3, 1, 1}, 23))
+        .add("bn2", make_bn(out, 24));
+    nn::sequential proj;
+    proj.add(make_conv({in, out, 1, stride, 0}, 25)).add(make_bn(out, 26));
+    nn::sequential block;
+    block.add("", nn::residual(nn::boxed(std::move(body)), nn::boxed(std::move(proj)), "shortcut")).add("", nn::relu());
+    nn::sequential net;
+    net.add("conv1", make_conv({3, in, 3, 1, 1}, 27)).add("bn1", make_bn(in, 28)).add("", nn::relu());
+    net.add("layer1", std::move(block));
+    return net;
+}
+}  // namespace
+
+TEST_CASE("sequential with inference fusion: the bits of the unfused walk; backward refused after it", "[nn][fusion]") {
+    for (index_t width : {4, 16}) {
+        INFO("width " << width);
+        auto net = make_block(width, 2 * width, 2);
+        auto x = test::random_tensor({5, 3, 16, 16}, 31, -1.0, 3.0);
+        x.data()[17] = std::numeric_limits<float>::quiet_NaN();
+        const tensor<float> plain = net.forward(x, nn::mode::eval);
+        net.set_inference_fusion(true);
+        const tensor<float> fused = net.forward(x, nn::mode::eval);
+        CHECK(same_bits(fused, plain));
+        CHECK_THROWS_AS(net.backward(test::random_tensor(fused.shape(), 32)), state_error);
+        // other modes do not fuse: training forward + backward work with fusion switched on
+        const tensor<float>& yt = net.forward(x, nn::mode::train);
+        CHECK_NOTHROW(net.backward(test::random_tensor(yt.shape(), 33)));
+        net.set_inference_fusion(false);
+        CHECK(same_bits(net.forward(x, nn::mode::eval), plain));
+        CHECK_NOTHROW(net.backward(test::random_tensor(plain.shape(), 34)));  // eval-mode gradient (attacks)
+        // nn::infer fuses in eval mode and switches fusion off again
+        tensor<float> y;
+        nn::infer(net, x, nn::mode::eval, y, 2);
+        CHECK(same_bits(y, plain));
+        CHECK_THROWS_AS(net.backward(test::random_tensor(y.shape(), 35)), state_error);  // its last chunk fused
+        net.forward(x, nn::mode::eval);
+        CHECK_NOTHROW(net.backward(test::random_tensor(plain.shape(), 36)));
+    }
+}
+
+TEST_CASE("a residual folds only a ReLU; an observed batch norm runs as a layer under fusion", "[nn][fusion]") {
+    nn::residual res(nn::boxed(make_conv({4, 4, 3, 1, 1}, 41)));
+    std::vector<backend::channel_coef<float>> k(4);
+    CHECK(res.takes_epilogue({nullptr, 0, true}));
+    CHECK_FALSE(res.takes_epilogue({k.data(), k.size(), false}));
+    const auto x = test::random_tensor({2, 4, 5, 5}, 42);
+    CHECK_THROWS_AS(res.forward_epilogue(x, nn::mode::eval, {k.data(), k.size(), true}), state_error);
+    const tensor<float> sum = res.forward(x, nn::mode::eval);
+    nn::relu relu;
+    CHECK(same_bits(res.forward_epilogue(x, nn::mode::eval, {nullptr, 0, true}), relu.forward(sum, nn::mode::eval)));
+
+    nn::sequential net;
+    net.add("conv", make_conv({3, 8, 3, 1, 1}, 43)).add("bn", make_bn(8, 44)).add("", nn::relu());
+    int seen = 0;
+    auto& bn = dynamic_cast<bn_layer&>(net[1]);
+    bn.observer = [&seen](const tensor<float>&, const tensor<float>&, nn::mode) { ++seen; };
+    const auto xi = test::random_tensor({3, 3, 6, 6}, 45);
+    const tensor<float> plain = net.forward(xi, nn::mode::eval);
+    REQUIRE(seen == 1);
+    tensor<float> y;
+    nn::infer(net, xi, nn::mode::eval, y, 1);
+    CHECK(seen == 4);  // three chunks of one image, the batch norm ran on each
+    CHECK(same_bits(y, plain));
+}
