@@ -94,6 +94,16 @@ TEST_CASE("conv2d epilogue: folded batch norm and ReLU give the bits of the laye
             CHECK(same_bits(conv.forward_epilogue(x, nn::mode::eval, {}), conv_y));
             // and the epilogue really changed the values (the checks above can fail)
             CHECK_FALSE(same_bits(relu_y, conv_y));
+            // a residual's add folded too: relu(bn(conv) + s), as the residual computes it
+            const auto other = test::random_tensor(conv_y.shape(), 14);
+            tensor<float> sum_relu(conv_y.shape());
+            for (index_t i = 0; i < sum_relu.numel(); ++i)
+                sum_relu.data()[i] = nn::relu_value(bn_y.data()[i] + other.data()[i]);
+            nn::epilogue with_add{k.data(), k.size(), true};
+            with_add.add = other.data(), with_add.add_shape = other.shape();
+            CHECK(same_bits(conv.forward_epilogue(x, nn::mode::eval, with_add), sum_relu));
+            with_add.add_shape.c += 1;
+            CHECK_THROWS_AS(conv.forward_epilogue(x, nn::mode::eval, with_add), shape_error);
             // wrong coefficient count: not taken, and refused if forced
             const nn::epilogue wrong{k.data(), k.size() - 1, false};
             CHECK_FALSE(conv.takes_epilogue(wrong));
@@ -179,7 +189,7 @@ TEST_CASE("sequential with inference fusion: the bits of the unfused walk; backw
     }
 }
 
-TEST_CASE("a residual folds only a ReLU; an observed batch norm runs as a layer under fusion", "[nn][fusion]") {
+TEST_CASE("a residual folds a ReLU, its add goes into the body; an observed batch norm runs as a layer under fusion", "[nn][fusion]") {
     nn::residual res(nn::boxed(make_conv({4, 4, 3, 1, 1}, 41)));
     std::vector<backend::channel_coef<float>> k(4);
     CHECK(res.takes_epilogue({nullptr, 0, true}));
@@ -189,6 +199,23 @@ TEST_CASE("a residual folds only a ReLU; an observed batch norm runs as a layer 
     const tensor<float> sum = res.forward(x, nn::mode::eval);
     nn::relu relu;
     CHECK(same_bits(res.forward_epilogue(x, nn::mode::eval, {nullptr, 0, true}), relu.forward(sum, nn::mode::eval)));
+
+    // the add and ReLU go into the body's last convolution (identity shortcut), or, when the body
+    // ends in a ReLU, run after it: the same bits as the residual's own add
+    for (int ends_in_relu = 0; ends_in_relu < 2; ++ends_in_relu) {
+        INFO("body ends in a ReLU: " << ends_in_relu);
+        nn::sequential body;
+        body.add("conv", make_conv({4, 4, 3, 1, 1}, 46)).add("bn", make_bn(4, 47));
+        if (ends_in_relu) body.add("", nn::relu());
+        nn::residual r(nn::boxed(std::move(body)));
+        const tensor<float> plain_sum = r.forward(x, nn::mode::eval);
+        const tensor<float> expect = relu.forward(plain_sum, nn::mode::eval);
+        r.set_inference_fusion(true);
+        CHECK(same_bits(r.forward_epilogue(x, nn::mode::eval, {nullptr, 0, true}), expect));
+        CHECK_THROWS_AS(r.backward(test::random_tensor(expect.shape(), 48)), state_error);  // the body fused
+        r.set_inference_fusion(false);
+        CHECK(same_bits(r.forward_epilogue(x, nn::mode::eval, {nullptr, 0, true}), expect));
+    }
 
     nn::sequential net;
     net.add("conv", make_conv({3, 8, 3, 1, 1}, 43)).add("bn", make_bn(8, 44)).add("", nn::relu());

@@ -28,19 +28,31 @@ namespace shiftnorm::nn {
 enum class conv_algorithm { automatic, direct, winograd };
 
 namespace detail {
-//! y[c][p] = relu?(normalize_value(y[c][p], coef[c])) over C planes of P values, in place.
-inline void apply_epilogue(float* y, index_t C, index_t P, const epilogue& e) {
+//! One plane of an epilogue: y[i] = relu?(normalize_value(y[i], m, a, b) + add[i]), each step
+//! when its flag is set, in place.
+template <bool Coef, bool Add, bool Relu>
+inline void epilogue_plane(float* SHIFTNORM_RESTRICT y, const float* SHIFTNORM_RESTRICT add, index_t P, float m,
+                           float a, float b) {
+    for (index_t i = 0; i < P; ++i) {
+        float v = y[i];
+        if constexpr (Coef) v = backend::normalize_value(v, m, a, b);
+        if constexpr (Add) v = v + add[i];
+        if constexpr (Relu) v = relu_value(v);
+        y[i] = v;
+    }
+}
+//! The epilogue `e` over one image's C planes of P values y (in place); `add` that image's
+//! planes of e.add (or null).
+inline void apply_epilogue(float* y, const float* add, index_t C, index_t P, const epilogue& e) {
+    using plane_fn = void (*)(float*, const float*, index_t, float, float, float);
+    static constexpr plane_fn table[8] = {
+        epilogue_plane<false, false, false>, epilogue_plane<false, false, true>, epilogue_plane<false, true, false>,
+        epilogue_plane<false, true, true>,   epilogue_plane<true, false, false>, epilogue_plane<true, false, true>,
+        epilogue_plane<true, true, false>,   epilogue_plane<true, true, true>};
+    const plane_fn f = table[(e.coef ? 4 : 0) + (add ? 2 : 0) + (e.relu ? 1 : 0)];
     for (index_t c = 0; c < C; ++c) {
-        float* SHIFTNORM_RESTRICT yc = y + c * P;
-        if (e.coef) {
-            const float m = e.coef[c].mean, a = e.coef[c].a, b = e.coef[c].b;
-            if (e.relu)
-                for (index_t i = 0; i < P; ++i) yc[i] = relu_value(backend::normalize_value(yc[i], m, a, b));
-            else
-                for (index_t i = 0; i < P; ++i) yc[i] = backend::normalize_value(yc[i], m, a, b);
-        } else {
-            for (index_t i = 0; i < P; ++i) yc[i] = relu_value(yc[i]);
-        }
+        const backend::channel_coef<float> k = e.coef ? e.coef[c] : backend::channel_coef<float>{};
+        f(y + c * P, add ? add + c * P : nullptr, P, k.mean, k.a, k.b);
     }
 }
 }  // namespace detail
@@ -115,18 +127,20 @@ public:
 
     const tensor<float>& forward(const tensor<float>& src, mode m) override { return forward_epilogue(src, m, {}); }
 
-    //! Any epilogue of out_channels coefficients.
+    //! Any epilogue of out_channels coefficients (an added tensor is checked at forward).
     bool takes_epilogue(const epilogue& e) const override {
         return !e.coef || index_t(e.coef_size) == opt_.out_channels;
     }
     //! forward, then per image (while its planes are in cache) the epilogue `e`: the per-channel
-    //! map of a folded normalization layer (e.coef[o], backend::normalize_value) and / or a
-    //! ReLU (relu_value), in that order: the bits of running those layers after the convolution.
+    //! map of a folded normalization layer (e.coef[o], backend::normalize_value), the add of a
+    //! residual (e.add) and a ReLU (relu_value), each when given, in that order: the bits of
+    //! running those layers after the convolution.
     //! Inference fusion only (nn::infer): backward is the convolution's alone.
     const tensor<float>& forward_epilogue(const tensor<float>& src, mode, const epilogue& e) override {
         if (e.coef && index_t(e.coef_size) != opt_.out_channels)
             shiftnorm::detail::fail<shape_error>("conv2d::forward", "epilogue channels", opt_.out_channels, e.coef_size);
         const shape4 os = output_shape(src.shape());
+        if (e.add && e.add_shape != os) shiftnorm::detail::fail<shape_error>("conv2d::forward", "epilogue add", os, e.add_shape);
         nn::detail::ensure_shape(dst_, os);
         src_ = &src;
         const shape4 is = src.shape();
@@ -167,7 +181,8 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                         for (index_t i = 0; i < P; ++i) yg[o * P + i] += b;
                     }
             }
-            if (e.coef || e.relu) nn::detail::apply_epilogue(y + n * os.c * P, os.c, P, e);
+            if (e.coef || e.add || e.relu)
+                nn::detail::apply_epilogue(y + n * os.c * P, e.add ? e.add + n * os.c * P : nullptr, os.c, P, e);
         }
         return dst_;
     }

@@ -86,14 +86,18 @@ inline std::string join_name(const std::string& prefix, const std::string& name)
     return prefix + "." + name;
 }
 
-//! What a layer that takes an epilogue (module::forward_epilogue: conv2d, residual) applies to
-//! its output after computing it, per image while it is in cache (inference fusion, nn::infer):
-//! `coef` (one entry per channel, or null) the per-channel map of a folded normalization layer
-//! (backend::normalize_value), then, with `relu`, a ReLU (nn::relu_value).
+//! What a layer that takes an epilogue (module::forward_epilogue: conv2d, residual, sequential)
+//! applies to its output after computing it, per image while it is in cache (inference fusion,
+//! nn::infer), in this order: `coef` (one entry per channel, or null) the per-channel map of a
+//! folded normalization layer (backend::normalize_value); `add` (a tensor of the output's shape
+//! `add_shape`, or null) a residual's other branch, added as residual does (y + add); with `relu`,
+//! a ReLU (nn::relu_value).
 struct epilogue {
     const backend::channel_coef<float>* coef = nullptr;
     std::size_t coef_size = 0;
     bool relu = false;
+    const float* add = nullptr;
+    shape4 add_shape{};
 };
 
 //! A layer. It owns its output (`forward` returns a reference to it) and its input gradient

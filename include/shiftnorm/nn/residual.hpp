@@ -125,11 +125,28 @@ public:
 
     const tensor<float>& forward(const tensor<float>& src, mode m) override { return forward_epilogue(src, m, {}); }
 
-    //! A ReLU after the add (no folded normalization: it would need the sum's statistics).
-    bool takes_epilogue(const epilogue& e) const override { return !e.coef; }
-    //! dst = relu?(body(src) + shortcut(src)) in one pass (inference fusion).
+    //! A ReLU after the add (no folded normalization, no further add).
+    bool takes_epilogue(const epilogue& e) const override { return !e.coef && !e.add; }
+    //! dst = relu?(body(src) + shortcut(src)) in one pass (inference fusion). In eval mode with
+    //! inference fusion on and a sequential body, the shortcut runs first and the add and ReLU go
+    //! into the body's last layer (sequential::forward_tail: a convolution's epilogue), whose
+    //! output is then returned. Same bits either way.
     const tensor<float>& forward_epilogue(const tensor<float>& src, mode m, const epilogue& e) override {
-        if (e.coef) throw state_error("residual::forward_epilogue: a residual folds only a ReLU");
+        if (e.coef || e.add) throw state_error("residual::forward_epilogue: a residual folds only a ReLU");
+        if (auto* seq = dynamic_cast<sequential*>(body_.get()); seq && e.relu && m == mode::eval) {
+            const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
+            const shape4 as = body_->output_shape(src.shape());
+            if (as != b.shape()) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", as, b.shape());
+            epilogue tail;
+            tail.add = b.data(), tail.add_shape = b.shape(), tail.relu = true;
+            bool applied = false;
+            const tensor<float>& a = seq->forward_tail(src, m, tail, applied);
+            src_shape_ = src.shape();
+            if (applied) return a;
+            nn::detail::ensure_shape(dst_, a.shape());
+            nn::detail::add_relu_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
+            return dst_;
+        }
         const tensor<float>& a = body_->forward(src, m);
         const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
         if (a.shape() != b.shape()) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", a.shape(), b.shape());

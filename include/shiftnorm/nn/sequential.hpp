@@ -138,8 +138,10 @@ private:
     //! The eval-mode forward with inference fusion: a child that takes an epilogue
     //! (module::takes_epilogue: conv2d, residual) runs the foldable normalization layer
     //! (module::inference_affine) and / or the ReLU that follow it inside its own pass; the other
-    //! children run as usual. Same bits as the unfused walk.
-    const tensor<float>& forward_fused(const tensor<float>& src, mode m) {
+    //! children run as usual. With `tail` (a residual's add and ReLU after this sequence), the
+    //! last child applies it too when it can (*applied set then). Same bits as the unfused walk.
+    const tensor<float>& forward_fused(const tensor<float>& src, mode m, const epilogue* tail = nullptr,
+                                       bool* applied = nullptr) {
         const tensor<float>* x = &src;
         const std::size_t n = children_.size();
         for (std::size_t i = 0; i < n; ++i) {
@@ -155,17 +157,37 @@ private:
                 t.relu = true;
                 if (c.takes_epilogue(t)) e = t, ++next;
             }
-            if (next == i + 1) {
+            bool with_tail = false;
+            if (tail && next == n && !e.relu) {
+                epilogue t = e;
+                t.add = tail->add, t.add_shape = tail->add_shape, t.relu = tail->relu;
+                with_tail = c.takes_epilogue(t);
+                if (with_tail) e = t;
+            }
+            if (next == i + 1 && !with_tail) {
                 x = &c.forward(*x, m);
                 continue;
             }
             x = &c.forward_epilogue(*x, m, e);
             fused_ = true;
+            if (with_tail && applied) *applied = true;
             i = next - 1;
         }
         return *x;
     }
 
+public:
+    //! A residual's body with the residual's add (tail.add, of the output's shape) and ReLU
+    //! (tail.relu) folded into its last layer when inference fusion is on in eval mode and that
+    //! layer takes them: `applied` tells whether it did (false: the plain result, the caller adds).
+    const tensor<float>& forward_tail(const tensor<float>& src, mode m, const epilogue& tail, bool& applied) {
+        applied = false;
+        fused_ = false;
+        if (!(fusion_ && m == mode::eval) || children_.empty()) return forward(src, m);
+        return forward_fused(src, m, &tail, &applied);
+    }
+
+private:
     void check_range(const char* where, std::size_t begin, std::size_t end) const {
         if (begin > end || end > children_.size())
             shiftnorm::detail::fail(where, "range", shiftnorm::detail::concat("0 <= begin <= end <= ", children_.size()),
