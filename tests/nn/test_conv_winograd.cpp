@@ -30,6 +30,8 @@ const conv_case cases[] = {
     {3, 16, 16, 32, 32, 1}, {2, 32, 32, 16, 16, 1}, {2, 64, 64, 8, 8, 1}, {2, 16, 16, 28, 28, 1},
     {2, 64, 64, 7, 7, 1},   {2, 16, 32, 9, 13, 1},  {2, 32, 16, 1, 1, 1}, {1, 16, 16, 1, 6, 1},
     {2, 32, 64, 5, 4, 2},   {2, 16, 16, 7, 25, 1},  {1, 16, 32, 5, 23, 1}, {1, 32, 16, 31, 32, 1},
+    // more pixel-major planes: 14 (Fashion-MNIST's second stage), 10, 3 and 20 wide, odd heights
+    {2, 32, 32, 14, 14, 1}, {1, 16, 16, 11, 10, 1}, {1, 16, 16, 6, 3, 1},   {1, 16, 16, 11, 20, 1},
 };
 
 std::vector<float> randn(std::size_t n, unsigned seed, float offset = 0.0f) {
@@ -213,4 +215,11 @@ TEST_CASE("conv_algorithm: automatic picks Winograd where it runs, direct elsewh
     net.add("a", nn::conv2d(16, 16, 3, 1, 1)).add("b", nn::conv2d(16, 16, 1));
     CHECK(nn::set_conv_algorithm(net, nn::conv_algorithm::direct) == 2);
     CHECK(nn::find_all<nn::conv2d>(net)[1]->options().algorithm == nn::conv_algorithm::direct);
+}
+
+TEST_CASE("winograd geometry: planar for planes 23-32 pixels wide, pixel-major otherwise", "[nn][conv2d][winograd]") {
+    for (index_t w : {1, 8, 16, 22, 23, 24, 28, 32, 33}) {
+        INFO("width " << w);
+        CHECK(d::make_winograd(16, 16, 8, w).planar == (w >= 23 && w <= 32));
+    }
 }
