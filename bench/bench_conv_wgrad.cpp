@@ -4,7 +4,8 @@
 // (nn::detail::weight_grad_t: dY transposed, then Wt += col * dY^T), on the CIFAR ResNet / small
 // ResNet 3x3 shapes; and the shifted-window forward / weight gradient (nn/conv_shifted.hpp) against
 // im2col + GEMM; the Winograd F(2x2, 3x3) forward (nn/conv_winograd.hpp) in its two layouts against
-// the shifted forward, and whole conv2d layers (forward, input gradient) per algorithm.
+// the shifted forward, whole conv2d layers (forward, input gradient) per algorithm, and the
+// stride-2 layers (3x3 and 1x1 projections: im2col / col2im rows + GEMM).
 // Bytes: the col and dY each image reads (the forward: x and y). One thread, batches of 32 images.
 // Run: bench_conv_wgrad --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
 #include <benchmark/benchmark.h>
@@ -184,6 +185,40 @@ void layer(benchmark::State& st, nn::conv_algorithm a, layer_pass pass) {
     st.SetBytesProcessed(st.iterations() * 2 * x.numel() * index_t(sizeof(float)));
 }
 
+//! A stride-2 conv2d layer (the first of a CIFAR / Fashion-MNIST stage: 3x3 pad 1, or the 1x1
+//! projection, C -> 2C, H -> H/2) per pass, 32 images per call: im2col / col2im + GEMM.
+void layer_stride2(benchmark::State& st, index_t k, layer_pass pass) {
+    nn::set_num_threads(1);
+    const index_t C = st.range(0), H = st.range(1), N = 32;
+    nn::conv2d conv(nn::conv2d_options{C, 2 * C, k, 2, k / 2, 1, 1, false});
+    std::mt19937 rng(1);
+    std::normal_distribution<float> nd;
+    for (auto& v : conv.weight) v = nd(rng);
+    tensor<float> x({N, C, H, H});
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = nd(rng);
+    conv.set_param_grad(pass == layer_pass::weight_grad);
+    conv.set_input_grad(pass == layer_pass::input_grad);
+    const tensor<float> y = conv.forward(x, nn::mode::train);
+    tensor<float> dy(y.shape());
+    for (index_t i = 0; i < dy.numel(); ++i) dy.data()[i] = nd(rng);
+    for (auto _ : st) {
+        if (pass == layer_pass::forward) {
+            benchmark::DoNotOptimize(conv.forward(x, nn::mode::train).data());
+        } else {
+            conv.backward(dy);
+            benchmark::DoNotOptimize(conv.diff_weight.data());
+        }
+    }
+    st.SetItemsProcessed(st.iterations() * N);
+    st.SetBytesProcessed(st.iterations() * (x.numel() + y.numel()) * index_t(sizeof(float)));
+}
+
+void shapes_stride2(benchmark::internal::Benchmark* b) {
+    for (const auto& s : std::vector<std::pair<int, int>>{{16, 32}, {32, 16}, {16, 28}, {32, 14}})
+        b->Args({s.first, s.second});
+    b->ArgNames({"C", "H"})->Unit(benchmark::kMicrosecond);
+}
+
 void shapes(benchmark::internal::Benchmark* b) {
     for (const auto& s : std::vector<std::pair<int, int>>{{16, 32}, {32, 16}, {64, 8}, {16, 28}, {32, 14}, {64, 7}})
         b->Args({s.first, s.second});
@@ -204,4 +239,9 @@ BENCHMARK_CAPTURE(layer, input_grad_direct, nn::conv_algorithm::direct, layer_pa
 BENCHMARK_CAPTURE(layer, input_grad_winograd, nn::conv_algorithm::winograd, layer_pass::input_grad)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, weight_grad_direct, nn::conv_algorithm::direct, layer_pass::weight_grad)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, weight_grad_winograd, nn::conv_algorithm::winograd, layer_pass::weight_grad)->Apply(shapes);
+BENCHMARK_CAPTURE(layer_stride2, forward_3x3, 3, layer_pass::forward)->Apply(shapes_stride2);
+BENCHMARK_CAPTURE(layer_stride2, input_grad_3x3, 3, layer_pass::input_grad)->Apply(shapes_stride2);
+BENCHMARK_CAPTURE(layer_stride2, weight_grad_3x3, 3, layer_pass::weight_grad)->Apply(shapes_stride2);
+BENCHMARK_CAPTURE(layer_stride2, forward_1x1, 1, layer_pass::forward)->Apply(shapes_stride2);
+BENCHMARK_CAPTURE(layer_stride2, input_grad_1x1, 1, layer_pass::input_grad)->Apply(shapes_stride2);
 BENCHMARK_MAIN();

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "shiftnorm/core/shape.hpp"
+#include "shiftnorm/nn/gemm_avx512.hpp"
 
 namespace shiftnorm::nn {
 
@@ -60,6 +61,106 @@ inline void zero_border_columns(float* row, index_t H, index_t W, index_t dj) {
             for (index_t w = std::max<index_t>(0, W - dj); w < W; ++w) row[h * W + w] = 0.0f;
 }
 
+//! Whether im2col / col2im run the AVX-512 rows below for window g: stride 2 across, dilation 1
+//! across, output rows of at most 16 columns and kernels at most 16 wide (every CIFAR /
+//! Fashion-MNIST stride-2 layer), on a CPU with AVX-512F.
+inline bool stride2_rows(const window2d& g, index_t OW) {
+    return g.sw == 2 && g.dw == 1 && OW <= 16 && g.kw <= 16 && avx512_gemm_available();
+}
+
+#if defined(SHIFTNORM_HAS_AVX512_GEMM)
+//! The 32 input columns b0 .. b0 + 31 of a row that lie inside [0, W), as two 16-lane masks.
+inline void window_masks(index_t b0, index_t W, __mmask16& lo, __mmask16& hi) {
+    unsigned m = 0;
+    for (index_t q = 0; q < 32; ++q)
+        if (b0 + q >= 0 && b0 + q < W) m |= 1u << q;
+    lo = __mmask16(m & 0xFFFFu), hi = __mmask16(m >> 16);
+}
+
+//! im2col for stride2_rows windows: each output row r[ow] = xr[2 ow] (zero outside the plane)
+//! from two masked loads of 32 columns and one even-lane permute; the same values as the scalar loops.
+__attribute__((target("avx512f"))) inline void im2col_stride2(const float* x, index_t C, index_t H, index_t W,
+                                                              const window2d& g, index_t OH, index_t OW, float* col) {
+    const index_t P = OH * OW;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __mmask16 out = __mmask16((1u << OW) - 1u);
+    for (index_t j = 0; j < g.kw; ++j) {
+        const index_t b0 = j - g.pw;  // input column of output column 0
+        __mmask16 lo, hi;
+        window_masks(b0, W, lo, hi);
+        for (index_t c = 0; c < C; ++c) {
+            const float* xc = x + c * H * W;
+            for (index_t i = 0; i < g.kh; ++i) {
+                float* row = col + ((c * g.kh + i) * g.kw + j) * P;
+                for (index_t oh = 0; oh < OH; ++oh) {
+                    const index_t ih = oh * g.sh - g.ph + i * g.dh;
+                    __m512 v = _mm512_setzero_ps();
+                    if (ih >= 0 && ih < H) {
+                        const float* xr = xc + ih * W + b0;  // masked lanes are never read
+                        v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo, xr), even,
+                                                   _mm512_maskz_loadu_ps(hi, xr + 16));
+                    }
+                    _mm512_mask_storeu_ps(row + oh * OW, out, v);
+                }
+            }
+        }
+    }
+}
+
+//! col2im for stride2_rows windows, one plane row at a time: the row's window of up to 48 columns
+//! (from column -pw) is loaded once, every kernel column j of tap row i adds its output row
+//! spread over lanes j + 2 ow (permute, masked add), and the window is stored once (the columns
+//! inside the plane). Each element gets its taps in the scalar loops' order (i, then j): the same
+//! sums, bit for bit.
+__attribute__((target("avx512f"))) inline void col2im_stride2(const float* col, index_t C, index_t H, index_t W,
+                                                              const window2d& g, index_t OH, index_t OW, float* x) {
+    const index_t P = OH * OW, span = g.kw + 2 * OW - 1;  // window columns any tap reaches
+    const int nv = int((span + 15) / 16);                  // <= 3 vectors (kw, OW <= 16)
+    __m512i idx[16][3];
+    __mmask16 add[16][3], plane[3];
+    for (int v = 0; v < 3; ++v) {
+        unsigned m = 0;
+        for (int l = 0; l < 16; ++l) {
+            const index_t q = 16 * v + l, c = q - g.pw;
+            if (q < span && c >= 0 && c < W) m |= 1u << l;
+        }
+        plane[v] = __mmask16(m);
+    }
+    for (index_t j = 0; j < g.kw; ++j)
+        for (int v = 0; v < 3; ++v) {
+            alignas(64) int id[16];
+            unsigned m = 0;
+            for (int l = 0; l < 16; ++l) {
+                const index_t q = 16 * v + l, t = q - j;
+                id[l] = t >= 0 && t % 2 == 0 && t / 2 < OW ? int(t / 2) : 0;
+                if (t >= 0 && t % 2 == 0 && t / 2 < OW) m |= 1u << l;
+            }
+            idx[j][v] = _mm512_load_si512(id);
+            add[j][v] = __mmask16(m & plane[v]);
+        }
+    const __mmask16 out = __mmask16((1u << OW) - 1u);
+    for (index_t c = 0; c < C; ++c) {
+        float* xc = x + c * H * W;
+        for (index_t i = 0; i < g.kh; ++i) {
+            const float* rows = col + (c * g.kh + i) * g.kw * P;
+            for (index_t oh = 0; oh < OH; ++oh) {
+                const index_t ih = oh * g.sh - g.ph + i * g.dh;
+                if (ih < 0 || ih >= H) continue;
+                float* xb = xc + ih * W - g.pw;  // window column 0; lanes outside the plane are never touched
+                __m512 acc[3];
+                for (int v = 0; v < nv; ++v) acc[v] = _mm512_maskz_loadu_ps(plane[v], xb + 16 * v);
+                for (index_t j = 0; j < g.kw; ++j) {
+                    const __m512 r = _mm512_maskz_loadu_ps(out, rows + j * P + oh * OW);
+                    for (int v = 0; v < nv; ++v)
+                        acc[v] = _mm512_mask_add_ps(acc[v], add[j][v], acc[v], _mm512_permutexvar_ps(idx[j][v], r));
+                }
+                for (int v = 0; v < nv; ++v) _mm512_mask_storeu_ps(xb + 16 * v, plane[v], acc[v]);
+            }
+        }
+    }
+}
+#endif
+
 //! im2col of one image's C channels (caffe layout): col is [C*kh*kw, OH*OW] row-major, row
 //! (c*kh + i)*kw + j holds the input under tap (i, j) of channel c, zero where it is padding.
 inline void im2col(const float* x, index_t C, index_t H, index_t W, const window2d& g, index_t OH, index_t OW,
@@ -80,6 +181,9 @@ inline void im2col(const float* x, index_t C, index_t H, index_t W, const window
                 }
         return;
     }
+#if defined(SHIFTNORM_HAS_AVX512_GEMM)
+    if (stride2_rows(g, OW)) return im2col_stride2(x, C, H, W, g, OH, OW, col);
+#endif
     for (index_t c = 0; c < C; ++c) {
         const float* xc = x + c * H * W;
         for (index_t i = 0; i < g.kh; ++i)
@@ -130,6 +234,9 @@ inline void col2im(float* col, index_t C, index_t H, index_t W, const window2d& 
         }
         return;
     }
+#if defined(SHIFTNORM_HAS_AVX512_GEMM)
+    if (stride2_rows(g, OW)) return col2im_stride2(col, C, H, W, g, OH, OW, x);
+#endif
     for (index_t c = 0; c < C; ++c) {
         float* xc = x + c * H * W;
         for (index_t i = 0; i < g.kh; ++i)
