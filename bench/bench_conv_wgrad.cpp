@@ -156,6 +156,19 @@ void forward_winograd(benchmark::State& st, bool planar) {
 //! (set_param_grad(false)) or its weight gradient alone (set_input_grad(false)), 32 images per
 //! call, weight transforms included.
 enum class layer_pass { forward, input_grad, weight_grad };
+//! The timed loop of a layer benchmark: forward, or backward (the pass set up by the caller).
+void time_pass(benchmark::State& st, nn::conv2d& conv, const tensor<float>& x, const tensor<float>& dy,
+               layer_pass pass) {
+    for (auto _ : st) {
+        if (pass == layer_pass::forward) {
+            benchmark::DoNotOptimize(conv.forward(x, nn::mode::train).data());
+        } else {
+            conv.backward(dy);
+            benchmark::DoNotOptimize(conv.diff_weight.data());
+        }
+    }
+}
+
 void layer(benchmark::State& st, nn::conv_algorithm a, layer_pass pass) {
     nn::set_num_threads(1);
     const index_t C = st.range(0), H = st.range(1), N = 32;
@@ -173,14 +186,7 @@ void layer(benchmark::State& st, nn::conv_algorithm a, layer_pass pass) {
     conv.set_param_grad(pass == layer_pass::weight_grad);
     conv.set_input_grad(pass == layer_pass::input_grad);
     conv.forward(x, nn::mode::train);
-    for (auto _ : st) {
-        if (pass == layer_pass::forward) {
-            benchmark::DoNotOptimize(conv.forward(x, nn::mode::train).data());
-        } else {
-            conv.backward(dy);
-            benchmark::DoNotOptimize(conv.diff_weight.data());
-        }
-    }
+    time_pass(st, conv, x, dy, pass);
     st.SetItemsProcessed(st.iterations() * N);
     st.SetBytesProcessed(st.iterations() * 2 * x.numel() * index_t(sizeof(float)));
 }
@@ -201,14 +207,7 @@ void layer_stride2(benchmark::State& st, index_t k, layer_pass pass) {
     const tensor<float> y = conv.forward(x, nn::mode::train);
     tensor<float> dy(y.shape());
     for (index_t i = 0; i < dy.numel(); ++i) dy.data()[i] = nd(rng);
-    for (auto _ : st) {
-        if (pass == layer_pass::forward) {
-            benchmark::DoNotOptimize(conv.forward(x, nn::mode::train).data());
-        } else {
-            conv.backward(dy);
-            benchmark::DoNotOptimize(conv.diff_weight.data());
-        }
-    }
+    time_pass(st, conv, x, dy, pass);
     st.SetItemsProcessed(st.iterations() * N);
     st.SetBytesProcessed(st.iterations() * (x.numel() + y.numel()) * index_t(sizeof(float)));
 }

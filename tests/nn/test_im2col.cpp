@@ -23,10 +23,10 @@ std::vector<float> random_values(std::size_t n, unsigned seed) {
     return v;
 }
 
-//! col[(c kh + i) kw + j][oh OW + ow] = x[c][oh sh - ph + i dh][ow sw - pw + j dw] or 0.
-std::vector<float> naive_im2col(const std::vector<float>& x, index_t C, index_t H, index_t W, const nn::window2d& g,
-                                index_t OH, index_t OW) {
-    std::vector<float> col(std::size_t(C * g.kh * g.kw * OH * OW), 0.0f);
+//! Calls f(col index, x index) for every (tap, output pixel) whose input lies inside the plane,
+//! in (c, i, j, oh, ow) order: the definition of im2col and, read backwards, of col2im.
+template <class F>
+void for_each_tap(index_t C, index_t H, index_t W, const nn::window2d& g, index_t OH, index_t OW, F&& f) {
     for (index_t c = 0; c < C; ++c)
         for (index_t i = 0; i < g.kh; ++i)
             for (index_t j = 0; j < g.kw; ++j)
@@ -34,25 +34,23 @@ std::vector<float> naive_im2col(const std::vector<float>& x, index_t C, index_t 
                     for (index_t ow = 0; ow < OW; ++ow) {
                         const index_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
                         if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                            col[std::size_t((((c * g.kh + i) * g.kw + j) * OH + oh) * OW + ow)] =
-                                x[std::size_t((c * H + ih) * W + iw)];
+                            f(std::size_t((((c * g.kh + i) * g.kw + j) * OH + oh) * OW + ow),
+                              std::size_t((c * H + ih) * W + iw));
                     }
+}
+
+//! col[(c kh + i) kw + j][oh OW + ow] = x[c][oh sh - ph + i dh][ow sw - pw + j dw] or 0.
+std::vector<float> naive_im2col(const std::vector<float>& x, index_t C, index_t H, index_t W, const nn::window2d& g,
+                                index_t OH, index_t OW) {
+    std::vector<float> col(std::size_t(C * g.kh * g.kw * OH * OW), 0.0f);
+    for_each_tap(C, H, W, g, OH, OW, [&](std::size_t k, std::size_t p) { col[k] = x[p]; });
     return col;
 }
 
 //! x += the adjoint, taps in (c, i, j, oh, ow) order.
 void naive_col2im(const std::vector<float>& col, index_t C, index_t H, index_t W, const nn::window2d& g, index_t OH,
                   index_t OW, std::vector<float>& x) {
-    for (index_t c = 0; c < C; ++c)
-        for (index_t i = 0; i < g.kh; ++i)
-            for (index_t j = 0; j < g.kw; ++j)
-                for (index_t oh = 0; oh < OH; ++oh)
-                    for (index_t ow = 0; ow < OW; ++ow) {
-                        const index_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
-                        if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                            x[std::size_t((c * H + ih) * W + iw)] +=
-                                col[std::size_t((((c * g.kh + i) * g.kw + j) * OH + oh) * OW + ow)];
-                    }
+    for_each_tap(C, H, W, g, OH, OW, [&](std::size_t k, std::size_t p) { x[p] += col[k]; });
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
