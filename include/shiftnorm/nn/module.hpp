@@ -154,7 +154,8 @@ public:
         (void)m, (void)k;
         return false;
     }
-    //! Whether forward_epilogue applies `e` (default: no epilogue at all).
+    //! Whether forward_epilogue applies `e` (default: no epilogue at all). A layer that takes any
+    //! epilogue takes a ReLU alone ({nullptr, 0, true}): containers ask that first.
     virtual bool takes_epilogue(const epilogue& e) const {
         (void)e;
         return false;

@@ -142,21 +142,13 @@ public:
             bool applied = false;
             const tensor<float>& a = seq->forward_tail(src, m, tail, applied);
             src_shape_ = src.shape();
-            if (applied) return a;
-            nn::detail::ensure_shape(dst_, a.shape());
-            nn::detail::add_relu_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
-            return dst_;
+            return applied ? a : sum(a, b, true);
         }
         const tensor<float>& a = body_->forward(src, m);
         const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
         if (a.shape() != b.shape()) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", a.shape(), b.shape());
-        nn::detail::ensure_shape(dst_, a.shape());
-        if (e.relu)
-            nn::detail::add_relu_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
-        else
-            nn::detail::add_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
         src_shape_ = src.shape();
-        return dst_;
+        return sum(a, b, e.relu);
     }
 
     const tensor<float>& backward(const tensor<float>& diff_dst) override {
@@ -193,6 +185,16 @@ public:
     }
 
 private:
+    //! dst = a + b, or relu(a + b), in one pass.
+    const tensor<float>& sum(const tensor<float>& a, const tensor<float>& b, bool relu) {
+        nn::detail::ensure_shape(dst_, a.shape());
+        if (relu)
+            nn::detail::add_relu_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
+        else
+            nn::detail::add_arrays(a.data(), b.data(), dst_.data(), dst_.numel());
+        return dst_;
+    }
+
     module_ptr body_, shortcut_;
 
 public:

@@ -146,6 +146,10 @@ private:
         const std::size_t n = children_.size();
         for (std::size_t i = 0; i < n; ++i) {
             module& c = *children_[i].second;
+            if (!c.takes_epilogue({nullptr, 0, true})) {  // takes none: no layer after it is asked
+                x = &c.forward(*x, m);
+                continue;
+            }
             epilogue e;
             std::size_t next = i + 1;
             if (next < n && children_[next].second->inference_affine(m, coef_)) {
