@@ -29,13 +29,7 @@ const conv_case cases[] = {
     {2, 8, 8, 3, 2, 3, 2},     {1, 2, 3, 1, 1, 3, 1},     {2, 12, 20, 17, 33, 3, 1}, {2, 6, 9, 40, 3, 5, 3},
 };
 
-std::vector<float> randn(std::size_t n, unsigned seed) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> nd;
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(g);
-    return v;
-}
+using shiftnorm::test::randn;
 
 bool bits_equal(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
 }  // namespace

@@ -34,13 +34,7 @@ const conv_case cases[] = {
     {2, 32, 32, 14, 14, 1}, {1, 16, 16, 11, 10, 1}, {1, 16, 16, 6, 3, 1},   {1, 16, 16, 11, 20, 1},
 };
 
-std::vector<float> randn(std::size_t n, unsigned seed, float offset = 0.0f) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> nd;
-    std::vector<float> v(n);
-    for (auto& x : v) x = offset + nd(g);
-    return v;
-}
+using shiftnorm::test::randn;
 
 void fill(tensor<float>& t, const std::vector<float>& v) { std::copy(v.begin(), v.end(), t.data()); }
 

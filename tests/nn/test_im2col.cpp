@@ -10,19 +10,13 @@
 #include <vector>
 
 #include "shiftnorm/nn/im2col.hpp"
+#include "support/conv_reference.hpp"
 
 using namespace shiftnorm;
 namespace d = shiftnorm::nn::detail;
+using shiftnorm::test::randn;
 
 namespace {
-std::vector<float> random_values(std::size_t n, unsigned seed) {
-    std::mt19937 g(seed);
-    std::normal_distribution<float> nd;
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(g);
-    return v;
-}
-
 //! Calls f(col index, x index) for every (tap, output pixel) whose input lies inside the plane,
 //! in (c, i, j, oh, ow) order: the definition of im2col and, read backwards, of col2im.
 template <class F>
@@ -76,17 +70,17 @@ TEST_CASE("im2col and col2im give the bits of the definition on every path", "[n
                 if (OH <= 0 || OW <= 0) continue;
                 INFO("k " << ge.k << " s " << ge.s << " p " << ge.p << " dil " << ge.dil << ", " << h << "x" << w);
                 if (d::stride2_rows(g, OW)) ++stride2_fast;
-                auto x = random_values(std::size_t(C * h * w), unsigned(h * 100 + w));
+                auto x = randn(std::size_t(C * h * w), unsigned(h * 100 + w));
                 x[1] = std::numeric_limits<float>::quiet_NaN();  // copied as is
                 std::vector<float> col(std::size_t(C * ge.k * ge.k * OH * OW), 123.0f);  // every entry written
                 d::im2col(x.data(), C, h, w, g, OH, OW, col.data());
                 CHECK(same_bits(col, naive_im2col(x, C, h, w, g, OH, OW)));
 
-                auto dcol = random_values(col.size(), unsigned(h * 7 + w));
+                auto dcol = randn(col.size(), unsigned(h * 7 + w));
                 const bool same = d::same_stride1(g, h, w, OH, OW);
                 // the general path accumulates into x (start from values, -0 included: lanes no tap
                 // reaches keep their bits); the same/stride-1 path overwrites x
-                std::vector<float> dx = same ? std::vector<float>(x.size(), 0.0f) : random_values(x.size(), 5);
+                std::vector<float> dx = same ? std::vector<float>(x.size(), 0.0f) : randn(x.size(), 5);
                 if (!same) dx[0] = -0.0f;
                 std::vector<float> expect = dx;
                 naive_col2im(dcol, C, h, w, g, OH, OW, expect);

@@ -6,11 +6,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "shiftnorm/core/tensor.hpp"
 
 namespace shiftnorm::test {
+
+//! n standard-normal floats (plus `offset`) from mt19937(seed): the convolution tests' inputs.
+inline std::vector<float> randn(std::size_t n, unsigned seed, float offset = 0.0f) {
+    std::mt19937 g(seed);
+    std::normal_distribution<float> nd;
+    std::vector<float> v(n);
+    for (auto& x : v) x = offset + nd(g);
+    return v;
+}
 
 //! n images of c channels, h x w, o outputs, a k x k window (pad k / 2), `groups` groups.
 struct conv_dims {
