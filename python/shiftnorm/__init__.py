@@ -114,8 +114,14 @@ def _frost(frost_dir, frost_procedural="calibrated"):
     return frost_dir
 
 
+def _check_noise_stream(noise_stream, fn):
+    if noise_stream not in ("counter", "v1"):
+        raise ValueError("%s: noise_stream must be 'counter' or 'v1', got %r" % (fn, noise_stream))
+    return noise_stream
+
+
 def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=None, table="auto",
-            frost_dir=None, keep_gray=False, frost_procedural="calibrated"):
+            frost_dir=None, keep_gray=False, frost_procedural="calibrated", noise_stream="counter"):
     """Corrupts one image, like ``imagecorruptions.corrupt``.
 
     image: numpy uint8 array, (H, W), (H, W, 1) or (H, W, 3). As in imagecorruptions, a gray
@@ -131,6 +137,9 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
     frost_procedural: the procedural frost used without frost_dir: 'calibrated' (default; costs a
         network what the reference's photographs cost, docs/corruptions.md) or 'v1' (the harsher
         texture of results before 2026-12-02).
+    noise_stream: the random stream of the noise corruptions (gaussian, shot, impulse, speckle):
+        'counter' (default; drawn 16 values at a time, docs/corruptions.md) or 'v1' (the bytes of
+        shiftnorm before 2026-12-03 for the same seed).
     Raises CorruptionError (a ValueError) for a bad image or severity, TypeError for a non-array.
     """
     if not isinstance(image, _np.ndarray):
@@ -151,7 +160,7 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
         image = _np.stack((image.reshape(image.shape[0], image.shape[1]),) * 3, axis=-1)
     batch = _np.ascontiguousarray(image.reshape((1, image.shape[0], image.shape[1], -1)))
     out = corrupt_batch(batch, severity, name, seed=_check_seed(seed, "corrupt"), table=table, frost_dir=frost_dir,
-                        frost_procedural=frost_procedural)
+                        frost_procedural=frost_procedural, noise_stream=noise_stream)
     return out[0, :, :, 0] if (gray and keep_gray) else out[0]
 
 
@@ -160,7 +169,8 @@ def _is_torch(x):
 
 
 def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1, seed=0, table="auto",
-                  threads=0, first_index=0, out=None, frost_dir=None, frost_procedural="calibrated"):
+                  threads=0, first_index=0, out=None, frost_dir=None, frost_procedural="calibrated",
+                  noise_stream="counter"):
     """Corrupts a batch of images: uint8 (N, H, W, C) with C = 1 or 3, a numpy array or a CPU
     torch tensor (read without a copy; a torch tensor in gives a torch tensor out, sharing
     memory with the result array). Runs without the GIL on ``threads`` threads (0 = every core).
@@ -168,7 +178,7 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
     Image i uses the random stream of (seed, corruption, severity, first_index + i): pass the
     global index of images[0] to cut a data set into batches and get the same result as one call.
     out: optional uint8 array of the same shape to write into (may not alias images).
-    frost_dir, frost_procedural: as for corrupt().
+    frost_dir, frost_procedural, noise_stream: as for corrupt().
     Returns the corrupted batch (``out`` when given).
     """
     fn = "corrupt_batch"
@@ -190,6 +200,7 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
     name = _resolve_name(corruption_name, corruption_number, fn)
     seed = _check_seed(seed, fn)
     _check_table(table, fn)
+    _check_noise_stream(noise_stream, fn)
     if isinstance(threads, bool) or not isinstance(threads, (int, _np.integer)) or threads < 0:
         raise ValueError("%s: threads must be an int >= 0 (0 = every core), got %r" % (fn, threads))
     if isinstance(first_index, bool) or not isinstance(first_index, (int, _np.integer)) or first_index < 0:
@@ -204,7 +215,7 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
         if _np.shares_memory(out, images):
             raise ValueError("%s: out must not alias images" % fn)
     _core.corrupt_batch(images, out, name, severity, seed, table, int(threads), int(first_index),
-                        _frost(frost_dir, frost_procedural))
+                        _frost(frost_dir, frost_procedural), noise_stream)
     if as_torch:
         import torch
         return torch.from_numpy(out)
@@ -231,12 +242,12 @@ def _progress(progress, msg):
 
 
 def write_cifar_c(out_dir, images, labels=None, corruptions="common", seed=0, table="auto", threads=0,
-                  frost_dir=None, progress=True, frost_procedural="calibrated"):
+                  frost_dir=None, progress=True, frost_procedural="calibrated", noise_stream="counter"):
     """Writes the CIFAR-10-C layout: ``<out_dir>/<corruption>.npy`` (uint8, (5N, H, W, C),
     severities 1..5 in blocks of N) and ``labels.npy`` (labels tiled 5 times) when labels are
     given, exactly as ``shiftnorm corrupt --format cifar-c`` writes it. corruptions: a subset name
     ('common', 'all', ...), a comma-separated string or a list of names. frost_dir,
-    frost_procedural: as for corrupt()."""
+    frost_procedural, noise_stream: as for corrupt()."""
     fn = "write_cifar_c"
     images = _np.ascontiguousarray(images.detach().numpy() if _is_torch(images) else images)
     if images.dtype != _np.uint8 or images.ndim != 4:
@@ -252,18 +263,20 @@ def write_cifar_c(out_dir, images, labels=None, corruptions="common", seed=0, ta
     names = _names_of(corruptions, fn)
     seed = _check_seed(seed, fn)
     _check_table(table, fn)
+    _check_noise_stream(noise_stream, fn)
     for i, n in enumerate(names):
         _progress(progress, "write_cifar_c: [%d/%d] %s" % (i + 1, len(names), n))
         _core.write_cifar_c(_os.fspath(out_dir), images, lab if i == 0 else [], [n], seed, table, int(threads),
-                            _frost(frost_dir, frost_procedural))
+                            _frost(frost_dir, frost_procedural), noise_stream)
 
 
 def write_imagenet_c(out_dir, images, items, corruptions="common", seed=0, table="auto", threads=0,
-                     first_index=0, jpeg_quality=85, frost_dir=None, progress=True, frost_procedural="calibrated"):
+                     first_index=0, jpeg_quality=85, frost_dir=None, progress=True, frost_procedural="calibrated",
+                     noise_stream="counter"):
     """Writes the ImageNet-C layout: ``<out_dir>/<corruption>/<severity>/<wnid>/<file>`` JPEGs
     (quality 85 as the reference). items: one (wnid, file name) pair per image. first_index: the
     global index of images[0], so a data set written in chunks equals one call. frost_dir,
-    frost_procedural: as for corrupt()."""
+    frost_procedural, noise_stream: as for corrupt()."""
     fn = "write_imagenet_c"
     images = _np.ascontiguousarray(images.detach().numpy() if _is_torch(images) else images)
     if images.dtype != _np.uint8 or images.ndim != 4:
@@ -278,11 +291,12 @@ def write_imagenet_c(out_dir, images, items, corruptions="common", seed=0, table
     names = _names_of(corruptions, fn)
     seed = _check_seed(seed, fn)
     _check_table(table, fn)
+    _check_noise_stream(noise_stream, fn)
     for i, n in enumerate(names):
         _progress(progress, "write_imagenet_c: [%d/%d] %s" % (i + 1, len(names), n))
         _core.write_imagenet_c(_os.fspath(out_dir), images, [w for w, _ in items], [f for _, f in items], [n], seed,
                                table, int(threads), int(first_index), int(jpeg_quality),
-                               _frost(frost_dir, frost_procedural))
+                               _frost(frost_dir, frost_procedural), noise_stream)
 
 
 def __getattr__(name):  # `shiftnorm.torch` is imported on first use (torch is optional)

@@ -57,9 +57,13 @@ View batch_of(const py::array& a, const char* arg, bool writable) {
                 static_cast<int>(a.shape(1)), static_cast<int>(a.shape(2)), static_cast<int>(c)};
 }
 
-sc::corrupt_options options_for(const std::string& table, int height, int channels, const std::string& frost_dir) {
+sc::corrupt_options options_for(const std::string& table, int height, int channels, const std::string& frost_dir,
+                                const std::string& noise_stream) {
     sc::corrupt_options o;
     o.table = table == "auto" ? sc::default_table(height, channels) : sc::parse_table(table);
+    if (noise_stream == "v1") o.noise = sc::noise_stream::v1;
+    else if (noise_stream != "counter")
+        throw py::value_error("noise_stream must be 'counter' or 'v1', got '" + noise_stream + "'");
     // "procedural:v1" (from shiftnorm._frost): the pre-calibration procedural frost
     if (frost_dir == "procedural:v1") {
         o.frost_procedural = sc::procedural_frost_params::v1();
@@ -76,11 +80,12 @@ std::vector<sc::corruption> parse_names(const std::vector<std::string>& names) {
 }
 
 void corrupt_batch(const py::array& src, py::array& dst, const std::string& name, int severity, std::uint64_t seed,
-                   const std::string& table, int threads, std::uint64_t first_index, const std::string& frost_dir) {
+                   const std::string& table, int threads, std::uint64_t first_index, const std::string& frost_dir,
+                   const std::string& noise_stream) {
     const auto s = batch_of<sc::const_batch_view>(src, "images", false);
     const auto d = batch_of<sc::batch_view>(dst, "out", true);
     const auto c = sc::parse_corruption(name);
-    const auto opt = options_for(table, s.height, s.channels, frost_dir);
+    const auto opt = options_for(table, s.height, s.channels, frost_dir, noise_stream);
     py::gil_scoped_release release;
     sc::corrupt_batch(c, severity, s, d, seed, opt, threads, first_index);
 }
@@ -91,10 +96,10 @@ std::string table_for(const std::string& table, int height, int channels) {
 
 void write_cifar_c(const std::string& dir, const py::array& images, const std::vector<std::uint8_t>& labels,
                    const std::vector<std::string>& names, std::uint64_t seed, const std::string& table, int threads,
-                   const std::string& frost_dir) {
+                   const std::string& frost_dir, const std::string& noise_stream) {
     const auto s = batch_of<sc::const_batch_view>(images, "images", false);
     const auto which = parse_names(names);
-    const auto opt = options_for(table, s.height, s.channels, frost_dir);
+    const auto opt = options_for(table, s.height, s.channels, frost_dir, noise_stream);
     py::gil_scoped_release release;
     sc::write_cifar_c(dir, s, labels, which, seed, opt, threads);
 }
@@ -102,14 +107,14 @@ void write_cifar_c(const std::string& dir, const py::array& images, const std::v
 void write_imagenet_c(const std::string& root, const py::array& images, const std::vector<std::string>& wnids,
                       const std::vector<std::string>& files, const std::vector<std::string>& names, std::uint64_t seed,
                       const std::string& table, int threads, std::uint64_t first_index, int quality,
-                      const std::string& frost_dir) {
+                      const std::string& frost_dir, const std::string& noise_stream) {
     const auto s = batch_of<sc::const_batch_view>(images, "images", false);
     if (wnids.size() != files.size())
         throw py::value_error("items: every item needs a (wnid, file) pair");
     std::vector<sc::imagenet_item> items;
     for (std::size_t i = 0; i < wnids.size(); ++i) items.push_back({wnids[i], files[i]});
     const auto which = parse_names(names);
-    const auto opt = options_for(table, s.height, s.channels, frost_dir);
+    const auto opt = options_for(table, s.height, s.channels, frost_dir, noise_stream);
     if (quality < 1 || quality > 100) throw py::value_error("jpeg_quality: expected 1..100, got " + std::to_string(quality));
     py::gil_scoped_release release;
     sc::write_imagenet_c(root, s, items, which, seed, opt, threads, first_index, quality);
@@ -208,15 +213,15 @@ PYBIND11_MODULE(_core, m) {
     m.def("corruption_names", [] { return std::vector<std::string>(sc::corruption_names.begin(), sc::corruption_names.end()); },
           "The 19 corruption names in ImageNet-C order (15 common, then 4 held-out).");
     m.def("corrupt_batch", &corrupt_batch, py::arg("src"), py::arg("dst"), py::arg("name"), py::arg("severity"),
-          py::arg("seed"), py::arg("table"), py::arg("threads"), py::arg("first_index"), py::arg("frost_dir"),
+          py::arg("seed"), py::arg("table"), py::arg("threads"), py::arg("first_index"), py::arg("frost_dir"), py::arg("noise_stream"),
           "Corrupts a uint8 (N, H, W, C) batch into dst; releases the GIL.");
     m.def("table_for", &table_for, py::arg("table"), py::arg("height"), py::arg("channels"),
           "The parameter table name used for images of this size ('auto' resolved).");
     m.def("write_cifar_c", &write_cifar_c, py::arg("dir"), py::arg("images"), py::arg("labels"), py::arg("names"),
-          py::arg("seed"), py::arg("table"), py::arg("threads"), py::arg("frost_dir"));
+          py::arg("seed"), py::arg("table"), py::arg("threads"), py::arg("frost_dir"), py::arg("noise_stream"));
     m.def("write_imagenet_c", &write_imagenet_c, py::arg("root"), py::arg("images"), py::arg("wnids"),
           py::arg("files"), py::arg("names"), py::arg("seed"), py::arg("table"), py::arg("threads"),
-          py::arg("first_index"), py::arg("jpeg_quality"), py::arg("frost_dir"));
+          py::arg("first_index"), py::arg("jpeg_quality"), py::arg("frost_dir"), py::arg("noise_stream"));
     m.def("rectify_third", &shiftnorm::rectify_third, py::arg("i"), py::arg("layers"),
           "The third (0 front, 1 middle, 2 end) of BN layer i of `layers` (seed 000, Table 7).");
     m.def("rectify_layer", &rectify_layer, py::arg("x"), py::arg("running_mean"), py::arg("running_var"),

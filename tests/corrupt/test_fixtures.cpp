@@ -91,16 +91,24 @@ TEST_CASE("stochastic corruptions match the reference statistics (5% on mean-abs
         REQUIRE_FALSE(sc::is_deterministic(c));
         REQUIRE(rows.size() == 5);
         if (c == sc::corruption::frost) continue;  // procedural texture: fitted, not evidence
-        const auto out = sc::corrupt_all_severities(c, batch, 2024, {}, 2);
-        for (int s = 0; s < 5; ++s) {
-            const auto st = shiftnorm_test::stats_of(out.data() + s * per, batch.data, per);
-            const auto& r = rows[s];
-            INFO(name << " severity " << s + 1 << ": mean " << st.mean << " (ref " << r.at("mean_diff") << "), mean_abs "
-                      << st.mean_abs << " (ref " << r.at("mean_abs_diff") << "), std " << st.std << " (ref "
-                      << r.at("std_diff") << ")");
-            CHECK(shiftnorm_test::within(st.mean, r.at("mean_diff"), 0.10, 0.004));
-            CHECK(shiftnorm_test::within(st.mean_abs, r.at("mean_abs_diff"), 0.05, 0.0));
-            CHECK(shiftnorm_test::within(st.std, r.at("std_diff"), 0.05, 0.0));
+        // the noise corruptions on both random streams (counter, the default, and v1)
+        const bool noise = c == sc::corruption::gaussian_noise || c == sc::corruption::shot_noise ||
+                           c == sc::corruption::impulse_noise || c == sc::corruption::speckle_noise;
+        for (auto stream : {sc::noise_stream::counter, sc::noise_stream::v1}) {
+            if (!noise && stream == sc::noise_stream::v1) continue;
+            sc::corrupt_options opt;
+            opt.noise = stream;
+            const auto out = sc::corrupt_all_severities(c, batch, 2024, opt, 2);
+            for (int s = 0; s < 5; ++s) {
+                const auto st = shiftnorm_test::stats_of(out.data() + s * per, batch.data, per);
+                const auto& r = rows[s];
+                INFO(name << (stream == sc::noise_stream::v1 ? " (stream v1)" : "") << " severity " << s + 1 << ": mean "
+                          << st.mean << " (ref " << r.at("mean_diff") << "), mean_abs " << st.mean_abs << " (ref " << r.at("mean_abs_diff") << "), std " << st.std << " (ref "
+                          << r.at("std_diff") << ")");
+                CHECK(shiftnorm_test::within(st.mean, r.at("mean_diff"), 0.10, 0.004));
+                CHECK(shiftnorm_test::within(st.mean_abs, r.at("mean_abs_diff"), 0.05, 0.0));
+                CHECK(shiftnorm_test::within(st.std, r.at("std_diff"), 0.05, 0.0));
+            }
         }
         ++checked;
     }

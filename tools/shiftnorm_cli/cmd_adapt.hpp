@@ -143,6 +143,7 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
         .option("frost-dir", "DIR", "", "frost texture images (the reference's frost1.png..frost6.jpg: the faithful mode); "
                                         "default: procedural frost")
         .option("frost-procedural", "KIND", "calibrated", corrupt_detail::frost_procedural_help()).one_of({"calibrated", "v1"})
+        .option("noise-stream", "KIND", "counter", corrupt_detail::noise_stream_help()).one_of({"counter", "v1"})
         .option("c-dir", "DIR", "", "read <corruption>.npy (CIFAR-10-C layout) from DIR instead of generating")
         .option("limit", "N", "0", "evaluate a seeded random subset of N images of the split (0: all)").int_range(0, 1000000000)
         .option("batch", "B", "500", "evaluation batch size").int_range(1, 65536)
@@ -214,7 +215,8 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
                                                      p.get("prior"), ", ", p.get("variance"), " variance, ", o.variants.front().opt.pass == rectify_pass::batch ? "batch" : "adapted",
                                                      " statistics in the pass")
                          : p.get("norm") + " norm: no BN statistics, evaluated without rectification")
-              << "; frost: " << corrupt_detail::frost_description(p) << "; mCE: " << eval::mce_variant(base) << "\n";
+              << "; frost: " << corrupt_detail::frost_description(p) << "; noise stream "
+              << corrupt_detail::noise_stream_name(p) << "; mCE: " << eval::mce_variant(base) << "\n";
 
     const auto r = eval::run_rectification_sweep(net, ds, o);
     std::cerr << "  clean accuracy " << 100 * r.clean << "%\n";
@@ -236,7 +238,8 @@ inline int cmd_adapt(const std::vector<std::string>& args) {
                                                 {"weights", p.get("weights")},
                                                 {"weights_digest", train::weights_digest(data::read_safetensors(p.get("weights")))},
                                                 {"data", p.get("data")}, {"data_digest", dataset_digest(ds)},
-                                                {"frost", corrupt_detail::frost_description(p)}});
+                                                {"frost", corrupt_detail::frost_description(p)},
+                                                {"noise_stream", corrupt_detail::noise_stream_name(p)}});
     eval::print_table(std::cout, rep);
     for (const auto& f : eval::write_report_files((out / "adapt").string(), rep)) std::cerr << "  wrote " << f << "\n";
     if (has_bn && (o.ks.size() > 1 || o.draws > 1)) eval::write_k_table(std::cout, (out / "adapt_k_sweep.csv").string(), r, o, base);

@@ -52,6 +52,20 @@ inline const char* frost_procedural_help() {
     return "procedural frost without --frost-dir: calibrated (default; matches the reference's accuracy, "
            "docs/corruptions.md) | v1 (the harsher texture of results before 2026-12-02)";
 }
+//! --noise-stream: the noise corruptions' random stream.
+inline corrupt::noise_stream parse_noise_stream(const std::string& v) {
+    if (v == "counter") return corrupt::noise_stream::counter;
+    if (v == "v1") return corrupt::noise_stream::v1;
+    throw usage_error("--noise-stream must be counter or v1, got '" + v + "'");
+}
+inline const char* noise_stream_help() {
+    return "random stream of the noise corruptions: counter (default; vectorized, 0.2) | v1 (the bytes of results "
+           "made before 2026-12-03)";
+}
+//! Which noise stream a run uses, for its log and provenance.
+inline std::string noise_stream_name(const arg_parser& p) {
+    return p.declares("noise-stream") ? p.get("noise-stream") : "counter";
+}
 //! Which frost a run uses, for its log and provenance.
 inline std::string frost_description(const arg_parser& p) {
     if (p.declares("frost-dir") && !p.get("frost-dir").empty()) return "textures from " + p.get("frost-dir");
@@ -66,6 +80,7 @@ inline corrupt::corrupt_options corruption_options(const arg_parser& p, const da
     corrupt::corrupt_options o;
     o.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
     if (p.declares("frost-procedural")) o.frost_procedural = parse_frost_procedural(p.get("frost-procedural"));
+    if (p.declares("noise-stream")) o.noise = parse_noise_stream(p.get("noise-stream"));
     if (!p.get("frost-dir").empty()) {
         frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
         o.frost = &*frost;
@@ -92,6 +107,7 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
         .option("limit", "N", "0", "corrupt only the first N images (0: all)").int_range(0, 1000000000)
         .option("frost-dir", "DIR", "", "directory of frost texture images (default: procedural frost)")
         .option("frost-procedural", "KIND", "calibrated", cd::frost_procedural_help()).one_of({"calibrated", "v1"})
+        .option("noise-stream", "KIND", "counter", cd::noise_stream_help()).one_of({"counter", "v1"})
         .option("threads", "N", "0", "worker threads (0: all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
     if (!p.parse(args, std::cout)) return 0;
     if (p.get("out").empty()) throw usage_error("--out DIR is required");
@@ -115,6 +131,7 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
     corrupt::corrupt_options opt;
     opt.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
     opt.frost_procedural = cd::parse_frost_procedural(p.get("frost-procedural"));
+    opt.noise = cd::parse_noise_stream(p.get("noise-stream"));
     corrupt::frost_textures frost;
     if (!p.get("frost-dir").empty()) {
         frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));
@@ -128,7 +145,7 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
     std::cerr << "corrupt: " << ds.size() << " images " << ds.height << "x" << ds.width << "x" << ds.channels
               << ", table " << corrupt::table_name(opt.table) << ", seed " << seed << ", " << which.size()
               << " corruption(s) x " << sevs.size() << " severities, frost: "
-              << cd::frost_description(p)
+              << cd::frost_description(p) << ", noise stream " << cd::noise_stream_name(p)
               << " -> " << out.string() << "\n";
 
     const std::size_t chunk = 1000, N = images.count, isz = images.image_size();

@@ -45,7 +45,8 @@ inline void add_corruption_options(arg_parser& p) {
         .option("sample-seed", "S", "1", "seed of the image draws").int_range(0, 9223372036854775807LL)
         .option("table", "NAME", "auto", "corruption parameter table: cifar | imagenet | mnist | auto")
         .option("frost-dir", "DIR", "", "frost texture images (the faithful mode); default: procedural frost")
-        .option("frost-procedural", "KIND", "calibrated", corrupt_detail::frost_procedural_help()).one_of({"calibrated", "v1"});
+        .option("frost-procedural", "KIND", "calibrated", corrupt_detail::frost_procedural_help()).one_of({"calibrated", "v1"})
+        .option("noise-stream", "KIND", "counter", corrupt_detail::noise_stream_help()).one_of({"counter", "v1"});
 }
 }  // namespace detect_detail
 
@@ -132,7 +133,8 @@ inline int cmd_detect(const std::vector<std::string>& args) {
         };
         spectral::train_detector(*det, tr.features, tr.labels, to);
         const std::string save = p.get("save").empty() ? (out / "detector.safetensors").string() : p.get("save");
-        const auto prov = provenance("detect", args, {{"data", p.get("data")}, {"data_digest", dataset_digest(train_split)}});
+        const auto prov = provenance("detect", args, {{"data", p.get("data")}, {"data_digest", dataset_digest(train_split)},
+                                                     {"noise_stream", corrupt_detail::noise_stream_name(p)}});
         det->save(save, std::map<std::string, std::string>(prov.begin(), prov.end()));
         log << "  wrote " << save << "\n";
     }

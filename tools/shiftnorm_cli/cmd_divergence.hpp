@@ -32,6 +32,7 @@ inline int cmd_divergence(const std::vector<std::string>& args) {
         .option("table", "NAME", "auto", "corruption parameter table: cifar | imagenet | mnist | auto")
         .option("frost-dir", "DIR", "", "frost texture images (default: procedural frost)")
         .option("frost-procedural", "KIND", "calibrated", corrupt_detail::frost_procedural_help()).one_of({"calibrated", "v1"})
+        .option("noise-stream", "KIND", "counter", corrupt_detail::noise_stream_help()).one_of({"counter", "v1"})
         .option("limit", "N", "1000", "a seeded random subset of N test images (0: all)").int_range(0, 1000000000)
         .option("batch", "B", "250", "batch size").int_range(1, 65536)
         .option("out", "PREFIX", "results/divergence", "output prefix: PREFIX.csv, PREFIX.png");

@@ -105,7 +105,7 @@ inline int cmd_dynamic(const std::vector<std::string>& args) {
         keys = eval::build_stats_table(table_net, train_split, to);
         const std::string save = p.get("save-stats").empty() ? (out / "stats_table.safetensors").string() : p.get("save-stats");
         const auto prov = provenance("dynamic", args, {{"weights", p.get("weights")}, {"data_digest", dataset_digest(train_split)},
-                                                      {"samples", p.get("samples")}});
+                                                      {"samples", p.get("samples")}, {"noise_stream", corrupt_detail::noise_stream_name(p)}});
         eval::save_table(table_net, keys, save, std::map<std::string, std::string>(prov.begin(), prov.end()));
         log << "  wrote " << save << "\n";
     }
@@ -139,7 +139,8 @@ inline int cmd_dynamic(const std::vector<std::string>& args) {
                                                 " cells, batch ", so.batch, "): accuracy (%) when the corruption changes every B batches");
     for (const auto& f : eval::write_stream(std::cout, (out / "stream").string(), r, title,
                                             provenance("dynamic", args, {{"weights", p.get("weights")}, {"detector", p.get("detector")},
-                                                                         {"data_digest", dataset_digest(test)}})))
+                                                                         {"data_digest", dataset_digest(test)},
+                                                                         {"noise_stream", corrupt_detail::noise_stream_name(p)}})))
         log << "  wrote " << f << "\n";
     log << "dynamic: done in " << r.seconds << " s\n";
     return 0;

@@ -93,6 +93,9 @@ struct corrupt_options {
     const frost_textures* frost = nullptr;
     //! The procedural frost's parameters (used when `frost` is null or empty).
     procedural_frost_params frost_procedural = procedural_frost_params::calibrated();
+    //! The noise corruptions' random stream: counter (default, vectorized) or v1 (shiftnorm 0.1's
+    //! bytes); the other corruptions ignore it.
+    noise_stream noise = noise_stream::counter;
 };
 
 //! Corrupts one image with an explicit generator. src and dst must have the same shape
@@ -102,9 +105,9 @@ inline void apply(corruption c, int severity, const_image_view src, image_view d
                   const corrupt_options& opt = {}) {
     const param_table t = opt.table;
     switch (c) {
-        case corruption::gaussian_noise: return gaussian_noise(src, dst, severity, gen, t);
-        case corruption::shot_noise: return shot_noise(src, dst, severity, gen, t);
-        case corruption::impulse_noise: return impulse_noise(src, dst, severity, gen, t);
+        case corruption::gaussian_noise: return gaussian_noise(src, dst, severity, gen, t, opt.noise);
+        case corruption::shot_noise: return shot_noise(src, dst, severity, gen, t, opt.noise);
+        case corruption::impulse_noise: return impulse_noise(src, dst, severity, gen, t, opt.noise);
         case corruption::defocus_blur: return defocus_blur(src, dst, severity, t);
         case corruption::glass_blur: return glass_blur(src, dst, severity, gen, t);
         case corruption::motion_blur: return motion_blur(src, dst, severity, gen, t);
@@ -117,7 +120,7 @@ inline void apply(corruption c, int severity, const_image_view src, image_view d
         case corruption::elastic_transform: return elastic_transform(src, dst, severity, gen, t);
         case corruption::pixelate: return pixelate(src, dst, severity, t);
         case corruption::jpeg_compression: return jpeg_compression(src, dst, severity, t);
-        case corruption::speckle_noise: return speckle_noise(src, dst, severity, gen, t);
+        case corruption::speckle_noise: return speckle_noise(src, dst, severity, gen, t, opt.noise);
         case corruption::gaussian_blur: return gaussian_blur(src, dst, severity, t);
         case corruption::spatter: return spatter(src, dst, severity, gen, t);
         case corruption::saturate: return saturate(src, dst, severity, t);
