@@ -183,3 +183,25 @@ def test_frost_procedural_v1_and_calibrated(images):
     assert one.shape == images[0].shape[:2] + (3,)
     with pytest.raises(ValueError, match="frost_procedural"):
         corrupt_batch(images, 3, "frost", seed=4, frost_procedural="v2")
+
+
+@pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"])
+def test_noise_stream_counter_and_v1(images, name, tmp_path):
+    # 'counter' (the default) and 'v1' (earlier versions' bytes) are different streams, each seeded
+    a = corrupt_batch(images, 3, name, seed=4)
+    assert np.array_equal(a, corrupt_batch(images, 3, name, seed=4, noise_stream="counter"))
+    v = corrupt_batch(images, 3, name, seed=4, noise_stream="v1")
+    assert np.array_equal(v, corrupt_batch(images, 3, name, seed=4, noise_stream="v1", threads=1))
+    assert not np.array_equal(a, v)
+    one = corrupt(np.ascontiguousarray(images[2]), 3, name, seed=4, noise_stream="v1")
+    assert one.shape == images[2].shape
+    # the writers pass it on: image i of severity s in the file equals the batch call's image i
+    shiftnorm.write_cifar_c(tmp_path, images, corruptions=[name], seed=4, noise_stream="v1", progress=False)
+    written = np.load(tmp_path / (name + ".npy"))
+    assert np.array_equal(written[2 * len(images):3 * len(images)], v)
+    with pytest.raises(ValueError, match="noise_stream"):
+        corrupt_batch(images, 3, name, seed=4, noise_stream="v2")
+    with pytest.raises(ValueError, match="noise_stream"):
+        corrupt(np.ascontiguousarray(images[0]), 3, name, seed=4, noise_stream=None)
+    with pytest.raises(ValueError, match="noise_stream"):
+        shiftnorm.write_cifar_c(tmp_path, images, corruptions=[name], noise_stream="fast", progress=False)
