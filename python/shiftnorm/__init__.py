@@ -103,9 +103,13 @@ def _check_table(table, fn):
     return table
 
 
-def _frost(frost_dir, frost_procedural="calibrated"):
+def _frost(frost_dir, frost_procedural="calibrated", names=("frost",)):
+    """The frost argument of the C++ calls: '' when no corruption in ``names`` is frost (no
+    texture lookup per call), 'procedural:v1', or the texture folder."""
     if frost_procedural not in ("calibrated", "v1"):
         raise ValueError("frost_procedural must be 'calibrated' or 'v1', got %r" % (frost_procedural,))
+    if "frost" not in names:
+        return ""
     if frost_dir is None:
         frost_dir = _os.environ.get("SHIFTNORM_FROST_DIR", "")
     frost_dir = _os.fspath(frost_dir)
@@ -133,7 +137,7 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
         or the parameter table to use: 'cifar', 'imagenet' (imagecorruptions' parameters),
         'mnist'. Pass table='imagenet' to get imagecorruptions' parameters on any size.
     frost_dir: a folder with the reference's frost textures (default: $SHIFTNORM_FROST_DIR, or
-        the procedural frost when unset).
+        the procedural frost when unset); read (once per process) only when the corruption is frost.
     frost_procedural: the procedural frost used without frost_dir: 'calibrated' (default; costs a
         network what the reference's photographs cost, docs/corruptions.md) or 'v1' (the harsher
         texture of results before 2026-12-02).
@@ -158,9 +162,13 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
     gray = image.ndim == 2 or image.shape[2] == 1
     if gray and not keep_gray:
         image = _np.stack((image.reshape(image.shape[0], image.shape[1]),) * 3, axis=-1)
+    seed = _check_seed(seed, "corrupt")
+    _check_table(table, "corrupt")
+    _check_noise_stream(noise_stream, "corrupt")
     batch = _np.ascontiguousarray(image.reshape((1, image.shape[0], image.shape[1], -1)))
-    out = corrupt_batch(batch, severity, name, seed=_check_seed(seed, "corrupt"), table=table, frost_dir=frost_dir,
-                        frost_procedural=frost_procedural, noise_stream=noise_stream)
+    out = _np.empty_like(batch)
+    _core.corrupt_batch(batch, out, name, severity, seed, table, 1, 0, _frost(frost_dir, frost_procedural, (name,)),
+                        noise_stream)
     return out[0, :, :, 0] if (gray and keep_gray) else out[0]
 
 
@@ -215,7 +223,7 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
         if _np.shares_memory(out, images):
             raise ValueError("%s: out must not alias images" % fn)
     _core.corrupt_batch(images, out, name, severity, seed, table, int(threads), int(first_index),
-                        _frost(frost_dir, frost_procedural), noise_stream)
+                        _frost(frost_dir, frost_procedural, (name,)), noise_stream)
     if as_torch:
         import torch
         return torch.from_numpy(out)
@@ -267,7 +275,7 @@ def write_cifar_c(out_dir, images, labels=None, corruptions="common", seed=0, ta
     for i, n in enumerate(names):
         _progress(progress, "write_cifar_c: [%d/%d] %s" % (i + 1, len(names), n))
         _core.write_cifar_c(_os.fspath(out_dir), images, lab if i == 0 else [], [n], seed, table, int(threads),
-                            _frost(frost_dir, frost_procedural), noise_stream)
+                            _frost(frost_dir, frost_procedural, (n,)), noise_stream)
 
 
 def write_imagenet_c(out_dir, images, items, corruptions="common", seed=0, table="auto", threads=0,
@@ -296,7 +304,7 @@ def write_imagenet_c(out_dir, images, items, corruptions="common", seed=0, table
         _progress(progress, "write_imagenet_c: [%d/%d] %s" % (i + 1, len(names), n))
         _core.write_imagenet_c(_os.fspath(out_dir), images, [w for w, _ in items], [f for _, f in items], [n], seed,
                                table, int(threads), int(first_index), int(jpeg_quality),
-                               _frost(frost_dir, frost_procedural), noise_stream)
+                               _frost(frost_dir, frost_procedural, (n,)), noise_stream)
 
 
 def __getattr__(name):  # `shiftnorm.torch` is imported on first use (torch is optional)
