@@ -10,6 +10,7 @@
 
 #include "shiftnorm/corrupt/filters.hpp"
 #include "shiftnorm/corrupt/geometry.hpp"
+#include "shiftnorm/corrupt/hsv.hpp"
 #include "shiftnorm/corrupt/image.hpp"
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
@@ -17,72 +18,11 @@
 
 namespace shiftnorm::corrupt {
 
-namespace detail {
-
-//! skimage.color.rgb2hsv for one pixel (float64, same operation order; blue wins ties over
-//! green over red, as the sequential numpy masks do).
-inline void rgb2hsv(const double* rgb, double* hsv) {
-    const double mx = std::max(rgb[0], std::max(rgb[1], rgb[2]));
-    const double mn = std::min(rgb[0], std::min(rgb[1], rgb[2]));
-    const double delta = mx - mn;
-    const double v = mx;
-    const double s = delta == 0.0 ? 0.0 : delta / v;
-    double h = 0.0;
-    if (delta != 0.0) {
-        if (rgb[2] == mx) h = 4. + (rgb[0] - rgb[1]) / delta;
-        else if (rgb[1] == mx) h = 2. + (rgb[2] - rgb[0]) / delta;
-        else h = (rgb[1] - rgb[2]) / delta;
-        h = std::fmod(h / 6., 1.);
-        if (h < 0) h += 1.;  // Python's % is a floor modulo
-    }
-    hsv[0] = h, hsv[1] = s, hsv[2] = v;
-}
-
-//! skimage.color.hsv2rgb for one pixel.
-inline void hsv2rgb(const double* hsv, double* rgb) {
-    const double hi_f = std::floor(hsv[0] * 6);
-    const double f = hsv[0] * 6 - hi_f;
-    const double p = hsv[2] * (1 - hsv[1]);
-    const double q = hsv[2] * (1 - f * hsv[1]);
-    const double t = hsv[2] * (1 - (1 - f) * hsv[1]);
-    const double v = hsv[2];
-    const int hi = static_cast<int>(static_cast<std::uint8_t>(static_cast<long long>(hi_f))) % 6;
-    switch (hi) {
-        case 0: rgb[0] = v, rgb[1] = t, rgb[2] = p; break;
-        case 1: rgb[0] = q, rgb[1] = v, rgb[2] = p; break;
-        case 2: rgb[0] = p, rgb[1] = v, rgb[2] = t; break;
-        case 3: rgb[0] = p, rgb[1] = q, rgb[2] = v; break;
-        case 4: rgb[0] = t, rgb[1] = p, rgb[2] = v; break;
-        default: rgb[0] = v, rgb[1] = p, rgb[2] = q; break;
-    }
-}
-
-//! Applies fn(hsv) to every pixel through skimage's HSV round trip; gray images go through
-//! (x, x, x) and come back as the mean of the three channels.
-template <class Fn>
-void hsv_map(const_image_view src, image_view dst, Fn fn) {
-    for (int y = 0; y < src.height; ++y)
-        for (int x = 0; x < src.width; ++x) {
-            double rgb[3], hsv[3];
-            for (int k = 0; k < 3; ++k) rgb[k] = src(y, x, src.channels == 3 ? k : 0) / 255.;
-            rgb2hsv(rgb, hsv);
-            fn(hsv);
-            hsv2rgb(hsv, rgb);
-            for (double& v : rgb) v = std::clamp(v, 0.0, 1.0) * 255;
-            if (src.channels == 3)
-                for (int k = 0; k < 3; ++k) dst(y, x, k) = trunc_u8(rgb[k]);
-            else
-                dst(y, x, 0) = trunc_u8((rgb[0] + rgb[1] + rgb[2]) / 3.0);
-        }
-}
-
-}  // namespace detail
-
 //! Brightness: V += c in skimage's HSV (clipped to [0, 1]). Deterministic.
 inline void brightness(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const double c = brightness_shift(table, severity);
     detail::check_pair("brightness", src, dst);
-    detail::hsv_map(src, dst, [c](double* hsv) { hsv[2] = std::clamp(hsv[2] + c, 0.0, 1.0); });
+    detail::hsv_map(src, dst, {detail::hsv_edit::value_shift, c, 0.0});
 }
 
 //! Saturate: S = S * scale + shift in skimage's HSV (clipped). Deterministic. On gray images the
@@ -90,7 +30,7 @@ inline void brightness(const_image_view src, image_view dst, int severity, param
 inline void saturate(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const saturate_params p = saturate_params_for(table, severity);
     detail::check_pair("saturate", src, dst);
-    detail::hsv_map(src, dst, [p](double* hsv) { hsv[1] = std::clamp(hsv[1] * p.scale + p.shift, 0.0, 1.0); });
+    detail::hsv_map(src, dst, {detail::hsv_edit::saturation_affine, p.scale, p.shift});
 }
 
 //! Contrast: (x - mean_c) * c + mean_c with per-channel means over the image. Deterministic.
