@@ -151,3 +151,33 @@ TEST_CASE("pil_box_resize equals Pillow's per-pixel fixed-point formula", "[corr
             }
         }
 }
+
+TEST_CASE("contrast: channel sums of every length and the per-channel table against the formula", "[corrupt][contrast]") {
+    sc::generator g(3);
+    for (int C : {1, 3}) {
+        for (std::size_t size : {std::size_t(3), std::size_t(47), std::size_t(48), std::size_t(49), std::size_t(96 * 7 + 5) * 3}) {
+            if (size % static_cast<std::size_t>(C)) continue;
+            std::vector<std::uint8_t> v(size);
+            for (auto& b : v) b = static_cast<std::uint8_t>(g.next() >> 56);
+            const auto s = sc::detail::channel_sums(v.data(), size, C);
+            std::uint64_t naive[3] = {0, 0, 0};
+            for (std::size_t i = 0; i < size; ++i) naive[i % C] += v[i];
+            for (int k = 0; k < C; ++k) CHECK(s[k] == naive[k]);
+            // contrast itself: the formula per value with the mean in long double
+            const int W = static_cast<int>(size / C);
+            std::vector<std::uint8_t> out(size);
+            sc::contrast({v.data(), 1, W, C}, {out.data(), 1, W, C}, 2, sc::param_table::imagenet);
+            const double c = sc::contrast_factor(sc::param_table::imagenet, 2);
+            for (std::size_t i = 0; i < size; ++i) {
+                const long double m = static_cast<long double>(naive[i % C]) / (255.0L * W);
+                long double y = (v[i] / 255.0L - m) * c + m;
+                y = std::min<long double>(std::max<long double>(y, 0), 1) * 255;
+                // exact, except where y sits on an integer (double rounding may land either side)
+                const bool boundary = std::fabs(y - std::nearbyint(y)) < 1e-9L;
+                INFO("value " << i << " x " << int(v[i]) << " y " << static_cast<double>(y));
+                if (boundary) CHECK(std::fabs(static_cast<long double>(out[i]) - std::floor(y)) <= 1);
+                else CHECK(static_cast<long double>(out[i]) == std::floor(y));
+            }
+        }
+    }
+}

@@ -33,20 +33,59 @@ inline void saturate(const_image_view src, image_view dst, int severity, param_t
     detail::hsv_map(src, dst, {detail::hsv_edit::saturation_affine, p.scale, p.shift});
 }
 
+namespace detail {
+
+//! Per-channel sums of the bytes of an HWC image with C = 1 or 3 channels (exact integers).
+//! Blocks of 48 bytes (48 = 3 x 16: byte j of a block is channel j mod C) go through 48
+//! accumulators, a loop the compiler vectorizes.
+inline std::array<std::uint64_t, 3> channel_sums(const std::uint8_t* p, std::size_t size, int C) {
+    std::uint64_t acc[48] = {};
+    std::size_t i = 0;
+    for (; i + 48 <= size; i += 48)
+        for (int j = 0; j < 48; ++j) acc[j] += p[i + j];
+    std::array<std::uint64_t, 3> sum{0, 0, 0};
+    for (int j = 0; j < 48; ++j) sum[static_cast<std::size_t>(j % C)] += acc[j];
+    for (std::size_t r = 0; i < size; ++i, ++r) sum[r % static_cast<std::size_t>(C)] += p[i];
+    return sum;
+}
+
+//! The byte (x / 255 - m) c + m, clipped to [0, 1], times 255, truncated (the reference's
+//! float64 steps, each rounded as written).
+SHIFTNORM_HSV_EXACT inline std::uint8_t contrast_byte(int x, double m, double c) {
+    const double f = x / 255.;
+    const double d = (f - m) * c;
+    const double v = d + m;
+    return trunc_u8(std::clamp(v, 0.0, 1.0) * 255.0);
+}
+
+}  // namespace detail
+
 //! Contrast: (x - mean_c) * c + mean_c with per-channel means over the image. Deterministic.
+//! The mean of x / 255 is the exact byte sum over 255 H W, rounded once (numpy's pairwise sum of
+//! the divided values can differ from it in the last bit); then the output byte depends on the
+//! input byte and the channel only, so it is a 256-entry table per channel.
 inline void contrast(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const double c = contrast_factor(table, severity);
     detail::check_pair("contrast", src, dst);
-    detail::fimage f = detail::to_unit(src);
-    std::array<double, 3> mean{0, 0, 0};
-    const std::size_t C = static_cast<std::size_t>(f.c), pixels = f.size() / C;
-    for (std::size_t i = 0; i < pixels; ++i)
-        for (std::size_t k = 0; k < C; ++k) mean[k] += f.px[i * C + k];
-    const double n = static_cast<double>(f.h) * f.w;
-    for (int k = 0; k < f.c; ++k) mean[k] /= n;
-    for (std::size_t i = 0; i < pixels; ++i)
-        for (std::size_t k = 0; k < C; ++k) f.px[i * C + k] = (f.px[i * C + k] - mean[k]) * c + mean[k];
-    detail::store_unit(f, dst);
+    const int C = src.channels;
+    const std::size_t size = src.size();
+    const auto sum = detail::channel_sums(src.data, size, C);
+    const double n = static_cast<double>(src.height) * src.width;
+    std::uint8_t lut[3][256];
+    for (int k = 0; k < C; ++k) {
+        const double m = static_cast<double>(sum[static_cast<std::size_t>(k)]) / (255.0 * n);
+        for (int x = 0; x < 256; ++x) lut[k][x] = detail::contrast_byte(x, m, c);
+    }
+    if (C == 3) {
+        const std::size_t pixels = size / 3;
+        for (std::size_t i = 0; i < pixels; ++i) {
+            dst.data[3 * i] = lut[0][src.data[3 * i]];
+            dst.data[3 * i + 1] = lut[1][src.data[3 * i + 1]];
+            dst.data[3 * i + 2] = lut[2][src.data[3 * i + 2]];
+        }
+    } else {
+        for (std::size_t i = 0; i < size; ++i) dst.data[i] = lut[0][src.data[i]];
+    }
 }
 
 //! JPEG round trip at the table's quality through libjpeg (4:2:0 for RGB, islow DCT), which is
