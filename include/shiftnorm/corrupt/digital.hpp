@@ -51,7 +51,7 @@ inline std::array<std::uint64_t, 3> channel_sums(const std::uint8_t* p, std::siz
 
 //! The byte (x / 255 - m) c + m, clipped to [0, 1], times 255, truncated (the reference's
 //! float64 steps, each rounded as written).
-SHIFTNORM_HSV_EXACT inline std::uint8_t contrast_byte(int x, double m, double c) {
+SHIFTNORM_FP_EXACT inline std::uint8_t contrast_byte(int x, double m, double c) {
     const double f = x / 255.;
     const double d = (f - m) * c;
     const double v = d + m;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX512)
 #include <immintrin.h>
@@ -29,7 +30,7 @@ inline bool avx512_rows_available() {
 
 //! out[x] = sum_t w[t] * src[t][x] for x in [0, n), taps added in order t = 0, 1, ... starting
 //! from 0.0, each product rounded before its addition: the plain loop.
-inline void tap_sum_row_plain(const double* const* src, const double* w, int taps, double* out, int n) {
+SHIFTNORM_FP_EXACT inline void tap_sum_row_plain(const double* const* src, const double* w, int taps, double* out, int n) {
     std::fill(out, out + n, 0.0);
     for (int t = 0; t < taps; ++t) {
         const double wt = w[t];
@@ -43,7 +44,8 @@ inline void tap_sum_row_plain(const double* const* src, const double* w, int tap
 //! read once per tap, never the accumulator). Multiply then add, never fused
 //! (fp-contract=off): every output is the same sequence of roundings as the plain loop, so the
 //! two give the same bits (tests/corrupt: "AVX-512 tap sums").
-__attribute__((target("avx512f"), optimize("fp-contract=off"))) inline void tap_sum_row_avx512(
+SHIFTNORM_SIMD_WARNINGS_OFF
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_sum_row_avx512(
     const double* const* src, const double* w, int taps, double* out, int n) {
     int x = 0;
     for (; x + 32 <= n; x += 32) {
@@ -69,6 +71,7 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) inline void tap_
         _mm512_mask_storeu_pd(out + x, m, a);
     }
 }
+SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
 //! tap_sum_row_plain on the fastest kernel this CPU has (the same bits on every CPU).

@@ -9,19 +9,13 @@
 #include <cstring>
 
 #include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX512)
 #include <immintrin.h>
 #define SHIFTNORM_HSV_AVX512 1
 #endif
 
-// Every operation rounded as written (no FMA contraction), so the scalar and AVX-512 kernels
-// give the same bytes on every CPU and with any -march.
-#if defined(__GNUC__) && !defined(__clang__)
-#define SHIFTNORM_HSV_EXACT __attribute__((optimize("fp-contract=off")))
-#else
-#define SHIFTNORM_HSV_EXACT
-#endif
 
 namespace shiftnorm::corrupt::detail {
 
@@ -34,7 +28,7 @@ struct hsv_edit {
 //! skimage.color.rgb2hsv for one pixel (float64, same operation order; blue wins ties over
 //! green over red, as the sequential numpy masks do). The hue before the wrap, h / 6, lies in
 //! [-1/6, 5/6], where Python's `% 1.0` is the identity or + 1.
-SHIFTNORM_HSV_EXACT inline void rgb2hsv(const double* rgb, double* hsv) {
+SHIFTNORM_FP_EXACT inline void rgb2hsv(const double* rgb, double* hsv) {
     const double mx = std::max(rgb[0], std::max(rgb[1], rgb[2]));
     const double mn = std::min(rgb[0], std::min(rgb[1], rgb[2]));
     const double delta = mx - mn;
@@ -52,7 +46,7 @@ SHIFTNORM_HSV_EXACT inline void rgb2hsv(const double* rgb, double* hsv) {
 }
 
 //! skimage.color.hsv2rgb for one pixel.
-SHIFTNORM_HSV_EXACT inline void hsv2rgb(const double* hsv, double* rgb) {
+SHIFTNORM_FP_EXACT inline void hsv2rgb(const double* hsv, double* rgb) {
     const double h6 = hsv[0] * 6;
     const double hi_f = std::floor(h6);
     const double f = h6 - hi_f;
@@ -73,7 +67,7 @@ SHIFTNORM_HSV_EXACT inline void hsv2rgb(const double* hsv, double* rgb) {
     }
 }
 
-SHIFTNORM_HSV_EXACT inline void apply_edit(const hsv_edit& e, double* hsv) {
+SHIFTNORM_FP_EXACT inline void apply_edit(const hsv_edit& e, double* hsv) {
     if (e.kind == hsv_edit::value_shift) {
         const double v = hsv[2] + e.a;
         hsv[2] = std::clamp(v, 0.0, 1.0);
@@ -84,7 +78,7 @@ SHIFTNORM_HSV_EXACT inline void apply_edit(const hsv_edit& e, double* hsv) {
 }
 
 //! One pixel's round trip: x / 255 -> HSV -> edit -> RGB -> clip(., 0, 1) * 255, truncated.
-SHIFTNORM_HSV_EXACT inline void hsv_pixel(const hsv_edit& e, const std::uint8_t* in, std::uint8_t* out) {
+SHIFTNORM_FP_EXACT inline void hsv_pixel(const hsv_edit& e, const std::uint8_t* in, std::uint8_t* out) {
     double rgb[3], hsv[3];
     for (int k = 0; k < 3; ++k) rgb[k] = in[k] / 255.;
     rgb2hsv(rgb, hsv);
@@ -94,7 +88,7 @@ SHIFTNORM_HSV_EXACT inline void hsv_pixel(const hsv_edit& e, const std::uint8_t*
 }
 
 //! The portable kernel on n RGB pixels.
-SHIFTNORM_HSV_EXACT inline void hsv_rgb_plain(const hsv_edit& e, const std::uint8_t* src, std::uint8_t* dst,
+SHIFTNORM_FP_EXACT inline void hsv_rgb_plain(const hsv_edit& e, const std::uint8_t* src, std::uint8_t* dst,
                                               std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) hsv_pixel(e, src + 3 * i, dst + 3 * i);
 }
@@ -109,8 +103,14 @@ inline bool avx512_hsv_available() {
 }
 
 #if defined(SHIFTNORM_HSV_AVX512)
+SHIFTNORM_SIMD_WARNINGS_OFF
+//! Lanes 0-7 of sec equal to k.
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline __mmask8 sector_is(__m512i sec16, int k) {
+    return static_cast<__mmask8>(_mm512_mask_cmpeq_epi32_mask(0xFF, sec16, _mm512_set1_epi32(k)));
+}
+
 //! hsv_pixel on 8 pixels in the lanes of r, g, b (x / 255 already), lane-wise, same operations.
-__attribute__((target("avx512f"), optimize("fp-contract=off"))) inline void hsv8(const hsv_edit& e, __m512d& r,
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void hsv8(const hsv_edit& e, __m512d& r,
                                                                                  __m512d& g, __m512d& b) {
     const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
     // rgb2hsv
@@ -154,10 +154,8 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) inline void hsv8
     // sector 0..5 (h * 6 = 6 only for h = 1, which wraps to sector 0 as in the scalar % 6)
     const __m256i sec = _mm512_cvttpd_epi32(hi_f);
     const __m512i sec16 = _mm512_castsi256_si512(sec);  // lanes 8-15 undefined, masked off
-    auto is = [&](int k) {
-        return static_cast<__mmask8>(_mm512_mask_cmpeq_epi32_mask(0xFF, sec16, _mm512_set1_epi32(k)));
-    };
-    const __mmask8 s0 = is(0) | is(6), s1 = is(1), s2 = is(2), s3 = is(3), s4 = is(4);
+    const __mmask8 s0 = sector_is(sec16, 0) | sector_is(sec16, 6), s1 = sector_is(sec16, 1), s2 = sector_is(sec16, 2),
+                   s3 = sector_is(sec16, 3), s4 = sector_is(sec16, 4);
     // default (sector 5): (v, p, q)
     __m512d rr = v, gg = p, bb = q;
     rr = _mm512_mask_mov_pd(rr, s0, v), gg = _mm512_mask_mov_pd(gg, s0, t), bb = _mm512_mask_mov_pd(bb, s0, p);
@@ -168,7 +166,7 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) inline void hsv8
     r = rr, g = gg, b = bb;
 }
 
-__attribute__((target("avx512f"), optimize("fp-contract=off"))) inline void hsv_rgb_avx512(const hsv_edit& e,
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void hsv_rgb_avx512(const hsv_edit& e,
                                                                                            const std::uint8_t* src,
                                                                                            std::uint8_t* dst,
                                                                                            std::size_t n) {
@@ -201,6 +199,7 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) inline void hsv_
     }
     for (; i < n; ++i) hsv_pixel(e, src + 3 * i, dst + 3 * i);
 }
+SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
 //! The HSV round trip with edit `e` on an image: RGB images on the fastest kernel (the same

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "shiftnorm/corrupt/image.hpp"
-#include "shiftnorm/corrupt/noise_draws.hpp"
+#include "shiftnorm/corrupt/noise_simd.hpp"
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
 

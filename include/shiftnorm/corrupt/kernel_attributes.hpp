@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+// Function attributes of the corruption kernels: floating-point rounding as written, x86 SIMD targets.
+#pragma once
+
+// SHIFTNORM_FP_EXACT: every floating-point operation of the function is rounded as written (no
+// contraction of a multiply and an add into one FMA), so that a portable loop, its AVX2 / AVX-512
+// twin and any -march give the same bits. GCC contracts across statements under its default
+// -ffp-contract=fast and needs the attribute; Clang's default (-ffp-contract=on) contracts only
+// inside one expression, and the kernels write one operation per expression or use intrinsics.
+// SHIFTNORM_FP_EXACT_TARGET(isa): the same for a kernel compiled for an instruction set chosen
+// at run time (__builtin_cpu_supports).
+// SHIFTNORM_SIMD_WARNINGS_OFF / _ON: GCC 12 reports its own intrinsics' undefined pass-through
+// operands (_mm512_max_pd, _mm512_srli_epi64, ...) as uninitialized under -Wall; silenced around
+// the SIMD kernels only.
+#if defined(__GNUC__) && !defined(__clang__)
+#define SHIFTNORM_FP_EXACT __attribute__((optimize("fp-contract=off")))
+#define SHIFTNORM_FP_EXACT_TARGET(isa) __attribute__((target(isa), optimize("fp-contract=off")))
+#define SHIFTNORM_SIMD_WARNINGS_OFF                                   \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") \
+        _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define SHIFTNORM_SIMD_WARNINGS_ON _Pragma("GCC diagnostic pop")
+#elif defined(__clang__)
+#define SHIFTNORM_FP_EXACT
+#define SHIFTNORM_FP_EXACT_TARGET(isa) __attribute__((target(isa)))
+#define SHIFTNORM_SIMD_WARNINGS_OFF
+#define SHIFTNORM_SIMD_WARNINGS_ON
+#else
+#define SHIFTNORM_FP_EXACT
+#define SHIFTNORM_FP_EXACT_TARGET(isa)
+#define SHIFTNORM_SIMD_WARNINGS_OFF
+#define SHIFTNORM_SIMD_WARNINGS_ON
+#endif
