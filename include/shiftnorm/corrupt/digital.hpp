@@ -39,12 +39,16 @@ namespace detail {
 //! Blocks of 48 bytes (48 = 3 x 16: byte j of a block is channel j mod C) go through 48
 //! accumulators, a loop the compiler vectorizes.
 inline std::array<std::uint64_t, 3> channel_sums(const std::uint8_t* p, std::size_t size, int C) {
-    std::uint64_t acc[48] = {};
-    std::size_t i = 0;
-    for (; i + 48 <= size; i += 48)
-        for (int j = 0; j < 48; ++j) acc[j] += p[i + j];
     std::array<std::uint64_t, 3> sum{0, 0, 0};
-    for (int j = 0; j < 48; ++j) sum[static_cast<std::size_t>(j % C)] += acc[j];
+    std::size_t i = 0;
+    while (i + 48 <= size) {
+        // 32-bit accumulators, flushed before they could overflow (2^24 blocks of bytes <= 255)
+        std::uint32_t acc[48] = {};
+        const std::size_t end = i + 48 * std::min<std::size_t>((size - i) / 48, std::size_t(1) << 24);
+        for (; i < end; i += 48)
+            for (int j = 0; j < 48; ++j) acc[j] += p[i + j];
+        for (int j = 0; j < 48; ++j) sum[static_cast<std::size_t>(j % C)] += acc[j];
+    }
     for (std::size_t r = 0; i < size; ++i, ++r) sum[r % static_cast<std::size_t>(C)] += p[i];
     return sum;
 }
