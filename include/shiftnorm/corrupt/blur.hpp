@@ -2,13 +2,16 @@
 // Blur corruptions: defocus (disk), glass (local pixel shuffling), motion (own kernel), zoom and gaussian blur.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
 #include "shiftnorm/corrupt/filters.hpp"
 #include "shiftnorm/corrupt/geometry.hpp"
 #include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
 
@@ -62,6 +65,57 @@ inline std::vector<double> disk_kernel(double radius, double alias_blur, int& ha
 //! sampled at integer offsets (ceil(i cos(a) - 0.5), ceil(i sin(a) - 0.5)) along the angle,
 //! edge-replicated borders, results truncated to uint8. (Truncation, not rounding: the reference
 //! figures show the -0.5 level bias of truncation, see docs/corruptions.md.)
+//! acc[j] += k * s[j] for j in [0, n): the product rounded, then the addition (the plain loop).
+SHIFTNORM_FP_EXACT inline void tap_run_plain(double* acc, const std::uint8_t* s, std::ptrdiff_t n, double k) {
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+        const double t = k * s[j];
+        acc[j] += t;
+    }
+}
+
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_SIMD_WARNINGS_OFF
+//! tap_run_plain, 8 values per step (the same operations, so the same bits).
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_run_avx512(double* acc, const std::uint8_t* s, std::ptrdiff_t n,
+                                                                double k) {
+    const __m512d kv = _mm512_set1_pd(k);
+    std::ptrdiff_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m512d x = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + j))));
+        _mm512_storeu_pd(acc + j, _mm512_add_pd(_mm512_loadu_pd(acc + j), _mm512_mul_pd(kv, x)));
+    }
+    tap_run_plain(acc + j, s + j, n - j, k);
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+
+//! tap_run_plain on the fastest kernel this CPU has (the same bits on every CPU).
+inline void tap_run(double* acc, const std::uint8_t* s, std::ptrdiff_t n, double k) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_rows_available()) return tap_run_avx512(acc, s, n, k);
+#endif
+    tap_run_plain(acc, s, n, k);
+}
+
+//! acc[x, c] += k * src_row[clamp(x + ox, 0, W - 1), c] over one row (edge pixels repeated, as
+//! the reference's shift): the clamped ends pixel by pixel, the middle as one contiguous run.
+SHIFTNORM_FP_EXACT inline void motion_tap_row(double* acc, const std::uint8_t* srow, int W, int C, int ox, double k) {
+    const int lo = std::clamp(-ox, 0, W), hi = std::clamp(W - ox, lo, W);  // x in [lo, hi): x + ox in range
+    for (int x = 0; x < lo; ++x)
+        for (int c = 0; c < C; ++c) {
+            const double t = k * srow[c];
+            acc[x * C + c] += t;
+        }
+    const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(ox) * C, j0 = static_cast<std::ptrdiff_t>(lo) * C;
+    tap_run(acc + j0, srow + j0 + off, static_cast<std::ptrdiff_t>(hi) * C - j0, k);
+    const std::uint8_t* last = srow + static_cast<std::ptrdiff_t>(W - 1) * C;
+    for (int x = hi; x < W; ++x)
+        for (int c = 0; c < C; ++c) {
+            const double t = k * last[c];
+            acc[x * C + c] += t;
+        }
+}
+
 inline image motion_blur_u8(const_image_view src, double radius, double sigma, double angle_deg) {
     const int width = radius > 1e-12 ? static_cast<int>(2.0 * std::ceil(radius) + 1.0) : 3;
     const double s = std::fabs(sigma) < 1e-12 ? 1e-12 : sigma;
@@ -77,22 +131,22 @@ inline image motion_blur_u8(const_image_view src, double radius, double sigma, d
         ox[i] = static_cast<int>(std::ceil(i * py / hyp - 0.5));
         oy[i] = static_cast<int>(std::ceil(i * px / hyp - 0.5));
     }
-    // Accumulate tap by tap over whole rows (edge-clamped indices precomputed per tap).
+    // Row by row, taps in order into a row accumulator that stays in L1 (each value's sum is
+    // the taps in order from 0.0, each product rounded before its addition: the reference's).
     const int H = src.height, W = src.width, C = src.channels;
-    std::vector<double> acc(src.size(), 0.0);
-    std::vector<int> xs(W);
-    for (int i = 0; i < width; ++i) {
-        if (k[i] < 1e-300) continue;
-        for (int x = 0; x < W; ++x) xs[x] = border_index(x + ox[i], W, border::nearest);
-        for (int y = 0; y < H; ++y) {
-            const std::uint8_t* row = src.data + static_cast<std::size_t>(border_index(y + oy[i], H, border::nearest)) * W * C;
-            double* dst = &acc[static_cast<std::size_t>(y) * W * C];
-            for (int x = 0; x < W; ++x)
-                for (int c = 0; c < C; ++c) dst[x * C + c] += k[i] * row[xs[x] * C + c];
-        }
-    }
+    const std::size_t row_len = static_cast<std::size_t>(W) * C;
+    std::vector<double> row_acc(row_len);
     image out(H, W, C);
-    for (std::size_t j = 0; j < acc.size(); ++j) out.data()[j] = trunc_u8(acc[j]);
+    for (int y = 0; y < H; ++y) {
+        std::fill(row_acc.begin(), row_acc.end(), 0.0);
+        for (int i = 0; i < width; ++i) {
+            if (k[i] < 1e-300) continue;
+            const std::uint8_t* srow = src.data + static_cast<std::size_t>(border_index(y + oy[i], H, border::nearest)) * row_len;
+            motion_tap_row(row_acc.data(), srow, W, C, ox[i], k[i]);
+        }
+        std::uint8_t* orow = out.data() + static_cast<std::size_t>(y) * row_len;
+        for (std::size_t j = 0; j < row_len; ++j) orow[j] = trunc_u8(row_acc[j]);
+    }
     return out;
 }
 
