@@ -32,7 +32,7 @@ std::uint64_t fnv1a(const std::vector<std::uint8_t>& v) {
 }  // namespace
 
 TEST_CASE("HSV round trip: the AVX-512 kernel gives the portable kernel's bytes on every RGB colour", "[corrupt][hsv]") {
-    SHIFTNORM_SKIP_UNLESS(scd::avx512_hsv_available(), "no AVX-512F kernel on this CPU or in this build (SHIFTNORM_NO_AVX512)");
+    SHIFTNORM_SKIP_UNLESS(scd::avx512_rows_available(), "no AVX-512F kernel on this CPU or in this build (SHIFTNORM_NO_AVX512)");
     const auto src = all_colours();
     const std::size_t n = src.size() / 3;
     // brightness ImageNet s5 and saturate ImageNet s5 (the largest scale: most clipping)

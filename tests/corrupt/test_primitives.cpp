@@ -213,3 +213,21 @@ TEST_CASE("motion blur rows: clamped shifts and the run kernels against the per-
         CHECK(a == b);
     }
 }
+
+TEST_CASE("frost blend: the dispatched kernel gives the plain loop's bytes", "[corrupt][frost]") {
+    sc::generator g(12);
+    for (std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(7), std::size_t(8), std::size_t(9), std::size_t(100), std::size_t(1003)}) {
+        std::vector<std::uint8_t> x(n), t(n), a(n), b(n);
+        for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<std::uint8_t>(g.next() >> 56), t[i] = static_cast<std::uint8_t>(g.next() >> 56);
+        for (auto [wa, wb] : {std::pair{1.0, 0.4}, std::pair{0.8, 0.6}, std::pair{0.7, 0.7}, std::pair{0.65, 0.7}, std::pair{0.6, 0.75}}) {
+            sc::detail::blend_plain(x.data(), t.data(), a.data(), n, wa, wb);
+            sc::detail::blend(x.data(), t.data(), b.data(), n, wa, wb);
+            INFO("n " << n << " weights " << wa << ", " << wb);
+            CHECK(a == b);
+            for (std::size_t i = 0; i < n; ++i) {  // the formula, clipped and truncated
+                const double v = std::min(std::max(wa * x[i] + wb * t[i], 0.0), 255.0);
+                REQUIRE(std::fabs(a[i] - std::floor(v)) <= (std::fabs(v - std::nearbyint(v)) < 1e-9 ? 1 : 0));
+            }
+        }
+    }
+}

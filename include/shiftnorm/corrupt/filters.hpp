@@ -10,23 +10,7 @@
 #include "shiftnorm/corrupt/image.hpp"
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX512)
-#include <immintrin.h>
-#define SHIFTNORM_CORRUPT_AVX512 1
-#endif
-
 namespace shiftnorm::corrupt::detail {
-
-//! Whether this CPU runs the AVX-512 row kernels below (checked once). They are compiled for
-//! AVX-512F by function attributes, so a portable build uses them too on a CPU that has it.
-inline bool avx512_rows_available() {
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-    static const bool ok = __builtin_cpu_supports("avx512f");
-    return ok;
-#else
-    return false;
-#endif
-}
 
 //! out[x] = sum_t w[t] * src[t][x] for x in [0, n), taps added in order t = 0, 1, ... starting
 //! from 0.0, each product rounded before its addition: the plain loop.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
 #include "shiftnorm/data/image_io.hpp"
@@ -264,6 +265,48 @@ private:
 //! `procedural`) and drawn from `gen`; otherwise a random crop of a random photograph (reference
 //! behaviour).
 //! Throws shape_error when a photograph is smaller than the image after resizing.
+namespace detail {
+
+//! dst[i] = trunc(clip(a x[i] + b t[i], 0, 255)): both products rounded, then the sum (the
+//! reference's float64 expression), the plain loop.
+SHIFTNORM_FP_EXACT inline void blend_plain(const std::uint8_t* x, const std::uint8_t* t, std::uint8_t* dst, std::size_t n,
+                                           double a, double b) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const double u = a * x[i];
+        const double v = b * t[i];
+        dst[i] = trunc_u8(u + v);
+    }
+}
+
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_SIMD_WARNINGS_OFF
+//! blend_plain, 8 values per step (the same operations, so the same bytes).
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void blend_avx512(const std::uint8_t* x, const std::uint8_t* t,
+                                                              std::uint8_t* dst, std::size_t n, double a, double b) {
+    const __m512d av = _mm512_set1_pd(a), bv = _mm512_set1_pd(b), lo = _mm512_setzero_pd(), hi = _mm512_set1_pd(255.0);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m512d xv = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + i))));
+        const __m512d tv = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t + i))));
+        // trunc_u8 of a value that is never NaN: clip to [0, 255], then toward zero
+        const __m512d v = _mm512_min_pd(_mm512_max_pd(_mm512_add_pd(_mm512_mul_pd(av, xv), _mm512_mul_pd(bv, tv)), lo), hi);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + i), _mm512_cvtepi32_epi8(_mm512_castsi256_si512(_mm512_cvttpd_epi32(v))));
+    }
+    blend_plain(x + i, t + i, dst + i, n - i, a, b);
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+
+//! blend_plain on the fastest kernel this CPU has (the same bytes on every CPU).
+inline void blend(const std::uint8_t* x, const std::uint8_t* t, std::uint8_t* dst, std::size_t n, double a, double b) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_rows_available()) return blend_avx512(x, t, dst, n, a, b);
+#endif
+    blend_plain(x, t, dst, n, a, b);
+}
+
+}  // namespace detail
+
 inline void frost(const_image_view src, image_view dst, int severity, generator& gen,
                   param_table table = param_table::cifar, const frost_textures* textures = nullptr,
                   const procedural_frost_params& procedural = procedural_frost_params::calibrated()) {
@@ -283,16 +326,18 @@ inline void frost(const_image_view src, image_view dst, int severity, generator&
         const int y0 = static_cast<int>(gen.randint(0, t.height() - H));
         const int x0 = static_cast<int>(gen.randint(0, t.width() - W));
         tex = image(H, W, C);
-        for (int y = 0; y < H; ++y)
+        for (int y = 0; y < H; ++y) {
+            if (C == 3) {  // the crop's rows
+                std::copy_n(t.data() + (static_cast<std::size_t>(y0 + y) * t.width() + x0) * 3, static_cast<std::size_t>(W) * 3,
+                            tex.data() + static_cast<std::size_t>(y) * W * 3);
+                continue;
+            }
             for (int x = 0; x < W; ++x)
-                for (int k = 0; k < C; ++k)
-                    tex(y, x, k) = C == 3 ? t(y0 + y, x0 + x, k)
-                                          : static_cast<std::uint8_t>(std::lround(0.299 * t(y0 + y, x0 + x, 0) +
-                                                                                  0.587 * t(y0 + y, x0 + x, 1) +
-                                                                                  0.114 * t(y0 + y, x0 + x, 2)));
+                tex(y, x, 0) = static_cast<std::uint8_t>(std::lround(0.299 * t(y0 + y, x0 + x, 0) + 0.587 * t(y0 + y, x0 + x, 1) +
+                                                                     0.114 * t(y0 + y, x0 + x, 2)));
+        }
     }
-    for (std::size_t i = 0; i < src.size(); ++i)
-        dst.data[i] = detail::trunc_u8(p.image_weight * src.data[i] + p.frost_weight * tex.data()[i]);
+    detail::blend(src.data, tex.data(), dst.data, src.size(), p.image_weight, p.frost_weight);
 }
 
 }  // namespace shiftnorm::corrupt

@@ -11,12 +11,6 @@
 #include "shiftnorm/corrupt/image.hpp"
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX512)
-#include <immintrin.h>
-#define SHIFTNORM_HSV_AVX512 1
-#endif
-
-
 namespace shiftnorm::corrupt::detail {
 
 //! The edit made in HSV space: brightness (V = clip(V + a)) or saturate (S = clip(S a + b)).
@@ -93,16 +87,8 @@ SHIFTNORM_FP_EXACT inline void hsv_rgb_plain(const hsv_edit& e, const std::uint8
     for (std::size_t i = 0; i < n; ++i) hsv_pixel(e, src + 3 * i, dst + 3 * i);
 }
 
-inline bool avx512_hsv_available() {
-#if defined(SHIFTNORM_HSV_AVX512)
-    static const bool ok = __builtin_cpu_supports("avx512f");
-    return ok;
-#else
-    return false;
-#endif
-}
 
-#if defined(SHIFTNORM_HSV_AVX512)
+#if defined(SHIFTNORM_CORRUPT_AVX512)
 SHIFTNORM_SIMD_WARNINGS_OFF
 //! Lanes 0-7 of sec equal to k.
 SHIFTNORM_FP_EXACT_TARGET("avx512f") inline __mmask8 sector_is(__m512i sec16, int k) {
@@ -208,8 +194,8 @@ SHIFTNORM_SIMD_WARNINGS_ON
 inline void hsv_map(const_image_view src, image_view dst, const hsv_edit& e) {
     const std::size_t n = static_cast<std::size_t>(src.height) * src.width;
     if (src.channels == 3) {
-#if defined(SHIFTNORM_HSV_AVX512)
-        if (avx512_hsv_available()) return hsv_rgb_avx512(e, src.data, dst.data, n);
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+        if (avx512_rows_available()) return hsv_rgb_avx512(e, src.data, dst.data, n);
 #endif
         return hsv_rgb_plain(e, src.data, dst.data, n);
     }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Function attributes of the corruption kernels: floating-point rounding as written, x86 SIMD targets.
+// Function attributes of the corruption kernels (rounding as written, x86 SIMD targets) and the AVX-512 check.
 #pragma once
 
 // SHIFTNORM_FP_EXACT: every floating-point operation of the function is rounded as written (no
@@ -30,3 +30,25 @@
 #define SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_SIMD_WARNINGS_ON
 #endif
+
+// SHIFTNORM_CORRUPT_AVX512: the AVX-512 kernels are compiled (by function attributes, so a portable
+// build has them too) and chosen at run time by avx512_rows_available(). Define
+// SHIFTNORM_NO_AVX512 to leave them out.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX512)
+#include <immintrin.h>
+#define SHIFTNORM_CORRUPT_AVX512 1
+#endif
+
+namespace shiftnorm::corrupt::detail {
+
+//! Whether this CPU runs the AVX-512F kernels (checked once).
+inline bool avx512_rows_available() {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    static const bool ok = __builtin_cpu_supports("avx512f");
+    return ok;
+#else
+    return false;
+#endif
+}
+
+}  // namespace shiftnorm::corrupt::detail

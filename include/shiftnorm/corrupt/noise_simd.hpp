@@ -5,10 +5,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/noise_draws.hpp"
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX512)
-#include <immintrin.h>
+#if defined(SHIFTNORM_CORRUPT_AVX512)
 #define SHIFTNORM_NOISE_AVX512 1
 #endif
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX2)
