@@ -231,3 +231,24 @@ TEST_CASE("frost blend: the dispatched kernel gives the plain loop's bytes", "[c
         }
     }
 }
+
+TEST_CASE("zoom blur: zoom_accumulate adds exactly what clipped_zoom returns", "[corrupt][zoom]") {
+    sc::generator g(13);
+    for (auto [h, w, c] : {std::tuple{32, 32, 3}, std::tuple{28, 28, 1}, std::tuple{17, 5, 3}, std::tuple{1, 1, 3}, std::tuple{3, 40, 1},
+                           std::tuple{64, 48, 3}}) {
+        std::vector<float> x(static_cast<std::size_t>(h) * w * c);
+        for (auto& v : x) v = static_cast<float>(static_cast<double>(g.next() >> 56) / 255.0);
+        for (double z : {1.0, 1.01, 1.06, 1.11, 1.3, 1.56, 2.0, 3.7}) {
+            std::vector<float> acc(x.size()), ref(x.size());
+            for (std::size_t i = 0; i < x.size(); ++i) acc[i] = ref[i] = static_cast<float>(i % 7) * 0.25f;
+            sc::detail::zoom_accumulate(x, h, w, c, z, acc);
+            const auto zz = sc::detail::clipped_zoom<float>(x, h, w, c, z);
+            for (std::size_t i = 0; i < ref.size(); ++i) {
+                const volatile float s = ref[i] + zz[i];  // one float addition, as zoom_blur did
+                ref[i] = s;
+            }
+            INFO(h << "x" << w << "x" << c << " zoom " << z);
+            CHECK(acc == ref);
+        }
+    }
+}

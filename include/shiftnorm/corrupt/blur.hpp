@@ -116,6 +116,70 @@ SHIFTNORM_FP_EXACT inline void motion_tap_row(double* acc, const std::uint8_t* s
         }
 }
 
+//! One output row of zoom_accumulate: acc[j] += float(t_j) with t_j the reference's order-1
+//! interpolation ((v00 wy0) wx0[j] + (v01 wy0) wx1[j]) + (v10 wy1) wx0[j] + (v11 wy1) wx1[j],
+//! where p0 = v0 wy0 and p1 = v1 wy1 are the crop rows already multiplied by their row weight
+//! (each product rounded as in the reference) and o0 / o1 the column offsets.
+SHIFTNORM_FP_EXACT inline void zoom_row(float* acc, const double* p0, const double* p1, const int* o0, const int* o1,
+                                        const double* wx0, const double* wx1, std::size_t n) {
+    for (std::size_t j = 0; j < n; ++j) {
+        double t = p0[o0[j]] * wx0[j];
+        const double b = p0[o1[j]] * wx1[j];
+        t = t + b;
+        const double c = p1[o0[j]] * wx0[j];
+        t = t + c;
+        const double d = p1[o1[j]] * wx1[j];
+        t = t + d;
+        acc[j] += static_cast<float>(t);
+    }
+}
+
+//! p[i] = double(v[i]) * wy for a crop row (p[n..] stays 0: the outside neighbour).
+SHIFTNORM_FP_EXACT inline void scaled_row(double* p, const float* v, std::size_t n, double wy) {
+    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<double>(v[i]) * wy;
+}
+
+//! acc += float(clipped_zoom(src, z)) without the intermediate image: the same values added in
+//! the same order (an output value outside the zoomed window adds 0). src and acc: h x w x c.
+inline void zoom_accumulate(const std::vector<float>& src, int h, int w, int c, double z, std::vector<float>& acc) {
+    const int ch = static_cast<int>(std::ceil(h / z)), cw = static_cast<int>(std::ceil(w / z));
+    const int top = (h - ch) / 2, left = (w - cw) / 2;
+    const int zh = static_cast<int>(std::nearbyint(ch * z)), zw = static_cast<int>(std::nearbyint(cw * z));
+    const lin_axis ay = zoom_axis(ch, zh), ax = zoom_axis(cw, zw);
+    const int ty = (zh - h) / 2 >= 0 ? (zh - h) / 2 : 0, tx = (zw - w) / 2 >= 0 ? (zw - w) / 2 : 0;
+    const int ny = std::min(h, zh - ty), nx = std::min(w, zw - tx);
+    if (ny <= 0 || nx <= 0) return;
+    // per output value of a row: offsets into a padded crop row (index cw * c + k holds 0: the
+    // reference's outside neighbour) and the column weights
+    const std::size_t n = static_cast<std::size_t>(nx) * c;
+    std::vector<int> o0(n), o1(n);
+    std::vector<double> wx0(n), wx1(n);
+    for (int x = 0; x < nx; ++x)
+        for (int k = 0; k < c; ++k) {
+            const std::size_t j = static_cast<std::size_t>(x) * c + k;
+            const int i0 = ax.i0[tx + x], i1 = ax.i1[tx + x];
+            o0[j] = (i0 >= 0 ? i0 : cw) * c + k;
+            o1[j] = (i1 >= 0 ? i1 : cw) * c + k;
+            wx0[j] = ax.w0[tx + x];
+            wx1[j] = ax.w1[tx + x];
+        }
+    // the two crop rows of an output row, times their row weights; one zero pixel after each
+    // row stands for the reference's outside neighbour (offset cw * c + k)
+    const std::size_t row = static_cast<std::size_t>(cw) * c;
+    std::vector<double> p0(row + c, 0.0), p1(row + c, 0.0);
+    for (int y = 0; y < ny; ++y) {
+        const int oy = ty + y;
+        const int i0 = ay.i0[oy], i1 = ay.i1[oy];
+        const double wy0 = ay.w0[oy], wy1 = ay.w1[oy];
+        if (i0 >= 0) scaled_row(p0.data(), &src[(static_cast<std::size_t>(top + i0) * w + left) * c], row, wy0);
+        else std::fill(p0.begin(), p0.begin() + static_cast<std::ptrdiff_t>(row), 0.0);
+        if (i1 >= 0) scaled_row(p1.data(), &src[(static_cast<std::size_t>(top + i1) * w + left) * c], row, wy1);
+        else std::fill(p1.begin(), p1.begin() + static_cast<std::ptrdiff_t>(row), 0.0);
+        zoom_row(&acc[static_cast<std::size_t>(y) * w * c], p0.data(), p1.data(), o0.data(), o1.data(), wx0.data(),
+                 wx1.data(), n);
+    }
+}
+
 inline image motion_blur_u8(const_image_view src, double radius, double sigma, double angle_deg) {
     const int width = radius > 1e-12 ? static_cast<int>(2.0 * std::ceil(radius) + 1.0) : 3;
     const double s = std::fabs(sigma) < 1e-12 ? 1e-12 : sigma;
@@ -220,10 +284,7 @@ inline void zoom_blur(const_image_view src, image_view dst, int severity, param_
     const int H = src.height, W = src.width, C = src.channels;
     std::vector<float> x(src.size()), out(src.size(), 0.0f);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<double>(src.data[i]) / 255.0);
-    for (double z : zooms) {
-        const auto zz = detail::clipped_zoom<float>(x, H, W, C, z);
-        for (std::size_t i = 0; i < out.size(); ++i) out[i] += zz[i];
-    }
+    for (double z : zooms) detail::zoom_accumulate(x, H, W, C, z, out);
     const float n1 = static_cast<float>(zooms.size() + 1);
     for (std::size_t i = 0; i < x.size(); ++i) {
         float v = (x[i] + out[i]) / n1;
