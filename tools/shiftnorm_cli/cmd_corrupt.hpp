@@ -59,7 +59,7 @@ inline corrupt::noise_stream parse_noise_stream(const std::string& v) {
     throw usage_error("--noise-stream must be counter or v1, got '" + v + "'");
 }
 inline const char* noise_stream_help() {
-    return "random stream of the noise corruptions: counter (default; vectorized, 0.2) | v1 (the bytes of results "
+    return "random stream of the noise corruptions: counter (default since 0.2; vectorized) | v1 (0.1: the bytes of results "
            "made before 2026-12-03)";
 }
 //! Which noise stream a run uses, for its log and provenance.
