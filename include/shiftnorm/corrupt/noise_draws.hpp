@@ -14,14 +14,13 @@
 
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 
-
 namespace shiftnorm::corrupt {
 
 //! Which random stream the noise corruptions (gaussian, shot, impulse, speckle) draw from.
 //! - counter (default since 0.2): value i's bits are splitmix64's output function at (key, i),
 //!   the key being the image generator's first word; every value is drawn independently, 16 at a
-//!   time on AVX-512, with float Box-Muller normals and alias-table Poisson draws
-//!   (noise_draws.hpp). The bytes are the same on every CPU and for any thread count.
+//!   time on AVX-512 (8 on AVX2), with float Box-Muller normals and alias-table Poisson draws
+//!   (kernels in noise_simd.hpp). The bytes are the same on every CPU and for any thread count.
 //! - v1: the sequential xoshiro256** stream of shiftnorm 0.1 (double precision, Marsaglia's polar
 //!   method, PTRS Poisson); reproduces the noise cells of results made before 0.2 bit for bit.
 enum class noise_stream { counter, v1 };
