@@ -104,16 +104,21 @@ TEST_CASE("the counter normals are standard normal and independent", "[corrupt][
     }
 }
 
-TEST_CASE("normal noise: the AVX-512 kernel gives the portable kernel's bytes", "[corrupt][noise]") {
-    SHIFTNORM_SKIP_UNLESS(scd::avx512_noise_available(), "no AVX-512F/DQ kernel on this CPU or in this build (SHIFTNORM_NO_AVX512)");
-    for (std::size_t n : {std::size_t(1), std::size_t(15), std::size_t(16), std::size_t(31), std::size_t(32), std::size_t(33),
-                          std::size_t(1000), std::size_t(224 * 224 * 3 + 5)}) {
+namespace {
+using normal_kernel = void (*)(scd::normal_noise_kind, const std::uint8_t*, std::uint8_t*, std::size_t, float, std::uint64_t);
+using impulse_kernel = void (*)(const std::uint8_t*, std::uint8_t*, std::size_t, std::uint32_t, std::uint64_t);
+
+//! A SIMD kernel pair against the portable loops: sizes around the block lengths, weights from 0
+//! to far beyond the clipping range, every impulse amount from none to all.
+void check_against_portable(normal_kernel normal, impulse_kernel impulse) {
+    for (std::size_t n : {std::size_t(1), std::size_t(8), std::size_t(15), std::size_t(16), std::size_t(17), std::size_t(31),
+                          std::size_t(32), std::size_t(33), std::size_t(1000), std::size_t(224 * 224 * 3 + 5)}) {
         const auto src = random_bytes(n, n);
         for (float a : {0.0f, 0.06f * 255, 0.38f * 255, 1e4f, 0.6f}) {
             for (auto kind : {scd::normal_noise_kind::additive, scd::normal_noise_kind::multiplicative}) {
                 std::vector<std::uint8_t> p(n), v(n);
                 scd::normal_noise_plain(kind, src.data(), p.data(), n, a, 42 + n);
-                scd::normal_noise_row(kind, src.data(), v.data(), n, a, 42 + n);
+                normal(kind, src.data(), v.data(), n, a, 42 + n);
                 INFO("n " << n << " a " << a << " kind " << int(kind));
                 CHECK(p == v);
             }
@@ -121,36 +126,27 @@ TEST_CASE("normal noise: the AVX-512 kernel gives the portable kernel's bytes", 
         for (double amount : {0.0, 0.03, 0.27, 1.0}) {
             std::vector<std::uint8_t> p(n), v(n);
             scd::impulse_noise_plain(src.data(), p.data(), n, scd::impulse_threshold(amount), 5 + n);
-            scd::impulse_noise_row(src.data(), v.data(), n, scd::impulse_threshold(amount), 5 + n);
+            impulse(src.data(), v.data(), n, scd::impulse_threshold(amount), 5 + n);
             INFO("impulse n " << n << " amount " << amount);
             CHECK(p == v);
         }
     }
 }
+}  // namespace
+
+TEST_CASE("normal and impulse noise: the AVX-512 kernels give the portable kernels' bytes", "[corrupt][noise]") {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    SHIFTNORM_SKIP_UNLESS(scd::avx512_noise_available(), "this CPU has no AVX-512F/DQ (only the other kernels run)");
+    check_against_portable(scd::normal_noise_avx512, scd::impulse_noise_avx512);
+#else
+    SHIFTNORM_SKIP_UNLESS(false, "built without the AVX-512 kernels (not x86-64 GCC/Clang, or SHIFTNORM_NO_AVX512)");
+#endif
+}
 
 TEST_CASE("normal and impulse noise: the AVX2 kernels give the portable kernels' bytes", "[corrupt][noise]") {
-#if defined(SHIFTNORM_NOISE_AVX2)
+#if defined(SHIFTNORM_CORRUPT_AVX2)
     SHIFTNORM_SKIP_UNLESS(scd::avx2_noise_available(), "this CPU has no AVX2 (only the portable kernels run)");
-    for (std::size_t n : {std::size_t(1), std::size_t(8), std::size_t(15), std::size_t(16), std::size_t(17), std::size_t(31),
-                          std::size_t(32), std::size_t(33), std::size_t(1000), std::size_t(224 * 224 * 3 + 5)}) {
-        const auto src = random_bytes(n, n + 1);
-        for (float a : {0.0f, 0.06f * 255, 0.38f * 255, 1e4f, 0.6f}) {
-            for (auto kind : {scd::normal_noise_kind::additive, scd::normal_noise_kind::multiplicative}) {
-                std::vector<std::uint8_t> p(n), v(n);
-                scd::normal_noise_plain(kind, src.data(), p.data(), n, a, 42 + n);
-                scd::normal_noise_avx2(kind, src.data(), v.data(), n, a, 42 + n);
-                INFO("n " << n << " a " << a << " kind " << int(kind));
-                CHECK(p == v);
-            }
-        }
-        for (double amount : {0.0, 0.03, 0.27, 1.0}) {
-            std::vector<std::uint8_t> p(n), v(n);
-            scd::impulse_noise_plain(src.data(), p.data(), n, scd::impulse_threshold(amount), 5 + n);
-            scd::impulse_noise_avx2(src.data(), v.data(), n, scd::impulse_threshold(amount), 5 + n);
-            INFO("impulse n " << n << " amount " << amount);
-            CHECK(p == v);
-        }
-    }
+    check_against_portable(scd::normal_noise_avx2, scd::impulse_noise_avx2);
 #else
     SHIFTNORM_SKIP_UNLESS(false, "built without the AVX2 kernels (not x86-64 GCC/Clang, or SHIFTNORM_NO_AVX2)");
 #endif

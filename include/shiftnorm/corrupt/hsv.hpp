@@ -71,14 +71,21 @@ SHIFTNORM_FP_EXACT inline void apply_edit(const hsv_edit& e, double* hsv) {
     }
 }
 
-//! One pixel's round trip: x / 255 -> HSV -> edit -> RGB -> clip(., 0, 1) * 255, truncated.
-SHIFTNORM_FP_EXACT inline void hsv_pixel(const hsv_edit& e, const std::uint8_t* in, std::uint8_t* out) {
-    double rgb[3], hsv[3];
+//! One pixel's round trip in 0-255 units: x / 255 -> HSV -> edit -> RGB -> clip(., 0, 1) * 255.
+SHIFTNORM_FP_EXACT inline void hsv_round_trip(const hsv_edit& e, const std::uint8_t* in, double* rgb) {
+    double hsv[3];
     for (int k = 0; k < 3; ++k) rgb[k] = in[k] / 255.;
     rgb2hsv(rgb, hsv);
     apply_edit(e, hsv);
     hsv2rgb(hsv, rgb);
-    for (int k = 0; k < 3; ++k) out[k] = trunc_u8(std::clamp(rgb[k], 0.0, 1.0) * 255);
+    for (int k = 0; k < 3; ++k) rgb[k] = std::clamp(rgb[k], 0.0, 1.0) * 255;
+}
+
+//! One RGB pixel: the round trip, truncated per channel.
+SHIFTNORM_FP_EXACT inline void hsv_pixel(const hsv_edit& e, const std::uint8_t* in, std::uint8_t* out) {
+    double rgb[3];
+    hsv_round_trip(e, in, rgb);
+    for (int k = 0; k < 3; ++k) out[k] = trunc_u8(rgb[k]);
 }
 
 //! The portable kernel on n RGB pixels.
@@ -86,7 +93,6 @@ SHIFTNORM_FP_EXACT inline void hsv_rgb_plain(const hsv_edit& e, const std::uint8
                                               std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) hsv_pixel(e, src + 3 * i, dst + 3 * i);
 }
-
 
 #if defined(SHIFTNORM_CORRUPT_AVX512)
 SHIFTNORM_SIMD_WARNINGS_OFF
@@ -201,12 +207,8 @@ inline void hsv_map(const_image_view src, image_view dst, const hsv_edit& e) {
     }
     for (std::size_t i = 0; i < n; ++i) {
         const std::uint8_t in[3] = {src.data[i], src.data[i], src.data[i]};
-        double rgb[3], hsv[3];
-        for (int k = 0; k < 3; ++k) rgb[k] = in[k] / 255.;
-        rgb2hsv(rgb, hsv);
-        apply_edit(e, hsv);
-        hsv2rgb(hsv, rgb);
-        for (double& v : rgb) v = std::clamp(v, 0.0, 1.0) * 255;
+        double rgb[3];
+        hsv_round_trip(e, in, rgb);
         dst.data[i] = trunc_u8((rgb[0] + rgb[1] + rgb[2]) / 3.0);
     }
 }

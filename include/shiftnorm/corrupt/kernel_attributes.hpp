@@ -34,9 +34,15 @@
 // SHIFTNORM_CORRUPT_AVX512: the AVX-512 kernels are compiled (by function attributes, so a portable
 // build has them too) and chosen at run time by avx512_rows_available(). Define
 // SHIFTNORM_NO_AVX512 to leave them out.
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX512)
+// SHIFTNORM_CORRUPT_AVX2: the same for the AVX2 kernels (the noise stream's), SHIFTNORM_NO_AVX2.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__)
 #include <immintrin.h>
+#if !defined(SHIFTNORM_NO_AVX512)
 #define SHIFTNORM_CORRUPT_AVX512 1
+#endif
+#if !defined(SHIFTNORM_NO_AVX2)
+#define SHIFTNORM_CORRUPT_AVX2 1
+#endif
 #endif
 
 namespace shiftnorm::corrupt::detail {

@@ -213,9 +213,7 @@ struct shot_table {
         std::uint32_t thr;
         std::uint8_t accept;
         std::uint8_t alias;
-        std::uint16_t unused;
     };
-    double rate = 0;
     std::uint32_t offset[256]{};
     std::uint32_t count[256]{};
     std::vector<entry> entries;
@@ -232,7 +230,6 @@ inline std::uint8_t shot_byte(std::int64_t k, double c) {
 
 inline std::shared_ptr<const shot_table> make_shot_table(double c) {
     auto t = std::make_shared<shot_table>();
-    t->rate = c;
     std::vector<double> mass(256);
     for (int x = 0; x < 256; ++x) {
         const double lam = (static_cast<double>(x) / 255.0) * c;

@@ -8,19 +8,11 @@
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/noise_draws.hpp"
 
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-#define SHIFTNORM_NOISE_AVX512 1
-#endif
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__) && !defined(SHIFTNORM_NO_AVX2)
-#include <immintrin.h>
-#define SHIFTNORM_NOISE_AVX2 1
-#endif
-
 namespace shiftnorm::corrupt::detail {
 
 // ---- AVX-512 kernels (AVX-512F + DQ, chosen at run time) ----------------------------------------
 inline bool avx512_noise_available() {
-#if defined(SHIFTNORM_NOISE_AVX512)
+#if defined(SHIFTNORM_CORRUPT_AVX512)
     static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
     return ok;
 #else
@@ -28,7 +20,7 @@ inline bool avx512_noise_available() {
 #endif
 }
 
-#if defined(SHIFTNORM_NOISE_AVX512)
+#if defined(SHIFTNORM_CORRUPT_AVX512)
 SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_NOISE_AVX512_FN SHIFTNORM_FP_EXACT_TARGET("avx512f,avx512dq")
 
@@ -187,7 +179,7 @@ SHIFTNORM_SIMD_WARNINGS_ON
 
 // ---- AVX2 kernels (8 float lanes; the 64-bit multiplies from 32-bit halves) ---------------------
 inline bool avx2_noise_available() {
-#if defined(SHIFTNORM_NOISE_AVX2)
+#if defined(SHIFTNORM_CORRUPT_AVX2)
     static const bool ok = __builtin_cpu_supports("avx2");
     return ok;
 #else
@@ -195,7 +187,7 @@ inline bool avx2_noise_available() {
 #endif
 }
 
-#if defined(SHIFTNORM_NOISE_AVX2)
+#if defined(SHIFTNORM_CORRUPT_AVX2)
 SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_NOISE_AVX2_FN SHIFTNORM_FP_EXACT_TARGET("avx2")
 
@@ -378,10 +370,10 @@ SHIFTNORM_SIMD_WARNINGS_ON
 //! else the AVX2 one, else the portable loops; the same bytes either way.
 inline void normal_noise_row(normal_noise_kind kind, const std::uint8_t* src, std::uint8_t* dst, std::size_t n,
                              float a, std::uint64_t key) {
-#if defined(SHIFTNORM_NOISE_AVX512)
+#if defined(SHIFTNORM_CORRUPT_AVX512)
     if (avx512_noise_available()) return normal_noise_avx512(kind, src, dst, n, a, key);
 #endif
-#if defined(SHIFTNORM_NOISE_AVX2)
+#if defined(SHIFTNORM_CORRUPT_AVX2)
     if (avx2_noise_available()) return normal_noise_avx2(kind, src, dst, n, a, key);
 #endif
     normal_noise_plain(kind, src, dst, n, a, key);
@@ -389,10 +381,10 @@ inline void normal_noise_row(normal_noise_kind kind, const std::uint8_t* src, st
 
 inline void impulse_noise_row(const std::uint8_t* src, std::uint8_t* dst, std::size_t n, std::uint32_t threshold,
                               std::uint64_t key) {
-#if defined(SHIFTNORM_NOISE_AVX512)
+#if defined(SHIFTNORM_CORRUPT_AVX512)
     if (avx512_noise_available()) return impulse_noise_avx512(src, dst, n, threshold, key);
 #endif
-#if defined(SHIFTNORM_NOISE_AVX2)
+#if defined(SHIFTNORM_CORRUPT_AVX2)
     if (avx2_noise_available()) return impulse_noise_avx2(src, dst, n, threshold, key);
 #endif
     impulse_noise_plain(src, dst, n, threshold, key);
