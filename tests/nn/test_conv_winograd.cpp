@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Winograd F(2x2, 3x3) convolutions (nn/conv_winograd.hpp): forward and input gradient against a
-// double-precision reference, the weight gradient unchanged, per-image results independent of the
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions (nn/conv_winograd.hpp): forward, input and
+// weight gradients against a double-precision reference, per-image results independent of the
 // batch and the threads, hostile inputs, and the algorithm option.
 #include <catch2/catch.hpp>
 
@@ -59,11 +59,16 @@ TEST_CASE("winograd convolution: forward, input and weight gradients match a dou
     }
     const int threads_before = nn::num_threads();
     nn::set_num_threads(1);  // one thread: the weight-gradient partials are summed image by image
+    // winograd: F(4x4, 3x3) on the pixel-major planes, F(2x2, 3x3) on the planar ones;
+    // winograd_2x2: F(2x2, 3x3) everywhere. Both within the direct path's bound.
+    for (const auto alg : {nn::conv_algorithm::winograd, nn::conv_algorithm::winograd_2x2})
     for (const auto& cc : cases) {
-        INFO(cc.n << "x" << cc.c << "x" << cc.h << "x" << cc.w << " -> " << cc.o << ", groups " << cc.groups);
+        INFO(cc.n << "x" << cc.c << "x" << cc.h << "x" << cc.w << " -> " << cc.o << ", groups " << cc.groups
+                  << (alg == nn::conv_algorithm::winograd ? ", tile " : ", F(2x2) only, tile ")
+                  << (alg == nn::conv_algorithm::winograd ? d::winograd_tile_for(cc.h, cc.w) : 2));
         for (const float offset : {0.0f, 100.0f}) {  // a large common offset of the input
             INFO("input offset " << offset);
-            nn::conv2d wino = make(cc, nn::conv_algorithm::winograd), direct = make(cc, nn::conv_algorithm::direct);
+            nn::conv2d wino = make(cc, alg), direct = make(cc, nn::conv_algorithm::direct);
             wino.weight = randn(wino.weight.size(), unsigned(cc.c * 7 + cc.h));
             direct.weight = wino.weight;
             tensor<float> x({cc.n, cc.c, cc.h, cc.w});
@@ -102,7 +107,9 @@ TEST_CASE("winograd convolution: an image's bits depend neither on its batch nor
         return;
     }
     const int threads_before = nn::num_threads();
-    const conv_case cc{5, 32, 16, 14, 14, 1};
+    // 14x14: F(4x4) with 2 images per GEMM; 8x8: 8 images per GEMM, a batch of 11 (a short last step)
+    for (const conv_case cc : {conv_case{5, 32, 16, 14, 14, 1}, conv_case{11, 64, 64, 8, 8, 1}}) {
+    INFO(cc.n << "x" << cc.c << "x" << cc.h << "x" << cc.w);
     nn::conv2d conv = make(cc, nn::conv_algorithm::winograd);
     conv.weight = randn(conv.weight.size(), 3);
     tensor<float> x({cc.n, cc.c, cc.h, cc.w}), dy({cc.n, cc.o, cc.h, cc.w});
@@ -126,6 +133,7 @@ TEST_CASE("winograd convolution: an image's bits depend neither on its batch nor
     const index_t ny = cc.o * cc.h * cc.w, nx = cc.c * cc.h * cc.w;
     CHECK(std::equal(alone.begin(), alone.begin() + ny, one.begin() + 3 * ny));
     CHECK(std::equal(alone.begin() + ny, alone.end(), one.begin() + cc.n * ny + 3 * nx));
+    }
     nn::set_num_threads(threads_before);
 }
 
@@ -204,7 +212,9 @@ TEST_CASE("conv_algorithm: automatic picks Winograd where it runs, direct elsewh
     CHECK(nn::parse_conv_algorithm("auto") == nn::conv_algorithm::automatic);
     CHECK(nn::parse_conv_algorithm("direct") == nn::conv_algorithm::direct);
     CHECK(nn::parse_conv_algorithm("winograd") == nn::conv_algorithm::winograd);
-    CHECK_THROWS_WITH(nn::parse_conv_algorithm("fft"), Catch::Contains("'fft'") && Catch::Contains("auto, direct or winograd"));
+    CHECK(nn::parse_conv_algorithm("winograd-2x2") == nn::conv_algorithm::winograd_2x2);
+    CHECK_THROWS_WITH(nn::parse_conv_algorithm("fft"),
+                      Catch::Contains("'fft'") && Catch::Contains("auto, direct, winograd or winograd-2x2"));
     nn::sequential net;
     net.add("a", nn::conv2d(16, 16, 3, 1, 1)).add("b", nn::conv2d(16, 16, 1));
     CHECK(nn::set_conv_algorithm(net, nn::conv_algorithm::direct) == 2);
@@ -214,6 +224,18 @@ TEST_CASE("conv_algorithm: automatic picks Winograd where it runs, direct elsewh
 TEST_CASE("winograd geometry: planar for planes 23-32 pixels wide, pixel-major otherwise", "[nn][conv2d][winograd]") {
     for (index_t w : {1, 8, 16, 22, 23, 24, 28, 32, 33}) {
         INFO("width " << w);
-        CHECK(d::make_winograd(16, 16, 8, w).planar == (w >= 23 && w <= 32));
+        const bool planar = w >= 23 && w <= 32;
+        CHECK(d::make_winograd(16, 16, 8, w).planar == planar);
+        // F(4x4, 3x3) exactly where F(2x2, 3x3) would be pixel-major; never planar
+        CHECK(d::winograd_tile_for(8, w) == (planar ? 2 : 4));
+        const auto g4 = d::make_winograd(16, 16, 8, w, 4);
+        CHECK_FALSE(g4.planar);
+        CHECK(g4.tw == (w + 3) / 4);
+        CHECK(g4.Wp == 4 * g4.tw + 2);
+        CHECK(g4.points() == 36);
+        CHECK(g4.nb * g4.T >= 32);  // images stacked to at least 32 GEMM rows
+        CHECK((g4.nb - 1) * g4.T < 32);
     }
+    CHECK(d::make_winograd(16, 16, 8, 8).nb == 1);
+    CHECK_THROWS_AS(d::make_winograd(16, 16, 8, 8, 3), std::invalid_argument);
 }

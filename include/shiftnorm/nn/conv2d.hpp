@@ -20,12 +20,16 @@
 namespace shiftnorm::nn {
 
 //! How a convolution computes its forward, input gradient and weight gradient.
-//!  - automatic: Winograd F(2x2, 3x3) where it runs (winograd_eligible: 3x3, pad 1, stride 1,
-//!    channels per group multiples of 16, AVX-512), otherwise direct;
+//!  - automatic: Winograd where it runs (winograd_eligible: 3x3, pad 1, stride 1, channels per
+//!    group multiples of 16, AVX-512), otherwise direct. The forward, the input gradient and the
+//!    weight gradient use F(4x4, 3x3) where the planes are pixel-major (narrower than 23 pixels,
+//!    or wider than 32: winograd_tile_for) and F(2x2, 3x3) on the planar 23-32 pixel planes;
 //!  - direct: im2col / shifted windows + GEMM (every product of the definition, summed in the
 //!    order of the im2col rows; bit-identical to the materialized im2col + GEMM);
-//!  - winograd: Winograd, and a value_error at forward for a shape it cannot run.
-enum class conv_algorithm { automatic, direct, winograd };
+//!  - winograd: as automatic, and a value_error at forward for a shape it cannot run;
+//!  - winograd_2x2: as automatic with F(2x2, 3x3) for every Winograd product (the bits of
+//!    shiftnorm 0.2.0), direct where Winograd cannot run.
+enum class conv_algorithm { automatic, direct, winograd, winograd_2x2 };
 
 namespace detail {
 //! One plane of an epilogue: y[i] = relu?(normalize_value(y[i], m, a, b) + add[i]), each step
@@ -152,22 +156,36 @@ public:
         prepare_buffers(direct || shifted || wino ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0);
         if (shifted) zero_once(pads_, pads_zeroed_);
         if (wino) {
-            wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w);
-            transform_weights(weight.data(), Og, Cg, wg_.planar, wu_);
+            wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(is.h, is.w));
+            transform_weights(weight.data(), Og, Cg, wg_, wu_);
         }
         const float* x = src.data();
         float* y = dst_.data();
+        // images per step: the Winograd geometry's GEMM batch (F(4x4, 3x3) on small planes), else 1
+        const index_t nb = wino && !wg_.planar ? std::min(wg_.nb, std::max<index_t>(is.n, 1)) : 1;
+        if (wino) wg_.nb = nb;
+        const index_t steps = (is.n + nb - 1) / nb;
 SHIFTNORM_OMP(omp parallel for schedule(static))
-        for (index_t n = 0; n < is.n; ++n) {
+        for (index_t step = 0; step < steps; ++step) {
             const std::size_t t = std::size_t(nn::detail::thread_id());
             float* col = direct || shifted || wino ? nullptr : cols_[t].data();
             if (wino) wbufs_[t].prepare(wg_);
+            const index_t n0 = step * nb, count = std::min(nb, is.n - n0);
+            const bool batched = wino && !wg_.planar;  // the step's images in one call per group
+            if (batched)
+                for (index_t g = 0; g < G; ++g)
+                    nn::detail::winograd_conv_images(x + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w, count,
+                                                     wu_.data() + g * wg_.points() * Cg * Og, wg_, wbufs_[t],
+                                                     y + (n0 * os.c + g * Og) * P, os.c * P);
+            for (index_t n = n0; n < n0 + count; ++n) {
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 float* yg = y + (n * os.c + g * Og) * P;
                 const float* wg = weight.data() + g * Og * K;
-                if (wino) {
-                    nn::detail::winograd_conv(xg, wu_.data() + g * 16 * Cg * Og, wg_, wbufs_[t], yg);
+                if (batched) {
+                    // computed above
+                } else if (wino) {
+                    nn::detail::winograd_conv(xg, wu_.data() + g * wg_.points() * Cg * Og, wg_, wbufs_[t], yg);
                 } else if (shifted) {
                     nn::detail::copy_planes(xg, sg_, pads_[t].data());
                     nn::detail::conv_forward_shifted(Og, K, wg, pads_[t].data(), off_.data(), sg_, wides_[t].data(), yg);
@@ -183,6 +201,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             }
             if (e.coef || e.add || e.relu)
                 nn::detail::apply_epilogue(y + n * os.c * P, e.add ? e.add + n * os.c * P : nullptr, os.c, P, e);
+            }
         }
         return dst_;
     }
@@ -214,13 +233,13 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             nn::detail::flip_transpose_weights(weight.data(), G, Og, Cg, geo_.kh, geo_.kw, wflip_.data());
         }
         if (wino_d) {
-            wgd_ = nn::detail::make_winograd(Og, Cg, is.h, is.w);
-            transform_weights(wflip_.data(), Cg, Og, wgd_.planar, wud_);
+            wgd_ = nn::detail::make_winograd(Og, Cg, is.h, is.w, winograd_tile(is.h, is.w));
+            transform_weights(wflip_.data(), Cg, Og, wgd_, wud_);
         }
         const int T = int(cols_.size());
         if (!want_w && !input_grad_) return diff_dst;
         if (wino_w) {
-            wgw_ = nn::detail::make_winograd(Cg, Og, is.h, is.w);
+            wgw_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(is.h, is.w));
             wgw_.planar = false;  // winograd_weight_grad reads pixel-major transforms
             if (dus_.size() != std::size_t(T)) dus_.resize(std::size_t(T));
         }
@@ -230,7 +249,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         if (wino_w) {
             // each thread allocates and zeroes its own Winograd-domain partials [G][16][Cg x Og]
 SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T))
-            for (int t = 0; t < T; ++t) dus_[std::size_t(t)].assign(std::size_t(G * 16 * Cg * Og), 0.0f);
+            for (int t = 0; t < T; ++t) dus_[std::size_t(t)].assign(std::size_t(G * wgw_.points() * Cg * Og), 0.0f);
         } else if (want_w) {
             bool dyts_grown = false;
             const std::size_t n_dyt = std::size_t(Og * (shifted_w ? sg_.cols : P));
@@ -251,16 +270,41 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
         const float* x = src_->data();
         const float* dy = diff_dst.data();
         float* dx = input_grad_ ? diff_src_.data() : nullptr;
+        // images per step: the Winograd GEMM batch of F(4x4, 3x3) (the input and the weight
+        // gradient use the same tile, so the same batch), else 1
+        const bool batched_d = dx && wino_d && wgd_.m == 4, batched_w = wino_w && wgw_.m == 4;
+        const index_t nb = batched_d || batched_w
+                               ? std::min(batched_d ? wgd_.nb : wgw_.nb, std::max<index_t>(is.n, 1))
+                               : 1;
+        if (batched_d) wgd_.nb = nb;
+        if (batched_w) wgw_.nb = nb;
+        const index_t steps = (is.n + nb - 1) / nb;
 SHIFTNORM_OMP(omp parallel for schedule(static))
-        for (index_t n = 0; n < is.n; ++n) {
+        for (index_t step = 0; step < steps; ++step) {
             const std::size_t t = std::size_t(nn::detail::thread_id());
             float* col = direct || shifted_w || wino_w ? nullptr : cols_[t].data();
             float* dcol = direct || shifted ? nullptr : dcols_[t].data();
             if (wino_w) wbufs_w_[t].prepare(wgw_);
+            const index_t n0 = step * nb, count = std::min(nb, is.n - n0);
+            if (batched_w)
+                for (index_t g = 0; g < G; ++g)
+                    nn::detail::winograd_weight_grad_images(x + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w,
+                                                            dy + (n0 * os.c + g * Og) * P, os.c * P, count, wgw_,
+                                                            wbufs_w_[t], dus_[t].data() + g * wgw_.points() * Cg * Og);
+            if (batched_d) {
+                wbufs_d_[t].prepare(wgd_);
+                for (index_t g = 0; g < G; ++g)
+                    nn::detail::winograd_conv_images(dy + (n0 * os.c + g * Og) * P, os.c * P, count,
+                                                     wud_.data() + g * wgd_.points() * Cg * Og, wgd_, wbufs_d_[t],
+                                                     dx + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w);
+            }
+            for (index_t n = n0; n < n0 + count; ++n)
             for (index_t g = 0; g < G; ++g) {
                 const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                 const float* dyg = dy + (n * os.c + g * Og) * P;
-                if (wino_w) {
+                if (batched_w) {
+                    // computed above
+                } else if (wino_w) {
                     nn::detail::winograd_weight_grad(xg, dyg, wgw_, wbufs_w_[t], dus_[t].data() + g * 16 * Cg * Og);
                 } else if (want_w && shifted_w) {
                     nn::detail::copy_planes(xg, sg_, pads_[t].data());
@@ -279,11 +323,13 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                 if (dx) {
                     const float* wg = weight.data() + g * Og * K;
                     float* dxg = dx + (n * is.c + g * Cg) * is.h * is.w;
-                    if (direct) {
+                    if (batched_d) {
+                        // computed above
+                    } else if (direct) {
                         nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
                     } else if (wino_d) {
                         if (g == 0) wbufs_d_[t].prepare(wgd_);
-                        nn::detail::winograd_conv(dyg, wud_.data() + g * 16 * Cg * Og, wgd_, wbufs_d_[t], dxg);
+                        nn::detail::winograd_conv(dyg, wud_.data() + g * wgd_.points() * Cg * Og, wgd_, wbufs_d_[t], dxg);
                     } else if (shifted) {
                         // diff_src_g = the same-window convolution of diff_dst_g with the flipped,
                         // transposed weights, on the shifted windows of the padded diff_dst planes
@@ -306,8 +352,12 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             for (int t = 1; t < T; ++t)
                 for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += dus_[std::size_t(t)][i];
             for (index_t g = 0; g < G; ++g)
-                nn::detail::winograd_weight_grad_finish(sum.data() + g * 16 * Cg * Og, Og, Cg,
-                                                        diff_weight.data() + g * Og * K);
+                if (wgw_.m == 4)
+                    nn::detail::winograd_weight_grad_finish_f4(sum.data() + g * 36 * Cg * Og, Og, Cg,
+                                                               diff_weight.data() + g * Og * K);
+                else
+                    nn::detail::winograd_weight_grad_finish(sum.data() + g * 16 * Cg * Og, Og, Cg,
+                                                            diff_weight.data() + g * Og * K);
         } else
         for (const auto& d : dws_)  // threads in order: deterministic for a thread count
             if (transposed)
@@ -394,12 +444,21 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(int(T)) reduction
                                                                                       : " (no AVX-512 kernel)"));
         return ok;
     }
-    //! u[g] = the Winograd transform of each group's Kout x Cin x 3 x 3 weights w[g].
-    void transform_weights(const float* w, index_t Kout, index_t Cin, bool planar, std::vector<float>& u) const {
-        const index_t G = opt_.groups;
-        u.resize(std::size_t(G * 16 * Cin * Kout));
+    //! The output tile of this layer's forward / input-gradient Winograd on H x W planes.
+    int winograd_tile(index_t H, index_t W) const {
+        return opt_.algorithm == conv_algorithm::winograd_2x2 ? 2 : nn::detail::winograd_tile_for(H, W);
+    }
+    //! u[g] = the Winograd transform (for geometry wg's tile and layout) of each group's
+    //! Kout x Cin x 3 x 3 weights w[g].
+    void transform_weights(const float* w, index_t Kout, index_t Cin, const nn::detail::winograd_geometry& wg,
+                           std::vector<float>& u) const {
+        const index_t G = opt_.groups, n = wg.points() * Cin * Kout;
+        u.resize(std::size_t(G * n));
         for (index_t g = 0; g < G; ++g)
-            nn::detail::winograd_weights(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * 16 * Cin * Kout, planar);
+            if (wg.m == 4)
+                nn::detail::winograd_weights_f4(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * n);
+            else
+                nn::detail::winograd_weights(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * n, wg.planar);
     }
 
     //! The padded-plane geometry and im2col row offsets of a shifted path (the forward and weight
@@ -449,12 +508,14 @@ inline std::size_t set_conv_algorithm(module& root, conv_algorithm a) {
     return n;
 }
 
-//! "auto" | "direct" | "winograd" (what the CLI's --conv takes); value_error otherwise.
+//! "auto" | "direct" | "winograd" | "winograd-2x2" (what the CLI's --conv takes); value_error
+//! otherwise.
 inline conv_algorithm parse_conv_algorithm(const std::string& s) {
     if (s == "auto" || s == "automatic") return conv_algorithm::automatic;
     if (s == "direct") return conv_algorithm::direct;
     if (s == "winograd") return conv_algorithm::winograd;
-    throw value_error("convolution algorithm '" + s + "': expected auto, direct or winograd");
+    if (s == "winograd-2x2") return conv_algorithm::winograd_2x2;
+    throw value_error("convolution algorithm '" + s + "': expected auto, direct, winograd or winograd-2x2");
 }
 
 }  // namespace shiftnorm::nn

@@ -24,9 +24,18 @@ namespace shiftnorm::nn::detail {
 //!  - planar (planes 24 to 32 pixels wide: one vector of tiles per tile row): transforms straight
 //!    from and to the NCHW planes on vectors of the tiles of a tile row, GEMMs [K x C] * [C x T];
 //!    no transposes (at 16 channels they cost as much as the GEMMs).
+//! With m = 4, F(4x4, 3x3) (pixel-major only): 4x4 output tiles from 6x6 input tiles, 36 points,
+//! 36 products per 16 outputs and channel pair instead of 64 (Hp = 4 th + 2, Wp = 4 tw + 2).
 struct winograd_geometry {
     index_t C = 0, K = 0, H = 0, W = 0, th = 0, tw = 0, T = 0, Hp = 0, Wp = 0;
     bool planar = false;
+    int m = 2;  //!< output tile size: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3))
+    //! Images per GEMM (pixel-major only): the tiles of nb images stacked in the rows of each of
+    //! the points() GEMMs (F(4x4, 3x3) on small planes has few tiles per image: 4 at 8x8).
+    index_t nb = 1;
+    //! The transformed tile's side and its number of points (the GEMMs per image).
+    int alpha() const { return m + 2; }
+    int points() const { return (m + 2) * (m + 2); }
     //! Floats of each work buffer of one thread (see winograd_buffers).
     index_t pixels_in() const { return planar ? 0 : H * W * C; }
     index_t padded_in() const { return planar ? 0 : Hp * Wp * C; }
@@ -36,19 +45,29 @@ struct winograd_geometry {
     //! Distance between the 16 matrices of the transformed input and output: one cache line more
     //! than their size, so that the 16 streams of a transform do not fall into the same cache
     //! sets (power-of-two strides: 2x slower at 32x32 planes and 16 channels).
-    index_t in_stride() const { return (planar ? C * ld() : T * C) + 16; }
-    index_t out_stride() const { return (planar ? K * ld() : T * K) + 16; }
-    index_t transformed_in() const { return 16 * in_stride(); }
-    index_t transformed_out() const { return 16 * out_stride(); }
+    index_t in_stride() const { return (planar ? C * ld() : nb * T * C) + 16; }
+    index_t out_stride() const { return (planar ? K * ld() : nb * T * K) + 16; }
+    index_t transformed_in() const { return points() * in_stride(); }
+    index_t transformed_out() const { return points() * out_stride(); }
 };
 
-inline winograd_geometry make_winograd(index_t C, index_t K, index_t H, index_t W) {
+//! The geometry of F(2x2, 3x3) (m = 2: planar for planes 23-32 wide) or F(4x4, 3x3) (m = 4:
+//! always pixel-major).
+inline winograd_geometry make_winograd(index_t C, index_t K, index_t H, index_t W, int m = 2) {
+    if (m != 2 && m != 4) throw std::invalid_argument("make_winograd: the output tile must be 2 or 4");
     winograd_geometry g;
-    g.C = C, g.K = K, g.H = H, g.W = W, g.th = (H + 1) / 2, g.tw = (W + 1) / 2, g.T = g.th * g.tw;
-    g.Hp = 2 * g.th + 2, g.Wp = 2 * g.tw + 2;
-    g.planar = g.tw >= 12 && g.tw <= 16;
+    g.m = m;
+    g.C = C, g.K = K, g.H = H, g.W = W, g.th = (H + m - 1) / m, g.tw = (W + m - 1) / m, g.T = g.th * g.tw;
+    g.Hp = m * g.th + 2, g.Wp = m * g.tw + 2;
+    g.planar = m == 2 && g.tw >= 12 && g.tw <= 16;
+    // F(4x4, 3x3): at least 32 GEMM rows (tiles of nb images) where the plane has fewer
+    if (m == 4) g.nb = std::max<index_t>(1, (32 + g.T - 1) / g.T);
     return g;
 }
+
+//! The output tile of the forward / input-gradient Winograd on H x W planes: 4 (F(4x4, 3x3)) where
+//! F(2x2, 3x3) would run pixel-major, 2 on its planar planes (23 to 32 pixels wide).
+inline int winograd_tile_for(index_t H, index_t W) { return make_winograd(16, 16, H, W, 2).planar ? 2 : 4; }
 
 //! Whether the Winograd kernel can run a convolution of window g with Cg input and Og output
 //! channels per group on an H x W plane: a 3x3, pad-1, stride-1, dilation-1 window, channel
@@ -113,6 +132,60 @@ SHIFTNORM_OMP(omp for schedule(static))
     }
 }
 
+//! F(4x4, 3x3): u[xi][c][k] (xi = 6 r + s, the 36 points of the transformed 6x6 tile; pixel-major
+//! layout only) = (G w[k][c] G^T)[r][s], G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+//! 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] (Lavin & Gray's points 0, 1, -1, 2, -2). In double,
+//! rounded once; the same loop structure as winograd_weights (rows of u written contiguously).
+inline void winograd_weights_f4(const float* w, index_t K, index_t C, float* u) {
+    // per input channel c: the 9 taps of every k gathered, then G over the rows and over the
+    // columns in loops over k that the compiler vectorizes, each of the 36 rows of u written
+    // contiguously (as winograd_weights). OpenMP over c.
+SHIFTNORM_OMP(omp parallel if (K * C >= 1024))
+    {
+        thread_local std::vector<double> buf;  // 9 taps, then the 18 values of G g (6 x 3), per k
+        if (buf.size() < std::size_t(27 * K)) buf.resize(std::size_t(27 * K));
+SHIFTNORM_OMP(omp for schedule(static))
+        for (index_t c = 0; c < C; ++c) {
+            double* tap = buf.data();
+            double* gg = buf.data() + 9 * K;
+            for (index_t k = 0; k < K; ++k) {
+                const float* t = w + (k * C + c) * 9;
+                for (int j = 0; j < 9; ++j) tap[j * K + k] = t[j];
+            }
+            // G applied to p, q, r: p / 4, -(p + q + r) / 6, -(p - q + r) / 6, p / 24 + q / 12 + r / 6,
+            // p / 24 - q / 12 + r / 6, r (products with the double reciprocals: within an ulp of
+            // double of the quotients, far below the float rounding that follows)
+            auto g6 = [K](const double* p, const double* q, const double* r, double* const* o) {
+                constexpr double i6 = 1.0 / 6.0, i12 = 1.0 / 12.0, i24 = 1.0 / 24.0;
+                for (index_t k = 0; k < K; ++k) {
+                    const double pr = p[k] + r[k], a = p[k] * i24 + r[k] * i6, b = q[k] * i12;
+                    o[0][k] = p[k] * 0.25;
+                    o[1][k] = -(pr + q[k]) * i6;
+                    o[2][k] = -(pr - q[k]) * i6;
+                    o[3][k] = a + b;
+                    o[4][k] = a - b;
+                    o[5][k] = r[k];
+                }
+            };
+            for (int j = 0; j < 3; ++j) {  // G g (over rows): column j of the taps -> gg[r][j]
+                double* o[6];
+                for (int r = 0; r < 6; ++r) o[r] = gg + (r * 3 + j) * K;
+                g6(tap + j * K, tap + (3 + j) * K, tap + (6 + j) * K, o);
+            }
+            double* row = tap;  // the taps are no longer needed: 6 rows of K doubles
+            for (int r = 0; r < 6; ++r) {  // (G g) G^T (over columns): row r of gg -> u[6 r + s]
+                double* o[6];
+                for (int q = 0; q < 6; ++q) o[q] = row + q * K;
+                g6(gg + (r * 3 + 0) * K, gg + (r * 3 + 1) * K, gg + (r * 3 + 2) * K, o);
+                for (int q = 0; q < 6; ++q) {
+                    float* dst = u + ((r * 6 + q) * C + c) * K;
+                    for (index_t k = 0; k < K; ++k) dst[k] = float(row[q * K + k]);
+                }
+            }
+        }
+    }
+}
+
 #if defined(SHIFTNORM_HAS_AVX512_GEMM)
 
 //! v[xi][t][c] = (B^T d B)[r][s] for every tile t and channel c, d the 4x4 input patch of the tile
@@ -171,6 +244,90 @@ __attribute__((target("avx512f"))) inline void winograd_output(const float* m, c
                     float* o = yt + ((2 * ti + i) * g.W + 2 * tj) * K + k0;
                     _mm512_storeu_ps(o, _mm512_add_ps(_mm512_add_ps(a[i][0], a[i][1]), a[i][2]));
                     if (full_w) _mm512_storeu_ps(o + K, _mm512_sub_ps(_mm512_sub_ps(a[i][1], a[i][2]), a[i][3]));
+                }
+            }
+        }
+}
+
+//! F(4x4, 3x3)'s B^T applied to six vectors d (one column or row of a 6x6 tile): B^T =
+//! [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+__attribute__((target("avx512f"))) inline void winograd_bt6(const __m512* d, __m512* r) {
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 s12 = _mm512_add_ps(d[1], d[2]), s34 = _mm512_add_ps(d[3], d[4]);
+    const __m512 d12 = _mm512_sub_ps(d[1], d[2]), d43 = _mm512_sub_ps(d[4], d[3]);
+    const __m512 d42 = _mm512_sub_ps(d[4], d[2]), d31 = _mm512_sub_ps(d[3], d[1]);
+    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    r[1] = _mm512_fnmadd_ps(four, s12, s34);
+    r[2] = _mm512_fmadd_ps(four, d12, d43);
+    r[3] = _mm512_fmadd_ps(two, d31, d42);
+    r[4] = _mm512_fnmadd_ps(two, d31, d42);
+    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+//! F(4x4, 3x3)'s A^T applied to six vectors m: A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
+//! 0 1 -1 8 -8 1].
+__attribute__((target("avx512f"))) inline void winograd_at6(const __m512* m, __m512* y) {
+    const __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+    const __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+    y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, d12);
+    y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s34, s12);
+    y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d34, d12), m[5]);
+}
+
+//! F(4x4, 3x3) input transform: v[xi][t][c] = (B^T d B)[r][s] (xi = 6 r + s) for every tile t and
+//! channel c, d the 6x6 input patch of the tile read from the zero-bordered pixel-major xp (Hp x Wp
+//! pixels, pixel (h, w) at (h + 1, w + 1)). 16 channels per vector.
+__attribute__((target("avx512f"))) inline void winograd_input_f4(const float* xp, const winograd_geometry& g,
+                                                                 float* v) {
+    const index_t C = g.C, stride_xi = g.in_stride();
+    for (index_t ti = 0; ti < g.th; ++ti)
+        for (index_t tj = 0; tj < g.tw; ++tj) {
+            const index_t t = ti * g.tw + tj;
+            const float* base = xp + (4 * ti * g.Wp + 4 * tj) * C;
+            float* vt = v + t * C;
+            for (index_t c0 = 0; c0 < C; c0 += 16) {
+                __m512 e[6][6];  // B^T d (over rows), column by column
+                for (int s = 0; s < 6; ++s) {
+                    __m512 d[6], r[6];
+                    for (int q = 0; q < 6; ++q) d[q] = _mm512_loadu_ps(base + (q * g.Wp + s) * C + c0);
+                    winograd_bt6(d, r);
+                    for (int q = 0; q < 6; ++q) e[q][s] = r[q];
+                }
+                for (int q = 0; q < 6; ++q) {  // (B^T d) B (over columns)
+                    __m512 r[6];
+                    winograd_bt6(e[q], r);
+                    float* o = vt + c0 + q * 6 * stride_xi;
+                    for (int s = 0; s < 6; ++s) _mm512_storeu_ps(o + s * stride_xi, r[s]);
+                }
+            }
+        }
+}
+
+//! F(4x4, 3x3) output transform: yt[(h W + w) K + k] = (A^T m A)[i][j] for output pixel (h, w) =
+//! (4 ti + i, 4 tj + j) inside the plane (the parts of the last tiles outside it are dropped), m
+//! the products of tile t. 16 channels per vector.
+__attribute__((target("avx512f"))) inline void winograd_output_f4(const float* m, const winograd_geometry& g,
+                                                                  float* yt) {
+    const index_t K = g.K, stride_xi = g.out_stride();
+    for (index_t ti = 0; ti < g.th; ++ti)
+        for (index_t tj = 0; tj < g.tw; ++tj) {
+            const index_t t = ti * g.tw + tj;
+            const int rows = int(std::min<index_t>(4, g.H - 4 * ti)), cols = int(std::min<index_t>(4, g.W - 4 * tj));
+            const float* mt = m + t * K;
+            for (index_t k0 = 0; k0 < K; k0 += 16) {
+                __m512 a[4][6];  // A^T m (over rows), column by column
+                for (int s = 0; s < 6; ++s) {
+                    __m512 col[6], r[4];
+                    for (int q = 0; q < 6; ++q) col[q] = _mm512_loadu_ps(mt + k0 + (q * 6 + s) * stride_xi);
+                    winograd_at6(col, r);
+                    for (int i = 0; i < 4; ++i) a[i][s] = r[i];
+                }
+                for (int i = 0; i < rows; ++i) {  // (A^T m) A (over columns)
+                    __m512 y[4];
+                    winograd_at6(a[i], y);
+                    float* o = yt + ((4 * ti + i) * g.W + 4 * tj) * K + k0;
+                    for (int j = 0; j < cols; ++j) _mm512_storeu_ps(o + j * K, y[j]);
                 }
             }
         }
@@ -336,6 +493,50 @@ __attribute__((target("avx512f"))) inline void winograd_output_grad(const float*
         }
 }
 
+//! F(4x4, 3x3)'s transposed output transform (the weight gradient's): dm[xi][t][k] = (A dy A^T)[r][s]
+//! for the 4x4 output gradients dy of tile t (zero outside the plane), read from pixel-major
+//! dyt[(h W + w) K + k]; A = (A^T)^T = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1].
+//! 16 channels per vector.
+__attribute__((target("avx512f"))) inline void winograd_a6(const __m512* y, __m512* r) {
+    const __m512 e = _mm512_add_ps(y[0], y[2]), o = _mm512_add_ps(y[1], y[3]);
+    const __m512 e4 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y[2], y[0]);
+    const __m512 o4 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y[3], y[1]);
+    r[0] = y[0];
+    r[1] = _mm512_add_ps(e, o);
+    r[2] = _mm512_sub_ps(e, o);
+    r[3] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), o4, e4);
+    r[4] = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), o4, e4);
+    r[5] = y[3];
+}
+
+__attribute__((target("avx512f"))) inline void winograd_output_grad_f4(const float* dyt, const winograd_geometry& g,
+                                                                       float* dm) {
+    const index_t K = g.K, stride_xi = g.out_stride();
+    for (index_t ti = 0; ti < g.th; ++ti)
+        for (index_t tj = 0; tj < g.tw; ++tj) {
+            const index_t t = ti * g.tw + tj;
+            const int rows = int(std::min<index_t>(4, g.H - 4 * ti)), cols = int(std::min<index_t>(4, g.W - 4 * tj));
+            float* mt = dm + t * K;
+            for (index_t k0 = 0; k0 < K; k0 += 16) {
+                __m512 e[6][4];  // A dy (over rows), column by column
+                for (int j = 0; j < 4; ++j) {
+                    __m512 col[4], r[6];
+                    for (int i = 0; i < 4; ++i)
+                        col[i] = i < rows && j < cols ? _mm512_loadu_ps(dyt + ((4 * ti + i) * g.W + 4 * tj + j) * K + k0)
+                                                      : _mm512_setzero_ps();
+                    winograd_a6(col, r);
+                    for (int q = 0; q < 6; ++q) e[q][j] = r[q];
+                }
+                for (int q = 0; q < 6; ++q) {  // (A dy) A^T (over columns)
+                    __m512 r[6];
+                    winograd_a6(e[q], r);
+                    float* o = mt + k0 + q * 6 * stride_xi;
+                    for (int s = 0; s < 6; ++s) _mm512_storeu_ps(o + s * stride_xi, r[s]);
+                }
+            }
+        }
+}
+
 //! Per-thread work buffers of winograd_conv, grown to a geometry, never shrunk. `padded` holds
 //! zeros outside the image's pixels: zeroed whenever it is (re)sized or the geometry changes.
 struct winograd_buffers {
@@ -359,54 +560,83 @@ struct winograd_buffers {
 
 //! b.v = the pixel-major input transform of x[C x H x W]: x transposed to pixels x channels,
 //! copied into the interior of the zero-bordered b.padded, transformed.
-inline void transform_input_pixel_major(const float* x, const winograd_geometry& g, winograd_buffers& b) {
+inline void transform_input_pixel_major(const float* x, const winograd_geometry& g, winograd_buffers& b, float* v) {
     const index_t P = g.H * g.W, C = g.C;
     transpose(x, C, P, P, b.pixels.data(), C);  // pixels[p][c]
     for (index_t h = 0; h < g.H; ++h)
         std::memcpy(b.padded.data() + ((h + 1) * g.Wp + 1) * C, b.pixels.data() + h * g.W * C,
                     std::size_t(g.W * C) * sizeof(float));
-    winograd_input(b.padded.data(), g, b.v.data());
+    if (g.m == 4)
+        winograd_input_f4(b.padded.data(), g, v);
+    else
+        winograd_input(b.padded.data(), g, v);
+}
+
+//! The pixel-major path of winograd_conv for `count` <= g.nb images at once: image i's planes at
+//! x + i * xs, its result at y + i * ys. The tiles of the images are stacked in the rows of each
+//! GEMM; every row is computed alone (each image's bits do not depend on the others).
+inline void winograd_conv_images(const float* x, index_t xs, index_t count, const float* u, const winograd_geometry& g,
+                                 winograd_buffers& b, float* y, index_t ys) {
+    const index_t P = g.H * g.W, C = g.C, K = g.K, rows = count * g.T;
+    if (g.planar || count < 1 || count > g.nb) throw std::logic_error("winograd_conv_images: pixel-major, 1..nb images");
+    for (index_t i = 0; i < count; ++i) transform_input_pixel_major(x + i * xs, g, b, b.v.data() + i * g.T * C);
+    for (index_t xi = 0; xi < g.points(); ++xi)
+        if (C == 16)
+            winograd_gemm16(rows, K, b.v.data() + xi * g.in_stride(), u + xi * C * K, b.m.data() + xi * g.out_stride());
+        else
+            gemm_avx512_op(rows, K, C, a_strided{b.v.data() + xi * g.in_stride(), C, 1}, b_strided{u + xi * C * K, K},
+                           false, b.m.data() + xi * g.out_stride(), K);
+    for (index_t i = 0; i < count; ++i) {
+        if (g.m == 4)
+            winograd_output_f4(b.m.data() + i * g.T * K, g, b.yt.data());
+        else
+            winograd_output(b.m.data() + i * g.T * K, g, b.yt.data());
+        transpose(b.yt.data(), P, K, K, y + i * ys, P);  // y[k][p]
+    }
 }
 
 //! y[K x H x W] = the same/stride-1 3x3 convolution (cross-correlation, zero padding 1) of the C
-//! planes x[C x H x W] with the weights whose transform is u (winograd_weights), one image:
-//! x to pixel-major (transpose), into the zero-bordered copy, the input transform, 16 GEMMs
-//! [T x C] * [C x K] (the AVX-512 kernel), the output transform, back to planes. Each image's
-//! result depends only on that image (any thread, any batch). Only when winograd_eligible();
-//! `b` prepared for g.
+//! planes x[C x H x W] with the weights whose transform is u (winograd_weights, or
+//! winograd_weights_f4 when g.m == 4), one image: planar geometries transform straight from the
+//! planes; pixel-major ones transpose x to pixels x channels, copy it into the zero-bordered
+//! buffer, transform, run g.points() GEMMs [T x C] * [C x K] (the AVX-512 kernel), transform
+//! back and transpose to planes. Each image's result depends only on that image (any thread, any
+//! batch). Only when winograd_eligible(); `b` prepared for g.
 inline void winograd_conv(const float* x, const float* u, const winograd_geometry& g, winograd_buffers& b, float* y) {
-    const index_t P = g.H * g.W, C = g.C, K = g.K;
-    if (g.planar) {
-        winograd_input_planar(x, g, b.v.data());
-        for (index_t xi = 0; xi < 16; ++xi)
-            gemm_avx512_op(K, g.T, C, a_strided{u + xi * K * C, C, 1}, b_strided{b.v.data() + xi * g.in_stride(), g.ld()},
-                           false, b.m.data() + xi * g.out_stride(), g.ld());
-        winograd_output_planar(b.m.data(), g, y);
-        return;
-    }
-    transform_input_pixel_major(x, g, b);
+    if (!g.planar) return winograd_conv_images(x, 0, 1, u, g, b, y, 0);
+    winograd_input_planar(x, g, b.v.data());
     for (index_t xi = 0; xi < 16; ++xi)
-        if (C == 16)
-            winograd_gemm16(g.T, K, b.v.data() + xi * g.in_stride(), u + xi * C * K, b.m.data() + xi * g.out_stride());
-        else
-            gemm_avx512_op(g.T, K, C, a_strided{b.v.data() + xi * g.in_stride(), C, 1}, b_strided{u + xi * C * K, K},
-                       false, b.m.data() + xi * g.out_stride(), K);
-    winograd_output(b.m.data(), g, b.yt.data());
-    transpose(b.yt.data(), P, K, K, y, P);  // y[k][p]
+        gemm_avx512_op(g.K, g.T, g.C, a_strided{u + xi * g.K * g.C, g.C, 1},
+                       b_strided{b.v.data() + xi * g.in_stride(), g.ld()}, false, b.m.data() + xi * g.out_stride(), g.ld());
+    winograd_output_planar(b.m.data(), g, y);
 }
-//! du[xi][c][k] += sum over the tiles t of v[xi][t][c] * dm[xi][t][k] for one image: the weight
-//! gradient in the Winograd domain (dL/dU of M = U . V), from the image's input x[C x H x W] and
-//! output gradient dy[K x H x W]. Pixel-major geometry only (`g.planar` false). The caller sums
-//! du over images (and threads, in a fixed order) and maps it back once: winograd_weight_grad_finish.
+//! du[xi][c][k] += sum over the tiles t of v[xi][t][c] * dm[xi][t][k]: the weight gradient in the
+//! Winograd domain (dL/dU of M = U . V) of `count` <= g.nb images, image i's input x + i * xs
+//! [C x H x W] and output gradient dy + i * dys [K x H x W]; the tiles of the images are stacked in
+//! the rows of one GEMM per point (summed in row order). Pixel-major geometry only (`g.planar`
+//! false). The caller sums du over images (and threads, in a fixed order) and maps it back once:
+//! winograd_weight_grad_finish (F(2x2, 3x3)) or winograd_weight_grad_finish_f4.
+inline void winograd_weight_grad_images(const float* x, index_t xs, const float* dy, index_t dys, index_t count,
+                                        const winograd_geometry& g, winograd_buffers& b, float* du) {
+    if (g.planar || count < 1 || count > g.nb)
+        throw std::logic_error("winograd_weight_grad_images: pixel-major geometry, 1..nb images");
+    const index_t P = g.H * g.W, C = g.C, K = g.K;
+    for (index_t i = 0; i < count; ++i) {
+        transform_input_pixel_major(x + i * xs, g, b, b.v.data() + i * g.T * C);
+        transpose(dy + i * dys, K, P, P, b.yt.data(), K);  // yt[p][k]
+        if (g.m == 4)
+            winograd_output_grad_f4(b.yt.data(), g, b.m.data() + i * g.T * K);
+        else
+            winograd_output_grad(b.yt.data(), g, b.m.data() + i * g.T * K);
+    }
+    for (index_t xi = 0; xi < g.points(); ++xi)
+        gemm_avx512_op(C, K, count * g.T, a_strided{b.v.data() + xi * g.in_stride(), 1, C},
+                       b_strided{b.m.data() + xi * g.out_stride(), K}, true, du + xi * C * K, K);
+}
+//! winograd_weight_grad_images for one image.
 inline void winograd_weight_grad(const float* x, const float* dy, const winograd_geometry& g, winograd_buffers& b,
                                  float* du) {
-    const index_t P = g.H * g.W, C = g.C, K = g.K;
-    transform_input_pixel_major(x, g, b);
-    transpose(dy, K, P, P, b.yt.data(), K);  // yt[p][k]
-    winograd_output_grad(b.yt.data(), g, b.m.data());
-    for (index_t xi = 0; xi < 16; ++xi)
-        gemm_avx512_op(C, K, g.T, a_strided{b.v.data() + xi * g.in_stride(), 1, C},
-                       b_strided{b.m.data() + xi * g.out_stride(), K}, true, du + xi * C * K, K);
+    winograd_weight_grad_images(x, 0, dy, 0, 1, g, b, du);
 }
 #else
 struct winograd_buffers {
@@ -415,8 +645,16 @@ struct winograd_buffers {
 inline void winograd_conv(const float*, const float*, const winograd_geometry&, winograd_buffers&, float*) {
     throw std::logic_error("winograd_conv: no AVX-512 kernel in this build");
 }
+inline void winograd_conv_images(const float*, index_t, index_t, const float*, const winograd_geometry&,
+                                 winograd_buffers&, float*, index_t) {
+    throw std::logic_error("winograd_conv_images: no AVX-512 kernel in this build");
+}
 inline void winograd_weight_grad(const float*, const float*, const winograd_geometry&, winograd_buffers&, float*) {
     throw std::logic_error("winograd_weight_grad: no AVX-512 kernel in this build");
+}
+inline void winograd_weight_grad_images(const float*, index_t, const float*, index_t, index_t, const winograd_geometry&,
+                                        winograd_buffers&, float*) {
+    throw std::logic_error("winograd_weight_grad_images: no AVX-512 kernel in this build");
 }
 #endif
 
@@ -438,6 +676,34 @@ inline void winograd_weight_grad_finish(const float* du, index_t K, index_t C, f
                 o[a * 3 + 0] += float(t[a][0] + 0.5 * (t[a][1] + t[a][2]));
                 o[a * 3 + 1] += float(0.5 * (t[a][1] - t[a][2]));
                 o[a * 3 + 2] += float(0.5 * (t[a][1] + t[a][2]) + t[a][3]);
+            }
+        }
+}
+
+//! dw[k][c][3 x 3] += G^T du G for the summed F(4x4, 3x3) Winograd-domain gradient du[xi][c][k]
+//! (xi = 6 r + s; the adjoint of winograd_weights_f4's U = G w G^T), in double, rounded once.
+//! G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1].
+inline void winograd_weight_grad_finish_f4(const float* du, index_t K, index_t C, float* dw) {
+    auto gt = [](double m0, double m1, double m2, double m3, double m4, double m5, double* o) {
+        o[0] = m0 / 4.0 - (m1 + m2) / 6.0 + (m3 + m4) / 24.0;
+        o[1] = (m2 - m1) / 6.0 + (m3 - m4) / 12.0;
+        o[2] = (m3 + m4 - m1 - m2) / 6.0 + m5;
+    };
+    for (index_t k = 0; k < K; ++k)
+        for (index_t c = 0; c < C; ++c) {
+            double m[6][6];
+            for (int xi = 0; xi < 36; ++xi) m[xi / 6][xi % 6] = du[(xi * C + c) * K + k];
+            double t[3][6];  // G^T m (over rows)
+            for (int s = 0; s < 6; ++s) {
+                double o[3];
+                gt(m[0][s], m[1][s], m[2][s], m[3][s], m[4][s], m[5][s], o);
+                for (int a = 0; a < 3; ++a) t[a][s] = o[a];
+            }
+            float* out = dw + (k * C + c) * 9;
+            for (int a = 0; a < 3; ++a) {  // (G^T m) G (over columns)
+                double o[3];
+                gt(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], t[a][5], o);
+                for (int b2 = 0; b2 < 3; ++b2) out[a * 3 + b2] += float(o[b2]);
             }
         }
 }
