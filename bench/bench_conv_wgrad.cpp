@@ -4,7 +4,8 @@
 // (nn::detail::weight_grad_t: dY transposed, then Wt += col * dY^T), on the CIFAR ResNet / small
 // ResNet 3x3 shapes; and the shifted-window forward / weight gradient (nn/conv_shifted.hpp) against
 // im2col + GEMM; the Winograd F(2x2, 3x3) forward (nn/conv_winograd.hpp) in its two layouts against
-// the shifted forward, whole conv2d layers (forward, input gradient) per algorithm, and the
+// the shifted forward, whole conv2d layers (forward, input and weight gradients) per algorithm
+// (direct, winograd: F(4x4, 3x3) on pixel-major planes, winograd_2x2: F(2x2, 3x3) only), and the
 // stride-2 layers (3x3 and 1x1 projections: im2col / col2im rows + GEMM).
 // Bytes: the col and dY each image reads (the forward: x and y). One thread, batches of 32 images.
 // Run: bench_conv_wgrad --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
@@ -173,8 +174,7 @@ void layer(benchmark::State& st, nn::conv_algorithm a, layer_pass pass) {
     nn::set_num_threads(1);
     const index_t C = st.range(0), H = st.range(1), N = 32;
     nn::conv2d conv(nn::conv2d_options{C, C, 3, 1, 1, 1, 1, false, a});
-    if (a == nn::conv_algorithm::winograd &&
-        !d::winograd_eligible(conv.window(), C, C, H, H, H, H)) {
+    if (a != nn::conv_algorithm::direct && !d::winograd_eligible(conv.window(), C, C, H, H, H, H)) {
         st.SkipWithError("no AVX-512 kernel on this CPU / in this build");
         return;
     }
@@ -234,10 +234,13 @@ BENCHMARK_CAPTURE(forward_winograd, pixel_major, false)->Apply(shapes);
 BENCHMARK_CAPTURE(forward_winograd, planar, true)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, forward_direct, nn::conv_algorithm::direct, layer_pass::forward)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, forward_winograd, nn::conv_algorithm::winograd, layer_pass::forward)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, forward_winograd_2x2, nn::conv_algorithm::winograd_2x2, layer_pass::forward)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, input_grad_direct, nn::conv_algorithm::direct, layer_pass::input_grad)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, input_grad_winograd, nn::conv_algorithm::winograd, layer_pass::input_grad)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, input_grad_winograd_2x2, nn::conv_algorithm::winograd_2x2, layer_pass::input_grad)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, weight_grad_direct, nn::conv_algorithm::direct, layer_pass::weight_grad)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, weight_grad_winograd, nn::conv_algorithm::winograd, layer_pass::weight_grad)->Apply(shapes);
+BENCHMARK_CAPTURE(layer, weight_grad_winograd_2x2, nn::conv_algorithm::winograd_2x2, layer_pass::weight_grad)->Apply(shapes);
 BENCHMARK_CAPTURE(layer_stride2, forward_3x3, 3, layer_pass::forward)->Apply(shapes_stride2);
 BENCHMARK_CAPTURE(layer_stride2, input_grad_3x3, 3, layer_pass::input_grad)->Apply(shapes_stride2);
 BENCHMARK_CAPTURE(layer_stride2, weight_grad_3x3, 3, layer_pass::weight_grad)->Apply(shapes_stride2);

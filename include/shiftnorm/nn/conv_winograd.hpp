@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "shiftnorm/config.hpp"
 #include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/shape.hpp"
 #include "shiftnorm/nn/gemm.hpp"
@@ -132,55 +133,60 @@ SHIFTNORM_OMP(omp for schedule(static))
     }
 }
 
+//! F(4x4, 3x3)'s G applied over K columns: for each k, the six entries of G (p, q, r)^T, p / 4,
+//! -(p + q + r) / 6, -(p - q + r) / 6, p / 24 + q / 12 + r / 6, p / 24 - q / 12 + r / 6, r
+//! (products with the double reciprocals: within an ulp of double of the quotients, far below the
+//! float rounding that follows). Rows o0..o5 never alias the inputs (vectorized over k).
+inline void winograd_g6(index_t K, const double* SHIFTNORM_RESTRICT p, const double* SHIFTNORM_RESTRICT q,
+                        const double* SHIFTNORM_RESTRICT r, double* SHIFTNORM_RESTRICT o0, double* SHIFTNORM_RESTRICT o1,
+                        double* SHIFTNORM_RESTRICT o2, double* SHIFTNORM_RESTRICT o3, double* SHIFTNORM_RESTRICT o4,
+                        double* SHIFTNORM_RESTRICT o5) {
+    constexpr double i6 = 1.0 / 6.0, i12 = 1.0 / 12.0, i24 = 1.0 / 24.0;
+    for (index_t k = 0; k < K; ++k) {
+        const double pr = p[k] + r[k], a = p[k] * i24 + r[k] * i6, b = q[k] * i12;
+        o0[k] = p[k] * 0.25;
+        o1[k] = -(pr + q[k]) * i6;
+        o2[k] = -(pr - q[k]) * i6;
+        o3[k] = a + b;
+        o4[k] = a - b;
+        o5[k] = r[k];
+    }
+}
+
 //! F(4x4, 3x3): u[xi][c][k] (xi = 6 r + s, the 36 points of the transformed 6x6 tile; pixel-major
 //! layout only) = (G w[k][c] G^T)[r][s], G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
 //! 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] (Lavin & Gray's points 0, 1, -1, 2, -2). In double,
-//! rounded once; the same loop structure as winograd_weights (rows of u written contiguously).
+//! rounded once. Per input channel c: the 9 taps of every k gathered, G over the rows and over the
+//! columns in loops over k (winograd_g6), each of the 36 rows of u written contiguously (as
+//! winograd_weights). OpenMP over c.
 inline void winograd_weights_f4(const float* w, index_t K, index_t C, float* u) {
-    // per input channel c: the 9 taps of every k gathered, then G over the rows and over the
-    // columns in loops over k that the compiler vectorizes, each of the 36 rows of u written
-    // contiguously (as winograd_weights). OpenMP over c.
 SHIFTNORM_OMP(omp parallel if (K * C >= 1024))
     {
-        thread_local std::vector<double> buf;  // 9 taps, then the 18 values of G g (6 x 3), per k
-        if (buf.size() < std::size_t(27 * K)) buf.resize(std::size_t(27 * K));
+        // 9 taps, the 18 values of G g (6 x 3), the 36 of G g G^T (6 x 6), per k
+        thread_local std::vector<double> buf;
+        if (buf.size() < std::size_t(63 * K)) buf.resize(std::size_t(63 * K));
 SHIFTNORM_OMP(omp for schedule(static))
         for (index_t c = 0; c < C; ++c) {
             double* tap = buf.data();
-            double* gg = buf.data() + 9 * K;
+            double* gg = tap + 9 * K;
+            double* out = gg + 18 * K;
             for (index_t k = 0; k < K; ++k) {
                 const float* t = w + (k * C + c) * 9;
                 for (int j = 0; j < 9; ++j) tap[j * K + k] = t[j];
             }
-            // G applied to p, q, r: p / 4, -(p + q + r) / 6, -(p - q + r) / 6, p / 24 + q / 12 + r / 6,
-            // p / 24 - q / 12 + r / 6, r (products with the double reciprocals: within an ulp of
-            // double of the quotients, far below the float rounding that follows)
-            auto g6 = [K](const double* p, const double* q, const double* r, double* const* o) {
-                constexpr double i6 = 1.0 / 6.0, i12 = 1.0 / 12.0, i24 = 1.0 / 24.0;
-                for (index_t k = 0; k < K; ++k) {
-                    const double pr = p[k] + r[k], a = p[k] * i24 + r[k] * i6, b = q[k] * i12;
-                    o[0][k] = p[k] * 0.25;
-                    o[1][k] = -(pr + q[k]) * i6;
-                    o[2][k] = -(pr - q[k]) * i6;
-                    o[3][k] = a + b;
-                    o[4][k] = a - b;
-                    o[5][k] = r[k];
-                }
-            };
-            for (int j = 0; j < 3; ++j) {  // G g (over rows): column j of the taps -> gg[r][j]
-                double* o[6];
-                for (int r = 0; r < 6; ++r) o[r] = gg + (r * 3 + j) * K;
-                g6(tap + j * K, tap + (3 + j) * K, tap + (6 + j) * K, o);
+            for (int j = 0; j < 3; ++j)  // G g (over rows): column j of the taps -> gg[r][j]
+                winograd_g6(K, tap + j * K, tap + (3 + j) * K, tap + (6 + j) * K, gg + (0 * 3 + j) * K,
+                            gg + (1 * 3 + j) * K, gg + (2 * 3 + j) * K, gg + (3 * 3 + j) * K, gg + (4 * 3 + j) * K,
+                            gg + (5 * 3 + j) * K);
+            for (int r = 0; r < 6; ++r) {  // (G g) G^T (over columns): row r of gg -> out[6 r + s]
+                double* o = out + r * 6 * K;
+                winograd_g6(K, gg + (r * 3 + 0) * K, gg + (r * 3 + 1) * K, gg + (r * 3 + 2) * K, o, o + K, o + 2 * K,
+                            o + 3 * K, o + 4 * K, o + 5 * K);
             }
-            double* row = tap;  // the taps are no longer needed: 6 rows of K doubles
-            for (int r = 0; r < 6; ++r) {  // (G g) G^T (over columns): row r of gg -> u[6 r + s]
-                double* o[6];
-                for (int q = 0; q < 6; ++q) o[q] = row + q * K;
-                g6(gg + (r * 3 + 0) * K, gg + (r * 3 + 1) * K, gg + (r * 3 + 2) * K, o);
-                for (int q = 0; q < 6; ++q) {
-                    float* dst = u + ((r * 6 + q) * C + c) * K;
-                    for (index_t k = 0; k < K; ++k) dst[k] = float(row[q * K + k]);
-                }
+            for (int xi = 0; xi < 36; ++xi) {
+                float* dst = u + (xi * C + c) * K;
+                const double* src = out + xi * K;
+                for (index_t k = 0; k < K; ++k) dst[k] = float(src[k]);
             }
         }
     }
@@ -680,32 +686,49 @@ inline void winograd_weight_grad_finish(const float* du, index_t K, index_t C, f
         }
 }
 
+//! G^T of F(4x4, 3x3) applied over K columns: for six rows m0..m5, o0 = m0 / 4 - (m1 + m2) / 6 +
+//! (m3 + m4) / 24, o1 = (m2 - m1) / 6 + (m3 - m4) / 12, o2 = (m3 + m4 - m1 - m2) / 6 + m5 (products
+//! with the double reciprocals). Vectorized over k.
+inline void winograd_gt6(index_t K, const double* SHIFTNORM_RESTRICT m0, const double* SHIFTNORM_RESTRICT m1,
+                         const double* SHIFTNORM_RESTRICT m2, const double* SHIFTNORM_RESTRICT m3,
+                         const double* SHIFTNORM_RESTRICT m4, const double* SHIFTNORM_RESTRICT m5,
+                         double* SHIFTNORM_RESTRICT o0, double* SHIFTNORM_RESTRICT o1, double* SHIFTNORM_RESTRICT o2) {
+    constexpr double i6 = 1.0 / 6.0, i12 = 1.0 / 12.0, i24 = 1.0 / 24.0;
+    for (index_t k = 0; k < K; ++k) {
+        const double s12 = m1[k] + m2[k], s34 = m3[k] + m4[k];
+        o0[k] = m0[k] * 0.25 - s12 * i6 + s34 * i24;
+        o1[k] = (m2[k] - m1[k]) * i6 + (m3[k] - m4[k]) * i12;
+        o2[k] = (s34 - s12) * i6 + m5[k];
+    }
+}
+
 //! dw[k][c][3 x 3] += G^T du G for the summed F(4x4, 3x3) Winograd-domain gradient du[xi][c][k]
 //! (xi = 6 r + s; the adjoint of winograd_weights_f4's U = G w G^T), in double, rounded once.
-//! G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1].
+//! G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1]. Per input
+//! channel c, vectorized over k (winograd_gt6).
 inline void winograd_weight_grad_finish_f4(const float* du, index_t K, index_t C, float* dw) {
-    auto gt = [](double m0, double m1, double m2, double m3, double m4, double m5, double* o) {
-        o[0] = m0 / 4.0 - (m1 + m2) / 6.0 + (m3 + m4) / 24.0;
-        o[1] = (m2 - m1) / 6.0 + (m3 - m4) / 12.0;
-        o[2] = (m3 + m4 - m1 - m2) / 6.0 + m5;
-    };
-    for (index_t k = 0; k < K; ++k)
-        for (index_t c = 0; c < C; ++c) {
-            double m[6][6];
-            for (int xi = 0; xi < 36; ++xi) m[xi / 6][xi % 6] = du[(xi * C + c) * K + k];
-            double t[3][6];  // G^T m (over rows)
-            for (int s = 0; s < 6; ++s) {
-                double o[3];
-                gt(m[0][s], m[1][s], m[2][s], m[3][s], m[4][s], m[5][s], o);
-                for (int a = 0; a < 3; ++a) t[a][s] = o[a];
-            }
-            float* out = dw + (k * C + c) * 9;
-            for (int a = 0; a < 3; ++a) {  // (G^T m) G (over columns)
-                double o[3];
-                gt(t[a][0], t[a][1], t[a][2], t[a][3], t[a][4], t[a][5], o);
-                for (int b2 = 0; b2 < 3; ++b2) out[a * 3 + b2] += float(o[b2]);
-            }
+    std::vector<double> buf(std::size_t(36 + 18 + 9) * std::size_t(K));
+    double* m = buf.data();         // [36][K]
+    double* t = m + 36 * K;         // G^T m over rows: [3][6][K]
+    double* o = t + 18 * K;         // [3][3][K]
+    for (index_t c = 0; c < C; ++c) {
+        for (index_t xi = 0; xi < 36; ++xi) {
+            const float* src = du + (xi * C + c) * K;
+            for (index_t k = 0; k < K; ++k) m[xi * K + k] = src[k];
         }
+        for (int sc = 0; sc < 6; ++sc)  // column sc: rows r of m[6 r + sc] -> t[a][sc]
+            winograd_gt6(K, m + (0 * 6 + sc) * K, m + (1 * 6 + sc) * K, m + (2 * 6 + sc) * K, m + (3 * 6 + sc) * K,
+                         m + (4 * 6 + sc) * K, m + (5 * 6 + sc) * K, t + (0 * 6 + sc) * K, t + (1 * 6 + sc) * K,
+                         t + (2 * 6 + sc) * K);
+        for (int a = 0; a < 3; ++a)  // (G^T m) G over columns: row a of t -> o[a][b]
+            winograd_gt6(K, t + (a * 6 + 0) * K, t + (a * 6 + 1) * K, t + (a * 6 + 2) * K, t + (a * 6 + 3) * K,
+                         t + (a * 6 + 4) * K, t + (a * 6 + 5) * K, o + (a * 3 + 0) * K, o + (a * 3 + 1) * K,
+                         o + (a * 3 + 2) * K);
+        for (index_t k = 0; k < K; ++k) {
+            float* out = dw + (k * C + c) * 9;
+            for (int j = 0; j < 9; ++j) out[j] += float(o[j * K + k]);
+        }
+    }
 }
 
 }  // namespace shiftnorm::nn::detail
