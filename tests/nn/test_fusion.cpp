@@ -230,3 +230,31 @@ TEST_CASE("a residual folds a ReLU, its add goes into the body; an observed batc
     CHECK(seen == 4);  // three chunks of one image, the batch norm ran on each
     CHECK(same_bits(y, plain));
 }
+
+TEST_CASE("nn::infer keeps a convolution's Winograd weight transform only while it runs", "[nn][fusion][winograd]") {
+    // 16 and 32 channels on 8x8 planes: F(4x4, 3x3) where the AVX-512 kernel runs, direct elsewhere
+    nn::sequential net;
+    net.add("conv1", make_conv(nn::conv2d_options{16, 32, 3, 1, 1}, 51)).add("bn1", make_bn(32, 52)).add("", nn::relu());
+    net.add("conv2", make_conv(nn::conv2d_options{32, 32, 3, 1, 1}, 53));
+    const auto x = test::random_tensor({9, 16, 8, 8}, 54);
+    const tensor<float> plain = net.forward(x, nn::mode::eval);
+    tensor<float> y;
+    nn::infer(net, x, nn::mode::eval, y, 2);  // 5 chunks: the transform of the first is reused
+    CHECK(same_bits(y, plain));
+    // new weights between two calls: the next call transforms them again
+    auto& conv2 = *nn::find_all<nn::conv2d>(net)[1];
+    for (auto& w : conv2.weight) w *= -0.5f;
+    const tensor<float> plain2 = net.forward(x, nn::mode::eval);
+    CHECK_FALSE(same_bits(plain2, plain));
+    nn::infer(net, x, nn::mode::eval, y, 2);
+    CHECK(same_bits(y, plain2));
+    // fusion switched on by hand promises nothing about the weights: a change is seen
+    net.set_inference_fusion(true);
+    const tensor<float> fused = net.forward(x, nn::mode::eval);
+    for (auto& w : conv2.weight) w *= 2.0f;
+    const tensor<float> fused2 = net.forward(x, nn::mode::eval);
+    net.set_inference_fusion(false);
+    CHECK(same_bits(fused, plain2));
+    CHECK(same_bits(fused2, net.forward(x, nn::mode::eval)));
+    CHECK_FALSE(same_bits(fused2, fused));
+}

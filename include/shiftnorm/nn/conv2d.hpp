@@ -112,7 +112,18 @@ public:
 
     const conv2d_options& options() const { return opt_; }
     //! Picks the algorithm of the following calls (conv_algorithm; the weights are unchanged).
-    void set_algorithm(conv_algorithm a) { opt_.algorithm = a; }
+    void set_algorithm(conv_algorithm a) {
+        opt_.algorithm = a;
+        wu_kept_ = false;
+    }
+
+    //! While the weights are promised constant (module::set_constant_weights: nn::infer around
+    //! its chunks) the forward's Winograd weight transform is kept from one call to the next;
+    //! switching the promise on or off drops it.
+    void set_constant_weights(bool on) override {
+        constant_weights_ = on;
+        wu_kept_ = false;
+    }
     const window2d& window() const { return geo_; }
 
     shape4 output_shape(const shape4& s) const override {
@@ -157,7 +168,11 @@ public:
         if (shifted) zero_once(pads_, pads_zeroed_);
         if (wino) {
             wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(is.h, is.w));
-            transform_weights(weight.data(), Og, Cg, wg_, wu_);
+            // kept while the weights are promised constant (the chunks of one nn::infer call)
+            if (!(wu_kept_ && wu_m_ == wg_.m && wu_planar_ == wg_.planar && wu_c_ == Cg && wu_o_ == Og)) {
+                transform_weights(weight.data(), Og, Cg, wg_, wu_);
+                wu_kept_ = constant_weights_, wu_m_ = wg_.m, wu_planar_ = wg_.planar, wu_c_ = Cg, wu_o_ = Og;
+            }
         }
         const float* x = src.data();
         float* y = dst_.data();
@@ -491,6 +506,10 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(std::max(T, 1)))
     // input gradient (kept apart: their channel counts differ)
     nn::detail::winograd_geometry wg_, wgd_;
     std::vector<float> wu_, wud_;
+    // wu_ kept while the weights are promised constant: for this tile, layout and channel counts
+    bool constant_weights_ = false, wu_kept_ = false, wu_planar_ = false;
+    int wu_m_ = 0;
+    index_t wu_c_ = 0, wu_o_ = 0;
     std::vector<nn::detail::winograd_buffers> wbufs_, wbufs_d_;
     // Winograd weight gradient: its (pixel-major) geometry, buffers, per-thread partials
     nn::detail::winograd_geometry wgw_;

@@ -38,10 +38,17 @@ inline const tensor<float>& infer(module& net, const tensor<float>& src, mode m,
     const shape4 s = src.shape();
     if (chunk < 0) shiftnorm::detail::fail("nn::infer", "chunk", ">= 0", chunk);
     // inference fusion for the calls below (module::set_inference_fusion), off again on return
+    // and the promise that the weights stay as they are until it returns (module::set_constant_weights)
     struct fusion_scope {
         module& net;
-        explicit fusion_scope(module& n) : net(n) { net.set_inference_fusion(true); }
-        ~fusion_scope() { net.set_inference_fusion(false); }
+        explicit fusion_scope(module& n) : net(n) {
+            net.set_inference_fusion(true);
+            net.set_constant_weights(true);
+        }
+        ~fusion_scope() {
+            net.set_constant_weights(false);
+            net.set_inference_fusion(false);
+        }
     } fusion(net);
     if (chunk == 0 && s.n > 0) chunk = infer_chunk(s, detail::max_threads());
     if (!per_image_mode(m) || s.n <= chunk) {

@@ -147,6 +147,13 @@ public:
     virtual void set_inference_fusion(bool on) {
         for_each_child([on](module& c) { c.set_inference_fusion(on); });
     }
+    //! A promise that the parameters do not change while it is on (nn::infer turns it on around
+    //! its chunks): layers may then keep what they derive from their weights between forward
+    //! calls (conv2d its Winograd weight transform). Turning it on or off drops what was kept.
+    //! Applies to the whole subtree.
+    virtual void set_constant_weights(bool on) {
+        for_each_child([on](module& c) { c.set_constant_weights(on); });
+    }
     //! When forward in mode `m` is a per-channel map y = backend::normalize_value(x, k[c].mean,
     //! k[c].a, k[c].b) that may be folded into the layer before it: fills k (one entry per
     //! channel) and returns true. Default false (normalization layers: norm_modes::fold).
