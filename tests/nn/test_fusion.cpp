@@ -258,3 +258,69 @@ TEST_CASE("nn::infer keeps a convolution's Winograd weight transform only while 
     CHECK(same_bits(fused2, net.forward(x, nn::mode::eval)));
     CHECK_FALSE(same_bits(fused2, fused));
 }
+
+namespace {
+//! conv-bn-relu-conv-bn (+ identity shortcut) - relu, then conv-bn-relu: with `spacers`, an
+//! nn::identity before every ReLU, so that no layer runs the ReLU after it (the unfused walk).
+nn::sequential train_net(bool spacers) {
+    auto relu_after = [spacers](nn::sequential& s) {
+        if (spacers) s.add("", nn::identity());
+        s.add("", nn::relu());
+    };
+    nn::sequential body;
+    body.add("conv1", make_conv(nn::conv2d_options{16, 16, 3, 1, 1}, 61)).add("bn1", make_bn(16, 62));
+    relu_after(body);
+    body.add("conv2", make_conv(nn::conv2d_options{16, 16, 3, 1, 1}, 63)).add("bn2", make_bn(16, 64));
+    nn::sequential net;
+    net.add("block", nn::residual(std::move(body)));
+    relu_after(net);
+    net.add("conv3", make_conv(nn::conv2d_options{16, 16, 3, 2, 1}, 65)).add("bn3", make_bn(16, 66));
+    relu_after(net);
+    return net;
+}
+}  // namespace
+
+TEST_CASE("training fusion: batch norm + ReLU and residual + ReLU give the bits of the layers one by one",
+          "[nn][fusion][train]") {
+    for (const float offset : {0.0f, 50.0f}) {
+        INFO("input offset " << offset);
+        nn::sequential fused = train_net(false), plain = train_net(true);
+        for (auto* bn : nn::find_all<bn_layer>(fused)) CHECK(bn->takes_train_relu());  // CPU schedule, no observer
+        auto x = test::random_tensor({4, 16, 12, 12}, 71, -1.0, 3.0);
+        for (index_t i = 0; i < x.numel(); ++i) x.data()[i] += offset;
+        for (int step = 0; step < 2; ++step) {  // twice: buffers reused, running statistics updated
+            const tensor<float>& yf = fused.forward(x, nn::mode::train);
+            const tensor<float>& yp = plain.forward(x, nn::mode::train);
+            REQUIRE(same_bits(yf, yp));
+            const auto dy = test::random_tensor(yf.shape(), 72 + unsigned(step));
+            const tensor<float>& df = fused.backward(dy);
+            const tensor<float>& dp = plain.backward(dy);
+            CHECK(same_bits(df, dp));
+        }
+        // every parameter, gradient and running buffer
+        const auto pf = fused.parameters(), pp = plain.parameters();
+        REQUIRE(pf.params.size() == pp.params.size());
+        for (std::size_t i = 0; i < pf.params.size(); ++i) {
+            INFO(pf.params[i].name);
+            const auto& a = pf.params[i];
+            const auto& b = pp.params[i];
+            REQUIRE(a.size == b.size);
+            CHECK(std::memcmp(a.value, b.value, std::size_t(a.size) * sizeof(float)) == 0);
+            if (a.grad) CHECK(std::memcmp(a.grad, b.grad, std::size_t(a.size) * sizeof(float)) == 0);
+        }
+    }
+    // an observed batch norm runs as a layer: its observer sees the layer's own output
+    nn::sequential net = train_net(false);
+    auto& bn3 = *nn::find_all<bn_layer>(net).back();
+    bool negative_seen = false;
+    bn3.observer = [&](const tensor<float>&, const tensor<float>& dst, nn::mode) {
+        for (index_t i = 0; i < dst.numel(); ++i) negative_seen = negative_seen || dst.data()[i] < 0.0f;
+    };
+    CHECK_FALSE(bn3.takes_train_relu());
+    net.forward(test::random_tensor({4, 16, 12, 12}, 73), nn::mode::train);
+    CHECK(negative_seen);
+    // other layers do not take a ReLU
+    nn::relu r;
+    CHECK_FALSE(r.takes_train_relu());
+    CHECK_THROWS_AS(r.forward_train_relu(test::random_tensor({1, 1, 2, 2}, 74)), state_error);
+}

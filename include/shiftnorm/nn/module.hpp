@@ -147,6 +147,16 @@ public:
     virtual void set_inference_fusion(bool on) {
         for_each_child([on](module& c) { c.set_inference_fusion(on); });
     }
+    //! Whether forward_train_relu runs this layer's mode::train forward with a ReLU after it
+    //! fused into its passes (a batch norm on a CPU schedule without an observer). Default false.
+    virtual bool takes_train_relu() const { return false; }
+    //! The mode::train forward followed by a ReLU (nn::relu's bits), for a container that then
+    //! skips that ReLU layer in forward and backward: this layer's next backward takes the ReLU's
+    //! output gradient. Only when takes_train_relu().
+    virtual const tensor<float>& forward_train_relu(const tensor<float>& src) {
+        (void)src;
+        throw state_error("module::forward_train_relu: this layer cannot run a ReLU after it (takes_train_relu)");
+    }
     //! A promise that the parameters do not change while it is on (nn::infer turns it on around
     //! its chunks): layers may then keep what they derive from their weights between forward
     //! calls (conv2d its Winograd weight transform). Turning it on or off drops what was kept.

@@ -145,13 +145,47 @@ public:
         traits::forward(impl, src, dst_, m);
         src_ = &src;
         mode_ = m;
+        relu_ = false;
         if (observer) observer(src, dst_, m);
+        return dst_;
+    }
+
+    //! Norm declares norm_modes::train_relu and no observer watches (it would see the ReLU's
+    //! output instead of the layer's).
+    bool takes_train_relu() const override {
+        if constexpr (traits::batch_like) {
+            if constexpr (Norm::modes.train_relu) return !observer;
+        }
+        return false;
+    }
+    //! mode::train forward with the ReLU after it fused (Norm::forward_training_relu); the next
+    //! backward takes the ReLU's output gradient (Norm::backward_relu). Same bits as the two.
+    const tensor<float>& forward_train_relu(const tensor<float>& src) override {
+        if (!takes_train_relu()) return module::forward_train_relu(src);
+        if constexpr (traits::batch_like) {
+            if constexpr (Norm::modes.train_relu) {
+                output_shape(src.shape());
+                nn::detail::ensure_shape(dst_, src.shape());
+                impl.forward_training_relu(src.view(), dst_.view());
+                src_ = &src;
+                mode_ = mode::train;
+                relu_ = true;
+            }
+        }
         return dst_;
     }
 
     const tensor<float>& backward(const tensor<float>& diff_dst) override {
         nn::detail::check_forwarded("norm_layer::backward", src_);
         nn::detail::ensure_shape(diff_src_, src_->shape());
+        if constexpr (traits::batch_like) {
+            if constexpr (Norm::modes.train_relu) {
+                if (relu_) {
+                    impl.backward_relu(src_->view(), std::as_const(dst_).view(), diff_dst.view(), diff_src_.view());
+                    return diff_src_;
+                }
+            }
+        }
         traits::backward(impl, *src_, diff_dst, diff_src_, mode_);
         return diff_src_;
     }
@@ -183,6 +217,7 @@ private:
     index_t channels_;
     const tensor<float>* src_ = nullptr;
     mode mode_ = mode::eval;
+    bool relu_ = false;  //!< the last forward was forward_train_relu
     tensor<float> dst_, diff_src_;
 };
 

@@ -131,7 +131,18 @@ public:
     //! inference fusion on and a sequential body, the shortcut runs first and the add and ReLU go
     //! into the body's last layer (sequential::forward_tail: a convolution's epilogue), whose
     //! output is then returned. Same bits either way.
+    //! In training, the ReLU after the add in the add's pass (add_relu_arrays), that ReLU layer
+    //! skipped by the container; backward then masks the ReLU's output gradient by dst > 0
+    //! itself. Same bits as the add and nn::relu one by one.
+    bool takes_train_relu() const override { return true; }
+    const tensor<float>& forward_train_relu(const tensor<float>& src) override {
+        const tensor<float>& out = forward_epilogue(src, mode::train, epilogue{nullptr, 0, true});
+        relu_ = true;
+        return out;
+    }
+
     const tensor<float>& forward_epilogue(const tensor<float>& src, mode m, const epilogue& e) override {
+        relu_ = false;
         if (e.coef || e.add) throw state_error("residual::forward_epilogue: a residual folds only a ReLU");
         if (auto* seq = dynamic_cast<sequential*>(body_.get()); seq && e.relu && m == mode::eval) {
             const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
@@ -151,8 +162,10 @@ public:
         return sum(a, b, e.relu);
     }
 
-    const tensor<float>& backward(const tensor<float>& diff_dst) override {
-        nn::detail::check_diff_dst("residual::backward", dst_.shape(), diff_dst);
+    const tensor<float>& backward(const tensor<float>& diff_relu) override {
+        nn::detail::check_diff_dst("residual::backward", dst_.shape(), diff_relu);
+        // after forward_train_relu: the fused ReLU's backward first (nn::relu's, value for value)
+        const tensor<float>& diff_dst = relu_ ? mask_relu(diff_relu) : diff_relu;
         const tensor<float>& da = body_->backward(diff_dst);
         if (!input_grad_) {
             if (shortcut_) shortcut_->backward(diff_dst);
@@ -185,6 +198,18 @@ public:
     }
 
 private:
+    //! masked_ = dst > 0 ? d : 0 (the ReLU's backward on its output dst).
+    const tensor<float>& mask_relu(const tensor<float>& d) {
+        nn::detail::ensure_shape(masked_, d.shape());
+        const float* y = dst_.data();
+        const float* g = d.data();
+        float* o = masked_.data();
+        const index_t n = d.numel();
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
+        for (index_t i = 0; i < n; ++i) o[i] = y[i] > 0.0f ? g[i] : 0.0f;
+        return masked_;
+    }
+
     //! dst = a + b, or relu(a + b), in one pass.
     const tensor<float>& sum(const tensor<float>& a, const tensor<float>& b, bool relu) {
         nn::detail::ensure_shape(dst_, a.shape());
@@ -206,7 +231,8 @@ public:
 private:
     std::string shortcut_name_;
     shape4 src_shape_{};
-    tensor<float> dst_, diff_src_;
+    bool relu_ = false;  //!< the last forward was forward_train_relu
+    tensor<float> dst_, diff_src_, masked_;
 };
 
 }  // namespace shiftnorm::nn

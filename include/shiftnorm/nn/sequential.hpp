@@ -50,12 +50,28 @@ public:
         return s;
     }
 
+    //! mode::train: a child that takes a ReLU after it (module::takes_train_relu: batch norm on
+    //! a CPU schedule) runs the nn::relu that follows it inside its own passes, and that ReLU is
+    //! skipped in forward and backward (same bits, two passes fewer). Eval mode with inference
+    //! fusion: forward_fused. Other modes: the children one by one.
     const tensor<float>& forward(const tensor<float>& src, mode m) override {
         fused_ = false;
+        skipped_.assign(children_.size(), 0);
         if (children_.empty()) return src;
         if (fusion_ && m == mode::eval) return forward_fused(src, m);
         const tensor<float>* x = &src;
-        for (auto& c : children_) x = &c.second->forward(*x, m);
+        const std::size_t n = children_.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            module& c = *children_[i].second;
+            if (m == mode::train && i + 1 < n && dynamic_cast<const relu*>(children_[i + 1].second.get()) &&
+                c.takes_train_relu()) {
+                x = &c.forward_train_relu(*x);
+                skipped_[i + 1] = 1;
+                ++i;
+                continue;
+            }
+            x = &c.forward(*x, m);
+        }
         return *x;
     }
 
@@ -77,6 +93,7 @@ public:
     //! over it. begin == end returns the input.
     const tensor<float>& forward_range(const tensor<float>& src, mode m, std::size_t begin, std::size_t end) {
         check_range("sequential::forward_range", begin, end);
+        skipped_.assign(children_.size(), 0);
         const tensor<float>* x = &src;
         for (std::size_t i = begin; i < end; ++i) x = &children_[i].second->forward(*x, m);
         return *x;
@@ -100,7 +117,8 @@ public:
                               "keeps no state for backward; run net.forward without it before backward");
         if (children_.empty()) return diff_dst;
         const tensor<float>* d = &diff_dst;
-        for (auto it = children_.rbegin(); it != children_.rend(); ++it) d = &it->second->backward(*d);
+        for (std::size_t i = children_.size(); i-- > 0;)
+            if (i >= skipped_.size() || !skipped_[i]) d = &children_[i].second->backward(*d);  // a fused ReLU: its layer masks
         return *d;
     }
 
@@ -201,6 +219,7 @@ private:
     std::vector<std::pair<std::string, module_ptr>> children_;
     bool fusion_ = false;  //!< set_inference_fusion
     bool fused_ = false;   //!< the last forward folded layers (backward refused)
+    std::vector<char> skipped_;  //!< children the last training forward ran inside the one before
     std::vector<backend::channel_coef<float>> coef_;  //!< the folded layer's coefficients
 };
 

@@ -108,9 +108,11 @@ public:
     static constexpr norm_interface kind = norm_interface::batch_like;
     //! Foldable (norm_modes::fold) with statistics that do not come from the batch, on a CPU schedule
     //! (the reference backend normalizes in double).
+    //! Training with a fused ReLU (norm_modes::train_relu) on a CPU schedule too.
     static constexpr norm_modes modes{true, true, true,
                                       !Source::uses_batch_at_inference &&
-                                          std::is_base_of_v<backend::cpu::channel_kernels<Backend>, Backend>};
+                                          std::is_base_of_v<backend::cpu::channel_kernels<Backend>, Backend>,
+                                      std::is_base_of_v<backend::cpu::channel_kernels<Backend>, Backend>};
     static constexpr bool grouped = false;
     //! eps, the source's running momentum and, with reference_bn, seed 003's reference convention.
     void configure(const norm_config& cfg) {
@@ -139,6 +141,13 @@ public:
         source.running.observe(normalize_batch("batch_norm::forward_training", src, dst));
     }
 
+    //! forward_training followed by a ReLU in the same pass (norm_modes::train_relu): dst =
+    //! max(y, 0) with NaN kept, the bits of forward_training and an nn::relu after it.
+    void forward_training_relu(const tensor_view<const T>& src, const tensor_view<T>& dst) {
+        static_assert(modes.train_relu, "batch_norm::forward_training_relu: a CPU schedule only");
+        source.running.observe(normalize_batch("batch_norm::forward_training_relu", src, dst, true));
+    }
+
     //! Normalizes with this batch's mean and biased variance like forward_training, without
     //! touching the source's running buffers; `backward` is its gradient (through the
     //! statistics). Needs N*H*W >= 2 per channel.
@@ -147,19 +156,24 @@ public:
     }
 
 private:
-    std::vector<moments<double>> normalize_batch(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst) {
+    std::vector<moments<double>> normalize_batch(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst,
+                                                 bool relu = false) {
         detail::check_norm_io(where, src, dst, channels_);
         detail::check_reducible(where, src.shape().per_channel(), 2,
                                 "N*H*W per channel (the variance of one value is undefined)");
         std::vector<moments<double>> m;
         reserve_saved();
-        const bool ok = Backend::template forward<false, true>(
-            src, dst, true, m, [this](index_t c, const moments<double>& mc, const backend::extreme_hint&, backend::channel_coef<T>& k) {
-                if (!finite_or_allowed(mc)) return false;
-                save_batch(c, mc);
-                k = coef(c);
-                return true;
-            });
+        auto coefs = [this](index_t c, const moments<double>& mc, const backend::extreme_hint&, backend::channel_coef<T>& k) {
+            if (!finite_or_allowed(mc)) return false;
+            save_batch(c, mc);
+            k = coef(c);
+            return true;
+        };
+        bool ok = false;
+        if constexpr (modes.train_relu)
+            ok = Backend::template forward<false, true>(src, dst, true, m, coefs, relu);
+        else
+            ok = Backend::template forward<false, true>(src, dst, true, m, coefs);
         if (!ok)
             for (index_t c = 0; c < channels_; ++c) check_finite(where, m[c], c);  // throws for the first such channel
         saved_kind_ = saved::training;
@@ -224,6 +238,25 @@ public:
             const T mdy = T(sdy / count), mdyx = T(sdyx * saved_var_grad_[c]);
             return backend::backward_coef<T>{k, -k * mdyx, -k * mdy};
         });
+    }
+
+    //! The gradient of forward_training_relu: diff_dst is the ReLU's output gradient, dst that
+    //! call's output (the ReLU's output); the mask dst > 0 is applied inside both passes.
+    void backward_relu(const tensor_view<const T>& src, const tensor_view<const T>& dst,
+                       const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) {
+        static_assert(modes.train_relu, "batch_norm::backward_relu: a CPU schedule only");
+        check_backward("batch_norm::backward_relu", saved::training, src, diff_dst, diff_src);
+        if (dst.shape() != src.shape()) detail::fail<shape_error>("batch_norm::backward_relu", "dst", src.shape(), dst.shape());
+        const double count = double(src.shape().per_channel());
+        const std::vector<T> mean = saved_means();
+        Backend::backward(
+            src, diff_dst, diff_src, mean.data(), true,
+            [&](index_t c, double sdy, double sdyx) {
+                const T k = param_grads(c, sdy, sdyx);
+                const T mdy = T(sdy / count), mdyx = T(sdyx * saved_var_grad_[c]);
+                return backend::backward_coef<T>{k, -k * mdyx, -k * mdy};
+            },
+            dst.data());
     }
 
     void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,

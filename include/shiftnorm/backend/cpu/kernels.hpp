@@ -38,9 +38,11 @@ struct channel_kernels {
             m[c] = channel_moments<MinMax, T, Var>(src, c, hints ? &(*hints)[std::size_t(c)] : nullptr);
     }
 
+    //! With `relu`, dst = max(normalized, 0) with NaN kept (a ReLU layer after it, fused: the same
+    //! bits; CPU only, what norm_modes::train_relu declares).
     template <bool MinMax, bool Var, class T, class Coef>
     static bool forward(const tensor_view<const T>& src, const tensor_view<T>& dst, bool with_stats,
-                        std::vector<moments<double>>& m, Coef&& coef) {
+                        std::vector<moments<double>>& m, Coef&& coef, bool relu = false) {
         const shape4& s = src.shape();
         const auto C = std::size_t(s.c);
         m.assign(C, moments<double>{});
@@ -55,7 +57,10 @@ struct channel_kernels {
                     refused[c] = 1;
                     continue;
                 }
-                channel_normalize(src, dst, c, k.mean, k.a, k.b);
+                if (relu)
+                    channel_normalize<T, true>(src, dst, c, k.mean, k.a, k.b);
+                else
+                    channel_normalize(src, dst, c, k.mean, k.a, k.b);
             }
             for (char r : refused)
                 if (r) return false;
@@ -68,7 +73,10 @@ struct channel_kernels {
         for (std::size_t c = 0; c < C; ++c)
             ok = coef(index_t(c), m[c], hints.empty() ? extreme_hint{} : hints[c], k[c]) && ok;
         if (!ok) return false;
-        normalize(src, dst, k.data());
+        if (relu)
+            stream_normalize<T, true>(src.data(), dst.data(), src.shape(), k.data());
+        else
+            normalize(src, dst, k.data());
         return true;
     }
 
@@ -77,26 +85,29 @@ struct channel_kernels {
         stream_normalize(src.data(), dst.data(), src.shape(), coef);
     }
 
+    //! With relu_y (the output of a ReLU fused after this layer, of src's shape), dy is that
+    //! ReLU's output gradient: masked by relu_y > 0 inside both passes (the ReLU's backward,
+    //! value for value: the same bits as the two layers one by one).
     template <class T, class Coef>
     static void backward(const tensor_view<const T>& src, const tensor_view<const T>& dy, const tensor_view<T>& dx,
-                         const T* mean, bool with_sums, Coef&& coef) {
+                         const T* mean, bool with_sums, Coef&& coef, const T* relu_y = nullptr) {
         const shape4& s = src.shape();
         const auto C = std::size_t(s.c);
         if (with_sums && Schedule::channel_major(s, sizeof(T))) {
             SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
             for (index_t c = 0; c < s.c; ++c) {
                 double sdy = 0, sdyx = 0;
-                channel_grad_sums(src, dy, c, mean[c], sdy, sdyx);
+                channel_grad_sums(src, dy, c, mean[c], sdy, sdyx, relu_y);
                 const backward_coef<T> k = coef(c, sdy, sdyx);
-                channel_apply(src, dy, dx, c, mean[c], k);
+                channel_apply(src, dy, dx, c, mean[c], k, relu_y);
             }
             return;
         }
         std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
-        if (with_sums) stream_grad_sums(src, dy, mean, sdy, sdyx);
+        if (with_sums) stream_grad_sums(src, dy, mean, sdy, sdyx, relu_y);
         std::vector<backward_coef<T>> k(C);
         for (std::size_t c = 0; c < C; ++c) k[c] = coef(index_t(c), sdy[c], sdyx[c]);
-        stream_backward_apply(src.data(), dy.data(), dx.data(), s, mean, k.data());
+        stream_backward_apply(src.data(), dy.data(), dx.data(), s, mean, k.data(), relu_y);
     }
 
     // The group-pass kernels (backend/group_pass.hpp): each (n, g) block is contiguous, so every

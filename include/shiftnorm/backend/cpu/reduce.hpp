@@ -248,9 +248,12 @@ struct grad_lanes {
     void reset() { std::fill(a, a + lane_count, T(0)), std::fill(b, b + lane_count, T(0)); }
 };
 
-template <class T>
+//! With Relu, dy is the gradient of relu(y) and py the ReLU's output: the sums take
+//! py[i] > 0 ? pd[i] : 0 (the ReLU's backward, value for value), so that a batch norm followed
+//! by a ReLU gives the bits of the two layers one by one.
+template <class T, bool Relu = false>
 inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd,
-                            index_t len, T mean) {
+                            index_t len, T mean, const T* SHIFTNORM_RESTRICT py = nullptr) {
     index_t i = 0;
 #if SHIFTNORM_HAS_VECTOR_EXT
     using V = vec_t<T>;
@@ -262,6 +265,11 @@ inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, co
         V x, g;
         std::memcpy(&x, px + i, sizeof x);
         std::memcpy(&g, pd + i, sizeof g);
+        if constexpr (Relu) {
+            V y;
+            std::memcpy(&y, py + i, sizeof y);
+            g = y > V{} ? g : V{};
+        }
         va += g;
         vb += g * (x - m);
     }
@@ -269,8 +277,9 @@ inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, co
     std::memcpy(l.b, &vb, sizeof vb);
 #endif
     for (int j = 0; i < len; ++i, j = (j + 1) % lane_count) {
-        l.a[j] += pd[i];
-        l.b[j] += pd[i] * (px[i] - mean);
+        const T g = Relu ? (py[i] > T(0) ? pd[i] : T(0)) : pd[i];
+        l.a[j] += g;
+        l.b[j] += g * (px[i] - mean);
     }
 }
 //! Adds the lanes to the fp64 sums (lane order) and clears them.
@@ -285,34 +294,40 @@ inline void fold_grad(grad_lanes<T>& l, double& sum_dy, double& sum_dy_xc) {
 }  // namespace detail
 
 //! sum(dy) and sum(dy * (x - mean)) of a contiguous span, fp32 lanes folded into fp64 per tile.
-template <class T>
+template <class T, bool Relu = false>
 inline void span_grad_sums(const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd, index_t len, T mean,
-                           double& sum_dy, double& sum_dy_xc) {
+                           double& sum_dy, double& sum_dy_xc, const T* SHIFTNORM_RESTRICT py = nullptr) {
     detail::grad_lanes<T> l;
     l.reset();
     for (index_t i0 = 0; i0 < len; i0 += tile_elems) {
         const index_t end = std::min(len, i0 + tile_elems);
-        detail::accumulate_grad(l, px + i0, pd + i0, end - i0, mean);
+        detail::accumulate_grad<T, Relu>(l, px + i0, pd + i0, end - i0, mean, Relu ? py + i0 : nullptr);
         detail::fold_grad(l, sum_dy, sum_dy_xc);
     }
 }
 
-//! sum(dy) and sum(dy * (x - mean)) over one channel (N planes).
+//! sum(dy) and sum(dy * (x - mean)) over one channel (N planes). With relu_y (a ReLU's output
+//! after this layer, dy its gradient): dy masked by relu_y > 0 (detail::accumulate_grad).
 template <class T>
 inline void channel_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy, index_t c, T mean,
-                              double& sum_dy, double& sum_dy_xc) {
+                              double& sum_dy, double& sum_dy_xc, const T* relu_y = nullptr) {
     sum_dy = 0;
     sum_dy_xc = 0;
     const index_t hw = x.shape().spatial();
     for (index_t n = 0; n < x.shape().n; ++n) {
         if (n + 1 < x.shape().n) detail::prefetch_plane(x.plane(n + 1, c), hw), detail::prefetch_plane(dy.plane(n + 1, c), hw);
-        span_grad_sums(x.plane(n, c), dy.plane(n, c), hw, mean, sum_dy, sum_dy_xc);
+        if (relu_y)
+            span_grad_sums<T, true>(x.plane(n, c), dy.plane(n, c), hw, mean, sum_dy, sum_dy_xc,
+                                    relu_y + (n * x.shape().c + c) * hw);
+        else
+            span_grad_sums(x.plane(n, c), dy.plane(n, c), hw, mean, sum_dy, sum_dy_xc);
     }
 }
 
 //! y = (x - mean) * a + b over one channel's planes (normalize with folded scale a = gamma *
-//! inv_std, b = beta). Subtracting first keeps precision at large |mean|/std.
-template <class T>
+//! inv_std, b = beta), then max(y, 0) with NaN kept when Relu (relu_value: the bits of a ReLU
+//! layer after it). Subtracting first keeps precision at large |mean|/std.
+template <class T, bool Relu = false>
 inline void channel_normalize(const tensor_view<const T>& x, const tensor_view<T>& y, index_t c, T mean, T a,
                               T b) {
     const index_t hw = x.shape().spatial();
@@ -320,23 +335,32 @@ inline void channel_normalize(const tensor_view<const T>& x, const tensor_view<T
         const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
         T* SHIFTNORM_RESTRICT py = y.plane(n, c);
 #pragma GCC ivdep
-        for (index_t i = 0; i < hw; ++i) py[i] = normalize_value(px[i], mean, a, b);
+        for (index_t i = 0; i < hw; ++i) {
+            const T v = normalize_value(px[i], mean, a, b);
+            py[i] = Relu ? ((v > T(0) || v != v) ? v : T(0)) : v;
+        }
     }
 }
 
 //! dx = k * dy + kx * (x - mean) + off over one channel's planes (backward apply; x - mean
-//! first: no cancellation).
+//! first: no cancellation). With relu_y: dy masked by relu_y > 0 first.
 template <class T>
 inline void channel_apply(const tensor_view<const T>& x, const tensor_view<const T>& dy, const tensor_view<T>& dx,
-                          index_t c, T mean, const backward_coef<T>& coef) {
+                          index_t c, T mean, const backward_coef<T>& coef, const T* relu_y = nullptr) {
     const index_t hw = x.shape().spatial();
     const T k = coef.k, kx = coef.kx, off = coef.off;
     for (index_t n = 0; n < x.shape().n; ++n) {
         const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
         const T* SHIFTNORM_RESTRICT pd = dy.plane(n, c);
         T* SHIFTNORM_RESTRICT po = dx.plane(n, c);
+        if (relu_y) {
+            const T* SHIFTNORM_RESTRICT pr = relu_y + (n * x.shape().c + c) * hw;
 #pragma GCC ivdep
-        for (index_t i = 0; i < hw; ++i) po[i] = k * pd[i] + kx * (px[i] - mean) + off;
+            for (index_t i = 0; i < hw; ++i) po[i] = k * (pr[i] > T(0) ? pd[i] : T(0)) + kx * (px[i] - mean) + off;
+        } else {
+#pragma GCC ivdep
+            for (index_t i = 0; i < hw; ++i) po[i] = k * pd[i] + kx * (px[i] - mean) + off;
+        }
     }
 }
 

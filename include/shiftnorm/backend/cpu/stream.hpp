@@ -120,9 +120,11 @@ inline void stream_channel_moments_range(const tensor_view<const T>& x, std::vec
 
 //! sum(dy) and sum(dy * (x - mean_c)) of every channel, planes read in memory order, fp32
 //! lanes per channel folded into fp64 every planes_per_fold planes.
+//! With relu_y (a ReLU's output after this layer, dy its gradient): dy masked by relu_y > 0
+//! (detail::accumulate_grad).
 template <class T>
 inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy, const T* mean,
-                             std::vector<double>& sum_dy, std::vector<double>& sum_dy_xc) {
+                             std::vector<double>& sum_dy, std::vector<double>& sum_dy_xc, const T* relu_y = nullptr) {
     const auto& s = x.shape();
     const index_t hw = s.spatial(), C = s.c;
     sum_dy.assign(std::size_t(C), 0.0);
@@ -140,14 +142,19 @@ inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<co
             const index_t n1 = std::min(s.n, n0 + fold_every);
             for (index_t n = n0; n < n1; ++n)
                 for (index_t c = c0; c < c1; ++c)
-                    detail::accumulate_grad(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, mean[c]);
+                    if (relu_y)
+                        detail::accumulate_grad<T, true>(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, mean[c],
+                                                         relu_y + (n * C + c) * hw);
+                    else
+                        detail::accumulate_grad(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, mean[c]);
             for (index_t c = c0; c < c1; ++c) detail::fold_grad(st[c - c0], sum_dy[c], sum_dy_xc[c]);
         }
     }
 }
 
-//! y = (x - mean_c) * a_c + b_c over every plane in memory order (normalize, folded affine).
-template <class T>
+//! y = (x - mean_c) * a_c + b_c over every plane in memory order (normalize, folded affine),
+//! then max(y, 0) with NaN kept when Relu (relu_value: the bits of a ReLU layer after it).
+template <class T, bool Relu = false>
 inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRICT y, const shape4& s,
                              const channel_coef<T>* coef) {
     const index_t hw = s.spatial();
@@ -156,22 +163,30 @@ inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRIC
         for (index_t c = 0; c < s.c; ++c) {
             const T m = coef[c].mean, k = coef[c].a, o = coef[c].b;
             const index_t base = (n * s.c + c) * hw;
-            for (index_t i = 0; i < hw; ++i) y[base + i] = normalize_value(x[base + i], m, k, o);
+            for (index_t i = 0; i < hw; ++i) {
+                const T v = normalize_value(x[base + i], m, k, o);
+                y[base + i] = Relu ? ((v > T(0) || v != v) ? v : T(0)) : v;
+            }
         }
 }
 
 //! dx = k_c * dy + kx_c * (x - mean_c) + off_c over every plane in memory order (backward apply).
+//! With relu_y: dy masked by relu_y > 0 first (the ReLU after this layer, value for value).
 template <class T>
 inline void stream_backward_apply(const T* SHIFTNORM_RESTRICT x, const T* SHIFTNORM_RESTRICT dy,
                                   T* SHIFTNORM_RESTRICT dx, const shape4& s, const T* mean,
-                                  const backward_coef<T>* coef) {
+                                  const backward_coef<T>* coef, const T* SHIFTNORM_RESTRICT relu_y = nullptr) {
     const index_t hw = s.spatial();
     SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
     for (index_t n = 0; n < s.n; ++n)
         for (index_t c = 0; c < s.c; ++c) {
             const T m = mean[c], a = coef[c].k, b = coef[c].kx, o = coef[c].off;
             const index_t base = (n * s.c + c) * hw;
-            for (index_t i = 0; i < hw; ++i) dx[base + i] = a * dy[base + i] + b * (x[base + i] - m) + o;
+            if (relu_y)
+                for (index_t i = 0; i < hw; ++i)
+                    dx[base + i] = a * (relu_y[base + i] > T(0) ? dy[base + i] : T(0)) + b * (x[base + i] - m) + o;
+            else
+                for (index_t i = 0; i < hw; ++i) dx[base + i] = a * dy[base + i] + b * (x[base + i] - m) + o;
         }
 }
 
