@@ -79,6 +79,21 @@ inline bool winograd_eligible(const window2d& g, index_t Cg, index_t Og, index_t
            g.pw == 1 && Cg % 16 == 0 && Og % 16 == 0 && Cg > 0 && Og > 0;
 }
 
+//! The per-thread work rows of a weight transform (at least n doubles; grown once per thread, no
+//! allocation per call), and tap[j * inner + b] = tap j of the 3x3 weights of pair (a, b): (k, c)
+//! = (a, b) when `by_k`, else (b, a), for the `inner` values of b.
+inline double* winograd_rows(index_t n) {
+    thread_local std::vector<double> buf;
+    if (buf.size() < std::size_t(n)) buf.resize(std::size_t(n));
+    return buf.data();
+}
+inline void winograd_gather_taps(const float* w, index_t C, index_t a, index_t inner, bool by_k, double* tap) {
+    for (index_t b = 0; b < inner; ++b) {
+        const float* g = w + ((by_k ? a : b) * C + (by_k ? b : a)) * 9;
+        for (int j = 0; j < 9; ++j) tap[j * inner + b] = g[j];
+    }
+}
+
 //! u[xi][c][k] (xi = 4 r + s, the 16 points of the transformed 4x4 tile; u[xi][k][c] when
 //! `planar`) = (G w[k][c] G^T)[r][s] for the K x C x 3 x 3 weights w (OIHW of one group),
 //! G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]. In double, rounded once.
@@ -91,17 +106,11 @@ inline void winograd_weights(const float* w, index_t K, index_t C, float* u, boo
     const index_t outer = planar ? K : C, inner = planar ? C : K;
 SHIFTNORM_OMP(omp parallel if (K * C >= 1024))
     {
-        // 9 taps, then the 12 values of G g (4 x 3); per thread, grown once (no allocation per call)
-        thread_local std::vector<double> buf;
-        if (buf.size() < std::size_t(21 * inner)) buf.resize(std::size_t(21 * inner));
+        double* tap = winograd_rows(21 * inner);  // 9 taps, then the 12 values of G g (4 x 3)
+        double* gg = tap + 9 * inner;
 SHIFTNORM_OMP(omp for schedule(static))
         for (index_t a = 0; a < outer; ++a) {
-            double* tap = buf.data();
-            double* gg = buf.data() + 9 * inner;
-            for (index_t b = 0; b < inner; ++b) {
-                const float* g = w + ((planar ? a : b) * C + (planar ? b : a)) * 9;
-                for (int j = 0; j < 9; ++j) tap[j * inner + b] = g[j];
-            }
+            winograd_gather_taps(w, C, a, inner, planar, tap);
             for (int j = 0; j < 3; ++j) {  // G g: rows a, (a + b + d) / 2, (a - b + d) / 2, d of each column
                 const double* p = tap + j * inner;
                 const double* q = tap + (3 + j) * inner;
@@ -162,18 +171,12 @@ inline void winograd_g6(index_t K, const double* SHIFTNORM_RESTRICT p, const dou
 inline void winograd_weights_f4(const float* w, index_t K, index_t C, float* u) {
 SHIFTNORM_OMP(omp parallel if (K * C >= 1024))
     {
-        // 9 taps, the 18 values of G g (6 x 3), the 36 of G g G^T (6 x 6), per k
-        thread_local std::vector<double> buf;
-        if (buf.size() < std::size_t(63 * K)) buf.resize(std::size_t(63 * K));
+        double* tap = winograd_rows(63 * K);  // 9 taps, the 18 values of G g (6 x 3), the 36 of G g G^T
+        double* gg = tap + 9 * K;
+        double* out = gg + 18 * K;
 SHIFTNORM_OMP(omp for schedule(static))
         for (index_t c = 0; c < C; ++c) {
-            double* tap = buf.data();
-            double* gg = tap + 9 * K;
-            double* out = gg + 18 * K;
-            for (index_t k = 0; k < K; ++k) {
-                const float* t = w + (k * C + c) * 9;
-                for (int j = 0; j < 9; ++j) tap[j * K + k] = t[j];
-            }
+            winograd_gather_taps(w, C, c, K, false, tap);
             for (int j = 0; j < 3; ++j)  // G g (over rows): column j of the taps -> gg[r][j]
                 winograd_g6(K, tap + j * K, tap + (3 + j) * K, tap + (6 + j) * K, gg + (0 * 3 + j) * K,
                             gg + (1 * 3 + j) * K, gg + (2 * 3 + j) * K, gg + (3 * 3 + j) * K, gg + (4 * 3 + j) * K,
