@@ -25,6 +25,21 @@ inline T normalize_value(T x, T mean, T a, T b) {
     return (x - mean) * a + b;
 }
 
+//! max(x, 0) with NaN kept (x > 0 or x is NaN: x, else +0): the one ReLU expression of every
+//! kernel (nn::relu, the fused epilogues and the training fusion of batch norm), so that fusion
+//! does not change a bit.
+template <class T>
+inline T relu_value(T x) {
+    return (x > T(0) || x != x) ? x : T(0);
+}
+
+//! The ReLU's gradient from its output y: dy where y > 0, else +0 (PyTorch's subgradient 0 at 0;
+//! NaN outputs pass no gradient).
+template <class T>
+inline T relu_grad_value(T y, T dy) {
+    return y > T(0) ? dy : T(0);
+}
+
 //! Backward coefficients of one channel: dx = k * dy + kx * (x - mean) + off.
 template <class T>
 struct backward_coef {

@@ -8,9 +8,19 @@
 
 namespace shiftnorm::nn {
 
-//! max(x, 0) with NaN kept (x > 0 or x is NaN: x, else +0): the ReLU of every kernel (relu and
-//! the fused epilogues of conv2d and residual), so that fusion does not change a bit.
-inline float relu_value(float x) { return (x > 0.0f || x != x) ? x : 0.0f; }
+//! max(x, 0) with NaN kept: backend::relu_value, the ReLU of every kernel (relu, the fused
+//! epilogues of conv2d and residual, batch norm's training fusion).
+inline float relu_value(float x) { return backend::relu_value(x); }
+
+namespace detail {
+//! dx = the ReLU's gradient of dy from its output y (backend::relu_grad_value), n values
+//! (OpenMP-parallel for large tensors): relu::backward and a residual's fused ReLU.
+inline void relu_grad(const float* SHIFTNORM_RESTRICT y, const float* SHIFTNORM_RESTRICT dy, float* SHIFTNORM_RESTRICT dx,
+                      index_t n) {
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
+    for (index_t i = 0; i < n; ++i) dx[i] = backend::relu_grad_value(y[i], dy[i]);
+}
+}  // namespace detail
 
 //! dst = max(src, 0), NaN stays NaN (as torch.relu: a NaN must not turn into a silent 0). Backward: diff_src = diff_dst where dst > 0, else 0 (PyTorch's choice of
 //! subgradient 0 at 0). Saves nothing beyond its own dst. Cost: 2 T forward, 3 T backward.
@@ -33,12 +43,7 @@ SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
         if (!forwarded_) throw state_error("relu::backward: backward called before forward");
         nn::detail::check_diff_dst("relu::backward", dst_.shape(), diff_dst);
         nn::detail::ensure_shape(diff_src_, dst_.shape());
-        const float* y = dst_.data();
-        const float* dy = diff_dst.data();
-        float* dx = diff_src_.data();
-        const index_t n = dst_.numel();
-SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
-        for (index_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        nn::detail::relu_grad(dst_.data(), diff_dst.data(), diff_src_.data(), dst_.numel());
         return diff_src_;
     }
 

@@ -176,9 +176,11 @@ public:
         }
         const float* x = src.data();
         float* y = dst_.data();
-        // images per step: the Winograd geometry's GEMM batch (F(4x4, 3x3) on small planes), else 1
-        const index_t nb = wino && !wg_.planar ? std::min(wg_.nb, std::max<index_t>(is.n, 1)) : 1;
-        if (wino) wg_.nb = nb;
+        // pixel-major Winograd runs the images of a step in one call per group (nb: the
+        // geometry's GEMM batch, F(4x4, 3x3) on small planes); everything else one image a step
+        const bool batched = wino && !wg_.planar;
+        const index_t nb = batched ? std::min(wg_.nb, std::max<index_t>(is.n, 1)) : 1;
+        if (batched) wg_.nb = nb;
         const index_t steps = (is.n + nb - 1) / nb;
 SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t step = 0; step < steps; ++step) {
@@ -186,36 +188,34 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             float* col = direct || shifted || wino ? nullptr : cols_[t].data();
             if (wino) wbufs_[t].prepare(wg_);
             const index_t n0 = step * nb, count = std::min(nb, is.n - n0);
-            const bool batched = wino && !wg_.planar;  // the step's images in one call per group
             if (batched)
                 for (index_t g = 0; g < G; ++g)
                     nn::detail::winograd_conv_images(x + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w, count,
                                                      wu_.data() + g * wg_.points() * Cg * Og, wg_, wbufs_[t],
                                                      y + (n0 * os.c + g * Og) * P, os.c * P);
             for (index_t n = n0; n < n0 + count; ++n) {
-            for (index_t g = 0; g < G; ++g) {
-                const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
-                float* yg = y + (n * os.c + g * Og) * P;
-                const float* wg = weight.data() + g * Og * K;
-                if (batched) {
-                    // computed above
-                } else if (wino) {
-                    nn::detail::winograd_conv(xg, wu_.data() + g * wg_.points() * Cg * Og, wg_, wbufs_[t], yg);
-                } else if (shifted) {
-                    nn::detail::copy_planes(xg, sg_, pads_[t].data());
-                    nn::detail::conv_forward_shifted(Og, K, wg, pads_[t].data(), off_.data(), sg_, wides_[t].data(), yg);
-                } else {
-                    if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
-                    nn::detail::gemm(false, false, Og, P, K, 1.0f, wg, K, direct ? xg : col, P, 0.0f, yg, P);
-                }
-                if (opt_.bias)
-                    for (index_t o = 0; o < Og; ++o) {
-                        const float b = bias[std::size_t(g * Og + o)];
-                        for (index_t i = 0; i < P; ++i) yg[o * P + i] += b;
+                for (index_t g = 0; g < G; ++g) {
+                    const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
+                    float* yg = y + (n * os.c + g * Og) * P;
+                    const float* wg = weight.data() + g * Og * K;
+                    if (batched) {  // the step's images ran above
+                    } else if (wino) {
+                        nn::detail::winograd_conv(xg, wu_.data() + g * wg_.points() * Cg * Og, wg_, wbufs_[t], yg);
+                    } else if (shifted) {
+                        nn::detail::copy_planes(xg, sg_, pads_[t].data());
+                        nn::detail::conv_forward_shifted(Og, K, wg, pads_[t].data(), off_.data(), sg_, wides_[t].data(), yg);
+                    } else {
+                        if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
+                        nn::detail::gemm(false, false, Og, P, K, 1.0f, wg, K, direct ? xg : col, P, 0.0f, yg, P);
                     }
-            }
-            if (e.coef || e.add || e.relu)
-                nn::detail::apply_epilogue(y + n * os.c * P, e.add ? e.add + n * os.c * P : nullptr, os.c, P, e);
+                    if (opt_.bias)
+                        for (index_t o = 0; o < Og; ++o) {
+                            const float b = bias[std::size_t(g * Og + o)];
+                            for (index_t i = 0; i < P; ++i) yg[o * P + i] += b;
+                        }
+                }
+                if (e.coef || e.add || e.relu)
+                    nn::detail::apply_epilogue(y + n * os.c * P, e.add ? e.add + n * os.c * P : nullptr, os.c, P, e);
             }
         }
         return dst_;
@@ -314,51 +314,49 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                                                      dx + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w);
             }
             for (index_t n = n0; n < n0 + count; ++n)
-            for (index_t g = 0; g < G; ++g) {
-                const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
-                const float* dyg = dy + (n * os.c + g * Og) * P;
-                if (batched_w) {
-                    // computed above
-                } else if (wino_w) {
-                    nn::detail::winograd_weight_grad(xg, dyg, wgw_, wbufs_w_[t], dus_[t].data() + g * 16 * Cg * Og);
-                } else if (want_w && shifted_w) {
-                    nn::detail::copy_planes(xg, sg_, pads_[t].data());
-                    nn::detail::weight_grad_shifted(Og, K, dyg, pads_[t].data(), off_.data(), sg_, dyts_[t].data(),
-                                                    dws_[t].data() + g * Og * K, true);
-                } else if (want_w) {
-                    if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
-                    // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K] (or its transpose)
-                    if (transposed)
-                        nn::detail::weight_grad_t(Og, K, P, dyg, P, direct ? xg : col, P, dyts_[t].data(),
-                                                  dws_[t].data() + g * Og * K);
-                    else
-                        nn::detail::gemm(false, true, Og, K, P, 1.0f, dyg, P, direct ? xg : col, P, 1.0f,
-                                         dws_[t].data() + g * Og * K, K);
-                }
-                if (dx) {
-                    const float* wg = weight.data() + g * Og * K;
-                    float* dxg = dx + (n * is.c + g * Cg) * is.h * is.w;
-                    if (batched_d) {
-                        // computed above
-                    } else if (direct) {
-                        nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
-                    } else if (wino_d) {
-                        if (g == 0) wbufs_d_[t].prepare(wgd_);
-                        nn::detail::winograd_conv(dyg, wud_.data() + g * wgd_.points() * Cg * Og, wgd_, wbufs_d_[t], dxg);
-                    } else if (shifted) {
-                        // diff_src_g = the same-window convolution of diff_dst_g with the flipped,
-                        // transposed weights, on the shifted windows of the padded diff_dst planes
-                        nn::detail::copy_planes(dyg, sgd_, dpads_[t].data());
-                        nn::detail::conv_forward_shifted(Cg, Og * geo_.kh * geo_.kw, wflip_.data() + g * Og * K,
-                                                         dpads_[t].data(), offd_.data(), sgd_, wides_[t].data(), dxg);
-                    } else {
-                        // diff_col [K, P] = weight_g^T * diff_dst_g, scattered back by col2im.
-                        nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dcol, P);
-                        if (!same) std::fill(dxg, dxg + Cg * is.h * is.w, 0.0f);
-                        nn::detail::col2im(dcol, Cg, is.h, is.w, geo_, os.h, os.w, dxg);
+                for (index_t g = 0; g < G; ++g) {
+                    const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
+                    const float* dyg = dy + (n * os.c + g * Og) * P;
+                    if (batched_w) {  // the step's images ran above
+                    } else if (wino_w) {
+                        nn::detail::winograd_weight_grad(xg, dyg, wgw_, wbufs_w_[t], dus_[t].data() + g * 16 * Cg * Og);
+                    } else if (want_w && shifted_w) {
+                        nn::detail::copy_planes(xg, sg_, pads_[t].data());
+                        nn::detail::weight_grad_shifted(Og, K, dyg, pads_[t].data(), off_.data(), sg_, dyts_[t].data(),
+                                                        dws_[t].data() + g * Og * K, true);
+                    } else if (want_w) {
+                        if (!direct) nn::detail::im2col(xg, Cg, is.h, is.w, geo_, os.h, os.w, col);
+                        // diff_weight_g += diff_dst_g [Og, P] * col^T [P, K] (or its transpose)
+                        if (transposed)
+                            nn::detail::weight_grad_t(Og, K, P, dyg, P, direct ? xg : col, P, dyts_[t].data(),
+                                                      dws_[t].data() + g * Og * K);
+                        else
+                            nn::detail::gemm(false, true, Og, K, P, 1.0f, dyg, P, direct ? xg : col, P, 1.0f,
+                                             dws_[t].data() + g * Og * K, K);
+                    }
+                    if (dx) {
+                        const float* wg = weight.data() + g * Og * K;
+                        float* dxg = dx + (n * is.c + g * Cg) * is.h * is.w;
+                        if (batched_d) {  // the step's images ran above
+                        } else if (direct) {
+                            nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
+                        } else if (wino_d) {
+                            if (g == 0) wbufs_d_[t].prepare(wgd_);
+                            nn::detail::winograd_conv(dyg, wud_.data() + g * wgd_.points() * Cg * Og, wgd_, wbufs_d_[t], dxg);
+                        } else if (shifted) {
+                            // diff_src_g = the same-window convolution of diff_dst_g with the flipped,
+                            // transposed weights, on the shifted windows of the padded diff_dst planes
+                            nn::detail::copy_planes(dyg, sgd_, dpads_[t].data());
+                            nn::detail::conv_forward_shifted(Cg, Og * geo_.kh * geo_.kw, wflip_.data() + g * Og * K,
+                                                             dpads_[t].data(), offd_.data(), sgd_, wides_[t].data(), dxg);
+                        } else {
+                            // diff_col [K, P] = weight_g^T * diff_dst_g, scattered back by col2im.
+                            nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dcol, P);
+                            if (!same) std::fill(dxg, dxg + Cg * is.h * is.w, 0.0f);
+                            nn::detail::col2im(dcol, Cg, is.h, is.w, geo_, os.h, os.w, dxg);
+                        }
                     }
                 }
-            }
         }
         if (!want_w) return diff_src_;
         if (wino_w) {

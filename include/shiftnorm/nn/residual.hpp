@@ -198,15 +198,10 @@ public:
     }
 
 private:
-    //! masked_ = dst > 0 ? d : 0 (the ReLU's backward on its output dst).
+    //! masked_ = the ReLU's backward of d on its output dst_ (nn::relu's, value for value).
     const tensor<float>& mask_relu(const tensor<float>& d) {
         nn::detail::ensure_shape(masked_, d.shape());
-        const float* y = dst_.data();
-        const float* g = d.data();
-        float* o = masked_.data();
-        const index_t n = d.numel();
-SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
-        for (index_t i = 0; i < n; ++i) o[i] = y[i] > 0.0f ? g[i] : 0.0f;
+        nn::detail::relu_grad(dst_.data(), d.data(), masked_.data(), d.numel());
         return masked_;
     }
 

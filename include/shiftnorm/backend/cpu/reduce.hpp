@@ -277,7 +277,7 @@ inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, co
     std::memcpy(l.b, &vb, sizeof vb);
 #endif
     for (int j = 0; i < len; ++i, j = (j + 1) % lane_count) {
-        const T g = Relu ? (py[i] > T(0) ? pd[i] : T(0)) : pd[i];
+        const T g = Relu ? relu_grad_value(py[i], pd[i]) : pd[i];
         l.a[j] += g;
         l.b[j] += g * (px[i] - mean);
     }
@@ -337,7 +337,7 @@ inline void channel_normalize(const tensor_view<const T>& x, const tensor_view<T
 #pragma GCC ivdep
         for (index_t i = 0; i < hw; ++i) {
             const T v = normalize_value(px[i], mean, a, b);
-            py[i] = Relu ? ((v > T(0) || v != v) ? v : T(0)) : v;
+            py[i] = Relu ? relu_value(v) : v;
         }
     }
 }
@@ -356,7 +356,7 @@ inline void channel_apply(const tensor_view<const T>& x, const tensor_view<const
         if (relu_y) {
             const T* SHIFTNORM_RESTRICT pr = relu_y + (n * x.shape().c + c) * hw;
 #pragma GCC ivdep
-            for (index_t i = 0; i < hw; ++i) po[i] = k * (pr[i] > T(0) ? pd[i] : T(0)) + kx * (px[i] - mean) + off;
+            for (index_t i = 0; i < hw; ++i) po[i] = k * relu_grad_value(pr[i], pd[i]) + kx * (px[i] - mean) + off;
         } else {
 #pragma GCC ivdep
             for (index_t i = 0; i < hw; ++i) po[i] = k * pd[i] + kx * (px[i] - mean) + off;

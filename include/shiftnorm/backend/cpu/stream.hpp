@@ -165,7 +165,7 @@ inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRIC
             const index_t base = (n * s.c + c) * hw;
             for (index_t i = 0; i < hw; ++i) {
                 const T v = normalize_value(x[base + i], m, k, o);
-                y[base + i] = Relu ? ((v > T(0) || v != v) ? v : T(0)) : v;
+                y[base + i] = Relu ? relu_value(v) : v;
             }
         }
 }
@@ -184,7 +184,7 @@ inline void stream_backward_apply(const T* SHIFTNORM_RESTRICT x, const T* SHIFTN
             const index_t base = (n * s.c + c) * hw;
             if (relu_y)
                 for (index_t i = 0; i < hw; ++i)
-                    dx[base + i] = a * (relu_y[base + i] > T(0) ? dy[base + i] : T(0)) + b * (x[base + i] - m) + o;
+                    dx[base + i] = a * relu_grad_value(relu_y[base + i], dy[base + i]) + b * (x[base + i] - m) + o;
             else
                 for (index_t i = 0; i < hw; ++i) dx[base + i] = a * dy[base + i] + b * (x[base + i] - m) + o;
         }
