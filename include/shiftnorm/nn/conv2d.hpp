@@ -169,9 +169,9 @@ public:
         if (wino) {
             wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(is.h, is.w));
             // kept while the weights are promised constant (the chunks of one nn::infer call)
-            if (!(wu_kept_ && wu_m_ == wg_.m && wu_planar_ == wg_.planar && wu_c_ == Cg && wu_o_ == Og)) {
+            if (!(wu_kept_ && wu_geo_.m == wg_.m && wu_geo_.planar == wg_.planar && wu_geo_.C == Cg && wu_geo_.K == Og)) {
                 transform_weights(weight.data(), Og, Cg, wg_, wu_);
-                wu_kept_ = constant_weights_, wu_m_ = wg_.m, wu_planar_ = wg_.planar, wu_c_ = Cg, wu_o_ = Og;
+                wu_kept_ = constant_weights_, wu_geo_ = wg_;
             }
         }
         const float* x = src.data();
@@ -505,9 +505,8 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(std::max(T, 1)))
     nn::detail::winograd_geometry wg_, wgd_;
     std::vector<float> wu_, wud_;
     // wu_ kept while the weights are promised constant: for this tile, layout and channel counts
-    bool constant_weights_ = false, wu_kept_ = false, wu_planar_ = false;
-    int wu_m_ = 0;
-    index_t wu_c_ = 0, wu_o_ = 0;
+    bool constant_weights_ = false, wu_kept_ = false;
+    nn::detail::winograd_geometry wu_geo_;  // the geometry wu_ was transformed for
     std::vector<nn::detail::winograd_buffers> wbufs_, wbufs_d_;
     // Winograd weight gradient: its (pixel-major) geometry, buffers, per-thread partials
     nn::detail::winograd_geometry wgw_;

@@ -710,8 +710,7 @@ inline void winograd_gt6(index_t K, const double* SHIFTNORM_RESTRICT m0, const d
 //! G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0; 0 -1/6 -1/6 1/6 1/6 1]. Per input
 //! channel c, vectorized over k (winograd_gt6).
 inline void winograd_weight_grad_finish_f4(const float* du, index_t K, index_t C, float* dw) {
-    std::vector<double> buf(std::size_t(36 + 18 + 9) * std::size_t(K));
-    double* m = buf.data();         // [36][K]
+    double* m = winograd_rows(63 * K);  // [36][K], then t and o (serial: the calling thread's rows)
     double* t = m + 36 * K;         // G^T m over rows: [3][6][K]
     double* o = t + 18 * K;         // [3][3][K]
     for (index_t c = 0; c < C; ++c) {
