@@ -125,8 +125,9 @@ void forward(benchmark::State& st, bool shifted) {
 }
 
 //! Winograd per image in one layout (pixel-major or planar, whichever make_winograd would pick),
-//! the weights transformed once (as a layer does once per call for all its images).
-void forward_winograd(benchmark::State& st, bool planar) {
+//! the weights transformed once (as a layer does once per call for all its images); F(2x2, 3x3),
+//! or F(4x4, 3x3) when m = 4 (nb images per call, as conv2d runs it).
+void forward_winograd(benchmark::State& st, bool planar, int m = 2) {
     nn::set_num_threads(1);
     const index_t C = st.range(0), H = st.range(1), P = H * H, N = 32;
     const nn::window2d g{3, 3, 1, 1, 1, 1, 1, 1};
@@ -134,19 +135,28 @@ void forward_winograd(benchmark::State& st, bool planar) {
         st.SkipWithError("no AVX-512 kernel on this CPU / in this build");
         return;
     }
-    d::winograd_geometry wg = d::make_winograd(C, C, H, H);
-    wg.planar = planar;
+    d::winograd_geometry wg = d::make_winograd(C, C, H, H, m, planar);
+    if (m == 4 && planar && !wg.planar) {
+        st.SkipWithError("F(4x4, 3x3) runs planar only on planes of 4 or 6-8 tiles per tile row");
+        return;
+    }
+    wg.planar = planar;  // F(2x2, 3x3): either layout on any plane up to 32 wide
     std::mt19937 rng(1);
     std::normal_distribution<float> nd;
     std::vector<float> x(std::size_t(N * C * P)), y(std::size_t(N * C * P)), w(std::size_t(C * C * 9)),
-        u(std::size_t(16 * C * C));
+        u(std::size_t(wg.points() * C * C));
     for (auto& v : x) v = nd(rng);
     for (auto& v : w) v = nd(rng);
-    d::winograd_weights(w.data(), C, C, u.data(), planar);
+    if (m == 4)
+        d::winograd_weights_f4(w.data(), C, C, u.data(), planar);
+    else
+        d::winograd_weights(w.data(), C, C, u.data(), planar);
     d::winograd_buffers b;
     b.prepare(wg);
     for (auto _ : st) {
-        for (index_t n = 0; n < N; ++n) d::winograd_conv(x.data() + n * C * P, u.data(), wg, b, y.data() + n * C * P);
+        for (index_t n = 0; n < N; n += wg.nb)
+            d::winograd_conv_images(x.data() + n * C * P, C * P, std::min(wg.nb, N - n), u.data(), wg, b,
+                                    y.data() + n * C * P, C * P);
         benchmark::DoNotOptimize(y.data());
     }
     st.SetItemsProcessed(st.iterations() * N);
@@ -232,6 +242,8 @@ BENCHMARK_CAPTURE(forward, im2col, false)->Apply(shapes);
 BENCHMARK_CAPTURE(forward, shifted, true)->Apply(shapes);
 BENCHMARK_CAPTURE(forward_winograd, pixel_major, false)->Apply(shapes);
 BENCHMARK_CAPTURE(forward_winograd, planar, true)->Apply(shapes);
+BENCHMARK_CAPTURE(forward_winograd, f4_pixel_major, false, 4)->Apply(shapes);
+BENCHMARK_CAPTURE(forward_winograd, f4_planar, true, 4)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, forward_direct, nn::conv_algorithm::direct, layer_pass::forward)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, forward_winograd, nn::conv_algorithm::winograd, layer_pass::forward)->Apply(shapes);
 BENCHMARK_CAPTURE(layer, forward_winograd_2x2, nn::conv_algorithm::winograd_2x2, layer_pass::forward)->Apply(shapes);

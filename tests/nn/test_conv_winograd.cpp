@@ -32,6 +32,10 @@ const conv_case cases[] = {
     {2, 32, 64, 5, 4, 2},   {2, 16, 16, 7, 25, 1},  {1, 16, 32, 5, 23, 1}, {1, 32, 16, 31, 32, 1},
     // more pixel-major planes: 14 (Fashion-MNIST's second stage), 10, 3 and 20 wide, odd heights
     {2, 32, 32, 14, 14, 1}, {1, 16, 16, 11, 10, 1}, {1, 16, 16, 6, 3, 1},   {1, 16, 16, 11, 20, 1},
+    // planar F(4x4) planes: a single tile row (half a vector), 29 and 22 wide with odd tile rows;
+    // 16 and 15 wide pixel-major
+    {1, 16, 16, 1, 24, 1},  {2, 16, 16, 13, 29, 1}, {1, 16, 16, 4, 16, 1}, {1, 32, 16, 11, 15, 1},
+    {1, 16, 16, 9, 22, 1},
 };
 
 using shiftnorm::test::randn;
@@ -59,13 +63,13 @@ TEST_CASE("winograd convolution: forward, input and weight gradients match a dou
     }
     const int threads_before = nn::num_threads();
     nn::set_num_threads(1);  // one thread: the weight-gradient partials are summed image by image
-    // winograd: F(4x4, 3x3) on the pixel-major planes, F(2x2, 3x3) on the planar ones;
-    // winograd_2x2: F(2x2, 3x3) everywhere. Both within the direct path's bound.
+    // winograd: F(4x4, 3x3) on every plane (pixel-major or planar); winograd_2x2: F(2x2, 3x3)
+    // everywhere. Both within the direct path's bound.
     for (const auto alg : {nn::conv_algorithm::winograd, nn::conv_algorithm::winograd_2x2})
     for (const auto& cc : cases) {
         INFO(cc.n << "x" << cc.c << "x" << cc.h << "x" << cc.w << " -> " << cc.o << ", groups " << cc.groups
                   << (alg == nn::conv_algorithm::winograd ? ", tile " : ", F(2x2) only, tile ")
-                  << (alg == nn::conv_algorithm::winograd ? d::winograd_tile_for(cc.h, cc.w) : 2));
+                  << (alg == nn::conv_algorithm::winograd ? 4 : 2));
         for (const float offset : {0.0f, 100.0f}) {  // a large common offset of the input
             INFO("input offset " << offset);
             nn::conv2d wino = make(cc, alg), direct = make(cc, nn::conv_algorithm::direct);
@@ -221,20 +225,28 @@ TEST_CASE("conv_algorithm: automatic picks Winograd where it runs, direct elsewh
     CHECK(nn::find_all<nn::conv2d>(net)[1]->options().algorithm == nn::conv_algorithm::direct);
 }
 
-TEST_CASE("winograd geometry: planar for planes 23-32 pixels wide, pixel-major otherwise", "[nn][conv2d][winograd]") {
-    for (index_t w : {1, 8, 16, 22, 23, 24, 28, 32, 33}) {
+TEST_CASE("winograd geometry: planar where tile rows fill vectors, pixel-major otherwise", "[nn][conv2d][winograd]") {
+    for (index_t w : {1, 8, 12, 13, 16, 17, 20, 21, 22, 23, 24, 28, 32, 33}) {
         INFO("width " << w);
         const bool planar = w >= 23 && w <= 32;
         CHECK(d::make_winograd(16, 16, 8, w).planar == planar);
-        // F(4x4, 3x3) exactly where F(2x2, 3x3) would be pixel-major; never planar
-        CHECK(d::winograd_tile_for(8, w) == (planar ? 2 : 4));
+        // F(4x4, 3x3): planar with two tile rows of 6-8 tiles per vector
         const auto g4 = d::make_winograd(16, 16, 8, w, 4);
-        CHECK_FALSE(g4.planar);
+        CHECK(g4.planar == (w >= 21 && w <= 32));
         CHECK(g4.tw == (w + 3) / 4);
         CHECK(g4.Wp == 4 * g4.tw + 2);
         CHECK(g4.points() == 36);
-        CHECK(g4.nb * g4.T >= 32);  // images stacked to at least 32 GEMM rows
-        CHECK((g4.nb - 1) * g4.T < 32);
+        if (g4.planar) CHECK(16 / g4.tw == 2);
+        // images stacked to at least 64 GEMM columns (planar) or 32 rows (pixel-major)
+        const index_t least = g4.planar ? 64 : 32;
+        CHECK(g4.nb * g4.T >= least);
+        CHECK((g4.nb - 1) * g4.T < least);
+        // the weight gradient's geometry: pixel-major on every plane
+        const auto gw = d::make_winograd(16, 16, 8, w, 4, false);
+        CHECK_FALSE(gw.planar);
+        CHECK(gw.nb * gw.T >= 32);
+        CHECK((gw.nb - 1) * gw.T < 32);
+        CHECK_FALSE(d::make_winograd(16, 16, 8, w, 2, false).planar);
     }
     CHECK(d::make_winograd(16, 16, 8, 8).nb == 1);
     CHECK_THROWS_AS(d::make_winograd(16, 16, 8, 8, 3), std::invalid_argument);

@@ -22,13 +22,14 @@ namespace shiftnorm::nn {
 //! How a convolution computes its forward, input gradient and weight gradient.
 //!  - automatic: Winograd where it runs (winograd_eligible: 3x3, pad 1, stride 1, channels per
 //!    group multiples of 16, AVX-512), otherwise direct. The forward, the input gradient and the
-//!    weight gradient use F(4x4, 3x3) where the planes are pixel-major (narrower than 23 pixels,
-//!    or wider than 32: winograd_tile_for) and F(2x2, 3x3) on the planar 23-32 pixel planes;
+//!    weight gradient use F(4x4, 3x3) on every plane (the forward and input gradient planar on
+//!    planes 23-32 pixels wide, the weight gradient always pixel-major);
 //!  - direct: im2col / shifted windows + GEMM (every product of the definition, summed in the
 //!    order of the im2col rows; bit-identical to the materialized im2col + GEMM);
 //!  - winograd: as automatic, and a value_error at forward for a shape it cannot run;
 //!  - winograd_2x2: as automatic with F(2x2, 3x3) for every Winograd product (the bits of
-//!    shiftnorm 0.2.0), direct where Winograd cannot run.
+//!    shiftnorm 0.2.0), direct where Winograd cannot run. (Version 0.3.0 ran F(2x2, 3x3) on the
+//!    planar planes and F(4x4, 3x3) on the others.)
 enum class conv_algorithm { automatic, direct, winograd, winograd_2x2 };
 
 namespace detail {
@@ -167,7 +168,7 @@ public:
         prepare_buffers(direct || shifted || wino ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0);
         if (shifted) zero_once(pads_, pads_zeroed_);
         if (wino) {
-            wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(is.h, is.w));
+            wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile());
             // kept while the weights are promised constant (the chunks of one nn::infer call)
             if (!(wu_kept_ && wu_geo_.m == wg_.m && wu_geo_.planar == wg_.planar && wu_geo_.C == Cg && wu_geo_.K == Og)) {
                 transform_weights(weight.data(), Og, Cg, wg_, wu_);
@@ -176,11 +177,10 @@ public:
         }
         const float* x = src.data();
         float* y = dst_.data();
-        // pixel-major Winograd runs the images of a step in one call per group (nb: the
-        // geometry's GEMM batch, F(4x4, 3x3) on small planes); everything else one image a step
-        const bool batched = wino && !wg_.planar;
-        const index_t nb = batched ? std::min(wg_.nb, std::max<index_t>(is.n, 1)) : 1;
-        if (batched) wg_.nb = nb;
+        // Winograd runs the images of a step in one call per group (nb: the geometry's GEMM
+        // batch, F(4x4, 3x3) on small planes); everything else one image a step
+        const index_t nb = wino ? std::min(wg_.nb, std::max<index_t>(is.n, 1)) : 1;
+        if (wino) wg_.nb = nb;
         const index_t steps = (is.n + nb - 1) / nb;
 SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t step = 0; step < steps; ++step) {
@@ -188,7 +188,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             float* col = direct || shifted || wino ? nullptr : cols_[t].data();
             if (wino) wbufs_[t].prepare(wg_);
             const index_t n0 = step * nb, count = std::min(nb, is.n - n0);
-            if (batched)
+            if (wino)
                 for (index_t g = 0; g < G; ++g)
                     nn::detail::winograd_conv_images(x + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w, count,
                                                      wu_.data() + g * wg_.points() * Cg * Og, wg_, wbufs_[t],
@@ -198,9 +198,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                     const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                     float* yg = y + (n * os.c + g * Og) * P;
                     const float* wg = weight.data() + g * Og * K;
-                    if (batched) {  // the step's images ran above
-                    } else if (wino) {
-                        nn::detail::winograd_conv(xg, wu_.data() + g * wg_.points() * Cg * Og, wg_, wbufs_[t], yg);
+                    if (wino) {  // the step's images ran above
                     } else if (shifted) {
                         nn::detail::copy_planes(xg, sg_, pads_[t].data());
                         nn::detail::conv_forward_shifted(Og, K, wg, pads_[t].data(), off_.data(), sg_, wides_[t].data(), yg);
@@ -248,14 +246,14 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             nn::detail::flip_transpose_weights(weight.data(), G, Og, Cg, geo_.kh, geo_.kw, wflip_.data());
         }
         if (wino_d) {
-            wgd_ = nn::detail::make_winograd(Og, Cg, is.h, is.w, winograd_tile(is.h, is.w));
+            wgd_ = nn::detail::make_winograd(Og, Cg, is.h, is.w, winograd_tile());
             transform_weights(wflip_.data(), Cg, Og, wgd_, wud_);
         }
         const int T = int(cols_.size());
         if (!want_w && !input_grad_) return diff_dst;
         if (wino_w) {
-            wgw_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(is.h, is.w));
-            wgw_.planar = false;  // winograd_weight_grad reads pixel-major transforms
+            // winograd_weight_grad_images reads pixel-major transforms
+            wgw_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(), false);
             if (dus_.size() != std::size_t(T)) dus_.resize(std::size_t(T));
         }
         if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T)), dyts_.resize(std::size_t(T));
@@ -285,14 +283,11 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
         const float* x = src_->data();
         const float* dy = diff_dst.data();
         float* dx = input_grad_ ? diff_src_.data() : nullptr;
-        // images per step: the Winograd GEMM batch of F(4x4, 3x3) (the input and the weight
-        // gradient use the same tile, so the same batch), else 1
-        const bool batched_d = dx && wino_d && wgd_.m == 4, batched_w = wino_w && wgw_.m == 4;
-        const index_t nb = batched_d || batched_w
-                               ? std::min(batched_d ? wgd_.nb : wgw_.nb, std::max<index_t>(is.n, 1))
-                               : 1;
-        if (batched_d) wgd_.nb = nb;
-        if (batched_w) wgw_.nb = nb;
+        // images per step: the larger Winograd GEMM batch of the input and the weight gradient
+        // (F(4x4, 3x3) on small planes; both geometries then take it), else 1
+        const index_t nb = std::min(std::max(wino_d ? wgd_.nb : 1, wino_w ? wgw_.nb : 1), std::max<index_t>(is.n, 1));
+        if (wino_d) wgd_.nb = nb;
+        if (wino_w) wgw_.nb = nb;
         const index_t steps = (is.n + nb - 1) / nb;
 SHIFTNORM_OMP(omp parallel for schedule(static))
         for (index_t step = 0; step < steps; ++step) {
@@ -301,12 +296,12 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
             float* dcol = direct || shifted ? nullptr : dcols_[t].data();
             if (wino_w) wbufs_w_[t].prepare(wgw_);
             const index_t n0 = step * nb, count = std::min(nb, is.n - n0);
-            if (batched_w)
+            if (wino_w)
                 for (index_t g = 0; g < G; ++g)
                     nn::detail::winograd_weight_grad_images(x + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w,
                                                             dy + (n0 * os.c + g * Og) * P, os.c * P, count, wgw_,
                                                             wbufs_w_[t], dus_[t].data() + g * wgw_.points() * Cg * Og);
-            if (batched_d) {
+            if (wino_d) {
                 wbufs_d_[t].prepare(wgd_);
                 for (index_t g = 0; g < G; ++g)
                     nn::detail::winograd_conv_images(dy + (n0 * os.c + g * Og) * P, os.c * P, count,
@@ -317,9 +312,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                 for (index_t g = 0; g < G; ++g) {
                     const float* xg = x + (n * is.c + g * Cg) * is.h * is.w;
                     const float* dyg = dy + (n * os.c + g * Og) * P;
-                    if (batched_w) {  // the step's images ran above
-                    } else if (wino_w) {
-                        nn::detail::winograd_weight_grad(xg, dyg, wgw_, wbufs_w_[t], dus_[t].data() + g * 16 * Cg * Og);
+                    if (wino_w) {  // the step's images ran above
                     } else if (want_w && shifted_w) {
                         nn::detail::copy_planes(xg, sg_, pads_[t].data());
                         nn::detail::weight_grad_shifted(Og, K, dyg, pads_[t].data(), off_.data(), sg_, dyts_[t].data(),
@@ -337,12 +330,9 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                     if (dx) {
                         const float* wg = weight.data() + g * Og * K;
                         float* dxg = dx + (n * is.c + g * Cg) * is.h * is.w;
-                        if (batched_d) {  // the step's images ran above
+                        if (wino_d) {  // the step's images ran above
                         } else if (direct) {
                             nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
-                        } else if (wino_d) {
-                            if (g == 0) wbufs_d_[t].prepare(wgd_);
-                            nn::detail::winograd_conv(dyg, wud_.data() + g * wgd_.points() * Cg * Og, wgd_, wbufs_d_[t], dxg);
                         } else if (shifted) {
                             // diff_src_g = the same-window convolution of diff_dst_g with the flipped,
                             // transposed weights, on the shifted windows of the padded diff_dst planes
@@ -457,10 +447,8 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(int(T)) reduction
                                                                                       : " (no AVX-512 kernel)"));
         return ok;
     }
-    //! The output tile of this layer's forward / input-gradient Winograd on H x W planes.
-    int winograd_tile(index_t H, index_t W) const {
-        return opt_.algorithm == conv_algorithm::winograd_2x2 ? 2 : nn::detail::winograd_tile_for(H, W);
-    }
+    //! The output tile of this layer's Winograd: F(4x4, 3x3), or F(2x2, 3x3) for winograd_2x2.
+    int winograd_tile() const { return opt_.algorithm == conv_algorithm::winograd_2x2 ? 2 : 4; }
     //! u[g] = the Winograd transform (for geometry wg's tile and layout) of each group's
     //! Kout x Cin x 3 x 3 weights w[g].
     void transform_weights(const float* w, index_t Kout, index_t Cin, const nn::detail::winograd_geometry& wg,
@@ -469,7 +457,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(int(T)) reduction
         u.resize(std::size_t(G * n));
         for (index_t g = 0; g < G; ++g)
             if (wg.m == 4)
-                nn::detail::winograd_weights_f4(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * n);
+                nn::detail::winograd_weights_f4(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * n, wg.planar);
             else
                 nn::detail::winograd_weights(w + g * Kout * Cin * 9, Kout, Cin, u.data() + g * n, wg.planar);
     }

@@ -25,14 +25,16 @@ namespace shiftnorm::nn::detail {
 //!  - planar (planes 24 to 32 pixels wide: one vector of tiles per tile row): transforms straight
 //!    from and to the NCHW planes on vectors of the tiles of a tile row, GEMMs [K x C] * [C x T];
 //!    no transposes (at 16 channels they cost as much as the GEMMs).
-//! With m = 4, F(4x4, 3x3) (pixel-major only): 4x4 output tiles from 6x6 input tiles, 36 points,
-//! 36 products per 16 outputs and channel pair instead of 64 (Hp = 4 th + 2, Wp = 4 tw + 2).
+//! With m = 4, F(4x4, 3x3): 4x4 output tiles from 6x6 input tiles, 36 points, 36 products per 16
+//! outputs and channel pair instead of 64 (Hp = 4 th + 2, Wp = 4 tw + 2); planar on planes 21-32
+//! wide (6 to 8 tiles per tile row), the tiles of two tile rows sharing a vector.
 struct winograd_geometry {
     index_t C = 0, K = 0, H = 0, W = 0, th = 0, tw = 0, T = 0, Hp = 0, Wp = 0;
     bool planar = false;
     int m = 2;  //!< output tile size: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3))
-    //! Images per GEMM (pixel-major only): the tiles of nb images stacked in the rows of each of
-    //! the points() GEMMs (F(4x4, 3x3) on small planes has few tiles per image: 4 at 8x8).
+    //! Images per GEMM (F(4x4, 3x3)): the tiles of nb images stacked in the rows (pixel-major) or
+    //! the columns (planar) of each of the points() GEMMs (small planes have few tiles per image:
+    //! 4 at 8x8, 16 at 16x16).
     index_t nb = 1;
     //! The transformed tile's side and its number of points (the GEMMs per image).
     int alpha() const { return m + 2; }
@@ -41,8 +43,9 @@ struct winograd_geometry {
     index_t pixels_in() const { return planar ? 0 : H * W * C; }
     index_t padded_in() const { return planar ? 0 : Hp * Wp * C; }
     index_t pixels_out() const { return planar ? 0 : H * W * K; }
-    //! Planar rows of T tiles: ld T + 16 (masked 16-lane stores of the last tile row stay inside).
-    index_t ld() const { return T + 16; }
+    //! Planar rows of the nb T tiles of nb images: ld nb T + 16 (masked 16-lane stores of the last
+    //! tile rows, and the GEMM's columns rounded up to whole vectors, stay inside).
+    index_t ld() const { return nb * T + 16; }
     //! Distance between the 16 matrices of the transformed input and output: one cache line more
     //! than their size, so that the 16 streams of a transform do not fall into the same cache
     //! sets (power-of-two strides: 2x slower at 32x32 planes and 16 channels).
@@ -52,23 +55,23 @@ struct winograd_geometry {
     index_t transformed_out() const { return points() * out_stride(); }
 };
 
-//! The geometry of F(2x2, 3x3) (m = 2: planar for planes 23-32 wide) or F(4x4, 3x3) (m = 4:
-//! always pixel-major).
-inline winograd_geometry make_winograd(index_t C, index_t K, index_t H, index_t W, int m = 2) {
+//! The geometry of F(2x2, 3x3) (m = 2) or F(4x4, 3x3) (m = 4): planar where its tile rows fill
+//! vectors (F(2x2): planes 23-32 wide; F(4x4): 21-32 wide) unless `allow_planar` is
+//! false (the weight gradient's transforms are pixel-major only), else pixel-major.
+inline winograd_geometry make_winograd(index_t C, index_t K, index_t H, index_t W, int m = 2,
+                                       bool allow_planar = true) {
     if (m != 2 && m != 4) throw std::invalid_argument("make_winograd: the output tile must be 2 or 4");
     winograd_geometry g;
     g.m = m;
     g.C = C, g.K = K, g.H = H, g.W = W, g.th = (H + m - 1) / m, g.tw = (W + m - 1) / m, g.T = g.th * g.tw;
     g.Hp = m * g.th + 2, g.Wp = m * g.tw + 2;
-    g.planar = m == 2 && g.tw >= 12 && g.tw <= 16;
-    // F(4x4, 3x3): at least 32 GEMM rows (tiles of nb images) where the plane has fewer
-    if (m == 4) g.nb = std::max<index_t>(1, (32 + g.T - 1) / g.T);
+    // F(2x2): one tile row of 12-16 tiles per vector; F(4x4): two of 6-8 (planar_f4_lanes)
+    g.planar = allow_planar && (m == 2 ? W >= 23 && W <= 32 : g.tw >= 6 && g.tw <= 8);
+    // F(4x4, 3x3): at least 32 GEMM rows (pixel-major) or 64 GEMM columns (planar: the kernel's
+    // tiles are 2 vectors wide) of the tiles of nb images where the plane has fewer
+    if (m == 4) g.nb = std::max<index_t>(1, ((g.planar ? 64 : 32) + g.T - 1) / g.T);
     return g;
 }
-
-//! The output tile of the forward / input-gradient Winograd on H x W planes: 4 (F(4x4, 3x3)) where
-//! F(2x2, 3x3) would run pixel-major, 2 on its planar planes (23 to 32 pixels wide).
-inline int winograd_tile_for(index_t H, index_t W) { return make_winograd(16, 16, H, W, 2).planar ? 2 : 4; }
 
 //! Whether the Winograd kernel can run a convolution of window g with Cg input and Og output
 //! channels per group on an H x W plane: a 3x3, pad-1, stride-1, dilation-1 window, channel
@@ -162,34 +165,35 @@ inline void winograd_g6(index_t K, const double* SHIFTNORM_RESTRICT p, const dou
     }
 }
 
-//! F(4x4, 3x3): u[xi][c][k] (xi = 6 r + s, the 36 points of the transformed 6x6 tile; pixel-major
-//! layout only) = (G w[k][c] G^T)[r][s], G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+//! F(4x4, 3x3): u[xi][c][k] (xi = 6 r + s, the 36 points of the transformed 6x6 tile; u[xi][k][c]
+//! when `planar`) = (G w[k][c] G^T)[r][s], G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
 //! 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] (Lavin & Gray's points 0, 1, -1, 2, -2). In double,
-//! rounded once. Per input channel c: the 9 taps of every k gathered, G over the rows and over the
-//! columns in loops over k (winograd_g6), each of the 36 rows of u written contiguously (as
-//! winograd_weights). OpenMP over c.
-inline void winograd_weights_f4(const float* w, index_t K, index_t C, float* u) {
+//! rounded once. Per index a of u's slower dimension: the 9 taps of every b gathered, G over the
+//! rows and over the columns in loops over b (winograd_g6), each of the 36 rows of u written
+//! contiguously (as winograd_weights). OpenMP over a.
+inline void winograd_weights_f4(const float* w, index_t K, index_t C, float* u, bool planar = false) {
+    const index_t outer = planar ? K : C, inner = planar ? C : K;
 SHIFTNORM_OMP(omp parallel if (K * C >= 1024))
     {
-        double* tap = winograd_rows(63 * K);  // 9 taps, the 18 values of G g (6 x 3), the 36 of G g G^T
-        double* gg = tap + 9 * K;
-        double* out = gg + 18 * K;
+        double* tap = winograd_rows(63 * inner);  // 9 taps, the 18 values of G g (6 x 3), the 36 of G g G^T
+        double* gg = tap + 9 * inner;
+        double* out = gg + 18 * inner;
 SHIFTNORM_OMP(omp for schedule(static))
-        for (index_t c = 0; c < C; ++c) {
-            winograd_gather_taps(w, C, c, K, false, tap);
+        for (index_t a = 0; a < outer; ++a) {
+            winograd_gather_taps(w, C, a, inner, planar, tap);
             for (int j = 0; j < 3; ++j)  // G g (over rows): column j of the taps -> gg[r][j]
-                winograd_g6(K, tap + j * K, tap + (3 + j) * K, tap + (6 + j) * K, gg + (0 * 3 + j) * K,
-                            gg + (1 * 3 + j) * K, gg + (2 * 3 + j) * K, gg + (3 * 3 + j) * K, gg + (4 * 3 + j) * K,
-                            gg + (5 * 3 + j) * K);
+                winograd_g6(inner, tap + j * inner, tap + (3 + j) * inner, tap + (6 + j) * inner, gg + (0 * 3 + j) * inner,
+                            gg + (1 * 3 + j) * inner, gg + (2 * 3 + j) * inner, gg + (3 * 3 + j) * inner, gg + (4 * 3 + j) * inner,
+                            gg + (5 * 3 + j) * inner);
             for (int r = 0; r < 6; ++r) {  // (G g) G^T (over columns): row r of gg -> out[6 r + s]
-                double* o = out + r * 6 * K;
-                winograd_g6(K, gg + (r * 3 + 0) * K, gg + (r * 3 + 1) * K, gg + (r * 3 + 2) * K, o, o + K, o + 2 * K,
-                            o + 3 * K, o + 4 * K, o + 5 * K);
+                double* o = out + r * 6 * inner;
+                winograd_g6(inner, gg + (r * 3 + 0) * inner, gg + (r * 3 + 1) * inner, gg + (r * 3 + 2) * inner, o, o + inner, o + 2 * inner,
+                            o + 3 * inner, o + 4 * inner, o + 5 * inner);
             }
             for (int xi = 0; xi < 36; ++xi) {
-                float* dst = u + (xi * C + c) * K;
-                const double* src = out + xi * K;
-                for (index_t k = 0; k < K; ++k) dst[k] = float(src[k]);
+                float* dst = u + (xi * outer + a) * inner;
+                const double* src = out + xi * inner;
+                for (index_t k = 0; k < inner; ++k) dst[k] = float(src[k]);
             }
         }
     }
@@ -437,6 +441,129 @@ __attribute__((target("avx512f"))) inline void winograd_output_planar(const floa
     }
 }
 
+//! F(4x4, 3x3) on planar planes (21 to 32 pixels wide: 6 to 8 tiles per tile row): the tiles of
+//! two tile rows in the lanes of one vector (tile row ti in lanes 0..tw-1, ti + 1 in tw..2 tw-1:
+//! the order of the tiles in v and m, so one masked store writes both). Gather indices and masks:
+//! lane L of column s of the patch reads pixel 4 j - 1 + s of its plane row, j = L mod tw (zero
+//! outside the plane); `first` / `second` the lanes of each tile row that read a pixel.
+//! (Four tile rows of 4 tiles per vector on 13-16-pixel planes ran at 0.98-1.05x of pixel-major
+//! F(4x4) per layer and 0.96-0.98x in ResNet-20 inference: not kept.)
+struct planar_f4_lanes {
+    alignas(64) int idx[6][16];
+    __mmask16 first[6], second[6], pair, single;
+    explicit planar_f4_lanes(const winograd_geometry& g) {
+        const int tw = int(g.tw), W = int(g.W);
+        pair = __mmask16(2 * tw >= 16 ? 0xFFFFu : (1u << (2 * tw)) - 1u), single = __mmask16((1u << tw) - 1u);
+        for (int s = 0; s < 6; ++s) {
+            unsigned a = 0, b = 0;
+            for (int L = 0; L < 16; ++L) {
+                const int col = 4 * (L % tw) - 1 + s;
+                const bool in = L < 2 * tw && col >= 0 && col < W;
+                idx[s][L] = in ? col : 0;
+                if (in) (L < tw ? a : b) |= 1u << L;
+            }
+            first[s] = __mmask16(a), second[s] = __mmask16(b);
+        }
+    }
+};
+
+//! The planar F(4x4, 3x3) input transform: v[xi][c][t] (rows of ld() floats). B^T over the six
+//! plane rows of each of two tile rows first (on whole rows: two vectors of 16 pixels each), then
+//! the patch columns gathered from the results (permutes of two vectors per tile row, merged),
+//! then B^T over the columns. Only for planar geometries with m = 4.
+__attribute__((target("avx512f"))) inline void winograd_input_planar_f4(const float* x, const winograd_geometry& g,
+                                                                        float* v) {
+    const index_t H = g.H, W = g.W, ld = g.ld(), sx = g.in_stride();
+    const planar_masks pm(g);
+    const planar_f4_lanes pl(g);
+    __m512i idx[6];
+    for (int s = 0; s < 6; ++s) idx[s] = _mm512_load_si512(pl.idx[s]);
+    for (index_t c = 0; c < g.C; ++c) {
+        const float* xc = x + c * H * W;
+        for (index_t ti = 0; ti < g.th; ti += 2) {
+            const bool two = ti + 1 < g.th;
+            __m512 e[4][6];  // B^T d over rows: [lo, hi of tile row ti; lo, hi of ti + 1][q]
+            for (int half = 0; half < 2; ++half) {
+                __m512 lo[6], hi[6];
+                for (int r = 0; r < 6; ++r) {
+                    const index_t h = 4 * (ti + half) - 1 + r;
+                    const bool in = h >= 0 && h < H && (half == 0 || two);
+                    lo[r] = in ? _mm512_maskz_loadu_ps(pm.lo, xc + h * W) : _mm512_setzero_ps();
+                    hi[r] = in ? _mm512_maskz_loadu_ps(pm.hi, xc + h * W + 16) : _mm512_setzero_ps();
+                }
+                winograd_bt6(lo, e[2 * half]);
+                winograd_bt6(hi, e[2 * half + 1]);
+            }
+            float* vt = v + c * ld + ti * g.tw;
+            const __mmask16 store = two ? pl.pair : pl.single;
+            for (int q = 0; q < 6; ++q) {  // (B^T d) B (over columns)
+                __m512 d[6], r[6];
+                for (int s = 0; s < 6; ++s)
+                    d[s] = _mm512_mask_blend_ps(__mmask16(~pl.single),
+                                                _mm512_maskz_permutex2var_ps(pl.first[s], e[0][q], idx[s], e[1][q]),
+                                                _mm512_maskz_permutex2var_ps(pl.second[s], e[2][q], idx[s], e[3][q]));
+                winograd_bt6(d, r);
+                float* o = vt + q * 6 * sx;
+                if (store == 0xFFFF)  // 8 tiles per tile row: whole vectors
+                    for (int s = 0; s < 6; ++s) _mm512_storeu_ps(o + s * sx, r[s]);
+                else
+                    for (int s = 0; s < 6; ++s) _mm512_mask_storeu_ps(o + s * sx, store, r[s]);
+            }
+        }
+    }
+}
+
+//! The planar F(4x4, 3x3) output transform: y[k][h][w] from m[xi][k][t], A^T over rows and
+//! columns on the tiles of two tile rows at once, each output row's 4 x tw pixels interleaved
+//! from the four result vectors (two levels of permutes), stored with the plane's masks.
+__attribute__((target("avx512f"))) inline void winograd_output_planar_f4(const float* m, const winograd_geometry& g,
+                                                                         float* y) {
+    const index_t H = g.H, W = g.W, ld = g.ld(), sm = g.out_stride(), tw = g.tw;
+    const planar_masks pm(g);
+    const planar_f4_lanes pl(g);
+    __m512i pair_idx[2], lo_idx, hi_idx;  // lane 2 L + j <- y_j[half tw + L] (j = 0, 1); then pixel 4 L + j
+    {
+        alignas(64) int p[2][16], lo[16], hi[16];
+        for (int half = 0; half < 2; ++half)
+            for (int L = 0; L < 8; ++L)
+                for (int j = 0; j < 2; ++j) p[half][2 * L + j] = 16 * j + half * int(tw) + L;
+        for (int L = 0; L < 4; ++L)
+            for (int j = 0; j < 4; ++j) {
+                lo[4 * L + j] = (j < 2 ? 0 : 16) + 2 * L + (j & 1);
+                hi[4 * L + j] = (j < 2 ? 0 : 16) + 2 * (L + 4) + (j & 1);
+            }
+        pair_idx[0] = _mm512_load_si512(p[0]), pair_idx[1] = _mm512_load_si512(p[1]);
+        lo_idx = _mm512_load_si512(lo), hi_idx = _mm512_load_si512(hi);
+    }
+    for (index_t k = 0; k < g.K; ++k) {
+        float* yk = y + k * H * W;
+        for (index_t ti = 0; ti < g.th; ti += 2) {
+            const bool two = ti + 1 < g.th;
+            const __mmask16 tiles = two ? pl.pair : pl.single;
+            const float* mt = m + k * ld + ti * tw;
+            __m512 a[4][6];  // A^T m (over rows), column by column
+            for (int s = 0; s < 6; ++s) {
+                __m512 col[6], r[4];
+                for (int q = 0; q < 6; ++q) col[q] = _mm512_maskz_loadu_ps(tiles, mt + (q * 6 + s) * sm);
+                winograd_at6(col, r);
+                for (int i = 0; i < 4; ++i) a[i][s] = r[i];
+            }
+            for (int i = 0; i < 4; ++i) {  // (A^T m) A (over columns), then rows 4 ti + i, 4 (ti + 1) + i
+                __m512 yv[4];
+                winograd_at6(a[i], yv);
+                for (int half = 0; half < 2; ++half) {
+                    const index_t h = 4 * (ti + half) + i;
+                    if ((half == 1 && !two) || h >= H) continue;
+                    const __m512 p01 = _mm512_permutex2var_ps(yv[0], pair_idx[half], yv[1]);
+                    const __m512 p23 = _mm512_permutex2var_ps(yv[2], pair_idx[half], yv[3]);
+                    _mm512_mask_storeu_ps(yk + h * W, pm.lo, _mm512_permutex2var_ps(p01, lo_idx, p23));
+                    if (pm.hi) _mm512_mask_storeu_ps(yk + h * W + 16, pm.hi, _mm512_permutex2var_ps(p01, hi_idx, p23));
+                }
+            }
+        }
+    }
+}
+
 //! m[T x K] (ldm K) = v[T x 16] * u[16 x K] for 16 input channels: the 16 rows of u of each block
 //! of 16 output channels stay in registers, the tiles stream by in groups of R (R accumulators),
 //! each product summed over c in increasing order. The generic kernel reloads and stores its
@@ -465,6 +592,44 @@ __attribute__((target("avx512f,fma"))) inline void winograd_gemm16(index_t T, in
         for (; t + 4 <= T; t += 4) winograd_gemm16_rows<4>(v + t * 16, uk, m + t * K + k0, K);
         for (; t < T; ++t) winograd_gemm16_rows<1>(v + t * 16, uk, m + t * K + k0, K);
     }
+}
+
+//! The planar GEMMs: m[K x N] (ld) = u[K x C] * v[C x N] (ld), N the tiles rounded up to whole
+//! vectors (columns past the tiles are computed from whatever the buffer holds there and never
+//! read back; ld >= N), C and K multiples of 16 (winograd_eligible). Tiles of 8 rows x NV vectors,
+//! 16 channels per pass with the broadcast of u shared by the NV vectors; each element summed
+//! over c in increasing order from zero (the FMA sequence of gemm_avx512_op: the same bits).
+//! 1.15x the generic kernel on the 64 columns of F(4x4, 3x3) at 32x32 (its 48 + 16 split).
+template <int NV>
+__attribute__((target("avx512f,fma"))) inline void winograd_gemm_planar_strip(index_t K, index_t C, const float* u,
+                                                                             const float* v, float* m, index_t ld) {
+    for (index_t k0 = 0; k0 < K; k0 += 8)
+        for (index_t c0 = 0; c0 < C; c0 += 16) {
+            __m512 acc[8][NV];
+            for (int r = 0; r < 8; ++r)
+                for (int q = 0; q < NV; ++q)
+                    acc[r][q] = c0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(m + (k0 + r) * ld + 16 * q);
+#pragma GCC unroll 4
+            for (index_t c = c0; c < c0 + 16; ++c) {
+                __m512 vc[NV];
+                for (int q = 0; q < NV; ++q) vc[q] = _mm512_loadu_ps(v + c * ld + 16 * q);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; ++r) {
+                    const __m512 b = _mm512_set1_ps(u[(k0 + r) * C + c]);
+                    for (int q = 0; q < NV; ++q) acc[r][q] = _mm512_fmadd_ps(b, vc[q], acc[r][q]);
+                }
+            }
+            for (int r = 0; r < 8; ++r)
+                for (int q = 0; q < NV; ++q) _mm512_storeu_ps(m + (k0 + r) * ld + 16 * q, acc[r][q]);
+        }
+}
+__attribute__((target("avx512f,fma"))) inline void winograd_gemm_planar(index_t K, index_t N, index_t C,
+                                                                       const float* u, const float* v, float* m,
+                                                                       index_t ld) {
+    const index_t n = (N + 15) / 16 * 16;
+    index_t j = 0;
+    for (; j + 32 <= n; j += 32) winograd_gemm_planar_strip<2>(K, C, u, v + j, m + j, ld);
+    if (j < n) winograd_gemm_planar_strip<1>(K, C, u, v + j, m + j, ld);
 }
 
 //! The transposed output transform (the weight gradient's): dm[xi][t][k] = (A dy A^T)[r][s] for
@@ -581,13 +746,30 @@ inline void transform_input_pixel_major(const float* x, const winograd_geometry&
         winograd_input(b.padded.data(), g, v);
 }
 
-//! The pixel-major path of winograd_conv for `count` <= g.nb images at once: image i's planes at
-//! x + i * xs, its result at y + i * ys. The tiles of the images are stacked in the rows of each
-//! GEMM; every row is computed alone (each image's bits do not depend on the others).
+//! winograd_conv for `count` <= g.nb images at once: image i's planes at x + i * xs, its result at
+//! y + i * ys. The tiles of the images are stacked in the rows (pixel-major) or the columns
+//! (planar) of each GEMM; every row or column is computed alone (each image's bits do not depend
+//! on the others).
 inline void winograd_conv_images(const float* x, index_t xs, index_t count, const float* u, const winograd_geometry& g,
                                  winograd_buffers& b, float* y, index_t ys) {
     const index_t P = g.H * g.W, C = g.C, K = g.K, rows = count * g.T;
-    if (g.planar || count < 1 || count > g.nb) throw std::logic_error("winograd_conv_images: pixel-major, 1..nb images");
+    if (count < 1 || count > g.nb) throw std::logic_error("winograd_conv_images: 1..nb images");
+    if (g.planar) {
+        for (index_t i = 0; i < count; ++i)
+            if (g.m == 4)
+                winograd_input_planar_f4(x + i * xs, g, b.v.data() + i * g.T);
+            else
+                winograd_input_planar(x + i * xs, g, b.v.data() + i * g.T);
+        for (index_t xi = 0; xi < g.points(); ++xi)
+            winograd_gemm_planar(K, rows, C, u + xi * K * C, b.v.data() + xi * g.in_stride(),
+                                 b.m.data() + xi * g.out_stride(), g.ld());
+        for (index_t i = 0; i < count; ++i)
+            if (g.m == 4)
+                winograd_output_planar_f4(b.m.data() + i * g.T, g, y + i * ys);
+            else
+                winograd_output_planar(b.m.data() + i * g.T, g, y + i * ys);
+        return;
+    }
     for (index_t i = 0; i < count; ++i) transform_input_pixel_major(x + i * xs, g, b, b.v.data() + i * g.T * C);
     for (index_t xi = 0; xi < g.points(); ++xi)
         if (C == 16)
@@ -612,12 +794,7 @@ inline void winograd_conv_images(const float* x, index_t xs, index_t count, cons
 //! back and transpose to planes. Each image's result depends only on that image (any thread, any
 //! batch). Only when winograd_eligible(); `b` prepared for g.
 inline void winograd_conv(const float* x, const float* u, const winograd_geometry& g, winograd_buffers& b, float* y) {
-    if (!g.planar) return winograd_conv_images(x, 0, 1, u, g, b, y, 0);
-    winograd_input_planar(x, g, b.v.data());
-    for (index_t xi = 0; xi < 16; ++xi)
-        gemm_avx512_op(g.K, g.T, g.C, a_strided{u + xi * g.K * g.C, g.C, 1},
-                       b_strided{b.v.data() + xi * g.in_stride(), g.ld()}, false, b.m.data() + xi * g.out_stride(), g.ld());
-    winograd_output_planar(b.m.data(), g, y);
+    winograd_conv_images(x, 0, 1, u, g, b, y, 0);
 }
 //! du[xi][c][k] += sum over the tiles t of v[xi][t][c] * dm[xi][t][k]: the weight gradient in the
 //! Winograd domain (dL/dU of M = U . V) of `count` <= g.nb images, image i's input x + i * xs
