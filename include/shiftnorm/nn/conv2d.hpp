@@ -252,8 +252,8 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
         const int T = int(cols_.size());
         if (!want_w && !input_grad_) return diff_dst;
         if (wino_w) {
-            // winograd_weight_grad_images reads pixel-major transforms
-            wgw_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(), false);
+            // winograd_weight_grad_images: planar input transforms with F(4x4, 3x3) only
+            wgw_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile(), winograd_tile() == 4);
             if (dus_.size() != std::size_t(T)) dus_.resize(std::size_t(T));
         }
         if (dws_.size() != std::size_t(T)) dws_.resize(std::size_t(T)), dyts_.resize(std::size_t(T));

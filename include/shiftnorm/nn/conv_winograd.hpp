@@ -723,7 +723,7 @@ struct winograd_buffers {
         grow(pixels, g.pixels_in());
         grow(v, g.transformed_in());
         grow(m, g.transformed_out());
-        grow(yt, g.pixels_out());
+        grow(yt, g.planar ? g.H * g.W * g.K : g.pixels_out());  // planar: the weight gradient's dy
         if (g.planar) return;
         if (Hp != g.Hp || Wp != g.Wp || C != g.C || index_t(padded.size()) < g.padded_in()) {
             padded.assign(std::size_t(std::max<index_t>(g.padded_in(), index_t(padded.size()))), 0.0f);
@@ -798,31 +798,33 @@ inline void winograd_conv(const float* x, const float* u, const winograd_geometr
 }
 //! du[xi][c][k] += sum over the tiles t of v[xi][t][c] * dm[xi][t][k]: the weight gradient in the
 //! Winograd domain (dL/dU of M = U . V) of `count` <= g.nb images, image i's input x + i * xs
-//! [C x H x W] and output gradient dy + i * dys [K x H x W]; the tiles of the images are stacked in
-//! the rows of one GEMM per point (summed in row order). Pixel-major geometry only (`g.planar`
-//! false). The caller sums du over images (and threads, in a fixed order) and maps it back once:
+//! [C x H x W] and output gradient dy + i * dys [K x H x W]; the tiles of the images are stacked
+//! along the inner dimension of one GEMM per point (summed in tile order). dm is pixel-major
+//! (dy transposed to pixels x channels first); v is pixel-major too, or, for a planar F(4x4, 3x3)
+//! geometry, planar (v[xi][c][t]: x needs no transpose; the GEMM reads v by rows). The caller
+//! sums du over images (and threads, in a fixed order) and maps it back once:
 //! winograd_weight_grad_finish (F(2x2, 3x3)) or winograd_weight_grad_finish_f4.
 inline void winograd_weight_grad_images(const float* x, index_t xs, const float* dy, index_t dys, index_t count,
                                         const winograd_geometry& g, winograd_buffers& b, float* du) {
-    if (g.planar || count < 1 || count > g.nb)
-        throw std::logic_error("winograd_weight_grad_images: pixel-major geometry, 1..nb images");
+    if ((g.planar && g.m != 4) || count < 1 || count > g.nb)
+        throw std::logic_error("winograd_weight_grad_images: F(4x4) if planar, 1..nb images");
     const index_t P = g.H * g.W, C = g.C, K = g.K;
     for (index_t i = 0; i < count; ++i) {
-        transform_input_pixel_major(x + i * xs, g, b, b.v.data() + i * g.T * C);
+        if (g.planar)
+            winograd_input_planar_f4(x + i * xs, g, b.v.data() + i * g.T);
+        else
+            transform_input_pixel_major(x + i * xs, g, b, b.v.data() + i * g.T * C);
         transpose(dy + i * dys, K, P, P, b.yt.data(), K);  // yt[p][k]
         if (g.m == 4)
             winograd_output_grad_f4(b.yt.data(), g, b.m.data() + i * g.T * K);
         else
             winograd_output_grad(b.yt.data(), g, b.m.data() + i * g.T * K);
     }
+    // A(c, t) = v[xi][c][t] (planar, rows of ld) or v[xi][t][c] (pixel-major)
+    const index_t rs = g.planar ? g.ld() : 1, cs = g.planar ? 1 : C;
     for (index_t xi = 0; xi < g.points(); ++xi)
-        gemm_avx512_op(C, K, count * g.T, a_strided{b.v.data() + xi * g.in_stride(), 1, C},
+        gemm_avx512_op(C, K, count * g.T, a_strided{b.v.data() + xi * g.in_stride(), rs, cs},
                        b_strided{b.m.data() + xi * g.out_stride(), K}, true, du + xi * C * K, K);
-}
-//! winograd_weight_grad_images for one image.
-inline void winograd_weight_grad(const float* x, const float* dy, const winograd_geometry& g, winograd_buffers& b,
-                                 float* du) {
-    winograd_weight_grad_images(x, 0, dy, 0, 1, g, b, du);
 }
 #else
 struct winograd_buffers {
@@ -834,9 +836,6 @@ inline void winograd_conv(const float*, const float*, const winograd_geometry&, 
 inline void winograd_conv_images(const float*, index_t, index_t, const float*, const winograd_geometry&,
                                  winograd_buffers&, float*, index_t) {
     throw std::logic_error("winograd_conv_images: no AVX-512 kernel in this build");
-}
-inline void winograd_weight_grad(const float*, const float*, const winograd_geometry&, winograd_buffers&, float*) {
-    throw std::logic_error("winograd_weight_grad: no AVX-512 kernel in this build");
 }
 inline void winograd_weight_grad_images(const float*, index_t, const float*, index_t, index_t, const winograd_geometry&,
                                         winograd_buffers&, float*) {
