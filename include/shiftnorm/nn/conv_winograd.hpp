@@ -482,6 +482,11 @@ __attribute__((target("avx512f"))) inline void winograd_input_planar_f4(const fl
         const float* xc = x + c * H * W;
         for (index_t ti = 0; ti < g.th; ti += 2) {
             const bool two = ti + 1 < g.th;
+            if (c + 1 < g.C)  // the next channel's rows of these tile rows (the input streams from L3)
+                for (index_t h = 4 * ti; h < std::min<index_t>(4 * ti + 8, H); ++h) {
+                    _mm_prefetch(reinterpret_cast<const char*>(xc + H * W + h * W), _MM_HINT_T0);
+                    if (W > 16) _mm_prefetch(reinterpret_cast<const char*>(xc + H * W + h * W + 16), _MM_HINT_T0);
+                }
             __m512 e[4][6];  // B^T d over rows: [lo, hi of tile row ti; lo, hi of ti + 1][q]
             for (int half = 0; half < 2; ++half) {
                 __m512 lo[6], hi[6];

@@ -69,6 +69,9 @@ inline void transpose(const float* in, index_t R, index_t C, index_t ldi, float*
             const index_t r1 = std::min(R, r0 + B), c1 = std::min(C, c0 + B);
 #if defined(SHIFTNORM_HAS_AVX512_GEMM)
             if (fast && r1 - r0 == B && c1 - c0 == B) {
+                if (c1 + B <= C)  // the 16 rows' next block (16 streams: more than the hardware follows)
+                    for (index_t r = r0; r < r1; ++r)
+                        _mm_prefetch(reinterpret_cast<const char*>(in + r * ldi + c1), _MM_HINT_T0);
                 transpose16x16_avx512(in + r0 * ldi + c0, ldi, out + c0 * ldo + r0, ldo);
                 continue;
             }
