@@ -546,6 +546,11 @@ __attribute__((target("avx512f"))) inline void winograd_output_planar_f4(const f
             const bool two = ti + 1 < g.th;
             const __mmask16 tiles = two ? pl.pair : pl.single;
             const float* mt = m + k * ld + ti * tw;
+            if (k + 1 < g.K)  // the next channel's output rows of these tile rows, for writing
+                for (index_t h = 4 * ti; h < std::min<index_t>(4 * ti + 8, H); ++h) {
+                    __builtin_prefetch(yk + H * W + h * W, 1, 3);
+                    if (W > 16) __builtin_prefetch(yk + H * W + h * W + 16, 1, 3);
+                }
             __m512 a[4][6];  // A^T m (over rows), column by column
             for (int s = 0; s < 6; ++s) {
                 __m512 col[6], r[4];
