@@ -22,8 +22,8 @@ namespace shiftnorm::nn {
 //! How a convolution computes its forward, input gradient and weight gradient.
 //!  - automatic: Winograd where it runs (winograd_eligible: 3x3, pad 1, stride 1, channels per
 //!    group multiples of 16, AVX-512), otherwise direct. The forward, the input gradient and the
-//!    weight gradient use F(4x4, 3x3) on every plane (the forward and input gradient planar on
-//!    planes 23-32 pixels wide, the weight gradient always pixel-major);
+//!    weight gradient use F(4x4, 3x3) on every plane (planar on planes 21-32 pixels wide, where
+//!    the weight gradient reads the planar input transform and a pixel-major dy transform);
 //!  - direct: im2col / shifted windows + GEMM (every product of the definition, summed in the
 //!    order of the im2col rows; bit-identical to the materialized im2col + GEMM);
 //!  - winograd: as automatic, and a value_error at forward for a shape it cannot run;
