@@ -181,13 +181,9 @@ public:
         // batch, F(4x4, 3x3) on small planes); everything else one image a step
         const index_t nb = wino ? std::min(wg_.nb, std::max<index_t>(is.n, 1)) : 1;
         if (wino) wg_.nb = nb;
-        const index_t steps = (is.n + nb - 1) / nb;
-SHIFTNORM_OMP(omp parallel for schedule(static))
-        for (index_t step = 0; step < steps; ++step) {
-            const std::size_t t = std::size_t(nn::detail::thread_id());
+        nn::detail::for_image_steps(is.n, nb, [&](std::size_t t, index_t n0, index_t count) {
             float* col = direct || shifted || wino ? nullptr : cols_[t].data();
             if (wino) wbufs_[t].prepare(wg_);
-            const index_t n0 = step * nb, count = std::min(nb, is.n - n0);
             if (wino)
                 for (index_t g = 0; g < G; ++g)
                     nn::detail::winograd_conv_images(x + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w, count,
@@ -215,7 +211,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                 if (e.coef || e.add || e.relu)
                     nn::detail::apply_epilogue(y + n * os.c * P, e.add ? e.add + n * os.c * P : nullptr, os.c, P, e);
             }
-        }
+        });
         return dst_;
     }
 
@@ -288,14 +284,10 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
         const index_t nb = std::min(std::max(wino_d ? wgd_.nb : 1, wino_w ? wgw_.nb : 1), std::max<index_t>(is.n, 1));
         if (wino_d) wgd_.nb = nb;
         if (wino_w) wgw_.nb = nb;
-        const index_t steps = (is.n + nb - 1) / nb;
-SHIFTNORM_OMP(omp parallel for schedule(static))
-        for (index_t step = 0; step < steps; ++step) {
-            const std::size_t t = std::size_t(nn::detail::thread_id());
+        nn::detail::for_image_steps(is.n, nb, [&](std::size_t t, index_t n0, index_t count) {
             float* col = direct || shifted_w || wino_w ? nullptr : cols_[t].data();
             float* dcol = direct || shifted ? nullptr : dcols_[t].data();
             if (wino_w) wbufs_w_[t].prepare(wgw_);
-            const index_t n0 = step * nb, count = std::min(nb, is.n - n0);
             if (wino_w)
                 for (index_t g = 0; g < G; ++g)
                     nn::detail::winograd_weight_grad_images(x + (n0 * is.c + g * Cg) * is.h * is.w, is.c * is.h * is.w,
@@ -347,7 +339,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static))
                         }
                     }
                 }
-        }
+        });
         if (!want_w) return diff_src_;
         if (wino_w) {
             // threads in order (deterministic for a thread count), then back to 3x3 taps once

@@ -2,6 +2,7 @@
 // The layer interface of the training engine: forward/backward on owned NCHW tensors, named parameters.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -249,6 +250,33 @@ inline int thread_id() {
     return 0;
 #endif
 }
+//! Threads in the current parallel team (1 outside a parallel region or without OpenMP).
+inline int team_size() {
+#if defined(_OPENMP)
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+//! Runs body(t, n0, count) over the n images of a batch in a parallel region: thread t of T takes
+//! the contiguous images [t n / T, (t + 1) n / T) (parts differing by at most one image) in steps
+//! of nb images (the last step of a part may be shorter). A static schedule over steps of nb
+//! images instead gives one thread up to nb - 1 images more: 24 against 18 of a 42-image infer
+//! chunk at nb = 8, the worker idle ~25% of ResNet-20 eval at 2 threads (2026-12-03). Where n / nb
+//! steps split evenly over the threads (training batches of 128) the parts are those of the
+//! static schedule. `body` must not throw (it runs inside the parallel region).
+template <class Body>
+inline void for_image_steps(index_t n, index_t nb, Body&& body) {
+    nb = std::max<index_t>(nb, 1);
+SHIFTNORM_OMP(omp parallel)
+    {
+        const index_t T = team_size(), t = thread_id();
+        const index_t first = n * t / T, last = n * (t + 1) / T;
+        for (index_t n0 = first; n0 < last; n0 += nb) body(std::size_t(t), n0, std::min(nb, last - n0));
+    }
+}
+
 inline void set_threads(int n) {
 #if defined(_OPENMP)
     if (n > 0) omp_set_num_threads(n);
