@@ -159,7 +159,7 @@ inline void add_common_options(arg_parser& p, const char* norm_eps_name = "eps")
         .option("bn-convention", "NAME", "pytorch", "BatchNorm denominator: pytorch = sqrt(var + eps), biased batch variance | "
                                                     "reference = sqrt(var) + eps, unbiased batch variance (seed 003's reference BN baseline)")
         .flag("quiet", "no progress or log lines on stderr (results still go to stdout, errors to stderr)")
-        .option("conv", "ALG", "auto", "convolutions: auto (Winograd wherever it runs: 3x3, stride 1, channels multiples of 16, AVX-512; F(4x4,3x3) on planes under 23 or over 32 pixels wide, F(2x2,3x3) on 23-32; direct elsewhere) | winograd-2x2 (F(2x2,3x3) only: the bits of version 0.2.0) | direct (im2col / shifted-window GEMM everywhere: every product of the definition, the exact rounding of earlier versions)")
+        .option("conv", "ALG", "auto", "convolutions: auto (Winograd F(4x4,3x3) wherever it runs: 3x3, stride 1, channels multiples of 16, AVX-512; planar on planes 21-32 pixels wide, pixel-major elsewhere; direct for every other layer) | winograd-2x2 (F(2x2,3x3) only: the bits of version 0.2.0) | direct (im2col / shifted-window GEMM everywhere: every product of the definition, the exact rounding of earlier versions)")
         .option("threads", "T", "0", "OpenMP threads (0: OMP_NUM_THREADS or all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
 }
 

@@ -79,29 +79,31 @@ inline void window_masks(index_t b0, index_t W, __mmask16& lo, __mmask16& hi) {
 
 //! im2col for stride2_rows windows: each output row r[ow] = xr[2 ow] (zero outside the plane)
 //! from two masked loads of 32 columns and one even-lane permute; the same values as the scalar loops.
+//! Loops c, i, oh, then the kernel columns j innermost: the kw loads of an input row after the
+//! first hit L1 (j outermost read every plane kw times from L2 / L3).
 __attribute__((target("avx512f"))) inline void im2col_stride2(const float* x, index_t C, index_t H, index_t W,
                                                               const window2d& g, index_t OH, index_t OW, float* col) {
     const index_t P = OH * OW;
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __mmask16 out = __mmask16((1u << OW) - 1u);
-    for (index_t j = 0; j < g.kw; ++j) {
-        const index_t b0 = j - g.pw;  // input column of output column 0
-        __mmask16 lo, hi;
-        window_masks(b0, W, lo, hi);
-        for (index_t c = 0; c < C; ++c) {
-            const float* xc = x + c * H * W;
-            for (index_t i = 0; i < g.kh; ++i) {
-                float* row = col + ((c * g.kh + i) * g.kw + j) * P;
-                for (index_t oh = 0; oh < OH; ++oh) {
-                    const index_t ih = oh * g.sh - g.ph + i * g.dh;
-                    __m512 v = _mm512_setzero_ps();
-                    if (ih >= 0 && ih < H) {
-                        const float* xr = xc + ih * W + b0;  // masked lanes are never read
-                        v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo, xr), even,
-                                                   _mm512_maskz_loadu_ps(hi, xr + 16));
-                    }
-                    _mm512_mask_storeu_ps(row + oh * OW, out, v);
+    __mmask16 lo[16], hi[16];  // kw <= 16 (stride2_rows)
+    for (index_t j = 0; j < g.kw; ++j) window_masks(j - g.pw, W, lo[j], hi[j]);
+    for (index_t c = 0; c < C; ++c) {
+        const float* xc = x + c * H * W;
+        for (index_t i = 0; i < g.kh; ++i) {
+            float* rows = col + (c * g.kh + i) * g.kw * P;  // row of tap (i, j) at rows + j P
+            for (index_t oh = 0; oh < OH; ++oh) {
+                const index_t ih = oh * g.sh - g.ph + i * g.dh;
+                float* r = rows + oh * OW;
+                if (ih < 0 || ih >= H) {
+                    for (index_t j = 0; j < g.kw; ++j) _mm512_mask_storeu_ps(r + j * P, out, _mm512_setzero_ps());
+                    continue;
                 }
+                const float* xr = xc + ih * W - g.pw;  // input column of (ow, j) = 2 ow + j - pw; masked lanes never read
+                for (index_t j = 0; j < g.kw; ++j)
+                    _mm512_mask_storeu_ps(r + j * P, out,
+                                          _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo[j], xr + j), even,
+                                                                 _mm512_maskz_loadu_ps(hi[j], xr + j + 16)));
             }
         }
     }
