@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
+#include "shiftnorm/corrupt/scratch.hpp"
 
 namespace shiftnorm::corrupt {
 
@@ -84,7 +85,7 @@ using shiftnorm::detail::fail;
 //! float32 path would flip the truncation of many pixels.
 struct fimage {
     int h = 0, w = 0, c = 0;
-    std::vector<double> px;
+    scratch_vector<double> px;  //!< reused across calls (scratch_allocator)
 
     fimage() = default;
     fimage(int h_, int w_, int c_, double fill = 0.0)
