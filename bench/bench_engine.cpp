@@ -2,7 +2,8 @@
 // Whole-network engine speed and thread scaling (issue 14), in one process: a training step
 // (forward, softmax cross-entropy, backward, SGD with momentum and weight decay; batch 128) of
 // the CIFAR ResNet-20 (32x32x3) and small-resnet8 (28x28x1), and eval inference through
-// nn::infer (batch 500) of ResNet-20 and ResNet-56, each at 1 and 2 threads (the last argument).
+// nn::infer (batch 500) of ResNet-20 and ResNet-56, each at 1 and 2 threads (the last argument),
+// and each convolution of small-resnet8 alone (conv_layer: training forward + backward).
 // The peer of a 2-thread row is the 1-thread row of the same network in the same run: the
 // items_per_second ratio is the thread scaling. Random weights and inputs (timing only; the
 // kernels do not depend on the values, and flush-to-zero is on as in `shiftnorm train`).
@@ -94,10 +95,49 @@ void eval_batch(benchmark::State& st, const char* name) {
     st.counters["threads"] = double(st.range(0));
 }
 
+//! One convolution of small-resnet8 as a training step runs it (batch 128, one thread): forward,
+//! then backward with the weight gradient and the input gradient (none for the first layer,
+//! whose input is the data). Args: in channels, out channels, plane, kernel, stride (padding
+//! k / 2). The per-layer split of a Fashion-MNIST training step (docs/benchmarks.md, session 20).
+void conv_layer(benchmark::State& st) {
+    const index_t C = st.range(0), O = st.range(1), H = st.range(2), k = st.range(3), s = st.range(4);
+    nn::set_num_threads(1);
+    set_flush_denormals_all_threads(true);
+    nn::conv2d conv(C, O, k, s, k / 2);
+    conv.set_input_grad(C != 1);
+    std::mt19937 g(3);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    tensor<float> x({128, C, H, H});
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = nd(g);
+    tensor<float> dy(conv.output_shape(x.shape()));
+    for (index_t i = 0; i < dy.numel(); ++i) dy.data()[i] = nd(g);
+    conv.forward(x, nn::mode::train);
+    conv.backward(dy);
+    for (auto _ : st) {
+        benchmark::DoNotOptimize(conv.forward(x, nn::mode::train).data());
+        benchmark::DoNotOptimize(conv.backward(dy).data());
+    }
+    st.SetItemsProcessed(st.iterations() * 128);
+    st.SetBytesProcessed(st.iterations() * (x.numel() + dy.numel()) * index_t(sizeof(float)));
+}
+
 BENCHMARK_CAPTURE(train_step, resnet20, "resnet20")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(train_step, small_resnet8, "small-resnet8")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(eval_batch, resnet20, "resnet20")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(eval_batch, resnet56, "resnet56")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK(conv_layer)
+    ->ArgNames({"C", "O", "H", "k", "s"})
+    ->Args({1, 16, 28, 3, 1})
+    ->Args({16, 16, 28, 3, 1})
+    ->Args({16, 32, 28, 3, 2})
+    ->Args({16, 32, 28, 1, 2})
+    ->Args({32, 32, 14, 3, 1})
+    ->Args({32, 64, 14, 3, 2})
+    ->Args({32, 64, 14, 1, 2})
+    ->Args({64, 64, 7, 3, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 
