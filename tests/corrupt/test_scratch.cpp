@@ -67,6 +67,16 @@ TEST_CASE("scratch_vector: small and large vectors, freed on another thread", "[
     t.join();
 }
 
+TEST_CASE("release_work_memory empties the calling thread's cache", "[corrupt][scratch]") {
+    { scratch_vector<double> v(1 << 18, 1.0); }
+    CHECK(scratch_pool::local().cached_blocks() >= 1);
+    sc::release_work_memory();
+    CHECK(scratch_pool::local().cached_blocks() == 0);
+    CHECK(scratch_pool::local().cached_bytes() == 0);
+    scratch_vector<double> w(1 << 18, 2.0);  // and the pool works on
+    CHECK(w.back() == 2.0);
+}
+
 TEST_CASE("corruptions give the same bytes on reused work memory", "[corrupt][scratch]") {
     // the first call allocates fresh buffers, later calls reuse them dirty: same bytes each time
     sc::image img(64, 64, 3);

@@ -71,6 +71,13 @@ public:
         }
     }
 
+    //! Frees every cached block.
+    void clear() {
+        for (const block& b : free_) release(b.base);
+        free_.clear();
+        cached_ = 0;
+    }
+
     std::size_t cached_blocks() const { return free_.size(); }
     std::size_t cached_bytes() const { return cached_; }
 
@@ -113,3 +120,12 @@ template <class T>
 using scratch_vector = std::vector<T, scratch_allocator<T>>;
 
 }  // namespace shiftnorm::corrupt::detail
+
+namespace shiftnorm::corrupt {
+
+//! Frees the work memory the corruptions keep for the calling thread (detail::scratch_pool: at
+//! most 16 blocks and 256 MiB per thread, freed anyway when the thread ends). For a long-lived
+//! thread that corrupted large images once and goes on with other work.
+inline void release_work_memory() { detail::scratch_pool::local().clear(); }
+
+}  // namespace shiftnorm::corrupt
