@@ -54,8 +54,14 @@ public:
 
     //! Uniform double in [0, 1) with 53 random bits.
     double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-    //! Uniform double in [lo, hi).
-    double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+    //! Uniform double in [lo, hi): lo + (hi - lo) u rounded as written (NumPy's order), never
+    //! contracted into an FMA, so a -march=native build draws the same values as a portable one.
+#if defined(__GNUC__) && !defined(__clang__)
+    __attribute__((optimize("fp-contract=off")))
+#endif
+    double uniform(double lo, double hi) {
+        return lo + (hi - lo) * uniform();
+    }
 
     //! Uniform integer in [lo, hi) (numpy randint convention: hi exclusive). Requires lo < hi.
     std::int64_t randint(std::int64_t lo, std::int64_t hi) {

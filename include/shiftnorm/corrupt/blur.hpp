@@ -23,7 +23,7 @@ namespace detail {
 //! L = -8..8 (or -r..r when r > 8), normalised, then cv2.GaussianBlur with a 3x3 (5x5 when
 //! r > 8) kernel of sigma alias_blur and BORDER_REFLECT_101; float32 like the reference.
 //! Returns the (2R+1)^2 kernel row-major and R through `half_width`.
-inline std::vector<double> disk_kernel(double radius, double alias_blur, int& half_width) {
+SHIFTNORM_FP_EXACT inline std::vector<double> disk_kernel(double radius, double alias_blur, int& half_width) {
     const int R = radius <= 8 ? 8 : static_cast<int>(std::ceil(radius));  // np.arange(-r, r + 1)
     const double lo = radius <= 8 ? -8.0 : -radius;
     const int n = radius <= 8 ? 17 : static_cast<int>(std::ceil((radius + 1 - lo)));
@@ -90,7 +90,7 @@ SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
 //! tap_run_plain on the fastest kernel this CPU has (the same bits on every CPU).
-inline void tap_run(double* acc, const std::uint8_t* s, std::ptrdiff_t n, double k) {
+SHIFTNORM_FP_EXACT inline void tap_run(double* acc, const std::uint8_t* s, std::ptrdiff_t n, double k) {
 #if defined(SHIFTNORM_CORRUPT_AVX512)
     if (avx512_rows_available()) return tap_run_avx512(acc, s, n, k);
 #endif
@@ -141,7 +141,7 @@ SHIFTNORM_FP_EXACT inline void scaled_row(double* p, const float* v, std::size_t
 
 //! acc += float(clipped_zoom(src, z)) without the intermediate image: the same values added in
 //! the same order (an output value outside the zoomed window adds 0). src and acc: h x w x c.
-inline void zoom_accumulate(const std::vector<float>& src, int h, int w, int c, double z, std::vector<float>& acc) {
+SHIFTNORM_FP_EXACT inline void zoom_accumulate(const std::vector<float>& src, int h, int w, int c, double z, std::vector<float>& acc) {
     const int ch = static_cast<int>(std::ceil(h / z)), cw = static_cast<int>(std::ceil(w / z));
     const int top = (h - ch) / 2, left = (w - cw) / 2;
     const int zh = static_cast<int>(std::nearbyint(ch * z)), zw = static_cast<int>(std::nearbyint(cw * z));
@@ -180,7 +180,7 @@ inline void zoom_accumulate(const std::vector<float>& src, int h, int w, int c, 
     }
 }
 
-inline image motion_blur_u8(const_image_view src, double radius, double sigma, double angle_deg) {
+SHIFTNORM_FP_EXACT inline image motion_blur_u8(const_image_view src, double radius, double sigma, double angle_deg) {
     const int width = radius > 1e-12 ? static_cast<int>(2.0 * std::ceil(radius) + 1.0) : 3;
     const double s = std::fabs(sigma) < 1e-12 ? 1e-12 : sigma;
     std::vector<double> k(width);
@@ -218,7 +218,7 @@ inline image motion_blur_u8(const_image_view src, double radius, double sigma, d
 
 //! skimage.filters.gaussian(x / 255, sigma, channel_axis=-1) (mode 'nearest', truncate 4).
 //! Deterministic. O(HWC * sigma).
-inline void gaussian_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+SHIFTNORM_FP_EXACT inline void gaussian_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const double sigma = gaussian_blur_sigma(table, severity);
     detail::check_pair("gaussian_blur", src, dst);
     detail::fimage f = detail::to_unit(src);
@@ -227,7 +227,7 @@ inline void gaussian_blur(const_image_view src, image_view dst, int severity, pa
 }
 
 //! Disk (defocus) kernel, cv2.filter2D with BORDER_REFLECT_101. Deterministic.
-inline void defocus_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+SHIFTNORM_FP_EXACT inline void defocus_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const defocus_params p = defocus_blur_params(table, severity);
     detail::check_pair("defocus_blur", src, dst);
     int r = 0;
@@ -242,7 +242,7 @@ inline void defocus_blur(const_image_view src, image_view dst, int severity, par
 //! exactly, including its tuple "swap" on numpy views, which copies the neighbour into the
 //! pixel and leaves the neighbour unchanged. O(HW * iterations): milliseconds where the Python
 //! reference needs seconds.
-inline void glass_blur(const_image_view src, image_view dst, int severity, generator& gen,
+SHIFTNORM_FP_EXACT inline void glass_blur(const_image_view src, image_view dst, int severity, generator& gen,
                        param_table table = param_table::cifar) {
     const glass_params p = glass_blur_params(table, severity);
     detail::check_pair("glass_blur", src, dst);
@@ -266,7 +266,7 @@ inline void glass_blur(const_image_view src, image_view dst, int severity, gener
 }
 
 //! Motion blur along a random angle in [-45, 45) degrees (one uniform draw), see motion_blur_u8.
-inline void motion_blur(const_image_view src, image_view dst, int severity, generator& gen,
+SHIFTNORM_FP_EXACT inline void motion_blur(const_image_view src, image_view dst, int severity, generator& gen,
                         param_table table = param_table::cifar) {
     const motion_params p = motion_blur_params(table, severity);
     detail::check_pair("motion_blur", src, dst);
@@ -277,7 +277,7 @@ inline void motion_blur(const_image_view src, image_view dst, int severity, gene
 
 //! Zoom blur: the average of the image and its centre zooms by the factors
 //! numpy.arange(1, stop, step) (scipy zoom, order 1), in float32 like the reference. Deterministic.
-inline void zoom_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+SHIFTNORM_FP_EXACT inline void zoom_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const zoom_params p = zoom_blur_params(table, severity);
     detail::check_pair("zoom_blur", src, dst);
     const auto zooms = detail::np_arange(1.0, p.stop, p.step);

@@ -101,7 +101,7 @@ struct corrupt_options {
 //! Corrupts one image with an explicit generator. src and dst must have the same shape
 //! (1 or 3 channels, non-empty); they may alias only for the point-wise corruptions, so pass
 //! distinct buffers. Throws value_error for severity outside [1, 5], shape_error for bad images.
-inline void apply(corruption c, int severity, const_image_view src, image_view dst, generator& gen,
+SHIFTNORM_FP_EXACT inline void apply(corruption c, int severity, const_image_view src, image_view dst, generator& gen,
                   const corrupt_options& opt = {}) {
     const param_table t = opt.table;
     switch (c) {

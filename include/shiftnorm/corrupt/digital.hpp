@@ -12,6 +12,7 @@
 #include "shiftnorm/corrupt/geometry.hpp"
 #include "shiftnorm/corrupt/hsv.hpp"
 #include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
 #include "shiftnorm/data/image_io.hpp"
@@ -19,7 +20,7 @@
 namespace shiftnorm::corrupt {
 
 //! Brightness: V += c in skimage's HSV (clipped to [0, 1]). Deterministic.
-inline void brightness(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+SHIFTNORM_FP_EXACT inline void brightness(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const double c = brightness_shift(table, severity);
     detail::check_pair("brightness", src, dst);
     detail::hsv_map(src, dst, {detail::hsv_edit::value_shift, c, 0.0});
@@ -27,7 +28,7 @@ inline void brightness(const_image_view src, image_view dst, int severity, param
 
 //! Saturate: S = S * scale + shift in skimage's HSV (clipped). Deterministic. On gray images the
 //! saturation is 0 and the hue red, so only the shift acts (a slight darkening of the mean).
-inline void saturate(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+SHIFTNORM_FP_EXACT inline void saturate(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const saturate_params p = saturate_params_for(table, severity);
     detail::check_pair("saturate", src, dst);
     detail::hsv_map(src, dst, {detail::hsv_edit::saturation_affine, p.scale, p.shift});
@@ -38,7 +39,7 @@ namespace detail {
 //! Per-channel sums of the bytes of an HWC image with C = 1 or 3 channels (exact integers).
 //! Blocks of 48 bytes (48 = 3 x 16: byte j of a block is channel j mod C) go through 48
 //! accumulators, a loop the compiler vectorizes.
-inline std::array<std::uint64_t, 3> channel_sums(const std::uint8_t* p, std::size_t size, int C) {
+SHIFTNORM_FP_EXACT inline std::array<std::uint64_t, 3> channel_sums(const std::uint8_t* p, std::size_t size, int C) {
     std::array<std::uint64_t, 3> sum{0, 0, 0};
     std::size_t i = 0;
     while (i + 48 <= size) {
@@ -68,7 +69,7 @@ SHIFTNORM_FP_EXACT inline std::uint8_t contrast_byte(int x, double m, double c) 
 //! The mean of x / 255 is the exact byte sum over 255 H W, rounded once (numpy's pairwise sum of
 //! the divided values can differ from it in the last bit); then the output byte depends on the
 //! input byte and the channel only, so it is a 256-entry table per channel.
-inline void contrast(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+SHIFTNORM_FP_EXACT inline void contrast(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const double c = contrast_factor(table, severity);
     detail::check_pair("contrast", src, dst);
     const int C = src.channels;
@@ -94,7 +95,7 @@ inline void contrast(const_image_view src, image_view dst, int severity, param_t
 
 //! JPEG round trip at the table's quality through libjpeg (4:2:0 for RGB, islow DCT), which is
 //! what Pillow's save(quality=q) + open does. Deterministic. Needs libjpeg at link time.
-inline void jpeg_compression(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+SHIFTNORM_FP_EXACT inline void jpeg_compression(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const int q = jpeg_quality(table, severity);
     detail::check_pair("jpeg_compression", src, dst);
     const auto bytes = data::encode_jpeg(src.data, src.height, src.width, src.channels, q);
@@ -103,7 +104,7 @@ inline void jpeg_compression(const_image_view src, image_view dst, int severity,
 }
 
 //! Pixelate: Pillow BOX resize to (int(W c), int(H c)) and back (8-bit fixed point). Deterministic.
-inline void pixelate(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+SHIFTNORM_FP_EXACT inline void pixelate(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const double c = pixelate_factor(table, severity);
     detail::check_pair("pixelate", src, dst);
     const int sw = std::max(1, static_cast<int>(src.width * c)), sh = std::max(1, static_cast<int>(src.height * c));
@@ -116,7 +117,7 @@ inline void pixelate(const_image_view src, image_view dst, int severity, param_t
 //! three control points (cv2.warpAffine, reflect-101), then a displacement field of uniform
 //! noise smoothed by a gaussian of sigma pixels (scipy 'reflect', truncate 3) scaled by alpha,
 //! sampled with order-1 map_coordinates ('reflect'). Draws 6 uniforms, then 2*H*W.
-inline void elastic_transform(const_image_view src, image_view dst, int severity, generator& gen,
+SHIFTNORM_FP_EXACT inline void elastic_transform(const_image_view src, image_view dst, int severity, generator& gen,
                               param_table table = param_table::cifar) {
     const elastic_params p0 = elastic_params_for(table, severity);
     detail::check_pair("elastic_transform", src, dst);

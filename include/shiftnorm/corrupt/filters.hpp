@@ -59,7 +59,7 @@ SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
 //! tap_sum_row_plain on the fastest kernel this CPU has (the same bits on every CPU).
-inline void tap_sum_row(const double* const* src, const double* w, int taps, double* out, int n) {
+SHIFTNORM_FP_EXACT inline void tap_sum_row(const double* const* src, const double* w, int taps, double* out, int n) {
 #if defined(SHIFTNORM_CORRUPT_AVX512)
     if (avx512_rows_available()) return tap_sum_row_avx512(src, w, taps, out, n);
 #endif
@@ -87,7 +87,7 @@ SHIFTNORM_FP_EXACT inline void sym_tap_row_plain(const double* c0, const double*
 enum class border { nearest, reflect, mirror };
 
 //! Maps an out-of-range index into [0, n) for the given border mode (any distance).
-inline int border_index(int i, int n, border mode) {
+SHIFTNORM_FP_EXACT inline int border_index(int i, int n, border mode) {
     if (i >= 0 && i < n) return i;
     if (n == 1) return 0;
     switch (mode) {
@@ -110,7 +110,7 @@ inline int border_index(int i, int n, border mode) {
 
 //! scipy.ndimage._gaussian_kernel1d (order 0): half-width int(truncate*sigma + 0.5), weights
 //! exp(-x^2 / (2 sigma^2)) normalised to sum 1. Returns the weights w[0..r] of offsets 0..r.
-inline std::vector<double> gaussian_half_kernel(double sigma, double truncate = 4.0) {
+SHIFTNORM_FP_EXACT inline std::vector<double> gaussian_half_kernel(double sigma, double truncate = 4.0) {
     const int r = static_cast<int>(truncate * sigma + 0.5);
     std::vector<double> full(2 * r + 1);
     const double s2 = sigma * sigma;
@@ -131,7 +131,7 @@ inline std::vector<double> gaussian_half_kernel(double sigma, double truncate = 
 //! and wrote other bytes than the portable build). An AVX-512 twin holding 32 outputs in
 //! registers across the taps ran no faster on 224x224 images (0.75 ms per gaussian_blur image
 //! either way, 2026-12-03): not kept.
-inline void correlate1d_symmetric(fimage& f, int axis, const std::vector<double>& half, border mode) {
+SHIFTNORM_FP_EXACT inline void correlate1d_symmetric(fimage& f, int axis, const std::vector<double>& half, border mode) {
     const int r = static_cast<int>(half.size()) - 1;
     if (r == 0 && half[0] == 1.0) {
         for (double& v : f.px) v = v * 1.0;
@@ -171,7 +171,7 @@ inline void correlate1d_symmetric(fimage& f, int axis, const std::vector<double>
 
 //! skimage.filters.gaussian(x, sigma, channel_axis=-1, mode, truncate): scipy gaussian_filter
 //! over the two spatial axes (axis 0 first, then axis 1), channels untouched. In place.
-inline void gaussian_filter(fimage& f, double sigma, border mode = border::nearest, double truncate = 4.0) {
+SHIFTNORM_FP_EXACT inline void gaussian_filter(fimage& f, double sigma, border mode = border::nearest, double truncate = 4.0) {
     if (!(sigma > 1e-15)) return;
     const auto half = gaussian_half_kernel(sigma, truncate);
     correlate1d_symmetric(f, 0, half, mode);
@@ -179,7 +179,7 @@ inline void gaussian_filter(fimage& f, double sigma, border mode = border::neare
 }
 
 //! cv2.getGaussianKernel(ksize, sigma) for sigma > 0: exp(-(i - (k-1)/2)^2 / (2 sigma^2)), normalised.
-inline std::vector<double> cv_gaussian_kernel(int ksize, double sigma) {
+SHIFTNORM_FP_EXACT inline std::vector<double> cv_gaussian_kernel(int ksize, double sigma) {
     std::vector<double> k(ksize);
     const double scale2x = -0.5 / (sigma * sigma);
     double sum = 0.0;
@@ -194,7 +194,7 @@ inline std::vector<double> cv_gaussian_kernel(int ksize, double sigma) {
 //! Dense 2-D correlation (cv2.filter2D semantics: anchor at the centre, no kernel flip) of every
 //! channel of `f` with a (2r+1)x(2r+1) kernel stored row-major; border mode OpenCV's default
 //! BORDER_REFLECT_101 (= border::mirror) unless told otherwise.
-inline fimage filter2d(const fimage& f, const std::vector<double>& kernel, int r, border mode = border::mirror) {
+SHIFTNORM_FP_EXACT inline fimage filter2d(const fimage& f, const std::vector<double>& kernel, int r, border mode = border::mirror) {
     const int k = 2 * r + 1;
     // Pad each channel plane once (border-mapped), then build each output row with tap_sum_row:
     // taps in (dy, dx) order (the summation order of every value is that of a tap-major loop),
@@ -224,7 +224,7 @@ inline fimage filter2d(const fimage& f, const std::vector<double>& kernel, int r
 }
 
 //! cv2.blur(src, (3,3)): normalised 3x3 box filter with BORDER_REFLECT_101, single channel.
-inline std::vector<double> box3(const std::vector<double>& src, int h, int w) {
+SHIFTNORM_FP_EXACT inline std::vector<double> box3(const std::vector<double>& src, int h, int w) {
     std::vector<double> out(src.size());
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {

@@ -10,13 +10,14 @@
 
 #include "shiftnorm/corrupt/filters.hpp"
 #include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 
 namespace shiftnorm::corrupt::detail {
 
 //! numpy.arange(start, stop, step) for doubles: length ceil((stop - start) / step), values
 //! start + i * (start + step - start), exactly as numpy fills them (so the float quirks match:
 //! arange(1, 1.06, 0.01) has 7 elements).
-inline std::vector<double> np_arange(double start, double stop, double step) {
+SHIFTNORM_FP_EXACT inline std::vector<double> np_arange(double start, double stop, double step) {
     const double len_f = std::ceil((stop - start) / step);
     const int len = len_f > 0 ? static_cast<int>(len_f) : 0;
     const double delta = (start + step) - start;
@@ -33,7 +34,7 @@ struct lin_axis {
     std::vector<int> i0, i1;
     std::vector<double> w0, w1;
 };
-inline lin_axis zoom_axis(int in, int out) {
+SHIFTNORM_FP_EXACT inline lin_axis zoom_axis(int in, int out) {
     lin_axis a;
     a.i0.resize(out), a.i1.resize(out), a.w0.resize(out), a.w1.resize(out);
     const double z = out > 1 ? static_cast<double>(in - 1) / static_cast<double>(out - 1) : 1.0;
@@ -53,7 +54,7 @@ inline lin_axis zoom_axis(int in, int out) {
 //! image (T), then the output window [ty:ty+oh, tx:tx+ow]. Computed in float64 and rounded to T
 //! like scipy does. Output shape before trimming: round(ch * zy) x round(cw * zx).
 template <class T>
-std::vector<T> zoom_crop(const std::vector<T>& src, int h, int w, int c, int y0, int x0, int ch,
+SHIFTNORM_FP_EXACT std::vector<T> zoom_crop(const std::vector<T>& src, int h, int w, int c, int y0, int x0, int ch,
                                         int cw, double zy, double zx, int oh, int ow) {
     const int zh = static_cast<int>(std::nearbyint(ch * zy));
     const int zw = static_cast<int>(std::nearbyint(cw * zx));
@@ -85,7 +86,7 @@ std::vector<T> zoom_crop(const std::vector<T>& src, int h, int w, int c, int y0,
 //! The reference's clipped_zoom: crop the centred ceil(h / z) window, zoom it by z (order 1),
 //! keep the centred h x w window. Generalised to non-square images axis by axis.
 template <class T>
-std::vector<T> clipped_zoom(const std::vector<T>& src, int h, int w, int c, double z) {
+SHIFTNORM_FP_EXACT std::vector<T> clipped_zoom(const std::vector<T>& src, int h, int w, int c, double z) {
     const int ch = static_cast<int>(std::ceil(h / z));
     const int cw = static_cast<int>(std::ceil(w / z));
     const int top = (h - ch) / 2, left = (w - cw) / 2;
@@ -93,7 +94,7 @@ std::vector<T> clipped_zoom(const std::vector<T>& src, int h, int w, int c, doub
 }
 
 //! scipy.ndimage.map_coordinates(img, (yy, xx), order=1, mode='reflect') for one channel plane.
-inline double sample_reflect(const fimage& f, int ch, double yy, double xx) {
+SHIFTNORM_FP_EXACT inline double sample_reflect(const fimage& f, int ch, double yy, double xx) {
     const double fy = std::floor(yy), fx = std::floor(xx);
     const int sy = static_cast<int>(fy), sx = static_cast<int>(fx);
     const double ty = yy - fy, tx = xx - fx;
@@ -104,7 +105,7 @@ inline double sample_reflect(const fimage& f, int ch, double yy, double xx) {
 }
 
 //! cv2.getAffineTransform: the 2x3 matrix M with dst_i = M * (src_i, 1) for three point pairs (x, y).
-inline std::array<double, 6> affine_from_points(const std::array<double, 6>& src, const std::array<double, 6>& dst) {
+SHIFTNORM_FP_EXACT inline std::array<double, 6> affine_from_points(const std::array<double, 6>& src, const std::array<double, 6>& dst) {
     // Solve [x y 1] * (a b c)^T = u and = v for the two rows by Cramer's rule.
     const double x0 = src[0], y0 = src[1], x1 = src[2], y1 = src[3], x2 = src[4], y2 = src[5];
     const double det = x0 * (y1 - y2) - y0 * (x1 - x2) + (x1 * y2 - x2 * y1);
@@ -120,7 +121,7 @@ inline std::array<double, 6> affine_from_points(const std::array<double, 6>& src
 
 //! cv2.warpAffine(img, M, (w, h), INTER_LINEAR, BORDER_REFLECT_101): dst(x, y) = src(M^-1 (x, y)),
 //! source coordinates quantised to 1/32 pixel like OpenCV's INTER_TAB_SIZE.
-inline fimage warp_affine(const fimage& f, const std::array<double, 6>& m) {
+SHIFTNORM_FP_EXACT inline fimage warp_affine(const fimage& f, const std::array<double, 6>& m) {
     const double det = m[0] * m[4] - m[1] * m[3];
     const double d = det != 0.0 ? 1.0 / det : 0.0;
     const double a00 = m[4] * d, a01 = -m[1] * d, a10 = -m[3] * d, a11 = m[0] * d;
@@ -148,7 +149,7 @@ struct pil_axis {
     std::vector<int> xmin, xcount;
     std::vector<std::int32_t> k;  // outSize * ksize
 };
-inline pil_axis pil_box_coeffs(int in_size, int out_size) {
+SHIFTNORM_FP_EXACT inline pil_axis pil_box_coeffs(int in_size, int out_size) {
     constexpr int precision_bits = 32 - 8 - 2;
     pil_axis a;
     const double scale = static_cast<double>(in_size) / out_size;
@@ -184,7 +185,7 @@ inline pil_axis pil_box_coeffs(int in_size, int out_size) {
     return a;
 }
 
-inline std::uint8_t pil_clip8(std::int64_t v) {
+SHIFTNORM_FP_EXACT inline std::uint8_t pil_clip8(std::int64_t v) {
     constexpr int precision_bits = 32 - 8 - 2;
     if (v >= (std::int64_t(1) << precision_bits) * 256) return 255;
     if (v <= 0) return 0;
@@ -195,7 +196,7 @@ inline std::uint8_t pil_clip8(std::int64_t v) {
 //! pass, each rounding to uint8 as Pillow's 8-bit path does. Integer arithmetic, so the order of
 //! the sums does not matter: the vertical pass runs over whole rows (vectorizes). Every sum fits
 //! int32 (as in Pillow): 255 * (2^22 + ksize) + 2^21 < 2^31.
-inline image pil_box_resize(const_image_view src, int ow, int oh) {
+SHIFTNORM_FP_EXACT inline image pil_box_resize(const_image_view src, int ow, int oh) {
     constexpr int precision_bits = 32 - 8 - 2;
     constexpr std::int32_t half = std::int32_t(1) << (precision_bits - 1);
     const int c = src.channels;

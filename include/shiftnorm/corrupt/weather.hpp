@@ -13,6 +13,7 @@
 #include "shiftnorm/corrupt/frost.hpp"
 #include "shiftnorm/corrupt/geometry.hpp"
 #include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
 
@@ -23,7 +24,7 @@ namespace detail {
 //! The reference's plasma_fractal (diamond-square, after FLHerne/mapgen): a mapsize x mapsize
 //! height map (mapsize a power of two) in [0, 1]; the random offsets start at 100 * U(-100, 100)
 //! and shrink by `decay` per level. Draw order follows the numpy code (row-major per sub-grid).
-inline std::vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
+SHIFTNORM_FP_EXACT inline std::vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
     const int n = mapsize;
     std::vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
     auto at = [&](int y, int x) -> double& { return m[static_cast<std::size_t>(y) * n + x]; };
@@ -66,7 +67,7 @@ inline std::vector<double> plasma_fractal(int mapsize, double decay, generator& 
 //! OpenCV Canny(img, low, high) with aperture 3 and the L1 gradient norm: Sobel with replicated
 //! borders, non-maximum suppression by quantised direction, hysteresis over 8-neighbours.
 //! Returns 255 on edges, 0 elsewhere.
-inline std::vector<std::uint8_t> canny(const std::vector<std::uint8_t>& img, int h, int w, int low, int high) {
+SHIFTNORM_FP_EXACT inline std::vector<std::uint8_t> canny(const std::vector<std::uint8_t>& img, int h, int w, int low, int high) {
     auto px = [&](int y, int x) -> int {
         return img[border_index(y, h, border::nearest) * w + border_index(x, w, border::nearest)];
     };
@@ -124,7 +125,7 @@ inline std::vector<std::uint8_t> canny(const std::vector<std::uint8_t>& img, int
 
 //! cv2.distanceTransform(src, DIST_L2, 5): two-pass 5x5 chamfer distance (weights 1, 1.4,
 //! 2.1969) from every non-zero pixel to the nearest zero pixel.
-inline std::vector<double> distance_transform(const std::vector<std::uint8_t>& src, int h, int w) {
+SHIFTNORM_FP_EXACT inline std::vector<double> distance_transform(const std::vector<std::uint8_t>& src, int h, int w) {
     const double INF = 1e9, a = 1.0, b = 1.4, c = 2.1969;
     std::vector<double> d(src.size());
     for (std::size_t i = 0; i < d.size(); ++i) d[i] = src[i] == 0 ? 0.0 : INF;
@@ -151,7 +152,7 @@ inline std::vector<double> distance_transform(const std::vector<std::uint8_t>& s
 }
 
 //! cv2.equalizeHist on a uint8 plane.
-inline void equalize_hist(std::vector<std::uint8_t>& v) {
+SHIFTNORM_FP_EXACT inline void equalize_hist(std::vector<std::uint8_t>& v) {
     int hist[256] = {0};
     for (auto x : v) ++hist[x];
     int i = 0;
@@ -177,7 +178,7 @@ inline void equalize_hist(std::vector<std::uint8_t>& v) {
 //! Snow: a zoomed, thresholded normal field motion-blurred along a random angle in [-135, -45)
 //! degrees (own kernel, no ImageMagick) and added twice (as is and rotated by 180 degrees) to a
 //! brightened, greyed copy of the image. Draws H*W normals, then one uniform angle.
-inline void snow(const_image_view src, image_view dst, int severity, generator& gen,
+SHIFTNORM_FP_EXACT inline void snow(const_image_view src, image_view dst, int severity, generator& gen,
                  param_table table = param_table::cifar) {
     const snow_params p = snow_params_for(table, severity);
     detail::check_pair("snow", src, dst);
@@ -210,7 +211,7 @@ inline void snow(const_image_view src, image_view dst, int severity, generator& 
 
 //! Fog: adds strength * plasma fractal (mapsize = next power of two >= max(H, W), cropped) to
 //! every channel and rescales by max / (max + strength).
-inline void fog(const_image_view src, image_view dst, int severity, generator& gen,
+SHIFTNORM_FP_EXACT inline void fog(const_image_view src, image_view dst, int severity, generator& gen,
                 param_table table = param_table::cifar) {
     const fog_params p = fog_params_for(table, severity);
     detail::check_pair("fog", src, dst);
@@ -232,7 +233,7 @@ inline void fog(const_image_view src, image_view dst, int severity, generator& g
 //! Spatter: a blurred, thresholded normal "liquid" field; severities with mud = 0 add
 //! pale-turquoise water with embossed edges (Canny, distance transform, histogram
 //! equalisation as in the reference), mud = 1 paints brown mud where the blurred mask >= 0.8.
-inline void spatter(const_image_view src, image_view dst, int severity, generator& gen,
+SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int severity, generator& gen,
                     param_table table = param_table::cifar) {
     const spatter_params p = spatter_params_for(table, severity);
     detail::check_pair("spatter", src, dst);
