@@ -18,7 +18,9 @@ namespace shiftnorm::corrupt::detail {
 //! elastic_transform 13.6 / 2.7 ms). Blocks of at least `min_bytes` go through this cache: at
 //! most `max_blocks` and `max_bytes` are kept per thread (the smallest freed first beyond that);
 //! the rest goes to operator new / delete. Each block carries its capacity in a 64-byte header,
-//! so a block freed by another thread than the one that allocated it is handled alike.
+//! so a block freed by another thread than the one that allocated it is handled alike. Keep
+//! scratch vectors in automatic storage: one in static or thread_local storage could be freed
+//! after its thread's pool is gone.
 class scratch_pool {
 public:
     static constexpr std::size_t min_bytes = std::size_t(1) << 16;
