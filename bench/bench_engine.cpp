@@ -3,7 +3,8 @@
 // (forward, softmax cross-entropy, backward, SGD with momentum and weight decay; batch 128) of
 // the CIFAR ResNet-20 (32x32x3) and small-resnet8 (28x28x1), and eval inference through
 // nn::infer (batch 500) of ResNet-20 and ResNet-56, each at 1 and 2 threads (the last argument),
-// and each convolution of small-resnet8 alone (conv_layer: training forward + backward).
+// each convolution of small-resnet8 alone (conv_layer: training forward + backward), and the
+// GEMM alone on the stride-2 layers' shapes (gemm_shape).
 // The peer of a 2-thread row is the 1-thread row of the same network in the same run: the
 // items_per_second ratio is the thread scaling. Random weights and inputs (timing only; the
 // kernels do not depend on the values, and flush-to-zero is on as in `shiftnorm train`).
@@ -121,6 +122,21 @@ void conv_layer(benchmark::State& st) {
     st.SetBytesProcessed(st.iterations() * (x.numel() + dy.numel()) * index_t(sizeof(float)));
 }
 
+//! The AVX-512 GEMM alone on shapes of the stride-2 layers (one thread, hot caches):
+//! C[M x N] = A[M x K] B[K x N]; the GFLOP/s counter is 2 M N K per call.
+void gemm_shape(benchmark::State& st) {
+    const index_t M = st.range(0), N = st.range(1), K = st.range(2);
+    nn::set_num_threads(1);
+    std::vector<float> a(std::size_t(M * K), 0.01f), b(std::size_t(K * N), 0.02f), c(std::size_t(M * N));
+    for (auto _ : st) {
+        nn::detail::gemm(false, false, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+        benchmark::DoNotOptimize(c.data());
+    }
+    st.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(M * N * K) * double(st.iterations()),
+                                                benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+    st.SetBytesProcessed(st.iterations() * (M * K + K * N + M * N) * index_t(sizeof(float)));
+}
+
 BENCHMARK_CAPTURE(train_step, resnet20, "resnet20")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(train_step, small_resnet8, "small-resnet8")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(eval_batch, resnet20, "resnet20")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -138,6 +154,8 @@ BENCHMARK(conv_layer)
     ->Args({64, 64, 7, 3, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+BENCHMARK(gemm_shape)->ArgNames({"M", "N", "K"})->Args({32, 196, 144})->Args({64, 49, 288})->Args({64, 48, 288})->UseRealTime();
 
 }  // namespace
 
