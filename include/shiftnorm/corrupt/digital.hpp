@@ -113,6 +113,21 @@ SHIFTNORM_FP_EXACT inline void pixelate(const_image_view src, image_view dst, in
     std::copy(back.data(), back.data() + back.size(), dst.data);
 }
 
+namespace detail {
+//! The elastic transform's jittered control points: pts1[i] + float32(uniform(-jitter, jitter))
+//! (the reference adds a float32 array to float64 points), six draws in order.
+SHIFTNORM_FP_EXACT_NO_SLP inline std::array<double, 6> jitter_points(const std::array<double, 6>& pts1, double jitter,
+                                                               generator& gen) {
+    std::array<double, 6> pts2{};
+    for (int i = 0; i < 6; ++i) pts2[i] = pts1[i] + static_cast<float>(gen.uniform(-jitter, jitter));
+    return pts2;
+}
+//! v[i] = float32(v[i] * scale) for n values (NumPy float32 steps kept in a float64 array).
+SHIFTNORM_FP_EXACT_NO_SLP inline void round_float32(double* v, std::size_t n, double scale) {
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(v[i] * scale);
+}
+}  // namespace detail
+
 //! Elastic transform (after Simard et al. 2003, the reference's gist): a random affine jitter of
 //! three control points (cv2.warpAffine, reflect-101), then a displacement field of uniform
 //! noise smoothed by a gaussian of sigma pixels (scipy 'reflect', truncate 3) scaled by alpha,
@@ -125,23 +140,23 @@ SHIFTNORM_FP_EXACT inline void elastic_transform(const_image_view src, image_vie
     const double scale = std::min(H, W) / p0.nominal_size;
     const double alpha = p0.alpha * scale, sigma = p0.sigma * scale, jitter = p0.affine * scale;
     detail::fimage img = detail::to_unit(src);
-    for (double& v : img.px) v = static_cast<float>(v);
+    detail::round_float32(img.px.data(), img.px.size(), 1.0);
     const double cs0 = std::floor(H / 2.0), cs1 = std::floor(W / 2.0);
     const double sq = std::min(H, W) / 3;
     const std::array<double, 6> pts1 = {cs0 + sq, cs1 + sq, cs0 + sq, cs1 - sq, cs0 - sq, cs1 - sq};
-    std::array<double, 6> pts2{};
-    for (int i = 0; i < 6; ++i) pts2[i] = pts1[i] + static_cast<float>(gen.uniform(-jitter, jitter));
-    const auto M = detail::affine_from_points(pts1, pts2);
+    const auto M = detail::affine_from_points(pts1, detail::jitter_points(pts1, jitter, gen));
     const detail::fimage warped = detail::warp_affine(img, M);
     detail::fimage dx(H, W, 1), dy(H, W, 1);
     for (double& v : dx.px) v = gen.uniform(-1.0, 1.0);
     for (double& v : dy.px) v = gen.uniform(-1.0, 1.0);
     detail::gaussian_filter(dx, sigma, detail::border::reflect, 3.0);
     detail::gaussian_filter(dy, sigma, detail::border::reflect, 3.0);
+    detail::round_float32(dx.px.data(), dx.px.size(), alpha);  // float32(dx * alpha)
+    detail::round_float32(dy.px.data(), dy.px.size(), alpha);
     detail::fimage f(H, W, C);
     for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x) {
-            const double ddx = static_cast<float>(dx(y, x, 0) * alpha), ddy = static_cast<float>(dy(y, x, 0) * alpha);
+            const double ddx = dx(y, x, 0), ddy = dy(y, x, 0);
             for (int k = 0; k < C; ++k) f(y, x, k) = detail::sample_reflect(warped, k, y + ddy, x + ddx);
         }
     detail::store_unit(f, dst);

@@ -7,6 +7,15 @@
 // twin and any -march give the same bits. GCC contracts across statements under its default
 // -ffp-contract=fast and needs the attribute; Clang's default (-ffp-contract=on) contracts only
 // inside one expression, and the kernels write one operation per expression or use intrinsics.
+// SHIFTNORM_FP_EXACT_NO_SLP: the same, and GCC's SLP vectorizer off: GCC 12.2 at -O3 drops the
+// double -> float -> double conversions of `p[i] + static_cast<float>(u)` when it vectorizes
+// straight-line code (elastic_transform's six jittered control points, a fully unrolled loop;
+// found 2026-12-04: a portable build lost the float32 rounding of 2 of the 6 values, a
+// -march=native build of the other 4, so the two wrote different bytes and neither the
+// reference's float32 jitter; tests/corrupt/test_rounding.cpp). For the small helpers that round
+// doubles through float and keep them as doubles; never inlined (inlined code would be compiled
+// with its caller's options). Turning SLP off in every SHIFTNORM_FP_EXACT function instead costs
+// 1.2-1.4x in fog, brightness, saturate and elastic, and off in all of elastic_transform 1.15-1.2x.
 // SHIFTNORM_FP_EXACT_TARGET(isa): the same for a kernel compiled for an instruction set chosen
 // at run time (__builtin_cpu_supports).
 // SHIFTNORM_SIMD_WARNINGS_OFF / _ON: GCC 12 reports its own intrinsics' undefined pass-through
@@ -14,6 +23,7 @@
 // the SIMD kernels only.
 #if defined(__GNUC__) && !defined(__clang__)
 #define SHIFTNORM_FP_EXACT __attribute__((optimize("fp-contract=off")))
+#define SHIFTNORM_FP_EXACT_NO_SLP __attribute__((noinline, optimize("fp-contract=off", "no-tree-slp-vectorize")))
 #define SHIFTNORM_FP_EXACT_TARGET(isa) __attribute__((target(isa), optimize("fp-contract=off")))
 #define SHIFTNORM_SIMD_WARNINGS_OFF                                   \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") \
@@ -21,11 +31,13 @@
 #define SHIFTNORM_SIMD_WARNINGS_ON _Pragma("GCC diagnostic pop")
 #elif defined(__clang__)
 #define SHIFTNORM_FP_EXACT
+#define SHIFTNORM_FP_EXACT_NO_SLP __attribute__((noinline))
 #define SHIFTNORM_FP_EXACT_TARGET(isa) __attribute__((target(isa)))
 #define SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_SIMD_WARNINGS_ON
 #else
 #define SHIFTNORM_FP_EXACT
+#define SHIFTNORM_FP_EXACT_NO_SLP
 #define SHIFTNORM_FP_EXACT_TARGET(isa)
 #define SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_SIMD_WARNINGS_ON
