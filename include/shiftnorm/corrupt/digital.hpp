@@ -122,10 +122,6 @@ SHIFTNORM_FP_EXACT_NO_SLP inline std::array<double, 6> jitter_points(const std::
     for (int i = 0; i < 6; ++i) pts2[i] = pts1[i] + static_cast<float>(gen.uniform(-jitter, jitter));
     return pts2;
 }
-//! v[i] = float32(v[i] * scale) for n values (NumPy float32 steps kept in a float64 array).
-SHIFTNORM_FP_EXACT_NO_SLP inline void round_float32(double* v, std::size_t n, double scale) {
-    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(v[i] * scale);
-}
 }  // namespace detail
 
 //! Elastic transform (after Simard et al. 2003, the reference's gist): a random affine jitter of

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "shiftnorm/core/error.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/scratch.hpp"
 
 namespace shiftnorm::corrupt {
@@ -111,6 +112,12 @@ inline fimage to_unit(const_image_view src) {
     fimage f(src.height, src.width, src.channels);
     for (std::size_t i = 0; i < f.size(); ++i) f.px[i] = static_cast<double>(src.data[i]) / 255.0;
     return f;
+}
+
+//! v[i] = float32(v[i] * scale) for n values (NumPy float32 steps kept in a float64 array;
+//! never inlined, SLP vectorizer off: kernel_attributes.hpp).
+SHIFTNORM_FP_EXACT_NO_SLP inline void round_float32(double* v, std::size_t n, double scale) {
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(v[i] * scale);
 }
 
 //! Truncating uint8 conversion of a value in 0-255 units (numpy `np.uint8(float)` after clipping).

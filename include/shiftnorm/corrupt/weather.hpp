@@ -287,8 +287,9 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
         detail::gaussian_filter(mask, p.intensity);
         static constexpr double mud[3] = {63 / 255.0, 42 / 255.0, 20 / 255.0};
         const double gray_mud = 0.299 * mud[0] + 0.587 * mud[1] + 0.114 * mud[2];
+        detail::round_float32(mask.px.data(), N, 1.0);  // the reference's float32 mask
         for (std::size_t i = 0; i < N; ++i) {
-            double mi = static_cast<float>(mask.px[i]);
+            double mi = mask.px[i];
             if (mi < 0.8) mi = 0.0;
             for (int k = 0; k < C; ++k) {
                 double& v = f.px[i * C + k];
