@@ -516,3 +516,36 @@ TEST_CASE("set_param_grad(false): the same input gradient, no parameter gradient
     net.set_param_grad(true);
     CHECK(net[0].param_grad());
 }
+
+TEST_CASE("global_avg_pool: each plane summed in order (bits of a plain loop), any thread count", "[nn][pooling]") {
+    const int threads_before = nn::num_threads();
+    // 26 planes (groups of 8 plus a tail of 2), and 128 x 64 planes of 7x7 (over the parallel
+    // threshold), with a large offset: the order of the sum decides the bits
+    const shape4 shapes[] = {{2, 13, 7, 7}, {128, 64, 7, 7}, {1, 1, 1, 1}};
+    for (const shape4& sh : shapes) {
+        const tensor<float> x = test::random_tensor(sh, 17, 1000.0);
+        const index_t hw = sh.h * sh.w;
+        std::vector<float> want(std::size_t(sh.n * sh.c));
+        for (index_t p = 0; p < sh.n * sh.c; ++p) {
+            double s = 0;
+            for (index_t i = 0; i < hw; ++i) s += x.data()[p * hw + i];
+            want[std::size_t(p)] = float(s / double(hw));
+        }
+        for (int t : {1, 2}) {
+            nn::set_num_threads(t);
+            nn::global_avg_pool gp;
+            const auto& y = gp.forward(x, nn::mode::train);
+            INFO(sh << " threads " << t);
+            REQUIRE(y.shape() == shape4{sh.n, sh.c, 1, 1});
+            CHECK(std::equal(want.begin(), want.end(), y.data()));
+            tensor<float> dy(y.shape());
+            for (index_t p = 0; p < dy.numel(); ++p) dy.data()[p] = float(p % 7) - 3.0f;
+            const auto& dx = gp.backward(dy);
+            bool ok = true;
+            for (index_t p = 0; p < dy.numel(); ++p)
+                for (index_t i = 0; i < hw; ++i) ok = ok && dx.data()[p * hw + i] == dy.data()[p] / float(hw);
+            CHECK(ok);
+        }
+    }
+    nn::set_num_threads(threads_before);
+}
