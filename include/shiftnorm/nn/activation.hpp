@@ -17,7 +17,7 @@ namespace detail {
 //! (OpenMP-parallel for large tensors): relu::backward and a residual's fused ReLU.
 inline void relu_grad(const float* SHIFTNORM_RESTRICT y, const float* SHIFTNORM_RESTRICT dy, float* SHIFTNORM_RESTRICT dx,
                       index_t n) {
-SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (nn::detail::worth_threads(n)))
     for (index_t i = 0; i < n; ++i) dx[i] = backend::relu_grad_value(y[i], dy[i]);
 }
 }  // namespace detail
@@ -33,7 +33,7 @@ public:
         const float* x = src.data();
         float* y = dst_.data();
         const index_t n = src.numel();
-SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (nn::detail::worth_threads(n)))
         for (index_t i = 0; i < n; ++i) y[i] = relu_value(x[i]);  // NaN propagates (PyTorch)
         forwarded_ = true;
         return dst_;

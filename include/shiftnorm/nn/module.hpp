@@ -235,6 +235,10 @@ inline void check_forwarded(const char* where, const tensor<float>* src) {
     if (src == nullptr) throw state_error(shiftnorm::detail::concat(where, ": backward called before forward"));
 }
 
+//! Whether an elementwise pass over n values is worth an OpenMP team (below it, forking costs
+//! more than the loop): the `if` clause of the layers' parallel loops.
+inline bool worth_threads(index_t n) { return n > (index_t(1) << 16); }
+
 //! Threads the engine's parallel loops use (OpenMP's setting; 1 without OpenMP).
 inline int max_threads() {
 #if defined(_OPENMP)

@@ -194,7 +194,7 @@ public:
         // other: eight independent dependency chains instead of one), groups over the threads
         const float* x = src.data();
         float* y = dst_.data();
-SHIFTNORM_OMP(omp parallel for schedule(static) if (planes * hw >= (index_t(1) << 15)))
+SHIFTNORM_OMP(omp parallel for schedule(static) if (nn::detail::worth_threads(planes * hw)))
         for (index_t p0 = 0; p0 < planes; p0 += 8) {
             const index_t m = std::min<index_t>(8, planes - p0);
             double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -213,7 +213,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static) if (planes * hw >= (index_t(1) <
         const index_t hw = src_shape_.h * src_shape_.w, planes = src_shape_.n * src_shape_.c;
         const float* dy = diff_dst.data();
         float* dx = diff_src_.data();
-SHIFTNORM_OMP(omp parallel for schedule(static) if (planes * hw >= (index_t(1) << 15)))
+SHIFTNORM_OMP(omp parallel for schedule(static) if (nn::detail::worth_threads(planes * hw)))
         for (index_t p = 0; p < planes; ++p) std::fill(dx + p * hw, dx + (p + 1) * hw, dy[p] / float(hw));
         return diff_src_;
     }

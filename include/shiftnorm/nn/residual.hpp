@@ -13,12 +13,12 @@
 namespace shiftnorm::nn::detail {
 //! dst = a + b elementwise over n floats (OpenMP-parallel for large tensors).
 inline void add_arrays(const float* a, const float* b, float* dst, index_t n) {
-SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (nn::detail::worth_threads(n)))
     for (index_t i = 0; i < n; ++i) dst[i] = a[i] + b[i];
 }
 //! dst = relu(a + b) elementwise (the add and the ReLU of a residual block in one pass).
 inline void add_relu_arrays(const float* a, const float* b, float* dst, index_t n) {
-SHIFTNORM_OMP(omp parallel for simd schedule(static) if (n > (1 << 16)))
+SHIFTNORM_OMP(omp parallel for simd schedule(static) if (nn::detail::worth_threads(n)))
     for (index_t i = 0; i < n; ++i) dst[i] = relu_value(a[i] + b[i]);
 }
 }  // namespace shiftnorm::nn::detail
@@ -48,7 +48,7 @@ public:
         src_shape_ = is;
         const index_t before = (os.c - is.c) / 2;
         const index_t plane = os.h * os.w;
-SHIFTNORM_OMP(omp parallel for schedule(static) if (dst_.numel() > (1 << 16)))
+SHIFTNORM_OMP(omp parallel for schedule(static) if (nn::detail::worth_threads(dst_.numel())))
         for (index_t n = 0; n < is.n; ++n) {
             float* yn = dst_.data() + n * os.c * plane;
             std::fill(yn, yn + before * plane, 0.0f);
@@ -69,7 +69,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static) if (dst_.numel() > (1 << 16)))
         const shape4 is = src_shape_, os = dst_.shape();
         nn::detail::ensure_shape(diff_src_, is);
         const index_t before = (os.c - is.c) / 2;
-SHIFTNORM_OMP(omp parallel for schedule(static) if (diff_src_.numel() > (1 << 16)))
+SHIFTNORM_OMP(omp parallel for schedule(static) if (nn::detail::worth_threads(diff_src_.numel())))
         for (index_t n = 0; n < is.n; ++n) {
             float* dxn = diff_src_.data() + n * is.c * is.h * is.w;
             if (stride_ != 1) std::fill(dxn, dxn + is.c * is.h * is.w, 0.0f);
