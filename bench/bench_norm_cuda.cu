@@ -109,6 +109,21 @@ void BM_Moments_CUDA(benchmark::State& state) {
     timed_loop(state, f.tensor_bytes(), k, [&] { cu::channel_moments<false, float>(src, out.data(), ws); });
 }
 
+//! Per-channel moments with the block schedule forced (the automatic choice takes the warp
+//! schedule for many small channels): the same-binary A/B of the two schedules.
+void BM_MomentsBlock_CUDA(benchmark::State& state) {
+    const int k = int(state.range(0));
+    fixture f(shapes()[std::size_t(k)]);
+    cu::device_buffer<cu::channel_partial<double>> out(std::size_t(f.s.c));
+    cu::reduce_workspace ws;
+    using epi = cu::detail::store_partial_epilogue<double>;
+    const cu::detail::moments_policy<float, double, false, epi> pol{f.x.data(), f.s.spatial(),
+                                                                    epi{out.data(), f.s.c, f.s.spatial()}};
+    timed_loop(state, f.tensor_bytes(), k, [&] {
+        cu::detail::launch_channel_reduce<float>(f.x.data(), nullptr, f.s, pol, ws, nullptr, cu::detail::reduce_path::block);
+    });
+}
+
 //! Moments with min/max and first argmin/argmax (RobustNorm statistics): one read of T.
 void BM_RangeMoments_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
@@ -170,6 +185,7 @@ void all_shapes(benchmark::internal::Benchmark* b) {
 // Registered in this order so the copy bandwidth of every shape is known before the others run.
 BENCHMARK(BM_Copy_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_Moments_CUDA)->Apply(all_shapes);
+BENCHMARK(BM_MomentsBlock_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_RangeMoments_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_BatchNormTraining_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_BatchNormInference_CUDA)->Apply(all_shapes);

@@ -24,15 +24,26 @@ void naive_first_extremes(const tensor<float>& x, index_t c, index_t& argmin, in
         }
 }
 
-void check_moments(const tensor<float>& x) {
+//! channel_moments<true> through launch_channel_reduce with a forced schedule.
+std::vector<cu::channel_partial<double>> moments_on_path(const tensor<float>& x, cu::detail::reduce_path path) {
     const shape4& s = x.shape();
     auto d = cu::device_tensor<float>::from_host(x);
-    const auto gpu = cu::channel_moments<true, float>(tensor_view<const float>(d.view()));
+    cu::device_buffer<cu::channel_partial<double>> out(std::size_t(s.c));
+    cu::reduce_workspace ws;
+    using epi = cu::detail::store_partial_epilogue<double>;
+    const cu::detail::moments_policy<float, double, true, epi> pol{d.data(), s.spatial(), epi{out.data(), s.c, s.spatial()}};
+    cu::detail::launch_channel_reduce<float>(d.data(), nullptr, s, pol, ws, nullptr, path);
+    return out.to_vector_sync(nullptr);
+}
+
+void check_moments(const tensor<float>& x, cu::detail::reduce_path path = cu::detail::reduce_path::automatic) {
+    const shape4& s = x.shape();
+    const auto gpu = moments_on_path(x, path);
     std::vector<double> mean, var;
     test::naive_channel_moments(test::to_double(x), s, mean, var);
     REQUIRE(gpu.size() == std::size_t(s.c));
     for (index_t c = 0; c < s.c; ++c) {
-        INFO("shape " << s << " channel " << c);
+        INFO("shape " << s << " channel " << c << " path " << int(path));
         const auto cpu = backend::cpu::channel_moments<true>(tensor_view<const float>(x.view()), c);
         const auto& g = gpu[std::size_t(c)].m;
         CHECK(g.count == double(s.per_channel()));
@@ -108,4 +119,23 @@ TEST_CASE("cuda channel moments stay accurate with large per-image offsets", "[c
         INFO("channel " << c);
         CHECK(1.0 / (double(inv_std[c]) * double(inv_std[c])) - 1e-5 == Approx(var[c]).epsilon(1e-5));
     }
+}
+
+TEST_CASE("cuda channel reductions: the block and warp schedules both match the reference", "[cuda][moments][schedule]") {
+    using cu::detail::reduce_path;
+    unsigned seed = 40;
+    // scalar (H*W odd) and vector paths, one image, many channels, ties, several loads per lane
+    for (shape4 s : {shape4{3, 300, 7, 7}, shape4{2, 140, 4, 4}, shape4{1, 150, 5, 5}, shape4{50, 7, 7, 7},
+                     shape4{2, 70000, 1, 1}, shape4{4, 3, 64, 64}}) {
+        for (reduce_path path : {reduce_path::block, reduce_path::warp}) {
+            check_moments(test::hostile_tensor(s, seed++), path);
+            check_moments(test::hostile_tensor(s, seed++, -5e3), path);
+        }
+    }
+    for (reduce_path path : {reduce_path::block, reduce_path::warp})
+        check_moments(test::tied_tensor(shape4{9, 140, 3, 3}, 11), path);
+    // the automatic choice: many small channels take the warp path, few large ones the block path
+    const int sms = cu::detail::sm_count();
+    CHECK(cu::detail::use_warp_reduce(cu::detail::channel_geometry{50, 2048, 49}, sms) == (2048 >= sms));
+    CHECK_FALSE(cu::detail::use_warp_reduce(cu::detail::channel_geometry{128, 16, 256}, sms));
 }

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include <cub/block/block_reduce.cuh>
+#include <cub/warp/warp_reduce.cuh>
 
 #include "shiftnorm/backend/cuda/device_buffer.cuh"
 #include "shiftnorm/core/shape.hpp"
@@ -165,6 +166,84 @@ __global__ void __launch_bounds__(block_threads)
     }
 }
 
+//! Threads of one channel_reduce_warp_kernel block: one warp, so that a few hundred channels
+//! already spread over every SM.
+inline constexpr int warp_threads = 32;
+//! Independent loads each lane keeps in flight in the warp path (its lanes hold more work).
+inline constexpr int warp_unroll = 8;
+
+//! The warp path of the per-channel reduction, for many channels of little work each (large C
+//! at 7x7 or 14x14, where a 256-thread block per channel chunk gives each thread a handful of
+//! values and pays a block reduction, a threadfence and a second merge per channel): one warp
+//! reduces a whole channel (blockIdx.x grid-strided over channels), each lane its strided share
+//! in sequence order, cub::WarpReduce merges the lanes with Policy::combine_op and lane 0 runs
+//! Policy::epilogue. Same Policy interface as channel_reduce_kernel; deterministic (fixed
+//! lane assignment and merge tree), no workspace.
+template <class T, int W, class Policy>
+__global__ void __launch_bounds__(warp_threads)
+    channel_reduce_warp_kernel(const T* __restrict__ a, const T* __restrict__ b, channel_geometry g, Policy pol) {
+    using partial = typename Policy::partial;
+    using warp_reduce = cub::WarpReduce<partial>;
+    using V = vec<T, W>;
+    __shared__ typename warp_reduce::TempStorage temp;
+
+    const typename Policy::combine_op op{};
+    const index_t total = g.n * g.hw;
+    const index_t plane_stride = g.c * g.hw;
+    // Advancing the sequence index by one warp moves dn planes and di vectors.
+    const index_t dn = index_t(warp_threads) / g.hw, di = index_t(warp_threads) % g.hw;
+    const V* av = reinterpret_cast<const V*>(a);
+    const V* bv = reinterpret_cast<const V*>(b);
+
+    for (index_t c = blockIdx.x; c < g.c; c += gridDim.x) {
+        typename Policy::state st = pol.init(c);  // warp-uniform c: warp collectives are allowed
+        index_t j = threadIdx.x;
+        index_t i = j % g.hw;
+        index_t off = (j / g.hw) * plane_stride + c * g.hw + i;
+        while (j < total) {
+            index_t offs[warp_unroll], js[warp_unroll];
+#pragma unroll
+            for (int u = 0; u < warp_unroll; ++u) {
+                js[u] = j;
+                offs[u] = off;
+                j += warp_threads;
+                i += di;
+                off += dn * plane_stride + di;
+                if (i >= g.hw) {
+                    i -= g.hw;
+                    off += plane_stride - g.hw;
+                }
+            }
+            V xa[warp_unroll], xb[warp_unroll];
+#pragma unroll
+            for (int u = 0; u < warp_unroll; ++u) {
+                if (js[u] < total) {
+                    xa[u] = av[offs[u]];
+                    if constexpr (Policy::binary) xb[u] = bv[offs[u]];
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < warp_unroll; ++u)
+                if (js[u] < total) pol.template accumulate<W>(st, xa[u], xb[u], js[u]);
+        }
+        const partial mine = pol.finish(st);
+        const partial channel_total = warp_reduce(temp).Reduce(mine, op);
+        if (threadIdx.x == 0) pol.epilogue(c, channel_total);
+        __syncwarp();  // temp is reused by the next channel
+    }
+}
+
+//! Whether a channel reduction takes the warp path: at least one channel per SM (so the warps
+//! spread over the whole GPU) and at most warp_max_vectors vectors per channel (each lane then
+//! loads at most warp_max_vectors / 32 vectors, a few rounds of warp_unroll loads).
+inline constexpr index_t warp_max_vectors = index_t(warp_threads) * 128;
+inline bool use_warp_reduce(const channel_geometry& g, int sms) {
+    return g.c >= index_t(sms) && g.n * g.hw <= warp_max_vectors;
+}
+
+//! Which kernel a channel reduction runs: chosen by shape (automatic), or forced (tests).
+enum class reduce_path { automatic, block, warp };
+
 //! Grid of a channel reduction: chunks per channel (grid.x) and channel rows (grid.y).
 struct reduce_plan {
     index_t chunk = 0;   //!< vectors per block
@@ -189,18 +268,26 @@ inline reduce_plan plan_reduce(const channel_geometry& g, int sms) {
     return p;
 }
 
-//! Launches channel_reduce_kernel over contiguous NCHW `a` (and `b` when Policy::binary),
-//! vectorized with 16-byte loads when H*W is a multiple of the vector width and the pointers
-//! are 16-byte aligned. The shape must be non-empty (the layers check this first).
+//! Launches the channel reduction over contiguous NCHW `a` (and `b` when Policy::binary):
+//! channel_reduce_warp_kernel when use_warp_reduce (many channels of little work each), else
+//! channel_reduce_kernel; `path` forces one of them. Vectorized with 16-byte loads when H*W is
+//! a multiple of the vector width and the pointers are 16-byte aligned. The shape must be
+//! non-empty (the layers check this first).
 template <class T, class Policy>
 void launch_channel_reduce(const T* a, const T* b, const shape4& s, const Policy& pol, reduce_workspace& ws,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, reduce_path path = reduce_path::automatic) {
     constexpr int W = vec_width<T>;
     const bool vectorize = s.spatial() % W == 0 && aligned16(a) && (!Policy::binary || aligned16(b));
     const int sms = sm_count();
     auto go = [&](auto width) {
         constexpr int w = decltype(width)::value;
         const channel_geometry g{s.n, s.c, s.spatial() / w};
+        if (path == reduce_path::warp || (path == reduce_path::automatic && use_warp_reduce(g, sms))) {
+            const unsigned blocks = unsigned(std::min<index_t>(g.c, 65535));
+            channel_reduce_warp_kernel<T, w, Policy><<<blocks, warp_threads, 0, stream>>>(a, b, g, pol);
+            SHIFTNORM_CUDA_CHECK(cudaGetLastError());
+            return;
+        }
         const reduce_plan p = plan_reduce(g, sms);
         using partial = typename Policy::partial;
         if (p.chunks > 1) ws.ensure(std::size_t(s.c) * p.chunks, sizeof(partial), s.c, stream);
