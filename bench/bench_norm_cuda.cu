@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <random>
 #include <vector>
@@ -55,6 +56,15 @@ struct fixture {
     double tensor_bytes() const { return double(s.numel()) * sizeof(float); }
 };
 
+//! One fixture per shape for the whole run (filling the large tensors on the host dominates
+//! the run time otherwise); benchmarks only read x and dy and overwrite y and dx.
+fixture& cached_fixture(int k) {
+    static std::map<int, std::unique_ptr<fixture>> cache;
+    auto& f = cache[k];
+    if (!f) f = std::make_unique<fixture>(shapes()[std::size_t(k)]);
+    return *f;
+}
+
 //! Runs `op` once per iteration between two cudaEvents, reports the GPU time and bytes, and
 //! returns the achieved bandwidth in bytes/s. copy_fraction is set when the copy kernel was
 //! measured on this shape (BM_Copy_CUDA is registered first).
@@ -90,7 +100,7 @@ double timed_loop(benchmark::State& state, double bytes_per_iteration, int shape
 //! The copy kernel: the bandwidth reference (reads T, writes T).
 void BM_Copy_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     const std::int64_t n4 = f.s.numel() / 4;  // every benchmark shape has numel % 4 == 0
     const unsigned blocks = unsigned(cu::detail::sm_count() * 8);
     copy_bandwidth()[k] = timed_loop(state, 2 * f.tensor_bytes(), k, [&] {
@@ -102,7 +112,7 @@ void BM_Copy_CUDA(benchmark::State& state) {
 //! Per-channel moments alone: one read of T.
 void BM_Moments_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     cu::device_buffer<cu::channel_partial<double>> out(std::size_t(f.s.c));
     cu::reduce_workspace ws;
     const sn::tensor_view<const float> src = f.x.view();
@@ -113,7 +123,7 @@ void BM_Moments_CUDA(benchmark::State& state) {
 //! schedule for many small channels): the same-binary A/B of the two schedules.
 void BM_MomentsBlock_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     cu::device_buffer<cu::channel_partial<double>> out(std::size_t(f.s.c));
     cu::reduce_workspace ws;
     using epi = cu::detail::store_partial_epilogue<double>;
@@ -127,7 +137,7 @@ void BM_MomentsBlock_CUDA(benchmark::State& state) {
 //! Moments with min/max and first argmin/argmax (RobustNorm statistics): one read of T.
 void BM_RangeMoments_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     cu::device_buffer<cu::channel_partial<double>> out(std::size_t(f.s.c));
     cu::reduce_workspace ws;
     const sn::tensor_view<const float> src = f.x.view();
@@ -138,7 +148,7 @@ void BM_RangeMoments_CUDA(benchmark::State& state) {
 //! update (one C-record copy and a stream synchronization). 3 T moved; the minimum is 2 T.
 void BM_BatchNormTraining_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     cu::batch_norm<sn::population> bn(f.s.c);
     timed_loop(state, 3 * f.tensor_bytes(), k, [&] { bn.forward_training(f.x.view(), f.y.view()); });
 }
@@ -146,7 +156,7 @@ void BM_BatchNormTraining_CUDA(benchmark::State& state) {
 //! BN inference forward with population statistics: coefficients + normalize (2 T).
 void BM_BatchNormInference_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     cu::batch_norm<sn::population> bn(f.s.c);
     timed_loop(state, 2 * f.tensor_bytes(), k, [&] { bn.forward_inference(f.x.view(), f.y.view()); });
 }
@@ -154,7 +164,7 @@ void BM_BatchNormInference_CUDA(benchmark::State& state) {
 //! BN training backward: sums (read 2 T) + apply (read 2 T, write T): 5 T; the minimum is 3 T.
 void BM_BatchNormBackward_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     cu::batch_norm<sn::population> bn(f.s.c);
     bn.forward_training(f.x.view(), f.y.view());
     timed_loop(state, 5 * f.tensor_bytes(), k, [&] { bn.backward(f.x.view(), f.dy.view(), f.dx.view()); });
@@ -163,13 +173,13 @@ void BM_BatchNormBackward_CUDA(benchmark::State& state) {
 //! RobustNorm training forward (3 T) and backward (5 T).
 void BM_RobustNormTraining_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     cu::robust_norm<> rn(f.s.c);
     timed_loop(state, 3 * f.tensor_bytes(), k, [&] { rn.forward_training(f.x.view(), f.y.view()); });
 }
 void BM_RobustNormBackward_CUDA(benchmark::State& state) {
     const int k = int(state.range(0));
-    fixture f(shapes()[std::size_t(k)]);
+    fixture& f = cached_fixture(k);
     cu::robust_norm<> rn(f.s.c);
     rn.forward_training(f.x.view(), f.y.view());
     timed_loop(state, 5 * f.tensor_bytes(), k, [&] { rn.backward(f.x.view(), f.dy.view(), f.dx.view()); });
