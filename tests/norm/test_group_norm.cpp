@@ -125,3 +125,32 @@ TEST_CASE("group_norm on the CPU schedule agrees with the reference backend; bac
     tensor<float> a(shape4{1, 4, 2, 2}, 1.f), b(a.shape());
     CHECK_THROWS_AS(fresh.backward(a, a, b.view()), state_error);
 }
+
+TEST_CASE("group_norm: a group with one far-off channel keeps its mean within 1e-6 of the group's spread",
+          "[group_norm][reference][numerics]") {
+    // 264 channels, channel 0 near 1e3 and the rest near 0.5: the group mean (4.3) is far below
+    // the values' magnitude, so fp32 sums err on the scale of the spread (std 61), not of |mean|
+    using reference = backend::reference::kernels;
+    const shape4 s{3, 264, 7, 7};
+    auto x = random_tensor(s, 41, 0.5, 1.0);
+    const auto far = random_tensor(s, 42, 1e3, 1.0);
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t i = 0; i < s.spatial(); ++i) x[n * s.c * s.spatial() + i] = far[n * s.c * s.spatial() + i];
+    for (index_t G : {index_t(1), index_t(2)}) {
+        CAPTURE(G);
+        group_norm<> gn(s.c, G);
+        group_norm<affine, fp32, reference> gr(s.c, G);
+        tensor<float> y(s), yr(s);
+        gn.forward(x, y.view());
+        gr.forward(x, yr.view());
+        const auto m = gn.saved_mean(), mr = gr.saved_mean(), inv = gr.saved_inv_std();
+        for (std::size_t g = 0; g < m.size(); ++g) {
+            CAPTURE(g, m[g], mr[g], 1.0 / double(inv[g]));
+            CHECK(std::abs(double(m[g]) - double(mr[g])) <= 1e-6 / double(inv[g]));
+        }
+        // x - mean in fp32 carries ulp(1e3) = 6.1e-5: over the group std, 2 ulp of that at most
+        double atol = 0;
+        for (float v : inv) atol = std::max(atol, 2 * 6.1e-5 * double(v));
+        CHECK(test::worst_error(y, yr, atol, 1e-6) <= 1.0);
+    }
+}
