@@ -185,6 +185,32 @@ void BM_RobustNormBackward_CUDA(benchmark::State& state) {
     timed_loop(state, 5 * f.tensor_bytes(), k, [&] { rn.backward(f.x.view(), f.dy.view(), f.dx.view()); });
 }
 
+//! Group count of the GroupNorm rows: 32 (the paper default) or C when C < 32.
+sn::index_t gn_groups(const sn::shape4& s) { return s.c < 32 ? s.c : 32; }
+
+//! GroupNorm (G = 32) forward: statistics (read T) + normalize (read T, write T): 3 T.
+void BM_GroupNormForward_CUDA(benchmark::State& state) {
+    const int k = int(state.range(0));
+    fixture& f = cached_fixture(k);
+    cu::group_norm<> gn(f.s.c, gn_groups(f.s));
+    timed_loop(state, 3 * f.tensor_bytes(), k, [&] { gn.forward(f.x.view(), f.y.view()); });
+}
+//! GroupNorm (G = 32) backward: sums (read 2 T) + finalize + apply (read 2 T, write T): 5 T.
+void BM_GroupNormBackward_CUDA(benchmark::State& state) {
+    const int k = int(state.range(0));
+    fixture& f = cached_fixture(k);
+    cu::group_norm<> gn(f.s.c, gn_groups(f.s));
+    gn.forward(f.x.view(), f.y.view());
+    timed_loop(state, 5 * f.tensor_bytes(), k, [&] { gn.backward(f.x.view(), f.dy.view(), f.dx.view()); });
+}
+//! Instance norm (G = C) forward: 3 T.
+void BM_InstanceNormForward_CUDA(benchmark::State& state) {
+    const int k = int(state.range(0));
+    fixture& f = cached_fixture(k);
+    cu::group_norm<> in(f.s.c, f.s.c);
+    timed_loop(state, 3 * f.tensor_bytes(), k, [&] { in.forward(f.x.view(), f.y.view()); });
+}
+
 void all_shapes(benchmark::internal::Benchmark* b) {
     for (int k = 0; k < int(shapes().size()); ++k) b->Arg(k);
     b->UseManualTime()->Unit(benchmark::kMicrosecond);
@@ -202,6 +228,9 @@ BENCHMARK(BM_BatchNormInference_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_BatchNormBackward_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_RobustNormTraining_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_RobustNormBackward_CUDA)->Apply(all_shapes);
+BENCHMARK(BM_GroupNormForward_CUDA)->Apply(all_shapes);
+BENCHMARK(BM_GroupNormBackward_CUDA)->Apply(all_shapes);
+BENCHMARK(BM_InstanceNormForward_CUDA)->Apply(all_shapes);
 
 int main(int argc, char** argv) {
     int count = 0;

@@ -6,7 +6,8 @@ Same 12 shapes, same byte counts per operation as bench_norm_cuda (training forw
 backward 5 T, copy 2 T with T = the tensor's bytes), timed with CUDA events: median of `--reps` timed
 calls after warm-ups. Prints one line per (op, shape): microseconds, GB/s and the fraction of
 the copy bandwidth. Forward: F.batch_norm (what a user gets: cuDNN or ATen); backward: ATen's
-native_batch_norm_backward on one training pass's saved statistics.  Usage: python3 bench/python/peer_bn_cuda.py [--reps 50] [--json out.json]
+native_batch_norm_backward on one training pass's saved statistics. GroupNorm (G = 32):
+F.group_norm and aten's native_group_norm_backward; instance norm: F.instance_norm.  Usage: python3 bench/python/peer_bn_cuda.py [--reps 50] [--json out.json]
 """
 import argparse
 import json
@@ -66,6 +67,14 @@ def main():
             _, save_mean, save_invstd = torch.ops.aten.native_batch_norm(x, weight, bias, rm, rv, True, 0.1, 1e-5)
             ops["backward"] = (5, timed(lambda: torch.ops.aten.native_batch_norm_backward(
                 dy, x, weight, rm, rv, save_mean, save_invstd, True, 1e-5, [True, True, True]), args.reps))
+        # GroupNorm (G = 32, or C when C < 32) and instance norm, as bench_norm_cuda runs them
+        G = c if c < 32 else 32
+        with torch.no_grad():
+            ops["gn_forward"] = (3, timed(lambda: F.group_norm(x, G, weight, bias, 1e-5), args.reps))
+            _, gmean, grstd = torch.ops.aten.native_group_norm(x, weight, bias, n, c, h * w, G, 1e-5)
+            ops["gn_backward"] = (5, timed(lambda: torch.ops.aten.native_group_norm_backward(
+                dy, x, gmean, grstd, weight, n, c, h * w, G, [True, True, True]), args.reps))
+            ops["in_forward"] = (3, timed(lambda: F.instance_norm(x, None, None, weight, bias, True, 0.1, 1e-5), args.reps))
         rows.append({"shape": label, "op": "copy", "us": t_copy * 1e6, "GBps": copy_bw / 1e9, "copy_fraction": 1.0})
         for op, (mult, t) in ops.items():
             bw = mult * T / t

@@ -72,6 +72,50 @@ __device__ inline Partial load_cg(const Partial* p) {
     return r;
 }
 
+//! One thread's share of channel c's vector sequence: indices j = first, first + Step, ... < end,
+//! read `Unroll` vectors at a time (independent loads in flight) and accumulated with the
+//! Policy in increasing j. Shared by the block and the warp schedule (Step = their thread count).
+template <class T, int W, int Step, int Unroll, class Policy>
+__device__ inline void accumulate_share(const T* __restrict__ a, const T* __restrict__ b, const channel_geometry& g,
+                                        index_t c, index_t first, index_t end, const Policy& pol,
+                                        typename Policy::state& st) {
+    using V = vec<T, W>;
+    const V* av = reinterpret_cast<const V*>(a);
+    const V* bv = reinterpret_cast<const V*>(b);
+    const index_t plane_stride = g.c * g.hw;
+    // Advancing the sequence index by Step moves dn planes and di vectors.
+    const index_t dn = index_t(Step) / g.hw, di = index_t(Step) % g.hw;
+    index_t j = first;
+    index_t i = j % g.hw;
+    index_t off = (j / g.hw) * plane_stride + c * g.hw + i;
+    while (j < end) {
+        index_t offs[Unroll], js[Unroll];
+#pragma unroll
+        for (int u = 0; u < Unroll; ++u) {
+            js[u] = j;
+            offs[u] = off;
+            j += Step;
+            i += di;
+            off += dn * plane_stride + di;
+            if (i >= g.hw) {
+                i -= g.hw;
+                off += plane_stride - g.hw;
+            }
+        }
+        V xa[Unroll], xb[Unroll];
+#pragma unroll
+        for (int u = 0; u < Unroll; ++u) {
+            if (js[u] < end) {
+                xa[u] = av[offs[u]];
+                if constexpr (Policy::binary) xb[u] = bv[offs[u]];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < Unroll; ++u)
+            if (js[u] < end) pol.template accumulate<W>(st, xa[u], xb[u], js[u]);
+    }
+}
+
 //! Per-channel reduction over (N, H, W) on a 2-D grid: blockIdx.x is a chunk of `chunk`
 //! vectors of one channel's sequence, blockIdx.y (grid-strided) the channel. Each thread
 //! accumulates its strided share of the chunk in registers with the Policy, CUB BlockReduce
@@ -92,7 +136,6 @@ __global__ void __launch_bounds__(block_threads)
                           Policy pol, typename Policy::partial* __restrict__ partials, unsigned* __restrict__ counters) {
     using partial = typename Policy::partial;
     using block_reduce = cub::BlockReduce<partial, block_threads>;
-    using V = vec<T, W>;
     __shared__ typename block_reduce::TempStorage temp;
     __shared__ bool is_last;
 
@@ -101,43 +144,10 @@ __global__ void __launch_bounds__(block_threads)
     const index_t total = g.n * g.hw;
     const index_t begin = index_t(blockIdx.x) * chunk;
     const index_t end = begin + chunk < total ? begin + chunk : total;
-    const index_t plane_stride = g.c * g.hw;
-    // Advancing the sequence index by block_threads moves dn planes and di vectors.
-    const index_t dn = index_t(block_threads) / g.hw, di = index_t(block_threads) % g.hw;
-    const V* av = reinterpret_cast<const V*>(a);
-    const V* bv = reinterpret_cast<const V*>(b);
 
     for (index_t c = blockIdx.y; c < g.c; c += gridDim.y) {
         typename Policy::state st = pol.init(c);
-        index_t j = begin + threadIdx.x;
-        index_t i = j % g.hw;
-        index_t off = (j / g.hw) * plane_stride + c * g.hw + i;
-        while (j < end) {
-            index_t offs[unroll], js[unroll];
-#pragma unroll
-            for (int u = 0; u < unroll; ++u) {
-                js[u] = j;
-                offs[u] = off;
-                j += block_threads;
-                i += di;
-                off += dn * plane_stride + di;
-                if (i >= g.hw) {
-                    i -= g.hw;
-                    off += plane_stride - g.hw;
-                }
-            }
-            V xa[unroll], xb[unroll];
-#pragma unroll
-            for (int u = 0; u < unroll; ++u) {
-                if (js[u] < end) {
-                    xa[u] = av[offs[u]];
-                    if constexpr (Policy::binary) xb[u] = bv[offs[u]];
-                }
-            }
-#pragma unroll
-            for (int u = 0; u < unroll; ++u)
-                if (js[u] < end) pol.template accumulate<W>(st, xa[u], xb[u], js[u]);
-        }
+        accumulate_share<T, W, block_threads, unroll>(a, b, g, c, begin + threadIdx.x, end, pol, st);
         const partial mine = pol.finish(st);
         const partial block_total = block_reduce(temp).Reduce(mine, op);
         if (chunks == 1) {
@@ -184,48 +194,13 @@ __global__ void __launch_bounds__(warp_threads)
     channel_reduce_warp_kernel(const T* __restrict__ a, const T* __restrict__ b, channel_geometry g, Policy pol) {
     using partial = typename Policy::partial;
     using warp_reduce = cub::WarpReduce<partial>;
-    using V = vec<T, W>;
     __shared__ typename warp_reduce::TempStorage temp;
 
     const typename Policy::combine_op op{};
     const index_t total = g.n * g.hw;
-    const index_t plane_stride = g.c * g.hw;
-    // Advancing the sequence index by one warp moves dn planes and di vectors.
-    const index_t dn = index_t(warp_threads) / g.hw, di = index_t(warp_threads) % g.hw;
-    const V* av = reinterpret_cast<const V*>(a);
-    const V* bv = reinterpret_cast<const V*>(b);
-
     for (index_t c = blockIdx.x; c < g.c; c += gridDim.x) {
         typename Policy::state st = pol.init(c);  // warp-uniform c: warp collectives are allowed
-        index_t j = threadIdx.x;
-        index_t i = j % g.hw;
-        index_t off = (j / g.hw) * plane_stride + c * g.hw + i;
-        while (j < total) {
-            index_t offs[warp_unroll], js[warp_unroll];
-#pragma unroll
-            for (int u = 0; u < warp_unroll; ++u) {
-                js[u] = j;
-                offs[u] = off;
-                j += warp_threads;
-                i += di;
-                off += dn * plane_stride + di;
-                if (i >= g.hw) {
-                    i -= g.hw;
-                    off += plane_stride - g.hw;
-                }
-            }
-            V xa[warp_unroll], xb[warp_unroll];
-#pragma unroll
-            for (int u = 0; u < warp_unroll; ++u) {
-                if (js[u] < total) {
-                    xa[u] = av[offs[u]];
-                    if constexpr (Policy::binary) xb[u] = bv[offs[u]];
-                }
-            }
-#pragma unroll
-            for (int u = 0; u < warp_unroll; ++u)
-                if (js[u] < total) pol.template accumulate<W>(st, xa[u], xb[u], js[u]);
-        }
+        accumulate_share<T, W, warp_threads, warp_unroll>(a, b, g, c, threadIdx.x, total, pol, st);
         const partial mine = pol.finish(st);
         const partial channel_total = warp_reduce(temp).Reduce(mine, op);
         if (threadIdx.x == 0) pol.epilogue(c, channel_total);
