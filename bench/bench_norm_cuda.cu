@@ -211,6 +211,29 @@ void BM_InstanceNormForward_CUDA(benchmark::State& state) {
     timed_loop(state, 3 * f.tensor_bytes(), k, [&] { in.forward(f.x.view(), f.y.view()); });
 }
 
+//! Per-plane moments over the N*C planes (instance norm's statistics pass) with a forced
+//! schedule: the same-binary A/B of the warp and thread schedules on small planes.
+void plane_moments(benchmark::State& state, cu::detail::reduce_path path) {
+    const int k = int(state.range(0));
+    fixture& f = cached_fixture(k);
+    const sn::shape4 planes{1, f.s.n * f.s.c, 1, f.s.spatial()};
+    cu::device_buffer<cu::channel_partial<double>> out(std::size_t(planes.c));
+    cu::reduce_workspace ws;
+    using epi = cu::detail::store_partial_epilogue<double>;
+    const cu::detail::moments_policy<float, double, false, epi> pol{f.x.data(), planes.spatial(),
+                                                                    epi{out.data(), planes.c, planes.spatial()}};
+    timed_loop(state, f.tensor_bytes(), k,
+               [&] { cu::detail::launch_channel_reduce<float>(f.x.data(), nullptr, planes, pol, ws, nullptr, path); });
+}
+void BM_PlaneMomentsWarp_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::warp); }
+void BM_PlaneMomentsThread_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::thread); }
+void BM_PlaneMomentsAuto_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::automatic); }
+//! The shapes with planes of at most 16x16 (CIFAR 16x16 and 8x8, ResNet-50 14x14 and 7x7).
+void small_planes(benchmark::internal::Benchmark* b) {
+    for (int k : {1, 2, 8, 9, 10, 11}) b->Arg(k);
+    b->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+
 void all_shapes(benchmark::internal::Benchmark* b) {
     for (int k = 0; k < int(shapes().size()); ++k) b->Arg(k);
     b->UseManualTime()->Unit(benchmark::kMicrosecond);
@@ -231,6 +254,9 @@ BENCHMARK(BM_RobustNormBackward_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_GroupNormForward_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_GroupNormBackward_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_InstanceNormForward_CUDA)->Apply(all_shapes);
+BENCHMARK(BM_PlaneMomentsWarp_CUDA)->Apply(small_planes);
+BENCHMARK(BM_PlaneMomentsThread_CUDA)->Apply(small_planes);
+BENCHMARK(BM_PlaneMomentsAuto_CUDA)->Apply(small_planes);
 
 int main(int argc, char** argv) {
     int count = 0;

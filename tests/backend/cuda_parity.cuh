@@ -29,7 +29,9 @@ inline std::vector<shape4> parity_shapes() {
     return {shape4{4, 3, 5, 7}, shape4{1, 2, 6, 6}, shape4{8, 5, 1, 1}, shape4{1, 3, 1, 1},
             shape4{16, 4, 7, 7}, shape4{32, 3, 32, 32}, shape4{2, 1, 64, 64}, shape4{8, 16, 8, 8},
             // many small channels: the warp schedule of the channel reductions (C >= SM count)
-            shape4{3, 264, 7, 7}, shape4{2, 264, 4, 4}};
+            shape4{3, 264, 7, 7}, shape4{2, 264, 4, 4},
+            // very many tiny channels (C >= 64 SMs, <= 64 vectors each): the thread schedule
+            shape4{3, 9000, 2, 2}};
 }
 
 //! Gaussian input with |mean|/std = ratio in channel 0, a constant channel 1 (when C > 1),

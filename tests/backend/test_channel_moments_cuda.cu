@@ -121,21 +121,28 @@ TEST_CASE("cuda channel moments stay accurate with large per-image offsets", "[c
     }
 }
 
-TEST_CASE("cuda channel reductions: the block and warp schedules both match the reference", "[cuda][moments][schedule]") {
+TEST_CASE("cuda channel reductions: the block, warp and thread schedules all match the reference", "[cuda][moments][schedule]") {
     using cu::detail::reduce_path;
     unsigned seed = 40;
     // scalar (H*W odd) and vector paths, one image, many channels, ties, several loads per lane
     for (shape4 s : {shape4{3, 300, 7, 7}, shape4{2, 140, 4, 4}, shape4{1, 150, 5, 5}, shape4{50, 7, 7, 7},
                      shape4{2, 70000, 1, 1}, shape4{4, 3, 64, 64}}) {
-        for (reduce_path path : {reduce_path::block, reduce_path::warp}) {
+        for (reduce_path path : {reduce_path::block, reduce_path::warp, reduce_path::thread}) {
             check_moments(test::hostile_tensor(s, seed++), path);
             check_moments(test::hostile_tensor(s, seed++, -5e3), path);
         }
     }
-    for (reduce_path path : {reduce_path::block, reduce_path::warp})
+    for (reduce_path path : {reduce_path::block, reduce_path::warp, reduce_path::thread})
         check_moments(test::tied_tensor(shape4{9, 140, 3, 3}, 11), path);
+    // the thread schedule calls the moments policy's collective-free init
+    using moments_pol = cu::detail::moments_policy<float, double, true, cu::detail::store_partial_epilogue<double>>;
+    STATIC_REQUIRE(cu::detail::has_init_alone<moments_pol>::value);
+    STATIC_REQUIRE_FALSE(cu::detail::has_init_alone<int>::value);
     // the automatic choice: many small channels take the warp path, few large ones the block path
     const int sms = cu::detail::sm_count();
     CHECK(cu::detail::use_warp_reduce(cu::detail::channel_geometry{50, 2048, 49}, sms) == (2048 >= sms));
     CHECK_FALSE(cu::detail::use_warp_reduce(cu::detail::channel_geometry{128, 16, 256}, sms));
+    // instance norm's planes at 7x7 (N*C = 102400 of 49 values): one thread per plane
+    CHECK(cu::detail::use_thread_reduce(cu::detail::channel_geometry{1, 102400, 49}, sms) == (102400 >= 64 * sms));
+    CHECK_FALSE(cu::detail::use_thread_reduce(cu::detail::channel_geometry{50, 2048, 49}, sms));
 }

@@ -85,9 +85,17 @@ struct moments_policy {
         index_t imin, imax;
     };
 
-    __device__ state init(index_t c) const {
+    __device__ state init(index_t c) const { return init_with_shift(warp_channel_shift(src, c, hw_elems)); }
+    //! init for one thread alone (the thread schedule: no warp collective). The first shift only
+    //! matters when a tile's first value is not finite (accumulate takes every tile's shift
+    //! from its first value), and then the sums are not finite either way.
+    __device__ state init_alone(index_t c) const {
+        const T f = src[c * hw_elems];
+        return init_with_shift(f == f && f - f == T(0) ? f : T(0));
+    }
+    __device__ state init_with_shift(T shift) const {
         state s;
-        s.shift = warp_channel_shift(src, c, hw_elems);
+        s.shift = shift;
         s.s1 = s.s2 = T(0);
         s.mn = T(INFINITY);
         s.mx = T(-INFINITY);

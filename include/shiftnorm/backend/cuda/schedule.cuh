@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+#include <utility>
 
 #include <cub/block/block_reduce.cuh>
 #include <cub/warp/warp_reduce.cuh>
@@ -208,6 +210,42 @@ __global__ void __launch_bounds__(warp_threads)
     }
 }
 
+//! Threads of one channel_reduce_thread_kernel block.
+inline constexpr int thread_path_block = 128;
+
+//! Policy::init_alone(c) when the Policy has it (an init whose warp collectives a thread alone
+//! cannot run), else Policy::init(c).
+template <class P, class = void>
+struct has_init_alone : std::false_type {};
+template <class P>
+struct has_init_alone<P, std::void_t<decltype(std::declval<const P&>().init_alone(index_t{}))>> : std::true_type {};
+
+//! The thread path, for very many tiny channels (instance norm's N*C planes at 7x7, a BN over
+//! thousands of channels of a few values): one thread reduces a whole channel in sequence
+//! order, with no merge at all, and runs Policy::epilogue itself. Deterministic.
+template <class T, int W, class Policy>
+__global__ void __launch_bounds__(thread_path_block)
+    channel_reduce_thread_kernel(const T* __restrict__ a, const T* __restrict__ b, channel_geometry g, Policy pol) {
+    const index_t total = g.n * g.hw;
+    const index_t stride = index_t(gridDim.x) * thread_path_block;
+    for (index_t c = index_t(blockIdx.x) * thread_path_block + threadIdx.x; c < g.c; c += stride) {
+        typename Policy::state st;
+        if constexpr (has_init_alone<Policy>::value)
+            st = pol.init_alone(c);
+        else
+            st = pol.init(c);
+        accumulate_share<T, W, 1, unroll>(a, b, g, c, 0, total, pol, st);
+        pol.epilogue(c, pol.finish(st));
+    }
+}
+
+//! Whether a channel reduction takes the thread path: at least 64 channels per SM and at most
+//! thread_max_vectors vectors per channel.
+inline constexpr index_t thread_max_vectors = 64;
+inline bool use_thread_reduce(const channel_geometry& g, int sms) {
+    return g.c >= index_t(sms) * 64 && g.n * g.hw <= thread_max_vectors;
+}
+
 //! Whether a channel reduction takes the warp path: at least one channel per SM (so the warps
 //! spread over the whole GPU) and at most warp_max_vectors vectors per channel (each lane then
 //! loads at most warp_max_vectors / 32 vectors, a few rounds of warp_unroll loads).
@@ -217,7 +255,7 @@ inline bool use_warp_reduce(const channel_geometry& g, int sms) {
 }
 
 //! Which kernel a channel reduction runs: chosen by shape (automatic), or forced (tests).
-enum class reduce_path { automatic, block, warp };
+enum class reduce_path { automatic, block, warp, thread };
 
 //! Grid of a channel reduction: chunks per channel (grid.x) and channel rows (grid.y).
 struct reduce_plan {
@@ -244,6 +282,7 @@ inline reduce_plan plan_reduce(const channel_geometry& g, int sms) {
 }
 
 //! Launches the channel reduction over contiguous NCHW `a` (and `b` when Policy::binary):
+//! channel_reduce_thread_kernel when use_thread_reduce (very many tiny channels), else
 //! channel_reduce_warp_kernel when use_warp_reduce (many channels of little work each), else
 //! channel_reduce_kernel; `path` forces one of them. Vectorized with 16-byte loads when H*W is
 //! a multiple of the vector width and the pointers are 16-byte aligned. The shape must be
@@ -257,7 +296,14 @@ void launch_channel_reduce(const T* a, const T* b, const shape4& s, const Policy
     auto go = [&](auto width) {
         constexpr int w = decltype(width)::value;
         const channel_geometry g{s.n, s.c, s.spatial() / w};
-        if (path == reduce_path::warp || (path == reduce_path::automatic && use_warp_reduce(g, sms))) {
+        const bool automatic = path == reduce_path::automatic;
+        if (path == reduce_path::thread || (automatic && use_thread_reduce(g, sms))) {
+            const index_t blocks = std::min<index_t>((g.c + thread_path_block - 1) / thread_path_block, 65535);
+            channel_reduce_thread_kernel<T, w, Policy><<<unsigned(blocks), thread_path_block, 0, stream>>>(a, b, g, pol);
+            SHIFTNORM_CUDA_CHECK(cudaGetLastError());
+            return;
+        }
+        if (path == reduce_path::warp || (automatic && use_warp_reduce(g, sms))) {
             const unsigned blocks = unsigned(std::min<index_t>(g.c, 65535));
             channel_reduce_warp_kernel<T, w, Policy><<<blocks, warp_threads, 0, stream>>>(a, b, g, pol);
             SHIFTNORM_CUDA_CHECK(cudaGetLastError());
