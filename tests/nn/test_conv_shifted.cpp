@@ -121,7 +121,8 @@ TEST_CASE("shifted convolution: same bits for 1 and 2 threads and across input s
     struct result {
         std::vector<float> y, dx, dw;
     };
-    // one layer fed 16x16, then 8x8 (weight gradient on im2col there), then 16x16 again, 5 and 3 images
+    // one layer fed 16x16, then 8x8 (weight gradient on im2col there), then 16x16 again, 5 and 3
+    // images, then 9
     auto run = [](nn::conv2d& conv, index_t n, index_t h, unsigned seed) {
         tensor<float> x({n, 8, h, h});
         const auto xv = randn(std::size_t(x.numel()), seed);
@@ -138,7 +139,7 @@ TEST_CASE("shifted convolution: same bits for 1 and 2 threads and across input s
         r.dw = conv.diff_weight;
         return r;
     };
-    const index_t sizes[][2] = {{5, 16}, {3, 8}, {3, 16}, {5, 16}};
+    const index_t sizes[][2] = {{5, 16}, {3, 8}, {3, 16}, {5, 16}, {9, 16}};
     std::vector<result> one, two, fresh;
     nn::conv2d a(8, 12, 3, 1, 1), b(8, 12, 3, 1, 1);
     a.weight = randn(a.weight.size(), 9);

@@ -111,8 +111,9 @@ TEST_CASE("winograd convolution: an image's bits depend neither on its batch nor
         return;
     }
     const int threads_before = nn::num_threads();
-    // 14x14: F(4x4) with 2 images per GEMM; 8x8: 8 images per GEMM, a batch of 11 (a short last step)
-    for (const conv_case cc : {conv_case{5, 32, 16, 14, 14, 1}, conv_case{11, 64, 64, 8, 8, 1}}) {
+    // 14x14: F(4x4) with 2 images per GEMM; 8x8: 8 images per GEMM, a batch of 11 (a short last
+    // step), and a batch of 70 (9 steps, more than one round per thread)
+    for (const conv_case cc : {conv_case{5, 32, 16, 14, 14, 1}, conv_case{11, 64, 64, 8, 8, 1}, conv_case{70, 16, 16, 8, 8, 1}}) {
     INFO(cc.n << "x" << cc.c << "x" << cc.h << "x" << cc.w);
     nn::conv2d conv = make(cc, nn::conv_algorithm::winograd);
     conv.weight = randn(conv.weight.size(), 3);
