@@ -277,7 +277,7 @@ public:
 
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src,
                   cudaStream_t stream = nullptr) {
-                      const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         check_backward("cuda::batch_norm::backward", saved::training, src, diff_dst, diff_src);
         launch_backward_sums(src, diff_dst, true, stream);
         channel_backward_apply<T>(src, diff_dst, diff_src, bwd_coef_.data(), stream);
@@ -285,7 +285,7 @@ public:
 
     void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
                             const tensor_view<T>& diff_src, cudaStream_t stream = nullptr) {
-                                const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         check_backward("cuda::batch_norm::backward_inference", saved::inference, src, diff_dst, diff_src);
         if constexpr (Affine::enabled) {
             launch_backward_sums(src, diff_dst, false, stream);

@@ -293,7 +293,7 @@ public:
     //! diff_scale += sum dy * xhat and diff_shift += sum dy per channel (affine only).
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src,
                   cudaStream_t stream = nullptr) {
-                      const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::group_norm::backward";
         shiftnorm::detail::check_backward_io(where, has_saved_, saved_shape_, src, diff_dst, diff_src);
         if (!src.is_contiguous()) shiftnorm::detail::fail<shape_error>(where, "src", "a contiguous NCHW view", "a strided view");

@@ -137,7 +137,7 @@ public:
     //! Gradient of the last forward call (its variant decides which statistics depend on x).
     void backward(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src,
                   cudaStream_t stream = nullptr) {
-                      const auto order_guard = order_.enter(stream);  // workspaces shared across streams
+        const auto order_guard = order_.enter(stream);  // workspaces shared across streams
         const char* where = "cuda::robust_norm::backward";
         shiftnorm::detail::check_backward_io(where, has_saved_, saved_shape_, src, diff_dst, diff_src);
         detail::check_device_pointer(where, "src", src.data());
