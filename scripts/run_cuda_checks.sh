@@ -4,7 +4,7 @@
 #   scripts/run_cuda_checks.sh BIN_DIR OUT_DIR
 # BIN_DIR holds test_backend_cuda, test_spectral_cuda and bench_norm_cuda (from a build with
 # -DCMAKE_CUDA_ARCHITECTURES covering the GPU; `make test_backend_cuda test_spectral_cuda
-# bench_norm_cuda`). Writes to OUT_DIR: tests.log (Catch2, every assertion's section), the
+# bench_norm_cuda`), and optionally consumer_cuda (the consumer_install_cuda test's program). Writes to OUT_DIR: tests.log (Catch2, every assertion's section), the
 # compute-sanitizer memcheck/racecheck logs when compute-sanitizer is on PATH, bench_norm_cuda.json
 # and, when python3 has torch with CUDA, the PyTorch peer (bench/python/peer_bn_cuda.py).
 # Exit status: non-zero when a test or a sanitizer run fails.
@@ -29,6 +29,10 @@ for t in test_backend_cuda test_spectral_cuda; do
     "$bin/$t" --durations yes 2>&1 | tee "$out/$t.log" | tail -n 40
     rc=${PIPESTATUS[0]}; echo "$t exit $rc"; [ "$rc" -eq 0 ] || status=1
 done
+if [ -x "$bin/consumer_cuda" ]; then  # tests/consumer/main_cuda.cu, built against the installed package
+    "$bin/consumer_cuda" 2>&1 | tee "$out/consumer_cuda.txt"
+    rc=${PIPESTATUS[0]}; echo "consumer_cuda exit $rc"; [ "$rc" -eq 0 ] || status=1
+fi
 sanitize memcheck
 if [ -x "$bin/bench_norm_cuda" ]; then
     echo "== bench_norm_cuda"
