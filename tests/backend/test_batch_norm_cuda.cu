@@ -13,8 +13,14 @@ template <class Source, class Affine>
 struct pair_of_layers {
     shiftnorm::batch_norm<Source, Affine> cpu;
     cu::batch_norm<Source, Affine> gpu;
+    //! Parameters cycle over 16 values (scale 0.5 .. 4.25): the outputs' absolute tolerances hold
+    //! on that scale. (A pattern growing with k reached scale 2250 at 9000 channels, where even the
+    //! CPU layer is 11.5x outside the output tolerance against a double reference.)
     explicit pair_of_layers(index_t c) : cpu(c), gpu(c) {
-        for (index_t k = 0; k < c; ++k) cpu.scale[k] = 0.5f + 0.25f * float(k), cpu.shift[k] = 0.1f - 0.2f * float(k);
+        for (index_t k = 0; k < c; ++k) {
+            const float j = float(k % 16);
+            cpu.scale[k] = 0.5f + 0.25f * j, cpu.shift[k] = 0.1f - 0.2f * j;
+        }
         gpu.copy_from(cpu);
     }
 };
@@ -23,10 +29,12 @@ struct pair_of_layers {
 //! where x - mean in fp32 already carries ulp(|mean|) of absolute error on both backends.
 double out_atol(double ratio) { return ratio > 10 ? 3e-4 : 2e-5; }
 
-void check_close(const tensor<float>& gpu, const tensor<float>& cpu, double atol, double rtol) {
+void check_close(const char* what, const tensor<float>& gpu, const tensor<float>& cpu, double atol, double rtol) {
+    INFO(what);
     CHECK(test::worst_error(gpu, cpu, atol, rtol) <= 1.0);
 }
-void check_close(const std::vector<float>& gpu, const std::vector<float>& cpu, double atol, double rtol) {
+void check_close(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu, double atol, double rtol) {
+    INFO(what);
     REQUIRE(gpu.size() == cpu.size());
     CHECK(test::worst_error(gpu, cpu, atol, rtol) <= 1.0);
 }
@@ -44,33 +52,33 @@ void forward_backward_parity(shape4 s, double ratio, unsigned seed) {
     // training forward: output, saved statistics, running buffers
     L.cpu.forward_training(x, y.view());
     L.gpu.forward_training(xd.view(), yd.view());
-    check_close(yd.to_host(), y, out_atol(ratio), 1e-5);
-    check_close(L.gpu.saved_mean(), L.cpu.saved_mean(), 1e-6, 1e-6);
-    check_close(L.gpu.saved_inv_std(), L.cpu.saved_inv_std(), 0, 2e-5);
+    check_close("training output", yd.to_host(), y, out_atol(ratio), 1e-5);
+    check_close("saved mean", L.gpu.saved_mean(), L.cpu.saved_mean(), 1e-6, 1e-6);
+    check_close("saved inv_std", L.gpu.saved_inv_std(), L.cpu.saved_inv_std(), 0, 2e-5);
     L.gpu.sync_statistics();  // forward_training folds the running buffers lazily
-    check_close(L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-7, 1e-6);
-    check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-7, 1e-5);
+    check_close("running mean", L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-7, 1e-6);
+    check_close("running var", L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-7, 1e-5);
     CHECK(L.gpu.source.running.num_batches_tracked == L.cpu.source.running.num_batches_tracked);
 
     // training backward: input gradient and accumulated parameter gradients
     L.cpu.backward(x, dy, dx.view());
     L.gpu.backward(xd.view(), dyd.view(), dxd.view());
-    check_close(dxd.to_host(), dx, 1e-4, 1e-3);
+    check_close("training diff_src", dxd.to_host(), dx, 1e-4, 1e-3);
     shiftnorm::batch_norm<Source, Affine> back(s.c);
     L.gpu.copy_to(back);
-    check_close(back.diff_scale, L.cpu.diff_scale, 1e-4, 1e-4);
-    check_close(back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
+    check_close("training diff_scale", back.diff_scale, L.cpu.diff_scale, 1e-4, 1e-4);
+    check_close("training diff_shift", back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
 
     // inference forward and frozen-statistics backward
     L.cpu.forward_inference(x, y.view());
     L.gpu.forward_inference(xd.view(), yd.view());
-    check_close(yd.to_host(), y, Source::uses_batch_at_inference ? out_atol(ratio) : 1e-5, 1e-5);
+    check_close("inference output", yd.to_host(), y, Source::uses_batch_at_inference ? out_atol(ratio) : 1e-5, 1e-5);
     L.cpu.backward_inference(x, dy, dx.view());
     L.gpu.backward_inference(xd.view(), dyd.view(), dxd.view());
-    check_close(dxd.to_host(), dx, 1e-5, 1e-4);
+    check_close("inference diff_src", dxd.to_host(), dx, 1e-5, 1e-4);
     L.gpu.copy_to(back);
-    check_close(back.diff_scale, L.cpu.diff_scale, 1e-3, 1e-4);
-    check_close(back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
+    check_close("inference diff_scale", back.diff_scale, L.cpu.diff_scale, 1e-3, 1e-4);
+    check_close("inference diff_shift", back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
 }
 
 }  // namespace
@@ -107,8 +115,8 @@ TEST_CASE("cuda batch_norm keeps the running buffers of repeated training steps"
     L.gpu.sync_statistics();
     CHECK(L.gpu.pending_folds() == 0);
     CHECK(L.gpu.source.running.num_batches_tracked == 5);
-    check_close(L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-6, 1e-6);
-    check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-6, 1e-5);
+    check_close("running mean", L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-6, 1e-6);
+    check_close("running var", L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-6, 1e-5);
 }
 
 
@@ -143,15 +151,15 @@ TEST_CASE("cuda batch_norm forward_training does not wait for the device; folds 
     L.gpu.sync_statistics();
     CHECK(L.gpu.pending_folds() == 0);
     CHECK(L.gpu.source.running.num_batches_tracked == 12);
-    check_close(L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-6, 1e-6);
-    check_close(L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-6, 1e-5);
+    check_close("running mean", L.gpu.source.running.stats.mean, L.cpu.source.running.stats.mean, 1e-6, 1e-6);
+    check_close("running var", L.gpu.source.running.stats.var, L.cpu.source.running.stats.var, 1e-6, 1e-5);
     // forward_inference folds by itself: one more training step, then inference matches the CPU
     L.gpu.forward_training(xs[0].view(), yd.view(), st);
     L.cpu.forward_training(hs[0], y.view());
     L.gpu.forward_inference(xs[1].view(), yd.view(), st);
     L.cpu.forward_inference(hs[1], y.view());
     REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
-    check_close(yd.to_host(), y, 2e-5, 1e-5);
+    check_close("output", yd.to_host(), y, 2e-5, 1e-5);
     CHECK(cudaStreamDestroy(st) == cudaSuccess);
 }
 
@@ -168,12 +176,12 @@ TEST_CASE("cuda batch_norm<rectified> and <stats_table> rectify like the CPU lay
         L.gpu.forward_training(srcd.view(), yd.view());
         L.cpu.forward_rectify(target, y.view());
         L.gpu.forward_rectify(targetd.view(), yd.view());
-        check_close(yd.to_host(), y, 2e-5, 1e-5);
-        check_close(L.gpu.source.adapted.mean, L.cpu.source.adapted.mean, 1e-6, 1e-6);
-        check_close(L.gpu.source.adapted.var, L.cpu.source.adapted.var, 1e-6, 1e-5);
+        check_close("rectified output", yd.to_host(), y, 2e-5, 1e-5);
+        check_close("adapted mean", L.gpu.source.adapted.mean, L.cpu.source.adapted.mean, 1e-6, 1e-6);
+        check_close("adapted var", L.gpu.source.adapted.var, L.cpu.source.adapted.var, 1e-6, 1e-5);
         L.cpu.forward_inference(target, y2.view());
         L.gpu.forward_inference(targetd.view(), yd.view());
-        check_close(yd.to_host(), y2, 2e-5, 1e-5);
+        check_close("inference output after rectification", yd.to_host(), y2, 2e-5, 1e-5);
     }
     {
         pair_of_layers<stats_table, affine> L(s.c);
@@ -181,9 +189,9 @@ TEST_CASE("cuda batch_norm<rectified> and <stats_table> rectify like the CPU lay
         L.gpu.source.select(3);
         L.cpu.forward_rectify(target, y.view());
         L.gpu.forward_rectify(targetd.view(), yd.view());
-        check_close(yd.to_host(), y, 2e-5, 1e-5);
+        check_close("table output", yd.to_host(), y, 2e-5, 1e-5);
         REQUIRE(L.gpu.source.contains(3));
-        check_close(L.gpu.source.entries.at(3).var, L.cpu.source.entries.at(3).var, 1e-6, 1e-5);
+        check_close("table entry 3 var", L.gpu.source.entries.at(3).var, L.cpu.source.entries.at(3).var, 1e-6, 1e-5);
     }
 }
 
@@ -229,8 +237,8 @@ TEST_CASE("cuda batch_norm: calls on two streams do not race on the layer's work
         L.gpu.forward_inference(xd.view(), yb.view(), b);
         REQUIRE(cudaStreamSynchronize(a) == cudaSuccess);
         REQUIRE(cudaStreamSynchronize(b) == cudaSuccess);
-        check_close(ya.to_host(), want_a, 2e-5, 1e-5);
-        check_close(yb.to_host(), want_b, 2e-5, 1e-5);
+        check_close("stream a output", ya.to_host(), want_a, 2e-5, 1e-5);
+        check_close("stream b output", yb.to_host(), want_b, 2e-5, 1e-5);
     }
     cudaStreamDestroy(a);
     cudaStreamDestroy(b);
@@ -253,11 +261,11 @@ TEST_CASE("cuda batch_norm<rectified>: mean-only, var-only, both pass kinds and 
                 for (auto* o : {&L.cpu.source.options, &L.gpu.source.options}) o->what = what, o->pass = pass, o->enabled = enabled;
                 L.cpu.forward_rectify(target, y.view());
                 L.gpu.forward_rectify(targetd.view(), yd.view());
-                check_close(yd.to_host(), y, 2e-5, 1e-5);  // what the next layer sees in the pass
+                check_close("pass output", yd.to_host(), y, 2e-5, 1e-5);  // what the next layer sees in the pass
                 CHECK(L.gpu.source.has_adapted == L.cpu.source.has_adapted);
                 const auto& a = L.cpu.source.inference_stats(nullptr);
                 const auto& b = L.gpu.source.inference_stats(nullptr);
-                check_close(b.mean, a.mean, 1e-6, 1e-6);
-                check_close(b.var, a.var, 1e-6, 1e-5);
+                check_close("rectified mean", b.mean, a.mean, 1e-6, 1e-6);
+                check_close("rectified var", b.var, a.var, 1e-6, 1e-5);
             }
 }

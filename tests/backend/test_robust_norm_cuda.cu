@@ -14,7 +14,9 @@ struct pair_of_layers {
     shiftnorm::robust_norm<Affine> cpu;
     cu::robust_norm<Affine> gpu;
     explicit pair_of_layers(index_t c, double p = 0.2) : cpu(c, make(p)), gpu(c, make(p)) {
-        for (index_t k = 0; k < c; ++k) cpu.scale[k] = 1.0f + 0.5f * float(k), cpu.shift[k] = -0.3f * float(k);
+        // cycling over 16 values (scale 1 .. 8.5): a pattern growing with k reached scale 4500 at
+        // 9000 channels, beyond what the outputs' absolute tolerances can hold on either backend
+        for (index_t k = 0; k < c; ++k) cpu.scale[k] = 1.0f + 0.5f * float(k % 16), cpu.shift[k] = -0.3f * float(k % 16);
         gpu.copy_from(cpu);
     }
     static typename shiftnorm::robust_norm<Affine>::options make(double p) {
@@ -25,10 +27,12 @@ struct pair_of_layers {
     }
 };
 
-void check_close(const tensor<float>& gpu, const tensor<float>& cpu, double atol, double rtol) {
+void check_close(const char* what, const tensor<float>& gpu, const tensor<float>& cpu, double atol, double rtol) {
+    INFO(what);
     CHECK(test::worst_error(gpu, cpu, atol, rtol) <= 1.0);
 }
-void check_close(const std::vector<float>& gpu, const std::vector<float>& cpu, double atol, double rtol) {
+void check_close(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu, double atol, double rtol) {
+    INFO(what);
     REQUIRE(gpu.size() == cpu.size());
     CHECK(test::worst_error(gpu, cpu, atol, rtol) <= 1.0);
 }
@@ -61,28 +65,28 @@ void parity(const tensor<float>& x, double p, double atol) {
 
     L.cpu.forward_training(x, y.view());
     L.gpu.forward_training(xd.view(), yd.view());
-    check_close(yd.to_host(), y, atol, 1e-5);
+    check_close("training output", yd.to_host(), y, atol, 1e-5);
     compare_saved(true);
     L.gpu.sync_statistics();  // forward_training folds the tracked statistics lazily
-    check_close(L.gpu.running_mean, L.cpu.running_mean, 1e-6, 1e-6);
-    check_close(L.gpu.running_range, L.cpu.running_range, 1e-6, 1e-6);
+    check_close("running mean", L.gpu.running_mean, L.cpu.running_mean, 1e-6, 1e-6);
+    check_close("running range", L.gpu.running_range, L.cpu.running_range, 1e-6, 1e-6);
 
     L.cpu.backward(x, dy, dx.view());
     L.gpu.backward(xd.view(), dyd.view(), dxd.view());
-    check_close(dxd.to_host(), dx, 1e-4, 1e-3);
+    check_close("training diff_src", dxd.to_host(), dx, 1e-4, 1e-3);
     L.gpu.copy_to(back);
-    check_close(back.diff_scale, L.cpu.diff_scale, 1e-4, 1e-4);
-    check_close(back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
+    check_close("diff_scale", back.diff_scale, L.cpu.diff_scale, 1e-4, 1e-4);
+    check_close("diff_shift", back.diff_shift, L.cpu.diff_shift, 1e-4, 1e-5);
 
     for (robust_inference mode : {robust_inference::rn, robust_inference::rnt, robust_inference::rnm}) {
         INFO("inference mode " << int(mode));
         L.cpu.forward_inference(x, y.view(), mode);
         L.gpu.forward_inference(xd.view(), yd.view(), mode);
-        check_close(yd.to_host(), y, atol, 1e-5);
+        check_close("inference output", yd.to_host(), y, atol, 1e-5);
         compare_saved(mode != robust_inference::rnt);
         L.cpu.backward(x, dy, dx.view());
         L.gpu.backward(xd.view(), dyd.view(), dxd.view());
-        check_close(dxd.to_host(), dx, 1e-4, 1e-3);
+        check_close("diff_src after inference", dxd.to_host(), dx, 1e-4, 1e-3);
     }
 }
 
@@ -144,7 +148,7 @@ TEST_CASE("cuda robust_norm forward_training does not wait for the device; the E
     for (const auto& h : hs) cpu.forward_training(h, y.view());
     gpu.sync_statistics();
     CHECK(gpu.pending_folds() == 0);
-    check_close(gpu.running_mean, cpu.running_mean, 1e-6, 1e-6);
-    check_close(gpu.running_range, cpu.running_range, 1e-6, 1e-6);
+    check_close("running mean", gpu.running_mean, cpu.running_mean, 1e-6, 1e-6);
+    check_close("running range", gpu.running_range, cpu.running_range, 1e-6, 1e-6);
     CHECK(cudaStreamDestroy(st) == cudaSuccess);
 }

@@ -220,13 +220,24 @@ struct has_init_alone : std::false_type {};
 template <class P>
 struct has_init_alone<P, std::void_t<decltype(std::declval<const P&>().init_alone(index_t{}))>> : std::true_type {};
 
+//! The policy the thread schedule runs: Policy::alone() when the Policy has it (a variant with
+//! wider per-thread sums, since one thread sums whole tiles), else the policy itself.
+template <class P, class = void>
+struct has_alone : std::false_type {};
+template <class P>
+struct has_alone<P, std::void_t<decltype(std::declval<const P&>().alone())>> : std::true_type {};
+template <class P>
+auto alone_policy(const P& p) {
+    if constexpr (has_alone<P>::value)
+        return p.alone();
+    else
+        return p;
+}
+
 //! The thread path, for very many tiny channels (instance norm's N*C planes at 7x7, a BN over
 //! thousands of channels of a few values): one thread reduces a whole channel in sequence
-//! order, with no merge at all, and runs Policy::epilogue itself. Deterministic.
-//! NOT chosen by reduce_path::automatic yet: written 2026-12-04 after the GPU loan of that
-//! session ended, so neither its tests nor its benchmark (BM_PlaneMoments*_CUDA) have run on a
-//! GPU. Only reduce_path::thread reaches it; enable it in launch_channel_reduce once
-//! "cuda channel reductions: ..." passes and the A/B shows where it wins.
+//! order, with no merge at all, and runs Policy::epilogue itself. Deterministic. Launched with
+//! alone_policy(policy).
 template <class T, int W, class Policy>
 __global__ void __launch_bounds__(thread_path_block)
     channel_reduce_thread_kernel(const T* __restrict__ a, const T* __restrict__ b, channel_geometry g, Policy pol) {
@@ -241,6 +252,18 @@ __global__ void __launch_bounds__(thread_path_block)
         accumulate_share<T, W, 1, unroll>(a, b, g, c, 0, total, pol, st);
         pol.epilogue(c, pol.finish(st));
     }
+}
+
+//! Whether a channel reduction takes the thread path: at least 32 channels per SM (a warp of
+//! channels for every SM) and at most thread_max_vectors vectors per channel. Measured on an
+//! H200 (132 SMs; BM_PlaneMoments{Warp,Thread}_CUDA, the per-plane moments of instance norm),
+//! thread vs warp: 128x64x8x8 (8192 planes of 16 vectors) 8.65 vs 17.6 us, 50x256x14x14
+//! (12800 x 49) 12.8 vs 25.2, 50x512x7x7 12.6 vs 39.4, 50x1024x14x14 18.1 vs 81.4,
+//! 50x2048x7x7 19.6 vs 131; at 128x32x16x16 (4096 planes of 64 vectors, under 32 per SM) the
+//! warp path was ahead, 12.9 vs 14.2.
+inline constexpr index_t thread_max_vectors = 64;
+inline bool use_thread_reduce(const channel_geometry& g, int sms) {
+    return g.c >= index_t(sms) * 32 && g.n * g.hw <= thread_max_vectors;
 }
 
 //! Whether a channel reduction takes the warp path: at least one channel per SM (so the warps
@@ -279,9 +302,9 @@ inline reduce_plan plan_reduce(const channel_geometry& g, int sms) {
 }
 
 //! Launches the channel reduction over contiguous NCHW `a` (and `b` when Policy::binary):
+//! channel_reduce_thread_kernel when use_thread_reduce (very many tiny channels), else
 //! channel_reduce_warp_kernel when use_warp_reduce (many channels of little work each), else
-//! channel_reduce_kernel; `path` forces one of them (or channel_reduce_thread_kernel, which the
-//! automatic choice does not take yet). Vectorized with 16-byte loads when H*W is
+//! channel_reduce_kernel; `path` forces one of them (tests, benchmarks). Vectorized with 16-byte loads when H*W is
 //! a multiple of the vector width and the pointers are 16-byte aligned. The shape must be
 //! non-empty (the layers check this first).
 template <class T, class Policy>
@@ -294,9 +317,11 @@ void launch_channel_reduce(const T* a, const T* b, const shape4& s, const Policy
         constexpr int w = decltype(width)::value;
         const channel_geometry g{s.n, s.c, s.spatial() / w};
         const bool automatic = path == reduce_path::automatic;
-        if (path == reduce_path::thread) {  // forced only: see channel_reduce_thread_kernel
+        if (path == reduce_path::thread || (automatic && use_thread_reduce(g, sms))) {
+            const auto alone = alone_policy(pol);
             const index_t blocks = std::min<index_t>((g.c + thread_path_block - 1) / thread_path_block, 65535);
-            channel_reduce_thread_kernel<T, w, Policy><<<unsigned(blocks), thread_path_block, 0, stream>>>(a, b, g, pol);
+            channel_reduce_thread_kernel<T, w, decltype(alone)>
+                <<<unsigned(blocks), thread_path_block, 0, stream>>>(a, b, g, alone);
             SHIFTNORM_CUDA_CHECK(cudaGetLastError());
             return;
         }
