@@ -30,8 +30,9 @@ inline std::vector<shape4> parity_shapes() {
             shape4{16, 4, 7, 7}, shape4{32, 3, 32, 32}, shape4{2, 1, 64, 64}, shape4{8, 16, 8, 8},
             // many small channels: the warp schedule of the channel reductions (C >= SM count)
             shape4{3, 264, 7, 7}, shape4{2, 264, 4, 4},
-            // very many tiny channels (9000 of 12 values)
-            shape4{3, 9000, 2, 2}};
+            // very many tiny channels: 9000 of 12 values (thread schedule, vector loads) and 5000
+            // of 2x3x3 values (thread schedule, scalar loads)
+            shape4{3, 9000, 2, 2}, shape4{2, 5000, 3, 3}};
 }
 
 //! Gaussian input with |mean|/std = ratio in channel 0, a constant channel 1 (when C > 1),
