@@ -227,6 +227,10 @@ void plane_moments(benchmark::State& state, cu::detail::reduce_path path) {
 }
 void BM_PlaneMomentsWarp_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::warp); }
 void BM_PlaneMomentsThread_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::thread); }
+void BM_PlaneMomentsLanes2_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::lanes2); }
+void BM_PlaneMomentsLanes4_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::lanes4); }
+void BM_PlaneMomentsLanes8_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::lanes8); }
+void BM_PlaneMomentsLanes16_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::lanes16); }
 void BM_PlaneMomentsAuto_CUDA(benchmark::State& state) { plane_moments(state, cu::detail::reduce_path::automatic); }
 //! The shapes with planes of at most 16x16 (CIFAR 16x16 and 8x8, ResNet-50 14x14 and 7x7).
 void small_planes(benchmark::internal::Benchmark* b) {
@@ -256,6 +260,10 @@ BENCHMARK(BM_GroupNormBackward_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_InstanceNormForward_CUDA)->Apply(all_shapes);
 BENCHMARK(BM_PlaneMomentsWarp_CUDA)->Apply(small_planes);
 BENCHMARK(BM_PlaneMomentsThread_CUDA)->Apply(small_planes);
+BENCHMARK(BM_PlaneMomentsLanes2_CUDA)->Apply(small_planes);
+BENCHMARK(BM_PlaneMomentsLanes4_CUDA)->Apply(small_planes);
+BENCHMARK(BM_PlaneMomentsLanes8_CUDA)->Apply(small_planes);
+BENCHMARK(BM_PlaneMomentsLanes16_CUDA)->Apply(small_planes);
 BENCHMARK(BM_PlaneMomentsAuto_CUDA)->Apply(small_planes);
 
 int main(int argc, char** argv) {

@@ -129,13 +129,26 @@ TEST_CASE("cuda channel reductions: the block, warp and thread schedules all mat
     // scalar (H*W odd) and vector paths, one image, many channels, ties, several loads per lane
     for (shape4 s : {shape4{3, 300, 7, 7}, shape4{2, 140, 4, 4}, shape4{1, 150, 5, 5}, shape4{50, 7, 7, 7},
                      shape4{2, 70000, 1, 1}, shape4{4, 3, 64, 64}}) {
-        for (reduce_path path : {reduce_path::block, reduce_path::warp, reduce_path::thread}) {
+        for (reduce_path path : {reduce_path::block, reduce_path::warp, reduce_path::thread, reduce_path::lanes2,
+                                 reduce_path::lanes4, reduce_path::lanes8, reduce_path::lanes16}) {
             check_moments(test::hostile_tensor(s, seed++), path);
             check_moments(test::hostile_tensor(s, seed++, -5e3), path);
         }
     }
-    for (reduce_path path : {reduce_path::block, reduce_path::warp, reduce_path::thread})
+    for (reduce_path path : {reduce_path::block, reduce_path::warp, reduce_path::thread, reduce_path::lanes2,
+                             reduce_path::lanes4, reduce_path::lanes8, reduce_path::lanes16})
         check_moments(test::tied_tensor(shape4{9, 140, 3, 3}, 11), path);
+    // the automatic choice among the small-channel schedules, on the H200's 132 SMs (the rule's
+    // fitted table in schedule.cuh): lanes per channel, 32 = the warp path, 0 = not small
+    using cu::detail::small_channel_lanes;
+    CHECK(small_channel_lanes({1, 4096, 64}, 132) == 8);
+    CHECK(small_channel_lanes({1, 8192, 16}, 132) == 4);
+    CHECK(small_channel_lanes({1, 12800, 49}, 132) == 4);
+    CHECK(small_channel_lanes({1, 25600, 49}, 132) == 2);
+    CHECK(small_channel_lanes({1, 51200, 49}, 132) == 1);
+    CHECK(small_channel_lanes({1, 102400, 49}, 132) == 1);
+    CHECK(small_channel_lanes({2, 264, 8}, 132) == 32);
+    CHECK(small_channel_lanes({3, 264, 49}, 132) == 0);  // 147 values: the warp path decides
     // the thread schedule calls the moments policy's collective-free init
     using moments_pol = cu::detail::moments_policy<float, double, true, cu::detail::store_partial_epilogue<double>>;
     STATIC_REQUIRE(cu::detail::has_init_alone<moments_pol>::value);

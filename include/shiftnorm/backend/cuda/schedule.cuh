@@ -254,16 +254,63 @@ __global__ void __launch_bounds__(thread_path_block)
     }
 }
 
-//! Whether a channel reduction takes the thread path: at least 32 channels per SM (a warp of
-//! channels for every SM) and at most thread_max_vectors vectors per channel. Measured on an
-//! H200 (132 SMs; BM_PlaneMoments{Warp,Thread}_CUDA, the per-plane moments of instance norm),
-//! thread vs warp: 128x64x8x8 (8192 planes of 16 vectors) 8.65 vs 17.6 us, 50x256x14x14
-//! (12800 x 49) 12.8 vs 25.2, 50x512x7x7 12.6 vs 39.4, 50x1024x14x14 18.1 vs 81.4,
-//! 50x2048x7x7 19.6 vs 131; at 128x32x16x16 (4096 planes of 64 vectors, under 32 per SM) the
-//! warp path was ahead, 12.9 vs 14.2.
+//! Threads of one channel_reduce_lanes_kernel block.
+inline constexpr int lanes_path_block = 128;
+
+//! Between the warp and the thread path: L lanes (a logical warp of 2-16 threads) reduce one
+//! channel, each its strided share in sequence order, and cub::WarpReduce<partial, L> merges
+//! them; lane 0 runs Policy::epilogue. More loads in flight per channel than the thread path
+//! (whose one thread walks a 49-value plane in 13 dependent rounds), less merging than a warp.
+//! Deterministic. Launched with alone_policy(policy) (a lane may still sum whole tiles).
+template <class T, int W, int L, class Policy>
+__global__ void __launch_bounds__(lanes_path_block)
+    channel_reduce_lanes_kernel(const T* __restrict__ a, const T* __restrict__ b, channel_geometry g, Policy pol) {
+    static_assert(L >= 2 && L <= 32 && (L & (L - 1)) == 0, "L: a power of two up to the warp size");
+    using partial = typename Policy::partial;
+    using group_reduce = cub::WarpReduce<partial, L>;
+    constexpr int groups = lanes_path_block / L;
+    __shared__ typename group_reduce::TempStorage temp[groups];
+
+    const int group = int(threadIdx.x) / L, lane = int(threadIdx.x) % L;
+    // the lanes of this logical warp within the hardware warp (groups may leave the loop apart)
+    const unsigned mask = (L == 32 ? 0xffffffffu : ((1u << L) - 1u)) << ((group * L) % 32);
+    const typename Policy::combine_op op{};
+    const index_t total = g.n * g.hw;
+    const index_t stride = index_t(gridDim.x) * groups;
+    for (index_t c = index_t(blockIdx.x) * groups + group; c < g.c; c += stride) {
+        typename Policy::state st;
+        if constexpr (has_init_alone<Policy>::value)
+            st = pol.init_alone(c);
+        else
+            st = pol.init(c);
+        accumulate_share<T, W, L, unroll>(a, b, g, c, index_t(lane), total, pol, st);
+        const partial mine = pol.finish(st);
+        const partial channel_total = group_reduce(temp[group]).Reduce(mine, op);
+        if (lane == 0) pol.epilogue(c, channel_total);
+        __syncwarp(mask);  // temp[group] is reused by the next channel
+    }
+}
+
+//! How many lanes reduce one channel of a small-channel reduction: 1 (channel_reduce_thread_kernel),
+//! 2-16 (channel_reduce_lanes_kernel) or 32 (the warp path, when use_warp_reduce); 0 when a
+//! channel holds more than thread_max_vectors vectors (the warp or block path). The largest
+//! power of two L <= 32 with C * L <= lanes_threads_per_sm * SMs: about 400 threads per SM in
+//! all. Fitted on an H200 (132 SMs), per-plane moments of instance norm (BM_PlaneMoments*_CUDA,
+//! us; planes x vectors per plane: warp / thread / L = 2, 4, 8, 16):
+//!   4096 x 64 (128x32x16x16)      12.8 / 15.8 / 11.9, 10.4, 9.36, 9.26  -> L = 8
+//!   8192 x 16 (128x64x8x8)        17.5 / 8.83 / 8.65, 8.44, 9.59, 11.8  -> L = 4
+//!   12800 x 49 (50x256x14x14)     24.9 / 13.9 / 11.9, 11.1, 12.8, 15.1  -> L = 4
+//!   25600 x 49 (50x512x7x7)       39.5 / 13.9 / 13.0, 13.7, 16.0, 21.1  -> L = 2
+//!   51200 x 49 (50x1024x14x14)    82.3 / 18.1 / 23.3, 23.2, 28.6, 41.2  -> thread
+//!   102400 x 49 (50x2048x7x7)     132 / 21.2 / 23.1, 28.8, 40.7, 60.7   -> thread
 inline constexpr index_t thread_max_vectors = 64;
-inline bool use_thread_reduce(const channel_geometry& g, int sms) {
-    return g.c >= index_t(sms) * 32 && g.n * g.hw <= thread_max_vectors;
+inline constexpr index_t lanes_threads_per_sm = 400;
+inline int small_channel_lanes(const channel_geometry& g, int sms) {
+    if (g.n * g.hw > thread_max_vectors) return 0;
+    const index_t budget = index_t(sms) * lanes_threads_per_sm;
+    int lanes = 1;
+    while (lanes < 32 && g.c * index_t(lanes * 2) <= budget) lanes *= 2;
+    return lanes;
 }
 
 //! Whether a channel reduction takes the warp path: at least one channel per SM (so the warps
@@ -275,7 +322,7 @@ inline bool use_warp_reduce(const channel_geometry& g, int sms) {
 }
 
 //! Which kernel a channel reduction runs: chosen by shape (automatic), or forced (tests).
-enum class reduce_path { automatic, block, warp, thread };
+enum class reduce_path { automatic, block, warp, thread, lanes2, lanes4, lanes8, lanes16 };
 
 //! Grid of a channel reduction: chunks per channel (grid.x) and channel rows (grid.y).
 struct reduce_plan {
@@ -302,7 +349,8 @@ inline reduce_plan plan_reduce(const channel_geometry& g, int sms) {
 }
 
 //! Launches the channel reduction over contiguous NCHW `a` (and `b` when Policy::binary):
-//! channel_reduce_thread_kernel when use_thread_reduce (very many tiny channels), else
+//! channel_reduce_thread_kernel or channel_reduce_lanes_kernel for very many tiny channels
+//! (small_channel_lanes), else
 //! channel_reduce_warp_kernel when use_warp_reduce (many channels of little work each), else
 //! channel_reduce_kernel; `path` forces one of them (tests, benchmarks). Vectorized with 16-byte loads when H*W is
 //! a multiple of the vector width and the pointers are 16-byte aligned. The shape must be
@@ -317,11 +365,38 @@ void launch_channel_reduce(const T* a, const T* b, const shape4& s, const Policy
         constexpr int w = decltype(width)::value;
         const channel_geometry g{s.n, s.c, s.spatial() / w};
         const bool automatic = path == reduce_path::automatic;
-        if (path == reduce_path::thread || (automatic && use_thread_reduce(g, sms))) {
+        const int lanes = automatic                      ? small_channel_lanes(g, sms)
+                          : path == reduce_path::thread  ? 1
+                          : path == reduce_path::lanes2  ? 2
+                          : path == reduce_path::lanes4  ? 4
+                          : path == reduce_path::lanes8  ? 8
+                          : path == reduce_path::lanes16 ? 16
+                                                         : 0;
+        if (lanes == 1) {
             const auto alone = alone_policy(pol);
             const index_t blocks = std::min<index_t>((g.c + thread_path_block - 1) / thread_path_block, 65535);
             channel_reduce_thread_kernel<T, w, decltype(alone)>
                 <<<unsigned(blocks), thread_path_block, 0, stream>>>(a, b, g, alone);
+            SHIFTNORM_CUDA_CHECK(cudaGetLastError());
+            return;
+        }
+        if (lanes >= 2 && lanes <= 16) {
+            const auto alone = alone_policy(pol);
+            const index_t groups = lanes_path_block / lanes;
+            const unsigned blocks = unsigned(std::min<index_t>((g.c + groups - 1) / groups, 65535));
+            auto go_lanes = [&](auto l) {
+                constexpr int L = decltype(l)::value;
+                channel_reduce_lanes_kernel<T, w, L, decltype(alone)>
+                    <<<blocks, lanes_path_block, 0, stream>>>(a, b, g, alone);
+            };
+            if (lanes == 2)
+                go_lanes(std::integral_constant<int, 2>{});
+            else if (lanes == 4)
+                go_lanes(std::integral_constant<int, 4>{});
+            else if (lanes == 8)
+                go_lanes(std::integral_constant<int, 8>{});
+            else
+                go_lanes(std::integral_constant<int, 16>{});
             SHIFTNORM_CUDA_CHECK(cudaGetLastError());
             return;
         }
