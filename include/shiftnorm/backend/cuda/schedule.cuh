@@ -210,9 +210,6 @@ __global__ void __launch_bounds__(warp_threads)
     }
 }
 
-//! Threads of one channel_reduce_thread_kernel block.
-inline constexpr int thread_path_block = 128;
-
 //! Policy::init_alone(c) when the Policy has it (an init whose warp collectives a thread alone
 //! cannot run), else Policy::init(c).
 template <class P, class = void>
@@ -220,8 +217,8 @@ struct has_init_alone : std::false_type {};
 template <class P>
 struct has_init_alone<P, std::void_t<decltype(std::declval<const P&>().init_alone(index_t{}))>> : std::true_type {};
 
-//! The policy the thread schedule runs: Policy::alone() when the Policy has it (a variant with
-//! wider per-thread sums, since one thread sums whole tiles), else the policy itself.
+//! The policy the small-channel schedules run: Policy::alone() when the Policy has it (a variant
+//! with wider per-thread sums, since a lane may sum whole tiles), else the policy itself.
 template <class P, class = void>
 struct has_alone : std::false_type {};
 template <class P>
@@ -234,47 +231,27 @@ auto alone_policy(const P& p) {
         return p;
 }
 
-//! The thread path, for very many tiny channels (instance norm's N*C planes at 7x7, a BN over
-//! thousands of channels of a few values): one thread reduces a whole channel in sequence
-//! order, with no merge at all, and runs Policy::epilogue itself. Deterministic. Launched with
-//! alone_policy(policy).
-template <class T, int W, class Policy>
-__global__ void __launch_bounds__(thread_path_block)
-    channel_reduce_thread_kernel(const T* __restrict__ a, const T* __restrict__ b, channel_geometry g, Policy pol) {
-    const index_t total = g.n * g.hw;
-    const index_t stride = index_t(gridDim.x) * thread_path_block;
-    for (index_t c = index_t(blockIdx.x) * thread_path_block + threadIdx.x; c < g.c; c += stride) {
-        typename Policy::state st;
-        if constexpr (has_init_alone<Policy>::value)
-            st = pol.init_alone(c);
-        else
-            st = pol.init(c);
-        accumulate_share<T, W, 1, unroll>(a, b, g, c, 0, total, pol, st);
-        pol.epilogue(c, pol.finish(st));
-    }
-}
-
 //! Threads of one channel_reduce_lanes_kernel block.
 inline constexpr int lanes_path_block = 128;
 
-//! Between the warp and the thread path: L lanes (a logical warp of 2-16 threads) reduce one
-//! channel, each its strided share in sequence order, and cub::WarpReduce<partial, L> merges
-//! them; lane 0 runs Policy::epilogue. More loads in flight per channel than the thread path
-//! (whose one thread walks a 49-value plane in 13 dependent rounds), less merging than a warp.
-//! Deterministic. Launched with alone_policy(policy) (a lane may still sum whole tiles).
+//! The small-channel path, for very many tiny channels (instance norm's N*C planes at 7x7, a BN
+//! over thousands of channels of a few values): L lanes (1, or a logical warp of 2-16 threads)
+//! reduce one channel, each its strided share in sequence order; cub::WarpReduce<partial, L>
+//! merges them (no merge at all for L = 1) and lane 0 runs Policy::epilogue. More loads in
+//! flight per channel for larger L, less merging than a whole warp. Deterministic. Launched with
+//! alone_policy(policy) (a lane may sum whole tiles); L chosen by small_channel_lanes.
 template <class T, int W, int L, class Policy>
 __global__ void __launch_bounds__(lanes_path_block)
     channel_reduce_lanes_kernel(const T* __restrict__ a, const T* __restrict__ b, channel_geometry g, Policy pol) {
-    static_assert(L >= 2 && L <= 32 && (L & (L - 1)) == 0, "L: a power of two up to the warp size");
+    static_assert(L >= 1 && L <= 32 && (L & (L - 1)) == 0, "L: a power of two up to the warp size");
     using partial = typename Policy::partial;
-    using group_reduce = cub::WarpReduce<partial, L>;
+    using group_reduce = cub::WarpReduce<partial, L == 1 ? 2 : L>;  // unused for L = 1
     constexpr int groups = lanes_path_block / L;
-    __shared__ typename group_reduce::TempStorage temp[groups];
+    __shared__ typename group_reduce::TempStorage temp[L == 1 ? 1 : groups];
 
     const int group = int(threadIdx.x) / L, lane = int(threadIdx.x) % L;
     // the lanes of this logical warp within the hardware warp (groups may leave the loop apart)
     const unsigned mask = (L == 32 ? 0xffffffffu : ((1u << L) - 1u)) << ((group * L) % 32);
-    const typename Policy::combine_op op{};
     const index_t total = g.n * g.hw;
     const index_t stride = index_t(gridDim.x) * groups;
     for (index_t c = index_t(blockIdx.x) * groups + group; c < g.c; c += stride) {
@@ -285,14 +262,18 @@ __global__ void __launch_bounds__(lanes_path_block)
             st = pol.init(c);
         accumulate_share<T, W, L, unroll>(a, b, g, c, index_t(lane), total, pol, st);
         const partial mine = pol.finish(st);
-        const partial channel_total = group_reduce(temp[group]).Reduce(mine, op);
-        if (lane == 0) pol.epilogue(c, channel_total);
-        __syncwarp(mask);  // temp[group] is reused by the next channel
+        if constexpr (L == 1) {
+            pol.epilogue(c, mine);
+        } else {
+            const partial channel_total = group_reduce(temp[group]).Reduce(mine, typename Policy::combine_op{});
+            if (lane == 0) pol.epilogue(c, channel_total);
+            __syncwarp(mask);  // temp[group] is reused by the next channel
+        }
     }
 }
 
-//! How many lanes reduce one channel of a small-channel reduction: 1 (channel_reduce_thread_kernel),
-//! 2-16 (channel_reduce_lanes_kernel) or 32 (the warp path, when use_warp_reduce); 0 when a
+//! How many lanes reduce one channel of a small-channel reduction: 1-16 (channel_reduce_lanes_kernel;
+//! 1 is "the thread path") or 32 (the warp path, when use_warp_reduce); 0 when a
 //! channel holds more than thread_max_vectors vectors (the warp or block path). The largest
 //! power of two L <= 32 with C * L <= lanes_threads_per_sm * SMs: about 400 threads per SM in
 //! all. Fitted on an H200 (132 SMs), per-plane moments of instance norm (BM_PlaneMoments*_CUDA,
@@ -349,8 +330,7 @@ inline reduce_plan plan_reduce(const channel_geometry& g, int sms) {
 }
 
 //! Launches the channel reduction over contiguous NCHW `a` (and `b` when Policy::binary):
-//! channel_reduce_thread_kernel or channel_reduce_lanes_kernel for very many tiny channels
-//! (small_channel_lanes), else
+//! channel_reduce_lanes_kernel for very many tiny channels (small_channel_lanes), else
 //! channel_reduce_warp_kernel when use_warp_reduce (many channels of little work each), else
 //! channel_reduce_kernel; `path` forces one of them (tests, benchmarks). Vectorized with 16-byte loads when H*W is
 //! a multiple of the vector width and the pointers are 16-byte aligned. The shape must be
@@ -372,15 +352,7 @@ void launch_channel_reduce(const T* a, const T* b, const shape4& s, const Policy
                           : path == reduce_path::lanes8  ? 8
                           : path == reduce_path::lanes16 ? 16
                                                          : 0;
-        if (lanes == 1) {
-            const auto alone = alone_policy(pol);
-            const index_t blocks = std::min<index_t>((g.c + thread_path_block - 1) / thread_path_block, 65535);
-            channel_reduce_thread_kernel<T, w, decltype(alone)>
-                <<<unsigned(blocks), thread_path_block, 0, stream>>>(a, b, g, alone);
-            SHIFTNORM_CUDA_CHECK(cudaGetLastError());
-            return;
-        }
-        if (lanes >= 2 && lanes <= 16) {
+        if (lanes >= 1 && lanes <= 16) {
             const auto alone = alone_policy(pol);
             const index_t groups = lanes_path_block / lanes;
             const unsigned blocks = unsigned(std::min<index_t>((g.c + groups - 1) / groups, 65535));
@@ -389,14 +361,13 @@ void launch_channel_reduce(const T* a, const T* b, const shape4& s, const Policy
                 channel_reduce_lanes_kernel<T, w, L, decltype(alone)>
                     <<<blocks, lanes_path_block, 0, stream>>>(a, b, g, alone);
             };
-            if (lanes == 2)
-                go_lanes(std::integral_constant<int, 2>{});
-            else if (lanes == 4)
-                go_lanes(std::integral_constant<int, 4>{});
-            else if (lanes == 8)
-                go_lanes(std::integral_constant<int, 8>{});
-            else
-                go_lanes(std::integral_constant<int, 16>{});
+            switch (lanes) {
+            case 1: go_lanes(std::integral_constant<int, 1>{}); break;
+            case 2: go_lanes(std::integral_constant<int, 2>{}); break;
+            case 4: go_lanes(std::integral_constant<int, 4>{}); break;
+            case 8: go_lanes(std::integral_constant<int, 8>{}); break;
+            default: go_lanes(std::integral_constant<int, 16>{}); break;
+            }
             SHIFTNORM_CUDA_CHECK(cudaGetLastError());
             return;
         }
