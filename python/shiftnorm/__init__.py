@@ -124,8 +124,14 @@ def _check_noise_stream(noise_stream, fn):
     return noise_stream
 
 
+def _check_filters(filters, fn):
+    if filters not in ("fast", "reference"):
+        raise ValueError("%s: filters must be 'fast' or 'reference', got %r" % (fn, filters))
+    return filters
+
+
 def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=None, table="auto",
-            frost_dir=None, keep_gray=False, frost_procedural="calibrated", noise_stream="counter"):
+            frost_dir=None, keep_gray=False, frost_procedural="calibrated", noise_stream="counter", filters="fast"):
     """Corrupts one image, like ``imagecorruptions.corrupt``.
 
     image: numpy uint8 array, (H, W), (H, W, 1) or (H, W, 3). As in imagecorruptions, a gray
@@ -144,6 +150,9 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
     noise_stream: the random stream of the noise corruptions (gaussian, shot, impulse, speckle):
         'counter' (default; drawn 16 values at a time, docs/corruptions.md) or 'v1' (the bytes of
         shiftnorm before 2026-12-03 for the same seed).
+    filters: the arithmetic of gaussian and defocus blur: 'fast' (default; float32, with float64
+        where float32 cannot decide the byte) or 'reference' (float64 throughout). Both give the
+        reference's bytes (docs/corruptions.md "Fast filters").
     Raises CorruptionError (a ValueError) for a bad image or severity, TypeError for a non-array.
     """
     if not isinstance(image, _np.ndarray):
@@ -165,10 +174,11 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
     seed = _check_seed(seed, "corrupt")
     _check_table(table, "corrupt")
     _check_noise_stream(noise_stream, "corrupt")
+    _check_filters(filters, "corrupt")
     batch = _np.ascontiguousarray(image.reshape((1, image.shape[0], image.shape[1], -1)))
     out = _np.empty_like(batch)
     _core.corrupt_batch(batch, out, name, severity, seed, table, 1, 0, _frost(frost_dir, frost_procedural, (name,)),
-                        noise_stream)
+                        noise_stream, filters)
     return out[0, :, :, 0] if (gray and keep_gray) else out[0]
 
 
@@ -178,7 +188,7 @@ def _is_torch(x):
 
 def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1, seed=0, table="auto",
                   threads=0, first_index=0, out=None, frost_dir=None, frost_procedural="calibrated",
-                  noise_stream="counter"):
+                  noise_stream="counter", filters="fast"):
     """Corrupts a batch of images: uint8 (N, H, W, C) with C = 1 or 3, a numpy array or a CPU
     torch tensor (read without a copy; a torch tensor in gives a torch tensor out, sharing
     memory with the result array). Runs without the GIL on ``threads`` threads (0 = every core).
@@ -186,7 +196,7 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
     Image i uses the random stream of (seed, corruption, severity, first_index + i): pass the
     global index of images[0] to cut a data set into batches and get the same result as one call.
     out: optional uint8 array of the same shape to write into (may not alias images).
-    frost_dir, frost_procedural, noise_stream: as for corrupt().
+    frost_dir, frost_procedural, noise_stream, filters: as for corrupt().
     Returns the corrupted batch (``out`` when given).
     """
     fn = "corrupt_batch"
@@ -209,6 +219,7 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
     seed = _check_seed(seed, fn)
     _check_table(table, fn)
     _check_noise_stream(noise_stream, fn)
+    _check_filters(filters, fn)
     if isinstance(threads, bool) or not isinstance(threads, (int, _np.integer)) or threads < 0:
         raise ValueError("%s: threads must be an int >= 0 (0 = every core), got %r" % (fn, threads))
     if isinstance(first_index, bool) or not isinstance(first_index, (int, _np.integer)) or first_index < 0:
@@ -223,7 +234,7 @@ def corrupt_batch(images, severity=1, corruption_name=None, corruption_number=-1
         if _np.shares_memory(out, images):
             raise ValueError("%s: out must not alias images" % fn)
     _core.corrupt_batch(images, out, name, severity, seed, table, int(threads), int(first_index),
-                        _frost(frost_dir, frost_procedural, (name,)), noise_stream)
+                        _frost(frost_dir, frost_procedural, (name,)), noise_stream, filters)
     if as_torch:
         import torch
         return torch.from_numpy(out)

@@ -81,11 +81,13 @@ std::vector<sc::corruption> parse_names(const std::vector<std::string>& names) {
 
 void corrupt_batch(const py::array& src, py::array& dst, const std::string& name, int severity, std::uint64_t seed,
                    const std::string& table, int threads, std::uint64_t first_index, const std::string& frost_dir,
-                   const std::string& noise_stream) {
+                   const std::string& noise_stream, const std::string& filters) {
     const auto s = batch_of<sc::const_batch_view>(src, "images", false);
     const auto d = batch_of<sc::batch_view>(dst, "out", true);
     const auto c = sc::parse_corruption(name);
-    const auto opt = options_for(table, s.height, s.channels, frost_dir, noise_stream);
+    auto opt = options_for(table, s.height, s.channels, frost_dir, noise_stream);
+    if (filters == "reference") opt.filters = sc::filter_arithmetic::reference;
+    else if (filters != "fast") throw py::value_error("filters must be 'fast' or 'reference', got '" + filters + "'");
     py::gil_scoped_release release;
     sc::corrupt_batch(c, severity, s, d, seed, opt, threads, first_index);
 }
@@ -214,7 +216,7 @@ PYBIND11_MODULE(_core, m) {
           "The 19 corruption names in ImageNet-C order (15 common, then 4 held-out).");
     m.def("corrupt_batch", &corrupt_batch, py::arg("src"), py::arg("dst"), py::arg("name"), py::arg("severity"),
           py::arg("seed"), py::arg("table"), py::arg("threads"), py::arg("first_index"), py::arg("frost_dir"), py::arg("noise_stream"),
-          "Corrupts a uint8 (N, H, W, C) batch into dst; releases the GIL.");
+          py::arg("filters") = "fast", "Corrupts a uint8 (N, H, W, C) batch into dst; releases the GIL.");
     m.def("table_for", &table_for, py::arg("table"), py::arg("height"), py::arg("channels"),
           "The parameter table name used for images of this size ('auto' resolved).");
     m.def("write_cifar_c", &write_cifar_c, py::arg("dir"), py::arg("images"), py::arg("labels"), py::arg("names"),

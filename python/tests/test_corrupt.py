@@ -205,3 +205,25 @@ def test_noise_stream_counter_and_v1(images, name, tmp_path):
         corrupt(np.ascontiguousarray(images[0]), 3, name, seed=4, noise_stream=None)
     with pytest.raises(ValueError, match="noise_stream"):
         shiftnorm.write_cifar_c(tmp_path, images, corruptions=[name], noise_stream="fast", progress=False)
+
+
+@pytest.mark.parametrize("name", ["gaussian_blur", "defocus_blur"])
+def test_fast_and_reference_filters_give_the_same_bytes(name):
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:64, 0:48]
+    smooth = 128 + 100 * np.sin(y[..., None] / 9.0 + np.arange(3)) * np.cos(x[..., None] / 7.0)
+    img = np.clip(smooth + rng.normal(0, 6, smooth.shape), 0, 255).astype(np.uint8)
+    img[10:30, 5:20] = 255  # flat regions: every window there sums to about an integer
+    img[40:60, 20:40] = 128
+    batch = np.stack([img, img[::-1].copy()])
+    for table in ("cifar", "imagenet"):
+        for s in range(1, 6):
+            fast = corrupt_batch(batch, s, name, table=table, filters="fast")
+            ref = corrupt_batch(batch, s, name, table=table, filters="reference")
+            assert np.array_equal(fast, ref), "%s %s severity %d: %d bytes differ" % (
+                name, table, s, int((fast != ref).sum()))
+    assert np.array_equal(corrupt(img, 3, name, seed=0), corrupt(img, 3, name, seed=0, filters="reference"))
+    with pytest.raises(ValueError, match="filters must be 'fast' or 'reference'"):
+        corrupt(img, 3, name, filters="float32")
+    with pytest.raises(ValueError, match="filters must be 'fast' or 'reference'"):
+        corrupt_batch(batch, 3, name, filters=None)

@@ -108,6 +108,8 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
         .option("frost-dir", "DIR", "", "directory of frost texture images (default: procedural frost)")
         .option("frost-procedural", "KIND", "calibrated", cd::frost_procedural_help()).one_of({"calibrated", "v1"})
         .option("noise-stream", "KIND", "counter", cd::noise_stream_help()).one_of({"counter", "v1"})
+        .option("filters", "KIND", "fast", "gaussian / defocus blur arithmetic: fast (float32, float64 where it cannot "
+                "decide) | reference (float64 throughout); the same bytes").one_of({"fast", "reference"})
         .option("threads", "N", "0", "worker threads (0: all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
     if (!p.parse(args, std::cout)) return 0;
     if (p.get("out").empty()) throw usage_error("--out DIR is required");
@@ -132,6 +134,7 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
     opt.table = p.get("table") == "auto" ? corrupt::default_table(ds.height, ds.channels) : corrupt::parse_table(p.get("table"));
     opt.frost_procedural = cd::parse_frost_procedural(p.get("frost-procedural"));
     opt.noise = cd::parse_noise_stream(p.get("noise-stream"));
+    opt.filters = p.get("filters") == "reference" ? corrupt::filter_arithmetic::reference : corrupt::filter_arithmetic::fast;
     corrupt::frost_textures frost;
     if (!p.get("frost-dir").empty()) {
         frost = corrupt::frost_textures::load_directory(p.get("frost-dir"));

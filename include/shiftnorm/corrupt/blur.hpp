@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "shiftnorm/corrupt/fast_filters.hpp"
 #include "shiftnorm/corrupt/filters.hpp"
 #include "shiftnorm/corrupt/geometry.hpp"
 #include "shiftnorm/corrupt/image.hpp"
@@ -217,21 +218,26 @@ SHIFTNORM_FP_EXACT inline image motion_blur_u8(const_image_view src, double radi
 }  // namespace detail
 
 //! skimage.filters.gaussian(x / 255, sigma, channel_axis=-1) (mode 'nearest', truncate 4).
-//! Deterministic. O(HWC * sigma).
-SHIFTNORM_FP_EXACT inline void gaussian_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+//! Deterministic. O(HWC * sigma). `arithmetic`: fast_filters.hpp.
+SHIFTNORM_FP_EXACT inline void gaussian_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar,
+                                             filter_arithmetic arithmetic = filter_arithmetic::fast) {
     const double sigma = gaussian_blur_sigma(table, severity);
     detail::check_pair("gaussian_blur", src, dst);
+    if (arithmetic == filter_arithmetic::fast && detail::fast_gaussian_u8(src, dst, sigma)) return;
     detail::fimage f = detail::to_unit(src);
     detail::gaussian_filter(f, sigma);
     detail::store_unit(f, dst);
 }
 
-//! Disk (defocus) kernel, cv2.filter2D with BORDER_REFLECT_101. Deterministic.
-SHIFTNORM_FP_EXACT inline void defocus_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
+//! Disk (defocus) kernel, cv2.filter2D with BORDER_REFLECT_101. Deterministic. `arithmetic`:
+//! fast_filters.hpp.
+SHIFTNORM_FP_EXACT inline void defocus_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar,
+                                            filter_arithmetic arithmetic = filter_arithmetic::fast) {
     const defocus_params p = defocus_blur_params(table, severity);
     detail::check_pair("defocus_blur", src, dst);
     int r = 0;
     const auto k = detail::disk_kernel(p.radius, p.alias_blur, r);
+    if (arithmetic == filter_arithmetic::fast && detail::fast_defocus_u8(src, dst, k, r)) return;
     const detail::fimage f = detail::filter2d(detail::to_unit(src), k, r);
     detail::store_unit(f, dst);
 }

@@ -96,6 +96,10 @@ struct corrupt_options {
     //! The noise corruptions' random stream: counter (default, vectorized) or v1 (shiftnorm 0.1's
     //! bytes); the other corruptions ignore it.
     noise_stream noise = noise_stream::counter;
+    //! Gaussian and defocus blur's filter arithmetic: fast (default: float32 with a float64 pass
+    //! for the values it cannot decide) or reference (float64 throughout); the same bytes
+    //! (fast_filters.hpp).
+    filter_arithmetic filters = filter_arithmetic::fast;
 };
 
 //! Corrupts one image with an explicit generator. src and dst must have the same shape
@@ -108,7 +112,7 @@ SHIFTNORM_FP_EXACT inline void apply(corruption c, int severity, const_image_vie
         case corruption::gaussian_noise: return gaussian_noise(src, dst, severity, gen, t, opt.noise);
         case corruption::shot_noise: return shot_noise(src, dst, severity, gen, t, opt.noise);
         case corruption::impulse_noise: return impulse_noise(src, dst, severity, gen, t, opt.noise);
-        case corruption::defocus_blur: return defocus_blur(src, dst, severity, t);
+        case corruption::defocus_blur: return defocus_blur(src, dst, severity, t, opt.filters);
         case corruption::glass_blur: return glass_blur(src, dst, severity, gen, t);
         case corruption::motion_blur: return motion_blur(src, dst, severity, gen, t);
         case corruption::zoom_blur: return zoom_blur(src, dst, severity, t);
@@ -121,7 +125,7 @@ SHIFTNORM_FP_EXACT inline void apply(corruption c, int severity, const_image_vie
         case corruption::pixelate: return pixelate(src, dst, severity, t);
         case corruption::jpeg_compression: return jpeg_compression(src, dst, severity, t);
         case corruption::speckle_noise: return speckle_noise(src, dst, severity, gen, t, opt.noise);
-        case corruption::gaussian_blur: return gaussian_blur(src, dst, severity, t);
+        case corruption::gaussian_blur: return gaussian_blur(src, dst, severity, t, opt.filters);
         case corruption::spatter: return spatter(src, dst, severity, gen, t);
         case corruption::saturate: return saturate(src, dst, severity, t);
     }

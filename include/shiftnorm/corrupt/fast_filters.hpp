@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: MIT
+// filter_arithmetic::fast: gaussian and defocus blur in float32, 16 values per instruction on AVX-512.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "shiftnorm/corrupt/filters.hpp"
+#include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
+#include "shiftnorm/corrupt/scratch.hpp"
+
+namespace shiftnorm::corrupt {
+
+//! How gaussian and defocus blur compute their linear filter; both give the reference's bytes.
+//!  - fast (the default): float32, 16 values per instruction on AVX-512 (the plain loops
+//!    elsewhere, same bits). A float32 value within a band around an integer (where float32
+//!    and float64 could truncate to different bytes) is computed again in float64 in the
+//!    reference's order; the band is twice a bound on the float32 error, which each filter below
+//!    derives, so every byte is the reference arithmetic's (docs/corruptions.md "Fast filters";
+//!    tests/corrupt/test_fast_filters.cpp compares the two byte for byte). 2.5-6x faster on
+//!    photographs; a row of mostly undecided values (flat regions) runs in float64 whole, at
+//!    about the reference arithmetic's cost.
+//!  - reference: float64 throughout, in the reference's rounding order (skimage / OpenCV:
+//!    tests/corrupt/test_fixtures.cpp).
+enum class filter_arithmetic { reference, fast };
+
+namespace detail {
+
+//! The taps of a symmetric row sum: out[i] = sum over k of w[k] * (a[k][i] + b[k][i]), or
+//! w[k] * a[k][i] where b[k] is null; taps in order from 0.0f, each product rounded before its
+//! addition (never fused), so the AVX-512 kernel and the plain loop give the same bits.
+struct sym_taps {
+    std::vector<const float*> a, b;
+    std::vector<float> w;
+    void clear() { a.clear(), b.clear(), w.clear(); }
+    void add(float weight, const float* pa, const float* pb) {
+        if (weight == 0.0f) return;
+        a.push_back(pa), b.push_back(pb), w.push_back(weight);
+    }
+    std::size_t size() const { return w.size(); }
+};
+
+SHIFTNORM_FP_EXACT inline void sym_rows_plain(const sym_taps& t, float* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        float acc = 0.0f;
+        for (std::size_t k = 0; k < t.size(); ++k) {
+            const float v = t.b[k] != nullptr ? t.a[k][i] + t.b[k][i] : t.a[k][i];
+            const float p = t.w[k] * v;
+            acc = acc + p;
+        }
+        out[i] = acc;
+    }
+}
+
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_SIMD_WARNINGS_OFF
+//! sym_rows_plain with 64 outputs in four registers across all taps (then 16 at a time, then a
+//! masked tail): each tap's rows are read once per strip, the accumulators never.
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void sym_rows_avx512(const sym_taps& t, float* out, std::size_t n) {
+    const std::size_t taps = t.size();
+    std::size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (std::size_t k = 0; k < taps; ++k) {
+            const float* a = t.a[k] + i;
+            const __m512 w = _mm512_set1_ps(t.w[k]);
+            __m512 v0 = _mm512_loadu_ps(a), v1 = _mm512_loadu_ps(a + 16), v2 = _mm512_loadu_ps(a + 32),
+                   v3 = _mm512_loadu_ps(a + 48);
+            if (t.b[k] != nullptr) {
+                const float* b = t.b[k] + i;
+                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(b)), v1 = _mm512_add_ps(v1, _mm512_loadu_ps(b + 16));
+                v2 = _mm512_add_ps(v2, _mm512_loadu_ps(b + 32)), v3 = _mm512_add_ps(v3, _mm512_loadu_ps(b + 48));
+            }
+            acc0 = _mm512_add_ps(acc0, _mm512_mul_ps(w, v0)), acc1 = _mm512_add_ps(acc1, _mm512_mul_ps(w, v1));
+            acc2 = _mm512_add_ps(acc2, _mm512_mul_ps(w, v2)), acc3 = _mm512_add_ps(acc3, _mm512_mul_ps(w, v3));
+        }
+        _mm512_storeu_ps(out + i, acc0), _mm512_storeu_ps(out + i + 16, acc1);
+        _mm512_storeu_ps(out + i + 32, acc2), _mm512_storeu_ps(out + i + 48, acc3);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+        __m512 acc = _mm512_setzero_ps();
+        for (std::size_t k = 0; k < taps; ++k) {
+            __m512 v = _mm512_maskz_loadu_ps(m, t.a[k] + i);
+            if (t.b[k] != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t.b[k] + i));
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(t.w[k]), v));
+        }
+        _mm512_mask_storeu_ps(out + i, m, acc);
+    }
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+
+//! sym_rows_plain on the fastest kernel this CPU has (the same bits on every CPU).
+inline void sym_rows(const sym_taps& t, float* out, std::size_t n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_rows_available()) return sym_rows_avx512(t, out, n);
+#endif
+    sym_rows_plain(t, out, n);
+}
+
+//! out[i] = a[i] + b[i] (one rounding: the same bits on every kernel).
+SHIFTNORM_FP_EXACT inline void add_rows_plain(const float* a, const float* b, float* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+//! out[i] = float(u[i]) (exact).
+inline void widen_row_plain(const std::uint8_t* u, float* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(u[i]);
+}
+
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_SIMD_WARNINGS_OFF
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void add_rows_avx512(const float* a, const float* b, float* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+    add_rows_plain(a + i, b + i, out + i, n - i);
+}
+__attribute__((target("avx512f"))) inline void widen_row_avx512(const std::uint8_t* u, float* out, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(u + i)))));
+    widen_row_plain(u + i, out + i, n - i);
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+
+inline void add_rows(const float* a, const float* b, float* out, std::size_t n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_rows_available()) return add_rows_avx512(a, b, out, n);
+#endif
+    add_rows_plain(a, b, out, n);
+}
+
+inline void widen_row(const std::uint8_t* u, float* out, std::size_t n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_rows_available()) return widen_row_avx512(u, out, n);
+#endif
+    widen_row_plain(u, out, n);
+}
+
+//! The float32 filters' band: twice a bound on their float32 error, for `terms` roundings of at
+//! most 2^-24 relative each on a sum of non-negative terms of at most `magnitude` (each filter
+//! below derives its count). A float32 value farther than the band from every integer truncates
+//! to the byte its exact value does, and so to the reference's (whose float64 error is ~1e-12);
+//! values within it are computed again in float64. Filters whose band would pass max_fast_band
+//! run the reference arithmetic instead.
+inline float fast_band_for(double terms, double magnitude) {
+    return static_cast<float>(2.0 * terms * std::ldexp(1.0, -24) * magnitude);
+}
+constexpr float max_fast_band = 1.0f / 64.0f;
+
+//! double(b) / 255.0 for every byte (to_unit's values, without a division per use).
+inline const double* unit_values() {
+    static const std::array<double, 256> t = [] {
+        std::array<double, 256> a{};
+        for (int b = 0; b < 256; ++b) a[static_cast<std::size_t>(b)] = static_cast<double>(b) / 255.0;
+        return a;
+    }();
+    return t.data();
+}
+
+//! store_unit's byte of a value in 0-1 units.
+inline std::uint8_t unit_byte(double v) {
+    v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+    return trunc_u8(v * 255.0);
+}
+
+inline std::uint8_t trunc_clip_255(float v) {
+    if (!(v > 0.0f)) return 0;
+    return v >= 255.0f ? 255 : static_cast<std::uint8_t>(static_cast<int>(v));
+}
+
+//! Bytes of n float32 values in 0-255 units: dst[i] = trunc(clip(v[i], 0, 255)); the indices of
+//! the values within `band` of an integer go to near[] (in increasing order; their count is
+//! returned) for the caller to compute again. A value of exactly 0 is final: the filters sum
+//! non-negative products that cannot underflow, so it means every term, and the exact sum, is 0.
+SHIFTNORM_FP_EXACT inline std::size_t fast_bytes_plain(const float* v, std::size_t n, float band, std::uint8_t* dst,
+                                                       std::uint32_t* near, std::uint32_t first = 0) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        dst[i] = trunc_clip_255(v[i]);
+        if (std::fabs(v[i] - std::nearbyint(v[i])) <= band && v[i] != 0.0f)
+            near[count++] = first + static_cast<std::uint32_t>(i);
+    }
+    return count;
+}
+
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_SIMD_WARNINGS_OFF
+//! fast_bytes_plain 16 values at a time.
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline std::size_t fast_bytes_avx512(const float* v, std::size_t n, float band_width,
+                                                                          std::uint8_t* dst, std::uint32_t* near) {
+    const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f), band = _mm512_set1_ps(band_width);
+    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF);
+    std::size_t i = 0, count = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(v + i);
+        const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512 d = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_sub_ps(x, k)), abs_mask));
+        const __mmask16 m_near = _mm512_cmp_ps_mask(d, band, _CMP_LE_OQ) & _mm512_cmp_ps_mask(x, lo, _CMP_NEQ_UQ);
+        const __m512i b = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(x, lo), hi));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm512_cvtepi32_epi8(b));
+        for (unsigned m = m_near; m != 0; m &= m - 1)
+            near[count++] = static_cast<std::uint32_t>(i) + static_cast<std::uint32_t>(__builtin_ctz(m));
+    }
+    return count + fast_bytes_plain(v + i, n - i, band_width, dst + i, near + count, static_cast<std::uint32_t>(i));
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+
+inline std::size_t fast_bytes(const float* v, std::size_t n, float band, std::uint8_t* dst, std::uint32_t* near) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_rows_available()) return fast_bytes_avx512(v, n, band, dst, near);
+#endif
+    return fast_bytes_plain(v, n, band, dst, near);
+}
+
+//! A row with more than 1 / whole_row_fraction of its values near an integer (a flat region:
+//! every window of a flat image sums to about an integer) runs the reference arithmetic over
+//! the whole row, vectorized, rather than value by value.
+constexpr std::size_t whole_row_fraction = 16;
+
+//! acc[p] = sum over taps t of w[t] * x[p][t] for `count` outputs, taps in order from 0.0, each
+//! product rounded before its addition: the reference's order per output (filter2d's
+//! tap_sum_row, scipy's symmetric passes). Taps outermost, so the outputs' chains run side by
+//! side; x(p, t) gives the float64 value of output p's tap t.
+template <class X>
+SHIFTNORM_FP_EXACT void exact_tap_sums(std::size_t count, std::size_t taps, const double* w, X x, double* acc) {
+    for (std::size_t p = 0; p < count; ++p) acc[p] = 0.0;
+    for (std::size_t t = 0; t < taps; ++t)
+        for (std::size_t p = 0; p < count; ++p) {
+            const double prod = w[t] * x(p, t);
+            acc[p] = acc[p] + prod;
+        }
+}
+
+//! The symmetric form (correlate1d_symmetric): acc[p] = c(p) * w[0], then
+//! acc[p] += (a(p, j) + b(p, j)) * w[j] for j = r, r - 1, ..., 1.
+template <class Centre, class Pair>
+SHIFTNORM_FP_EXACT void exact_sym_sums(std::size_t count, int r, const double* w, Centre c, Pair pair, double* acc) {
+    for (std::size_t p = 0; p < count; ++p) acc[p] = c(p) * w[0];
+    for (int j = r; j >= 1; --j)
+        for (std::size_t p = 0; p < count; ++p) {
+            const double s = pair(p, j);
+            const double prod = s * w[j];
+            acc[p] = acc[p] + prod;
+        }
+}
+
+//! gaussian_blur's filter in float32 (scipy gaussian_filter's kernel and 'nearest' border,
+//! truncate 4; the vertical pass, then the horizontal one, one row at a time). The values within
+//! the band of an integer are computed again as the reference computes them (float64, scipy's
+//! symmetric order: filters.hpp correlate1d_symmetric) from the float64 vertical pass of the
+//! columns they need, each computed once per row.
+//! The error bound: the vertical pass adds two integers (exact), multiplies by a float32 weight
+//! (the weight's rounding and the product's) and sums r + 1 terms: at most (r + 2) u V with
+//! u = 2^-24 and V <= 255; the horizontal pass carries that (its weights sum to 1) and adds
+//! (r + 3) u H: (2r + 5) u 255 in all (8e-4 for the largest kernel of the tables, sigma 6, r = 24).
+//! Returns false, having written nothing, for a kernel whose band would pass max_fast_band.
+SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view dst, double sigma) {
+    const int H = src.height, W = src.width, C = src.channels;
+    const std::size_t n = static_cast<std::size_t>(W) * C;
+    if (!(sigma > 1e-15)) {  // gaussian_filter returns its input
+        std::copy(src.data, src.data + n * H, dst.data);
+        return true;
+    }
+    const std::vector<double> half = gaussian_half_kernel(sigma);
+    const int r = static_cast<int>(half.size()) - 1;
+    const float band = fast_band_for(2.0 * r + 5.0, 255.0);
+    if (!(band < max_fast_band)) return false;
+    std::vector<float> w(half.begin(), half.end());
+    scratch_vector<float> img(n * H), row((static_cast<std::size_t>(W) + 2 * r) * C), out(n);
+    widen_row(src.data, img.data(), img.size());
+    float* mid = row.data() + static_cast<std::size_t>(r) * C;
+    const double* unit = unit_values();
+    std::vector<std::uint32_t> near(n), cols(n);
+    std::vector<double> v64(n), acc(n);
+    std::vector<int> v64_row(n, -1);  // the row whose vertical pass v64[i] holds
+    scratch_vector<double> img64;     // the whole image in float64 units, made when a row needs it
+    std::vector<double> row64((static_cast<std::size_t>(W) + 2 * r) * C);
+    std::vector<const double*> a64(static_cast<std::size_t>(r)), b64(static_cast<std::size_t>(r));
+    sym_taps t;
+    for (int y = 0; y < H; ++y) {
+        t.clear();  // centre first, then outer to inner (the reference's order)
+        t.add(w[0], &img[static_cast<std::size_t>(y) * n], nullptr);
+        for (int k = r; k >= 1; --k)
+            t.add(w[static_cast<std::size_t>(k)], &img[static_cast<std::size_t>(std::max(y - k, 0)) * n],
+                  &img[static_cast<std::size_t>(std::min(y + k, H - 1)) * n]);
+        sym_rows(t, mid, n);
+        for (int p = 1; p <= r; ++p)
+            for (int c = 0; c < C; ++c) {
+                mid[-static_cast<std::ptrdiff_t>(p) * C + c] = mid[c];
+                mid[n - C + static_cast<std::size_t>(p) * C + c] = mid[n - C + c];
+            }
+        t.clear();
+        t.add(w[0], mid, nullptr);
+        for (int k = r; k >= 1; --k)
+            t.add(w[static_cast<std::size_t>(k)], mid - static_cast<std::ptrdiff_t>(k) * C, mid + static_cast<std::ptrdiff_t>(k) * C);
+        sym_rows(t, out.data(), n);
+        std::uint8_t* drow = dst.data + static_cast<std::size_t>(y) * n;
+        const std::size_t m = fast_bytes(out.data(), n, band, drow, near.data());
+        if (m == 0) continue;
+        if (m > n / whole_row_fraction) {  // e.g. a flat region: the whole row in float64, as the reference runs it
+            if (img64.empty()) {
+                img64.resize(img.size());
+                for (std::size_t i = 0; i < img64.size(); ++i) img64[i] = unit[src.data[i]];
+            }
+            for (int j = 1; j <= r; ++j) {
+                a64[static_cast<std::size_t>(j - 1)] = &img64[static_cast<std::size_t>(std::max(y - j, 0)) * n];
+                b64[static_cast<std::size_t>(j - 1)] = &img64[static_cast<std::size_t>(std::min(y + j, H - 1)) * n];
+            }
+            double* mid64 = row64.data() + static_cast<std::size_t>(r) * C;
+            sym_tap_row_plain(&img64[static_cast<std::size_t>(y) * n], a64.data(), b64.data(), half.data(), r, mid64, n);
+            for (int p = 1; p <= r; ++p)
+                for (int c = 0; c < C; ++c) {
+                    mid64[-static_cast<std::ptrdiff_t>(p) * C + c] = mid64[c];
+                    mid64[n - C + static_cast<std::size_t>(p) * C + c] = mid64[n - C + c];
+                }
+            for (int j = 1; j <= r; ++j) a64[static_cast<std::size_t>(j - 1)] = mid64 - static_cast<std::ptrdiff_t>(j) * C,
+                                         b64[static_cast<std::size_t>(j - 1)] = mid64 + static_cast<std::ptrdiff_t>(j) * C;
+            sym_tap_row_plain(mid64, a64.data(), b64.data(), half.data(), r, acc.data(), n);
+            for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[near[p]]);
+            continue;
+        }
+        // The float64 vertical pass of every column a near value reads (x - r .. x + r, clamped).
+        std::size_t nc = 0;
+        for (std::size_t q = 0; q < m; ++q) {
+            const int x = static_cast<int>(near[q] / C), c = static_cast<int>(near[q] % C);
+            for (int xx = std::max(x - r, 0); xx <= std::min(x + r, W - 1); ++xx) {
+                const std::size_t i = static_cast<std::size_t>(xx) * C + c;
+                if (v64_row[i] != y) v64_row[i] = y, cols[nc++] = static_cast<std::uint32_t>(i);
+            }
+        }
+        const auto px = [&](std::size_t i, int yy) { return unit[src.data[static_cast<std::size_t>(yy) * n + i]]; };
+        exact_sym_sums(
+            nc, r, half.data(), [&](std::size_t p) { return px(cols[p], y); },
+            [&](std::size_t p, int j) { return px(cols[p], std::max(y - j, 0)) + px(cols[p], std::min(y + j, H - 1)); },
+            acc.data());
+        for (std::size_t p = 0; p < nc; ++p) v64[cols[p]] = acc[p];
+        const auto v = [&](std::size_t p, int dx) {  // the vertical pass at near value p's column x + dx
+            const int x = static_cast<int>(near[p] / C), c = static_cast<int>(near[p] % C);
+            return v64[static_cast<std::size_t>(std::clamp(x + dx, 0, W - 1)) * C + c];
+        };
+        exact_sym_sums(
+            m, r, half.data(), [&](std::size_t p) { return v(p, 0); },
+            [&](std::size_t p, int j) { return v(p, -j) + v(p, j); }, acc.data());
+        for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[p]);
+    }
+    return true;
+}
+
+//! defocus_blur's filter in float32: the reference's (2R+1)^2 kernel (float32 values), with
+//! OpenCV's BORDER_REFLECT_101. The kernel is symmetric in both axes (an aliased disk blurred
+//! by a gaussian), up to the float32 rounding of its blur: the float32 pass takes the quadrant
+//! dy, dx >= 0 and folds each pair of rows y - d, y + d and columns x - e, x + e before
+//! multiplying (a quarter of the products). The values within the band of an integer are
+//! computed again as the reference computes them (float64, taps in row-major order from 0.0,
+//! each product rounded before its addition: filters.hpp filter2d).
+//! The error bound: the folded sums add integers (exact) and the weights are float32 values
+//! (the reference's), so the float32 value carries one rounding per product and per addition of
+//! its m <= (re + 1)^2 terms, at most (m + 1) u S 255 with S the sum of the kernel's weights
+//! (1.013 for the ImageNet table's radius 8: the reference's blur of the disk reflects at the
+//! grid's edge): 1.9e-3 for re = 10, the largest kernel of the tables. Returns false, having
+//! written nothing, for a kernel whose band would pass max_fast_band.
+SHIFTNORM_FP_EXACT inline bool fast_defocus_u8(const_image_view src, image_view dst, const std::vector<double>& kernel, int R) {
+    const int H = src.height, W = src.width, C = src.channels, K = 2 * R + 1;
+    const std::size_t n = static_cast<std::size_t>(W) * C;
+    int re = 0;  // half-width of the non-zero taps
+    for (int i = 0; i < K; ++i)
+        for (int j = 0; j < K; ++j)
+            if (kernel[static_cast<std::size_t>(i) * K + j] != 0.0) re = std::max({re, std::abs(i - R), std::abs(j - R)});
+    const std::size_t pw = (static_cast<std::size_t>(W) + 2 * re) * C;
+    std::vector<std::size_t> tap_off;  // non-zero taps in the reference's order, as offsets into the padded image
+    std::vector<double> tap_w;
+    double weight_sum = 0.0;
+    for (int i = 0; i < K; ++i)
+        for (int j = 0; j < K; ++j)
+            if (const double v = kernel[static_cast<std::size_t>(i) * K + j]; v != 0.0) {
+                tap_off.push_back(static_cast<std::size_t>(i - R + re) * pw + static_cast<std::size_t>(j - R + re) * C);
+                tap_w.push_back(v);
+                weight_sum += std::fabs(v);
+            }
+    int folded_terms = 0;  // the products of the float32 pass
+    for (int d = 0; d <= re; ++d)
+        for (int e = 0; e <= re; ++e) folded_terms += kernel[static_cast<std::size_t>(R + d) * K + (R + e)] != 0.0;
+    const float band = fast_band_for(folded_terms + 1.0, 255.0 * weight_sum);
+    if (!(band < max_fast_band)) return false;
+    scratch_vector<float> pad(pw * (static_cast<std::size_t>(H) + 2 * re)), fold(pw * static_cast<std::size_t>(re + 1)), out(n);
+    for (int y = 0; y < H + 2 * re; ++y) {
+        const std::uint8_t* s = src.data + static_cast<std::size_t>(border_index(y - re, H, border::mirror)) * n;
+        float* p = &pad[static_cast<std::size_t>(y) * pw];
+        widen_row(s, p + static_cast<std::size_t>(re) * C, n);
+        for (int e = 1; e <= re; ++e) {
+            const std::uint8_t* l = s + static_cast<std::size_t>(border_index(-e, W, border::mirror)) * C;
+            const std::uint8_t* r = s + static_cast<std::size_t>(border_index(W - 1 + e, W, border::mirror)) * C;
+            for (int c = 0; c < C; ++c) {
+                p[static_cast<std::size_t>(re - e) * C + c] = static_cast<float>(l[c]);
+                p[static_cast<std::size_t>(re + W - 1 + e) * C + c] = static_cast<float>(r[c]);
+            }
+        }
+    }
+    const double* unit = unit_values();
+    std::vector<std::uint32_t> near(n);
+    std::vector<double> acc(n);
+    scratch_vector<double> pad64;  // the padded image in float64 units, made when a row needs it
+    std::vector<const double*> src64(tap_w.size());
+    sym_taps t;
+    for (int y = 0; y < H; ++y) {
+        t.clear();
+        for (int d = 0; d <= re; ++d) {
+            const float* f = &pad[static_cast<std::size_t>(y + re) * pw];
+            if (d > 0) {
+                float* fd = &fold[static_cast<std::size_t>(d) * pw];
+                add_rows(&pad[static_cast<std::size_t>(y + re - d) * pw], &pad[static_cast<std::size_t>(y + re + d) * pw], fd, pw);
+                f = fd;
+            }
+            const float* centre = f + static_cast<std::size_t>(re) * C;
+            for (int e = 0; e <= re; ++e) {
+                const float wv = static_cast<float>(kernel[static_cast<std::size_t>(R + d) * K + (R + e)]);
+                if (e == 0) t.add(wv, centre, nullptr);
+                else t.add(wv, centre - static_cast<std::ptrdiff_t>(e) * C, centre + static_cast<std::ptrdiff_t>(e) * C);
+            }
+        }
+        sym_rows(t, out.data(), n);
+        std::uint8_t* drow = dst.data + static_cast<std::size_t>(y) * n;
+        const std::size_t m = fast_bytes(out.data(), n, band, drow, near.data());
+        if (m == 0) continue;
+        if (m > n / whole_row_fraction) {  // e.g. a flat region: the whole row in float64, as the reference runs it
+            if (pad64.empty()) {
+                pad64.resize(pad.size());
+                for (std::size_t i = 0; i < pad64.size(); ++i) pad64[i] = unit[static_cast<int>(pad[i])];
+            }
+            for (std::size_t k = 0; k < tap_w.size(); ++k) src64[k] = &pad64[static_cast<std::size_t>(y) * pw + tap_off[k]];
+            tap_sum_row(src64.data(), tap_w.data(), static_cast<int>(tap_w.size()), acc.data(), static_cast<int>(n));
+            for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[near[p]]);
+            continue;
+        }
+        const float* row0 = &pad[static_cast<std::size_t>(y) * pw];  // tap (0, 0) of output (y, 0)
+        exact_tap_sums(
+            m, tap_w.size(), tap_w.data(),
+            [&](std::size_t p, std::size_t k) { return unit[static_cast<int>(row0[near[p] + tap_off[k]])]; }, acc.data());
+        for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[p]);
+    }
+    return true;
+}
+
+}  // namespace detail
+}  // namespace shiftnorm::corrupt

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+// filter_arithmetic::fast (corrupt/fast_filters.hpp): gaussian and defocus blur in float32 give the
+// reference arithmetic's bytes; the AVX-512 kernels give the plain loops' bits.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "corrupt/fixture_util.hpp"
+#include "support/skip.hpp"
+#include "shiftnorm/corrupt.hpp"
+#include "shiftnorm/data/npy.hpp"
+
+namespace sc = shiftnorm::corrupt;
+
+namespace {
+
+//! A photograph-like test image: smooth gradients, hard-edged rectangles, flat regions at 0, 255
+//! and mid-grey (windows there sum to an integer: the fallback's case), JPEG-like noise.
+sc::image test_image(int h, int w, int c, unsigned seed) {
+    std::mt19937 g(seed);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    sc::image im(h, w, c);
+    const double fy = 1.0 + 5.0 * u(g), fx = 1.0 + 5.0 * u(g);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int k = 0; k < c; ++k) {
+                const double v = 128.0 + 100.0 * std::sin(fy * y / h + k) * std::cos(fx * x / w - k) + 12.0 * (u(g) - 0.5);
+                im.data()[(static_cast<std::size_t>(y) * w + x) * c + k] = static_cast<std::uint8_t>(std::clamp(v, 0.0, 255.0));
+            }
+    std::uniform_int_distribution<int> py(0, h - 1), px(0, w - 1), level(0, 5);
+    const int levels[6] = {0, 255, 128, 17, 254, 1};
+    for (int r = 0; r < 6; ++r) {
+        const int y0 = py(g), x0 = px(g), y1 = std::min(h, y0 + 1 + py(g) / 2), x1 = std::min(w, x0 + 1 + px(g) / 2);
+        const int v = levels[level(g)];
+        for (int y = y0; y < y1; ++y)
+            for (int x = x0; x < x1; ++x)
+                for (int k = 0; k < c; ++k) im.data()[(static_cast<std::size_t>(y) * w + x) * c + k] = static_cast<std::uint8_t>(v);
+    }
+    return im;
+}
+
+std::size_t differing(const sc::image& a, const sc::image& b) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) n += a.data()[i] != b.data()[i];
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("fast filter arithmetic gives the reference arithmetic's bytes", "[corrupt][fast_filters]") {
+    struct shape {
+        int h, w, c;
+    };
+    const shape shapes[] = {{224, 224, 3}, {32, 32, 3}, {28, 28, 1}, {37, 23, 3}, {9, 3, 3}, {2, 5, 1}, {1, 1, 3}};
+    unsigned seed = 1;
+    for (const auto c : {sc::corruption::gaussian_blur, sc::corruption::defocus_blur})
+        for (const auto t : {sc::param_table::cifar, sc::param_table::imagenet, sc::param_table::mnist})
+            for (const shape& s : shapes) {
+                if (s.h * s.w > 1024 && t == sc::param_table::mnist) continue;
+                const sc::image src = test_image(s.h, s.w, s.c, seed++);
+                for (int sev = 1; sev <= 5; ++sev) {
+                    CAPTURE(sc::name_of(c), sc::table_name(t), s.h, s.w, s.c, sev);
+                    sc::corrupt_options ref{t}, fast{t};
+                    ref.filters = sc::filter_arithmetic::reference;
+                    fast.filters = sc::filter_arithmetic::fast;
+                    const sc::image a = sc::corrupt(c, sev, src.view(), 0, ref), b = sc::corrupt(c, sev, src.view(), 0, fast);
+                    CHECK(differing(a, b) == 0);
+                }
+            }
+}
+
+TEST_CASE("fast filter arithmetic keeps the reference's bytes on flat images of every value", "[corrupt][fast_filters]") {
+    // The reference's kernels do not sum to exactly 1 (a flat 255 becomes 254 under ImageNet's
+    // defocus severities 1-2, the radius-8 kernel sums to 1.013): every window of a flat image is
+    // a case the float32 pass cannot decide alone.
+    for (const auto c : {sc::corruption::gaussian_blur, sc::corruption::defocus_blur})
+        for (const auto t : {sc::param_table::cifar, sc::param_table::imagenet})
+            for (int sev = 1; sev <= 5; ++sev) {
+                std::size_t diff = 0, changed = 0;
+                for (int v = 0; v < 256; ++v) {
+                    sc::image src(12, 12, 3);
+                    std::fill(src.data(), src.data() + src.size(), static_cast<std::uint8_t>(v));
+                    sc::corrupt_options ref{t}, fast{t};
+                    ref.filters = sc::filter_arithmetic::reference;
+                    fast.filters = sc::filter_arithmetic::fast;
+                    const sc::image a = sc::corrupt(c, sev, src.view(), 0, ref), b = sc::corrupt(c, sev, src.view(), 0, fast);
+                    diff += differing(a, b);
+                    changed += a.data()[0] != v;
+                }
+                CAPTURE(sc::name_of(c), sc::table_name(t), sev, changed);
+                CHECK(diff == 0);
+            }
+}
+
+TEST_CASE("the float32 byte stage lists the values near an integer for the float64 pass", "[corrupt][fast_filters]") {
+    const float v[] = {3.0f, 3.001f, 2.999f, 3.0f + 1.0f / 256.0f, 3.01f, -0.5f, -0.001f, 254.9995f, 255.0f, 255.4f, 300.0f,
+                       12.5f, 0.0f, 1e-7f, 77.99f, 78.2f, 100.0f, 200.003f};
+    const std::size_t n = sizeof(v) / sizeof(v[0]);
+    const float band = 1.0f / 256.0f;
+    std::vector<std::uint8_t> a(n), b(n);
+    std::vector<std::uint32_t> near_a(n), near_b(n);
+    near_a.resize(sc::detail::fast_bytes_plain(v, n, band, a.data(), near_a.data()));
+    near_b.resize(sc::detail::fast_bytes(v, n, band, b.data(), near_b.data()));
+    // 0.0 exactly is final (sums of non-negative terms): not listed; 1e-7 is
+    const std::vector<std::uint32_t> expect_near = {0, 1, 2, 3, 6, 7, 8, 10, 13, 16, 17};
+    CHECK(near_a == expect_near);
+    CHECK(near_b == expect_near);
+    const std::vector<std::uint8_t> expect = {3, 3, 2, 3, 3, 0, 0, 254, 255, 255, 255, 12, 0, 0, 77, 78, 100, 200};
+    CHECK(a == expect);
+    CHECK(b == expect);
+}
+
+TEST_CASE("AVX-512 kernels of the fast filters give the plain loops' bits", "[corrupt][fast_filters]") {
+    if (!sc::detail::avx512_rows_available()) {
+        WARN("this CPU has no AVX-512F: only the plain kernels run here");
+        return;
+    }
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    std::mt19937 g(9);
+    std::uniform_real_distribution<float> u(0.0f, 255.0f);
+    for (const std::size_t n : {1, 15, 16, 17, 63, 64, 65, 100, 672}) {
+        for (const int taps : {1, 2, 13, 49}) {
+            CAPTURE(n, taps);
+            std::vector<float> rows(static_cast<std::size_t>(taps) * 2 * (n + 5));
+            for (auto& x : rows) x = std::floor(u(g));  // integers, as the filters feed them
+            sc::detail::sym_taps t;
+            for (int k = 0; k < taps; ++k) {
+                const float* a = rows.data() + static_cast<std::size_t>(2 * k) * (n + 5) + k % 5;
+                const float* b = k % 3 == 0 ? nullptr : rows.data() + static_cast<std::size_t>(2 * k + 1) * (n + 5) + k % 4;
+                t.add(u(g) / 255.0f / taps, a, b);
+            }
+            std::vector<float> p(n + 1, -5.0f), q(n + 1, -5.0f);
+            sc::detail::sym_rows_plain(t, p.data(), n);
+            sc::detail::sym_rows_avx512(t, q.data(), n);
+            CHECK(std::memcmp(p.data(), q.data(), p.size() * sizeof(float)) == 0);  // incl. the untouched sentinel
+            std::vector<std::uint8_t> bp(n), bq(n);
+            std::vector<std::uint32_t> np(n), nq(n);
+            np.resize(sc::detail::fast_bytes_plain(p.data(), n, 0.01f, bp.data(), np.data()));
+            nq.resize(sc::detail::fast_bytes_avx512(p.data(), n, 0.01f, bq.data(), nq.data()));
+            CHECK(bp == bq);
+            CHECK(np == nq);
+            std::vector<float> s(n), s2(n);
+            sc::detail::add_rows_plain(rows.data(), rows.data() + n + 5, s.data(), n);
+            sc::detail::add_rows_avx512(rows.data(), rows.data() + n + 5, s2.data(), n);
+            CHECK(s == s2);
+        }
+    }
+#endif
+}
+
+TEST_CASE("fast filter arithmetic on the CIFAR-10-C reference fixtures", "[corrupt][fast_filters][fixture][shared]") {
+    const std::string dir = shiftnorm_test::cifar_c_fixture_dir();
+    SHIFTNORM_SKIP_UNLESS(!dir.empty(), "the CIFAR-10-C reference fixtures (../shared/fixtures) are absent");
+    const auto in = shiftnorm::data::read_npy(dir + "/input_16x32x32x3.npy");
+    const sc::const_batch_view batch{in.data<std::uint8_t>(), 16, 32, 32, 3};
+    sc::corrupt_options fast{sc::param_table::cifar}, ref{sc::param_table::cifar};
+    fast.filters = sc::filter_arithmetic::fast;
+    ref.filters = sc::filter_arithmetic::reference;
+    for (const char* name : {"defocus_blur", "gaussian_blur"}) {
+        const auto c = sc::parse_corruption(name);
+        CHECK(sc::corrupt_all_severities(c, batch, 0, fast, 2) == sc::corrupt_all_severities(c, batch, 0, ref, 2));
+    }
+}
