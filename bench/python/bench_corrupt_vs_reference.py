@@ -62,14 +62,16 @@ def main():
     ap.add_argument("--peer", default="auto", choices=["auto", "imagecorruptions", "builtin"])
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement (default 0.5)")
     ap.add_argument("--only", default="", help="comma-separated corruptions (default: all 19)")
+    ap.add_argument("--filters", default="fast", choices=["fast", "reference"],
+                    help="shiftnorm's gaussian / defocus blur arithmetic (default fast; the same bytes)")
     args = ap.parse_args()
     if not os.environ.get("SHIFTNORM_FROST_DIR"):
         sys.exit("set SHIFTNORM_FROST_DIR to the reference's frost textures (../shared/data/frost): the peer reads them")
     label, peer = load_peer(args.peer)
     names = args.only.split(",") if args.only else shiftnorm.get_corruption_names("all")
     frost_dir = os.environ["SHIFTNORM_FROST_DIR"]
-    print("peer: %s; shiftnorm %s; %d cores; ImageNet table, severity 3" % (label, shiftnorm.__version__,
-                                                                             os.cpu_count()))
+    print("peer: %s; shiftnorm %s; %d cores; ImageNet table, severity 3; filters %s" % (
+        label, shiftnorm.__version__, os.cpu_count(), args.filters))
     worst = {}
     for size, n_batch in ((224, 32), (32, 512)):
         imgs = smooth_images(8, size, 1)
@@ -81,9 +83,9 @@ def main():
         for name in names:
             tp = per_image(lambda im: peer(im, name), imgs, args.min_time)
             t1 = per_image(lambda im: shiftnorm.corrupt_batch(im[None], 3, name, seed=1, table="imagenet", threads=1,
-                                                              frost_dir=frost_dir), imgs, args.min_time)
+                                                              frost_dir=frost_dir, filters=args.filters), imgs, args.min_time)
             tb = per_image(lambda _: shiftnorm.corrupt_batch(batch, 3, name, seed=1, table="imagenet", threads=0,
-                                                             frost_dir=frost_dir), [None], args.min_time) / n_batch
+                                                             frost_dir=frost_dir, filters=args.filters), [None], args.min_time) / n_batch
             worst[(size, name)] = tp / t1
             print("| %s | %.3f | %.3f | %.1fx | %.4f | %.1fx |" % (name, tp * 1e3, t1 * 1e3, tp / t1, tb * 1e3, tp / tb),
                   flush=True)
