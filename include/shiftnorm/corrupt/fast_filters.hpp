@@ -22,8 +22,8 @@ namespace shiftnorm::corrupt {
 //!    and float64 could truncate to different bytes) is computed again in float64 in the
 //!    reference's order; the band is twice a bound on the float32 error, which each filter below
 //!    derives, so every byte is the reference arithmetic's (docs/corruptions.md "Fast filters";
-//!    tests/corrupt/test_fast_filters.cpp compares the two byte for byte). 2.5-6x faster on
-//!    photographs; a row of mostly undecided values (flat regions) runs in float64 whole, at
+//!    tests/corrupt/test_fast_filters.cpp compares the two byte for byte). 2-3.6x faster on
+//!    smooth images with noise; a row of mostly undecided values (flat regions) runs in float64 whole, at
 //!    about the reference arithmetic's cost.
 //!  - reference: float64 throughout, in the reference's rounding order (skimage / OpenCV:
 //!    tests/corrupt/test_fixtures.cpp).
