@@ -88,11 +88,18 @@ __attribute__((target("avx512f"))) inline void im2col_stride2(const float* x, in
     const __mmask16 out = __mmask16((1u << OW) - 1u);
     __mmask16 lo[16], hi[16];  // kw <= 16 (stride2_rows)
     for (index_t j = 0; j < g.kw; ++j) window_masks(j - g.pw, W, lo[j], hi[j]);
+    const index_t plane_lines = (H * W * index_t(sizeof(float)) + 63) / 64;
     for (index_t c = 0; c < C; ++c) {
         const float* xc = x + c * H * W;
+        // The next channel's plane (after the last one: what follows, usually the next image, which
+        // this thread converts next): its lines from L3 while this plane's rows are copied.
+        const char* next = reinterpret_cast<const char*>(xc + H * W);
+        index_t fetched = 0;
         for (index_t i = 0; i < g.kh; ++i) {
             float* rows = col + (c * g.kh + i) * g.kw * P;  // row of tap (i, j) at rows + j P
             for (index_t oh = 0; oh < OH; ++oh) {
+                for (int q = 0; q < 2 && fetched < plane_lines; ++q, ++fetched)
+                    _mm_prefetch(next + 64 * fetched, _MM_HINT_T0);
                 const index_t ih = oh * g.sh - g.ph + i * g.dh;
                 float* r = rows + oh * OW;
                 if (ih < 0 || ih >= H) {
@@ -141,11 +148,16 @@ __attribute__((target("avx512f"))) inline void col2im_stride2(const float* col, 
             add[j][v] = __mmask16(m & plane[v]);
         }
     const __mmask16 out = __mmask16((1u << OW) - 1u);
+    const index_t plane_lines = (H * W * index_t(sizeof(float)) + 63) / 64;
     for (index_t c = 0; c < C; ++c) {
         float* xc = x + c * H * W;
+        const char* next = reinterpret_cast<const char*>(xc + H * W);  // as in im2col_stride2
+        index_t fetched = c + 1 < C ? 0 : plane_lines;
         for (index_t i = 0; i < g.kh; ++i) {
             const float* rows = col + (c * g.kh + i) * g.kw * P;
             for (index_t oh = 0; oh < OH; ++oh) {
+                for (int q = 0; q < 2 && fetched < plane_lines; ++q, ++fetched)
+                    _mm_prefetch(next + 64 * fetched, _MM_HINT_T0);
                 const index_t ih = oh * g.sh - g.ph + i * g.dh;
                 if (ih < 0 || ih >= H) continue;
                 float* xb = xc + ih * W - g.pw;  // window column 0; lanes outside the plane are never touched
