@@ -63,7 +63,7 @@ def main():
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement (default 0.5)")
     ap.add_argument("--only", default="", help="comma-separated corruptions (default: all 19)")
     ap.add_argument("--filters", default="fast", choices=["fast", "reference"],
-                    help="shiftnorm's gaussian / defocus blur arithmetic (default fast; the same bytes)")
+                    help="shiftnorm's gaussian / defocus / motion blur arithmetic (default fast; the same bytes)")
     args = ap.parse_args()
     if not os.environ.get("SHIFTNORM_FROST_DIR"):
         sys.exit("set SHIFTNORM_FROST_DIR to the reference's frost textures (../shared/data/frost): the peer reads them")

@@ -150,9 +150,9 @@ def corrupt(image, severity=1, corruption_name=None, corruption_number=-1, seed=
     noise_stream: the random stream of the noise corruptions (gaussian, shot, impulse, speckle):
         'counter' (default; drawn 16 values at a time, docs/corruptions.md) or 'v1' (the bytes of
         shiftnorm before 2026-12-03 for the same seed).
-    filters: the arithmetic of gaussian and defocus blur: 'fast' (default; float32, with float64
-        where float32 cannot decide the byte) or 'reference' (float64 throughout). Both give the
-        reference's bytes (docs/corruptions.md "Fast filters").
+    filters: the arithmetic of gaussian, defocus and motion blur (and snow's): 'fast' (default;
+        float32, with float64 where float32 cannot decide the byte) or 'reference' (float64
+        throughout). Both give the reference's bytes (docs/corruptions.md "Fast filters").
     Raises CorruptionError (a ValueError) for a bad image or severity, TypeError for a non-array.
     """
     if not isinstance(image, _np.ndarray):

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// filter_arithmetic::fast (corrupt/fast_filters.hpp): gaussian and defocus blur in float32 give the
+// filter_arithmetic::fast (corrupt/fast_filters.hpp): gaussian, defocus and motion blur (and snow's) in float32 give the
 // reference arithmetic's bytes; the AVX-512 kernels give the plain loops' bits.
 #include <catch2/catch.hpp>
 
@@ -57,7 +57,8 @@ TEST_CASE("fast filter arithmetic gives the reference arithmetic's bytes", "[cor
     };
     const shape shapes[] = {{224, 224, 3}, {32, 32, 3}, {28, 28, 1}, {37, 23, 3}, {9, 3, 3}, {2, 5, 1}, {1, 1, 3}};
     unsigned seed = 1;
-    for (const auto c : {sc::corruption::gaussian_blur, sc::corruption::defocus_blur})
+    for (const auto c : {sc::corruption::gaussian_blur, sc::corruption::defocus_blur, sc::corruption::motion_blur,
+                         sc::corruption::snow})
         for (const auto t : {sc::param_table::cifar, sc::param_table::imagenet, sc::param_table::mnist})
             for (const shape& s : shapes) {
                 if (s.h * s.w > 1024 && t == sc::param_table::mnist) continue;
@@ -69,6 +70,9 @@ TEST_CASE("fast filter arithmetic gives the reference arithmetic's bytes", "[cor
                     fast.filters = sc::filter_arithmetic::fast;
                     const sc::image a = sc::corrupt(c, sev, src.view(), 0, ref), b = sc::corrupt(c, sev, src.view(), 0, fast);
                     CHECK(differing(a, b) == 0);
+                    if (c == sc::corruption::snow) continue;  // its flakes, not the image, are blurred
+                    // the same seed and pixels: the fast arithmetic changed nothing but the arithmetic
+                    CHECK(differing(sc::corrupt(c, sev, src.view(), 1, fast), sc::corrupt(c, sev, src.view(), 1, ref)) == 0);
                 }
             }
 }
@@ -77,7 +81,7 @@ TEST_CASE("fast filter arithmetic keeps the reference's bytes on flat images of 
     // The reference's kernels do not sum to exactly 1 (a flat 255 becomes 254 under ImageNet's
     // defocus severities 1-2, the radius-8 kernel sums to 1.013): every window of a flat image is
     // a case the float32 pass cannot decide alone.
-    for (const auto c : {sc::corruption::gaussian_blur, sc::corruption::defocus_blur})
+    for (const auto c : {sc::corruption::gaussian_blur, sc::corruption::defocus_blur, sc::corruption::motion_blur})
         for (const auto t : {sc::param_table::cifar, sc::param_table::imagenet})
             for (int sev = 1; sev <= 5; ++sev) {
                 std::size_t diff = 0, changed = 0;
@@ -124,6 +128,17 @@ TEST_CASE("AVX-512 kernels of the fast filters give the plain loops' bits", "[co
     std::uniform_real_distribution<float> u(0.0f, 255.0f);
     for (const std::size_t n : {1, 15, 16, 17, 63, 64, 65, 100, 672}) {
         for (const int taps : {1, 2, 13, 49}) {
+            {  // the motion blur's float32 tap run
+                std::vector<std::uint8_t> bytes(n + 3);
+                for (auto& b : bytes) b = static_cast<std::uint8_t>(u(g));
+                std::vector<float> r1(n + 1, 0.5f), r2(n + 1, 0.5f);
+                for (int k = 0; k < taps; ++k) {
+                    const float w = u(g) / 255.0f / taps;
+                    sc::detail::tap_run_f32_plain(r1.data(), bytes.data() + k % 3, static_cast<std::ptrdiff_t>(n), w);
+                    sc::detail::tap_run_f32_avx512(r2.data(), bytes.data() + k % 3, static_cast<std::ptrdiff_t>(n), w);
+                }
+                CHECK(std::memcmp(r1.data(), r2.data(), r1.size() * sizeof(float)) == 0);
+            }
             CAPTURE(n, taps);
             std::vector<float> rows(static_cast<std::size_t>(taps) * 2 * (n + 5));
             for (auto& x : rows) x = std::floor(u(g));  // integers, as the filters feed them

@@ -108,8 +108,8 @@ inline int cmd_corrupt(const std::vector<std::string>& args) {
         .option("frost-dir", "DIR", "", "directory of frost texture images (default: procedural frost)")
         .option("frost-procedural", "KIND", "calibrated", cd::frost_procedural_help()).one_of({"calibrated", "v1"})
         .option("noise-stream", "KIND", "counter", cd::noise_stream_help()).one_of({"counter", "v1"})
-        .option("filters", "KIND", "fast", "gaussian / defocus blur arithmetic: fast (float32, float64 where it cannot "
-                "decide) | reference (float64 throughout); the same bytes").one_of({"fast", "reference"})
+        .option("filters", "KIND", "fast", "gaussian / defocus / motion blur (and snow) arithmetic: fast (float32, float64 "
+                "where it cannot decide) | reference (float64 throughout); the same bytes").one_of({"fast", "reference"})
         .option("threads", "N", "0", "worker threads (0: all cores)").int_range(0, max_threads(), "0: all cores; at most the cores of this machine");
     if (!p.parse(args, std::cout)) return 0;
     if (p.get("out").empty()) throw usage_error("--out DIR is required");

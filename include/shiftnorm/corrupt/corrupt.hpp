@@ -96,9 +96,9 @@ struct corrupt_options {
     //! The noise corruptions' random stream: counter (default, vectorized) or v1 (shiftnorm 0.1's
     //! bytes); the other corruptions ignore it.
     noise_stream noise = noise_stream::counter;
-    //! Gaussian and defocus blur's filter arithmetic: fast (default: float32 with a float64 pass
-    //! for the values it cannot decide) or reference (float64 throughout); the same bytes
-    //! (fast_filters.hpp).
+    //! The arithmetic of gaussian, defocus and motion blur and of snow's motion blur: fast
+    //! (default: float32 with a float64 pass for the values it cannot decide) or reference
+    //! (float64 throughout); the same bytes (fast_filters.hpp).
     filter_arithmetic filters = filter_arithmetic::fast;
 };
 
@@ -114,9 +114,9 @@ SHIFTNORM_FP_EXACT inline void apply(corruption c, int severity, const_image_vie
         case corruption::impulse_noise: return impulse_noise(src, dst, severity, gen, t, opt.noise);
         case corruption::defocus_blur: return defocus_blur(src, dst, severity, t, opt.filters);
         case corruption::glass_blur: return glass_blur(src, dst, severity, gen, t);
-        case corruption::motion_blur: return motion_blur(src, dst, severity, gen, t);
+        case corruption::motion_blur: return motion_blur(src, dst, severity, gen, t, opt.filters);
         case corruption::zoom_blur: return zoom_blur(src, dst, severity, t);
-        case corruption::snow: return snow(src, dst, severity, gen, t);
+        case corruption::snow: return snow(src, dst, severity, gen, t, opt.filters);
         case corruption::frost: return frost(src, dst, severity, gen, t, opt.frost, opt.frost_procedural);
         case corruption::fog: return fog(src, dst, severity, gen, t);
         case corruption::brightness: return brightness(src, dst, severity, t);

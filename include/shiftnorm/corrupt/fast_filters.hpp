@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// filter_arithmetic::fast: gaussian and defocus blur in float32, 16 values per instruction on AVX-512.
+// filter_arithmetic::fast: gaussian, defocus and motion blur in float32, 16 values per instruction on AVX-512.
 #pragma once
 
 #include <algorithm>
@@ -16,7 +16,7 @@
 
 namespace shiftnorm::corrupt {
 
-//! How gaussian and defocus blur compute their linear filter; both give the reference's bytes.
+//! How gaussian, defocus and motion blur (also snow's) compute their linear filters; both give the reference's bytes.
 //!  - fast (the default): float32, 16 values per instruction on AVX-512 (the plain loops
 //!    elsewhere, same bits). A float32 value within a band around an integer (where float32
 //!    and float64 could truncate to different bytes) is computed again in float64 in the
@@ -231,14 +231,16 @@ constexpr std::size_t whole_row_fraction = 16;
 //! product rounded before its addition: the reference's order per output (filter2d's
 //! tap_sum_row, scipy's symmetric passes). Taps outermost, so the outputs' chains run side by
 //! side; x(p, t) gives the float64 value of output p's tap t.
-template <class X>
-SHIFTNORM_FP_EXACT void exact_tap_sums(std::size_t count, std::size_t taps, const double* w, X x, double* acc) {
+template <class Weight, class X>
+SHIFTNORM_FP_EXACT void exact_tap_sums(std::size_t count, std::size_t taps, Weight weight, X x, double* acc) {
     for (std::size_t p = 0; p < count; ++p) acc[p] = 0.0;
-    for (std::size_t t = 0; t < taps; ++t)
+    for (std::size_t t = 0; t < taps; ++t) {
+        const double wt = weight(t);
         for (std::size_t p = 0; p < count; ++p) {
-            const double prod = w[t] * x(p, t);
+            const double prod = wt * x(p, t);
             acc[p] = acc[p] + prod;
         }
+    }
 }
 
 //! The symmetric form (correlate1d_symmetric): acc[p] = c(p) * w[0], then
@@ -444,11 +446,42 @@ SHIFTNORM_FP_EXACT inline bool fast_defocus_u8(const_image_view src, image_view 
         }
         const float* row0 = &pad[static_cast<std::size_t>(y) * pw];  // tap (0, 0) of output (y, 0)
         exact_tap_sums(
-            m, tap_w.size(), tap_w.data(),
+            m, tap_w.size(), [&](std::size_t k) { return tap_w[k]; },
             [&](std::size_t p, std::size_t k) { return unit[static_cast<int>(row0[near[p] + tap_off[k]])]; }, acc.data());
         for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[p]);
     }
     return true;
+}
+
+//! acc[j] = acc[j] + k * float(s[j]) for j in [0, n) (the product rounded, then the addition).
+SHIFTNORM_FP_EXACT inline void tap_run_f32_plain(float* acc, const std::uint8_t* s, std::ptrdiff_t n, float k) {
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+        const float t = k * static_cast<float>(s[j]);
+        acc[j] = acc[j] + t;
+    }
+}
+
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_SIMD_WARNINGS_OFF
+//! tap_run_f32_plain, 16 values per step (the same operations, so the same bits).
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_run_f32_avx512(float* acc, const std::uint8_t* s, std::ptrdiff_t n,
+                                                                    float k) {
+    const __m512 kv = _mm512_set1_ps(k);
+    std::ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + j))));
+        _mm512_storeu_ps(acc + j, _mm512_add_ps(_mm512_loadu_ps(acc + j), _mm512_mul_ps(kv, x)));
+    }
+    tap_run_f32_plain(acc + j, s + j, n - j, k);
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+
+inline void tap_run_f32(float* acc, const std::uint8_t* s, std::ptrdiff_t n, float k) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_rows_available()) return tap_run_f32_avx512(acc, s, n, k);
+#endif
+    tap_run_f32_plain(acc, s, n, k);
 }
 
 }  // namespace detail

@@ -179,7 +179,7 @@ SHIFTNORM_FP_EXACT inline void equalize_hist(std::vector<std::uint8_t>& v) {
 //! degrees (own kernel, no ImageMagick) and added twice (as is and rotated by 180 degrees) to a
 //! brightened, greyed copy of the image. Draws H*W normals, then one uniform angle.
 SHIFTNORM_FP_EXACT inline void snow(const_image_view src, image_view dst, int severity, generator& gen,
-                 param_table table = param_table::cifar) {
+                 param_table table = param_table::cifar, filter_arithmetic arithmetic = filter_arithmetic::fast) {
     const snow_params p = snow_params_for(table, severity);
     detail::check_pair("snow", src, dst);
     const int H = src.height, W = src.width, C = src.channels;
@@ -193,7 +193,7 @@ SHIFTNORM_FP_EXACT inline void snow(const_image_view src, image_view dst, int se
         flakes.data()[i] = detail::trunc_u8(v * 255.0);
     }
     const double angle = gen.uniform(-135.0, -45.0);
-    const image blurred = detail::motion_blur_u8(flakes.view(), p.blur_radius, p.blur_sigma, angle);
+    const image blurred = detail::motion_blur_u8(flakes.view(), p.blur_radius, p.blur_sigma, angle, arithmetic);
     for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x) {
             float rgb[3];
