@@ -134,8 +134,8 @@ TEST_CASE("AVX-512 kernels of the fast filters give the plain loops' bits", "[co
                 std::vector<float> r1(n + 1, 0.5f), r2(n + 1, 0.5f);
                 for (int k = 0; k < taps; ++k) {
                     const float w = u(g) / 255.0f / taps;
-                    sc::detail::tap_run_f32_plain(r1.data(), bytes.data() + k % 3, static_cast<std::ptrdiff_t>(n), w);
-                    sc::detail::tap_run_f32_avx512(r2.data(), bytes.data() + k % 3, static_cast<std::ptrdiff_t>(n), w);
+                    sc::detail::tap_run_plain(r1.data(), bytes.data() + k % 3, static_cast<std::ptrdiff_t>(n), w);
+                    sc::detail::tap_run_avx512(r2.data(), bytes.data() + k % 3, static_cast<std::ptrdiff_t>(n), w);
                 }
                 CHECK(std::memcmp(r1.data(), r2.data(), r1.size() * sizeof(float)) == 0);
             }

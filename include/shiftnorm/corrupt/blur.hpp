@@ -66,38 +66,6 @@ SHIFTNORM_FP_EXACT inline std::vector<double> disk_kernel(double radius, double 
 //! sampled at integer offsets (ceil(i cos(a) - 0.5), ceil(i sin(a) - 0.5)) along the angle,
 //! edge-replicated borders, results truncated to uint8. (Truncation, not rounding: the reference
 //! figures show the -0.5 level bias of truncation, see docs/corruptions.md.)
-//! acc[j] += k * s[j] for j in [0, n): the product rounded, then the addition (the plain loop).
-SHIFTNORM_FP_EXACT inline void tap_run_plain(double* acc, const std::uint8_t* s, std::ptrdiff_t n, double k) {
-    for (std::ptrdiff_t j = 0; j < n; ++j) {
-        const double t = k * s[j];
-        acc[j] += t;
-    }
-}
-
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-SHIFTNORM_SIMD_WARNINGS_OFF
-//! tap_run_plain, 8 values per step (the same operations, so the same bits).
-SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_run_avx512(double* acc, const std::uint8_t* s, std::ptrdiff_t n,
-                                                                double k) {
-    const __m512d kv = _mm512_set1_pd(k);
-    std::ptrdiff_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        const __m512d x = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + j))));
-        _mm512_storeu_pd(acc + j, _mm512_add_pd(_mm512_loadu_pd(acc + j), _mm512_mul_pd(kv, x)));
-    }
-    tap_run_plain(acc + j, s + j, n - j, k);
-}
-SHIFTNORM_SIMD_WARNINGS_ON
-#endif
-
-//! tap_run_plain on the fastest kernel this CPU has (the same bits on every CPU).
-SHIFTNORM_FP_EXACT inline void tap_run(double* acc, const std::uint8_t* s, std::ptrdiff_t n, double k) {
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_rows_available()) return tap_run_avx512(acc, s, n, k);
-#endif
-    tap_run_plain(acc, s, n, k);
-}
-
 //! acc[x, c] += k * src_row[clamp(x + ox, 0, W - 1), c] over one row (edge pixels repeated, as
 //! the reference's shift): the clamped ends pixel by pixel, the middle as one contiguous run.
 SHIFTNORM_FP_EXACT inline void motion_tap_row(double* acc, const std::uint8_t* srow, int W, int C, int ox, double k) {
@@ -108,7 +76,7 @@ SHIFTNORM_FP_EXACT inline void motion_tap_row(double* acc, const std::uint8_t* s
             acc[x * C + c] += t;
         }
     const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(ox) * C, j0 = static_cast<std::ptrdiff_t>(lo) * C;
-    tap_run(acc + j0, srow + j0 + off, static_cast<std::ptrdiff_t>(hi) * C - j0, k);
+    tap_run<double>(acc + j0, srow + j0 + off, static_cast<std::ptrdiff_t>(hi) * C - j0, k);
     const std::uint8_t* last = srow + static_cast<std::ptrdiff_t>(W - 1) * C;
     for (int x = hi; x < W; ++x)
         for (int c = 0; c < C; ++c) {
@@ -157,30 +125,28 @@ SHIFTNORM_FP_EXACT inline bool fast_motion_u8(const_image_view src, image_view d
     for (int y = 0; y < H; ++y) {
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (std::size_t i : taps)
-            tap_run_f32(acc.data(),
+            tap_run<float>(acc.data(),
                         &padded[static_cast<std::size_t>(std::clamp(y + oy[i], 0, H - 1)) * pn + static_cast<std::size_t>(P + ox[i]) * C],
                         static_cast<std::ptrdiff_t>(n), kf[i]);
-        std::uint8_t* drow = dst.data + static_cast<std::size_t>(y) * n;
-        const std::size_t m = fast_bytes(acc.data(), n, band, drow, near.data());
-        if (m == 0) continue;
-        if (m > n / whole_row_fraction) {  // e.g. a flat region: the whole row in float64, as the reference runs it
-            std::fill(exact.begin(), exact.end(), 0.0);
+        const auto whole_row = [&](double* exact_row) {  // motion_blur_u8's row, as the reference runs it
+            std::fill(exact_row, exact_row + n, 0.0);
             for (std::size_t i : taps)
-                motion_tap_row(exact.data(), src.data + static_cast<std::size_t>(std::clamp(y + oy[i], 0, H - 1)) * n, W, C,
+                motion_tap_row(exact_row, src.data + static_cast<std::size_t>(std::clamp(y + oy[i], 0, H - 1)) * n, W, C,
                                ox[i], k[i]);
-            for (std::size_t p = 0; p < m; ++p) drow[near[p]] = trunc_u8(exact[near[p]]);
-            continue;
-        }
-        exact_tap_sums(
-            m, taps.size(), [&](std::size_t t) { return k[taps[t]]; },
-            [&](std::size_t p, std::size_t t) {
-                const std::size_t i = taps[t];
-                const int x = static_cast<int>(near[p] / C), c = static_cast<int>(near[p] % C);
-                const std::uint8_t* row = src.data + static_cast<std::size_t>(std::clamp(y + oy[i], 0, H - 1)) * n;
-                return static_cast<double>(row[static_cast<std::size_t>(std::clamp(x + ox[i], 0, W - 1)) * C + c]);
-            },
-            exact.data());
-        for (std::size_t p = 0; p < m; ++p) drow[near[p]] = trunc_u8(exact[p]);
+        };
+        const auto values = [&](const std::uint32_t* idx, std::size_t m, double* exact_out) {
+            exact_tap_sums(
+                m, taps.size(), [&](std::size_t t) { return k[taps[t]]; },
+                [&](std::size_t p, std::size_t t) {
+                    const std::size_t i = taps[t];
+                    const int x = static_cast<int>(idx[p] / C), c = static_cast<int>(idx[p] % C);
+                    const std::uint8_t* row = src.data + static_cast<std::size_t>(std::clamp(y + oy[i], 0, H - 1)) * n;
+                    return static_cast<double>(row[static_cast<std::size_t>(std::clamp(x + ox[i], 0, W - 1)) * C + c]);
+                },
+                exact_out);
+        };
+        decide_row(acc.data(), n, band, dst.data + static_cast<std::size_t>(y) * n, near.data(), exact.data(), whole_row,
+                   values, trunc_u8);
     }
     return true;
 }

@@ -227,6 +227,24 @@ inline std::size_t fast_bytes(const float* v, std::size_t n, float band, std::ui
 //! the whole row, vectorized, rather than value by value.
 constexpr std::size_t whole_row_fraction = 16;
 
+//! The bytes of one output row from its float32 values v: fast_bytes, then the undecided values
+//! in float64: whole_row(acc) fills acc[0, n) with the reference's row (when more than
+//! 1 / whole_row_fraction are undecided), or values(near, m, acc) fills acc[0, m) with the
+//! reference's values of outputs near[0, m). to_byte turns a float64 value into its byte.
+template <class WholeRow, class Values, class ToByte>
+void decide_row(const float* v, std::size_t n, float band, std::uint8_t* dst, std::uint32_t* near, double* acc,
+                WholeRow whole_row, Values values, ToByte to_byte) {
+    const std::size_t m = fast_bytes(v, n, band, dst, near);
+    if (m == 0) return;
+    if (m > n / whole_row_fraction) {
+        whole_row(acc);
+        for (std::size_t p = 0; p < m; ++p) dst[near[p]] = to_byte(acc[near[p]]);
+        return;
+    }
+    values(static_cast<const std::uint32_t*>(near), m, acc);
+    for (std::size_t p = 0; p < m; ++p) dst[near[p]] = to_byte(acc[p]);
+}
+
 //! acc[p] = sum over taps t of w[t] * x[p][t] for `count` outputs, taps in order from 0.0, each
 //! product rounded before its addition: the reference's order per output (filter2d's
 //! tap_sum_row, scipy's symmetric passes). Taps outermost, so the outputs' chains run side by
@@ -306,10 +324,7 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
         for (int k = r; k >= 1; --k)
             t.add(w[static_cast<std::size_t>(k)], mid - static_cast<std::ptrdiff_t>(k) * C, mid + static_cast<std::ptrdiff_t>(k) * C);
         sym_rows(t, out.data(), n);
-        std::uint8_t* drow = dst.data + static_cast<std::size_t>(y) * n;
-        const std::size_t m = fast_bytes(out.data(), n, band, drow, near.data());
-        if (m == 0) continue;
-        if (m > n / whole_row_fraction) {  // e.g. a flat region: the whole row in float64, as the reference runs it
+        const auto whole_row = [&](double* acc_row) {  // the reference's two passes over row y
             if (img64.empty()) {
                 img64.resize(img.size());
                 for (std::size_t i = 0; i < img64.size(); ++i) img64[i] = unit[src.data[i]];
@@ -327,33 +342,34 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
                 }
             for (int j = 1; j <= r; ++j) a64[static_cast<std::size_t>(j - 1)] = mid64 - static_cast<std::ptrdiff_t>(j) * C,
                                          b64[static_cast<std::size_t>(j - 1)] = mid64 + static_cast<std::ptrdiff_t>(j) * C;
-            sym_tap_row_plain(mid64, a64.data(), b64.data(), half.data(), r, acc.data(), n);
-            for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[near[p]]);
-            continue;
-        }
-        // The float64 vertical pass of every column a near value reads (x - r .. x + r, clamped).
-        std::size_t nc = 0;
-        for (std::size_t q = 0; q < m; ++q) {
-            const int x = static_cast<int>(near[q] / C), c = static_cast<int>(near[q] % C);
-            for (int xx = std::max(x - r, 0); xx <= std::min(x + r, W - 1); ++xx) {
-                const std::size_t i = static_cast<std::size_t>(xx) * C + c;
-                if (v64_row[i] != y) v64_row[i] = y, cols[nc++] = static_cast<std::uint32_t>(i);
-            }
-        }
-        const auto px = [&](std::size_t i, int yy) { return unit[src.data[static_cast<std::size_t>(yy) * n + i]]; };
-        exact_sym_sums(
-            nc, r, half.data(), [&](std::size_t p) { return px(cols[p], y); },
-            [&](std::size_t p, int j) { return px(cols[p], std::max(y - j, 0)) + px(cols[p], std::min(y + j, H - 1)); },
-            acc.data());
-        for (std::size_t p = 0; p < nc; ++p) v64[cols[p]] = acc[p];
-        const auto v = [&](std::size_t p, int dx) {  // the vertical pass at near value p's column x + dx
-            const int x = static_cast<int>(near[p] / C), c = static_cast<int>(near[p] % C);
-            return v64[static_cast<std::size_t>(std::clamp(x + dx, 0, W - 1)) * C + c];
+            sym_tap_row_plain(mid64, a64.data(), b64.data(), half.data(), r, acc_row, n);
         };
-        exact_sym_sums(
-            m, r, half.data(), [&](std::size_t p) { return v(p, 0); },
-            [&](std::size_t p, int j) { return v(p, -j) + v(p, j); }, acc.data());
-        for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[p]);
+        const auto values = [&](const std::uint32_t* idx, std::size_t m, double* acc_out) {
+            // the float64 vertical pass of every column the values read (x - r .. x + r, clamped)
+            std::size_t nc = 0;
+            for (std::size_t q = 0; q < m; ++q) {
+                const int x = static_cast<int>(idx[q] / C), c = static_cast<int>(idx[q] % C);
+                for (int xx = std::max(x - r, 0); xx <= std::min(x + r, W - 1); ++xx) {
+                    const std::size_t i = static_cast<std::size_t>(xx) * C + c;
+                    if (v64_row[i] != y) v64_row[i] = y, cols[nc++] = static_cast<std::uint32_t>(i);
+                }
+            }
+            const auto px = [&](std::size_t i, int yy) { return unit[src.data[static_cast<std::size_t>(yy) * n + i]]; };
+            exact_sym_sums(
+                nc, r, half.data(), [&](std::size_t p) { return px(cols[p], y); },
+                [&](std::size_t p, int j) { return px(cols[p], std::max(y - j, 0)) + px(cols[p], std::min(y + j, H - 1)); },
+                acc_out);
+            for (std::size_t p = 0; p < nc; ++p) v64[cols[p]] = acc_out[p];
+            const auto v = [&](std::size_t p, int dx) {  // the vertical pass at value p's column x + dx
+                const int x = static_cast<int>(idx[p] / C), c = static_cast<int>(idx[p] % C);
+                return v64[static_cast<std::size_t>(std::clamp(x + dx, 0, W - 1)) * C + c];
+            };
+            exact_sym_sums(
+                m, r, half.data(), [&](std::size_t p) { return v(p, 0); },
+                [&](std::size_t p, int j) { return v(p, -j) + v(p, j); }, acc_out);
+        };
+        decide_row(out.data(), n, band, dst.data + static_cast<std::size_t>(y) * n, near.data(), acc.data(), whole_row,
+                   values, unit_byte);
     }
     return true;
 }
@@ -431,57 +447,69 @@ SHIFTNORM_FP_EXACT inline bool fast_defocus_u8(const_image_view src, image_view 
             }
         }
         sym_rows(t, out.data(), n);
-        std::uint8_t* drow = dst.data + static_cast<std::size_t>(y) * n;
-        const std::size_t m = fast_bytes(out.data(), n, band, drow, near.data());
-        if (m == 0) continue;
-        if (m > n / whole_row_fraction) {  // e.g. a flat region: the whole row in float64, as the reference runs it
+        const auto whole_row = [&](double* acc_row) {  // filter2d's tap sums over row y
             if (pad64.empty()) {
                 pad64.resize(pad.size());
                 for (std::size_t i = 0; i < pad64.size(); ++i) pad64[i] = unit[static_cast<int>(pad[i])];
             }
             for (std::size_t k = 0; k < tap_w.size(); ++k) src64[k] = &pad64[static_cast<std::size_t>(y) * pw + tap_off[k]];
-            tap_sum_row(src64.data(), tap_w.data(), static_cast<int>(tap_w.size()), acc.data(), static_cast<int>(n));
-            for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[near[p]]);
-            continue;
-        }
+            tap_sum_row(src64.data(), tap_w.data(), static_cast<int>(tap_w.size()), acc_row, static_cast<int>(n));
+        };
         const float* row0 = &pad[static_cast<std::size_t>(y) * pw];  // tap (0, 0) of output (y, 0)
-        exact_tap_sums(
-            m, tap_w.size(), [&](std::size_t k) { return tap_w[k]; },
-            [&](std::size_t p, std::size_t k) { return unit[static_cast<int>(row0[near[p] + tap_off[k]])]; }, acc.data());
-        for (std::size_t p = 0; p < m; ++p) drow[near[p]] = unit_byte(acc[p]);
+        const auto values = [&](const std::uint32_t* idx, std::size_t m, double* acc_out) {
+            exact_tap_sums(
+                m, tap_w.size(), [&](std::size_t k) { return tap_w[k]; },
+                [&](std::size_t p, std::size_t k) { return unit[static_cast<int>(row0[idx[p] + tap_off[k]])]; }, acc_out);
+        };
+        decide_row(out.data(), n, band, dst.data + static_cast<std::size_t>(y) * n, near.data(), acc.data(), whole_row,
+                   values, unit_byte);
     }
     return true;
 }
 
-//! acc[j] = acc[j] + k * float(s[j]) for j in [0, n) (the product rounded, then the addition).
-SHIFTNORM_FP_EXACT inline void tap_run_f32_plain(float* acc, const std::uint8_t* s, std::ptrdiff_t n, float k) {
+//! acc[j] = acc[j] + k * T(s[j]) for j in [0, n): the product rounded, then the addition (the
+//! plain loop of motion blur's tap runs: float64 for the reference arithmetic, float32 for fast).
+template <class T>
+SHIFTNORM_FP_EXACT void tap_run_plain(T* acc, const std::uint8_t* s, std::ptrdiff_t n, T k) {
     for (std::ptrdiff_t j = 0; j < n; ++j) {
-        const float t = k * static_cast<float>(s[j]);
+        const T t = k * static_cast<T>(s[j]);
         acc[j] = acc[j] + t;
     }
 }
 
 #if defined(SHIFTNORM_CORRUPT_AVX512)
 SHIFTNORM_SIMD_WARNINGS_OFF
-//! tap_run_f32_plain, 16 values per step (the same operations, so the same bits).
-SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_run_f32_avx512(float* acc, const std::uint8_t* s, std::ptrdiff_t n,
-                                                                    float k) {
+//! tap_run_plain, 8 (float64) or 16 (float32) values per step: the same operations, so the same bits.
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_run_avx512(double* acc, const std::uint8_t* s, std::ptrdiff_t n,
+                                                                double k) {
+    const __m512d kv = _mm512_set1_pd(k);
+    std::ptrdiff_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m512d x = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + j))));
+        _mm512_storeu_pd(acc + j, _mm512_add_pd(_mm512_loadu_pd(acc + j), _mm512_mul_pd(kv, x)));
+    }
+    tap_run_plain(acc + j, s + j, n - j, k);
+}
+SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_run_avx512(float* acc, const std::uint8_t* s, std::ptrdiff_t n,
+                                                                float k) {
     const __m512 kv = _mm512_set1_ps(k);
     std::ptrdiff_t j = 0;
     for (; j + 16 <= n; j += 16) {
         const __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + j))));
         _mm512_storeu_ps(acc + j, _mm512_add_ps(_mm512_loadu_ps(acc + j), _mm512_mul_ps(kv, x)));
     }
-    tap_run_f32_plain(acc + j, s + j, n - j, k);
+    tap_run_plain(acc + j, s + j, n - j, k);
 }
 SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
-inline void tap_run_f32(float* acc, const std::uint8_t* s, std::ptrdiff_t n, float k) {
+//! tap_run_plain on the fastest kernel this CPU has (the same bits on every CPU).
+template <class T>
+void tap_run(T* acc, const std::uint8_t* s, std::ptrdiff_t n, T k) {
 #if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_rows_available()) return tap_run_f32_avx512(acc, s, n, k);
+    if (avx512_rows_available()) return tap_run_avx512(acc, s, n, k);
 #endif
-    tap_run_f32_plain(acc, s, n, k);
+    tap_run_plain(acc, s, n, k);
 }
 
 }  // namespace detail
