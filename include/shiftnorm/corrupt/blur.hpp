@@ -61,11 +61,6 @@ SHIFTNORM_FP_EXACT inline std::vector<double> disk_kernel(double radius, double 
     return std::vector<double>(out.begin(), out.end());
 }
 
-//! ImageMagick's MotionBlurImage(radius, sigma, angle) on a uint8 HWC image, without ImageMagick:
-//! a one-sided kernel of width 2*ceil(radius)+1 with weights exp(-i^2 / (2 sigma^2)) (normalised)
-//! sampled at integer offsets (ceil(i cos(a) - 0.5), ceil(i sin(a) - 0.5)) along the angle,
-//! edge-replicated borders, results truncated to uint8. (Truncation, not rounding: the reference
-//! figures show the -0.5 level bias of truncation, see docs/corruptions.md.)
 //! acc[x, c] += k * src_row[clamp(x + ox, 0, W - 1), c] over one row (edge pixels repeated, as
 //! the reference's shift): the clamped ends pixel by pixel, the middle as one contiguous run.
 SHIFTNORM_FP_EXACT inline void motion_tap_row(double* acc, const std::uint8_t* srow, int W, int C, int ox, double k) {
@@ -215,6 +210,12 @@ SHIFTNORM_FP_EXACT inline void zoom_accumulate(const std::vector<float>& src, in
     }
 }
 
+//! ImageMagick's MotionBlurImage(radius, sigma, angle) on a uint8 HWC image, without ImageMagick:
+//! a one-sided kernel of width 2*ceil(radius)+1 with weights exp(-i^2 / (2 sigma^2)) (normalised)
+//! sampled at integer offsets (ceil(i cos(a) - 0.5), ceil(i sin(a) - 0.5)) along the angle,
+//! edge-replicated borders, results truncated to uint8. (Truncation, not rounding: the reference
+//! figures show the -0.5 level bias of truncation, see docs/corruptions.md.)
+//! `arithmetic`: fast_motion_u8 or the float64 rows below (the same bytes: fast_filters.hpp).
 SHIFTNORM_FP_EXACT inline image motion_blur_u8(const_image_view src, double radius, double sigma, double angle_deg,
                                                filter_arithmetic arithmetic = filter_arithmetic::fast) {
     const int width = radius > 1e-12 ? static_cast<int>(2.0 * std::ceil(radius) + 1.0) : 3;
