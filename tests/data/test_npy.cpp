@@ -2,6 +2,7 @@
 // .npy reading and writing: round trips, float64 reading, and io_errors on malformed files.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -19,10 +20,14 @@ std::vector<unsigned char> npy_v1(const std::string& dict, const std::vector<uns
     std::string hdr = dict;
     while ((10 + hdr.size() + 1) % 64) hdr.push_back(' ');
     hdr.push_back('\n');
-    std::vector<unsigned char> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<unsigned char>(hdr.size() & 0xff),
-                                      static_cast<unsigned char>(hdr.size() >> 8)};
-    out.insert(out.end(), hdr.begin(), hdr.end());
-    out.insert(out.end(), payload.begin(), payload.end());
+    const unsigned char magic[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<unsigned char>(hdr.size() & 0xff),
+                                     static_cast<unsigned char>(hdr.size() >> 8)};
+    // One allocation, then copies (inserting into a 10-byte vector drew a false GCC 12
+    // -Wstringop-overread in Release builds)
+    std::vector<unsigned char> out(sizeof(magic) + hdr.size() + payload.size());
+    std::copy(magic, magic + sizeof(magic), out.begin());
+    std::copy(hdr.begin(), hdr.end(), out.begin() + sizeof(magic));
+    std::copy(payload.begin(), payload.end(), out.begin() + static_cast<std::ptrdiff_t>(sizeof(magic) + hdr.size()));
     return out;
 }
 }  // namespace
