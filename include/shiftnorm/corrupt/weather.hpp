@@ -27,40 +27,75 @@ namespace detail {
 SHIFTNORM_FP_EXACT inline std::vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
     const int n = mapsize;
     std::vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
-    auto at = [&](int y, int x) -> double& { return m[static_cast<std::size_t>(y) * n + x]; };
     double wibble = 100.0;
     int step = n;
     auto wib = [&](double v) { return v / 4 + wibble * gen.uniform(-wibble, wibble); };
+    std::vector<double> lt, tt;
     while (step >= 2) {
         const int g = n / step, hs = step / 2;
+        // the wrapped neighbour of grid index i (no integer division in the loops)
+        auto next = [g](int i) { return i + 1 == g ? 0 : i + 1; };
+        auto prev = [g](int i) { return i == 0 ? g - 1 : i - 1; };
         // fillsquares: centre of each square = mean of its four corners (wrapping) + noise
-        for (int i = 0; i < g; ++i)
+        for (int i = 0; i < g; ++i) {
+            const double* r0 = &m[static_cast<std::size_t>(i) * step * n];
+            const double* r1 = &m[static_cast<std::size_t>(next(i)) * step * n];
+            double* c = &m[(static_cast<std::size_t>(i) * step + hs) * n + hs];
             for (int j = 0; j < g; ++j) {
-                const int i1 = (i + 1) % g, j1 = (j + 1) % g;
-                const double s = (at(i * step, j * step) + at(i1 * step, j * step)) +
-                                 (at(i * step, j1 * step) + at(i1 * step, j1 * step));
-                at(i * step + hs, j * step + hs) = wib(s);
+                const int j1 = next(j);
+                const double s = (r0[j * step] + r1[j * step]) + (r0[j1 * step] + r1[j1 * step]);
+                c[j * step] = wib(s);
             }
+        }
         // filldiamonds
-        std::vector<double> lt(static_cast<std::size_t>(g) * g), tt(lt.size());
-        for (int i = 0; i < g; ++i)
+        lt.resize(static_cast<std::size_t>(g) * g), tt.resize(lt.size());
+        for (int i = 0; i < g; ++i) {
+            const double* dr = &m[(static_cast<std::size_t>(i) * step + hs) * n + hs];      // centres of row i
+            const double* up = &m[(static_cast<std::size_t>(prev(i)) * step + hs) * n + hs];  // centres of row i-1
+            const double* cr = &m[static_cast<std::size_t>(i) * step * n];                  // corners of row i
+            const double* cd = &m[static_cast<std::size_t>(next(i)) * step * n];            // corners of row i+1
             for (int j = 0; j < g; ++j) {
-                const int im = (i - 1 + g) % g, jm = (j - 1 + g) % g, ip = (i + 1) % g, jp = (j + 1) % g;
-                const double dr = at(i * step + hs, j * step + hs);
-                lt[i * g + j] = (dr + at(im * step + hs, j * step + hs)) + (at(i * step, j * step) + at(i * step, jp * step));
-                tt[i * g + j] = (dr + at(i * step + hs, jm * step + hs)) + (at(i * step, j * step) + at(ip * step, j * step));
+                const int jm = prev(j), jp = next(j);
+                const double d = dr[j * step];
+                lt[static_cast<std::size_t>(i) * g + j] = (d + up[j * step]) + (cr[j * step] + cr[jp * step]);
+                tt[static_cast<std::size_t>(i) * g + j] = (d + dr[jm * step]) + (cr[j * step] + cd[j * step]);
             }
-        for (int i = 0; i < g; ++i)
-            for (int j = 0; j < g; ++j) at(i * step, j * step + hs) = wib(lt[i * g + j]);
-        for (int i = 0; i < g; ++i)
-            for (int j = 0; j < g; ++j) at(i * step + hs, j * step) = wib(tt[i * g + j]);
+        }
+        for (int i = 0; i < g; ++i) {
+            double* row = &m[static_cast<std::size_t>(i) * step * n + hs];
+            for (int j = 0; j < g; ++j) row[j * step] = wib(lt[static_cast<std::size_t>(i) * g + j]);
+        }
+        for (int i = 0; i < g; ++i) {
+            double* row = &m[(static_cast<std::size_t>(i) * step + hs) * n];
+            for (int j = 0; j < g; ++j) row[j * step] = wib(tt[static_cast<std::size_t>(i) * g + j]);
+        }
         step /= 2;
         wibble /= decay;
     }
-    const double mn = *std::min_element(m.begin(), m.end());
-    for (double& v : m) v -= mn;
-    const double mx = *std::max_element(m.begin(), m.end());
-    for (double& v : m) v = mx > 0 ? v / mx : 0.0;
+    // min and max are exact whatever the order: four running values (std::min_element's one
+    // dependency chain is the loop's bound); then the shift and the scale, vectorized
+    const std::size_t N = m.size();
+    double lo[4] = {m[0], m[0], m[0], m[0]};
+    std::size_t i = 0;
+    for (; i + 4 <= N; i += 4)
+        for (int k = 0; k < 4; ++k) lo[k] = m[i + k] < lo[k] ? m[i + k] : lo[k];
+    for (; i < N; ++i) lo[0] = m[i] < lo[0] ? m[i] : lo[0];
+    const double mn = std::min(std::min(lo[0], lo[1]), std::min(lo[2], lo[3]));
+    double hi[4] = {0.0, 0.0, 0.0, 0.0};
+    for (i = 0; i + 4 <= N; i += 4)
+        for (int k = 0; k < 4; ++k) {
+            const double v = m[i + k] = m[i + k] - mn;
+            hi[k] = v > hi[k] ? v : hi[k];
+        }
+    for (; i < N; ++i) {
+        const double v = m[i] = m[i] - mn;
+        hi[0] = v > hi[0] ? v : hi[0];
+    }
+    const double mx = std::max(std::max(hi[0], hi[1]), std::max(hi[2], hi[3]));
+    if (mx > 0)
+        for (double& v : m) v = v / mx;
+    else
+        std::fill(m.begin(), m.end(), 0.0);
     return m;
 }
 
@@ -219,15 +254,34 @@ SHIFTNORM_FP_EXACT inline void fog(const_image_view src, image_view dst, int sev
     while (n < std::max(src.height, src.width)) n *= 2;
     if (n < 2) n = 2;
     const auto plasma = detail::plasma_fractal(n, p.decay, gen);
-    detail::fimage f = detail::to_unit(src);
-    const double mx = *std::max_element(f.px.begin(), f.px.end());
-    for (int y = 0; y < f.h; ++y)
-        for (int x = 0; x < f.w; ++x)
-            for (int k = 0; k < f.c; ++k) {
-                const double v = f(y, x, k) + p.strength * plasma[static_cast<std::size_t>(y) * n + x];
-                f(y, x, k) = v * mx / (mx + p.strength);
+    const int H = src.height, W = src.width, C = src.channels;
+    const std::size_t row = static_cast<std::size_t>(W) * C;
+    // max(x / 255) = max(x) / 255 (division is monotonic and correctly rounded)
+    const double mx = static_cast<double>(*std::max_element(src.data, src.data + row * H)) / 255.0;
+    const double den = mx + p.strength;
+    // one pass per row: x / 255 + strength * plasma, times mx / (mx + strength), clipped to
+    // [0, 1] and truncated to a byte; each operation rounded as the reference's (vectorizes)
+    std::vector<double> add(row);
+    for (int y = 0; y < H; ++y) {
+        const double* pl = &plasma[static_cast<std::size_t>(y) * n];
+        if (C == 3)
+            for (int x = 0; x < W; ++x) {
+                const double a = p.strength * pl[x];
+                add[3 * static_cast<std::size_t>(x)] = a, add[3 * static_cast<std::size_t>(x) + 1] = a;
+                add[3 * static_cast<std::size_t>(x) + 2] = a;
             }
-    detail::store_unit(f, dst);
+        else
+            for (int x = 0; x < W; ++x) add[static_cast<std::size_t>(x)] = p.strength * pl[x];
+        const std::uint8_t* s = src.data + static_cast<std::size_t>(y) * row;
+        std::uint8_t* d = dst.data + static_cast<std::size_t>(y) * row;
+        for (std::size_t i = 0; i < row; ++i) {
+            const double v = static_cast<double>(s[i]) / 255.0 + add[i];
+            double f = v * mx / den;
+            f = f > 0.0 ? f : 0.0;  // NaN -> 0, as trunc_u8
+            f = f < 1.0 ? f : 1.0;
+            d[i] = static_cast<std::uint8_t>(static_cast<int>(f * 255.0));
+        }
+    }
 }
 
 //! Spatter: a blurred, thresholded normal "liquid" field; severities with mud = 0 add
