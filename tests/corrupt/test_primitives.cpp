@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "shiftnorm/corrupt.hpp"
@@ -252,4 +254,160 @@ TEST_CASE("zoom blur: zoom_accumulate adds exactly what clipped_zoom returns", "
             CHECK(acc == ref);
         }
     }
+}
+
+namespace {
+// The per-pixel definitions (index checks and border_index on every read), as the spatter and
+// fog helpers were written before they read padded planes.
+std::vector<double> box3_naive(const std::vector<double>& src, int h, int w) {
+    namespace d = sc::detail;
+    std::vector<double> out(src.size());
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            double s = 0.0;
+            for (int dy = -1; dy <= 1; ++dy)
+                for (int dx = -1; dx <= 1; ++dx)
+                    s += src[std::size_t(d::border_index(y + dy, h, d::border::mirror) * w +
+                                         d::border_index(x + dx, w, d::border::mirror))];
+            out[std::size_t(y * w + x)] = s / 9.0;
+        }
+    return out;
+}
+
+std::vector<double> distance_naive(const std::vector<std::uint8_t>& src, int h, int w) {
+    const double INF = 1e9, a = 1.0, b = 1.4, c = 2.1969;
+    std::vector<double> dist(src.size());
+    for (std::size_t i = 0; i < dist.size(); ++i) dist[i] = src[i] == 0 ? 0.0 : INF;
+    const int dys[] = {-2, -2, -1, -1, -1, -1, -1, 0}, dxs[] = {-1, 1, -2, -1, 0, 1, 2, -1};
+    const double ws[] = {c, c, c, b, a, b, c, a};
+    for (int pass = 0; pass < 2; ++pass)
+        for (int k = 0; k < h * w; ++k) {
+            const int p = pass == 0 ? k : h * w - 1 - k, y = p / w, x = p % w;
+            double best = dist[std::size_t(p)];
+            for (int o = 0; o < 8; ++o) {
+                const int yy = y + (pass == 0 ? dys[o] : -dys[o]), xx = x + (pass == 0 ? dxs[o] : -dxs[o]);
+                if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                best = std::min(best, dist[std::size_t(yy * w + xx)] + ws[o]);
+            }
+            dist[std::size_t(p)] = best;
+        }
+    return dist;
+}
+
+// Sobel (replicated border), the L1 magnitude and the non-maximum suppression of Canny, read
+// with index checks: 0 suppressed, 1 kept weak, 2 kept strong (before hysteresis).
+std::vector<int> canny_candidates_naive(const std::vector<std::uint8_t>& img, int h, int w, int low, int high) {
+    namespace d = sc::detail;
+    auto px = [&](int y, int x) -> int {
+        return img[std::size_t(d::border_index(y, h, d::border::nearest) * w + d::border_index(x, w, d::border::nearest))];
+    };
+    std::vector<int> gx(img.size()), gy(img.size()), mag(img.size());
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const int i = y * w + x;
+            gx[std::size_t(i)] = (px(y - 1, x + 1) + 2 * px(y, x + 1) + px(y + 1, x + 1)) -
+                                 (px(y - 1, x - 1) + 2 * px(y, x - 1) + px(y + 1, x - 1));
+            gy[std::size_t(i)] = (px(y + 1, x - 1) + 2 * px(y + 1, x) + px(y + 1, x + 1)) -
+                                 (px(y - 1, x - 1) + 2 * px(y - 1, x) + px(y - 1, x + 1));
+            mag[std::size_t(i)] = std::abs(gx[std::size_t(i)]) + std::abs(gy[std::size_t(i)]);
+        }
+    auto m = [&](int y, int x) { return (y < 0 || y >= h || x < 0 || x >= w) ? 0 : mag[std::size_t(y * w + x)]; };
+    std::vector<int> state(img.size(), 0);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const int i = y * w + x, v = mag[std::size_t(i)];
+            if (v <= low) continue;
+            const double xs = std::abs(gx[std::size_t(i)]), ys = std::abs(gy[std::size_t(i)]);
+            const double tg22 = xs * 0.4142135623730950488, tg67 = tg22 + 2 * xs;
+            bool keep;
+            if (ys < tg22) keep = v > m(y, x - 1) && v >= m(y, x + 1);
+            else if (ys > tg67) keep = v > m(y - 1, x) && v >= m(y + 1, x);
+            else {
+                const int s = ((gx[std::size_t(i)] ^ gy[std::size_t(i)]) < 0) ? -1 : 1;
+                keep = v > m(y - 1, x - s) && v > m(y + 1, x + s);
+            }
+            if (keep) state[std::size_t(i)] = v > high ? 2 : 1;
+        }
+    return state;
+}
+}  // namespace
+
+TEST_CASE("spatter's planes: box3, the distance transform and Canny against per-pixel loops", "[corrupt][spatter]") {
+    namespace d = sc::detail;
+    sc::generator g(11);
+    for (auto [h, w] : {std::pair{1, 1}, {1, 7}, {7, 1}, {2, 2}, {2, 5}, {3, 3}, {5, 2}, {17, 23}, {32, 32}, {64, 41}}) {
+        INFO(h << "x" << w);
+        const std::size_t n = std::size_t(h) * std::size_t(w);
+        // box3 on doubles with large and tiny values (the summation order shows in the bits)
+        std::vector<double> v(n);
+        for (double& x : v) x = g.uniform(-1.0, 1.0) * (g.uniform() < 0.5 ? 1e8 : 1e-3);
+        const auto box = d::box3(v, h, w), box_ref = box3_naive(v, h, w);
+        CHECK(std::memcmp(box.data(), box_ref.data(), n * sizeof(double)) == 0);
+        // the distance transform: sparse, dense, no and only zero pixels
+        for (double zero_share : {0.02, 0.5, 0.0, 1.0}) {
+            std::vector<std::uint8_t> e(n);
+            for (auto& x : e) x = g.uniform() < zero_share ? 0 : 255;
+            CHECK(d::distance_transform(e, h, w) == distance_naive(e, h, w));
+        }
+        // Canny: edges of a smooth field with blobs, every kept pixel strong or joined to a strong one
+        std::vector<std::uint8_t> img(n);
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x)
+                img[std::size_t(y * w + x)] =
+                    std::uint8_t(std::clamp(int(120 + 100 * std::sin(0.5 * x) * std::cos(0.3 * y) + g.uniform(-20, 20)), 0, 255));
+        const auto edges = d::canny(img, h, w, 50, 150);
+        const auto cand = canny_candidates_naive(img, h, w, 50, 150);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (cand[i] == 2) CHECK(edges[i] == 255);  // strong: always an edge
+            if (cand[i] == 0) CHECK(edges[i] == 0);    // suppressed: never
+        }
+        // weak candidates are edges exactly when 8-connected through candidates to a strong one
+        std::vector<int> reach(n, 0), stack;
+        for (std::size_t i = 0; i < n; ++i)
+            if (cand[i] == 2) reach[i] = 1, stack.push_back(int(i));
+        while (!stack.empty()) {
+            const int p = stack.back(), y = p / w, x = p % w;
+            stack.pop_back();
+            for (int yy = y - 1; yy <= y + 1; ++yy)
+                for (int xx = x - 1; xx <= x + 1; ++xx)
+                    if (yy >= 0 && yy < h && xx >= 0 && xx < w && cand[std::size_t(yy * w + xx)] && !reach[std::size_t(yy * w + xx)])
+                        reach[std::size_t(yy * w + xx)] = 1, stack.push_back(yy * w + xx);
+        }
+        for (std::size_t i = 0; i < n; ++i) CHECK((edges[i] == 255) == (reach[i] == 1));
+    }
+}
+
+// one fog value, each operation rounded as written (no contraction into FMAs)
+SHIFTNORM_FP_EXACT static std::uint8_t fog_step_by_step(double f, double strength, double plasma, double mx) {
+    double v = f + strength * plasma;
+    v = v * mx / (mx + strength);
+    v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+    return sc::detail::trunc_u8(v * 255.0);
+}
+
+TEST_CASE("fog: the fused pass gives the bytes of its steps one by one", "[corrupt][fog]") {
+    // fog's documented steps (plasma with the same draws, x / 255, + strength * plasma, times
+    // max / (max + strength), np.uint8(np.clip(., 0, 1) * 255)) against the fused row pass
+    for (auto [h, w, c] : {std::tuple{32, 32, 3}, {1, 1, 3}, {5, 3, 1}, {40, 17, 3}})
+        for (auto table : {sc::param_table::cifar, sc::param_table::imagenet})
+            for (int s = 1; s <= 5; ++s) {
+                INFO(h << "x" << w << "x" << c << " severity " << s);
+                sc::generator g(5 + s), a(100 + s), b(100 + s);
+                std::vector<std::uint8_t> src(std::size_t(h * w * c)), got(src.size()), want(src.size());
+                for (auto& x : src) x = std::uint8_t(g.randint(0, 255));
+                sc::fog(sc::const_image_view{src.data(), h, w, c}, sc::image_view{got.data(), h, w, c}, s, a, table);
+                const auto p = sc::fog_params_for(table, s);
+                int n = 2;
+                while (n < std::max(h, w)) n *= 2;
+                const auto plasma = sc::detail::plasma_fractal(n, p.decay, b);
+                const auto f = sc::detail::to_unit(sc::const_image_view{src.data(), h, w, c});
+                const double mx = *std::max_element(f.px.begin(), f.px.end());
+                for (int y = 0; y < h; ++y)
+                    for (int x = 0; x < w; ++x)
+                        for (int k = 0; k < c; ++k) {
+                            const std::size_t i = std::size_t((y * w + x) * c + k);
+                            want[i] = fog_step_by_step(f.px[i], p.strength, plasma[std::size_t(y * n + x)], mx);
+                        }
+                CHECK(got == want);
+            }
 }

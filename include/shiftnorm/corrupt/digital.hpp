@@ -149,13 +149,16 @@ SHIFTNORM_FP_EXACT inline void elastic_transform(const_image_view src, image_vie
     detail::gaussian_filter(dy, sigma, detail::border::reflect, 3.0);
     detail::round_float32(dx.px.data(), dx.px.size(), alpha);  // float32(dx * alpha)
     detail::round_float32(dy.px.data(), dy.px.size(), alpha);
-    detail::fimage f(H, W, C);
+    // map_coordinates at (y + dy, x + dx), every channel of a pixel at once, stored as bytes
+    const double* pdx = dx.px.data();
+    const double* pdy = dy.px.data();
     for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x) {
-            const double ddx = dx(y, x, 0), ddy = dy(y, x, 0);
-            for (int k = 0; k < C; ++k) f(y, x, k) = detail::sample_reflect(warped, k, y + ddy, x + ddx);
+            const std::size_t i = static_cast<std::size_t>(y) * W + x;
+            double v[3];
+            detail::sample_reflect_pixel(warped.px.data(), H, W, C, y + pdy[i], x + pdx[i], v);
+            for (int k = 0; k < C; ++k) dst.data[i * C + k] = detail::unit_to_u8(v[k]);
         }
-    detail::store_unit(f, dst);
 }
 
 }  // namespace shiftnorm::corrupt

@@ -160,10 +160,13 @@ SHIFTNORM_FP_EXACT inline void correlate1d_symmetric(fimage& f, int axis, const 
     }
     for (int y = 0; y < f.h; ++y) {
         double* line = &f.px[static_cast<std::size_t>(y) * row];
-        for (int i = -r; i < f.w + r; ++i) {
+        auto border_pixel = [&](int i) {  // the border pixels of the padded row, all channels
             const double* src = line + static_cast<std::size_t>(border_index(i, f.w, mode)) * C;
             for (std::size_t ch = 0; ch < C; ++ch) buf[static_cast<std::size_t>(i + r) * C + ch] = src[ch];
-        }
+        };
+        for (int i = -r; i < 0; ++i) border_pixel(i);
+        std::copy(line, line + row, &buf[static_cast<std::size_t>(r) * C]);
+        for (int i = f.w; i < f.w + r; ++i) border_pixel(i);
         sym_tap_row_plain(p, a.data(), b.data(), half.data(), r, out.data(), row);
         std::copy(out.begin(), out.end(), line);
     }
@@ -223,17 +226,42 @@ SHIFTNORM_FP_EXACT inline fimage filter2d(const fimage& f, const std::vector<dou
     return out;
 }
 
+//! The h x w plane v with p extra rows and columns on every side filled in `mode`
+//! (border_index): (h + 2p) x (w + 2p) values, row-major. Interior rows are copied whole.
+template <class T>
+inline std::vector<T> padded_plane(const T* v, int h, int w, int p, border mode) {
+    const std::size_t pw = static_cast<std::size_t>(w) + 2 * static_cast<std::size_t>(p);
+    std::vector<T> out(pw * (static_cast<std::size_t>(h) + 2 * static_cast<std::size_t>(p)));
+    for (int y = -p; y < h + p; ++y) {
+        const T* row = v + static_cast<std::size_t>(border_index(y, h, mode)) * w;
+        T* o = &out[static_cast<std::size_t>(y + p) * pw];
+        for (int x = -p; x < 0; ++x) o[x + p] = row[border_index(x, w, mode)];
+        std::copy(row, row + w, o + p);
+        for (int x = w; x < w + p; ++x) o[x + p] = row[border_index(x, w, mode)];
+    }
+    return out;
+}
+
 //! cv2.blur(src, (3,3)): normalised 3x3 box filter with BORDER_REFLECT_101, single channel.
+//! Each output sums its nine values in row order from 0.0, then divides by 9 (vectorizes along
+//! the row; the same bits as the scalar loop).
 SHIFTNORM_FP_EXACT inline std::vector<double> box3(const std::vector<double>& src, int h, int w) {
     std::vector<double> out(src.size());
-    for (int y = 0; y < h; ++y)
+    const std::vector<double> pad = padded_plane(src.data(), h, w, 1, border::mirror);
+    const std::size_t pw = static_cast<std::size_t>(w) + 2;
+    for (int y = 0; y < h; ++y) {
+        const double* r0 = &pad[static_cast<std::size_t>(y) * pw];
+        const double* r1 = r0 + pw;
+        const double* r2 = r1 + pw;
+        double* o = &out[static_cast<std::size_t>(y) * w];
         for (int x = 0; x < w; ++x) {
             double s = 0.0;
-            for (int dy = -1; dy <= 1; ++dy)
-                for (int dx = -1; dx <= 1; ++dx)
-                    s += src[border_index(y + dy, h, border::mirror) * w + border_index(x + dx, w, border::mirror)];
-            out[y * w + x] = s / 9.0;
+            s += r0[x], s += r0[x + 1], s += r0[x + 2];
+            s += r1[x], s += r1[x + 1], s += r1[x + 2];
+            s += r2[x], s += r2[x + 1], s += r2[x + 2];
+            o[x] = s / 9.0;
         }
+    }
     return out;
 }
 

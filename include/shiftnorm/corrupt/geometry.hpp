@@ -93,15 +93,22 @@ SHIFTNORM_FP_EXACT std::vector<T> clipped_zoom(const std::vector<T>& src, int h,
     return zoom_crop<T>(src, h, w, c, top, left, ch, cw, z, z, h, w);
 }
 
-//! scipy.ndimage.map_coordinates(img, (yy, xx), order=1, mode='reflect') for one channel plane.
-SHIFTNORM_FP_EXACT inline double sample_reflect(const fimage& f, int ch, double yy, double xx) {
+//! scipy.ndimage.map_coordinates(img, (yy, xx), order=1, mode='reflect') of every channel of one
+//! pixel: out[k] for the c channels of the h x w x c values px (raw pointers, so the loop inlines).
+SHIFTNORM_FP_EXACT inline void sample_reflect_pixel(const double* px, int h, int w, int c, double yy, double xx,
+                                                    double* out) {
     const double fy = std::floor(yy), fx = std::floor(xx);
     const int sy = static_cast<int>(fy), sx = static_cast<int>(fx);
-    const double ty = yy - fy, tx = xx - fx;
-    const int y0 = border_index(sy, f.h, border::reflect), y1 = border_index(sy + 1, f.h, border::reflect);
-    const int x0 = border_index(sx, f.w, border::reflect), x1 = border_index(sx + 1, f.w, border::reflect);
-    return f(y0, x0, ch) * (1 - ty) * (1 - tx) + f(y0, x1, ch) * (1 - ty) * tx + f(y1, x0, ch) * ty * (1 - tx) +
-           f(y1, x1, ch) * ty * tx;
+    const double ty = yy - fy, tx = xx - fx, uy = 1 - ty, ux = 1 - tx;
+    const std::size_t y0 = static_cast<std::size_t>(border_index(sy, h, border::reflect)) * w;
+    const std::size_t y1 = static_cast<std::size_t>(border_index(sy + 1, h, border::reflect)) * w;
+    const std::size_t x0 = static_cast<std::size_t>(border_index(sx, w, border::reflect));
+    const std::size_t x1 = static_cast<std::size_t>(border_index(sx + 1, w, border::reflect));
+    const double* p00 = px + (y0 + x0) * c;
+    const double* p01 = px + (y0 + x1) * c;
+    const double* p10 = px + (y1 + x0) * c;
+    const double* p11 = px + (y1 + x1) * c;
+    for (int k = 0; k < c; ++k) out[k] = p00[k] * uy * ux + p01[k] * uy * tx + p10[k] * ty * ux + p11[k] * ty * tx;
 }
 
 //! cv2.getAffineTransform: the 2x3 matrix M with dst_i = M * (src_i, 1) for three point pairs (x, y).
@@ -127,17 +134,25 @@ SHIFTNORM_FP_EXACT inline fimage warp_affine(const fimage& f, const std::array<d
     const double a00 = m[4] * d, a01 = -m[1] * d, a10 = -m[3] * d, a11 = m[0] * d;
     const double b0 = -a00 * m[2] - a01 * m[5], b1 = -a10 * m[2] - a11 * m[5];
     fimage out(f.h, f.w, f.c);
+    const double* px = f.px.data();
+    double* o = out.px.data();
+    const std::size_t C = static_cast<std::size_t>(f.c);
     for (int y = 0; y < f.h; ++y)
-        for (int x = 0; x < f.w; ++x) {
+        for (int x = 0; x < f.w; ++x, o += C) {
             const double sx = std::nearbyint((a00 * x + a01 * y + b0) * 32.0) / 32.0;
             const double sy = std::nearbyint((a10 * x + a11 * y + b1) * 32.0) / 32.0;
             const double fx = std::floor(sx), fy = std::floor(sy);
-            const double tx = sx - fx, ty = sy - fy;
-            const int x0 = border_index(int(fx), f.w, border::mirror), x1 = border_index(int(fx) + 1, f.w, border::mirror);
-            const int y0 = border_index(int(fy), f.h, border::mirror), y1 = border_index(int(fy) + 1, f.h, border::mirror);
-            for (int k = 0; k < f.c; ++k)
-                out(y, x, k) = (f(y0, x0, k) * (1 - tx) + f(y0, x1, k) * tx) * (1 - ty) +
-                               (f(y1, x0, k) * (1 - tx) + f(y1, x1, k) * tx) * ty;
+            const double tx = sx - fx, ty = sy - fy, ux = 1 - tx, uy = 1 - ty;
+            const std::size_t x0 = static_cast<std::size_t>(border_index(int(fx), f.w, border::mirror));
+            const std::size_t x1 = static_cast<std::size_t>(border_index(int(fx) + 1, f.w, border::mirror));
+            const std::size_t y0 = static_cast<std::size_t>(border_index(int(fy), f.h, border::mirror)) * f.w;
+            const std::size_t y1 = static_cast<std::size_t>(border_index(int(fy) + 1, f.h, border::mirror)) * f.w;
+            const double* p00 = px + (y0 + x0) * C;
+            const double* p01 = px + (y0 + x1) * C;
+            const double* p10 = px + (y1 + x0) * C;
+            const double* p11 = px + (y1 + x1) * C;
+            for (std::size_t k = 0; k < C; ++k)
+                o[k] = (p00[k] * ux + p01[k] * tx) * uy + (p10[k] * ux + p11[k] * tx) * ty;
         }
     return out;
 }

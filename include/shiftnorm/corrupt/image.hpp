@@ -127,13 +127,19 @@ inline std::uint8_t trunc_u8(double v) {
     return static_cast<std::uint8_t>(v);
 }
 
+//! The reference's final step for one value: `np.uint8(np.clip(v, 0, 1) * 255)`, NaN -> 0 (as
+//! trunc_u8). Branch-free, so loops over it vectorize; FP_EXACT like its callers, so it inlines
+//! into them (GCC inlines no function across differing optimize attributes).
+SHIFTNORM_FP_EXACT inline std::uint8_t unit_to_u8(double v) {
+    v = v > 0.0 ? v : 0.0;
+    v = v < 1.0 ? v : 1.0;
+    return static_cast<std::uint8_t>(static_cast<int>(v * 255.0));
+}
+
 //! The reference's final step: `np.uint8(np.clip(x, 0, 1) * 255)`.
-inline void store_unit(const fimage& f, image_view dst) {
-    for (std::size_t i = 0; i < f.size(); ++i) {
-        double v = f.px[i];
-        v = v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
-        dst.data[i] = trunc_u8(v * 255.0);
-    }
+SHIFTNORM_FP_EXACT inline void store_unit(const fimage& f, image_view dst) {
+    const double* px = f.px.data();
+    for (std::size_t i = 0; i < f.size(); ++i) dst.data[i] = unit_to_u8(px[i]);
 }
 
 //! `np.uint8(np.clip(x, 0, 255))` for a work image in 0-255 units.

@@ -101,27 +101,33 @@ SHIFTNORM_FP_EXACT inline std::vector<double> plasma_fractal(int mapsize, double
 
 //! OpenCV Canny(img, low, high) with aperture 3 and the L1 gradient norm: Sobel with replicated
 //! borders, non-maximum suppression by quantised direction, hysteresis over 8-neighbours.
-//! Returns 255 on edges, 0 elsewhere.
+//! Returns 255 on edges, 0 elsewhere. The Sobel pass reads a border-padded copy and the
+//! suppression a zero-bordered magnitude plane (no index checks in the loops).
 SHIFTNORM_FP_EXACT inline std::vector<std::uint8_t> canny(const std::vector<std::uint8_t>& img, int h, int w, int low, int high) {
-    auto px = [&](int y, int x) -> int {
-        return img[border_index(y, h, border::nearest) * w + border_index(x, w, border::nearest)];
-    };
-    std::vector<int> dx(img.size()), dy(img.size()), mag(img.size());
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            const int gx = (px(y - 1, x + 1) + 2 * px(y, x + 1) + px(y + 1, x + 1)) -
-                           (px(y - 1, x - 1) + 2 * px(y, x - 1) + px(y + 1, x - 1));
-            const int gy = (px(y + 1, x - 1) + 2 * px(y + 1, x) + px(y + 1, x + 1)) -
-                           (px(y - 1, x - 1) + 2 * px(y - 1, x) + px(y - 1, x + 1));
-            dx[y * w + x] = gx, dy[y * w + x] = gy, mag[y * w + x] = std::abs(gx) + std::abs(gy);
+    const std::size_t pw = static_cast<std::size_t>(w) + 2;
+    const std::vector<std::uint8_t> pad = padded_plane(img.data(), h, w, 1, border::nearest);
+    std::vector<int> dx(img.size()), dy(img.size()), mag(pw * (static_cast<std::size_t>(h) + 2), 0);
+    for (int y = 0; y < h; ++y) {
+        const std::uint8_t* u = &pad[static_cast<std::size_t>(y) * pw];  // row y - 1
+        const std::uint8_t* c = u + pw;
+        const std::uint8_t* d = c + pw;
+        int* gxr = &dx[static_cast<std::size_t>(y) * w];
+        int* gyr = &dy[static_cast<std::size_t>(y) * w];
+        int* mr = &mag[static_cast<std::size_t>(y + 1) * pw + 1];
+        for (int x = 0; x < w; ++x) {  // column x of the image is column x + 1 of the padded rows
+            const int gx = (u[x + 2] + 2 * c[x + 2] + d[x + 2]) - (u[x] + 2 * c[x] + d[x]);
+            const int gy = (d[x] + 2 * d[x + 1] + d[x + 2]) - (u[x] + 2 * u[x + 1] + u[x + 2]);
+            gxr[x] = gx, gyr[x] = gy, mr[x] = std::abs(gx) + std::abs(gy);
         }
-    auto m = [&](int y, int x) { return (y < 0 || y >= h || x < 0 || x >= w) ? 0 : mag[y * w + x]; };
+    }
+    // m(y, x): the magnitude, 0 outside the image (the zero border of `mag`)
+    auto m = [&](int y, int x) { return mag[static_cast<std::size_t>(y + 1) * pw + static_cast<std::size_t>(x + 1)]; };
     // 0 = not an edge, 1 = weak candidate, 2 = strong
     std::vector<std::uint8_t> state(img.size(), 0);
     std::vector<int> stack;
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
-            const int v = mag[y * w + x];
+            const int v = m(y, x);
             if (v <= low) continue;
             const double xs = std::abs(dx[y * w + x]), ys = std::abs(dy[y * w + x]);
             const double tg22 = xs * 0.4142135623730950488, tg67 = tg22 + 2 * xs;
@@ -159,31 +165,44 @@ SHIFTNORM_FP_EXACT inline std::vector<std::uint8_t> canny(const std::vector<std:
 }
 
 //! cv2.distanceTransform(src, DIST_L2, 5): two-pass 5x5 chamfer distance (weights 1, 1.4,
-//! 2.1969) from every non-zero pixel to the nearest zero pixel.
+//! 2.1969) from every non-zero pixel to the nearest zero pixel. The plane carries a border of
+//! two "infinite" (1e9) values on every side, which never win a minimum: the same result as
+//! skipping the neighbours outside the image.
 SHIFTNORM_FP_EXACT inline std::vector<double> distance_transform(const std::vector<std::uint8_t>& src, int h, int w) {
     const double INF = 1e9, a = 1.0, b = 1.4, c = 2.1969;
-    std::vector<double> d(src.size());
-    for (std::size_t i = 0; i < d.size(); ++i) d[i] = src[i] == 0 ? 0.0 : INF;
+    const std::ptrdiff_t pw = w + 4;
+    std::vector<double> d(static_cast<std::size_t>(pw) * (h + 4), INF);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            d[static_cast<std::size_t>((y + 2) * pw + x + 2)] = src[static_cast<std::size_t>(y) * w + x] == 0 ? 0.0 : INF;
     struct off {
-        int dy, dx;
+        std::ptrdiff_t delta;
         double w;
     };
-    static const off fwd[] = {{-2, -1, c}, {-2, 1, c}, {-1, -2, c}, {-1, -1, b}, {-1, 0, a},
-                              {-1, 1, b},  {-1, 2, c}, {0, -1, a}};
-    for (int pass = 0; pass < 2; ++pass) {
-        for (int k = 0; k < h * w; ++k) {
-            const int p = pass == 0 ? k : h * w - 1 - k;
-            const int y = p / w, x = p % w;
-            double best = d[p];
-            for (const off& o : fwd) {
-                const int yy = y + (pass == 0 ? o.dy : -o.dy), xx = x + (pass == 0 ? o.dx : -o.dx);
-                if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
-                best = std::min(best, d[yy * w + xx] + o.w);
-            }
-            d[p] = best;
+    // the forward mask, in the order of the scalar loop: (-2,-1) (-2,1) (-1,-2) (-1,-1) (-1,0) (-1,1) (-1,2) (0,-1)
+    const off fwd[] = {{-2 * pw - 1, c}, {-2 * pw + 1, c}, {-pw - 2, c}, {-pw - 1, b}, {-pw, a},
+                       {-pw + 1, b},     {-pw + 2, c},     {-1, a}};
+    for (int y = 0; y < h; ++y) {
+        double* row = &d[static_cast<std::size_t>((y + 2) * pw + 2)];
+        for (int x = 0; x < w; ++x) {
+            double best = row[x];
+            for (const off& o : fwd) best = std::min(best, row[x + o.delta] + o.w);
+            row[x] = best;
         }
     }
-    return d;
+    for (int y = h - 1; y >= 0; --y) {
+        double* row = &d[static_cast<std::size_t>((y + 2) * pw + 2)];
+        for (int x = w - 1; x >= 0; --x) {
+            double best = row[x];
+            for (const off& o : fwd) best = std::min(best, row[x - o.delta] + o.w);
+            row[x] = best;
+        }
+    }
+    std::vector<double> out(src.size());
+    for (int y = 0; y < h; ++y)
+        std::copy(&d[static_cast<std::size_t>((y + 2) * pw + 2)], &d[static_cast<std::size_t>((y + 2) * pw + 2 + w)],
+                  &out[static_cast<std::size_t>(y) * w]);
+    return out;
 }
 
 //! cv2.equalizeHist on a uint8 plane.
@@ -276,10 +295,7 @@ SHIFTNORM_FP_EXACT inline void fog(const_image_view src, image_view dst, int sev
         std::uint8_t* d = dst.data + static_cast<std::size_t>(y) * row;
         for (std::size_t i = 0; i < row; ++i) {
             const double v = static_cast<double>(s[i]) / 255.0 + add[i];
-            double f = v * mx / den;
-            f = f > 0.0 ? f : 0.0;  // NaN -> 0, as trunc_u8
-            f = f < 1.0 ? f : 1.0;
-            d[i] = static_cast<std::uint8_t>(static_cast<int>(f * 255.0));
+            d[i] = detail::unit_to_u8(v * mx / den);
         }
     }
 }
@@ -298,7 +314,8 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
     detail::gaussian_filter(liquid, p.sigma);
     for (double& v : liquid.px)
         if (v < p.threshold) v = 0.0;
-    detail::fimage f = detail::to_unit(src);
+    // the last step of both branches: x / 255 + add (or the mud blend), stored by unit_to_u8
+    const auto store = detail::unit_to_u8;
     if (p.mud == 0) {
         std::vector<std::uint8_t> lq(N);
         for (std::size_t i = 0; i < N; ++i) lq[i] = detail::trunc_u8(liquid.px[i] * 255.0);
@@ -310,18 +327,21 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
         std::vector<std::uint8_t> du(N);
         for (std::size_t i = 0; i < N; ++i) du[i] = static_cast<std::uint8_t>(dist[i]);
         detail::equalize_hist(du);
-        // filter2D(CV_8U) with the emboss kernel, rounded and saturated, reflect-101 border
-        static const int ker[3][3] = {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}};
+        // filter2D(CV_8U) with the emboss kernel {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}}, rounded
+        // and saturated, reflect-101 border (integer sums: any order)
+        const std::vector<std::uint8_t> dp = detail::padded_plane(du.data(), H, W, 1, detail::border::mirror);
+        const std::size_t pw = static_cast<std::size_t>(W) + 2;
         std::vector<double> emb(N);
-        for (int y = 0; y < H; ++y)
+        for (int y = 0; y < H; ++y) {
+            const std::uint8_t* u = &dp[static_cast<std::size_t>(y) * pw];
+            const std::uint8_t* c = u + pw;
+            const std::uint8_t* d = c + pw;
+            double* o = &emb[static_cast<std::size_t>(y) * W];
             for (int x = 0; x < W; ++x) {
-                int s = 0;
-                for (int a = -1; a <= 1; ++a)
-                    for (int b = -1; b <= 1; ++b)
-                        s += ker[a + 1][b + 1] * du[detail::border_index(y + a, H, detail::border::mirror) * W +
-                                                    detail::border_index(x + b, W, detail::border::mirror)];
-                emb[y * W + x] = std::clamp(s, 0, 255);
+                const int v = -2 * u[x] - u[x + 1] - c[x] + c[x + 1] + c[x + 2] + d[x + 1] + 2 * d[x + 2];
+                o[x] = std::clamp(v, 0, 255);
             }
+        }
         emb = detail::box3(emb, H, W);
         std::vector<double> m(N);
         double mmax = 0.0;
@@ -333,7 +353,9 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
         const double gray_water = 0.299 * water[0] + 0.587 * water[1] + 0.114 * water[2];
         for (std::size_t i = 0; i < N; ++i) {
             const double mi = mmax > 0 ? m[i] / mmax * p.intensity : 0.0;
-            for (int k = 0; k < C; ++k) f.px[i * C + k] += mi * (C == 3 ? water[k] : gray_water);
+            for (int k = 0; k < C; ++k)
+                dst.data[i * C + k] =
+                    store(static_cast<double>(src.data[i * C + k]) / 255.0 + mi * (C == 3 ? water[k] : gray_water));
         }
     } else {
         detail::fimage mask(H, W, 1);
@@ -346,12 +368,11 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
             double mi = mask.px[i];
             if (mi < 0.8) mi = 0.0;
             for (int k = 0; k < C; ++k) {
-                double& v = f.px[i * C + k];
-                v = v * (1 - mi) + (C == 3 ? mud[k] : gray_mud) * mi;
+                const double v = static_cast<double>(src.data[i * C + k]) / 255.0;
+                dst.data[i * C + k] = store(v * (1 - mi) + (C == 3 ? mud[k] : gray_mud) * mi);
             }
         }
     }
-    detail::store_unit(f, dst);
 }
 
 }  // namespace shiftnorm::corrupt
