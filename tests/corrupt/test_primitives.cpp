@@ -259,7 +259,7 @@ TEST_CASE("zoom blur: zoom_accumulate adds exactly what clipped_zoom returns", "
 namespace {
 // The per-pixel definitions (index checks and border_index on every read), as the spatter and
 // fog helpers were written before they read padded planes.
-std::vector<double> box3_naive(const std::vector<double>& src, int h, int w) {
+std::vector<double> box3_naive(const sc::detail::scratch_vector<double>& src, int h, int w) {
     namespace d = sc::detail;
     std::vector<double> out(src.size());
     for (int y = 0; y < h; ++y)
@@ -274,7 +274,7 @@ std::vector<double> box3_naive(const std::vector<double>& src, int h, int w) {
     return out;
 }
 
-std::vector<double> distance_naive(const std::vector<std::uint8_t>& src, int h, int w) {
+std::vector<double> distance_naive(const sc::detail::scratch_vector<std::uint8_t>& src, int h, int w) {
     const double INF = 1e9, a = 1.0, b = 1.4, c = 2.1969;
     std::vector<double> dist(src.size());
     for (std::size_t i = 0; i < dist.size(); ++i) dist[i] = src[i] == 0 ? 0.0 : INF;
@@ -296,7 +296,7 @@ std::vector<double> distance_naive(const std::vector<std::uint8_t>& src, int h, 
 
 // Sobel (replicated border), the L1 magnitude and the non-maximum suppression of Canny, read
 // with index checks: 0 suppressed, 1 kept weak, 2 kept strong (before hysteresis).
-std::vector<int> canny_candidates_naive(const std::vector<std::uint8_t>& img, int h, int w, int low, int high) {
+std::vector<int> canny_candidates_naive(const sc::detail::scratch_vector<std::uint8_t>& img, int h, int w, int low, int high) {
     namespace d = sc::detail;
     auto px = [&](int y, int x) -> int {
         return img[std::size_t(d::border_index(y, h, d::border::nearest) * w + d::border_index(x, w, d::border::nearest))];
@@ -339,18 +339,21 @@ TEST_CASE("spatter's planes: box3, the distance transform and Canny against per-
         INFO(h << "x" << w);
         const std::size_t n = std::size_t(h) * std::size_t(w);
         // box3 on doubles with large and tiny values (the summation order shows in the bits)
-        std::vector<double> v(n);
+        d::scratch_vector<double> v(n);
         for (double& x : v) x = g.uniform(-1.0, 1.0) * (g.uniform() < 0.5 ? 1e8 : 1e-3);
-        const auto box = d::box3(v, h, w), box_ref = box3_naive(v, h, w);
+        const auto box = d::box3(v, h, w);
+        const auto box_ref = box3_naive(v, h, w);
         CHECK(std::memcmp(box.data(), box_ref.data(), n * sizeof(double)) == 0);
         // the distance transform: sparse, dense, no and only zero pixels
         for (double zero_share : {0.02, 0.5, 0.0, 1.0}) {
-            std::vector<std::uint8_t> e(n);
+            d::scratch_vector<std::uint8_t> e(n);
             for (auto& x : e) x = g.uniform() < zero_share ? 0 : 255;
-            CHECK(d::distance_transform(e, h, w) == distance_naive(e, h, w));
+            const auto dt = d::distance_transform(e, h, w);
+            const auto dt_ref = distance_naive(e, h, w);
+            CHECK(std::equal(dt.begin(), dt.end(), dt_ref.begin(), dt_ref.end()));
         }
         // Canny: edges of a smooth field with blobs, every kept pixel strong or joined to a strong one
-        std::vector<std::uint8_t> img(n);
+        d::scratch_vector<std::uint8_t> img(n);
         for (int y = 0; y < h; ++y)
             for (int x = 0; x < w; ++x)
                 img[std::size_t(y * w + x)] =
@@ -410,4 +413,64 @@ TEST_CASE("fog: the fused pass gives the bytes of its steps one by one", "[corru
                         }
                 CHECK(got == want);
             }
+}
+
+TEST_CASE("the AVX-512 twins of one-body kernels give the plain build's bits", "[corrupt][primitives]") {
+    // store_unit, fog's row pass, the symmetric filter row, warp_affine and elastic's sampling:
+    // each body compiled twice (kernel_attributes.hpp), here run side by side on the same data
+    if (!sc::detail::avx512_kernels_available()) {
+        WARN("this CPU lacks AVX-512 F/BW/DQ/VL: only the plain builds run here");
+        return;
+    }
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    namespace d = sc::detail;
+    std::mt19937 g(9);
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    const double specials[] = {0.0, -0.0, 1.0, 1.0 + 1e-16, -1e-300, 254.5 / 255.0, 255.0 / 255.0,
+                               std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+                               -std::numeric_limits<double>::infinity()};
+    for (const std::size_t n : {std::size_t(1), std::size_t(7), std::size_t(16), std::size_t(63), std::size_t(672)}) {
+        CAPTURE(n);
+        std::vector<double> v(n), add(n);
+        std::vector<std::uint8_t> x(n), a(n + 1, 7), b(n + 1, 7);
+        for (std::size_t i = 0; i < n; ++i) {
+            v[i] = i % 5 == 0 ? specials[(i / 5) % 10] : u(g) * 1.2 + 0.5;
+            add[i] = i % 7 == 0 ? specials[(i / 7) % 10] : u(g) * 0.6;
+            x[i] = std::uint8_t(g() % 256);
+        }
+        d::store_unit_plain(v.data(), nullptr, nullptr, a.data(), n);
+        d::store_unit_avx512(v.data(), nullptr, nullptr, b.data(), n);
+        CHECK(a == b);
+        d::store_unit_plain(nullptr, x.data(), add.data(), a.data(), n);
+        d::store_unit_avx512(nullptr, x.data(), add.data(), b.data(), n);
+        CHECK(a == b);
+        d::fog_row_plain(x.data(), add.data(), 0.93, 0.93 + 1.7, a.data(), n);
+        d::fog_row_avx512(x.data(), add.data(), 0.93, 0.93 + 1.7, b.data(), n);
+        CHECK(a == b);
+        // the symmetric row: 1e8-scaled values, so that any other summation order shows
+        const int r = 5;
+        std::vector<double> rows(std::size_t(2 * r + 1) * n), w(std::size_t(r) + 1), oa(n + 1, -3.0), ob(n + 1, -3.0);
+        for (double& q : rows) q = u(g) * (g() % 2 ? 1e8 : 1e-3);
+        for (double& q : w) q = u(g);
+        std::vector<const double*> ra(static_cast<std::size_t>(r)), rb(static_cast<std::size_t>(r));
+        for (int j = 0; j < r; ++j) ra[std::size_t(j)] = &rows[std::size_t(j + 1) * n], rb[std::size_t(j)] = &rows[std::size_t(r + j + 1) * n];
+        d::sym_tap_row_plain(rows.data(), ra.data(), rb.data(), w.data(), r, oa.data(), n);
+        d::sym_tap_row_avx512(rows.data(), ra.data(), rb.data(), w.data(), r, ob.data(), n);
+        CHECK(std::memcmp(oa.data(), ob.data(), oa.size() * sizeof(double)) == 0);
+    }
+    // warp_affine and elastic's sampling on a 23 x 17 x 3 image, coordinates beyond the borders
+    const int h = 23, w = 17, c = 3;
+    std::vector<double> img(std::size_t(h * w * c)), dx(std::size_t(h * w)), dy(std::size_t(h * w));
+    for (double& q : img) q = u(g) * 0.7 + 0.5;
+    for (std::size_t i = 0; i < dx.size(); ++i) dx[i] = u(g) * (i % 11 == 0 ? 40.0 : 3.0), dy[i] = u(g) * 3.0;
+    const double m[6] = {0.93, 0.11, 1.7, -0.08, 1.05, -2.3};
+    std::vector<double> wa(img.size()), wb(img.size());
+    d::warp_affine_plain(img.data(), h, w, c, m, wa.data());
+    d::warp_affine_avx512(img.data(), h, w, c, m, wb.data());
+    CHECK(std::memcmp(wa.data(), wb.data(), wa.size() * sizeof(double)) == 0);
+    std::vector<std::uint8_t> ea(img.size()), eb(img.size());
+    d::elastic_sample_plain(img.data(), h, w, c, dx.data(), dy.data(), ea.data());
+    d::elastic_sample_avx512(img.data(), h, w, c, dx.data(), dy.data(), eb.data());
+    CHECK(ea == eb);
+#endif
 }

@@ -128,6 +128,38 @@ SHIFTNORM_FP_EXACT_NO_SLP inline std::array<double, 6> jitter_points(const std::
 //! three control points (cv2.warpAffine, reflect-101), then a displacement field of uniform
 //! noise smoothed by a gaussian of sigma pixels (scipy 'reflect', truncate 3) scaled by alpha,
 //! sampled with order-1 map_coordinates ('reflect'). Draws 6 uniforms, then 2*H*W.
+namespace detail {
+//! elastic_transform's last step: map_coordinates of the warped image at (y + dy, x + dx), every
+//! channel of a pixel at once, stored as bytes. One body, a plain and an AVX-512 build.
+SHIFTNORM_KERNEL_BODY void elastic_sample_body(const double* warped, int h, int w, int c, const double* dx,
+                                               const double* dy, std::uint8_t* dst) {
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            const std::size_t i = static_cast<std::size_t>(y) * w + x;
+            double v[3];
+            sample_reflect_pixel(warped, h, w, c, y + dy[i], x + dx[i], v);
+            for (int k = 0; k < c; ++k) dst[i * c + k] = unit_to_u8(v[k]);
+        }
+}
+SHIFTNORM_FP_EXACT inline void elastic_sample_plain(const double* warped, int h, int w, int c, const double* dx,
+                                                    const double* dy, std::uint8_t* dst) {
+    elastic_sample_body(warped, h, w, c, dx, dy, dst);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void elastic_sample_avx512(
+    const double* warped, int h, int w, int c, const double* dx, const double* dy, std::uint8_t* dst) {
+    elastic_sample_body(warped, h, w, c, dx, dy, dst);
+}
+#endif
+inline void elastic_sample(const double* warped, int h, int w, int c, const double* dx, const double* dy,
+                           std::uint8_t* dst) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return elastic_sample_avx512(warped, h, w, c, dx, dy, dst);
+#endif
+    elastic_sample_plain(warped, h, w, c, dx, dy, dst);
+}
+}  // namespace detail
+
 SHIFTNORM_FP_EXACT inline void elastic_transform(const_image_view src, image_view dst, int severity, generator& gen,
                               param_table table = param_table::cifar) {
     const elastic_params p0 = elastic_params_for(table, severity);
@@ -149,16 +181,7 @@ SHIFTNORM_FP_EXACT inline void elastic_transform(const_image_view src, image_vie
     detail::gaussian_filter(dy, sigma, detail::border::reflect, 3.0);
     detail::round_float32(dx.px.data(), dx.px.size(), alpha);  // float32(dx * alpha)
     detail::round_float32(dy.px.data(), dy.px.size(), alpha);
-    // map_coordinates at (y + dy, x + dx), every channel of a pixel at once, stored as bytes
-    const double* pdx = dx.px.data();
-    const double* pdy = dy.px.data();
-    for (int y = 0; y < H; ++y)
-        for (int x = 0; x < W; ++x) {
-            const std::size_t i = static_cast<std::size_t>(y) * W + x;
-            double v[3];
-            detail::sample_reflect_pixel(warped.px.data(), H, W, C, y + pdy[i], x + pdx[i], v);
-            for (int k = 0; k < C; ++k) dst.data[i * C + k] = detail::unit_to_u8(v[k]);
-        }
+    detail::elastic_sample(warped.px.data(), H, W, C, dx.px.data(), dy.px.data(), dst.data);
 }
 
 }  // namespace shiftnorm::corrupt

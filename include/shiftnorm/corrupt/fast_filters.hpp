@@ -334,7 +334,7 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
                 b64[static_cast<std::size_t>(j - 1)] = &img64[static_cast<std::size_t>(std::min(y + j, H - 1)) * n];
             }
             double* mid64 = row64.data() + static_cast<std::size_t>(r) * C;
-            sym_tap_row_plain(&img64[static_cast<std::size_t>(y) * n], a64.data(), b64.data(), half.data(), r, mid64, n);
+            sym_tap_row(&img64[static_cast<std::size_t>(y) * n], a64.data(), b64.data(), half.data(), r, mid64, n);
             for (int p = 1; p <= r; ++p)
                 for (int c = 0; c < C; ++c) {
                     mid64[-static_cast<std::ptrdiff_t>(p) * C + c] = mid64[c];
@@ -342,7 +342,7 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
                 }
             for (int j = 1; j <= r; ++j) a64[static_cast<std::size_t>(j - 1)] = mid64 - static_cast<std::ptrdiff_t>(j) * C,
                                          b64[static_cast<std::size_t>(j - 1)] = mid64 + static_cast<std::ptrdiff_t>(j) * C;
-            sym_tap_row_plain(mid64, a64.data(), b64.data(), half.data(), r, acc_row, n);
+            sym_tap_row(mid64, a64.data(), b64.data(), half.data(), r, acc_row, n);
         };
         const auto values = [&](const std::uint32_t* idx, std::size_t m, double* acc_out) {
             // the float64 vertical pass of every column the values read (x - r .. x + r, clamped)

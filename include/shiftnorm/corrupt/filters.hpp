@@ -69,8 +69,8 @@ SHIFTNORM_FP_EXACT inline void tap_sum_row(const double* const* src, const doubl
 //! out[x] = c0[x] * w[0], then out[x] += (a[j-1][x] + b[j-1][x]) * w[j] for j = r, r-1, ..., 1,
 //! each operation rounded as written: the symmetric path of scipy's NI_Correlate1D (centre tap
 //! first, then outer-to-inner pairs) for n outputs whose taps are rows a / b.
-SHIFTNORM_FP_EXACT inline void sym_tap_row_plain(const double* c0, const double* const* a, const double* const* b,
-                                                 const double* w, int r, double* out, std::size_t n) {
+SHIFTNORM_KERNEL_BODY void sym_tap_row_body(const double* c0, const double* const* a, const double* const* b,
+                                            const double* w, int r, double* out, std::size_t n) {
     for (std::size_t x = 0; x < n; ++x) out[x] = c0[x] * w[0];
     for (int j = r; j >= 1; --j) {
         const double* aj = a[j - 1];
@@ -78,6 +78,26 @@ SHIFTNORM_FP_EXACT inline void sym_tap_row_plain(const double* c0, const double*
         const double wj = w[j];
         for (std::size_t x = 0; x < n; ++x) out[x] += (aj[x] + bj[x]) * wj;
     }
+}
+SHIFTNORM_FP_EXACT inline void sym_tap_row_plain(const double* c0, const double* const* a, const double* const* b,
+                                                 const double* w, int r, double* out, std::size_t n) {
+    sym_tap_row_body(c0, a, b, w, r, out, n);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void sym_tap_row_avx512(
+    const double* c0, const double* const* a, const double* const* b, const double* w, int r, double* out,
+    std::size_t n) {
+    sym_tap_row_body(c0, a, b, w, r, out, n);
+}
+#endif
+//! sym_tap_row_body on the fastest build this CPU runs (the same bits on every CPU: a portable
+//! build's SSE2 loop is 2 lanes wide, the twin's 8).
+inline void sym_tap_row(const double* c0, const double* const* a, const double* const* b, const double* w, int r,
+                        double* out, std::size_t n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return sym_tap_row_avx512(c0, a, b, w, r, out, n);
+#endif
+    sym_tap_row_plain(c0, a, b, w, r, out, n);
 }
 
 //! Border extension modes, named as scipy.ndimage names them.
@@ -87,7 +107,7 @@ SHIFTNORM_FP_EXACT inline void sym_tap_row_plain(const double* c0, const double*
 enum class border { nearest, reflect, mirror };
 
 //! Maps an out-of-range index into [0, n) for the given border mode (any distance).
-SHIFTNORM_FP_EXACT inline int border_index(int i, int n, border mode) {
+SHIFTNORM_KERNEL_BODY int border_index(int i, int n, border mode) {
     if (i >= 0 && i < n) return i;
     if (n == 1) return 0;
     switch (mode) {
@@ -126,7 +146,7 @@ SHIFTNORM_FP_EXACT inline std::vector<double> gaussian_half_kernel(double sigma,
 //! (centre tap first, then outer-to-inner pairs), so float64 results match scipy bit for bit.
 //! Scheduled for the cache: every output value keeps that order, but the loops run along the
 //! contiguous H x (W*C) rows (vertical pass: whole rows at a time; horizontal: one border-padded
-//! row, all channels interleaved): unit-stride rows summed by sym_tap_row_plain, rounded as
+//! row, all channels interleaved): unit-stride rows summed by sym_tap_row, rounded as
 //! written in every build (a -march=native build contracted the loop into FMAs before 2026-12-03
 //! and wrote other bytes than the portable build). An AVX-512 twin holding 32 outputs in
 //! registers across the taps ran no faster on 224x224 images (0.75 ms per gaussian_blur image
@@ -146,7 +166,7 @@ SHIFTNORM_FP_EXACT inline void correlate1d_symmetric(fimage& f, int axis, const 
                 a[static_cast<std::size_t>(j - 1)] = &f.px[static_cast<std::size_t>(border_index(y - j, f.h, mode)) * row];
                 b[static_cast<std::size_t>(j - 1)] = &f.px[static_cast<std::size_t>(border_index(y + j, f.h, mode)) * row];
             }
-            sym_tap_row_plain(&f.px[static_cast<std::size_t>(y) * row], a.data(), b.data(), half.data(), r,
+            sym_tap_row(&f.px[static_cast<std::size_t>(y) * row], a.data(), b.data(), half.data(), r,
                         &out[static_cast<std::size_t>(y) * row], row);
         }
         f.px.swap(out);
@@ -167,7 +187,7 @@ SHIFTNORM_FP_EXACT inline void correlate1d_symmetric(fimage& f, int axis, const 
         for (int i = -r; i < 0; ++i) border_pixel(i);
         std::copy(line, line + row, &buf[static_cast<std::size_t>(r) * C]);
         for (int i = f.w; i < f.w + r; ++i) border_pixel(i);
-        sym_tap_row_plain(p, a.data(), b.data(), half.data(), r, out.data(), row);
+        sym_tap_row(p, a.data(), b.data(), half.data(), r, out.data(), row);
         std::copy(out.begin(), out.end(), line);
     }
 }
@@ -229,14 +249,15 @@ SHIFTNORM_FP_EXACT inline fimage filter2d(const fimage& f, const std::vector<dou
 //! The h x w plane v with p extra rows and columns on every side filled in `mode`
 //! (border_index): (h + 2p) x (w + 2p) values, row-major. Interior rows are copied whole.
 template <class T>
-inline std::vector<T> padded_plane(const T* v, int h, int w, int p, border mode) {
+inline scratch_vector<T> padded_plane(const T* v, int h, int w, int p, border mode) {
+    if (h <= 0 || w <= 0 || p < 0) return {};
     const std::size_t pw = static_cast<std::size_t>(w) + 2 * static_cast<std::size_t>(p);
-    std::vector<T> out(pw * (static_cast<std::size_t>(h) + 2 * static_cast<std::size_t>(p)));
+    scratch_vector<T> out(pw * (static_cast<std::size_t>(h) + 2 * static_cast<std::size_t>(p)));
     for (int y = -p; y < h + p; ++y) {
         const T* row = v + static_cast<std::size_t>(border_index(y, h, mode)) * w;
         T* o = &out[static_cast<std::size_t>(y + p) * pw];
         for (int x = -p; x < 0; ++x) o[x + p] = row[border_index(x, w, mode)];
-        std::copy(row, row + w, o + p);
+        std::copy_n(row, static_cast<std::size_t>(w), o + p);
         for (int x = w; x < w + p; ++x) o[x + p] = row[border_index(x, w, mode)];
     }
     return out;
@@ -245,9 +266,9 @@ inline std::vector<T> padded_plane(const T* v, int h, int w, int p, border mode)
 //! cv2.blur(src, (3,3)): normalised 3x3 box filter with BORDER_REFLECT_101, single channel.
 //! Each output sums its nine values in row order from 0.0, then divides by 9 (vectorizes along
 //! the row; the same bits as the scalar loop).
-SHIFTNORM_FP_EXACT inline std::vector<double> box3(const std::vector<double>& src, int h, int w) {
-    std::vector<double> out(src.size());
-    const std::vector<double> pad = padded_plane(src.data(), h, w, 1, border::mirror);
+SHIFTNORM_FP_EXACT inline scratch_vector<double> box3(const scratch_vector<double>& src, int h, int w) {
+    scratch_vector<double> out(src.size());
+    const scratch_vector<double> pad = padded_plane(src.data(), h, w, 1, border::mirror);
     const std::size_t pw = static_cast<std::size_t>(w) + 2;
     for (int y = 0; y < h; ++y) {
         const double* r0 = &pad[static_cast<std::size_t>(y) * pw];

@@ -95,7 +95,7 @@ SHIFTNORM_FP_EXACT std::vector<T> clipped_zoom(const std::vector<T>& src, int h,
 
 //! scipy.ndimage.map_coordinates(img, (yy, xx), order=1, mode='reflect') of every channel of one
 //! pixel: out[k] for the c channels of the h x w x c values px (raw pointers, so the loop inlines).
-SHIFTNORM_FP_EXACT inline void sample_reflect_pixel(const double* px, int h, int w, int c, double yy, double xx,
+SHIFTNORM_KERNEL_BODY void sample_reflect_pixel(const double* px, int h, int w, int c, double yy, double xx,
                                                     double* out) {
     const double fy = std::floor(yy), fx = std::floor(xx);
     const int sy = static_cast<int>(fy), sx = static_cast<int>(fx);
@@ -126,27 +126,22 @@ SHIFTNORM_FP_EXACT inline std::array<double, 6> affine_from_points(const std::ar
     return m;
 }
 
-//! cv2.warpAffine(img, M, (w, h), INTER_LINEAR, BORDER_REFLECT_101): dst(x, y) = src(M^-1 (x, y)),
-//! source coordinates quantised to 1/32 pixel like OpenCV's INTER_TAB_SIZE.
-SHIFTNORM_FP_EXACT inline fimage warp_affine(const fimage& f, const std::array<double, 6>& m) {
-    const double det = m[0] * m[4] - m[1] * m[3];
-    const double d = det != 0.0 ? 1.0 / det : 0.0;
-    const double a00 = m[4] * d, a01 = -m[1] * d, a10 = -m[3] * d, a11 = m[0] * d;
-    const double b0 = -a00 * m[2] - a01 * m[5], b1 = -a10 * m[2] - a11 * m[5];
-    fimage out(f.h, f.w, f.c);
-    const double* px = f.px.data();
-    double* o = out.px.data();
-    const std::size_t C = static_cast<std::size_t>(f.c);
-    for (int y = 0; y < f.h; ++y)
-        for (int x = 0; x < f.w; ++x, o += C) {
+//! warp_affine's loop: out[y, x, k] = the bilinear value at the source coordinates (a00 x + a01 y
+//! + b0, a10 x + a11 y + b1) quantised to 1/32 pixel, reflect-101 border. One body, a plain and
+//! an AVX-512 build (floor and rounding inline there).
+SHIFTNORM_KERNEL_BODY void warp_affine_body(const double* px, int h, int w, int c, const double* a, double* o) {
+    const double a00 = a[0], a01 = a[1], b0 = a[2], a10 = a[3], a11 = a[4], b1 = a[5];
+    const std::size_t C = static_cast<std::size_t>(c);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x, o += C) {
             const double sx = std::nearbyint((a00 * x + a01 * y + b0) * 32.0) / 32.0;
             const double sy = std::nearbyint((a10 * x + a11 * y + b1) * 32.0) / 32.0;
             const double fx = std::floor(sx), fy = std::floor(sy);
             const double tx = sx - fx, ty = sy - fy, ux = 1 - tx, uy = 1 - ty;
-            const std::size_t x0 = static_cast<std::size_t>(border_index(int(fx), f.w, border::mirror));
-            const std::size_t x1 = static_cast<std::size_t>(border_index(int(fx) + 1, f.w, border::mirror));
-            const std::size_t y0 = static_cast<std::size_t>(border_index(int(fy), f.h, border::mirror)) * f.w;
-            const std::size_t y1 = static_cast<std::size_t>(border_index(int(fy) + 1, f.h, border::mirror)) * f.w;
+            const std::size_t x0 = static_cast<std::size_t>(border_index(int(fx), w, border::mirror));
+            const std::size_t x1 = static_cast<std::size_t>(border_index(int(fx) + 1, w, border::mirror));
+            const std::size_t y0 = static_cast<std::size_t>(border_index(int(fy), h, border::mirror)) * w;
+            const std::size_t y1 = static_cast<std::size_t>(border_index(int(fy) + 1, h, border::mirror)) * w;
             const double* p00 = px + (y0 + x0) * C;
             const double* p01 = px + (y0 + x1) * C;
             const double* p10 = px + (y1 + x0) * C;
@@ -154,6 +149,33 @@ SHIFTNORM_FP_EXACT inline fimage warp_affine(const fimage& f, const std::array<d
             for (std::size_t k = 0; k < C; ++k)
                 o[k] = (p00[k] * ux + p01[k] * tx) * uy + (p10[k] * ux + p11[k] * tx) * ty;
         }
+}
+SHIFTNORM_FP_EXACT inline void warp_affine_plain(const double* px, int h, int w, int c, const double* a, double* o) {
+    warp_affine_body(px, h, w, c, a, o);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void warp_affine_avx512(const double* px, int h, int w,
+                                                                                      int c, const double* a, double* o) {
+    warp_affine_body(px, h, w, c, a, o);
+}
+#endif
+
+//! cv2.warpAffine(img, M, (w, h), INTER_LINEAR, BORDER_REFLECT_101): dst(x, y) = src(M^-1 (x, y)),
+//! source coordinates quantised to 1/32 pixel like OpenCV's INTER_TAB_SIZE.
+SHIFTNORM_FP_EXACT inline fimage warp_affine(const fimage& f, const std::array<double, 6>& m) {
+    const double det = m[0] * m[4] - m[1] * m[3];
+    const double d = det != 0.0 ? 1.0 / det : 0.0;
+    const double a00 = m[4] * d, a01 = -m[1] * d, a10 = -m[3] * d, a11 = m[0] * d;
+    const double b0 = -a00 * m[2] - a01 * m[5], b1 = -a10 * m[2] - a11 * m[5];
+    const double a[6] = {a00, a01, b0, a10, a11, b1};
+    fimage out(f.h, f.w, f.c);
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) {
+        warp_affine_avx512(f.px.data(), f.h, f.w, f.c, a, out.px.data());
+        return out;
+    }
+#endif
+    warp_affine_plain(f.px.data(), f.h, f.w, f.c, a, out.px.data());
     return out;
 }
 

@@ -130,17 +130,42 @@ inline std::uint8_t trunc_u8(double v) {
 //! The reference's final step for one value: `np.uint8(np.clip(v, 0, 1) * 255)`, NaN -> 0 (as
 //! trunc_u8). Branch-free, so loops over it vectorize; FP_EXACT like its callers, so it inlines
 //! into them (GCC inlines no function across differing optimize attributes).
-SHIFTNORM_FP_EXACT inline std::uint8_t unit_to_u8(double v) {
+SHIFTNORM_KERNEL_BODY std::uint8_t unit_to_u8(double v) {
     v = v > 0.0 ? v : 0.0;
     v = v < 1.0 ? v : 1.0;
     return static_cast<std::uint8_t>(static_cast<int>(v * 255.0));
 }
 
-//! The reference's final step: `np.uint8(np.clip(x, 0, 1) * 255)`.
-SHIFTNORM_FP_EXACT inline void store_unit(const fimage& f, image_view dst) {
-    const double* px = f.px.data();
-    for (std::size_t i = 0; i < f.size(); ++i) dst.data[i] = unit_to_u8(px[i]);
+//! d[i] = unit_to_u8(v[i]) for n values; with `add`, of x[i] / 255 + add[i] (the image in [0, 1]
+//! plus a layer, numpy's order). One body, a plain and an AVX-512 build (kernel_attributes.hpp).
+SHIFTNORM_KERNEL_BODY void store_unit_body(const double* v, const std::uint8_t* x, const double* add, std::uint8_t* d,
+                                           std::size_t n) {
+    if (add)
+        for (std::size_t i = 0; i < n; ++i) d[i] = unit_to_u8(static_cast<double>(x[i]) / 255.0 + add[i]);
+    else
+        for (std::size_t i = 0; i < n; ++i) d[i] = unit_to_u8(v[i]);
 }
+SHIFTNORM_FP_EXACT inline void store_unit_plain(const double* v, const std::uint8_t* x, const double* add,
+                                                std::uint8_t* d, std::size_t n) {
+    store_unit_body(v, x, add, d, n);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void store_unit_avx512(const double* v, const std::uint8_t* x,
+                                                                   const double* add, std::uint8_t* d, std::size_t n) {
+    store_unit_body(v, x, add, d, n);
+}
+#endif
+//! store_unit_body on the fastest kernel this CPU has (the same bytes on every CPU).
+inline void store_unit_values(const double* v, const std::uint8_t* x, const double* add, std::uint8_t* d,
+                              std::size_t n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return store_unit_avx512(v, x, add, d, n);
+#endif
+    store_unit_plain(v, x, add, d, n);
+}
+
+//! The reference's final step: `np.uint8(np.clip(x, 0, 1) * 255)`.
+inline void store_unit(const fimage& f, image_view dst) { store_unit_values(f.px.data(), nullptr, nullptr, dst.data, f.size()); }
 
 //! `np.uint8(np.clip(x, 0, 255))` for a work image in 0-255 units.
 inline void store_255(const fimage& f, image_view dst) {

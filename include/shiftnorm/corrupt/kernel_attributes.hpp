@@ -18,6 +18,9 @@
 // 1.2-1.4x in fog, brightness, saturate and elastic, and off in all of elastic_transform 1.15-1.2x.
 // SHIFTNORM_FP_EXACT_TARGET(isa): the same for a kernel compiled for an instruction set chosen
 // at run time (__builtin_cpu_supports).
+// SHIFTNORM_KERNEL_BODY: a loop written once and compiled into a plain function and its
+// SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) twin (always inlined into both, so each is vectorized for
+// its own instruction set; the body carries SHIFTNORM_FP_EXACT too).
 // SHIFTNORM_SIMD_WARNINGS_OFF / _ON: GCC 12 reports its own intrinsics' undefined pass-through
 // operands (_mm512_max_pd, _mm512_srli_epi64, ...) as uninitialized under -Wall; silenced around
 // the SIMD kernels only.
@@ -25,6 +28,7 @@
 #define SHIFTNORM_FP_EXACT __attribute__((optimize("fp-contract=off")))
 #define SHIFTNORM_FP_EXACT_NO_SLP __attribute__((noinline, optimize("fp-contract=off", "no-tree-slp-vectorize")))
 #define SHIFTNORM_FP_EXACT_TARGET(isa) __attribute__((target(isa), optimize("fp-contract=off")))
+#define SHIFTNORM_KERNEL_BODY __attribute__((always_inline, optimize("fp-contract=off"))) inline
 #define SHIFTNORM_SIMD_WARNINGS_OFF                                   \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") \
         _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
@@ -33,12 +37,14 @@
 #define SHIFTNORM_FP_EXACT
 #define SHIFTNORM_FP_EXACT_NO_SLP __attribute__((noinline))
 #define SHIFTNORM_FP_EXACT_TARGET(isa) __attribute__((target(isa)))
+#define SHIFTNORM_KERNEL_BODY __attribute__((always_inline)) inline
 #define SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_SIMD_WARNINGS_ON
 #else
 #define SHIFTNORM_FP_EXACT
 #define SHIFTNORM_FP_EXACT_NO_SLP
 #define SHIFTNORM_FP_EXACT_TARGET(isa)
+#define SHIFTNORM_KERNEL_BODY inline
 #define SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_SIMD_WARNINGS_ON
 #endif
@@ -63,6 +69,20 @@ namespace shiftnorm::corrupt::detail {
 inline bool avx512_rows_available() {
 #if defined(SHIFTNORM_CORRUPT_AVX512)
     static const bool ok = __builtin_cpu_supports("avx512f");
+    return ok;
+#else
+    return false;
+#endif
+}
+
+//! The instruction sets of the SHIFTNORM_KERNEL_BODY twins: AVX-512 F, BW, DQ and VL (every
+//! AVX-512 CPU since Skylake-SP; GCC 12 vectorizes the byte conversions only with all four).
+#define SHIFTNORM_AVX512_KERNEL_ISA "avx512f,avx512bw,avx512dq,avx512vl"
+//! Whether this CPU runs the SHIFTNORM_AVX512_KERNEL_ISA twins (checked once).
+inline bool avx512_kernels_available() {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     return ok;
 #else
     return false;

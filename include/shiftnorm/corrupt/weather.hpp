@@ -24,9 +24,9 @@ namespace detail {
 //! The reference's plasma_fractal (diamond-square, after FLHerne/mapgen): a mapsize x mapsize
 //! height map (mapsize a power of two) in [0, 1]; the random offsets start at 100 * U(-100, 100)
 //! and shrink by `decay` per level. Draw order follows the numpy code (row-major per sub-grid).
-SHIFTNORM_FP_EXACT inline std::vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
+SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
     const int n = mapsize;
-    std::vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
+    scratch_vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
     double wibble = 100.0;
     int step = n;
     auto wib = [&](double v) { return v / 4 + wibble * gen.uniform(-wibble, wibble); };
@@ -103,10 +103,10 @@ SHIFTNORM_FP_EXACT inline std::vector<double> plasma_fractal(int mapsize, double
 //! borders, non-maximum suppression by quantised direction, hysteresis over 8-neighbours.
 //! Returns 255 on edges, 0 elsewhere. The Sobel pass reads a border-padded copy and the
 //! suppression a zero-bordered magnitude plane (no index checks in the loops).
-SHIFTNORM_FP_EXACT inline std::vector<std::uint8_t> canny(const std::vector<std::uint8_t>& img, int h, int w, int low, int high) {
+SHIFTNORM_FP_EXACT inline scratch_vector<std::uint8_t> canny(const scratch_vector<std::uint8_t>& img, int h, int w, int low, int high) {
     const std::size_t pw = static_cast<std::size_t>(w) + 2;
-    const std::vector<std::uint8_t> pad = padded_plane(img.data(), h, w, 1, border::nearest);
-    std::vector<int> dx(img.size()), dy(img.size()), mag(pw * (static_cast<std::size_t>(h) + 2), 0);
+    const scratch_vector<std::uint8_t> pad = padded_plane(img.data(), h, w, 1, border::nearest);
+    scratch_vector<int> dx(img.size()), dy(img.size()), mag(pw * (static_cast<std::size_t>(h) + 2), 0);
     for (int y = 0; y < h; ++y) {
         const std::uint8_t* u = &pad[static_cast<std::size_t>(y) * pw];  // row y - 1
         const std::uint8_t* c = u + pw;
@@ -123,7 +123,7 @@ SHIFTNORM_FP_EXACT inline std::vector<std::uint8_t> canny(const std::vector<std:
     // m(y, x): the magnitude, 0 outside the image (the zero border of `mag`)
     auto m = [&](int y, int x) { return mag[static_cast<std::size_t>(y + 1) * pw + static_cast<std::size_t>(x + 1)]; };
     // 0 = not an edge, 1 = weak candidate, 2 = strong
-    std::vector<std::uint8_t> state(img.size(), 0);
+    scratch_vector<std::uint8_t> state(img.size(), 0);
     std::vector<int> stack;
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
@@ -159,7 +159,7 @@ SHIFTNORM_FP_EXACT inline std::vector<std::uint8_t> canny(const std::vector<std:
                 }
             }
     }
-    std::vector<std::uint8_t> out(img.size());
+    scratch_vector<std::uint8_t> out(img.size());
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = state[i] == 2 ? 255 : 0;
     return out;
 }
@@ -168,10 +168,10 @@ SHIFTNORM_FP_EXACT inline std::vector<std::uint8_t> canny(const std::vector<std:
 //! 2.1969) from every non-zero pixel to the nearest zero pixel. The plane carries a border of
 //! two "infinite" (1e9) values on every side, which never win a minimum: the same result as
 //! skipping the neighbours outside the image.
-SHIFTNORM_FP_EXACT inline std::vector<double> distance_transform(const std::vector<std::uint8_t>& src, int h, int w) {
+SHIFTNORM_FP_EXACT inline scratch_vector<double> distance_transform(const scratch_vector<std::uint8_t>& src, int h, int w) {
     const double INF = 1e9, a = 1.0, b = 1.4, c = 2.1969;
     const std::ptrdiff_t pw = w + 4;
-    std::vector<double> d(static_cast<std::size_t>(pw) * (h + 4), INF);
+    scratch_vector<double> d(static_cast<std::size_t>(pw) * (h + 4), INF);
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
             d[static_cast<std::size_t>((y + 2) * pw + x + 2)] = src[static_cast<std::size_t>(y) * w + x] == 0 ? 0.0 : INF;
@@ -198,7 +198,7 @@ SHIFTNORM_FP_EXACT inline std::vector<double> distance_transform(const std::vect
             row[x] = best;
         }
     }
-    std::vector<double> out(src.size());
+    scratch_vector<double> out(src.size());
     for (int y = 0; y < h; ++y)
         std::copy(&d[static_cast<std::size_t>((y + 2) * pw + 2)], &d[static_cast<std::size_t>((y + 2) * pw + 2 + w)],
                   &out[static_cast<std::size_t>(y) * w]);
@@ -206,7 +206,7 @@ SHIFTNORM_FP_EXACT inline std::vector<double> distance_transform(const std::vect
 }
 
 //! cv2.equalizeHist on a uint8 plane.
-SHIFTNORM_FP_EXACT inline void equalize_hist(std::vector<std::uint8_t>& v) {
+SHIFTNORM_FP_EXACT inline void equalize_hist(scratch_vector<std::uint8_t>& v) {
     int hist[256] = {0};
     for (auto x : v) ++hist[x];
     int i = 0;
@@ -263,6 +263,34 @@ SHIFTNORM_FP_EXACT inline void snow(const_image_view src, image_view dst, int se
         }
 }
 
+namespace detail {
+//! fog's pass over n values of a row: d = unit_to_u8((x / 255 + add) * mx / den), each operation
+//! rounded as the reference's. One body, a plain and an AVX-512 build.
+SHIFTNORM_KERNEL_BODY void fog_row_body(const std::uint8_t* x, const double* add, double mx, double den,
+                                        std::uint8_t* d, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const double v = static_cast<double>(x[i]) / 255.0 + add[i];
+        d[i] = unit_to_u8(v * mx / den);
+    }
+}
+SHIFTNORM_FP_EXACT inline void fog_row_plain(const std::uint8_t* x, const double* add, double mx, double den,
+                                             std::uint8_t* d, std::size_t n) {
+    fog_row_body(x, add, mx, den, d, n);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void fog_row_avx512(const std::uint8_t* x, const double* add, double mx,
+                                                                double den, std::uint8_t* d, std::size_t n) {
+    fog_row_body(x, add, mx, den, d, n);
+}
+#endif
+inline void fog_row(const std::uint8_t* x, const double* add, double mx, double den, std::uint8_t* d, std::size_t n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return fog_row_avx512(x, add, mx, den, d, n);
+#endif
+    fog_row_plain(x, add, mx, den, d, n);
+}
+}  // namespace detail
+
 //! Fog: adds strength * plasma fractal (mapsize = next power of two >= max(H, W), cropped) to
 //! every channel and rescales by max / (max + strength).
 SHIFTNORM_FP_EXACT inline void fog(const_image_view src, image_view dst, int severity, generator& gen,
@@ -291,12 +319,8 @@ SHIFTNORM_FP_EXACT inline void fog(const_image_view src, image_view dst, int sev
             }
         else
             for (int x = 0; x < W; ++x) add[static_cast<std::size_t>(x)] = p.strength * pl[x];
-        const std::uint8_t* s = src.data + static_cast<std::size_t>(y) * row;
-        std::uint8_t* d = dst.data + static_cast<std::size_t>(y) * row;
-        for (std::size_t i = 0; i < row; ++i) {
-            const double v = static_cast<double>(s[i]) / 255.0 + add[i];
-            d[i] = detail::unit_to_u8(v * mx / den);
-        }
+        detail::fog_row(src.data + static_cast<std::size_t>(y) * row, add.data(), mx, den,
+                        dst.data + static_cast<std::size_t>(y) * row, row);
     }
 }
 
@@ -314,24 +338,22 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
     detail::gaussian_filter(liquid, p.sigma);
     for (double& v : liquid.px)
         if (v < p.threshold) v = 0.0;
-    // the last step of both branches: x / 255 + add (or the mud blend), stored by unit_to_u8
-    const auto store = detail::unit_to_u8;
     if (p.mud == 0) {
-        std::vector<std::uint8_t> lq(N);
+        detail::scratch_vector<std::uint8_t> lq(N);
         for (std::size_t i = 0; i < N; ++i) lq[i] = detail::trunc_u8(liquid.px[i] * 255.0);
         auto edges = detail::canny(lq, H, W, 50, 150);
         for (auto& e : edges) e = static_cast<std::uint8_t>(255 - e);
         auto dist = detail::distance_transform(edges, H, W);
         for (double& d : dist) d = std::min(d, 20.0);
         dist = detail::box3(dist, H, W);
-        std::vector<std::uint8_t> du(N);
+        detail::scratch_vector<std::uint8_t> du(N);
         for (std::size_t i = 0; i < N; ++i) du[i] = static_cast<std::uint8_t>(dist[i]);
         detail::equalize_hist(du);
         // filter2D(CV_8U) with the emboss kernel {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}}, rounded
         // and saturated, reflect-101 border (integer sums: any order)
-        const std::vector<std::uint8_t> dp = detail::padded_plane(du.data(), H, W, 1, detail::border::mirror);
+        const detail::scratch_vector<std::uint8_t> dp = detail::padded_plane(du.data(), H, W, 1, detail::border::mirror);
         const std::size_t pw = static_cast<std::size_t>(W) + 2;
-        std::vector<double> emb(N);
+        detail::scratch_vector<double> emb(N);
         for (int y = 0; y < H; ++y) {
             const std::uint8_t* u = &dp[static_cast<std::size_t>(y) * pw];
             const std::uint8_t* c = u + pw;
@@ -343,7 +365,7 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
             }
         }
         emb = detail::box3(emb, H, W);
-        std::vector<double> m(N);
+        detail::scratch_vector<double> m(N);
         double mmax = 0.0;
         for (std::size_t i = 0; i < N; ++i) {
             m[i] = static_cast<double>(static_cast<float>(lq[i] * static_cast<float>(emb[i])));
@@ -351,12 +373,12 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
         }
         static constexpr double water[3] = {175 / 255.0, 238 / 255.0, 238 / 255.0};
         const double gray_water = 0.299 * water[0] + 0.587 * water[1] + 0.114 * water[2];
+        detail::scratch_vector<double> add(N * C);
         for (std::size_t i = 0; i < N; ++i) {
             const double mi = mmax > 0 ? m[i] / mmax * p.intensity : 0.0;
-            for (int k = 0; k < C; ++k)
-                dst.data[i * C + k] =
-                    store(static_cast<double>(src.data[i * C + k]) / 255.0 + mi * (C == 3 ? water[k] : gray_water));
+            for (int k = 0; k < C; ++k) add[i * C + k] = mi * (C == 3 ? water[k] : gray_water);
         }
+        detail::store_unit_values(nullptr, src.data, add.data(), dst.data, N * C);
     } else {
         detail::fimage mask(H, W, 1);
         for (std::size_t i = 0; i < N; ++i) mask.px[i] = liquid.px[i] > p.threshold ? 1.0 : 0.0;
@@ -369,7 +391,7 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
             if (mi < 0.8) mi = 0.0;
             for (int k = 0; k < C; ++k) {
                 const double v = static_cast<double>(src.data[i * C + k]) / 255.0;
-                dst.data[i * C + k] = store(v * (1 - mi) + (C == 3 ? mud[k] : gray_mud) * mi);
+                dst.data[i * C + k] = detail::unit_to_u8(v * (1 - mi) + (C == 3 ? mud[k] : gray_mud) * mi);
             }
         }
     }
