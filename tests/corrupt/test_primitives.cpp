@@ -416,7 +416,7 @@ TEST_CASE("fog: the fused pass gives the bytes of its steps one by one", "[corru
 }
 
 TEST_CASE("the AVX-512 twins of one-body kernels give the plain build's bits", "[corrupt][primitives]") {
-    // store_unit, fog's row pass, the symmetric filter row, warp_affine and elastic's sampling:
+    // store_unit, fog's and snow's row passes, the symmetric filter row, warp_affine and elastic's sampling:
     // each body compiled twice (kernel_attributes.hpp), here run side by side on the same data
     if (!sc::detail::avx512_kernels_available()) {
         WARN("this CPU lacks AVX-512 F/BW/DQ/VL: only the plain builds run here");
@@ -447,6 +447,12 @@ TEST_CASE("the AVX-512 twins of one-body kernels give the plain build's bits", "
         d::fog_row_plain(x.data(), add.data(), 0.93, 0.93 + 1.7, a.data(), n);
         d::fog_row_avx512(x.data(), add.data(), 0.93, 0.93 + 1.7, b.data(), n);
         CHECK(a == b);
+        for (const int c : {1, 3}) {  // snow's blend: n / c pixels of c channels
+            const int w = int(n) / c;
+            d::snow_row_plain(x.data(), add.data(), 0.55f, 0.45f, w, c, a.data());
+            d::snow_row_avx512(x.data(), add.data(), 0.55f, 0.45f, w, c, b.data());
+            CHECK(a == b);
+        }
         // the symmetric row: 1e8-scaled values, so that any other summation order shows
         const int r = 5;
         std::vector<double> rows(std::size_t(2 * r + 1) * n), w(std::size_t(r) + 1), oa(n + 1, -3.0), ob(n + 1, -3.0);

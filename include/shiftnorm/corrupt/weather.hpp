@@ -229,6 +229,50 @@ SHIFTNORM_FP_EXACT inline void equalize_hist(scratch_vector<std::uint8_t>& v) {
 
 }  // namespace detail
 
+namespace detail {
+//! snow's blend of one row of w pixels: with x_k = float32(x / 255), gray = the float32 luma (c = 3)
+//! or x_0, v = blend x_k + rest max(x_k, 1.5 gray + 0.5) in float32, out = unit_to_u8(v + s[x])
+//! (s: both flake layers, float64). One body, a plain and an AVX-512 build.
+SHIFTNORM_KERNEL_BODY void snow_row_body(const std::uint8_t* x, const double* s, float blend, float rest, int w, int c,
+                                         std::uint8_t* d) {
+    if (c == 3) {
+        for (int i = 0; i < w; ++i) {
+            const float r = static_cast<float>(x[3 * i] / 255.0), g = static_cast<float>(x[3 * i + 1] / 255.0),
+                        b = static_cast<float>(x[3 * i + 2] / 255.0);
+            const float gray = 0.299f * r + 0.587f * g + 0.114f * b;
+            const float hi = gray * 1.5f + 0.5f;
+            d[3 * i] = unit_to_u8(static_cast<double>(blend * r + rest * (r < hi ? hi : r)) + s[i]);
+            d[3 * i + 1] = unit_to_u8(static_cast<double>(blend * g + rest * (g < hi ? hi : g)) + s[i]);
+            d[3 * i + 2] = unit_to_u8(static_cast<double>(blend * b + rest * (b < hi ? hi : b)) + s[i]);
+        }
+    } else {
+        for (int i = 0; i < w; ++i) {
+            const float r = static_cast<float>(x[i] / 255.0);
+            const float hi = r * 1.5f + 0.5f;
+            d[i] = unit_to_u8(static_cast<double>(blend * r + rest * (r < hi ? hi : r)) + s[i]);
+        }
+    }
+}
+SHIFTNORM_FP_EXACT inline void snow_row_plain(const std::uint8_t* x, const double* s, float blend, float rest, int w,
+                                              int c, std::uint8_t* d) {
+    snow_row_body(x, s, blend, rest, w, c, d);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void snow_row_avx512(const std::uint8_t* x,
+                                                                                   const double* s, float blend,
+                                                                                   float rest, int w, int c,
+                                                                                   std::uint8_t* d) {
+    snow_row_body(x, s, blend, rest, w, c, d);
+}
+#endif
+inline void snow_row(const std::uint8_t* x, const double* s, float blend, float rest, int w, int c, std::uint8_t* d) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return snow_row_avx512(x, s, blend, rest, w, c, d);
+#endif
+    snow_row_plain(x, s, blend, rest, w, c, d);
+}
+}  // namespace detail
+
 //! Snow: a zoomed, thresholded normal field motion-blurred along a random angle in [-135, -45)
 //! degrees (own kernel, no ImageMagick) and added twice (as is and rotated by 180 degrees) to a
 //! brightened, greyed copy of the image. Draws H*W normals, then one uniform angle.
@@ -248,19 +292,17 @@ SHIFTNORM_FP_EXACT inline void snow(const_image_view src, image_view dst, int se
     }
     const double angle = gen.uniform(-135.0, -45.0);
     const image blurred = detail::motion_blur_u8(flakes.view(), p.blur_radius, p.blur_sigma, angle, arithmetic);
-    for (int y = 0; y < H; ++y)
-        for (int x = 0; x < W; ++x) {
-            float rgb[3];
-            for (int k = 0; k < C; ++k) rgb[k] = static_cast<float>(src(y, x, k) / 255.0);
-            const float gray = C == 3 ? 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2] : rgb[0];
-            const double s = blurred(y, x, 0) / 255.0 + blurred(H - 1 - y, W - 1 - x, 0) / 255.0;
-            for (int k = 0; k < C; ++k) {
-                const float v = static_cast<float>(p.blend) * rgb[k] +
-                                static_cast<float>(1 - p.blend) * std::max(rgb[k], gray * 1.5f + 0.5f);
-                const double o = std::clamp(static_cast<double>(v) + s, 0.0, 1.0);
-                dst(y, x, k) = detail::trunc_u8(o * 255.0);
-            }
-        }
+    // the flakes as they are and rotated by 180 degrees, per row, then the blend pass
+    std::vector<double> flake_row(static_cast<std::size_t>(W));
+    const std::uint8_t* bl = blurred.data();
+    for (int y = 0; y < H; ++y) {
+        const std::uint8_t* a = bl + static_cast<std::size_t>(y) * W;
+        const std::uint8_t* b = bl + static_cast<std::size_t>(H - 1 - y) * W;
+        for (int x = 0; x < W; ++x) flake_row[x] = a[x] / 255.0 + b[W - 1 - x] / 255.0;
+        const std::size_t at = static_cast<std::size_t>(y) * W * C;
+        detail::snow_row(src.data + at, flake_row.data(), static_cast<float>(p.blend), static_cast<float>(1 - p.blend),
+                         W, C, dst.data + at);
+    }
 }
 
 namespace detail {
