@@ -408,11 +408,14 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
         }
         emb = detail::box3(emb, H, W);
         detail::scratch_vector<double> m(N);
-        double mmax = 0.0;
-        for (std::size_t i = 0; i < N; ++i) {
-            m[i] = static_cast<double>(static_cast<float>(lq[i] * static_cast<float>(emb[i])));
-            mmax = std::max(mmax, m[i]);
-        }
+        for (std::size_t i = 0; i < N; ++i) m[i] = static_cast<double>(static_cast<float>(lq[i] * static_cast<float>(emb[i])));
+        // the maximum (exact in any order; the values are >= +0): four running maxima
+        double mx4[4] = {0.0, 0.0, 0.0, 0.0};
+        std::size_t i4 = 0;
+        for (; i4 + 4 <= N; i4 += 4)
+            for (int k = 0; k < 4; ++k) mx4[k] = std::max(mx4[k], m[i4 + k]);
+        for (; i4 < N; ++i4) mx4[0] = std::max(mx4[0], m[i4]);
+        const double mmax = std::max(std::max(mx4[0], mx4[1]), std::max(mx4[2], mx4[3]));
         static constexpr double water[3] = {175 / 255.0, 238 / 255.0, 238 / 255.0};
         const double gray_water = 0.299 * water[0] + 0.587 * water[1] + 0.114 * water[2];
         detail::scratch_vector<double> add(N * C);
