@@ -480,3 +480,33 @@ TEST_CASE("the AVX-512 twins of one-body kernels give the plain build's bits", "
     CHECK(ea == eb);
 #endif
 }
+
+TEST_CASE("contrast: the AVX-512 VBMI table lookups give the plain loop's bytes", "[corrupt][contrast]") {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (!sc::detail::avx512_vbmi_available()) {
+        WARN("this CPU has no AVX-512 VBMI: only the plain lookups run here");
+        return;
+    }
+    sc::generator g(21);
+    std::uint8_t lut[3][256];
+    for (auto& t : lut)
+        for (auto& e : t) e = static_cast<std::uint8_t>(g.next() >> 56);
+    for (const int c : {1, 3})
+        for (const std::size_t pixels : {std::size_t(1), std::size_t(21), std::size_t(63), std::size_t(64), std::size_t(65),
+                                         std::size_t(192), std::size_t(1000), std::size_t(50176)}) {
+            const std::size_t n = pixels * std::size_t(c);
+            CAPTURE(c, n);
+            std::vector<std::uint8_t> src(n), a(n + 1, 9), b(n + 1, 9);
+            for (auto& v : src) v = static_cast<std::uint8_t>(g.next() >> 56);
+            for (std::size_t i = 0; i < std::min<std::size_t>(n, 256); ++i) src[i] = static_cast<std::uint8_t>(i);  // every byte
+            sc::detail::channel_lut_plain(src.data(), a.data(), n, c, lut);
+            sc::detail::channel_lut_vbmi(src.data(), b.data(), n, c, lut);
+            CHECK(a == b);  // incl. the untouched sentinel
+            std::vector<std::uint8_t> in_place = src;  // src == dst, as corrupt() allows
+            sc::detail::channel_lut_vbmi(in_place.data(), in_place.data(), n, c, lut);
+            CHECK(std::equal(in_place.begin(), in_place.end(), a.begin()));
+        }
+#else
+    WARN("built without the AVX-512 kernels");
+#endif
+}

@@ -63,6 +63,79 @@ SHIFTNORM_FP_EXACT inline std::uint8_t contrast_byte(int x, double m, double c) 
     return trunc_u8(std::clamp(v, 0.0, 1.0) * 255.0);
 }
 
+//! dst[i] = lut[i % c][src[i]] for n bytes of c (1 or 3) interleaved channels: the plain loop.
+inline void channel_lut_plain(const std::uint8_t* src, std::uint8_t* dst, std::size_t n, int c,
+                              const std::uint8_t (*lut)[256]) {
+    if (c == 3) {
+        const std::size_t pixels = n / 3;
+        for (std::size_t i = 0; i < pixels; ++i) {
+            dst[3 * i] = lut[0][src[3 * i]];
+            dst[3 * i + 1] = lut[1][src[3 * i + 1]];
+            dst[3 * i + 2] = lut[2][src[3 * i + 2]];
+        }
+    } else {
+        for (std::size_t i = 0; i < n; ++i) dst[i] = lut[0][src[i]];
+    }
+}
+
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+//! Whether this CPU has AVX-512 VBMI (byte permutes: 64 table lookups per instruction pair).
+inline bool avx512_vbmi_available() {
+    static const bool ok = avx512_kernels_available() && __builtin_cpu_supports("avx512vbmi");
+    return ok;
+}
+
+//! channel_lut_plain with AVX-512 VBMI: each 256-entry table in four registers, a byte looked up
+//! in its low or high 128 entries by two vpermi2b and picked by its top bit; three channels by
+//! three lookups blended by the channel of each byte (192-byte blocks: the phases repeat).
+SHIFTNORM_SIMD_WARNINGS_OFF
+//! The 64 table entries t[x] of the bytes x of a register (t: a 256-entry table in four registers).
+__attribute__((target("avx512f,avx512bw,avx512vbmi"), always_inline)) inline __m512i lut_lookup_vbmi(const __m512i* t,
+                                                                                                     __m512i x) {
+    const __m512i lo = _mm512_permutex2var_epi8(t[0], x, t[1]);  // entries 0-127 (bit 7 ignored)
+    const __m512i hi = _mm512_permutex2var_epi8(t[2], x, t[3]);  // entries 128-255
+    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), lo, hi);
+}
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline void channel_lut_vbmi(
+    const std::uint8_t* src, std::uint8_t* dst, std::size_t n, int c, const std::uint8_t (*lut)[256]) {
+    __m512i t[3][4];
+    for (int k = 0; k < c; ++k)
+        for (int q = 0; q < 4; ++q) t[k][q] = _mm512_loadu_si512(lut[k] + 64 * q);
+    std::size_t i = 0;
+    if (c == 1) {
+        for (; i + 64 <= n; i += 64) _mm512_storeu_si512(dst + i, lut_lookup_vbmi(t[0], _mm512_loadu_si512(src + i)));
+    } else {
+        // byte j of block part v (v = 0, 1, 2) belongs to channel (64 v + j) % 3
+        __mmask64 m1[3] = {0, 0, 0}, m2[3] = {0, 0, 0};
+        for (int v = 0; v < 3; ++v)
+            for (int j = 0; j < 64; ++j) {
+                const int ch = (64 * v + j) % 3;
+                if (ch == 1) m1[v] |= __mmask64(1) << j;
+                if (ch == 2) m2[v] |= __mmask64(1) << j;
+            }
+        for (; i + 192 <= n; i += 192)
+            for (int v = 0; v < 3; ++v) {
+                const __m512i x = _mm512_loadu_si512(src + i + 64 * v);
+                __m512i y = lut_lookup_vbmi(t[0], x);
+                y = _mm512_mask_blend_epi8(m1[v], y, lut_lookup_vbmi(t[1], x));
+                y = _mm512_mask_blend_epi8(m2[v], y, lut_lookup_vbmi(t[2], x));
+                _mm512_storeu_si512(dst + i + 64 * v, y);
+            }
+    }
+    channel_lut_plain(src + i, dst + i, n - i, c, lut);  // the tail (i is a multiple of c)
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+
+//! channel_lut_plain on the fastest kernel this CPU has (the same bytes).
+inline void channel_lut(const std::uint8_t* src, std::uint8_t* dst, std::size_t n, int c,
+                        const std::uint8_t (*lut)[256]) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_vbmi_available()) return channel_lut_vbmi(src, dst, n, c, lut);
+#endif
+    channel_lut_plain(src, dst, n, c, lut);
+}
+
 }  // namespace detail
 
 //! Contrast: (x - mean_c) * c + mean_c with per-channel means over the image. Deterministic.
@@ -81,16 +154,7 @@ SHIFTNORM_FP_EXACT inline void contrast(const_image_view src, image_view dst, in
         const double m = static_cast<double>(sum[static_cast<std::size_t>(k)]) / (255.0 * n);
         for (int x = 0; x < 256; ++x) lut[k][x] = detail::contrast_byte(x, m, c);
     }
-    if (C == 3) {
-        const std::size_t pixels = size / 3;
-        for (std::size_t i = 0; i < pixels; ++i) {
-            dst.data[3 * i] = lut[0][src.data[3 * i]];
-            dst.data[3 * i + 1] = lut[1][src.data[3 * i + 1]];
-            dst.data[3 * i + 2] = lut[2][src.data[3 * i + 2]];
-        }
-    } else {
-        for (std::size_t i = 0; i < size; ++i) dst.data[i] = lut[0][src.data[i]];
-    }
+    detail::channel_lut(src.data, dst.data, size, C, lut);
 }
 
 //! JPEG round trip at the table's quality through libjpeg (4:2:0 for RGB, islow DCT), which is
