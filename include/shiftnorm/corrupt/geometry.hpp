@@ -185,6 +185,9 @@ struct pil_axis {
     int ksize = 0;
     std::vector<int> xmin, xcount;
     std::vector<std::int32_t> k;  // outSize * ksize
+    //! When every output has one coefficient, 1 << 22, and the others 0 (an upscale): its input
+    //! index per output (the 8-bit result is then that input byte exactly); else empty.
+    std::vector<int> single;
 };
 SHIFTNORM_FP_EXACT inline pil_axis pil_box_coeffs(int in_size, int out_size) {
     constexpr int precision_bits = 32 - 8 - 2;
@@ -219,6 +222,18 @@ SHIFTNORM_FP_EXACT inline pil_axis pil_box_coeffs(int in_size, int out_size) {
         a.xmin[xx] = xmin;
         a.xcount[xx] = xmax;
     }
+    // a copy axis: every output takes one input with weight 1 (an upscale: BOX at scale < 1)
+    const std::int32_t one = std::int32_t(1) << precision_bits;
+    a.single.resize(static_cast<std::size_t>(out_size));
+    for (int xx = 0; xx < out_size && !a.single.empty(); ++xx) {
+        int src = -1, nonzero = 0;
+        for (int x = 0; x < a.xcount[xx]; ++x) {
+            const std::int32_t v = a.k[static_cast<std::size_t>(xx) * a.ksize + x];
+            if (v != 0) ++nonzero, src = v == one ? a.xmin[xx] + x : -1;
+        }
+        if (nonzero == 1 && src >= 0) a.single[static_cast<std::size_t>(xx)] = src;
+        else a.single.clear();
+    }
     return a;
 }
 
@@ -238,8 +253,18 @@ SHIFTNORM_FP_EXACT inline image pil_box_resize(const_image_view src, int ow, int
     constexpr std::int32_t half = std::int32_t(1) << (precision_bits - 1);
     const int c = src.channels;
     image tmp(src.height, ow, c);
-    if (ow != src.width) {
-        const pil_axis a = pil_box_coeffs(src.width, ow);
+    const pil_axis ax = ow != src.width ? pil_box_coeffs(src.width, ow) : pil_axis{};
+    if (ow != src.width && !ax.single.empty()) {
+        // a copy axis: (in << 22 + 2^21) >> 22 = in, so each output pixel is its input pixel
+        for (int y = 0; y < src.height; ++y) {
+            const std::uint8_t* in = src.data + static_cast<std::size_t>(y) * src.width * c;
+            std::uint8_t* o = tmp.data() + static_cast<std::size_t>(y) * ow * c;
+            for (int x = 0; x < ow; ++x)
+                std::copy_n(in + static_cast<std::size_t>(ax.single[static_cast<std::size_t>(x)]) * c, c,
+                            o + static_cast<std::size_t>(x) * c);
+        }
+    } else if (ow != src.width) {
+        const pil_axis& a = ax;
         // tap-major over a whole row: acc[x] += in[xmin[x] + i] * k[x][i] for i < ksize (the
         // coefficients past xcount are 0, their index clamped into the row), no variable-length
         // inner loop; C is a compile-time 3 for RGB (the channel loop unrolls), else run-time
@@ -274,6 +299,12 @@ SHIFTNORM_FP_EXACT inline image pil_box_resize(const_image_view src, int ow, int
     image out(oh, ow, c);
     const pil_axis a = pil_box_coeffs(src.height, oh);
     const std::size_t row = static_cast<std::size_t>(ow) * c;
+    if (!a.single.empty()) {  // a copy axis: each output row is its input row
+        for (int y = 0; y < oh; ++y)
+            std::copy_n(tmp.data() + static_cast<std::size_t>(a.single[static_cast<std::size_t>(y)]) * row, row,
+                        out.data() + static_cast<std::size_t>(y) * row);
+        return out;
+    }
     std::vector<std::int32_t> acc(row);
     for (int y = 0; y < oh; ++y) {
         std::fill(acc.begin(), acc.end(), half);
