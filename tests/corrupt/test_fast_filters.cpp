@@ -119,8 +119,8 @@ TEST_CASE("the float32 byte stage lists the values near an integer for the float
 }
 
 TEST_CASE("AVX-512 kernels of the fast filters give the plain loops' bits", "[corrupt][fast_filters]") {
-    if (!sc::detail::avx512_rows_available()) {
-        WARN("this CPU has no AVX-512F: only the plain kernels run here");
+    if (!sc::detail::avx512_kernels_available()) {  // F for the float32 rows, F/BW/DQ/VL for the tap runs
+        WARN("this CPU lacks AVX-512 F/BW/DQ/VL: only the plain kernels run here");
         return;
     }
 #if defined(SHIFTNORM_CORRUPT_AVX512)

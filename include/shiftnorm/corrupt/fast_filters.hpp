@@ -468,46 +468,32 @@ SHIFTNORM_FP_EXACT inline bool fast_defocus_u8(const_image_view src, image_view 
 }
 
 //! acc[j] = acc[j] + k * T(s[j]) for j in [0, n): the product rounded, then the addition (the
-//! plain loop of motion blur's tap runs: float64 for the reference arithmetic, float32 for fast).
+//! loop of motion blur's tap runs: float64 for the reference arithmetic, float32 for fast). One
+//! body, a plain and an AVX-512 build (kernel_attributes.hpp): 8 or 16 values per instruction there.
 template <class T>
-SHIFTNORM_FP_EXACT void tap_run_plain(T* acc, const std::uint8_t* s, std::ptrdiff_t n, T k) {
+SHIFTNORM_KERNEL_BODY void tap_run_body(T* acc, const std::uint8_t* s, std::ptrdiff_t n, T k) {
     for (std::ptrdiff_t j = 0; j < n; ++j) {
         const T t = k * static_cast<T>(s[j]);
         acc[j] = acc[j] + t;
     }
 }
-
+template <class T>
+SHIFTNORM_FP_EXACT void tap_run_plain(T* acc, const std::uint8_t* s, std::ptrdiff_t n, T k) {
+    tap_run_body(acc, s, n, k);
+}
 #if defined(SHIFTNORM_CORRUPT_AVX512)
-SHIFTNORM_SIMD_WARNINGS_OFF
-//! tap_run_plain, 8 (float64) or 16 (float32) values per step: the same operations, so the same bits.
-SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_run_avx512(double* acc, const std::uint8_t* s, std::ptrdiff_t n,
-                                                                double k) {
-    const __m512d kv = _mm512_set1_pd(k);
-    std::ptrdiff_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        const __m512d x = _mm512_cvtepi32_pd(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s + j))));
-        _mm512_storeu_pd(acc + j, _mm512_add_pd(_mm512_loadu_pd(acc + j), _mm512_mul_pd(kv, x)));
-    }
-    tap_run_plain(acc + j, s + j, n - j, k);
+template <class T>
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) void tap_run_avx512(T* acc, const std::uint8_t* s,
+                                                                           std::ptrdiff_t n, T k) {
+    tap_run_body(acc, s, n, k);
 }
-SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void tap_run_avx512(float* acc, const std::uint8_t* s, std::ptrdiff_t n,
-                                                                float k) {
-    const __m512 kv = _mm512_set1_ps(k);
-    std::ptrdiff_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        const __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + j))));
-        _mm512_storeu_ps(acc + j, _mm512_add_ps(_mm512_loadu_ps(acc + j), _mm512_mul_ps(kv, x)));
-    }
-    tap_run_plain(acc + j, s + j, n - j, k);
-}
-SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
 //! tap_run_plain on the fastest kernel this CPU has (the same bits on every CPU).
 template <class T>
 void tap_run(T* acc, const std::uint8_t* s, std::ptrdiff_t n, T k) {
 #if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_rows_available()) return tap_run_avx512(acc, s, n, k);
+    if (avx512_kernels_available()) return tap_run_avx512(acc, s, n, k);
 #endif
     tap_run_plain(acc, s, n, k);
 }
