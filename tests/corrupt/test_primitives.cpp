@@ -388,6 +388,55 @@ SHIFTNORM_FP_EXACT static std::uint8_t fog_step_by_step(double f, double strengt
     return sc::detail::trunc_u8(v * 255.0);
 }
 
+// The reference's plasma_fractal transliterated element by element (numpy's strided slices and
+// np.roll as index arithmetic, one uniform draw per element in numpy's row-major order).
+SHIFTNORM_FP_EXACT static std::vector<double> plasma_like_numpy(int n, double decay, sc::generator& gen) {
+    std::vector<double> m(std::size_t(n) * n, 0.0);
+    auto at = [&](int y, int x) -> double& { return m[std::size_t(((y % n) + n) % n) * n + std::size_t(((x % n) + n) % n)]; };
+    double wibble = 100.0;
+    for (int step = n; step >= 2; step /= 2) {
+        const int hs = step / 2;
+        for (int y = hs; y < n; y += step)  // fillsquares
+            for (int x = hs; x < n; x += step) {
+                const double s = (at(y - hs, x - hs) + at(y + hs, x - hs)) + (at(y - hs, x + hs) + at(y + hs, x + hs));
+                at(y, x) = s / 4 + wibble * gen.uniform(-wibble, wibble);
+            }
+        std::vector<double> lt, tt;
+        for (int y = 0; y < n; y += step)  // ltsum = (drgrid + roll(drgrid, 1, 0)) + (ulgrid + roll(ulgrid, -1, 1))
+            for (int x = hs; x < n; x += step)
+                lt.push_back((at(y + hs, x) + at(y - hs, x)) + (at(y, x - hs) + at(y, x + hs)));
+        for (int y = hs; y < n; y += step)  // ttsum = (drgrid + roll(drgrid, 1, 1)) + (ulgrid + roll(ulgrid, -1, 0))
+            for (int x = 0; x < n; x += step)
+                tt.push_back((at(y, x + hs) + at(y, x - hs)) + (at(y - hs, x) + at(y + hs, x)));
+        std::size_t k = 0;
+        for (int y = 0; y < n; y += step)
+            for (int x = hs; x < n; x += step) at(y, x) = lt[k++] / 4 + wibble * gen.uniform(-wibble, wibble);
+        k = 0;
+        for (int y = hs; y < n; y += step)
+            for (int x = 0; x < n; x += step) at(y, x) = tt[k++] / 4 + wibble * gen.uniform(-wibble, wibble);
+        wibble /= decay;
+    }
+    const double mn = *std::min_element(m.begin(), m.end());
+    for (double& v : m) v -= mn;
+    const double mx = *std::max_element(m.begin(), m.end());
+    for (double& v : m) v = mx > 0 ? v / mx : 0.0;
+    return m;
+}
+
+TEST_CASE("plasma_fractal: numpy's plasma element by element, the same draws and bits", "[corrupt][fog]") {
+    for (int n : {1, 2, 4, 8, 16, 32, 64, 256})
+        for (double decay : {1.5, 2.0, 3.0, 10.0})
+            for (std::uint64_t seed : {1u, 77u}) {
+                INFO("mapsize " << n << " decay " << decay << " seed " << seed);
+                sc::generator a(seed), b(seed);
+                const auto got = sc::detail::plasma_fractal(n, decay, a);
+                const auto want = plasma_like_numpy(n, decay, b);
+                REQUIRE(got.size() == want.size());
+                CHECK(std::equal(got.begin(), got.end(), want.begin()));
+                CHECK(a.next() == b.next());  // the same number of draws
+            }
+}
+
 TEST_CASE("fog: the fused pass gives the bytes of its steps one by one", "[corrupt][fog]") {
     // fog's documented steps (plasma with the same draws, x / 255, + strength * plasma, times
     // max / (max + strength), np.uint8(np.clip(., 0, 1) * 255)) against the fused row pass

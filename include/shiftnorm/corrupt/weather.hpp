@@ -21,81 +21,145 @@ namespace shiftnorm::corrupt {
 
 namespace detail {
 
-//! The reference's plasma_fractal (diamond-square, after FLHerne/mapgen): a mapsize x mapsize
-//! height map (mapsize a power of two) in [0, 1]; the random offsets start at 100 * U(-100, 100)
-//! and shrink by `decay` per level. Draw order follows the numpy code (row-major per sub-grid).
-SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
-    const int n = mapsize;
-    scratch_vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
-    double wibble = 100.0;
-    int step = n;
-    auto wib = [&](double v) { return v / 4 + wibble * gen.uniform(-wibble, wibble); };
-    std::vector<double> lt, tt;
-    while (step >= 2) {
-        const int g = n / step, hs = step / 2;
-        // the wrapped neighbour of grid index i (no integer division in the loops)
-        auto next = [g](int i) { return i + 1 == g ? 0 : i + 1; };
-        auto prev = [g](int i) { return i == 0 ? g - 1 : i - 1; };
-        // fillsquares: centre of each square = mean of its four corners (wrapping) + noise
-        for (int i = 0; i < g; ++i) {
-            const double* r0 = &m[static_cast<std::size_t>(i) * step * n];
-            const double* r1 = &m[static_cast<std::size_t>(next(i)) * step * n];
-            double* c = &m[(static_cast<std::size_t>(i) * step + hs) * n + hs];
-            for (int j = 0; j < g; ++j) {
-                const int j1 = next(j);
-                const double s = (r0[j * step] + r1[j * step]) + (r0[j1 * step] + r1[j1 * step]);
-                c[j * step] = wib(s);
-            }
-        }
-        // filldiamonds
-        lt.resize(static_cast<std::size_t>(g) * g), tt.resize(lt.size());
-        for (int i = 0; i < g; ++i) {
-            const double* dr = &m[(static_cast<std::size_t>(i) * step + hs) * n + hs];      // centres of row i
-            const double* up = &m[(static_cast<std::size_t>(prev(i)) * step + hs) * n + hs];  // centres of row i-1
-            const double* cr = &m[static_cast<std::size_t>(i) * step * n];                  // corners of row i
-            const double* cd = &m[static_cast<std::size_t>(next(i)) * step * n];            // corners of row i+1
-            for (int j = 0; j < g; ++j) {
-                const int jm = prev(j), jp = next(j);
-                const double d = dr[j * step];
-                lt[static_cast<std::size_t>(i) * g + j] = (d + up[j * step]) + (cr[j * step] + cr[jp * step]);
-                tt[static_cast<std::size_t>(i) * g + j] = (d + dr[jm * step]) + (cr[j * step] + cd[j * step]);
-            }
-        }
-        for (int i = 0; i < g; ++i) {
-            double* row = &m[static_cast<std::size_t>(i) * step * n + hs];
-            for (int j = 0; j < g; ++j) row[j * step] = wib(lt[static_cast<std::size_t>(i) * g + j]);
-        }
-        for (int i = 0; i < g; ++i) {
-            double* row = &m[(static_cast<std::size_t>(i) * step + hs) * n];
-            for (int j = 0; j < g; ++j) row[j * step] = wib(tt[static_cast<std::size_t>(i) * g + j]);
-        }
-        step /= 2;
-        wibble /= decay;
-    }
-    // min and max are exact whatever the order: four running values (std::min_element's one
-    // dependency chain is the loop's bound); then the shift and the scale, vectorized
-    const std::size_t N = m.size();
-    double lo[4] = {m[0], m[0], m[0], m[0]};
+//! One row of a plasma phase: o[j] = ((a[j] + b[j]) + (c[j] + d[j])) / 4 + wibble * (lo + range * u[j]),
+//! i.e. the reference's `array / 4 + wibble * np.random.uniform(-wibble, wibble)` of a sum of
+//! four neighbours, every operation rounded as numpy's. One body, a plain and an AVX-512 build.
+SHIFTNORM_KERNEL_BODY void plasma_row_body(double* o, const double* a, const double* b, const double* c,
+                                           const double* d, const double* u, std::size_t n, double wibble,
+                                           double lo, double range) {
+    for (std::size_t j = 0; j < n; ++j) o[j] = ((a[j] + b[j]) + (c[j] + d[j])) / 4 + wibble * (lo + range * u[j]);
+}
+SHIFTNORM_FP_EXACT inline void plasma_row_plain(double* o, const double* a, const double* b, const double* c,
+                                                const double* d, const double* u, std::size_t n, double wibble,
+                                                double lo, double range) {
+    plasma_row_body(o, a, b, c, d, u, n, wibble, lo, range);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void plasma_row_avx512(
+    double* o, const double* a, const double* b, const double* c, const double* d, const double* u, std::size_t n,
+    double wibble, double lo, double range) {
+    plasma_row_body(o, a, b, c, d, u, n, wibble, lo, range);
+}
+#endif
+inline void plasma_row(double* o, const double* a, const double* b, const double* c, const double* d, const double* u,
+                       std::size_t n, double wibble, double lo, double range) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return plasma_row_avx512(o, a, b, c, d, u, n, wibble, lo, range);
+#endif
+    plasma_row_plain(o, a, b, c, d, u, n, wibble, lo, range);
+}
+
+//! The reference's `m -= m.min(); m / m.max()` on n values (all zero when the maximum is 0): min
+//! and max are exact in any order, so eight running values each (vectorized; one running value
+//! is a chain of dependent comparisons), then the shift and the division as numpy rounds them.
+//! One body, a plain and an AVX-512 build.
+SHIFTNORM_KERNEL_BODY void plasma_normalize_body(double* m, std::size_t n) {
+    if (n == 0) return;
+    double lo[8], hi[8];
+    for (int k = 0; k < 8; ++k) lo[k] = m[0], hi[k] = 0.0;
     std::size_t i = 0;
-    for (; i + 4 <= N; i += 4)
-        for (int k = 0; k < 4; ++k) lo[k] = m[i + k] < lo[k] ? m[i + k] : lo[k];
-    for (; i < N; ++i) lo[0] = m[i] < lo[0] ? m[i] : lo[0];
-    const double mn = std::min(std::min(lo[0], lo[1]), std::min(lo[2], lo[3]));
-    double hi[4] = {0.0, 0.0, 0.0, 0.0};
-    for (i = 0; i + 4 <= N; i += 4)
-        for (int k = 0; k < 4; ++k) {
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) lo[k] = m[i + k] < lo[k] ? m[i + k] : lo[k];
+    for (; i < n; ++i) lo[0] = m[i] < lo[0] ? m[i] : lo[0];
+    double mn = lo[0];
+    for (int k = 1; k < 8; ++k) mn = lo[k] < mn ? lo[k] : mn;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) {
             const double v = m[i + k] = m[i + k] - mn;
             hi[k] = v > hi[k] ? v : hi[k];
         }
-    for (; i < N; ++i) {
+    for (; i < n; ++i) {
         const double v = m[i] = m[i] - mn;
         hi[0] = v > hi[0] ? v : hi[0];
     }
-    const double mx = std::max(std::max(hi[0], hi[1]), std::max(hi[2], hi[3]));
+    double mx = hi[0];
+    for (int k = 1; k < 8; ++k) mx = hi[k] > mx ? hi[k] : mx;
     if (mx > 0)
-        for (double& v : m) v = v / mx;
+        for (i = 0; i < n; ++i) m[i] = m[i] / mx;
     else
-        std::fill(m.begin(), m.end(), 0.0);
+        for (i = 0; i < n; ++i) m[i] = 0.0;
+}
+SHIFTNORM_FP_EXACT inline void plasma_normalize_plain(double* m, std::size_t n) { plasma_normalize_body(m, n); }
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void plasma_normalize_avx512(double* m, std::size_t n) {
+    plasma_normalize_body(m, n);
+}
+#endif
+inline void plasma_normalize(double* m, std::size_t n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return plasma_normalize_avx512(m, n);
+#endif
+    plasma_normalize_plain(m, n);
+}
+
+//! The reference's plasma_fractal (diamond-square, after FLHerne/mapgen): a mapsize x mapsize
+//! height map (mapsize a power of two) in [0, 1]; the random offsets start at 100 * U(-100, 100)
+//! and shrink by `decay` per level. Draw order follows the numpy code (per level: the squares'
+//! centres, then the diamonds on the corner rows, then those on the centre rows, each row-major).
+//! Computed on compact grids: at a level with g x g squares, K holds the corners, D the centres,
+//! L / T the diamonds on the corner / centre rows (g x g each, neighbours wrapping around);
+//! interleaved they are the next level's 2g x 2g corners. Each phase's g * g uniforms are drawn
+//! in one loop first, then combined row by row (plasma_row): the same values, drawn in the same
+//! order and rounded the same way, as one draw per element in the reference's loops.
+SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
+    const int n = mapsize;
+    const std::size_t half = static_cast<std::size_t>(std::max(n / 2, 1));
+    scratch_vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
+    scratch_vector<double> K(half * half, 0.0), K2(half * half), D(half * half), L(half * half), T(half * half);
+    scratch_vector<double> u(half * half), left(half), right(half);
+    double wibble = 100.0;
+    for (std::size_t G = 1; 2 * G <= static_cast<std::size_t>(n); G *= 2) {
+        const double lo = -wibble, range = wibble - lo;  // uniform(-wibble, wibble) = lo + (hi - lo) u
+        const auto draw = [&] {
+            for (std::size_t k = 0; k < G * G; ++k) u[k] = gen.uniform();
+        };
+        const auto row = [G](scratch_vector<double>& v, std::size_t i) { return &v[(i == G ? 0 : i) * G]; };
+        // a row's right neighbours (left[j] = r[j + 1]) or left neighbours (r[j - 1]), wrapping
+        const auto shift_left = [&](const double* r) {
+            std::copy(r + 1, r + G, left.data()), left[G - 1] = r[0];
+            return left.data();
+        };
+        const auto shift_right = [&](const double* r) {
+            right[0] = r[G - 1], std::copy(r, r + G - 1, right.data() + 1);
+            return right.data();
+        };
+        // fillsquares: centre (i, j) = (K[i][j] + K[i+1][j]) + (K[i][j+1] + K[i+1][j+1])
+        draw();
+        for (std::size_t i = 0; i < G; ++i) {
+            const double* k0 = row(K, i);
+            const double* k1 = row(K, i + 1);
+            std::copy(k1 + 1, k1 + G, right.data()), right[G - 1] = k1[0];  // K[i+1][j+1]
+            plasma_row(row(D, i), k0, k1, shift_left(k0), right.data(), &u[i * G], G, wibble, lo, range);
+        }
+        // filldiamonds, corner rows: (D[i][j] + D[i-1][j]) + (K[i][j] + K[i][j+1])
+        draw();
+        for (std::size_t i = 0; i < G; ++i) {
+            const double* k0 = row(K, i);
+            plasma_row(row(L, i), row(D, i), row(D, i == 0 ? G - 1 : i - 1), k0, shift_left(k0), &u[i * G], G,
+                       wibble, lo, range);
+        }
+        // filldiamonds, centre rows: (D[i][j] + D[i][j-1]) + (K[i][j] + K[i+1][j])
+        draw();
+        for (std::size_t i = 0; i < G; ++i) {
+            const double* d0 = row(D, i);
+            plasma_row(row(T, i), d0, shift_right(d0), row(K, i), row(K, i + 1), &u[i * G], G, wibble, lo, range);
+        }
+        // the next level's corners: rows 2i (K, L alternating) and 2i + 1 (T, D alternating)
+        const std::size_t G2 = 2 * G;
+        double* out = G2 == static_cast<std::size_t>(n) ? m.data() : K2.data();
+        for (std::size_t i = 0; i < G; ++i) {
+            double* e = out + 2 * i * G2;
+            double* f = e + G2;
+            const double *k = &K[i * G], *l = &L[i * G], *t = &T[i * G], *d = &D[i * G];
+            for (std::size_t j = 0; j < G; ++j) {
+                e[2 * j] = k[j], e[2 * j + 1] = l[j];
+                f[2 * j] = t[j], f[2 * j + 1] = d[j];
+            }
+        }
+        K.swap(K2);
+        wibble /= decay;
+    }
+    plasma_normalize(m.data(), m.size());
     return m;
 }
 
