@@ -51,6 +51,28 @@ TEST_CASE("generator draws have the right moments", "[corrupt][primitives]") {
     }
 }
 
+TEST_CASE("generator normals(): the values and the state of n normal() calls", "[corrupt][primitives]") {
+    // counts around the block size (128 attempts) and the spare value, starting with and without
+    // a cached spare; then the next draws of every kind must agree too
+    for (std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(2), std::size_t(3), std::size_t(127),
+                          std::size_t(128), std::size_t(199), std::size_t(200), std::size_t(201), std::size_t(255),
+                          std::size_t(256), std::size_t(257), std::size_t(1001), std::size_t(50176)})
+        for (bool spare : {false, true})
+            for (std::uint64_t seed : {3u, 4u, 5u}) {
+                INFO("n " << n << " spare " << spare << " seed " << seed);
+                sc::generator a(seed), b(seed);
+                if (spare) (void)a.normal(), (void)b.normal();
+                std::vector<double> got(n + 1, -7.0), want(n);
+                a.normals(got.data(), n, 0.25, 1.5);
+                for (auto& v : want) v = b.normal(0.25, 1.5);
+                CHECK(std::equal(want.begin(), want.end(), got.begin()));
+                CHECK(got[n] == -7.0);  // nothing written past n
+                CHECK(a.normal() == b.normal());
+                CHECK(a.normal(1.0, 2.0) == b.normal(1.0, 2.0));
+                CHECK(a.next() == b.next());
+            }
+}
+
 TEST_CASE("motion blur kernel at angle 0 averages to the right along the row", "[corrupt][primitives]") {
     // A single bright column at x = 10: with angle 0 the kernel samples x, x+1, ..., so pixels at
     // x <= 10 receive light and pixels right of the column do not.

@@ -53,15 +53,15 @@ SHIFTNORM_FP_EXACT inline lin_axis zoom_axis(int in, int out) {
 //! scipy.ndimage.zoom(img[y0:y0+ch, x0:x0+cw], (zy, zx, 1), order=1) of a float32 or float64
 //! image (T), then the output window [ty:ty+oh, tx:tx+ow]. Computed in float64 and rounded to T
 //! like scipy does. Output shape before trimming: round(ch * zy) x round(cw * zx).
-template <class T>
-SHIFTNORM_FP_EXACT std::vector<T> zoom_crop(const std::vector<T>& src, int h, int w, int c, int y0, int x0, int ch,
-                                        int cw, double zy, double zx, int oh, int ow) {
+template <class T, class Vec>
+SHIFTNORM_FP_EXACT scratch_vector<T> zoom_crop(const Vec& src, int h, int w, int c, int y0, int x0, int ch, int cw,
+                                           double zy, double zx, int oh, int ow) {
     const int zh = static_cast<int>(std::nearbyint(ch * zy));
     const int zw = static_cast<int>(std::nearbyint(cw * zx));
     const lin_axis ay = zoom_axis(ch, zh), ax = zoom_axis(cw, zw);
     const int ty = (zh - oh) / 2 >= 0 ? (zh - oh) / 2 : 0;
     const int tx = (zw - ow) / 2 >= 0 ? (zw - ow) / 2 : 0;
-    std::vector<T> out(static_cast<std::size_t>(oh) * ow * c, T(0));
+    scratch_vector<T> out(static_cast<std::size_t>(oh) * ow * c, T(0));
     auto at = [&](int yy, int xx, int k) -> double {
         if (yy < 0 || xx < 0) return 0.0;
         return src[(static_cast<std::size_t>(y0 + yy) * w + (x0 + xx)) * c + k];
@@ -85,8 +85,8 @@ SHIFTNORM_FP_EXACT std::vector<T> zoom_crop(const std::vector<T>& src, int h, in
 
 //! The reference's clipped_zoom: crop the centred ceil(h / z) window, zoom it by z (order 1),
 //! keep the centred h x w window. Generalised to non-square images axis by axis.
-template <class T>
-SHIFTNORM_FP_EXACT std::vector<T> clipped_zoom(const std::vector<T>& src, int h, int w, int c, double z) {
+template <class T, class Vec>
+SHIFTNORM_FP_EXACT scratch_vector<T> clipped_zoom(const Vec& src, int h, int w, int c, double z) {
     const int ch = static_cast<int>(std::ceil(h / z));
     const int cw = static_cast<int>(std::ceil(w / z));
     const int top = (h - ch) / 2, left = (w - cw) / 2;

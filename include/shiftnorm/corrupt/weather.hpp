@@ -345,9 +345,9 @@ SHIFTNORM_FP_EXACT inline void snow(const_image_view src, image_view dst, int se
     const snow_params p = snow_params_for(table, severity);
     detail::check_pair("snow", src, dst);
     const int H = src.height, W = src.width, C = src.channels;
-    std::vector<double> layer(static_cast<std::size_t>(H) * W);
-    for (double& v : layer) v = gen.normal(p.loc, p.scale);
-    layer = detail::clipped_zoom<double>(layer, H, W, 1, p.zoom);
+    detail::scratch_vector<double> field(static_cast<std::size_t>(H) * W);
+    gen.normals(field.data(), field.size(), p.loc, p.scale);
+    const detail::scratch_vector<double> layer = detail::clipped_zoom<double>(field, H, W, 1, p.zoom);
     image flakes(H, W, 1);
     for (std::size_t i = 0; i < layer.size(); ++i) {
         double v = layer[i] < p.threshold ? 0.0 : layer[i];
@@ -359,10 +359,11 @@ SHIFTNORM_FP_EXACT inline void snow(const_image_view src, image_view dst, int se
     // the flakes as they are and rotated by 180 degrees, per row, then the blend pass
     std::vector<double> flake_row(static_cast<std::size_t>(W));
     const std::uint8_t* bl = blurred.data();
+    const double* unit = detail::unit_values();  // b / 255.0 for every byte b
     for (int y = 0; y < H; ++y) {
         const std::uint8_t* a = bl + static_cast<std::size_t>(y) * W;
         const std::uint8_t* b = bl + static_cast<std::size_t>(H - 1 - y) * W;
-        for (int x = 0; x < W; ++x) flake_row[x] = a[x] / 255.0 + b[W - 1 - x] / 255.0;
+        for (int x = 0; x < W; ++x) flake_row[x] = unit[a[x]] + unit[b[W - 1 - x]];
         const std::size_t at = static_cast<std::size_t>(y) * W * C;
         detail::snow_row(src.data + at, flake_row.data(), static_cast<float>(p.blend), static_cast<float>(1 - p.blend),
                          W, C, dst.data + at);
@@ -440,7 +441,7 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
     const int H = src.height, W = src.width, C = src.channels;
     const std::size_t N = static_cast<std::size_t>(H) * W;
     detail::fimage liquid(H, W, 1);
-    for (double& v : liquid.px) v = gen.normal(p.loc, p.scale);
+    gen.normals(liquid.px.data(), liquid.px.size(), p.loc, p.scale);
     detail::gaussian_filter(liquid, p.sigma);
     for (double& v : liquid.px)
         if (v < p.threshold) v = 0.0;
