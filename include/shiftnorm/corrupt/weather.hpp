@@ -163,6 +163,50 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, dou
     return m;
 }
 
+//! Canny's non-maximum suppression of one row of w pixels, without branches: m points at the
+//! row's magnitudes inside a plane of row pitch pw with a zero border (m[-1], m[w], m[+-pw] are
+//! read), gx / gy are the row's Sobel gradients; st[x] = 0 (not kept: magnitude <= low, or not a
+//! maximum along the gradient's direction, quantised as OpenCV does: horizontal, vertical or
+//! one of the diagonals), 1 (kept, <= high) or 2 (kept, > high). One body, a plain and an
+//! AVX-512 build.
+SHIFTNORM_KERNEL_BODY void canny_nms_row_body(const int* m, std::size_t pw, const int* gx, const int* gy, int w,
+                                              int low, int high, std::uint8_t* st) {
+    const int* up = m - pw;
+    const int* dn = m + pw;
+    for (int x = 0; x < w; ++x) {
+        const int v = m[x], l = m[x - 1], r = m[x + 1];
+        const int ul = up[x - 1], uc = up[x], ur = up[x + 1], dl = dn[x - 1], dc = dn[x], dr = dn[x + 1];
+        const int ax = gx[x] < 0 ? -gx[x] : gx[x], ay = gy[x] < 0 ? -gy[x] : gy[x];
+        const double xs = ax, ys = ay;
+        const double tg22 = xs * 0.4142135623730950488, tg67 = tg22 + 2 * xs;
+        const int horizontal = (v > l) & (v >= r);
+        const int vertical = (v > uc) & (v >= dc);
+        const int neg = (gx[x] ^ gy[x]) < 0;  // s = -1: (y - 1, x + 1) and (y + 1, x - 1)
+        const int diagonal = neg ? (v > ur) & (v > dl) : (v > ul) & (v > dr);
+        const int below22 = ys < tg22, above67 = ys > tg67;
+        const int along = below22 ? horizontal : above67 ? vertical : diagonal;
+        const int keep = (v > low) & along;
+        st[x] = static_cast<std::uint8_t>(keep * (1 + (v > high)));
+    }
+}
+SHIFTNORM_FP_EXACT inline void canny_nms_row_plain(const int* m, std::size_t pw, const int* gx, const int* gy, int w,
+                                                   int low, int high, std::uint8_t* st) {
+    canny_nms_row_body(m, pw, gx, gy, w, low, high, st);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void canny_nms_row_avx512(
+    const int* m, std::size_t pw, const int* gx, const int* gy, int w, int low, int high, std::uint8_t* st) {
+    canny_nms_row_body(m, pw, gx, gy, w, low, high, st);
+}
+#endif
+inline void canny_nms_row(const int* m, std::size_t pw, const int* gx, const int* gy, int w, int low, int high,
+                          std::uint8_t* st) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return canny_nms_row_avx512(m, pw, gx, gy, w, low, high, st);
+#endif
+    canny_nms_row_plain(m, pw, gx, gy, w, low, high, st);
+}
+
 //! OpenCV Canny(img, low, high) with aperture 3 and the L1 gradient norm: Sobel with replicated
 //! borders, non-maximum suppression by quantised direction, hysteresis over 8-neighbours.
 //! Returns 255 on edges, 0 elsewhere. The Sobel pass reads a border-padded copy and the
@@ -184,48 +228,68 @@ SHIFTNORM_FP_EXACT inline scratch_vector<std::uint8_t> canny(const scratch_vecto
             gxr[x] = gx, gyr[x] = gy, mr[x] = std::abs(gx) + std::abs(gy);
         }
     }
-    // m(y, x): the magnitude, 0 outside the image (the zero border of `mag`)
-    auto m = [&](int y, int x) { return mag[static_cast<std::size_t>(y + 1) * pw + static_cast<std::size_t>(x + 1)]; };
-    // 0 = not an edge, 1 = weak candidate, 2 = strong
+    // non-maximum suppression, branch-free per row (canny_nms_row); then the strong pixels
     scratch_vector<std::uint8_t> state(img.size(), 0);
-    std::vector<int> stack;
     for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            const int v = m(y, x);
-            if (v <= low) continue;
-            const double xs = std::abs(dx[y * w + x]), ys = std::abs(dy[y * w + x]);
-            const double tg22 = xs * 0.4142135623730950488, tg67 = tg22 + 2 * xs;
-            bool keep;
-            if (ys < tg22) keep = v > m(y, x - 1) && v >= m(y, x + 1);
-            else if (ys > tg67) keep = v > m(y - 1, x) && v >= m(y + 1, x);
-            else {
-                const int s = ((dx[y * w + x] ^ dy[y * w + x]) < 0) ? -1 : 1;
-                keep = v > m(y - 1, x - s) && v > m(y + 1, x + s);
-            }
-            if (!keep) continue;
-            if (v > high) {
-                state[y * w + x] = 2;
-                stack.push_back(y * w + x);
-            } else {
-                state[y * w + x] = 1;
-            }
-        }
-    while (!stack.empty()) {
-        const int p = stack.back();
-        stack.pop_back();
+        canny_nms_row(&mag[static_cast<std::size_t>(y + 1) * pw + 1], pw, &dx[static_cast<std::size_t>(y) * w],
+                      &dy[static_cast<std::size_t>(y) * w], w, low, high, &state[static_cast<std::size_t>(y) * w]);
+    // hysteresis: every pixel enters the stack at most once (strong, or weak turned strong)
+    scratch_vector<int> stack(img.size() + 1);
+    std::size_t top = 0;
+    for (std::size_t i = 0; i < state.size(); ++i) {  // branch-free listing of the strong pixels
+        stack[top] = static_cast<int>(i);
+        top += state[i] == 2;
+    }
+    while (top > 0) {
+        const int p = stack[--top];
         const int y = p / w, x = p % w;
         for (int yy = y - 1; yy <= y + 1; ++yy)
             for (int xx = x - 1; xx <= x + 1; ++xx) {
                 if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
                 if (state[yy * w + xx] == 1) {
                     state[yy * w + xx] = 2;
-                    stack.push_back(yy * w + xx);
+                    stack[top++] = yy * w + xx;
                 }
             }
     }
     scratch_vector<std::uint8_t> out(img.size());
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = state[i] == 2 ? 255 : 0;
     return out;
+}
+
+//! The distance transform's terms from two finished rows: pre[x] = min(row[x], r1[x] + a,
+//! r1[x -+ 1] + b, r1[x -+ 2] + c, r2[x -+ 1] + c) (r1 the nearer row, r2 the farther; the rows
+//! carry two border values on each side). One body, a plain and an AVX-512 build.
+SHIFTNORM_KERNEL_BODY void dt_rows_min_body(const double* row, const double* r1, const double* r2, double* pre, int w,
+                                            double a, double b, double c) {
+    for (int x = 0; x < w; ++x) {
+        double best = row[x];
+        best = std::min(best, r2[x - 1] + c);
+        best = std::min(best, r2[x + 1] + c);
+        best = std::min(best, r1[x - 2] + c);
+        best = std::min(best, r1[x - 1] + b);
+        best = std::min(best, r1[x] + a);
+        best = std::min(best, r1[x + 1] + b);
+        best = std::min(best, r1[x + 2] + c);
+        pre[x] = best;
+    }
+}
+SHIFTNORM_FP_EXACT inline void dt_rows_min_plain(const double* row, const double* r1, const double* r2, double* pre,
+                                                 int w, double a, double b, double c) {
+    dt_rows_min_body(row, r1, r2, pre, w, a, b, c);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void dt_rows_min_avx512(
+    const double* row, const double* r1, const double* r2, double* pre, int w, double a, double b, double c) {
+    dt_rows_min_body(row, r1, r2, pre, w, a, b, c);
+}
+#endif
+inline void dt_rows_min(const double* row, const double* r1, const double* r2, double* pre, int w, double a, double b,
+                        double c) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return dt_rows_min_avx512(row, r1, r2, pre, w, a, b, c);
+#endif
+    dt_rows_min_plain(row, r1, r2, pre, w, a, b, c);
 }
 
 //! cv2.distanceTransform(src, DIST_L2, 5): two-pass 5x5 chamfer distance (weights 1, 1.4,
@@ -239,28 +303,19 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> distance_transform(const scratc
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
             d[static_cast<std::size_t>((y + 2) * pw + x + 2)] = src[static_cast<std::size_t>(y) * w + x] == 0 ? 0.0 : INF;
-    struct off {
-        std::ptrdiff_t delta;
-        double w;
-    };
-    // the forward mask, in the order of the scalar loop: (-2,-1) (-2,1) (-1,-2) (-1,-1) (-1,0) (-1,1) (-1,2) (0,-1)
-    const off fwd[] = {{-2 * pw - 1, c}, {-2 * pw + 1, c}, {-pw - 2, c}, {-pw - 1, b}, {-pw, a},
-                       {-pw + 1, b},     {-pw + 2, c},     {-1, a}};
+    // Each pass: the mask's terms from the two rows already final (vectorized, dt_rows_min),
+    // then the in-row neighbour in scan order. The mask is symmetric in x, so both passes share
+    // the row term; the minimum of finite values is exact in any order.
+    scratch_vector<double> pre(static_cast<std::size_t>(w));
     for (int y = 0; y < h; ++y) {
         double* row = &d[static_cast<std::size_t>((y + 2) * pw + 2)];
-        for (int x = 0; x < w; ++x) {
-            double best = row[x];
-            for (const off& o : fwd) best = std::min(best, row[x + o.delta] + o.w);
-            row[x] = best;
-        }
+        dt_rows_min(row, row - pw, row - 2 * pw, pre.data(), w, a, b, c);
+        for (int x = 0; x < w; ++x) row[x] = std::min(pre[static_cast<std::size_t>(x)], row[x - 1] + a);
     }
     for (int y = h - 1; y >= 0; --y) {
         double* row = &d[static_cast<std::size_t>((y + 2) * pw + 2)];
-        for (int x = w - 1; x >= 0; --x) {
-            double best = row[x];
-            for (const off& o : fwd) best = std::min(best, row[x - o.delta] + o.w);
-            row[x] = best;
-        }
+        dt_rows_min(row, row + pw, row + 2 * pw, pre.data(), w, a, b, c);
+        for (int x = w - 1; x >= 0; --x) row[x] = std::min(pre[static_cast<std::size_t>(x)], row[x + 1] + a);
     }
     scratch_vector<double> out(src.size());
     for (int y = 0; y < h; ++y)
