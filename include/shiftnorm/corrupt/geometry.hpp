@@ -50,6 +50,43 @@ SHIFTNORM_FP_EXACT inline lin_axis zoom_axis(int in, int out) {
     return a;
 }
 
+//! One output row of zoom_crop for one channel: out[x] = T(((r0[j0] wx0 + r0[j1] wx1) + r1[j0] wx0)
+//! + r1[j1] wx1), r0 / r1 the two input rows already times their row weights, j0 / j1 the
+//! columns (shifted by one; 0 = outside). One body, a plain and an AVX-512 build.
+template <class T>
+SHIFTNORM_KERNEL_BODY void zoom_row_c1_body(const double* r0, const double* r1, const int* j0, const int* j1,
+                                            const double* v0, const double* v1, T* out, int n) {
+    for (int x = 0; x < n; ++x) {
+        double t = r0[j0[x]] * v0[x];
+        t += r0[j1[x]] * v1[x];
+        t += r1[j0[x]] * v0[x];
+        t += r1[j1[x]] * v1[x];
+        out[x] = static_cast<T>(t);
+    }
+}
+template <class T>
+SHIFTNORM_FP_EXACT void zoom_row_c1_plain(const double* r0, const double* r1, const int* j0, const int* j1,
+                                          const double* v0, const double* v1, T* out, int n) {
+    zoom_row_c1_body(r0, r1, j0, j1, v0, v1, out, n);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+template <class T>
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) void zoom_row_c1_avx512(const double* r0, const double* r1,
+                                                                               const int* j0, const int* j1,
+                                                                               const double* v0, const double* v1,
+                                                                               T* out, int n) {
+    zoom_row_c1_body(r0, r1, j0, j1, v0, v1, out, n);
+}
+#endif
+template <class T>
+void zoom_row_c1(const double* r0, const double* r1, const int* j0, const int* j1, const double* v0, const double* v1,
+                 T* out, int n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return zoom_row_c1_avx512(r0, r1, j0, j1, v0, v1, out, n);
+#endif
+    zoom_row_c1_plain(r0, r1, j0, j1, v0, v1, out, n);
+}
+
 //! scipy.ndimage.zoom(img[y0:y0+ch, x0:x0+cw], (zy, zx, 1), order=1) of a float32 or float64
 //! image (T), then the output window [ty:ty+oh, tx:tx+ow]. Computed in float64 and rounded to T
 //! like scipy does. Output shape before trimming: round(ch * zy) x round(cw * zx).
@@ -62,20 +99,45 @@ SHIFTNORM_FP_EXACT scratch_vector<T> zoom_crop(const Vec& src, int h, int w, int
     const int ty = (zh - oh) / 2 >= 0 ? (zh - oh) / 2 : 0;
     const int tx = (zw - ow) / 2 >= 0 ? (zw - ow) / 2 : 0;
     scratch_vector<T> out(static_cast<std::size_t>(oh) * ow * c, T(0));
-    auto at = [&](int yy, int xx, int k) -> double {
-        if (yy < 0 || xx < 0) return 0.0;
-        return src[(static_cast<std::size_t>(y0 + yy) * w + (x0 + xx)) * c + k];
+    // the output columns' taps, shifted by one: index 0 stands for -1 (outside, value 0)
+    const int nx = std::max(0, std::min(ow, zw - tx));
+    scratch_vector<int> j0(static_cast<std::size_t>(nx)), j1(static_cast<std::size_t>(nx));
+    scratch_vector<double> v0(static_cast<std::size_t>(nx)), v1(static_cast<std::size_t>(nx));
+    for (int x = 0; x < nx; ++x) {
+        j0[static_cast<std::size_t>(x)] = ax.i0[tx + x] + 1, j1[static_cast<std::size_t>(x)] = ax.i1[tx + x] + 1;
+        v0[static_cast<std::size_t>(x)] = ax.w0[tx + x], v1[static_cast<std::size_t>(x)] = ax.w1[tx + x];
+    }
+    // per output row, its two input rows times their row weight (value * wy, the reference's
+    // first product), slot 0 holding 0 * wy for the columns outside
+    const std::size_t rw = (static_cast<std::size_t>(cw) + 1) * c;
+    scratch_vector<double> r0(rw), r1(rw);
+    const auto weigh = [&](scratch_vector<double>& r, int iy, double wy) {
+        for (int k = 0; k < c; ++k) r[static_cast<std::size_t>(k)] = 0.0 * wy;
+        for (int xx = 0; xx < cw; ++xx)
+            for (int k = 0; k < c; ++k)
+                r[(static_cast<std::size_t>(xx) + 1) * c + k] =
+                    (iy < 0 ? 0.0 : static_cast<double>(src[(static_cast<std::size_t>(y0 + iy) * w + (x0 + xx)) * c + k])) *
+                    wy;
     };
     for (int y = 0; y < oh && ty + y < zh; ++y) {
         const int oy = ty + y;
-        for (int x = 0; x < ow && tx + x < zw; ++x) {
-            const int ox = tx + x;
+        weigh(r0, ay.i0[oy], ay.w0[oy]);
+        weigh(r1, ay.i1[oy], ay.w1[oy]);
+        T* o = &out[static_cast<std::size_t>(y) * ow * c];
+        if (c == 1) {
+            zoom_row_c1(r0.data(), r1.data(), j0.data(), j1.data(), v0.data(), v1.data(), o, nx);
+            continue;
+        }
+        for (int x = 0; x < nx; ++x) {
+            const std::size_t a = static_cast<std::size_t>(j0[static_cast<std::size_t>(x)]) * c;
+            const std::size_t b = static_cast<std::size_t>(j1[static_cast<std::size_t>(x)]) * c;
+            const double wx0 = v0[static_cast<std::size_t>(x)], wx1 = v1[static_cast<std::size_t>(x)];
             for (int k = 0; k < c; ++k) {
-                double t = at(ay.i0[oy], ax.i0[ox], k) * ay.w0[oy] * ax.w0[ox];
-                t += at(ay.i0[oy], ax.i1[ox], k) * ay.w0[oy] * ax.w1[ox];
-                t += at(ay.i1[oy], ax.i0[ox], k) * ay.w1[oy] * ax.w0[ox];
-                t += at(ay.i1[oy], ax.i1[ox], k) * ay.w1[oy] * ax.w1[ox];
-                out[(static_cast<std::size_t>(y) * ow + x) * c + k] = static_cast<T>(t);
+                double t = r0[a + k] * wx0;
+                t += r0[b + k] * wx1;
+                t += r1[a + k] * wx0;
+                t += r1[b + k] * wx1;
+                o[static_cast<std::size_t>(x) * c + k] = static_cast<T>(t);
             }
         }
     }

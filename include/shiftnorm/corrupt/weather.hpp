@@ -404,11 +404,9 @@ SHIFTNORM_FP_EXACT inline void snow(const_image_view src, image_view dst, int se
     gen.normals(field.data(), field.size(), p.loc, p.scale);
     const detail::scratch_vector<double> layer = detail::clipped_zoom<double>(field, H, W, 1, p.zoom);
     image flakes(H, W, 1);
-    for (std::size_t i = 0; i < layer.size(); ++i) {
-        double v = layer[i] < p.threshold ? 0.0 : layer[i];
-        v = std::clamp(v, 0.0, 1.0);
-        flakes.data()[i] = detail::trunc_u8(v * 255.0);
-    }
+    // np.clip(where(layer < threshold, 0, layer), 0, 1) * 255 truncated to a byte (NaN -> 0)
+    for (std::size_t i = 0; i < layer.size(); ++i)
+        flakes.data()[i] = detail::unit_to_u8(layer[i] < p.threshold ? 0.0 : layer[i]);
     const double angle = gen.uniform(-135.0, -45.0);
     const image blurred = detail::motion_blur_u8(flakes.view(), p.blur_radius, p.blur_sigma, angle, arithmetic);
     // the flakes as they are and rotated by 180 degrees, per row, then the blend pass
