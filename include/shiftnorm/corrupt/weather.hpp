@@ -496,11 +496,11 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
     detail::fimage liquid(H, W, 1);
     gen.normals(liquid.px.data(), liquid.px.size(), p.loc, p.scale);
     detail::gaussian_filter(liquid, p.sigma);
-    for (double& v : liquid.px)
-        if (v < p.threshold) v = 0.0;
+    for (double& v : liquid.px) v = v < p.threshold ? 0.0 : v;
     if (p.mud == 0) {
+        // np.uint8(liquid * 255) of values >= 0: the same bytes as unit_to_u8 (branch-free)
         detail::scratch_vector<std::uint8_t> lq(N);
-        for (std::size_t i = 0; i < N; ++i) lq[i] = detail::trunc_u8(liquid.px[i] * 255.0);
+        for (std::size_t i = 0; i < N; ++i) lq[i] = detail::unit_to_u8(liquid.px[i]);
         auto edges = detail::canny(lq, H, W, 50, 150);
         for (auto& e : edges) e = static_cast<std::uint8_t>(255 - e);
         auto dist = detail::distance_transform(edges, H, W);
@@ -537,10 +537,18 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
         static constexpr double water[3] = {175 / 255.0, 238 / 255.0, 238 / 255.0};
         const double gray_water = 0.299 * water[0] + 0.587 * water[1] + 0.114 * water[2];
         detail::scratch_vector<double> add(N * C);
-        for (std::size_t i = 0; i < N; ++i) {
-            const double mi = mmax > 0 ? m[i] / mmax * p.intensity : 0.0;
-            for (int k = 0; k < C; ++k) add[i * C + k] = mi * (C == 3 ? water[k] : gray_water);
-        }
+        if (mmax > 0 && C == 3)
+            for (std::size_t i = 0; i < N; ++i) {
+                const double mi = m[i] / mmax * p.intensity;
+                for (int k = 0; k < 3; ++k) add[i * 3 + k] = mi * water[k];
+            }
+        else if (mmax > 0)
+            for (std::size_t i = 0; i < N; ++i) {
+                const double v = m[i] / mmax * p.intensity * gray_water;
+                for (int k = 0; k < C; ++k) add[i * C + k] = v;
+            }
+        else
+            std::fill(add.begin(), add.end(), 0.0);
         detail::store_unit_values(nullptr, src.data, add.data(), dst.data, N * C);
     } else {
         detail::fimage mask(H, W, 1);
