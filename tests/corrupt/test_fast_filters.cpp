@@ -138,6 +138,24 @@ TEST_CASE("AVX-512 kernels of the fast filters give the plain loops' bits", "[co
                     sc::detail::tap_run_avx512(r2.data(), bytes.data() + k % 3, static_cast<std::ptrdiff_t>(n), w);
                 }
                 CHECK(std::memcmp(r1.data(), r2.data(), r1.size() * sizeof(float)) == 0);
+                // all taps of a row at once (registers across the taps): the tap runs' bits, from 0
+                // and in tap order; exact-size runs (the masked tail reads nothing past them)
+                std::vector<std::vector<std::uint8_t>> runs(static_cast<std::size_t>(taps));
+                sc::detail::byte_taps bt;
+                for (int k = 0; k < taps; ++k) {
+                    runs[static_cast<std::size_t>(k)].resize(n);
+                    for (auto& b : runs[static_cast<std::size_t>(k)]) b = static_cast<std::uint8_t>(u(g));
+                    bt.add(k % 4 == 0 ? u(g) * 1e3f : u(g) / 255.0f / taps, runs[static_cast<std::size_t>(k)].data());
+                }
+                std::vector<float> o1(n + 1, -3.0f), o2(n + 1, -3.0f), o3(n + 1, 0.0f);
+                sc::detail::byte_tap_rows_plain(bt, o1.data(), n);
+                sc::detail::byte_tap_rows_avx512(bt, o2.data(), n);
+                for (int k = 0; k < taps; ++k)
+                    sc::detail::tap_run_plain(o3.data(), bt.s[static_cast<std::size_t>(k)], static_cast<std::ptrdiff_t>(n),
+                                              bt.k[static_cast<std::size_t>(k)]);
+                o3[n] = -3.0f;
+                CHECK(std::memcmp(o1.data(), o2.data(), o1.size() * sizeof(float)) == 0);  // incl. the sentinel
+                CHECK(std::memcmp(o1.data(), o3.data(), o1.size() * sizeof(float)) == 0);
             }
             CAPTURE(n, taps);
             std::vector<float> rows(static_cast<std::size_t>(taps) * 2 * (n + 5));

@@ -117,12 +117,13 @@ SHIFTNORM_FP_EXACT inline bool fast_motion_u8(const_image_view src, image_view d
     std::vector<float> acc(n);
     std::vector<std::uint32_t> near(n);
     std::vector<double> exact(n);
+    byte_taps row_taps;
     for (int y = 0; y < H; ++y) {
-        std::fill(acc.begin(), acc.end(), 0.0f);
+        row_taps.clear();
         for (std::size_t i : taps)
-            tap_run<float>(acc.data(),
-                        &padded[static_cast<std::size_t>(std::clamp(y + oy[i], 0, H - 1)) * pn + static_cast<std::size_t>(P + ox[i]) * C],
-                        static_cast<std::ptrdiff_t>(n), kf[i]);
+            row_taps.add(kf[i], &padded[static_cast<std::size_t>(std::clamp(y + oy[i], 0, H - 1)) * pn +
+                                        static_cast<std::size_t>(P + ox[i]) * C]);
+        byte_tap_rows(row_taps, acc.data(), n);
         const auto whole_row = [&](double* exact_row) {  // motion_blur_u8's row, as the reference runs it
             std::fill(exact_row, exact_row + n, 0.0);
             for (std::size_t i : taps)

@@ -498,5 +498,62 @@ void tap_run(T* acc, const std::uint8_t* s, std::ptrdiff_t n, T k) {
     tap_run_plain(acc, s, n, k);
 }
 
+//! The float32 taps of a row of byte runs: out[j] = sum over taps t, in order from 0.0f, of
+//! k[t] * float(s[t][j]), each product rounded before its addition (fast motion blur's row).
+struct byte_taps {
+    std::vector<const std::uint8_t*> s;
+    std::vector<float> k;
+    void clear() { s.clear(), k.clear(); }
+    void add(float weight, const std::uint8_t* run) { s.push_back(run), k.push_back(weight); }
+};
+SHIFTNORM_FP_EXACT inline void byte_tap_rows_plain(const byte_taps& t, float* out, std::size_t n) {
+    std::fill(out, out + n, 0.0f);
+    for (std::size_t i = 0; i < t.k.size(); ++i) tap_run_plain<float>(out, t.s[i], static_cast<std::ptrdiff_t>(n), t.k[i]);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+SHIFTNORM_SIMD_WARNINGS_OFF
+//! byte_tap_rows_plain with 64 outputs in four registers across all taps (then a masked tail of
+//! 16 at a time): each run is read once, the accumulators never leave the registers.
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void byte_tap_rows_avx512(const byte_taps& t, float* out, std::size_t n) {
+    const std::size_t taps = t.k.size();
+    std::size_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (std::size_t i = 0; i < taps; ++i) {
+            const std::uint8_t* s = t.s[i] + j;
+            const __m512 k = _mm512_set1_ps(t.k[i]);
+            const __m128i* b = reinterpret_cast<const __m128i*>(s);
+            const __m512 v0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(b)));
+            const __m512 v1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(b + 1)));
+            const __m512 v2 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(b + 2)));
+            const __m512 v3 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(b + 3)));
+            acc0 = _mm512_add_ps(acc0, _mm512_mul_ps(k, v0)), acc1 = _mm512_add_ps(acc1, _mm512_mul_ps(k, v1));
+            acc2 = _mm512_add_ps(acc2, _mm512_mul_ps(k, v2)), acc3 = _mm512_add_ps(acc3, _mm512_mul_ps(k, v3));
+        }
+        _mm512_storeu_ps(out + j, acc0), _mm512_storeu_ps(out + j + 16, acc1);
+        _mm512_storeu_ps(out + j + 32, acc2), _mm512_storeu_ps(out + j + 48, acc3);
+    }
+    for (; j < n; j += 16) {
+        const std::size_t left = n - j < 16 ? n - j : 16;
+        const __mmask16 m = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+        __m512 acc = _mm512_setzero_ps();
+        for (std::size_t i = 0; i < taps; ++i) {
+            const __m128i b = _mm_maskz_loadu_epi8(m, t.s[i] + j);  // no read past the run's end
+            const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(t.k[i]), v));
+        }
+        _mm512_mask_storeu_ps(out + j, m, acc);
+    }
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+//! byte_tap_rows_plain on the fastest kernel this CPU has (the same bits on every CPU).
+inline void byte_tap_rows(const byte_taps& t, float* out, std::size_t n) {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return byte_tap_rows_avx512(t, out, n);
+#endif
+    byte_tap_rows_plain(t, out, n);
+}
+
 }  // namespace detail
 }  // namespace shiftnorm::corrupt
