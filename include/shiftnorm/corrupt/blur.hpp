@@ -117,6 +117,8 @@ SHIFTNORM_FP_EXACT inline bool fast_motion_u8(const_image_view src, image_view d
     std::vector<float> acc(n);
     std::vector<std::uint32_t> near(n);
     std::vector<double> exact(n);
+    std::vector<int> vx(n), vc(n);
+    std::vector<const std::uint8_t*> tap_row(taps.size());
     byte_taps row_taps;
     for (int y = 0; y < H; ++y) {
         row_taps.clear();
@@ -131,13 +133,16 @@ SHIFTNORM_FP_EXACT inline bool fast_motion_u8(const_image_view src, image_view d
                                ox[i], k[i]);
         };
         const auto values = [&](const std::uint32_t* idx, std::size_t m, double* exact_out) {
+            // each value's column and channel, and each tap's row, computed once
+            for (std::size_t p = 0; p < m; ++p)
+                vx[p] = static_cast<int>(idx[p] / C), vc[p] = static_cast<int>(idx[p] % C);
+            for (std::size_t t = 0; t < taps.size(); ++t)
+                tap_row[t] = src.data + static_cast<std::size_t>(std::clamp(y + oy[taps[t]], 0, H - 1)) * n;
             exact_tap_sums(
                 m, taps.size(), [&](std::size_t t) { return k[taps[t]]; },
                 [&](std::size_t p, std::size_t t) {
-                    const std::size_t i = taps[t];
-                    const int x = static_cast<int>(idx[p] / C), c = static_cast<int>(idx[p] % C);
-                    const std::uint8_t* row = src.data + static_cast<std::size_t>(std::clamp(y + oy[i], 0, H - 1)) * n;
-                    return static_cast<double>(row[static_cast<std::size_t>(std::clamp(x + ox[i], 0, W - 1)) * C + c]);
+                    const int x = std::clamp(vx[p] + ox[taps[t]], 0, W - 1);
+                    return static_cast<double>(tap_row[t][static_cast<std::size_t>(x) * C + static_cast<std::size_t>(vc[p])]);
                 },
                 exact_out);
         };
