@@ -176,6 +176,16 @@ TEST_CASE("pil_box_resize equals Pillow's per-pixel fixed-point formula", "[corr
                 CHECK(std::memcmp(a.data(), b.data(), a.size()) == 0);
             }
         }
+    // pixelate's downscales of a 224 px image (every factor of the three tables), against the naive form
+    sc::image im(224, 224, 3);
+    for (std::size_t i = 0; i < im.size(); ++i) im.data()[i] = std::uint8_t(g() & 255);
+    for (const double f : {0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.5, 0.4, 0.3, 0.25}) {
+        const int s = int(224 * f);
+        CAPTURE(f, s);
+        const sc::image a = sc::detail::pil_box_resize(im.view(), s, s);
+        const sc::image b = naive(im.view(), s, s);
+        CHECK(std::memcmp(a.data(), b.data(), a.size()) == 0);
+    }
 }
 
 TEST_CASE("contrast: channel sums of every length and the per-channel table against the formula", "[corrupt][contrast]") {
