@@ -59,23 +59,22 @@ SHIFTNORM_FP_EXACT inline void sym_rows_plain(const sym_taps& t, float* out, std
 
 #if defined(SHIFTNORM_CORRUPT_AVX512)
 SHIFTNORM_SIMD_WARNINGS_OFF
-//! sym_rows_plain with 64 outputs in four registers across all taps (then 16 at a time, then a
-//! masked tail): each tap's rows are read once per strip, the accumulators never.
-SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void sym_rows_avx512(const sym_taps& t, float* out, std::size_t n) {
-    const std::size_t taps = t.size();
+//! out[i] = sum over the taps k of t, in order from 0.0f, of Loader::weight(t, k) times
+//! Loader::load(t, k, i, mask) (tap k's 16 values at i; lanes outside the mask 0 and not read),
+//! each product rounded before its addition: 64 outputs in four registers across all taps, then
+//! 16 at a time with a mask for the tail. Each tap's values are read once per strip, the
+//! accumulators never.
+template <class Loader, class Taps>
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void tap_rows_x64(const Taps& t, float* out, std::size_t n) {
+    const std::size_t taps = Loader::size(t);
+    const __mmask16 all = 0xFFFF;
     std::size_t i = 0;
     for (; i + 64 <= n; i += 64) {
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
         for (std::size_t k = 0; k < taps; ++k) {
-            const float* a = t.a[k] + i;
-            const __m512 w = _mm512_set1_ps(t.w[k]);
-            __m512 v0 = _mm512_loadu_ps(a), v1 = _mm512_loadu_ps(a + 16), v2 = _mm512_loadu_ps(a + 32),
-                   v3 = _mm512_loadu_ps(a + 48);
-            if (t.b[k] != nullptr) {
-                const float* b = t.b[k] + i;
-                v0 = _mm512_add_ps(v0, _mm512_loadu_ps(b)), v1 = _mm512_add_ps(v1, _mm512_loadu_ps(b + 16));
-                v2 = _mm512_add_ps(v2, _mm512_loadu_ps(b + 32)), v3 = _mm512_add_ps(v3, _mm512_loadu_ps(b + 48));
-            }
+            const __m512 w = _mm512_set1_ps(Loader::weight(t, k));
+            const __m512 v0 = Loader::load(t, k, i, all), v1 = Loader::load(t, k, i + 16, all),
+                         v2 = Loader::load(t, k, i + 32, all), v3 = Loader::load(t, k, i + 48, all);
             acc0 = _mm512_add_ps(acc0, _mm512_mul_ps(w, v0)), acc1 = _mm512_add_ps(acc1, _mm512_mul_ps(w, v1));
             acc2 = _mm512_add_ps(acc2, _mm512_mul_ps(w, v2)), acc3 = _mm512_add_ps(acc3, _mm512_mul_ps(w, v3));
         }
@@ -83,15 +82,27 @@ SHIFTNORM_FP_EXACT_TARGET("avx512f") inline void sym_rows_avx512(const sym_taps&
         _mm512_storeu_ps(out + i + 32, acc2), _mm512_storeu_ps(out + i + 48, acc3);
     }
     for (; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+        const __mmask16 m = n - i >= 16 ? all : __mmask16((1u << (n - i)) - 1u);
         __m512 acc = _mm512_setzero_ps();
-        for (std::size_t k = 0; k < taps; ++k) {
-            __m512 v = _mm512_maskz_loadu_ps(m, t.a[k] + i);
-            if (t.b[k] != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t.b[k] + i));
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(t.w[k]), v));
-        }
+        for (std::size_t k = 0; k < taps; ++k)
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(Loader::weight(t, k)), Loader::load(t, k, i, m)));
         _mm512_mask_storeu_ps(out + i, m, acc);
     }
+}
+//! sym_taps for tap_rows_x64: a[k] + b[k] (one rounding), or a[k] alone.
+struct sym_taps_loader {
+    static std::size_t size(const sym_taps& t) { return t.size(); }
+    static float weight(const sym_taps& t, std::size_t k) { return t.w[k]; }
+    SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA)
+    static __m512 load(const sym_taps& t, std::size_t k, std::size_t i, __mmask16 m) {
+        const __m512 v = _mm512_maskz_loadu_ps(m, t.a[k] + i);
+        return t.b[k] != nullptr ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t.b[k] + i)) : v;
+    }
+};
+//! sym_rows_plain, all taps of 64 outputs at a time (tap_rows_x64).
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void sym_rows_avx512(const sym_taps& t, float* out,
+                                                                                   std::size_t n) {
+    tap_rows_x64<sym_taps_loader>(t, out, n);
 }
 SHIFTNORM_SIMD_WARNINGS_ON
 #endif
@@ -99,7 +110,7 @@ SHIFTNORM_SIMD_WARNINGS_ON
 //! sym_rows_plain on the fastest kernel this CPU has (the same bits on every CPU).
 inline void sym_rows(const sym_taps& t, float* out, std::size_t n) {
 #if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_rows_available()) return sym_rows_avx512(t, out, n);
+    if (avx512_kernels_available()) return sym_rows_avx512(t, out, n);
 #endif
     sym_rows_plain(t, out, n);
 }
@@ -512,38 +523,19 @@ SHIFTNORM_FP_EXACT inline void byte_tap_rows_plain(const byte_taps& t, float* ou
 }
 #if defined(SHIFTNORM_CORRUPT_AVX512)
 SHIFTNORM_SIMD_WARNINGS_OFF
-//! byte_tap_rows_plain with 64 outputs in four registers across all taps (then a masked tail of
-//! 16 at a time): each run is read once, the accumulators never leave the registers.
-SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void byte_tap_rows_avx512(const byte_taps& t, float* out, std::size_t n) {
-    const std::size_t taps = t.k.size();
-    std::size_t j = 0;
-    for (; j + 64 <= n; j += 64) {
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        for (std::size_t i = 0; i < taps; ++i) {
-            const std::uint8_t* s = t.s[i] + j;
-            const __m512 k = _mm512_set1_ps(t.k[i]);
-            const __m128i* b = reinterpret_cast<const __m128i*>(s);
-            const __m512 v0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(b)));
-            const __m512 v1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(b + 1)));
-            const __m512 v2 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(b + 2)));
-            const __m512 v3 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(b + 3)));
-            acc0 = _mm512_add_ps(acc0, _mm512_mul_ps(k, v0)), acc1 = _mm512_add_ps(acc1, _mm512_mul_ps(k, v1));
-            acc2 = _mm512_add_ps(acc2, _mm512_mul_ps(k, v2)), acc3 = _mm512_add_ps(acc3, _mm512_mul_ps(k, v3));
-        }
-        _mm512_storeu_ps(out + j, acc0), _mm512_storeu_ps(out + j + 16, acc1);
-        _mm512_storeu_ps(out + j + 32, acc2), _mm512_storeu_ps(out + j + 48, acc3);
+//! byte_taps for tap_rows_x64: 16 bytes as floats (masked byte loads: nothing read past a run).
+struct byte_taps_loader {
+    static std::size_t size(const byte_taps& t) { return t.k.size(); }
+    static float weight(const byte_taps& t, std::size_t k) { return t.k[k]; }
+    SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA)
+    static __m512 load(const byte_taps& t, std::size_t k, std::size_t i, __mmask16 m) {
+        return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, t.s[k] + i)));
     }
-    for (; j < n; j += 16) {
-        const std::size_t left = n - j < 16 ? n - j : 16;
-        const __mmask16 m = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-        __m512 acc = _mm512_setzero_ps();
-        for (std::size_t i = 0; i < taps; ++i) {
-            const __m128i b = _mm_maskz_loadu_epi8(m, t.s[i] + j);  // no read past the run's end
-            const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(t.k[i]), v));
-        }
-        _mm512_mask_storeu_ps(out + j, m, acc);
-    }
+};
+//! byte_tap_rows_plain, all taps of 64 outputs at a time (tap_rows_x64).
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void byte_tap_rows_avx512(const byte_taps& t, float* out,
+                                                                                       std::size_t n) {
+    tap_rows_x64<byte_taps_loader>(t, out, n);
 }
 SHIFTNORM_SIMD_WARNINGS_ON
 #endif
