@@ -2,7 +2,12 @@
 // Seeded reproducibility: same seed gives bit-identical output for any thread count and batch split.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "shiftnorm/corrupt.hpp"
@@ -65,4 +70,37 @@ TEST_CASE("frost with a texture bank is seeded too", "[corrupt][determinism]") {
     sc::corrupt_batch(sc::corruption::frost, 5, {src.data(), 4, 32, 32, 3}, {a.data(), 4, 32, 32, 3}, 7, opt, 1);
     sc::corrupt_batch(sc::corruption::frost, 5, {src.data(), 4, 32, 32, 3}, {b.data(), 4, 32, 32, 3}, 7, opt, 3);
     CHECK(a == b);
+}
+
+TEST_CASE("corrupt_batch: shares whose thread cannot start run on the calling thread", "[corrupt][determinism]") {
+    // a starter that fails (std::system_error, as std::thread does at a thread limit) from the
+    // k-th share on: every share still runs once, the bytes are those of one thread
+    const std::size_t n = 7;
+    std::vector<std::uint8_t> src(n * 32 * 32 * 3);
+    sc::generator g(5);
+    for (auto& x : src) x = static_cast<std::uint8_t>(g.randint(0, 256));
+    const sc::const_batch_view in{src.data(), n, 32, 32, 3};
+    std::vector<std::uint8_t> want(src.size());
+    sc::corrupt_batch(sc::corruption::snow, 3, in, {want.data(), n, 32, 32, 3}, 11, {}, 1);
+    for (int threads : {2, 3, 5})
+        for (int fail_from : {1, 2, 4}) {
+            CAPTURE(threads, fail_from);
+            std::atomic<int> started{0};
+            const auto starter = [&](auto& work, int t) {
+                if (t >= fail_from)
+                    throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+                ++started;
+                return std::thread(std::ref(work), t);
+            };
+            std::vector<std::uint8_t> got(src.size(), 0);
+            sc::detail::corrupt_batch_with(sc::corruption::snow, 3, in, {got.data(), n, 32, 32, 3}, 11, {}, threads, 0,
+                                           starter);
+            CHECK(got == want);
+            CHECK(started.load() == std::max(0, std::min(threads, fail_from) - 1));
+            // run_shares itself: each share exactly once
+            std::vector<std::atomic<int>> runs(static_cast<std::size_t>(threads));
+            auto count = [&](int t) { ++runs[static_cast<std::size_t>(t)]; };
+            sc::detail::run_shares(threads, count, starter);
+            for (int t = 0; t < threads; ++t) CHECK(runs[static_cast<std::size_t>(t)].load() == 1);
+        }
 }

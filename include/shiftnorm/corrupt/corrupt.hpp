@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -164,17 +165,41 @@ inline int resolve_threads(int requested, std::size_t n) {
     return t;
 }
 
-//! Corrupts a batch in memory: image i uses image_seed(seed, c, severity, first_index + i), so
-//! the output is bit-identical for any `threads` (0 = all cores) and any way the data set is cut
-//! into batches (pass the global index of the first image as first_index). Shapes of src and
-//! dst must match. Exceptions from workers are rethrown on the calling thread.
-inline void corrupt_batch(corruption c, int severity, const_batch_view src, batch_view dst, std::uint64_t seed,
-                          const corrupt_options& opt = {}, int threads = 0, std::uint64_t first_index = 0) {
-    detail::sev_index(severity, name_of(c));
+namespace detail {
+//! Starts share t of a batch on a new thread (the default of run_shares).
+struct thread_starter {
+    template <class Work>
+    std::thread operator()(Work& work, int t) const {
+        return std::thread(std::ref(work), t);
+    }
+};
+
+//! Runs work(t) for every share t in [0, nt): share 0 on the calling thread, the others on
+//! threads from start(work, t); the shares whose thread could not be started (start threw
+//! std::system_error, e.g. a thread limit) run on the calling thread after share 0, so every
+//! share runs exactly once either way. Joins every started thread before returning. `work`
+//! must not throw (corrupt_batch's catches and keeps its exceptions).
+template <class Work, class Start = thread_starter>
+void run_shares(int nt, Work& work, Start start = {}) {
+    std::vector<std::thread> pool;
+    int started = 1;
+    try {
+        for (; started < nt; ++started) pool.push_back(start(work, started));
+    } catch (const std::system_error&) {
+    }
+    work(0);
+    for (int t = started; t < nt; ++t) work(t);
+    for (auto& th : pool) th.join();
+}
+
+//! corrupt_batch with the threads started by `start` (tests: a starter that fails).
+template <class Start>
+void corrupt_batch_with(corruption c, int severity, const_batch_view src, batch_view dst, std::uint64_t seed,
+                        const corrupt_options& opt, int threads, std::uint64_t first_index, Start start) {
+    sev_index(severity, name_of(c));
     if (src.count != dst.count || src.height != dst.height || src.width != dst.width || src.channels != dst.channels)
-        detail::fail<shape_error>("corrupt_batch", "dst",
-                                  detail::concat(src.count, "x", src.height, "x", src.width, "x", src.channels),
-                                  detail::concat(dst.count, "x", dst.height, "x", dst.width, "x", dst.channels));
+        fail<shape_error>("corrupt_batch", "dst", concat(src.count, "x", src.height, "x", src.width, "x", src.channels),
+                          concat(dst.count, "x", dst.height, "x", dst.width, "x", dst.channels));
     if (src.count == 0) return;
     const int nt = resolve_threads(threads, src.count);
     std::vector<std::exception_ptr> errors(nt);
@@ -188,21 +213,23 @@ inline void corrupt_batch(corruption c, int severity, const_batch_view src, batc
             errors[t] = std::current_exception();
         }
     };
-    // share 0 runs on the calling thread, and so do the shares whose thread could not be started
-    // (std::system_error: before, the vector's joinable threads then ended the process); the
-    // same bytes either way (share t is images t, t + nt, ...). Speed unchanged (bench_corrupt
-    // BM_CorruptBatch_CPU at 2 threads, 2026-12-04).
-    std::vector<std::thread> pool;
-    int started = 1;
-    try {
-        for (; started < nt; ++started) pool.emplace_back(work, started);
-    } catch (const std::system_error&) {
-    }
-    work(0);
-    for (int t = started; t < nt; ++t) work(t);
-    for (auto& th : pool) th.join();
+    // share t is images t, t + nt, ...: the same bytes whichever thread runs it. Before the
+    // fallback, a std::system_error from a thread start ended the process through the vector's
+    // joinable threads. Speed unchanged (bench_corrupt BM_CorruptBatch_CPU at 2 threads).
+    run_shares(nt, work, start);
     for (auto& e : errors)
         if (e) std::rethrow_exception(e);
+}
+}  // namespace detail
+
+//! Corrupts a batch in memory: image i uses image_seed(seed, c, severity, first_index + i), so
+//! the output is bit-identical for any `threads` (0 = all cores) and any way the data set is cut
+//! into batches (pass the global index of the first image as first_index). Shapes of src and
+//! dst must match. Exceptions from workers are rethrown on the calling thread. Share 0 runs on
+//! the calling thread; a share whose thread cannot be started runs there too.
+inline void corrupt_batch(corruption c, int severity, const_batch_view src, batch_view dst, std::uint64_t seed,
+                          const corrupt_options& opt = {}, int threads = 0, std::uint64_t first_index = 0) {
+    detail::corrupt_batch_with(c, severity, src, dst, seed, opt, threads, first_index, detail::thread_starter{});
 }
 
 }  // namespace shiftnorm::corrupt
