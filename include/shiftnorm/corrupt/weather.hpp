@@ -96,22 +96,27 @@ inline void plasma_normalize(double* m, std::size_t n) {
 //! height map (mapsize a power of two) in [0, 1]; the random offsets start at 100 * U(-100, 100)
 //! and shrink by `decay` per level. Draw order follows the numpy code (per level: the squares'
 //! centres, then the diamonds on the corner rows, then those on the centre rows, each row-major).
-//! Computed on compact grids: at a level with g x g squares, K holds the corners, D the centres,
-//! L / T the diamonds on the corner / centre rows (g x g each, neighbours wrapping around);
-//! interleaved they are the next level's 2g x 2g corners. Each phase's g * g uniforms are drawn
-//! in one loop first, then combined row by row (plasma_row): the same values, drawn in the same
-//! order and rounded the same way, as one draw per element in the reference's loops.
+//! Computed on compact grids: at a level with g x g squares, K holds the corners and D the
+//! centres (neighbours wrapping around); the diamonds on the corner and centre rows are computed
+//! a row at a time and interleaved with K and D into the next level's 2g x 2g corners. Each row
+//! of a phase draws its g uniforms in one loop, then combines them (plasma_row): the same values,
+//! drawn in the same order and rounded the same way, as one draw per element in the reference's
+//! loops. Work memory besides the map: 0.75 of its size (K, the next K, D).
 SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
     const int n = mapsize;
     const std::size_t half = static_cast<std::size_t>(std::max(n / 2, 1));
+    // work memory: the map, the corners K (and the next level's, K2, below the last level) and
+    // the centres D, a quarter of the map each; rows for the draws and the diamonds
     scratch_vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
-    scratch_vector<double> K(half * half, 0.0), K2(half * half), D(half * half), L(half * half), T(half * half);
-    scratch_vector<double> u(half * half), left(half), right(half);
+    scratch_vector<double> K(half * half, 0.0), K2(n > 2 ? half * half : 0), D(half * half);
+    scratch_vector<double> u(half), left(half), right(half), diamonds(half);
     double wibble = 100.0;
     for (std::size_t G = 1; 2 * G <= static_cast<std::size_t>(n); G *= 2) {
         const double lo = -wibble, range = wibble - lo;  // uniform(-wibble, wibble) = lo + (hi - lo) u
-        const auto draw = [&] {
-            for (std::size_t k = 0; k < G * G; ++k) u[k] = gen.uniform();
+        // each phase draws its G x G uniforms row by row (numpy's row-major order)
+        const auto draw_row = [&] {
+            for (std::size_t k = 0; k < G; ++k) u[k] = gen.uniform();
+            return u.data();
         };
         const auto row = [G](scratch_vector<double>& v, std::size_t i) { return &v[(i == G ? 0 : i) * G]; };
         // a row's right neighbours (left[j] = r[j + 1]) or left neighbours (r[j - 1]), wrapping
@@ -123,38 +128,32 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, dou
             right[0] = r[G - 1], std::copy(r, r + G - 1, right.data() + 1);
             return right.data();
         };
+        // the next level's corners: rows 2i (K, then the corner rows' diamonds, alternating) and
+        // 2i + 1 (the centre rows' diamonds, then D, alternating)
+        const std::size_t G2 = 2 * G;
+        double* out = G2 == static_cast<std::size_t>(n) ? m.data() : K2.data();
         // fillsquares: centre (i, j) = (K[i][j] + K[i+1][j]) + (K[i][j+1] + K[i+1][j+1])
-        draw();
         for (std::size_t i = 0; i < G; ++i) {
             const double* k0 = row(K, i);
             const double* k1 = row(K, i + 1);
             std::copy(k1 + 1, k1 + G, right.data()), right[G - 1] = k1[0];  // K[i+1][j+1]
-            plasma_row(row(D, i), k0, k1, shift_left(k0), right.data(), &u[i * G], G, wibble, lo, range);
+            plasma_row(row(D, i), k0, k1, shift_left(k0), right.data(), draw_row(), G, wibble, lo, range);
         }
         // filldiamonds, corner rows: (D[i][j] + D[i-1][j]) + (K[i][j] + K[i][j+1])
-        draw();
         for (std::size_t i = 0; i < G; ++i) {
             const double* k0 = row(K, i);
-            plasma_row(row(L, i), row(D, i), row(D, i == 0 ? G - 1 : i - 1), k0, shift_left(k0), &u[i * G], G,
+            plasma_row(diamonds.data(), row(D, i), row(D, i == 0 ? G - 1 : i - 1), k0, shift_left(k0), draw_row(), G,
                        wibble, lo, range);
+            double* e = out + 2 * i * G2;
+            for (std::size_t j = 0; j < G; ++j) e[2 * j] = k0[j], e[2 * j + 1] = diamonds[j];
         }
         // filldiamonds, centre rows: (D[i][j] + D[i][j-1]) + (K[i][j] + K[i+1][j])
-        draw();
         for (std::size_t i = 0; i < G; ++i) {
             const double* d0 = row(D, i);
-            plasma_row(row(T, i), d0, shift_right(d0), row(K, i), row(K, i + 1), &u[i * G], G, wibble, lo, range);
-        }
-        // the next level's corners: rows 2i (K, L alternating) and 2i + 1 (T, D alternating)
-        const std::size_t G2 = 2 * G;
-        double* out = G2 == static_cast<std::size_t>(n) ? m.data() : K2.data();
-        for (std::size_t i = 0; i < G; ++i) {
-            double* e = out + 2 * i * G2;
-            double* f = e + G2;
-            const double *k = &K[i * G], *l = &L[i * G], *t = &T[i * G], *d = &D[i * G];
-            for (std::size_t j = 0; j < G; ++j) {
-                e[2 * j] = k[j], e[2 * j + 1] = l[j];
-                f[2 * j] = t[j], f[2 * j + 1] = d[j];
-            }
+            plasma_row(diamonds.data(), d0, shift_right(d0), row(K, i), row(K, i + 1), draw_row(), G, wibble, lo,
+                       range);
+            double* f = out + (2 * i + 1) * G2;
+            for (std::size_t j = 0; j < G; ++j) f[2 * j] = diamonds[j], f[2 * j + 1] = d0[j];
         }
         K.swap(K2);
         wibble /= decay;
