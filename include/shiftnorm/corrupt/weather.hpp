@@ -101,14 +101,14 @@ inline void plasma_normalize(double* m, std::size_t n) {
 //! a row at a time and interleaved with K and D into the next level's 2g x 2g corners. Each row
 //! of a phase draws its g uniforms in one loop, then combines them (plasma_row): the same values,
 //! drawn in the same order and rounded the same way, as one draw per element in the reference's
-//! loops. Work memory besides the map: 0.75 of its size (K, the next K, D).
+//! loops. Work memory besides the map: half its size (K and D).
 SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, double decay, generator& gen) {
     const int n = mapsize;
     const std::size_t half = static_cast<std::size_t>(std::max(n / 2, 1));
-    // work memory: the map, the corners K (and the next level's, K2, below the last level) and
-    // the centres D, a quarter of the map each; rows for the draws and the diamonds
+    // work memory: the map (which also takes each level's next corners), the corners K and the
+    // centres D, a quarter of the map each; rows for the draws and the diamonds
     scratch_vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
-    scratch_vector<double> K(half * half, 0.0), K2(n > 2 ? half * half : 0), D(half * half);
+    scratch_vector<double> K(half * half, 0.0), D(half * half);
     scratch_vector<double> u(half), left(half), right(half), diamonds(half);
     double wibble = 100.0;
     for (std::size_t G = 1; 2 * G <= static_cast<std::size_t>(n); G *= 2) {
@@ -131,7 +131,7 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, dou
         // the next level's corners: rows 2i (K, then the corner rows' diamonds, alternating) and
         // 2i + 1 (the centre rows' diamonds, then D, alternating)
         const std::size_t G2 = 2 * G;
-        double* out = G2 == static_cast<std::size_t>(n) ? m.data() : K2.data();
+        double* out = m.data();
         // fillsquares: centre (i, j) = (K[i][j] + K[i+1][j]) + (K[i][j+1] + K[i+1][j+1])
         for (std::size_t i = 0; i < G; ++i) {
             const double* k0 = row(K, i);
@@ -155,7 +155,8 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, dou
             double* f = out + (2 * i + 1) * G2;
             for (std::size_t j = 0; j < G; ++j) f[2 * j] = diamonds[j], f[2 * j + 1] = d0[j];
         }
-        K.swap(K2);
+        if (G2 < static_cast<std::size_t>(n))  // the next level's corners back into K
+            std::copy(m.begin(), m.begin() + static_cast<std::ptrdiff_t>(G2 * G2), K.begin());
         wibble /= decay;
     }
     plasma_normalize(m.data(), m.size());
