@@ -149,7 +149,7 @@ TEST_CASE("AVX-512 kernels of the fast filters give the plain loops' bits", "[co
                 }
                 std::vector<float> o1(n + 1, -3.0f), o2(n + 1, -3.0f), o3(n + 1, 0.0f);
                 sc::detail::byte_tap_rows_plain(bt, o1.data(), n);
-                sc::detail::byte_tap_rows_avx512(bt, o2.data(), n);
+                sc::detail::tap_rows_x64<sc::detail::byte_taps_loader>(bt, o2.data(), n);
                 for (int k = 0; k < taps; ++k)
                     sc::detail::tap_run_plain(o3.data(), bt.s[static_cast<std::size_t>(k)], static_cast<std::ptrdiff_t>(n),
                                               bt.k[static_cast<std::size_t>(k)]);
@@ -168,7 +168,7 @@ TEST_CASE("AVX-512 kernels of the fast filters give the plain loops' bits", "[co
             }
             std::vector<float> p(n + 1, -5.0f), q(n + 1, -5.0f);
             sc::detail::sym_rows_plain(t, p.data(), n);
-            sc::detail::sym_rows_avx512(t, q.data(), n);
+            sc::detail::tap_rows_x64<sc::detail::sym_taps_loader>(t, q.data(), n);
             CHECK(std::memcmp(p.data(), q.data(), p.size() * sizeof(float)) == 0);  // incl. the untouched sentinel
             std::vector<std::uint8_t> bp(n), bq(n);
             std::vector<std::uint32_t> np(n), nq(n);

@@ -11,6 +11,14 @@
 #include <immintrin.h>
 #endif
 
+// Under Clang, no contraction of a multiply and an add into an FMA in this header (its default
+// fuses within an expression where the target has FMA: uniform(lo, hi), normal(loc, scale));
+// GCC's functions carry optimize("fp-contract=off"). The including code's setting is restored.
+#if defined(__clang__)
+#pragma float_control(push)
+#pragma clang fp contract(off)
+#endif
+
 namespace shiftnorm {
 
 //! One step of splitmix64 (Steele, Lea, Flood 2014): a bijective 64-bit mixer. Used to derive
@@ -47,6 +55,12 @@ inline void polar_factors_sse2(double* f, const double* s, std::size_t n) {
         _mm_storeu_pd(f + q, _mm_sqrt_pd(_mm_div_pd(_mm_mul_pd(m2, _mm_loadu_pd(f + q)), _mm_loadu_pd(s + q))));
     polar_factors_scalar(f + q, s + q, n - q);
 }
+// GCC 12 reports _mm512_sqrt_pd's undefined pass-through operand as uninitialized under -Wall
+#if !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 __attribute__((target("avx512f"))) inline void polar_factors_avx512(double* f, const double* s, std::size_t n) {
     const __m512d m2 = _mm512_set1_pd(-2.0);
     std::size_t q = 0;
@@ -55,6 +69,9 @@ __attribute__((target("avx512f"))) inline void polar_factors_avx512(double* f, c
                                                              _mm512_loadu_pd(s + q))));
     polar_factors_scalar(f + q, s + q, n - q);
 }
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 inline void polar_factors(double* f, const double* s, std::size_t n) {
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__CUDACC__)
@@ -235,3 +252,7 @@ private:
 };
 
 }  // namespace shiftnorm
+
+#if defined(__clang__)
+#pragma float_control(pop)
+#endif

@@ -16,6 +16,8 @@
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt {
 
 namespace detail {
@@ -343,3 +345,5 @@ SHIFTNORM_FP_EXACT inline void zoom_blur(const_image_view src, image_view dst, i
 }
 
 }  // namespace shiftnorm::corrupt
+
+SHIFTNORM_FP_EXACT_END

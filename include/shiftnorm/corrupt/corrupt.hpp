@@ -20,6 +20,9 @@
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
 #include "shiftnorm/corrupt/weather.hpp"
+#include "shiftnorm/corrupt/kernel_attributes.hpp"
+
+SHIFTNORM_FP_EXACT_BEGIN
 
 namespace shiftnorm::corrupt {
 
@@ -233,3 +236,5 @@ inline void corrupt_batch(corruption c, int severity, const_batch_view src, batc
 }
 
 }  // namespace shiftnorm::corrupt
+
+SHIFTNORM_FP_EXACT_END

@@ -17,6 +17,8 @@
 #include "shiftnorm/corrupt/rng.hpp"
 #include "shiftnorm/data/image_io.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt {
 
 //! Brightness: V += c in skimage's HSV (clipped to [0, 1]). Deterministic.
@@ -249,3 +251,5 @@ SHIFTNORM_FP_EXACT inline void elastic_transform(const_image_view src, image_vie
 }
 
 }  // namespace shiftnorm::corrupt
+
+SHIFTNORM_FP_EXACT_END

@@ -14,6 +14,8 @@
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/scratch.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt {
 
 //! How gaussian, defocus and motion blur (also snow's) compute their linear filters; both give the reference's bytes.
@@ -99,21 +101,20 @@ struct sym_taps_loader {
         return t.b[k] != nullptr ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t.b[k] + i)) : v;
     }
 };
-//! sym_rows_plain, all taps of 64 outputs at a time (tap_rows_x64).
-SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void sym_rows_avx512(const sym_taps& t, float* out,
-                                                                                   std::size_t n) {
-    tap_rows_x64<sym_taps_loader>(t, out, n);
-}
 SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
-//! sym_rows_plain on the fastest kernel this CPU has (the same bits on every CPU).
-inline void sym_rows(const sym_taps& t, float* out, std::size_t n) {
+//! A row of taps on the fastest kernel this CPU has: tap_rows_x64 with Loader where the CPU has
+//! the AVX-512 kernels, else the plain loop (the same bits on every CPU).
+template <class Loader, class Taps>
+void tap_rows(const Taps& t, float* out, std::size_t n, void (*plain)(const Taps&, float*, std::size_t)) {
 #if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_kernels_available()) return sym_rows_avx512(t, out, n);
+    if (avx512_kernels_available()) return tap_rows_x64<Loader>(t, out, n);
 #endif
-    sym_rows_plain(t, out, n);
+    plain(t, out, n);
 }
+struct sym_taps_loader;
+inline void sym_rows(const sym_taps& t, float* out, std::size_t n) { tap_rows<sym_taps_loader>(t, out, n, sym_rows_plain); }
 
 //! out[i] = a[i] + b[i] (one rounding: the same bits on every kernel).
 SHIFTNORM_FP_EXACT inline void add_rows_plain(const float* a, const float* b, float* out, std::size_t n) {
@@ -532,20 +533,14 @@ struct byte_taps_loader {
         return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, t.s[k] + i)));
     }
 };
-//! byte_tap_rows_plain, all taps of 64 outputs at a time (tap_rows_x64).
-SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void byte_tap_rows_avx512(const byte_taps& t, float* out,
-                                                                                       std::size_t n) {
-    tap_rows_x64<byte_taps_loader>(t, out, n);
-}
 SHIFTNORM_SIMD_WARNINGS_ON
 #endif
-//! byte_tap_rows_plain on the fastest kernel this CPU has (the same bits on every CPU).
+struct byte_taps_loader;
 inline void byte_tap_rows(const byte_taps& t, float* out, std::size_t n) {
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_kernels_available()) return byte_tap_rows_avx512(t, out, n);
-#endif
-    byte_tap_rows_plain(t, out, n);
+    tap_rows<byte_taps_loader>(t, out, n, byte_tap_rows_plain);
 }
 
 }  // namespace detail
 }  // namespace shiftnorm::corrupt
+
+SHIFTNORM_FP_EXACT_END

@@ -10,6 +10,8 @@
 #include "shiftnorm/corrupt/image.hpp"
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt::detail {
 
 //! out[x] = sum_t w[t] * src[t][x] for x in [0, n), taps added in order t = 0, 1, ... starting
@@ -287,3 +289,5 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> box3(const scratch_vector<doubl
 }
 
 }  // namespace shiftnorm::corrupt::detail
+
+SHIFTNORM_FP_EXACT_END

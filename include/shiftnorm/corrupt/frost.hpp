@@ -19,6 +19,8 @@
 #include "shiftnorm/corrupt/rng.hpp"
 #include "shiftnorm/data/image_io.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt {
 
 namespace detail {
@@ -341,3 +343,5 @@ inline void frost(const_image_view src, image_view dst, int severity, generator&
 }
 
 }  // namespace shiftnorm::corrupt
+
+SHIFTNORM_FP_EXACT_END

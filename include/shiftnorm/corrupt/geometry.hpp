@@ -12,6 +12,8 @@
 #include "shiftnorm/corrupt/image.hpp"
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt::detail {
 
 //! numpy.arange(start, stop, step) for doubles: length ceil((stop - start) / step), values
@@ -387,3 +389,5 @@ SHIFTNORM_FP_EXACT inline image pil_box_resize(const_image_view src, int ow, int
 }
 
 }  // namespace shiftnorm::corrupt::detail
+
+SHIFTNORM_FP_EXACT_END

@@ -11,6 +11,8 @@
 #include "shiftnorm/corrupt/image.hpp"
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt::detail {
 
 //! The edit made in HSV space: brightness (V = clip(V + a)) or saturate (S = clip(S a + b)).
@@ -214,3 +216,5 @@ inline void hsv_map(const_image_view src, image_view dst, const hsv_edit& e) {
 }
 
 }  // namespace shiftnorm::corrupt::detail
+
+SHIFTNORM_FP_EXACT_END

@@ -10,6 +10,8 @@
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/scratch.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt {
 
 //! Non-owning view of one contiguous uint8 image in HWC order (row-major, channels interleaved).
@@ -174,3 +176,5 @@ inline void store_255(const fimage& f, image_view dst) {
 
 }  // namespace detail
 }  // namespace shiftnorm::corrupt
+
+SHIFTNORM_FP_EXACT_END

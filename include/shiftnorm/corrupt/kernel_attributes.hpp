@@ -49,6 +49,20 @@
 #define SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
+// SHIFTNORM_FP_EXACT_BEGIN / SHIFTNORM_FP_EXACT_END: around the code of each corruption header.
+// Clang has no per-function form of SHIFTNORM_FP_EXACT, and its default -ffp-contract=on fuses a
+// multiply and an add written in one expression wherever the target has FMA (an AVX-512 twin, a
+// -march=native build), which changed snow's bytes against GCC's (found 2026-12-05: 118 of 800
+// digest cases); so under Clang the headers switch contraction off between the two (saving and
+// restoring the including code's setting). Nothing under GCC, whose attribute does it.
+#if defined(__clang__)
+#define SHIFTNORM_FP_EXACT_BEGIN _Pragma("float_control(push)") _Pragma("clang fp contract(off)")
+#define SHIFTNORM_FP_EXACT_END _Pragma("float_control(pop)")
+#else
+#define SHIFTNORM_FP_EXACT_BEGIN
+#define SHIFTNORM_FP_EXACT_END
+#endif
+
 // SHIFTNORM_CORRUPT_AVX512: the AVX-512 kernels are compiled (by function attributes, so a portable
 // build has them too) and chosen at run time by avx512_rows_available(). Define
 // SHIFTNORM_NO_AVX512 to leave them out.

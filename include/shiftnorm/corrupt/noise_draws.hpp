@@ -14,6 +14,8 @@
 
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt {
 
 //! Which random stream the noise corruptions (gaussian, shot, impulse, speckle) draw from.
@@ -313,3 +315,5 @@ inline void shot_noise_plain(const shot_table& t, const std::uint8_t* src, std::
 
 }  // namespace detail
 }  // namespace shiftnorm::corrupt
+
+SHIFTNORM_FP_EXACT_END

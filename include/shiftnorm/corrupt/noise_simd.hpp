@@ -8,6 +8,8 @@
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/noise_draws.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt::detail {
 
 // ---- AVX-512 kernels (AVX-512F + DQ, chosen at run time) ----------------------------------------
@@ -398,3 +400,5 @@ inline void shot_noise_row(const shot_table& t, const std::uint8_t* src, std::ui
 }
 
 }  // namespace shiftnorm::corrupt::detail
+
+SHIFTNORM_FP_EXACT_END

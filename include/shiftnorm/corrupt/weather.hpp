@@ -17,6 +17,8 @@
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
 
+SHIFTNORM_FP_EXACT_BEGIN
+
 namespace shiftnorm::corrupt {
 
 namespace detail {
@@ -569,3 +571,5 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
 }
 
 }  // namespace shiftnorm::corrupt
+
+SHIFTNORM_FP_EXACT_END
