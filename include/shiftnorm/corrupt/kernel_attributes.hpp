@@ -5,8 +5,9 @@
 // SHIFTNORM_FP_EXACT: every floating-point operation of the function is rounded as written (no
 // contraction of a multiply and an add into one FMA), so that a portable loop, its AVX2 / AVX-512
 // twin and any -march give the same bits. GCC contracts across statements under its default
-// -ffp-contract=fast and needs the attribute; Clang's default (-ffp-contract=on) contracts only
-// inside one expression, and the kernels write one operation per expression or use intrinsics.
+// -ffp-contract=fast and needs the attribute; Clang's default (-ffp-contract=on) contracts inside
+// one expression, which SHIFTNORM_FP_EXACT_BEGIN / _END (below) switch off for the corruption
+// headers' code.
 // SHIFTNORM_FP_EXACT_NO_SLP: the same, and GCC's SLP vectorizer off: GCC 12.2 at -O3 drops the
 // double -> float -> double conversions of `p[i] + static_cast<float>(u)` when it vectorizes
 // straight-line code (elastic_transform's six jittered control points, a fully unrolled loop;
