@@ -111,7 +111,7 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, dou
     // centres D, a quarter of the map each; rows for the draws and the diamonds
     scratch_vector<double> m(static_cast<std::size_t>(n) * n, 0.0);
     scratch_vector<double> K(half * half, 0.0), D(half * half);
-    scratch_vector<double> u(half), left(half), right(half), diamonds(half);
+    scratch_vector<double> u(half), shifted0(half), shifted1(half), diamonds(half);
     double wibble = 100.0;
     for (std::size_t G = 1; 2 * G <= static_cast<std::size_t>(n); G *= 2) {
         const double lo = -wibble, range = wibble - lo;  // uniform(-wibble, wibble) = lo + (hi - lo) u
@@ -121,14 +121,14 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, dou
             return u.data();
         };
         const auto row = [G](scratch_vector<double>& v, std::size_t i) { return &v[(i == G ? 0 : i) * G]; };
-        // a row's right neighbours (left[j] = r[j + 1]) or left neighbours (r[j - 1]), wrapping
-        const auto shift_left = [&](const double* r) {
-            std::copy(r + 1, r + G, left.data()), left[G - 1] = r[0];
-            return left.data();
+        // a row's right neighbours (out[j] = r[j + 1]) or left neighbours (r[j - 1]), wrapping
+        const auto right_of = [G](const double* r, scratch_vector<double>& out) {
+            std::copy(r + 1, r + G, out.data()), out[G - 1] = r[0];
+            return out.data();
         };
-        const auto shift_right = [&](const double* r) {
-            right[0] = r[G - 1], std::copy(r, r + G - 1, right.data() + 1);
-            return right.data();
+        const auto left_of = [G](const double* r, scratch_vector<double>& out) {
+            out[0] = r[G - 1], std::copy(r, r + G - 1, out.data() + 1);
+            return out.data();
         };
         // the next level's corners: rows 2i (K, then the corner rows' diamonds, alternating) and
         // 2i + 1 (the centre rows' diamonds, then D, alternating)
@@ -138,21 +138,21 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, dou
         for (std::size_t i = 0; i < G; ++i) {
             const double* k0 = row(K, i);
             const double* k1 = row(K, i + 1);
-            std::copy(k1 + 1, k1 + G, right.data()), right[G - 1] = k1[0];  // K[i+1][j+1]
-            plasma_row(row(D, i), k0, k1, shift_left(k0), right.data(), draw_row(), G, wibble, lo, range);
+            plasma_row(row(D, i), k0, k1, right_of(k0, shifted0), right_of(k1, shifted1), draw_row(), G, wibble, lo,
+                       range);
         }
         // filldiamonds, corner rows: (D[i][j] + D[i-1][j]) + (K[i][j] + K[i][j+1])
         for (std::size_t i = 0; i < G; ++i) {
             const double* k0 = row(K, i);
-            plasma_row(diamonds.data(), row(D, i), row(D, i == 0 ? G - 1 : i - 1), k0, shift_left(k0), draw_row(), G,
-                       wibble, lo, range);
+            plasma_row(diamonds.data(), row(D, i), row(D, i == 0 ? G - 1 : i - 1), k0, right_of(k0, shifted0),
+                       draw_row(), G, wibble, lo, range);
             double* e = out + 2 * i * G2;
             for (std::size_t j = 0; j < G; ++j) e[2 * j] = k0[j], e[2 * j + 1] = diamonds[j];
         }
         // filldiamonds, centre rows: (D[i][j] + D[i][j-1]) + (K[i][j] + K[i+1][j])
         for (std::size_t i = 0; i < G; ++i) {
             const double* d0 = row(D, i);
-            plasma_row(diamonds.data(), d0, shift_right(d0), row(K, i), row(K, i + 1), draw_row(), G, wibble, lo,
+            plasma_row(diamonds.data(), d0, left_of(d0, shifted0), row(K, i), row(K, i + 1), draw_row(), G, wibble, lo,
                        range);
             double* f = out + (2 * i + 1) * G2;
             for (std::size_t j = 0; j < G; ++j) f[2 * j] = diamonds[j], f[2 * j + 1] = d0[j];
