@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Digital corruptions: brightness, contrast, saturate (skimage HSV), JPEG (libjpeg), pixelate (Pillow BOX), elastic.
+// Digital corruptions: brightness, contrast, saturate (skimage HSV), JPEG (libjpeg's integer steps), pixelate (Pillow BOX), elastic.
 #pragma once
 
 #include <algorithm>
@@ -12,10 +12,10 @@
 #include "shiftnorm/corrupt/geometry.hpp"
 #include "shiftnorm/corrupt/hsv.hpp"
 #include "shiftnorm/corrupt/image.hpp"
+#include "shiftnorm/corrupt/jpeg_codec.hpp"
 #include "shiftnorm/corrupt/kernel_attributes.hpp"
 #include "shiftnorm/corrupt/params.hpp"
 #include "shiftnorm/corrupt/rng.hpp"
-#include "shiftnorm/data/image_io.hpp"
 
 SHIFTNORM_FP_EXACT_BEGIN
 
@@ -159,14 +159,13 @@ SHIFTNORM_FP_EXACT inline void contrast(const_image_view src, image_view dst, in
     detail::channel_lut(src.data, dst.data, size, C, lut);
 }
 
-//! JPEG round trip at the table's quality through libjpeg (4:2:0 for RGB, islow DCT), which is
-//! what Pillow's save(quality=q) + open does. Deterministic. Needs libjpeg at link time.
+//! JPEG round trip at the table's quality: what Pillow's save(quality=q) + open does through
+//! libjpeg (4:2:0 for RGB, islow DCT, fancy upsampling), computed without the file: the same
+//! integer steps, the lossless entropy coding left out (jpeg_codec.hpp). Deterministic.
 SHIFTNORM_FP_EXACT inline void jpeg_compression(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar) {
     const int q = jpeg_quality(table, severity);
     detail::check_pair("jpeg_compression", src, dst);
-    const auto bytes = data::encode_jpeg(src.data, src.height, src.width, src.channels, q);
-    const data::decoded_image d = data::decode_jpeg(bytes.data(), bytes.size(), "jpeg_compression");
-    std::copy(d.pixels.begin(), d.pixels.end(), dst.data);
+    detail::jpeg_round_trip(src, dst, q);
 }
 
 //! Pixelate: Pillow BOX resize to (int(W c), int(H c)) and back (8-bit fixed point). Deterministic.
