@@ -186,12 +186,15 @@ SHIFTNORM_KERNEL_BODY void jpeg_blocks_body(std::int32_t* e, const jpeg_divisors
     for (int r = 0; r < 8; ++r) jpeg_idct_pass<18, true>(e + r * 8 * L, 1);  // rows
 }
 
-//! A padded uint8 plane (height and width multiples of 8) whose blocks go through one table.
+//! A padded plane of samples (height and width multiples of 8) whose blocks go through one
+//! table: uint8 for Y, int32 for Cb and Cr (so that the short rows of their resampling stay in
+//! one element type and vectorize at 16 values).
+template <class T>
 struct jpeg_plane {
-    std::uint8_t* data = nullptr;
+    T* data = nullptr;
     int height = 0, width = 0;
     int blocks() const { return (height / 8) * (width / 8); }
-    std::uint8_t* block(int b) const {
+    T* block(int b) const {
         const int bw = width / 8;
         return data + static_cast<std::size_t>(b / bw) * 8 * width + static_cast<std::size_t>(b % bw) * 8;
     }
@@ -200,12 +203,13 @@ struct jpeg_plane {
 //! Round trip of every 8 x 8 block of the planes (all through table d), in place: jpeg_lanes
 //! blocks at a time in the order of the planes' rows, across rows and planes (idle lanes of the
 //! last group compute on what the previous group left and are not stored).
-SHIFTNORM_KERNEL_BODY void jpeg_planes_body(const jpeg_plane* planes, int nplanes, const jpeg_divisors& d) {
+template <class T>
+SHIFTNORM_KERNEL_BODY void jpeg_planes_body(const jpeg_plane<T>* planes, int nplanes, const jpeg_divisors& d) {
     constexpr int L = jpeg_lanes;
     alignas(64) std::int32_t e[64 * L];
     alignas(64) std::int32_t row[8 * L] = {};
     struct run {  // neighbouring blocks of one block row: lanes [lane, lane + count)
-        std::uint8_t* data;
+        T* data;
         int stride, lane, count;
     } runs[L];
     int p = 0, b = 0;  // the next block: plane p, block b
@@ -223,7 +227,7 @@ SHIFTNORM_KERNEL_BODY void jpeg_planes_body(const jpeg_plane* planes, int nplane
         if (n == 0) return;
         for (int r = 0; r < 8; ++r) {
             for (int k = 0; k < nruns; ++k) {
-                const std::uint8_t* src = runs[k].data + static_cast<std::size_t>(r) * runs[k].stride;
+                const T* src = runs[k].data + static_cast<std::size_t>(r) * runs[k].stride;
                 std::int32_t* to = row + 8 * runs[k].lane;
                 for (int i = 0; i < 8 * runs[k].count; ++i) to[i] = static_cast<std::int32_t>(src[i]) - 128;
             }
@@ -235,42 +239,33 @@ SHIFTNORM_KERNEL_BODY void jpeg_planes_body(const jpeg_plane* planes, int nplane
             for (int c = 0; c < 8; ++c)
                 for (int l = 0; l < L; ++l) row[8 * l + c] = e[(r * 8 + c) * L + l];
             for (int k = 0; k < nruns; ++k) {
-                std::uint8_t* to = runs[k].data + static_cast<std::size_t>(r) * runs[k].stride;
+                T* to = runs[k].data + static_cast<std::size_t>(r) * runs[k].stride;
                 const std::int32_t* from = row + 8 * runs[k].lane;
-                for (int i = 0; i < 8 * runs[k].count; ++i) to[i] = static_cast<std::uint8_t>(from[i]);
+                for (int i = 0; i < 8 * runs[k].count; ++i) to[i] = static_cast<T>(from[i]);
             }
         }
     }
 }
 
-SHIFTNORM_FP_EXACT inline void jpeg_planes_portable(const jpeg_plane* planes, int nplanes, const jpeg_divisors& d) {
+SHIFTNORM_KERNEL_BODY void jpeg_luma_blocks_body(const jpeg_plane<std::uint8_t>* planes, int nplanes, const jpeg_divisors& d) {
     jpeg_planes_body(planes, nplanes, d);
 }
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void jpeg_planes_avx512(const jpeg_plane* planes, int nplanes,
-                                                                                    const jpeg_divisors& d) {
+SHIFTNORM_KERNEL_BODY void jpeg_chroma_blocks_body(const jpeg_plane<std::int32_t>* planes, int nplanes, const jpeg_divisors& d) {
     jpeg_planes_body(planes, nplanes, d);
-}
-#endif
-inline void jpeg_planes_round_trip(const jpeg_plane* planes, int nplanes, const jpeg_divisors& d) {
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_kernels_available()) return jpeg_planes_avx512(planes, nplanes, d);
-#endif
-    jpeg_planes_portable(planes, nplanes, d);
 }
 
 //! libjpeg's RGB -> YCbCr (jccolor.c) of n pixels, three planes out.
-SHIFTNORM_KERNEL_BODY void jpeg_to_ycc_body(const std::uint8_t* rgb, std::size_t n, std::uint8_t* y, std::uint8_t* cb, std::uint8_t* cr) {
+SHIFTNORM_KERNEL_BODY void jpeg_to_ycc_body(const std::uint8_t* rgb, std::size_t n, std::uint8_t* y, std::int32_t* cb, std::int32_t* cr) {
     for (std::size_t i = 0; i < n; ++i) {
         const std::int32_t r = rgb[3 * i], g = rgb[3 * i + 1], b = rgb[3 * i + 2];
         y[i] = static_cast<std::uint8_t>((19595 * r + 38470 * g + 7471 * b + 32768) >> 16);
-        cb[i] = static_cast<std::uint8_t>((-11059 * r - 21709 * g + 32768 * b + 8421375) >> 16);
-        cr[i] = static_cast<std::uint8_t>((32768 * r - 27439 * g - 5329 * b + 8421375) >> 16);
+        cb[i] = (-11059 * r - 21709 * g + 32768 * b + 8421375) >> 16;
+        cr[i] = (32768 * r - 27439 * g - 5329 * b + 8421375) >> 16;
     }
 }
 
 //! libjpeg's YCbCr -> RGB (jdcolor.c: its table values, clipped) of n pixels.
-SHIFTNORM_KERNEL_BODY void jpeg_to_rgb_body(const std::uint8_t* y, const std::uint8_t* cbp, const std::uint8_t* crp, std::size_t n,
+SHIFTNORM_KERNEL_BODY void jpeg_to_rgb_body(const std::uint8_t* y, const std::int32_t* cbp, const std::int32_t* crp, std::size_t n,
                                             std::uint8_t* rgb) {
     for (std::size_t i = 0; i < n; ++i) {
         const std::int32_t cb = cbp[i] - 128, cr = crp[i] - 128, yy = y[i];
@@ -283,40 +278,63 @@ SHIFTNORM_KERNEL_BODY void jpeg_to_rgb_body(const std::uint8_t* y, const std::ui
     }
 }
 
-//! Cb or Cr of two full-size rows (a, b: W values) averaged over 2 x 2 into wc values with the
-//! bias 1, 2, 1, 2 (jcsample.c h2v2_downsample; the last column repeated beyond W).
-SHIFTNORM_KERNEL_BODY void jpeg_subsample_body(const std::uint8_t* a, const std::uint8_t* b, int W, int wc, std::uint8_t* out) {
-    const int inside = W / 2;
-    for (int i = 0; i < inside; ++i)
-        out[i] = static_cast<std::uint8_t>((a[2 * i] + a[2 * i + 1] + b[2 * i] + b[2 * i + 1] + 1 + (i & 1)) >> 2);
-    for (int i = inside; i < wc; ++i) {
-        const int x0 = std::min(2 * i, W - 1), x1 = std::min(2 * i + 1, W - 1);
-        out[i] = static_cast<std::uint8_t>((a[x0] + a[x1] + b[x0] + b[x1] + 1 + (i & 1)) >> 2);
+//! Cb or Cr of a full-size H x W plane averaged over 2 x 2 into the padded hc x wc plane out:
+//! jcsample.c h2v2_downsample with the bias 1, 2, 1, 2 along a row, the last column repeated
+//! beyond W, an odd last row paired with itself, then the last subsampled row repeated below
+//! (jcprepct.c pads each plane with its own last row).
+SHIFTNORM_KERNEL_BODY void jpeg_subsample_body(const std::int32_t* full, int H, int W, int hc, int wc, std::int32_t* out) {
+    const int ch = (H + 1) / 2, inside = W / 2;
+    for (int r = 0; r < ch; ++r) {
+        const std::int32_t* a = full + static_cast<std::size_t>(2 * r) * W;
+        const std::int32_t* b = full + static_cast<std::size_t>(std::min(2 * r + 1, H - 1)) * W;
+        std::int32_t* o = out + static_cast<std::size_t>(r) * wc;
+        for (int i = 0; i < inside; ++i) o[i] = (a[2 * i] + a[2 * i + 1] + b[2 * i] + b[2 * i + 1] + 1 + (i & 1)) >> 2;
+        for (int i = inside; i < wc; ++i) {
+            const int x0 = std::min(2 * i, W - 1), x1 = std::min(2 * i + 1, W - 1);
+            o[i] = (a[x0] + a[x1] + b[x0] + b[x1] + 1 + (i & 1)) >> 2;
+        }
+    }
+    for (int r = ch; r < hc; ++r) std::copy_n(out + static_cast<std::size_t>(ch - 1) * wc, wc, out + static_cast<std::size_t>(r) * wc);
+}
+
+//! Cb or Cr back to full size H x W (out) from the decoded subsampled plane (rows of wc values):
+//! jdsample.c h2v2_fancy_upsample, each output row from the subsampled row nearest (n) and the
+//! next nearest (f: above for even rows, below for odd; the rows above the first and below the
+//! last repeat them, jdmainct.c) weighed 3 : 1, then 3 : 1 between the columns with the bias 8
+//! (even pixels) and 7 (odd), each end column weighed with itself. When the subsampled width is
+//! 1 or 2 libjpeg-turbo replicates instead (jdsample.c h2v2_upsample).
+//! The row loop runs over all cw columns (one vector at CIFAR's 16) and reads one value before
+//! and after each row, writes one after it (when W is odd), then writes the two end columns
+//! again: the plane needs one readable value before it and after it, out one writable after it.
+SHIFTNORM_KERNEL_BODY void jpeg_upsample_body(const std::int32_t* plane, int wc, int H, int W, std::int32_t* out) {
+    const int ch = (H + 1) / 2, cw = (W + 1) / 2;
+    for (int y = 0; y < H; ++y) {
+        const int in = y / 2, far = (y & 1) ? std::min(in + 1, ch - 1) : std::max(in - 1, 0);
+        const std::int32_t* n = plane + static_cast<std::size_t>(in) * wc;
+        const std::int32_t* f = plane + static_cast<std::size_t>(far) * wc;
+        std::int32_t* o = out + static_cast<std::size_t>(y) * W;
+        if (cw <= 2) {
+            for (int x = 0; x < W; ++x) o[x] = n[x / 2];
+            continue;
+        }
+        for (int i = 0; i < cw; ++i) {
+            const std::int32_t s = 3 * n[i] + f[i];
+            o[2 * i] = (s * 3 + 3 * n[i - 1] + f[i - 1] + 8) >> 4;
+            o[2 * i + 1] = (s * 3 + 3 * n[i + 1] + f[i + 1] + 7) >> 4;
+        }
+        const std::int32_t s0 = 3 * n[0] + f[0], sl = 3 * n[cw - 1] + f[cw - 1];
+        o[0] = (s0 * 4 + 8) >> 4;
+        if (2 * cw - 1 < W) o[2 * cw - 1] = (sl * 4 + 7) >> 4;
     }
 }
 
-//! One full-size row of Cb or Cr from the subsampled rows nearest (n) and next nearest (f):
-//! jdsample.c h2v2_fancy_upsample, 3 : 1 between the rows, then 3 : 1 between the columns with
-//! the bias 8 (even pixels) and 7 (odd), each end column weighed with itself. work: cw + 2 ints.
-SHIFTNORM_KERNEL_BODY void jpeg_upsample_body(const std::uint8_t* n, const std::uint8_t* f, int W, int cw, std::int32_t* work,
-                                              std::uint8_t* out) {
-    std::int32_t* s = work + 1;
-    for (int i = 0; i < cw; ++i) s[i] = 3 * n[i] + f[i];
-    s[-1] = s[0];
-    s[cw] = s[cw - 1];
-    for (int i = 0; i < W / 2; ++i) {
-        out[2 * i] = static_cast<std::uint8_t>((s[i] * 3 + s[i - 1] + 8) >> 4);
-        out[2 * i + 1] = static_cast<std::uint8_t>((s[i] * 3 + s[i + 1] + 7) >> 4);
-    }
-    if (W & 1) out[W - 1] = static_cast<std::uint8_t>((s[W / 2] * 3 + s[W / 2 - 1] + 8) >> 4);
-}
-
-#define SHIFTNORM_JPEG_TWINS(name, params, args)                                                         \
-    SHIFTNORM_FP_EXACT inline void name##_portable params { name##_body args; }                          \
-    SHIFTNORM_JPEG_AVX512_TWIN(name, params, args)                                                        \
-    inline void name params {                                                                            \
-        SHIFTNORM_JPEG_AVX512_CALL(name, args)                                                            \
-        name##_portable args;                                                                            \
+// Each kernel body compiled into a portable function and an AVX-512 twin chosen at run time.
+#define SHIFTNORM_JPEG_TWINS(name, params, args)                                \
+    SHIFTNORM_FP_EXACT inline void name##_portable params { name##_body args; } \
+    SHIFTNORM_JPEG_AVX512_TWIN(name, params, args)                               \
+    inline void name params {                                                   \
+        SHIFTNORM_JPEG_AVX512_CALL(name, args)                                   \
+        name##_portable args;                                                   \
     }
 #if defined(SHIFTNORM_CORRUPT_AVX512)
 #define SHIFTNORM_JPEG_AVX512_TWIN(name, params, args) \
@@ -327,13 +345,16 @@ SHIFTNORM_KERNEL_BODY void jpeg_upsample_body(const std::uint8_t* n, const std::
 #define SHIFTNORM_JPEG_AVX512_TWIN(name, params, args)
 #define SHIFTNORM_JPEG_AVX512_CALL(name, args)
 #endif
-SHIFTNORM_JPEG_TWINS(jpeg_to_ycc, (const std::uint8_t* rgb, std::size_t n, std::uint8_t* y, std::uint8_t* cb, std::uint8_t* cr),
+SHIFTNORM_JPEG_TWINS(jpeg_luma_blocks, (const jpeg_plane<std::uint8_t>* planes, int nplanes, const jpeg_divisors& d),
+                     (planes, nplanes, d))
+SHIFTNORM_JPEG_TWINS(jpeg_chroma_blocks, (const jpeg_plane<std::int32_t>* planes, int nplanes, const jpeg_divisors& d),
+                     (planes, nplanes, d))
+SHIFTNORM_JPEG_TWINS(jpeg_to_ycc, (const std::uint8_t* rgb, std::size_t n, std::uint8_t* y, std::int32_t* cb, std::int32_t* cr),
                      (rgb, n, y, cb, cr))
-SHIFTNORM_JPEG_TWINS(jpeg_to_rgb, (const std::uint8_t* y, const std::uint8_t* cb, const std::uint8_t* cr, std::size_t n, std::uint8_t* rgb),
+SHIFTNORM_JPEG_TWINS(jpeg_to_rgb, (const std::uint8_t* y, const std::int32_t* cb, const std::int32_t* cr, std::size_t n, std::uint8_t* rgb),
                      (y, cb, cr, n, rgb))
-SHIFTNORM_JPEG_TWINS(jpeg_subsample, (const std::uint8_t* a, const std::uint8_t* b, int W, int wc, std::uint8_t* out), (a, b, W, wc, out))
-SHIFTNORM_JPEG_TWINS(jpeg_upsample, (const std::uint8_t* n, const std::uint8_t* f, int W, int cw, std::int32_t* work, std::uint8_t* out),
-                     (n, f, W, cw, work, out))
+SHIFTNORM_JPEG_TWINS(jpeg_subsample, (const std::int32_t* full, int H, int W, int hc, int wc, std::int32_t* out), (full, H, W, hc, wc, out))
+SHIFTNORM_JPEG_TWINS(jpeg_upsample, (const std::int32_t* plane, int wc, int H, int W, std::int32_t* out), (plane, wc, H, W, out))
 #undef SHIFTNORM_JPEG_TWINS
 #undef SHIFTNORM_JPEG_AVX512_TWIN
 #undef SHIFTNORM_JPEG_AVX512_CALL
@@ -358,46 +379,29 @@ inline void jpeg_round_trip(const_image_view src, image_view dst, int quality) {
     const std::size_t n = static_cast<std::size_t>(H) * W;
     const jpeg_divisors& luma = jpeg_tables(quality)[0];
     scratch_vector<std::uint8_t> yplane(static_cast<std::size_t>(Hp) * Wp);
-    const jpeg_plane y_plane{yplane.data(), Hp, Wp};
+    const jpeg_plane<std::uint8_t> y_plane{yplane.data(), Hp, Wp};
     if (C == 1) {
         jpeg_pad_plane(src.data, H, W, yplane.data(), Hp, Wp);
-        jpeg_planes_round_trip(&y_plane, 1, luma);
+        jpeg_luma_blocks(&y_plane, 1, luma);
         for (int y = 0; y < H; ++y) std::copy_n(yplane.data() + static_cast<std::size_t>(y) * Wp, W, dst.data + static_cast<std::size_t>(y) * W);
         return;
     }
-    const int Hc = Hp / 2, Wc = Wp / 2, ch = (H + 1) / 2, cw = (W + 1) / 2;
-    scratch_vector<std::uint8_t> full(3 * n);  // Y, Cb, Cr of every pixel; later Y, Cb, Cr decoded
-    std::uint8_t *fy = full.data(), *fb = fy + n, *fr = fb + n;
-    jpeg_to_ycc(src.data, n, fy, fb, fr);
-    jpeg_pad_plane(fy, H, W, yplane.data(), Hp, Wp);
-    scratch_vector<std::uint8_t> cplanes(2 * static_cast<std::size_t>(Hc) * Wc);
-    std::uint8_t* planes[2] = {cplanes.data(), cplanes.data() + static_cast<std::size_t>(Hc) * Wc};
-    std::uint8_t* fulls[2] = {fb, fr};
-    for (int k = 0; k < 2; ++k) {
-        auto crow = [&](int i) { return planes[k] + static_cast<std::size_t>(i) * Wc; };
-        for (int i = 0; i < ch; ++i)  // an odd last image row is paired with itself
-            jpeg_subsample(fulls[k] + static_cast<std::size_t>(2 * i) * W, fulls[k] + static_cast<std::size_t>(std::min(2 * i + 1, H - 1)) * W,
-                           W, Wc, crow(i));
-        for (int i = ch; i < Hc; ++i) std::copy_n(crow(ch - 1), Wc, crow(i));  // the plane's own last row below
-    }
-    const jpeg_divisors& chroma = jpeg_tables(quality)[1];
-    const jpeg_plane c_planes[2] = {{planes[0], Hc, Wc}, {planes[1], Hc, Wc}};
-    jpeg_planes_round_trip(&y_plane, 1, luma);
-    jpeg_planes_round_trip(c_planes, 2, chroma);
-    scratch_vector<std::int32_t> work(static_cast<std::size_t>(cw) + 2);
-    for (int y = 0; y < H; ++y) {
-        std::copy_n(yplane.data() + static_cast<std::size_t>(y) * Wp, W, fy + static_cast<std::size_t>(y) * W);
-        const int in = y / 2, far = (y & 1) ? std::min(in + 1, ch - 1) : std::max(in - 1, 0);
-        for (int k = 0; k < 2; ++k) {
-            const std::uint8_t* near_row = planes[k] + static_cast<std::size_t>(in) * Wc;
-            std::uint8_t* out = fulls[k] + static_cast<std::size_t>(y) * W;
-            if (cw > 2)  // the rows above the first and below the last repeat them (jdmainct.c)
-                jpeg_upsample(near_row, planes[k] + static_cast<std::size_t>(far) * Wc, W, cw, work.data(), out);
-            else  // libjpeg-turbo replicates when the subsampled width is 1 or 2 (jdsample.c)
-                for (int x = 0; x < W; ++x) out[x] = near_row[x / 2];
-        }
-    }
-    jpeg_to_rgb(fy, fb, fr, n, dst.data);
+    const int Hc = Hp / 2, Wc = Wp / 2;
+    scratch_vector<std::uint8_t> fy(n);                  // Y of every pixel, later decoded
+    // Cb, Cr of every pixel, later decoded (each with a spare value after it), and the padded
+    // subsampled planes (with a spare value before and after each): jpeg_upsample's margins.
+    const std::size_t csize = static_cast<std::size_t>(Hc) * Wc;
+    scratch_vector<std::int32_t> fc(2 * n + 2), cplanes(2 * csize + 3);
+    std::int32_t* fulls[2] = {fc.data(), fc.data() + n + 1};
+    const jpeg_plane<std::int32_t> c_planes[2] = {{cplanes.data() + 1, Hc, Wc}, {cplanes.data() + csize + 2, Hc, Wc}};
+    jpeg_to_ycc(src.data, n, fy.data(), fulls[0], fulls[1]);
+    jpeg_pad_plane(fy.data(), H, W, yplane.data(), Hp, Wp);
+    for (int k = 0; k < 2; ++k) jpeg_subsample(fulls[k], H, W, Hc, Wc, c_planes[k].data);
+    jpeg_luma_blocks(&y_plane, 1, luma);
+    jpeg_chroma_blocks(c_planes, 2, jpeg_tables(quality)[1]);
+    for (int y = 0; y < H; ++y) std::copy_n(yplane.data() + static_cast<std::size_t>(y) * Wp, W, fy.data() + static_cast<std::size_t>(y) * W);
+    for (int k = 0; k < 2; ++k) jpeg_upsample(c_planes[k].data, Wc, H, W, fulls[k]);
+    jpeg_to_rgb(fy.data(), fulls[0], fulls[1], n, dst.data);
 }
 
 }  // namespace shiftnorm::corrupt::detail
