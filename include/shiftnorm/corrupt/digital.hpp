@@ -81,12 +81,6 @@ inline void channel_lut_plain(const std::uint8_t* src, std::uint8_t* dst, std::s
 }
 
 #if defined(SHIFTNORM_CORRUPT_AVX512)
-//! Whether this CPU has AVX-512 VBMI (byte permutes: 64 table lookups per instruction pair).
-inline bool avx512_vbmi_available() {
-    static const bool ok = avx512_kernels_available() && __builtin_cpu_supports("avx512vbmi");
-    return ok;
-}
-
 //! channel_lut_plain with AVX-512 VBMI: each 256-entry table in four registers, a byte looked up
 //! in its low or high 128 entries by two vpermi2b and picked by its top bit; three channels by
 //! three lookups blended by the channel of each byte (192-byte blocks: the phases repeat).
@@ -173,9 +167,9 @@ SHIFTNORM_FP_EXACT inline void pixelate(const_image_view src, image_view dst, in
     const double c = pixelate_factor(table, severity);
     detail::check_pair("pixelate", src, dst);
     const int sw = std::max(1, static_cast<int>(src.width * c)), sh = std::max(1, static_cast<int>(src.height * c));
-    const image small = detail::pil_box_resize(src, sw, sh);
-    const image back = detail::pil_box_resize(small.view(), src.width, src.height);
-    std::copy(back.data(), back.data() + back.size(), dst.data);
+    detail::scratch_vector<std::uint8_t> small(static_cast<std::size_t>(sw) * sh * src.channels);
+    detail::pil_box_resize_into(src, {small.data(), sh, sw, src.channels});
+    detail::pil_box_resize_into({small.data(), sh, sw, src.channels}, dst);
 }
 
 namespace detail {

@@ -308,83 +308,269 @@ SHIFTNORM_FP_EXACT inline std::uint8_t pil_clip8(std::int64_t v) {
     return static_cast<std::uint8_t>(v >> precision_bits);
 }
 
-//! PIL Image.resize((ow, oh), Image.BOX) of a uint8 HWC image: horizontal pass then vertical
-//! pass, each rounding to uint8 as Pillow's 8-bit path does. Integer arithmetic, so the order of
-//! the sums does not matter: the vertical pass runs over whole rows (vectorizes). Every sum fits
-//! int32 (as in Pillow): 255 * (2^22 + ksize) + 2^21 < 2^31.
-SHIFTNORM_FP_EXACT inline image pil_box_resize(const_image_view src, int ow, int oh) {
-    constexpr int precision_bits = 32 - 8 - 2;
-    constexpr std::int32_t half = std::int32_t(1) << (precision_bits - 1);
-    const int c = src.channels;
-    image tmp(src.height, ow, c);
-    const pil_axis ax = ow != src.width ? pil_box_coeffs(src.width, ow) : pil_axis{};
-    if (ow != src.width && !ax.single.empty()) {
-        // a copy axis: (in << 22 + 2^21) >> 22 = in, so each output pixel is its input pixel
-        for (int y = 0; y < src.height; ++y) {
-            const std::uint8_t* in = src.data + static_cast<std::size_t>(y) * src.width * c;
-            std::uint8_t* o = tmp.data() + static_cast<std::size_t>(y) * ow * c;
-            for (int x = 0; x < ow; ++x)
-                std::copy_n(in + static_cast<std::size_t>(ax.single[static_cast<std::size_t>(x)]) * c, c,
-                            o + static_cast<std::size_t>(x) * c);
-        }
-    } else if (ow != src.width) {
-        const pil_axis& a = ax;
-        // tap-major over a whole row: acc[x] += in[xmin[x] + i] * k[x][i] for i < ksize (the
-        // coefficients past xcount are 0, their index clamped into the row), no variable-length
-        // inner loop; C is a compile-time 3 for RGB (the channel loop unrolls), else run-time
-        std::vector<std::int32_t> acc(static_cast<std::size_t>(ow) * c);
-        std::vector<int> idx(static_cast<std::size_t>(ow) * a.ksize);
-        for (int x = 0; x < ow; ++x)
-            for (int i = 0; i < a.ksize; ++i) idx[std::size_t(x) * a.ksize + i] = std::min(a.xmin[x] + i, src.width - 1);
-        auto pass = [&](auto channels) {
-            const int C = channels;
-            for (int y = 0; y < src.height; ++y) {
-                const std::uint8_t* in = src.data + static_cast<std::size_t>(y) * src.width * C;
-                std::fill(acc.begin(), acc.end(), half);
-                for (int i = 0; i < a.ksize; ++i)
-                    for (int x = 0; x < ow; ++x) {
-                        const std::int32_t kv = a.k[std::size_t(x) * a.ksize + i];
-                        const std::uint8_t* p = in + static_cast<std::size_t>(idx[std::size_t(x) * a.ksize + i]) * C;
-                        for (int k = 0; k < C; ++k) acc[std::size_t(x) * C + k] += std::int32_t(p[k]) * kv;
-                    }
-                std::uint8_t* o = tmp.data() + static_cast<std::size_t>(y) * ow * C;
-                for (std::size_t j = 0; j < acc.size(); ++j) {
-                    const std::int32_t v = acc[j] >> precision_bits;
-                    o[j] = static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+//! The axes of pil_box_coeffs a thread used last (pixelate asks for the same four per image
+//! size), with the horizontal pass's tap tables for c channels (c > 0): for tap i and output
+//! byte j, the input byte index and weight at [i * out * c + j]. Up to 8 kept; a reference
+//! stays valid until this thread's 8th later call.
+struct pil_cached_axis {
+    int in = -1, out = -1, c = 0;
+    pil_axis a;
+    std::vector<std::int32_t> bidx, bk;
+    //! Byte-permute plan (pil_box_rows_vbmi): output bytes in blocks of `block` (64, 32 or 16;
+    //! 0: none fits), block b's taps all inside the 128 input bytes from base[b]; rel[i][j] the
+    //! index of tap i of output byte j from its block's base, each block padded to 64 bytes.
+    int block = 0;
+    std::vector<int> base;
+    std::vector<std::uint8_t> rel;
+};
+
+//! The byte-permute plan of an axis's tap tables: the largest block whose taps span at most 128 bytes.
+inline void pil_plan_byte_permutes(pil_cached_axis& e, int in_bytes) {
+    const int n = e.out * e.c, ks = e.a.ksize;
+    e.block = 0;
+    for (int block : {64, 32, 16}) {
+        const int nb = (n + block - 1) / block;
+        std::vector<int> base(static_cast<std::size_t>(nb));
+        bool fits = true;
+        for (int b = 0; b < nb && fits; ++b) {
+            int lo = in_bytes, hi = -1;
+            for (int i = 0; i < ks; ++i)
+                for (int j = b * block; j < std::min(n, (b + 1) * block); ++j) {
+                    lo = std::min(lo, e.bidx[static_cast<std::size_t>(i) * n + j]);
+                    hi = std::max(hi, e.bidx[static_cast<std::size_t>(i) * n + j]);
                 }
-            }
-        };
-        if (c == 3) pass(std::integral_constant<int, 3>{});
-        else pass(c);
-    } else {
-        tmp = image(src);
-    }
-    if (oh == src.height) return tmp;
-    image out(oh, ow, c);
-    const pil_axis a = pil_box_coeffs(src.height, oh);
-    const std::size_t row = static_cast<std::size_t>(ow) * c;
-    if (!a.single.empty()) {  // a copy axis: each output row is its input row
-        for (int y = 0; y < oh; ++y)
-            std::copy_n(tmp.data() + static_cast<std::size_t>(a.single[static_cast<std::size_t>(y)]) * row, row,
-                        out.data() + static_cast<std::size_t>(y) * row);
-        return out;
-    }
-    std::vector<std::int32_t> acc(row);
-    for (int y = 0; y < oh; ++y) {
-        std::fill(acc.begin(), acc.end(), half);
-        const std::int32_t* kk = &a.k[static_cast<std::size_t>(y) * a.ksize];
-        for (int i = 0; i < a.xcount[y]; ++i) {
-            const std::uint8_t* in = tmp.data() + static_cast<std::size_t>(a.xmin[y] + i) * row;
-            const std::int32_t kv = kk[i];
-            for (std::size_t j = 0; j < row; ++j) acc[j] += std::int32_t(in[j]) * kv;
+            base[static_cast<std::size_t>(b)] = lo;
+            fits = hi - lo < 128;
         }
-        std::uint8_t* o = out.data() + static_cast<std::size_t>(y) * row;
-        // pil_clip8 as a clamp of the shifted sum (the same value for every int32 sum): vectorizes
-        for (std::size_t j = 0; j < row; ++j) {
+        if (!fits) continue;
+        e.block = block;
+        e.base = std::move(base);
+        e.rel.assign(static_cast<std::size_t>(ks) * nb * 64, 0);
+        for (int i = 0; i < ks; ++i)
+            for (int j = 0; j < n; ++j)
+                e.rel[(static_cast<std::size_t>(i) * nb + j / block) * 64 + j % block] =
+                    static_cast<std::uint8_t>(e.bidx[static_cast<std::size_t>(i) * n + j] - e.base[static_cast<std::size_t>(j / block)]);
+        return;
+    }
+}
+inline const pil_cached_axis& pil_box_axis(int in_size, int out_size, int c) {
+    thread_local std::array<pil_cached_axis, 8> cache;
+    thread_local std::size_t next = 0;
+    for (const auto& e : cache)
+        if (e.in == in_size && e.out == out_size && e.c == c) return e;
+    pil_cached_axis& e = cache[next];
+    next = (next + 1) % cache.size();
+    e.in = -1;  // not valid until complete (an exception below leaves no half entry)
+    e.a = pil_box_coeffs(in_size, out_size);
+    const std::size_t n = static_cast<std::size_t>(out_size) * c;
+    e.bidx.assign(static_cast<std::size_t>(e.a.ksize) * n, 0);
+    e.bk.assign(e.bidx.size(), 0);
+    for (int i = 0; i < e.a.ksize; ++i)
+        for (int x = 0; x < out_size; ++x)
+            for (int k = 0; k < c; ++k) {
+                // the coefficients past xcount are 0, their index clamped into the row
+                const std::size_t j = static_cast<std::size_t>(i) * n + static_cast<std::size_t>(x) * c + k;
+                e.bidx[j] = std::min(e.a.xmin[static_cast<std::size_t>(x)] + i, in_size - 1) * c + k;
+                e.bk[j] = e.a.k[static_cast<std::size_t>(x) * e.a.ksize + i];
+            }
+    e.c = c;
+    e.out = out_size;
+    if (c > 0) pil_plan_byte_permutes(e, in_size * c);
+    e.in = in_size;
+    return e;
+}
+
+//! Pillow's horizontal pass over h rows (in_bytes bytes each in, n bytes each out): every
+//! output byte the clipped (2^21 + sum of input byte x weight) >> 22 over the taps, tap-major
+//! with the row widened to int32 first (an indexed load per tap and byte: gathers in the AVX-512
+//! build). row: in_bytes ints; acc: n ints.
+SHIFTNORM_KERNEL_BODY void pil_box_rows_body(const std::uint8_t* src, int h, int in_bytes, const std::int32_t* bidx,
+                                             const std::int32_t* bk, int ksize, int n, std::int32_t* row, std::int32_t* acc,
+                                             std::uint8_t* dst) {
+    constexpr int precision_bits = 32 - 8 - 2;
+    for (int y = 0; y < h; ++y) {
+        const std::uint8_t* in = src + static_cast<std::size_t>(y) * in_bytes;
+        for (int j = 0; j < in_bytes; ++j) row[j] = in[j];
+        for (int j = 0; j < n; ++j) acc[j] = std::int32_t(1) << (precision_bits - 1);
+        for (int i = 0; i < ksize; ++i) {
+            const std::int32_t* ix = bidx + static_cast<std::size_t>(i) * n;
+            const std::int32_t* kv = bk + static_cast<std::size_t>(i) * n;
+            for (int j = 0; j < n; ++j) acc[j] += row[ix[j]] * kv[j];
+        }
+        std::uint8_t* o = dst + static_cast<std::size_t>(y) * n;
+        for (int j = 0; j < n; ++j) {
+            const std::int32_t v = acc[j] >> precision_bits;  // pil_clip8 of the int32 sum
+            o[j] = static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+        }
+    }
+}
+
+//! Pillow's vertical pass: output row y the clipped weighted sum of input rows xmin[y] ..
+//! xmin[y] + xcount[y] - 1 (n bytes each), whole rows at a time. acc: n ints.
+SHIFTNORM_KERNEL_BODY void pil_box_cols_body(const std::uint8_t* src, std::size_t n, const pil_axis& a, int oh, std::int32_t* acc,
+                                             std::uint8_t* dst) {
+    constexpr int precision_bits = 32 - 8 - 2;
+    for (int y = 0; y < oh; ++y) {
+        for (std::size_t j = 0; j < n; ++j) acc[j] = std::int32_t(1) << (precision_bits - 1);
+        const std::int32_t* kk = &a.k[static_cast<std::size_t>(y) * a.ksize];
+        for (int i = 0; i < a.xcount[static_cast<std::size_t>(y)]; ++i) {
+            const std::uint8_t* in = src + static_cast<std::size_t>(a.xmin[static_cast<std::size_t>(y)] + i) * n;
+            const std::int32_t kv = kk[i];
+            for (std::size_t j = 0; j < n; ++j) acc[j] += std::int32_t(in[j]) * kv;
+        }
+        std::uint8_t* o = dst + static_cast<std::size_t>(y) * n;
+        for (std::size_t j = 0; j < n; ++j) {
             const std::int32_t v = acc[j] >> precision_bits;
             o[j] = static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
         }
     }
+}
+
+SHIFTNORM_FP_EXACT inline void pil_box_rows_plain(const std::uint8_t* src, int h, int in_bytes, const std::int32_t* bidx,
+                                                  const std::int32_t* bk, int ksize, int n, std::int32_t* row, std::int32_t* acc,
+                                                  std::uint8_t* dst) {
+    pil_box_rows_body(src, h, in_bytes, bidx, bk, ksize, n, row, acc, dst);
+}
+SHIFTNORM_FP_EXACT inline void pil_box_cols_plain(const std::uint8_t* src, std::size_t n, const pil_axis& a, int oh, std::int32_t* acc,
+                                                  std::uint8_t* dst) {
+    pil_box_cols_body(src, n, a, oh, acc, dst);
+}
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+//! pil_box_rows_body with 16 output bytes at a time in a register over all taps, the indexed
+//! loads as gathers (GCC 12 does not vectorize the plain loop's indexed loads). acc unused.
+SHIFTNORM_SIMD_WARNINGS_OFF
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA)
+inline void pil_box_rows_avx512(const std::uint8_t* src, int h, int in_bytes, const std::int32_t* bidx, const std::int32_t* bk, int ksize,
+                                int n, std::int32_t* row, std::int32_t*, std::uint8_t* dst) {
+    constexpr int precision_bits = 32 - 8 - 2;
+    const __m512i half = _mm512_set1_epi32(std::int32_t(1) << (precision_bits - 1)), lo = _mm512_setzero_si512(),
+                  hi = _mm512_set1_epi32(255);
+    for (int y = 0; y < h; ++y) {
+        const std::uint8_t* in = src + static_cast<std::size_t>(y) * in_bytes;
+        for (int j = 0; j < in_bytes; ++j) row[j] = in[j];
+        std::uint8_t* o = dst + static_cast<std::size_t>(y) * n;
+        for (int j = 0; j < n; j += 16) {
+            const __mmask16 m = n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1);
+            __m512i a = half;
+            for (int i = 0; i < ksize; ++i) {
+                const std::size_t at = static_cast<std::size_t>(i) * n + j;
+                const __m512i ix = _mm512_maskz_loadu_epi32(m, bidx + at);
+                const __m512i g = _mm512_mask_i32gather_epi32(lo, m, ix, row, 4);
+                a = _mm512_add_epi32(a, _mm512_mullo_epi32(g, _mm512_maskz_loadu_epi32(m, bk + at)));
+            }
+            const __m512i v = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(a, precision_bits), lo), hi);
+            _mm_mask_storeu_epi8(o + j, m, _mm512_cvtepi32_epi8(v));
+        }
+    }
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA)
+inline void pil_box_cols_avx512(const std::uint8_t* src, std::size_t n, const pil_axis& a, int oh, std::int32_t* acc, std::uint8_t* dst) {
+    pil_box_cols_body(src, n, a, oh, acc, dst);
+}
+
+//! pil_box_rows_body with byte permutes (VBMI): for each block of output bytes and tap, the
+//! input bytes picked from the 128 bytes at the block's base by one vpermi2b, widened to int32
+//! and weighed; the block's sums in registers over all taps.
+SHIFTNORM_SIMD_WARNINGS_OFF
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA ",avx512vbmi")
+inline void pil_box_rows_vbmi(const std::uint8_t* src, int h, int in_bytes, const pil_cached_axis& e, std::uint8_t* dst) {
+    constexpr int precision_bits = 32 - 8 - 2;
+    const __m512i half = _mm512_set1_epi32(std::int32_t(1) << (precision_bits - 1)), zero = _mm512_setzero_si512(),
+                  top = _mm512_set1_epi32(255);
+    const int n = e.out * e.c, ks = e.a.ksize, block = e.block, nb = (n + block - 1) / block;
+    auto bytes_mask = [](long k) { return k >= 64 ? ~__mmask64(0) : (k <= 0 ? __mmask64(0) : (__mmask64(1) << k) - 1); };
+    auto lanes_mask = [](int k) { return k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << k) - 1); };
+    for (int y = 0; y < h; ++y) {
+        const std::uint8_t* in = src + static_cast<std::size_t>(y) * in_bytes;
+        std::uint8_t* o = dst + static_cast<std::size_t>(y) * n;
+        for (int b = 0; b < nb; ++b) {
+            const int j0 = b * block, cnt = std::min(block, n - j0), base = e.base[static_cast<std::size_t>(b)];
+            const __m512i lo = _mm512_maskz_loadu_epi8(bytes_mask(in_bytes - base), in + base);
+            const __m512i hi = _mm512_maskz_loadu_epi8(bytes_mask(in_bytes - base - 64), in + base + 64);
+            __m512i acc[4] = {half, half, half, half};
+            for (int i = 0; i < ks; ++i) {
+                const __m512i idx = _mm512_loadu_si512(e.rel.data() + (static_cast<std::size_t>(i) * nb + b) * 64);
+                const __m512i v = _mm512_permutex2var_epi8(lo, idx, hi);
+                const std::int32_t* w = e.bk.data() + static_cast<std::size_t>(i) * n + j0;
+                const __m128i part[4] = {_mm512_extracti32x4_epi32(v, 0), _mm512_extracti32x4_epi32(v, 1),
+                                         _mm512_extracti32x4_epi32(v, 2), _mm512_extracti32x4_epi32(v, 3)};
+                for (int q = 0; q * 16 < cnt; ++q)
+                    acc[q] = _mm512_add_epi32(acc[q], _mm512_mullo_epi32(_mm512_cvtepu8_epi32(part[q]),
+                                                                         _mm512_maskz_loadu_epi32(lanes_mask(cnt - q * 16), w + q * 16)));
+            }
+            for (int q = 0; q * 16 < cnt; ++q) {
+                const __m512i r = _mm512_min_epi32(_mm512_max_epi32(_mm512_srai_epi32(acc[q], precision_bits), zero), top);
+                _mm_mask_storeu_epi8(o + j0 + q * 16, lanes_mask(cnt - q * 16), _mm512_cvtepi32_epi8(r));
+            }
+        }
+    }
+}
+SHIFTNORM_SIMD_WARNINGS_ON
+#endif
+
+//! PIL Image.resize((dst.width, dst.height), Image.BOX) of a uint8 HWC image into dst (not src):
+//! horizontal pass then vertical pass, each rounding to uint8 as Pillow's 8-bit path does.
+//! Integer arithmetic, so the order of the sums does not matter. Every sum fits int32 (as in
+//! Pillow): 255 * (2^22 + ksize) + 2^21 < 2^31. An axis whose every output takes one input with
+//! weight 1 (an upscale) copies bytes.
+SHIFTNORM_FP_EXACT inline void pil_box_resize_into(const_image_view src, image_view dst) {
+    const int c = src.channels, ow = dst.width, oh = dst.height;
+    const std::size_t row = static_cast<std::size_t>(ow) * c;
+    // the horizontal pass into tmp (or straight into dst when the height stays)
+    scratch_vector<std::uint8_t> tmp_store(oh == src.height ? 0 : static_cast<std::size_t>(src.height) * row);
+    std::uint8_t* tmp = oh == src.height ? dst.data : tmp_store.data();
+    if (ow == src.width) {
+        std::copy_n(src.data, src.size(), tmp);
+    } else {
+        const pil_cached_axis& e = pil_box_axis(src.width, ow, c);
+        if (!e.a.single.empty()) {
+            auto copy_rows = [&](auto channels) {  // bytes in line (std::copy_n of c bytes was a memmove call)
+                const int C = channels;
+                for (int y = 0; y < src.height; ++y) {
+                    const std::uint8_t* in = src.data + static_cast<std::size_t>(y) * src.width * C;
+                    std::uint8_t* o = tmp + static_cast<std::size_t>(y) * row;
+                    for (int x = 0; x < ow; ++x) {
+                        const std::uint8_t* p = in + static_cast<std::size_t>(e.a.single[static_cast<std::size_t>(x)]) * C;
+                        for (int k = 0; k < C; ++k) o[static_cast<std::size_t>(x) * C + k] = p[k];
+                    }
+                }
+            };
+            if (c == 3) copy_rows(std::integral_constant<int, 3>{});
+            else copy_rows(c);
+        } else {
+            const int in_bytes = src.width * c, n = static_cast<int>(row);
+            scratch_vector<std::int32_t> work(static_cast<std::size_t>(in_bytes) + row);
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+            if (e.block > 0 && avx512_vbmi_available())
+                pil_box_rows_vbmi(src.data, src.height, in_bytes, e, tmp);
+            else if (avx512_kernels_available())
+                pil_box_rows_avx512(src.data, src.height, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
+                                    work.data() + in_bytes, tmp);
+            else
+#endif
+                pil_box_rows_plain(src.data, src.height, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
+                                   work.data() + in_bytes, tmp);
+        }
+    }
+    if (oh == src.height) return;
+    const pil_axis& a = pil_box_axis(src.height, oh, 0).a;  // after the horizontal pass: its entry may go
+    if (!a.single.empty()) {  // a copy axis: each output row is its input row
+        for (int y = 0; y < oh; ++y)
+            std::copy_n(tmp + static_cast<std::size_t>(a.single[static_cast<std::size_t>(y)]) * row, row, dst.data + static_cast<std::size_t>(y) * row);
+        return;
+    }
+    scratch_vector<std::int32_t> acc(row);
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return pil_box_cols_avx512(tmp, row, a, oh, acc.data(), dst.data);
+#endif
+    pil_box_cols_plain(tmp, row, a, oh, acc.data(), dst.data);
+}
+
+//! pil_box_resize_into a new (oh x ow) image.
+inline image pil_box_resize(const_image_view src, int ow, int oh) {
+    image out(oh, ow, src.channels);
+    pil_box_resize_into(src, out.view());
     return out;
 }
 

@@ -104,4 +104,14 @@ inline bool avx512_kernels_available() {
 #endif
 }
 
+//! Whether this CPU also has AVX-512 VBMI (byte permutes: 64 byte lookups per instruction).
+inline bool avx512_vbmi_available() {
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    static const bool ok = avx512_kernels_available() && __builtin_cpu_supports("avx512vbmi");
+    return ok;
+#else
+    return false;
+#endif
+}
+
 }  // namespace shiftnorm::corrupt::detail
