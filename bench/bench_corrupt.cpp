@@ -4,14 +4,20 @@
 // BM_Corrupt_CPU/<corruption>/<size>: one thread, severity 3, a batch of 64 (32 px) or 4 (224 px)
 // images per iteration; items/s = images/s. BM_CorruptBatch_CPU/<corruption>/32/threads:<t> runs
 // corrupt_batch on 256 CIFAR images with t worker threads (same bytes for any t).
+// BM_JpegRoundTrip/<libjpeg|codec>/<size>: the JPEG corruption's round trip of the same images at
+// the same quality (CIFAR severity 3 at 32 px, ImageNet severity 3 at 224 px) by libjpeg's encode +
+// decode (the peer: what Pillow runs; what jpeg_compression ran before 2026-12-05) and by
+// corrupt/jpeg_codec.hpp (the same bytes, no file); compare their bytes/s.
 // Needs libjpeg, libpng and Threads linked (see docs/corruptions.md).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "shiftnorm/corrupt.hpp"
+#include "shiftnorm/data/image_io.hpp"
 
 namespace sc = shiftnorm::corrupt;
 
@@ -63,7 +69,37 @@ void bm_corrupt_batch(benchmark::State& state, sc::corruption c) {
     state.counters["threads"] = threads;
 }
 
+void bm_jpeg(benchmark::State& state, bool libjpeg, int size) {
+    const std::size_t n = size <= 32 ? 64 : 4;
+    const auto src = natural_like(n, size);
+    std::vector<std::uint8_t> dst(src.size());
+    const int q = sc::jpeg_quality(size <= 32 ? sc::param_table::cifar : sc::param_table::imagenet, 3);
+    const std::size_t one = static_cast<std::size_t>(size) * size * 3;
+    for (auto _ : state) {
+        for (std::size_t i = 0; i < n; ++i) {
+            if (libjpeg) {
+                const auto file = shiftnorm::data::encode_jpeg(src.data() + i * one, size, size, 3, q);
+                const auto d = shiftnorm::data::decode_jpeg(file.data(), file.size(), "bench");
+                std::copy(d.pixels.begin(), d.pixels.end(), dst.begin() + static_cast<std::ptrdiff_t>(i * one));
+            } else {
+                sc::detail::jpeg_round_trip({src.data() + i * one, size, size, 3}, {dst.data() + i * one, size, size, 3}, q);
+            }
+        }
+        benchmark::DoNotOptimize(dst.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * src.size() * 2));
+}
+
 const bool registered = [] {
+    for (int size : {32, 224})
+        for (bool libjpeg : {true, false})
+            benchmark::RegisterBenchmark(
+                (std::string("BM_JpegRoundTrip/") + (libjpeg ? "libjpeg/" : "codec/") + std::to_string(size)).c_str(),
+                [libjpeg, size](benchmark::State& st) { bm_jpeg(st, libjpeg, size); })
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
     for (sc::corruption c : sc::all_corruptions())
         for (int size : {32, 224})
             benchmark::RegisterBenchmark(
