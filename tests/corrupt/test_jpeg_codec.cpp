@@ -116,3 +116,82 @@ TEST_CASE("the JPEG quantization tables follow jpeg_set_quality with baseline cl
             REQUIRE(static_cast<std::uint32_t>((static_cast<std::uint64_t>(a) * d.mul[0]) >> 32) == a / (8u * q));
     }
 }
+
+TEST_CASE("the JPEG and BOX-resize kernels' AVX-512 twins give the portable bytes", "[corrupt][jpeg]") {
+    if (!sc::detail::avx512_kernels_available()) {
+        WARN("this CPU has no AVX-512: only the portable kernels run here");
+        return;
+    }
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    std::mt19937 rng(21);
+    auto bytes = [&](std::size_t n) {
+        std::vector<std::uint8_t> v(n);
+        for (auto& b : v) b = static_cast<std::uint8_t>(rng() % 256);
+        return v;
+    };
+    // blocks: a luma plane and two chroma planes of 3 x 5 and 2 x 3 blocks (groups across rows
+    // and planes, a partial last group)
+    for (int q : {1, 18, 50, 100}) {
+        const auto& d = sc::detail::jpeg_tables(q);
+        auto y = bytes(24 * 40);
+        auto y2 = y;
+        const sc::detail::jpeg_plane<std::uint8_t> py{y.data(), 24, 40}, py2{y2.data(), 24, 40};
+        sc::detail::jpeg_luma_blocks_portable(&py, 1, d[0]);
+        sc::detail::jpeg_luma_blocks_avx512(&py2, 1, d[0]);
+        CHECK(y == y2);
+        std::vector<std::int32_t> c(2 * 16 * 24), c2;
+        for (auto& v : c) v = static_cast<std::int32_t>(rng() % 256);
+        c2 = c;
+        const sc::detail::jpeg_plane<std::int32_t> pc[2] = {{c.data(), 16, 24}, {c.data() + 16 * 24, 16, 24}};
+        const sc::detail::jpeg_plane<std::int32_t> pc2[2] = {{c2.data(), 16, 24}, {c2.data() + 16 * 24, 16, 24}};
+        sc::detail::jpeg_chroma_blocks_portable(pc, 2, d[1]);
+        sc::detail::jpeg_chroma_blocks_avx512(pc2, 2, d[1]);
+        CHECK(c == c2);
+    }
+    // colour stages and resampling at odd and CIFAR sizes
+    for (auto hw : {std::pair<int, int>{7, 9}, {32, 32}, {17, 250}}) {
+        const int h = hw.first, w = hw.second, wc = (w + 15) / 16 * 8, hc = (h + 15) / 16 * 8;
+        const std::size_t n = static_cast<std::size_t>(h) * w;
+        const auto rgb = bytes(3 * n);
+        std::vector<std::uint8_t> ya(n), yb(n);
+        std::vector<std::int32_t> ca(2 * n), cb(2 * n);
+        sc::detail::jpeg_to_ycc_portable(rgb.data(), n, ya.data(), ca.data(), ca.data() + n);
+        sc::detail::jpeg_to_ycc_avx512(rgb.data(), n, yb.data(), cb.data(), cb.data() + n);
+        CHECK(ya == yb);
+        CHECK(ca == cb);
+        std::vector<std::int32_t> sa(static_cast<std::size_t>(hc) * wc + 2), sb(sa.size());
+        sc::detail::jpeg_subsample_portable(ca.data(), h, w, hc, wc, sa.data() + 1);
+        sc::detail::jpeg_subsample_avx512(ca.data(), h, w, hc, wc, sb.data() + 1);
+        CHECK(sa == sb);
+        std::vector<std::int32_t> ua(n + 1), ub(n + 1);
+        sc::detail::jpeg_upsample_portable(sa.data() + 1, wc, h, w, ua.data());
+        sc::detail::jpeg_upsample_avx512(sa.data() + 1, wc, h, w, ub.data());
+        CHECK(ua == ub);
+        std::vector<std::uint8_t> ra(3 * n), rb(3 * n);
+        sc::detail::jpeg_to_rgb_portable(ya.data(), ua.data(), ua.data(), n, ra.data());
+        sc::detail::jpeg_to_rgb_avx512(ya.data(), ua.data(), ua.data(), n, rb.data());
+        CHECK(ra == rb);
+    }
+    // Pillow's BOX rows: plain, gathers and (where the CPU has VBMI and the plan fits) byte permutes
+    for (auto io : {std::pair<int, int>{224, 89}, {32, 12}, {250, 3}, {9, 4}}) {
+        for (int c : {1, 3}) {
+            const int in_w = io.first, out_w = io.second, h = 5;
+            const auto src = bytes(static_cast<std::size_t>(h) * in_w * c);
+            const auto& e = sc::detail::pil_box_axis(in_w, out_w, c);
+            const int in_bytes = in_w * c, n = out_w * c;
+            std::vector<std::int32_t> work(static_cast<std::size_t>(in_bytes + n));
+            std::vector<std::uint8_t> a(static_cast<std::size_t>(h) * n), b(a.size()), v(a.size());
+            sc::detail::pil_box_rows_plain(src.data(), h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
+                                           work.data() + in_bytes, a.data());
+            sc::detail::pil_box_rows_avx512(src.data(), h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
+                                            work.data() + in_bytes, b.data());
+            CAPTURE(in_w, out_w, c, e.block);
+            CHECK(a == b);
+            if (e.block > 0 && sc::detail::avx512_vbmi_available()) {
+                sc::detail::pil_box_rows_vbmi(src.data(), h, in_bytes, e, v.data());
+                CHECK(a == v);
+            }
+        }
+    }
+#endif
+}
