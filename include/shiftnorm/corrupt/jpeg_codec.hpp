@@ -17,8 +17,8 @@ SHIFTNORM_FP_EXACT_BEGIN
 
 namespace shiftnorm::corrupt::detail {
 
-// What Pillow's `save(format='JPEG', quality=q)` and `Image.open` do through libjpeg 6.2 / libjpeg-turbo
-// 2.x, step by step (jccolor.c, jcsample.c, jcprepct.c, jfdctint.c, jcdctmgr.c, jcparam.c,
+// What Pillow's `save(format='JPEG', quality=q)` and `Image.open` do through libjpeg-turbo 2.1
+// (Debian 12's libjpeg62-turbo, the library the tests compare with), step by step (jccolor.c, jcsample.c, jcprepct.c, jfdctint.c, jcdctmgr.c, jcparam.c,
 // jidctint.c, jdsample.c, jdmainct.c, jdcolor.c), all in integers:
 //  1. RGB -> YCbCr in 16-bit fixed point (Y = (19595 R + 38470 G + 7471 B + 2^15) >> 16, ...).
 //  2. Planes padded to whole 16 x 16 MCUs (4:2:0; 8 x 8 for grey images): the last column
