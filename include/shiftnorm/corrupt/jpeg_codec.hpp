@@ -59,8 +59,8 @@ inline std::array<std::int32_t, 64> jpeg_quant_table(int quality, bool chroma) {
     return q;
 }
 
-//! A quantization table prepared for the block kernel: q, the divisor 8 q, half of it, and the
-//! multiplier m = floor(2^32 / 8q) + 1 with floor(a / 8q) = (a m) >> 32 for every a < 2^21
+//! A quantization table prepared for the block kernel: q, half the divisor 8 q (the rounding
+//! term), and the multiplier m = floor(2^32 / 8q) + 1 with floor(a / 8q) = (a m) >> 32 for every a < 2^21
 //! (the error a (m 8q - 2^32) / 2^32 stays below 1 when a 8q < 2^32).
 struct jpeg_divisors {
     std::array<std::int32_t, 64> q{}, half{};
