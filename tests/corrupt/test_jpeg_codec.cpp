@@ -195,3 +195,57 @@ TEST_CASE("the JPEG and BOX-resize kernels' AVX-512 twins give the portable byte
     }
 #endif
 }
+
+TEST_CASE("the JPEG and BOX-resize kernels' AVX2 twins give the portable bytes", "[corrupt][jpeg]") {
+    if (!sc::detail::avx2_kernels_available()) {
+        WARN("this CPU has no AVX2: only the portable kernels run here");
+        return;
+    }
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+    std::mt19937 rng(22);
+    auto bytes = [&](std::size_t n) {
+        std::vector<std::uint8_t> v(n);
+        for (auto& b : v) b = static_cast<std::uint8_t>(rng() % 256);
+        return v;
+    };
+    for (int q : {1, 18, 100}) {
+        const auto& d = sc::detail::jpeg_tables(q);
+        auto y = bytes(24 * 40);
+        auto y2 = y;
+        const sc::detail::jpeg_plane<std::uint8_t> py{y.data(), 24, 40}, py2{y2.data(), 24, 40};
+        sc::detail::jpeg_luma_blocks_portable(&py, 1, d[0]);
+        sc::detail::jpeg_luma_blocks_avx2(&py2, 1, d[0]);
+        CHECK(y == y2);
+    }
+    const int h = 17, w = 33, wc = 24, hc = 16;
+    const std::size_t n = static_cast<std::size_t>(h) * w;
+    const auto rgb = bytes(3 * n);
+    std::vector<std::uint8_t> ya(n), yb(n);
+    std::vector<std::int32_t> ca(2 * n), cb(2 * n);
+    sc::detail::jpeg_to_ycc_portable(rgb.data(), n, ya.data(), ca.data(), ca.data() + n);
+    sc::detail::jpeg_to_ycc_avx2(rgb.data(), n, yb.data(), cb.data(), cb.data() + n);
+    CHECK(ya == yb);
+    CHECK(ca == cb);
+    std::vector<std::int32_t> sa(static_cast<std::size_t>(hc) * wc + 2), sb(sa.size());
+    sc::detail::jpeg_subsample_portable(ca.data(), h, w, hc, wc, sa.data() + 1);
+    sc::detail::jpeg_subsample_avx2(ca.data(), h, w, hc, wc, sb.data() + 1);
+    CHECK(sa == sb);
+    std::vector<std::int32_t> ua(n + 1), ub(n + 1);
+    sc::detail::jpeg_upsample_portable(sa.data() + 1, wc, h, w, ua.data());
+    sc::detail::jpeg_upsample_avx2(sa.data() + 1, wc, h, w, ub.data());
+    CHECK(ua == ub);
+    std::vector<std::uint8_t> ra(3 * n), rb(3 * n);
+    sc::detail::jpeg_to_rgb_portable(ya.data(), ua.data(), ua.data(), n, ra.data());
+    sc::detail::jpeg_to_rgb_avx2(ya.data(), ua.data(), ua.data(), n, rb.data());
+    CHECK(ra == rb);
+    const auto src = bytes(5 * 224 * 3);
+    const auto& e = sc::detail::pil_box_axis(224, 89, 3);
+    std::vector<std::int32_t> work(224 * 3 + 89 * 3);
+    std::vector<std::uint8_t> a(5 * 89 * 3), b(a.size());
+    sc::detail::pil_box_rows_plain(src.data(), 5, 224 * 3, e.bidx.data(), e.bk.data(), e.a.ksize, 89 * 3, work.data(),
+                                   work.data() + 224 * 3, a.data());
+    sc::detail::pil_box_rows_avx2(src.data(), 5, 224 * 3, e.bidx.data(), e.bk.data(), e.a.ksize, 89 * 3, work.data(),
+                                  work.data() + 224 * 3, b.data());
+    CHECK(a == b);
+#endif
+}

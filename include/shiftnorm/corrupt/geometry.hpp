@@ -435,6 +435,18 @@ SHIFTNORM_FP_EXACT inline void pil_box_cols_plain(const std::uint8_t* src, std::
                                                   std::uint8_t* dst) {
     pil_box_cols_body(src, n, a, oh, acc, dst);
 }
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+// AVX2 twins: the fallback on AVX2-only CPUs
+SHIFTNORM_FP_EXACT_TARGET("avx2")
+inline void pil_box_rows_avx2(const std::uint8_t* src, int h, int in_bytes, const std::int32_t* bidx, const std::int32_t* bk, int ksize,
+                              int n, std::int32_t* row, std::int32_t* acc, std::uint8_t* dst) {
+    pil_box_rows_body(src, h, in_bytes, bidx, bk, ksize, n, row, acc, dst);
+}
+SHIFTNORM_FP_EXACT_TARGET("avx2")
+inline void pil_box_cols_avx2(const std::uint8_t* src, std::size_t n, const pil_axis& a, int oh, std::int32_t* acc, std::uint8_t* dst) {
+    pil_box_cols_body(src, n, a, oh, acc, dst);
+}
+#endif
 #if defined(SHIFTNORM_CORRUPT_AVX512)
 //! pil_box_rows_body with 16 output bytes at a time in a register over all taps, the indexed
 //! loads as gathers (GCC 12 does not vectorize the plain loop's indexed loads). acc unused.
@@ -549,6 +561,12 @@ SHIFTNORM_FP_EXACT inline void pil_box_resize_into(const_image_view src, image_v
                                     work.data() + in_bytes, tmp);
             else
 #endif
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+            if (avx2_kernels_available())
+                pil_box_rows_avx2(src.data, src.height, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
+                                  work.data() + in_bytes, tmp);
+            else
+#endif
                 pil_box_rows_plain(src.data, src.height, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
                                    work.data() + in_bytes, tmp);
         }
@@ -563,6 +581,9 @@ SHIFTNORM_FP_EXACT inline void pil_box_resize_into(const_image_view src, image_v
     scratch_vector<std::int32_t> acc(row);
 #if defined(SHIFTNORM_CORRUPT_AVX512)
     if (avx512_kernels_available()) return pil_box_cols_avx512(tmp, row, a, oh, acc.data(), dst.data);
+#endif
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+    if (avx2_kernels_available()) return pil_box_cols_avx2(tmp, row, a, oh, acc.data(), dst.data);
 #endif
     pil_box_cols_plain(tmp, row, a, oh, acc.data(), dst.data);
 }

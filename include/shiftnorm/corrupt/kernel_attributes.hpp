@@ -104,6 +104,16 @@ inline bool avx512_kernels_available() {
 #endif
 }
 
+//! Whether this CPU runs AVX2 twins (the fallback of the AVX-512 ones on AVX2-only CPUs; checked once).
+inline bool avx2_kernels_available() {
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+    static const bool ok = __builtin_cpu_supports("avx2");
+    return ok;
+#else
+    return false;
+#endif
+}
+
 //! Whether this CPU also has AVX-512 VBMI (byte permutes: 64 byte lookups per instruction).
 inline bool avx512_vbmi_available() {
 #if defined(SHIFTNORM_CORRUPT_AVX512)

@@ -180,14 +180,7 @@ SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
 // ---- AVX2 kernels (8 float lanes; the 64-bit multiplies from 32-bit halves) ---------------------
-inline bool avx2_noise_available() {
-#if defined(SHIFTNORM_CORRUPT_AVX2)
-    static const bool ok = __builtin_cpu_supports("avx2");
-    return ok;
-#else
-    return false;
-#endif
-}
+inline bool avx2_noise_available() { return avx2_kernels_available(); }
 
 #if defined(SHIFTNORM_CORRUPT_AVX2)
 SHIFTNORM_SIMD_WARNINGS_OFF
