@@ -117,135 +117,120 @@ TEST_CASE("the JPEG quantization tables follow jpeg_set_quality with baseline cl
     }
 }
 
-TEST_CASE("the JPEG and BOX-resize kernels' AVX-512 twins give the portable bytes", "[corrupt][jpeg]") {
-    if (!sc::detail::avx512_kernels_available()) {
-        WARN("this CPU has no AVX-512: only the portable kernels run here");
-        return;
-    }
-#if defined(SHIFTNORM_CORRUPT_AVX512)
+namespace {
+
+// One instruction set's twins of the codec's kernels and of Pillow's BOX rows.
+struct codec_twins {
+    void (*luma_blocks)(const sc::detail::jpeg_plane<std::uint8_t>*, int, const sc::detail::jpeg_divisors&);
+    void (*chroma_blocks)(const sc::detail::jpeg_plane<std::int32_t>*, int, const sc::detail::jpeg_divisors&);
+    void (*to_ycc)(const std::uint8_t*, std::size_t, std::uint8_t*, std::int32_t*, std::int32_t*);
+    void (*subsample)(const std::int32_t*, int, int, int, int, std::int32_t*);
+    void (*upsample)(const std::int32_t*, int, int, int, std::int32_t*);
+    void (*to_rgb)(const std::uint8_t*, const std::int32_t*, const std::int32_t*, std::size_t, std::uint8_t*);
+    void (*box_rows)(const std::uint8_t*, int, int, const std::int32_t*, const std::int32_t*, int, int, std::int32_t*,
+                     std::int32_t*, std::uint8_t*);
+};
+
+// Each twin against the portable kernel on the same random input: blocks of a luma plane and of
+// two chroma planes (groups across rows and planes, a partial last group), the colour stages and
+// the resampling at odd and CIFAR sizes, the BOX rows (and the VBMI rows when `vbmi`).
+void check_twins(const codec_twins& t, bool vbmi) {
+    namespace d = sc::detail;
     std::mt19937 rng(21);
     auto bytes = [&](std::size_t n) {
         std::vector<std::uint8_t> v(n);
         for (auto& b : v) b = static_cast<std::uint8_t>(rng() % 256);
         return v;
     };
-    // blocks: a luma plane and two chroma planes of 3 x 5 and 2 x 3 blocks (groups across rows
-    // and planes, a partial last group)
     for (int q : {1, 18, 50, 100}) {
-        const auto& d = sc::detail::jpeg_tables(q);
+        const auto& tables = d::jpeg_tables(q);
         auto y = bytes(24 * 40);
         auto y2 = y;
-        const sc::detail::jpeg_plane<std::uint8_t> py{y.data(), 24, 40}, py2{y2.data(), 24, 40};
-        sc::detail::jpeg_luma_blocks_portable(&py, 1, d[0]);
-        sc::detail::jpeg_luma_blocks_avx512(&py2, 1, d[0]);
+        const d::jpeg_plane<std::uint8_t> py{y.data(), 24, 40}, py2{y2.data(), 24, 40};
+        d::jpeg_luma_blocks_portable(&py, 1, tables[0]);
+        t.luma_blocks(&py2, 1, tables[0]);
         CHECK(y == y2);
         std::vector<std::int32_t> c(2 * 16 * 24), c2;
         for (auto& v : c) v = static_cast<std::int32_t>(rng() % 256);
         c2 = c;
-        const sc::detail::jpeg_plane<std::int32_t> pc[2] = {{c.data(), 16, 24}, {c.data() + 16 * 24, 16, 24}};
-        const sc::detail::jpeg_plane<std::int32_t> pc2[2] = {{c2.data(), 16, 24}, {c2.data() + 16 * 24, 16, 24}};
-        sc::detail::jpeg_chroma_blocks_portable(pc, 2, d[1]);
-        sc::detail::jpeg_chroma_blocks_avx512(pc2, 2, d[1]);
+        const d::jpeg_plane<std::int32_t> pc[2] = {{c.data(), 16, 24}, {c.data() + 16 * 24, 16, 24}};
+        const d::jpeg_plane<std::int32_t> pc2[2] = {{c2.data(), 16, 24}, {c2.data() + 16 * 24, 16, 24}};
+        d::jpeg_chroma_blocks_portable(pc, 2, tables[1]);
+        t.chroma_blocks(pc2, 2, tables[1]);
         CHECK(c == c2);
     }
-    // colour stages and resampling at odd and CIFAR sizes
     for (auto hw : {std::pair<int, int>{7, 9}, {32, 32}, {17, 250}}) {
         const int h = hw.first, w = hw.second, wc = (w + 15) / 16 * 8, hc = (h + 15) / 16 * 8;
         const std::size_t n = static_cast<std::size_t>(h) * w;
         const auto rgb = bytes(3 * n);
         std::vector<std::uint8_t> ya(n), yb(n);
         std::vector<std::int32_t> ca(2 * n), cb(2 * n);
-        sc::detail::jpeg_to_ycc_portable(rgb.data(), n, ya.data(), ca.data(), ca.data() + n);
-        sc::detail::jpeg_to_ycc_avx512(rgb.data(), n, yb.data(), cb.data(), cb.data() + n);
+        d::jpeg_to_ycc_portable(rgb.data(), n, ya.data(), ca.data(), ca.data() + n);
+        t.to_ycc(rgb.data(), n, yb.data(), cb.data(), cb.data() + n);
         CHECK(ya == yb);
         CHECK(ca == cb);
         std::vector<std::int32_t> sa(static_cast<std::size_t>(hc) * wc + 2), sb(sa.size());
-        sc::detail::jpeg_subsample_portable(ca.data(), h, w, hc, wc, sa.data() + 1);
-        sc::detail::jpeg_subsample_avx512(ca.data(), h, w, hc, wc, sb.data() + 1);
+        d::jpeg_subsample_portable(ca.data(), h, w, hc, wc, sa.data() + 1);
+        t.subsample(ca.data(), h, w, hc, wc, sb.data() + 1);
         CHECK(sa == sb);
         std::vector<std::int32_t> ua(n + 1), ub(n + 1);
-        sc::detail::jpeg_upsample_portable(sa.data() + 1, wc, h, w, ua.data());
-        sc::detail::jpeg_upsample_avx512(sa.data() + 1, wc, h, w, ub.data());
+        d::jpeg_upsample_portable(sa.data() + 1, wc, h, w, ua.data());
+        t.upsample(sa.data() + 1, wc, h, w, ub.data());
         CHECK(ua == ub);
         std::vector<std::uint8_t> ra(3 * n), rb(3 * n);
-        sc::detail::jpeg_to_rgb_portable(ya.data(), ua.data(), ua.data(), n, ra.data());
-        sc::detail::jpeg_to_rgb_avx512(ya.data(), ua.data(), ua.data(), n, rb.data());
+        d::jpeg_to_rgb_portable(ya.data(), ua.data(), ua.data(), n, ra.data());
+        t.to_rgb(ya.data(), ua.data(), ua.data(), n, rb.data());
         CHECK(ra == rb);
     }
-    // Pillow's BOX rows: plain, gathers and (where the CPU has VBMI and the plan fits) byte permutes
-    for (auto io : {std::pair<int, int>{224, 89}, {32, 12}, {250, 3}, {9, 4}}) {
+    for (auto io : {std::pair<int, int>{224, 89}, {32, 12}, {250, 3}, {9, 4}})
         for (int c : {1, 3}) {
             const int in_w = io.first, out_w = io.second, h = 5;
             const auto src = bytes(static_cast<std::size_t>(h) * in_w * c);
-            const auto& e = sc::detail::pil_box_axis(in_w, out_w, c);
+            const auto& e = d::pil_box_axis(in_w, out_w, c);
             const int in_bytes = in_w * c, n = out_w * c;
             std::vector<std::int32_t> work(static_cast<std::size_t>(in_bytes + n));
             std::vector<std::uint8_t> a(static_cast<std::size_t>(h) * n), b(a.size()), v(a.size());
-            sc::detail::pil_box_rows_plain(src.data(), h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
-                                           work.data() + in_bytes, a.data());
-            sc::detail::pil_box_rows_avx512(src.data(), h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
-                                            work.data() + in_bytes, b.data());
+            d::pil_box_rows_plain(src.data(), h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
+                                  work.data() + in_bytes, a.data());
+            t.box_rows(src.data(), h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(), work.data() + in_bytes,
+                       b.data());
             CAPTURE(in_w, out_w, c, e.block);
             CHECK(a == b);
-            if (e.block > 0 && sc::detail::avx512_vbmi_available()) {
-                sc::detail::pil_box_rows_vbmi(src.data(), h, in_bytes, e, v.data());
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+            if (vbmi && e.block > 0) {
+                d::pil_box_rows_vbmi(src.data(), h, in_bytes, e, v.data());
                 CHECK(a == v);
             }
+#else
+            (void)vbmi;
+#endif
         }
+}
+
+}  // namespace
+
+TEST_CASE("the JPEG and BOX-resize kernels' AVX-512 twins give the portable bytes", "[corrupt][jpeg]") {
+    if (!sc::detail::avx512_kernels_available()) {
+        WARN("this CPU has no AVX-512: the AVX-512 twins are not checked here");
+        return;
     }
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    namespace d = sc::detail;
+    check_twins({d::jpeg_luma_blocks_avx512, d::jpeg_chroma_blocks_avx512, d::jpeg_to_ycc_avx512, d::jpeg_subsample_avx512,
+                 d::jpeg_upsample_avx512, d::jpeg_to_rgb_avx512, d::pil_box_rows_avx512},
+                d::avx512_vbmi_available());
 #endif
 }
 
 TEST_CASE("the JPEG and BOX-resize kernels' AVX2 twins give the portable bytes", "[corrupt][jpeg]") {
     if (!sc::detail::avx2_kernels_available()) {
-        WARN("this CPU has no AVX2: only the portable kernels run here");
+        WARN("this CPU has no AVX2: the AVX2 twins are not checked here");
         return;
     }
 #if defined(SHIFTNORM_CORRUPT_AVX2)
-    std::mt19937 rng(22);
-    auto bytes = [&](std::size_t n) {
-        std::vector<std::uint8_t> v(n);
-        for (auto& b : v) b = static_cast<std::uint8_t>(rng() % 256);
-        return v;
-    };
-    for (int q : {1, 18, 100}) {
-        const auto& d = sc::detail::jpeg_tables(q);
-        auto y = bytes(24 * 40);
-        auto y2 = y;
-        const sc::detail::jpeg_plane<std::uint8_t> py{y.data(), 24, 40}, py2{y2.data(), 24, 40};
-        sc::detail::jpeg_luma_blocks_portable(&py, 1, d[0]);
-        sc::detail::jpeg_luma_blocks_avx2(&py2, 1, d[0]);
-        CHECK(y == y2);
-    }
-    const int h = 17, w = 33, wc = 24, hc = 16;
-    const std::size_t n = static_cast<std::size_t>(h) * w;
-    const auto rgb = bytes(3 * n);
-    std::vector<std::uint8_t> ya(n), yb(n);
-    std::vector<std::int32_t> ca(2 * n), cb(2 * n);
-    sc::detail::jpeg_to_ycc_portable(rgb.data(), n, ya.data(), ca.data(), ca.data() + n);
-    sc::detail::jpeg_to_ycc_avx2(rgb.data(), n, yb.data(), cb.data(), cb.data() + n);
-    CHECK(ya == yb);
-    CHECK(ca == cb);
-    std::vector<std::int32_t> sa(static_cast<std::size_t>(hc) * wc + 2), sb(sa.size());
-    sc::detail::jpeg_subsample_portable(ca.data(), h, w, hc, wc, sa.data() + 1);
-    sc::detail::jpeg_subsample_avx2(ca.data(), h, w, hc, wc, sb.data() + 1);
-    CHECK(sa == sb);
-    std::vector<std::int32_t> ua(n + 1), ub(n + 1);
-    sc::detail::jpeg_upsample_portable(sa.data() + 1, wc, h, w, ua.data());
-    sc::detail::jpeg_upsample_avx2(sa.data() + 1, wc, h, w, ub.data());
-    CHECK(ua == ub);
-    std::vector<std::uint8_t> ra(3 * n), rb(3 * n);
-    sc::detail::jpeg_to_rgb_portable(ya.data(), ua.data(), ua.data(), n, ra.data());
-    sc::detail::jpeg_to_rgb_avx2(ya.data(), ua.data(), ua.data(), n, rb.data());
-    CHECK(ra == rb);
-    const auto src = bytes(5 * 224 * 3);
-    const auto& e = sc::detail::pil_box_axis(224, 89, 3);
-    std::vector<std::int32_t> work(224 * 3 + 89 * 3);
-    std::vector<std::uint8_t> a(5 * 89 * 3), b(a.size());
-    sc::detail::pil_box_rows_plain(src.data(), 5, 224 * 3, e.bidx.data(), e.bk.data(), e.a.ksize, 89 * 3, work.data(),
-                                   work.data() + 224 * 3, a.data());
-    sc::detail::pil_box_rows_avx2(src.data(), 5, 224 * 3, e.bidx.data(), e.bk.data(), e.a.ksize, 89 * 3, work.data(),
-                                  work.data() + 224 * 3, b.data());
-    CHECK(a == b);
+    namespace d = sc::detail;
+    check_twins({d::jpeg_luma_blocks_avx2, d::jpeg_chroma_blocks_avx2, d::jpeg_to_ycc_avx2, d::jpeg_subsample_avx2,
+                 d::jpeg_upsample_avx2, d::jpeg_to_rgb_avx2, d::pil_box_rows_avx2},
+                false);
 #endif
 }
