@@ -521,6 +521,56 @@ inline void pil_box_rows_vbmi(const std::uint8_t* src, int h, int in_bytes, cons
 SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 
+//! Pillow's horizontal pass of h rows of e.in pixels into e.out pixels (dst: h rows of e.out * e.c
+//! bytes): byte permutes where the CPU and the plan allow, else the widest twin the CPU runs.
+inline void pil_box_rows(const std::uint8_t* src, int h, const pil_cached_axis& e, std::uint8_t* dst) {
+    const int in_bytes = e.in * e.c, n = e.out * e.c;
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (e.block > 0 && avx512_vbmi_available()) return pil_box_rows_vbmi(src, h, in_bytes, e, dst);
+#endif
+    scratch_vector<std::int32_t> work(static_cast<std::size_t>(in_bytes) + static_cast<std::size_t>(n));
+    std::int32_t *row = work.data(), *acc = work.data() + in_bytes;
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available())
+        return pil_box_rows_avx512(src, h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, row, acc, dst);
+#endif
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+    if (avx2_kernels_available()) return pil_box_rows_avx2(src, h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, row, acc, dst);
+#endif
+    pil_box_rows_plain(src, h, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, row, acc, dst);
+}
+
+//! Pillow's vertical pass (rows of n bytes) with the widest twin the CPU runs.
+inline void pil_box_cols(const std::uint8_t* src, std::size_t n, const pil_axis& a, int oh, std::uint8_t* dst) {
+    scratch_vector<std::int32_t> acc(n);
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (avx512_kernels_available()) return pil_box_cols_avx512(src, n, a, oh, acc.data(), dst);
+#endif
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+    if (avx2_kernels_available()) return pil_box_cols_avx2(src, n, a, oh, acc.data(), dst);
+#endif
+    pil_box_cols_plain(src, n, a, oh, acc.data(), dst);
+}
+
+//! A copy axis across the columns: output pixel x of each of h rows is input pixel single[x]
+//! (bytes copied in line: a std::copy_n of c bytes per pixel was a memmove call each).
+inline void pil_copy_columns(const std::uint8_t* src, int h, int in_w, int c, const std::vector<int>& single, std::uint8_t* dst) {
+    const int ow = static_cast<int>(single.size());
+    auto copy_rows = [&](auto channels) {
+        const int C = channels;
+        for (int y = 0; y < h; ++y) {
+            const std::uint8_t* in = src + static_cast<std::size_t>(y) * in_w * C;
+            std::uint8_t* o = dst + static_cast<std::size_t>(y) * ow * C;
+            for (int x = 0; x < ow; ++x) {
+                const std::uint8_t* p = in + static_cast<std::size_t>(single[static_cast<std::size_t>(x)]) * C;
+                for (int k = 0; k < C; ++k) o[static_cast<std::size_t>(x) * C + k] = p[k];
+            }
+        }
+    };
+    if (c == 3) copy_rows(std::integral_constant<int, 3>{});
+    else copy_rows(c);
+}
+
 //! PIL Image.resize((dst.width, dst.height), Image.BOX) of a uint8 HWC image into dst (not src):
 //! horizontal pass then vertical pass, each rounding to uint8 as Pillow's 8-bit path does.
 //! Integer arithmetic, so the order of the sums does not matter. Every sum fits int32 (as in
@@ -536,56 +586,14 @@ SHIFTNORM_FP_EXACT inline void pil_box_resize_into(const_image_view src, image_v
         std::copy_n(src.data, src.size(), tmp);
     } else {
         const pil_cached_axis& e = pil_box_axis(src.width, ow, c);
-        if (!e.a.single.empty()) {
-            auto copy_rows = [&](auto channels) {  // bytes in line (std::copy_n of c bytes was a memmove call)
-                const int C = channels;
-                for (int y = 0; y < src.height; ++y) {
-                    const std::uint8_t* in = src.data + static_cast<std::size_t>(y) * src.width * C;
-                    std::uint8_t* o = tmp + static_cast<std::size_t>(y) * row;
-                    for (int x = 0; x < ow; ++x) {
-                        const std::uint8_t* p = in + static_cast<std::size_t>(e.a.single[static_cast<std::size_t>(x)]) * C;
-                        for (int k = 0; k < C; ++k) o[static_cast<std::size_t>(x) * C + k] = p[k];
-                    }
-                }
-            };
-            if (c == 3) copy_rows(std::integral_constant<int, 3>{});
-            else copy_rows(c);
-        } else {
-            const int in_bytes = src.width * c, n = static_cast<int>(row);
-            scratch_vector<std::int32_t> work(static_cast<std::size_t>(in_bytes) + row);
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-            if (e.block > 0 && avx512_vbmi_available())
-                pil_box_rows_vbmi(src.data, src.height, in_bytes, e, tmp);
-            else if (avx512_kernels_available())
-                pil_box_rows_avx512(src.data, src.height, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
-                                    work.data() + in_bytes, tmp);
-            else
-#endif
-#if defined(SHIFTNORM_CORRUPT_AVX2)
-            if (avx2_kernels_available())
-                pil_box_rows_avx2(src.data, src.height, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
-                                  work.data() + in_bytes, tmp);
-            else
-#endif
-                pil_box_rows_plain(src.data, src.height, in_bytes, e.bidx.data(), e.bk.data(), e.a.ksize, n, work.data(),
-                                   work.data() + in_bytes, tmp);
-        }
+        if (!e.a.single.empty()) pil_copy_columns(src.data, src.height, src.width, c, e.a.single, tmp);
+        else pil_box_rows(src.data, src.height, e, tmp);
     }
     if (oh == src.height) return;
     const pil_axis& a = pil_box_axis(src.height, oh, 0).a;  // after the horizontal pass: its entry may go
-    if (!a.single.empty()) {  // a copy axis: each output row is its input row
-        for (int y = 0; y < oh; ++y)
-            std::copy_n(tmp + static_cast<std::size_t>(a.single[static_cast<std::size_t>(y)]) * row, row, dst.data + static_cast<std::size_t>(y) * row);
-        return;
-    }
-    scratch_vector<std::int32_t> acc(row);
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_kernels_available()) return pil_box_cols_avx512(tmp, row, a, oh, acc.data(), dst.data);
-#endif
-#if defined(SHIFTNORM_CORRUPT_AVX2)
-    if (avx2_kernels_available()) return pil_box_cols_avx2(tmp, row, a, oh, acc.data(), dst.data);
-#endif
-    pil_box_cols_plain(tmp, row, a, oh, acc.data(), dst.data);
+    if (a.single.empty()) return pil_box_cols(tmp, row, a, oh, dst.data);
+    for (int y = 0; y < oh; ++y)  // a copy axis: each output row is its input row
+        std::copy_n(tmp + static_cast<std::size_t>(a.single[static_cast<std::size_t>(y)]) * row, row, dst.data + static_cast<std::size_t>(y) * row);
 }
 
 //! pil_box_resize_into a new (oh x ow) image.
