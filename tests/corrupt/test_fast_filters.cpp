@@ -101,19 +101,23 @@ TEST_CASE("fast filter arithmetic keeps the reference's bytes on flat images of 
 }
 
 TEST_CASE("the float32 byte stage lists the values near an integer for the float64 pass", "[corrupt][fast_filters]") {
+    // The band is relative (fast_band_for): within band * |v| of an integer. With band 2^-10:
+    // 3.001 is within (3 * 2^-10 = 0.0029), so are 200.003, 254.9995 and 77.99 (band 0.076), 78.2 is not.
     const float v[] = {3.0f, 3.001f, 2.999f, 3.0f + 1.0f / 256.0f, 3.01f, -0.5f, -0.001f, 254.9995f, 255.0f, 255.4f, 300.0f,
-                       12.5f, 0.0f, 1e-7f, 77.99f, 78.2f, 100.0f, 200.003f};
+                       12.5f, 0.0f, 1e-7f, 77.99f, 78.2f, 100.0f, 200.003f, 0.5005f, 1.0005f, 0.9995f, 1.002f};
     const std::size_t n = sizeof(v) / sizeof(v[0]);
-    const float band = 1.0f / 256.0f;
+    const float band = 1.0f / 1024.0f;
     std::vector<std::uint8_t> a(n), b(n);
     std::vector<std::uint32_t> near_a(n), near_b(n);
     near_a.resize(sc::detail::fast_bytes_plain(v, n, band, a.data(), near_a.data()));
     near_b.resize(sc::detail::fast_bytes(v, n, band, b.data(), near_b.data()));
-    // 0.0 exactly is final (sums of non-negative terms): not listed; 1e-7 is
-    const std::vector<std::uint32_t> expect_near = {0, 1, 2, 3, 6, 7, 8, 10, 13, 16, 17};
+    // 0.0 exactly is final (sums of non-negative terms): not listed. Near 1 the band is 2^-10:
+    // 1.0005 and 0.9995 are within it, 1.002 is not; 1e-7 is 1e-7 from 0, outside its band 1e-10;
+    // 3 + 1/256 is outside 3's band (0.0029); 300 is an integer (clipped, but listed all the same)
+    const std::vector<std::uint32_t> expect_near = {0, 1, 2, 7, 8, 10, 14, 16, 17, 19, 20};
     CHECK(near_a == expect_near);
     CHECK(near_b == expect_near);
-    const std::vector<std::uint8_t> expect = {3, 3, 2, 3, 3, 0, 0, 254, 255, 255, 255, 12, 0, 0, 77, 78, 100, 200};
+    const std::vector<std::uint8_t> expect = {3, 3, 2, 3, 3, 0, 0, 254, 255, 255, 255, 12, 0, 0, 77, 78, 100, 200, 0, 1, 0, 1};
     CHECK(a == expect);
     CHECK(b == expect);
 }
@@ -147,13 +151,20 @@ TEST_CASE("AVX-512 kernels of the fast filters give the plain loops' bits", "[co
                     for (auto& b : runs[static_cast<std::size_t>(k)]) b = static_cast<std::uint8_t>(u(g));
                     bt.add(k % 4 == 0 ? u(g) * 1e3f : u(g) / 255.0f / taps, runs[static_cast<std::size_t>(k)].data());
                 }
-                std::vector<float> o1(n + 1, -3.0f), o2(n + 1, -3.0f), o3(n + 1, 0.0f);
+                std::vector<float> o1(n + 1, -3.0f), o2(n + 1, -3.0f), o3(n + 1, -3.0f);
                 sc::detail::byte_tap_rows_plain(bt, o1.data(), n);
                 sc::detail::tap_rows_x64<sc::detail::byte_taps_loader>(bt, o2.data(), n);
-                for (int k = 0; k < taps; ++k)
-                    sc::detail::tap_run_plain(o3.data(), bt.s[static_cast<std::size_t>(k)], static_cast<std::ptrdiff_t>(n),
-                                              bt.k[static_cast<std::size_t>(k)]);
-                o3[n] = -3.0f;
+                // the sum as written, tap k into accumulator k mod 4 (volatile: no FMA contraction)
+                for (std::size_t j = 0; j < n; ++j) {
+                    volatile float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                    for (int k = 0; k < taps; ++k) {
+                        const std::size_t kk = static_cast<std::size_t>(k);
+                        const volatile float p = bt.k[kk] * static_cast<float>(bt.s[kk][j]);
+                        acc[k % 4] = acc[k % 4] + p;
+                    }
+                    const float lo = acc[0] + acc[1], hi = acc[2] + acc[3];
+                    o3[j] = lo + hi;
+                }
                 CHECK(std::memcmp(o1.data(), o2.data(), o1.size() * sizeof(float)) == 0);  // incl. the sentinel
                 CHECK(std::memcmp(o1.data(), o3.data(), o1.size() * sizeof(float)) == 0);
             }

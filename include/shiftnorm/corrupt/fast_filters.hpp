@@ -33,9 +33,17 @@ enum class filter_arithmetic { reference, fast };
 
 namespace detail {
 
+//! The float32 tap sums of the fast filters run in tap_lanes = 4 accumulators: tap k's product
+//! goes to accumulator k mod 4 (each from 0.0f, the product rounded before its addition, never
+//! fused), and out = (acc0 + acc1) + (acc2 + acc3). The AVX-512 kernel and the plain loops give
+//! the same bits, and a term passes through at most tap_sum_additions(taps) roundings of
+//! additions (against taps - 1 in one chain): the filters' error bounds, and so their bands of
+//! undecided values, shrink up to fourfold, and four chains run side by side.
+constexpr std::size_t tap_lanes = 4;
+inline double tap_sum_additions(std::size_t taps) { return static_cast<double>((taps + tap_lanes - 1) / tap_lanes) + 2.0; }
+
 //! The taps of a symmetric row sum: out[i] = sum over k of w[k] * (a[k][i] + b[k][i]), or
-//! w[k] * a[k][i] where b[k] is null; taps in order from 0.0f, each product rounded before its
-//! addition (never fused), so the AVX-512 kernel and the plain loop give the same bits.
+//! w[k] * a[k][i] where b[k] is null, summed as tap_lanes describes.
 struct sym_taps {
     std::vector<const float*> a, b;
     std::vector<float> w;
@@ -49,57 +57,97 @@ struct sym_taps {
 
 SHIFTNORM_FP_EXACT inline void sym_rows_plain(const sym_taps& t, float* out, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) {
-        float acc = 0.0f;
+        float acc[tap_lanes] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (std::size_t k = 0; k < t.size(); ++k) {
             const float v = t.b[k] != nullptr ? t.a[k][i] + t.b[k][i] : t.a[k][i];
             const float p = t.w[k] * v;
-            acc = acc + p;
+            acc[k % tap_lanes] = acc[k % tap_lanes] + p;
         }
-        out[i] = acc;
+        const float lo = acc[0] + acc[1], hi = acc[2] + acc[3];
+        out[i] = lo + hi;
     }
 }
 
 #if defined(SHIFTNORM_CORRUPT_AVX512)
 SHIFTNORM_SIMD_WARNINGS_OFF
-//! out[i] = sum over the taps k of t, in order from 0.0f, of Loader::weight(t, k) times
-//! Loader::load(t, k, i, mask) (tap k's 16 values at i; lanes outside the mask 0 and not read),
-//! each product rounded before its addition: 64 outputs in four registers across all taps, then
-//! 16 at a time with a mask for the tail. Each tap's values are read once per strip, the
-//! accumulators never.
+//! R accumulator vectors, passed by value (so they stay in registers).
+template <int R>
+struct vec_set {
+    __m512 v[R];
+};
+
+//! a.v[r] + tap k's weight times its 16 values at i + 16 r (the last vector under `last`).
+template <int R, class Loader, class Taps>
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline vec_set<R> tap_add_x16(const Taps& t, std::size_t k, std::size_t i,
+                                                                                     __mmask16 last, vec_set<R> a) {
+    const auto tap = Loader::tap(t, k);
+    const __m512 w = _mm512_set1_ps(tap.w);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+        a.v[r] = _mm512_add_ps(a.v[r], _mm512_mul_ps(w, tap.load(i + 16 * static_cast<std::size_t>(r), r == R - 1 ? last : __mmask16(0xFFFF))));
+    return a;
+}
+
+//! One strip of R vectors (16 outputs each; the last under `last`) of tap_rows_x64: every tap's
+//! pointers and weight are read once per strip (Loader::tap), its R products added to the
+//! tap's accumulators (tap k to set k mod tap_lanes).
+template <int R, class Loader, class Taps>
+SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void tap_strip_x16(const Taps& t, std::size_t taps, float* out,
+                                                                                 std::size_t i, __mmask16 last) {
+    static_assert(tap_lanes == 4, "four accumulator sets");
+    vec_set<R> a0, a1, a2, a3;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) a0.v[r] = a1.v[r] = a2.v[r] = a3.v[r] = _mm512_setzero_ps();
+    std::size_t k = 0;
+    for (; k + 4 <= taps; k += 4) {
+        a0 = tap_add_x16<R, Loader>(t, k, i, last, a0), a1 = tap_add_x16<R, Loader>(t, k + 1, i, last, a1);
+        a2 = tap_add_x16<R, Loader>(t, k + 2, i, last, a2), a3 = tap_add_x16<R, Loader>(t, k + 3, i, last, a3);
+    }
+    if (k < taps) a0 = tap_add_x16<R, Loader>(t, k, i, last, a0);
+    if (k + 1 < taps) a1 = tap_add_x16<R, Loader>(t, k + 1, i, last, a1);
+    if (k + 2 < taps) a2 = tap_add_x16<R, Loader>(t, k + 2, i, last, a2);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+        const __m512 v = _mm512_add_ps(_mm512_add_ps(a0.v[r], a1.v[r]), _mm512_add_ps(a2.v[r], a3.v[r]));
+        if (r < R - 1) _mm512_storeu_ps(out + i + 16 * static_cast<std::size_t>(r), v);
+        else _mm512_mask_storeu_ps(out + i + 16 * static_cast<std::size_t>(r), last, v);
+    }
+}
+
+//! out[i] = sum over the taps k of t of tap k's weight times its 16 values at i (Loader::tap(t, k):
+//! .w and .load(i, mask), lanes outside the mask 0 and not read), summed as tap_lanes describes:
+//! 64 outputs in four registers across all taps, the rest in one strip of 1-4 registers. Each
+//! tap's values are read once per strip, the accumulators never.
 template <class Loader, class Taps>
 SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void tap_rows_x64(const Taps& t, float* out, std::size_t n) {
     const std::size_t taps = Loader::size(t);
     const __mmask16 all = 0xFFFF;
     std::size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        for (std::size_t k = 0; k < taps; ++k) {
-            const __m512 w = _mm512_set1_ps(Loader::weight(t, k));
-            const __m512 v0 = Loader::load(t, k, i, all), v1 = Loader::load(t, k, i + 16, all),
-                         v2 = Loader::load(t, k, i + 32, all), v3 = Loader::load(t, k, i + 48, all);
-            acc0 = _mm512_add_ps(acc0, _mm512_mul_ps(w, v0)), acc1 = _mm512_add_ps(acc1, _mm512_mul_ps(w, v1));
-            acc2 = _mm512_add_ps(acc2, _mm512_mul_ps(w, v2)), acc3 = _mm512_add_ps(acc3, _mm512_mul_ps(w, v3));
-        }
-        _mm512_storeu_ps(out + i, acc0), _mm512_storeu_ps(out + i + 16, acc1);
-        _mm512_storeu_ps(out + i + 32, acc2), _mm512_storeu_ps(out + i + 48, acc3);
-    }
-    for (; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? all : __mmask16((1u << (n - i)) - 1u);
-        __m512 acc = _mm512_setzero_ps();
-        for (std::size_t k = 0; k < taps; ++k)
-            acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(Loader::weight(t, k)), Loader::load(t, k, i, m)));
-        _mm512_mask_storeu_ps(out + i, m, acc);
+    for (; i + 64 <= n; i += 64) tap_strip_x16<4, Loader>(t, taps, out, i, all);
+    const std::size_t rest = n - i;
+    if (rest == 0) return;
+    const std::size_t tail = rest % 16;
+    const __mmask16 last = tail == 0 ? all : __mmask16((1u << tail) - 1u);
+    switch ((rest + 15) / 16) {
+        case 1: return tap_strip_x16<1, Loader>(t, taps, out, i, last);
+        case 2: return tap_strip_x16<2, Loader>(t, taps, out, i, last);
+        case 3: return tap_strip_x16<3, Loader>(t, taps, out, i, last);
+        default: return tap_strip_x16<4, Loader>(t, taps, out, i, last);
     }
 }
 //! sym_taps for tap_rows_x64: a[k] + b[k] (one rounding), or a[k] alone.
 struct sym_taps_loader {
+    struct tap_t {
+        const float* a;
+        const float* b;
+        float w;
+        SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) __m512 load(std::size_t i, __mmask16 m) const {
+            const __m512 v = _mm512_maskz_loadu_ps(m, a + i);
+            return b != nullptr ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + i)) : v;
+        }
+    };
     static std::size_t size(const sym_taps& t) { return t.size(); }
-    static float weight(const sym_taps& t, std::size_t k) { return t.w[k]; }
-    SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA)
-    static __m512 load(const sym_taps& t, std::size_t k, std::size_t i, __mmask16 m) {
-        const __m512 v = _mm512_maskz_loadu_ps(m, t.a[k] + i);
-        return t.b[k] != nullptr ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t.b[k] + i)) : v;
-    }
+    static tap_t tap(const sym_taps& t, std::size_t k) { return {t.a[k], t.b[k], t.w[k]}; }
 };
 SHIFTNORM_SIMD_WARNINGS_ON
 #endif
@@ -157,16 +205,18 @@ inline void widen_row(const std::uint8_t* u, float* out, std::size_t n) {
     widen_row_plain(u, out, n);
 }
 
-//! The float32 filters' band: twice a bound on their float32 error, for `terms` roundings of at
-//! most 2^-24 relative each on a sum of non-negative terms of at most `magnitude` (each filter
-//! below derives its count). A float32 value farther than the band from every integer truncates
-//! to the byte its exact value does, and so to the reference's (whose float64 error is ~1e-12);
+//! The float32 filters' band, relative to the value: twice a bound on their float32 error for
+//! `terms` roundings of at most u = 2^-24 relative each on a sum of non-negative terms (each
+//! filter below derives its count). Every term of such a sum carries its own relative error, so
+//! the sum's error is at most terms * u times the sum itself (not times the largest value the
+//! filter could produce): a float32 value v farther than band * v from every integer truncates to
+//! the byte its exact value does, and so to the reference's (whose float64 error is ~1e-12);
 //! values within it are computed again in float64. Filters whose band would pass max_fast_band
-//! run the reference arithmetic instead.
-inline float fast_band_for(double terms, double magnitude) {
-    return static_cast<float>(2.0 * terms * std::ldexp(1.0, -24) * magnitude);
-}
+//! at their largest value (fast_band_usable) run the reference arithmetic instead.
+inline float fast_band_for(double terms) { return static_cast<float>(2.0 * terms * std::ldexp(1.0, -24)); }
 constexpr float max_fast_band = 1.0f / 64.0f;
+//! Whether a relative band stays under max_fast_band for values up to `magnitude`.
+inline bool fast_band_usable(float band, double magnitude) { return band * magnitude < max_fast_band; }
 
 //! double(b) / 255.0 for every byte (to_unit's values, without a division per use).
 inline const double* unit_values() {
@@ -190,15 +240,16 @@ inline std::uint8_t trunc_clip_255(float v) {
 }
 
 //! Bytes of n float32 values in 0-255 units: dst[i] = trunc(clip(v[i], 0, 255)); the indices of
-//! the values within `band` of an integer go to near[] (in increasing order; their count is
-//! returned) for the caller to compute again. A value of exactly 0 is final: the filters sum
-//! non-negative products that cannot underflow, so it means every term, and the exact sum, is 0.
+//! the values within band * |v[i]| of an integer (fast_band_for: a relative band) go to near[]
+//! (in increasing order; their count is returned) for the caller to compute again. A value of
+//! exactly 0 is final: the filters sum non-negative products that cannot underflow, so it means
+//! every term, and the exact sum, is 0.
 SHIFTNORM_FP_EXACT inline std::size_t fast_bytes_plain(const float* v, std::size_t n, float band, std::uint8_t* dst,
                                                        std::uint32_t* near, std::uint32_t first = 0) {
     std::size_t count = 0;
     for (std::size_t i = 0; i < n; ++i) {
         dst[i] = trunc_clip_255(v[i]);
-        if (std::fabs(v[i] - std::nearbyint(v[i])) <= band && v[i] != 0.0f)
+        if (std::fabs(v[i] - std::nearbyint(v[i])) <= band * std::fabs(v[i]) && v[i] != 0.0f)
             near[count++] = first + static_cast<std::uint32_t>(i);
     }
     return count;
@@ -216,7 +267,8 @@ SHIFTNORM_FP_EXACT_TARGET("avx512f") inline std::size_t fast_bytes_avx512(const 
         const __m512 x = _mm512_loadu_ps(v + i);
         const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m512 d = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_sub_ps(x, k)), abs_mask));
-        const __mmask16 m_near = _mm512_cmp_ps_mask(d, band, _CMP_LE_OQ) & _mm512_cmp_ps_mask(x, lo, _CMP_NEQ_UQ);
+        const __m512 bx = _mm512_mul_ps(band, _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), abs_mask)));
+        const __mmask16 m_near = _mm512_cmp_ps_mask(d, bx, _CMP_LE_OQ) & _mm512_cmp_ps_mask(x, lo, _CMP_NEQ_UQ);
         const __m512i b = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(x, lo), hi));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm512_cvtepi32_epi8(b));
         for (unsigned m = m_near; m != 0; m &= m - 1)
@@ -286,16 +338,29 @@ SHIFTNORM_FP_EXACT void exact_sym_sums(std::size_t count, int r, const double* w
         }
 }
 
+//! Repeats a row's first and last pixel (C values each) outside it: row[-p C + c] = row[c] and
+//! row[n - C + p C + c] = row[n - C + c] for p = 1..r (scipy's 'nearest').
+template <class T>
+void pad_edges(T* row, std::size_t n, int C, int r) {
+    for (int c = 0; c < C; ++c) {
+        const T first = row[c], last = row[n - static_cast<std::size_t>(C - c)];
+        T* left = row + c;
+        T* right = row + n - static_cast<std::size_t>(C - c);
+        for (int p = 1; p <= r; ++p) left[-static_cast<std::ptrdiff_t>(p) * C] = first, right[static_cast<std::size_t>(p) * C] = last;
+    }
+}
+
 //! gaussian_blur's filter in float32 (scipy gaussian_filter's kernel and 'nearest' border,
 //! truncate 4; the vertical pass, then the horizontal one, one row at a time). The values within
 //! the band of an integer are computed again as the reference computes them (float64, scipy's
 //! symmetric order: filters.hpp correlate1d_symmetric) from the float64 vertical pass of the
 //! columns they need, each computed once per row.
-//! The error bound: the vertical pass adds two integers (exact), multiplies by a float32 weight
-//! (the weight's rounding and the product's) and sums r + 1 terms: at most (r + 2) u V with
-//! u = 2^-24 and V <= 255; the horizontal pass carries that (its weights sum to 1) and adds
-//! (r + 3) u H: (2r + 5) u 255 in all (8e-4 for the largest kernel of the tables, sigma 6, r = 24).
-//! Returns false, having written nothing, for a kernel whose band would pass max_fast_band.
+//! The error bound (relative: fast_band_for): the vertical pass adds two integers (exact),
+//! multiplies by a float32 weight (the weight's rounding and the product's) and sums r + 1
+//! non-negative terms (tap_sum_additions): at most (a + 2) u V with u = 2^-24 and
+//! a = tap_sum_additions(r + 1) for a vertical value V; the horizontal pass carries that and adds
+//! (a + 3) u H (its pair sums round too): (2a + 5) u H in all for an output H. Returns false,
+//! having written nothing, for a kernel whose band would pass max_fast_band.
 SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view dst, double sigma) {
     const int H = src.height, W = src.width, C = src.channels;
     const std::size_t n = static_cast<std::size_t>(W) * C;
@@ -305,8 +370,8 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
     }
     const std::vector<double> half = gaussian_half_kernel(sigma);
     const int r = static_cast<int>(half.size()) - 1;
-    const float band = fast_band_for(2.0 * r + 5.0, 255.0);
-    if (!(band < max_fast_band)) return false;
+    const float band = fast_band_for(2.0 * tap_sum_additions(static_cast<std::size_t>(r) + 1) + 5.0);
+    if (!fast_band_usable(band, 255.0)) return false;
     std::vector<float> w(half.begin(), half.end());
     scratch_vector<float> img(n * H), row((static_cast<std::size_t>(W) + 2 * r) * C), out(n);
     widen_row(src.data, img.data(), img.size());
@@ -315,27 +380,29 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
     std::vector<std::uint32_t> near(n), cols(n);
     std::vector<double> v64(n), acc(n);
     std::vector<int> v64_row(n, -1);  // the row whose vertical pass v64[i] holds
+    std::vector<int> vx(n), vc(n);    // each undecided value's column and channel
+    std::vector<const std::uint8_t*> lo(static_cast<std::size_t>(r) + 1), hi(lo.size());
     scratch_vector<double> img64;     // the whole image in float64 units, made when a row needs it
     std::vector<double> row64((static_cast<std::size_t>(W) + 2 * r) * C);
     std::vector<const double*> a64(static_cast<std::size_t>(r)), b64(static_cast<std::size_t>(r));
-    sym_taps t;
+    // the taps, centre first, then outer to inner (the reference's order): the horizontal pass's
+    // read the padded row `mid` (the same for every row), the vertical pass's rows change per row
+    sym_taps t, th;
+    th.add(w[0], mid, nullptr);
+    t.add(w[0], img.data(), nullptr);
+    for (int k = r; k >= 1; --k) {
+        th.add(w[static_cast<std::size_t>(k)], mid - static_cast<std::ptrdiff_t>(k) * C, mid + static_cast<std::ptrdiff_t>(k) * C);
+        t.add(w[static_cast<std::size_t>(k)], img.data(), img.data());
+    }
     for (int y = 0; y < H; ++y) {
-        t.clear();  // centre first, then outer to inner (the reference's order)
-        t.add(w[0], &img[static_cast<std::size_t>(y) * n], nullptr);
-        for (int k = r; k >= 1; --k)
-            t.add(w[static_cast<std::size_t>(k)], &img[static_cast<std::size_t>(std::max(y - k, 0)) * n],
-                  &img[static_cast<std::size_t>(std::min(y + k, H - 1)) * n]);
+        for (std::size_t k = 0; k < t.size(); ++k) {  // tap k: distance r + 1 - k (k >= 1)
+            const int d = k == 0 ? 0 : r + 1 - static_cast<int>(k);
+            t.a[k] = &img[static_cast<std::size_t>(std::max(y - d, 0)) * n];
+            if (k > 0) t.b[k] = &img[static_cast<std::size_t>(std::min(y + d, H - 1)) * n];
+        }
         sym_rows(t, mid, n);
-        for (int p = 1; p <= r; ++p)
-            for (int c = 0; c < C; ++c) {
-                mid[-static_cast<std::ptrdiff_t>(p) * C + c] = mid[c];
-                mid[n - C + static_cast<std::size_t>(p) * C + c] = mid[n - C + c];
-            }
-        t.clear();
-        t.add(w[0], mid, nullptr);
-        for (int k = r; k >= 1; --k)
-            t.add(w[static_cast<std::size_t>(k)], mid - static_cast<std::ptrdiff_t>(k) * C, mid + static_cast<std::ptrdiff_t>(k) * C);
-        sym_rows(t, out.data(), n);
+        pad_edges(mid, n, C, r);
+        sym_rows(th, out.data(), n);
         const auto whole_row = [&](double* acc_row) {  // the reference's two passes over row y
             if (img64.empty()) {
                 img64.resize(img.size());
@@ -347,11 +414,7 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
             }
             double* mid64 = row64.data() + static_cast<std::size_t>(r) * C;
             sym_tap_row(&img64[static_cast<std::size_t>(y) * n], a64.data(), b64.data(), half.data(), r, mid64, n);
-            for (int p = 1; p <= r; ++p)
-                for (int c = 0; c < C; ++c) {
-                    mid64[-static_cast<std::ptrdiff_t>(p) * C + c] = mid64[c];
-                    mid64[n - C + static_cast<std::size_t>(p) * C + c] = mid64[n - C + c];
-                }
+            pad_edges(mid64, n, C, r);
             for (int j = 1; j <= r; ++j) a64[static_cast<std::size_t>(j - 1)] = mid64 - static_cast<std::ptrdiff_t>(j) * C,
                                          b64[static_cast<std::size_t>(j - 1)] = mid64 + static_cast<std::ptrdiff_t>(j) * C;
             sym_tap_row(mid64, a64.data(), b64.data(), half.data(), r, acc_row, n);
@@ -361,23 +424,28 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
             std::size_t nc = 0;
             for (std::size_t q = 0; q < m; ++q) {
                 const int x = static_cast<int>(idx[q] / C), c = static_cast<int>(idx[q] % C);
+                vx[q] = x, vc[q] = c;
                 for (int xx = std::max(x - r, 0); xx <= std::min(x + r, W - 1); ++xx) {
                     const std::size_t i = static_cast<std::size_t>(xx) * C + c;
                     if (v64_row[i] != y) v64_row[i] = y, cols[nc++] = static_cast<std::uint32_t>(i);
                 }
             }
-            const auto px = [&](std::size_t i, int yy) { return unit[src.data[static_cast<std::size_t>(yy) * n + i]]; };
+            for (int j = 0; j <= r; ++j)  // the rows y - j and y + j, clamped
+                lo[static_cast<std::size_t>(j)] = src.data + static_cast<std::size_t>(std::max(y - j, 0)) * n,
+                hi[static_cast<std::size_t>(j)] = src.data + static_cast<std::size_t>(std::min(y + j, H - 1)) * n;
             exact_sym_sums(
-                nc, r, half.data(), [&](std::size_t p) { return px(cols[p], y); },
-                [&](std::size_t p, int j) { return px(cols[p], std::max(y - j, 0)) + px(cols[p], std::min(y + j, H - 1)); },
+                nc, r, half.data(), [&](std::size_t p) { return unit[lo[0][cols[p]]]; },
+                [&](std::size_t p, int j) {
+                    const std::size_t i = cols[p];
+                    return unit[lo[static_cast<std::size_t>(j)][i]] + unit[hi[static_cast<std::size_t>(j)][i]];
+                },
                 acc_out);
             for (std::size_t p = 0; p < nc; ++p) v64[cols[p]] = acc_out[p];
             const auto v = [&](std::size_t p, int dx) {  // the vertical pass at value p's column x + dx
-                const int x = static_cast<int>(idx[p] / C), c = static_cast<int>(idx[p] % C);
-                return v64[static_cast<std::size_t>(std::clamp(x + dx, 0, W - 1)) * C + c];
+                return v64[static_cast<std::size_t>(std::clamp(vx[p] + dx, 0, W - 1)) * C + static_cast<std::size_t>(vc[p])];
             };
             exact_sym_sums(
-                m, r, half.data(), [&](std::size_t p) { return v(p, 0); },
+                m, r, half.data(), [&](std::size_t p) { return v64[idx[p]]; },
                 [&](std::size_t p, int j) { return v(p, -j) + v(p, j); }, acc_out);
         };
         decide_row(out.data(), n, band, dst.data + static_cast<std::size_t>(y) * n, near.data(), acc.data(), whole_row,
@@ -393,47 +461,65 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
 //! multiplying (a quarter of the products). The values within the band of an integer are
 //! computed again as the reference computes them (float64, taps in row-major order from 0.0,
 //! each product rounded before its addition: filters.hpp filter2d).
-//! The error bound: the folded sums add integers (exact) and the weights are float32 values
-//! (the reference's), so the float32 value carries one rounding per product and per addition of
-//! its m <= (re + 1)^2 terms, at most (m + 1) u S 255 with S the sum of the kernel's weights
+//! The error bound (relative: fast_band_for): the folded sums add integers (exact) and the
+//! weights are non-negative float32 values (the reference's), so a term carries its product's
+//! rounding, the additions of tap_sum_additions(m) for the m <= (re + 1)^2 products, and the
+//! kernel's asymmetry: the fold multiplies the pixel at (-d, -e) by the weight at (d, e), which
+//! differs from the reference's by up to 2.8 u relative (ImageNet severity 5; measured per
+//! kernel, rounded up). At the largest value, 255 S with S the sum of the kernel's weights
 //! (1.013 for the ImageNet table's radius 8: the reference's blur of the disk reflects at the
-//! grid's edge): 1.9e-3 for re = 10, the largest kernel of the tables. Returns false, having
-//! written nothing, for a kernel whose band would pass max_fast_band.
+//! grid's edge). Returns false, having written nothing, for a kernel with a negative weight,
+//! zeros that are not symmetric, or a band that would pass max_fast_band.
 SHIFTNORM_FP_EXACT inline bool fast_defocus_u8(const_image_view src, image_view dst, const std::vector<double>& kernel, int R) {
     const int H = src.height, W = src.width, C = src.channels, K = 2 * R + 1;
     const std::size_t n = static_cast<std::size_t>(W) * C;
     int re = 0;  // half-width of the non-zero taps
     for (int i = 0; i < K; ++i)
         for (int j = 0; j < K; ++j)
-            if (kernel[static_cast<std::size_t>(i) * K + j] != 0.0) re = std::max({re, std::abs(i - R), std::abs(j - R)});
+            if (kernel[static_cast<std::size_t>(i) * K + j] != 0.0) {
+                const int di = i < R ? R - i : i - R, dj = j < R ? R - j : j - R;
+                re = re > di ? re : di;
+                re = re > dj ? re : dj;
+            }
     const std::size_t pw = (static_cast<std::size_t>(W) + 2 * re) * C;
     std::vector<std::size_t> tap_off;  // non-zero taps in the reference's order, as offsets into the padded image
     std::vector<double> tap_w;
-    double weight_sum = 0.0;
+    tap_off.reserve(static_cast<std::size_t>(K) * K), tap_w.reserve(static_cast<std::size_t>(K) * K);
+    double weight_sum = 0.0, asymmetry = 0.0;  // the latter in units of u = 2^-24
+    bool all_non_negative = true, zeros_symmetric = true;  // the relative bound's premises
     for (int i = 0; i < K; ++i)
-        for (int j = 0; j < K; ++j)
-            if (const double v = kernel[static_cast<std::size_t>(i) * K + j]; v != 0.0) {
+        for (int j = 0; j < K; ++j) {
+            const double v = kernel[static_cast<std::size_t>(i) * K + j];
+            const double q = kernel[static_cast<std::size_t>(R + std::abs(i - R)) * K + (R + std::abs(j - R))];  // the fold's weight
+            zeros_symmetric = zeros_symmetric && ((v == 0.0) == (q == 0.0));
+            if (v != 0.0) {
                 tap_off.push_back(static_cast<std::size_t>(i - R + re) * pw + static_cast<std::size_t>(j - R + re) * C);
                 tap_w.push_back(v);
                 weight_sum += std::fabs(v);
+                all_non_negative = all_non_negative && v > 0.0;
+                asymmetry = std::max(asymmetry, std::fabs(q - v) / v * std::ldexp(1.0, 24));
             }
-    int folded_terms = 0;  // the products of the float32 pass
+        }
+    std::size_t folded_terms = 0;  // the products of the float32 pass
     for (int d = 0; d <= re; ++d)
         for (int e = 0; e <= re; ++e) folded_terms += kernel[static_cast<std::size_t>(R + d) * K + (R + e)] != 0.0;
-    const float band = fast_band_for(folded_terms + 1.0, 255.0 * weight_sum);
-    if (!(band < max_fast_band)) return false;
+    const float band = fast_band_for(tap_sum_additions(folded_terms) + 1.0 + std::ceil(asymmetry));
+    if (!all_non_negative || !zeros_symmetric || !fast_band_usable(band, 255.0 * weight_sum)) return false;
     scratch_vector<float> pad(pw * (static_cast<std::size_t>(H) + 2 * re)), fold(pw * static_cast<std::size_t>(re + 1)), out(n);
+    std::vector<std::size_t> left_src(static_cast<std::size_t>(re) + 1), right_src(left_src.size());  // mirrored columns
+    for (int e = 1; e <= re; ++e)
+        left_src[static_cast<std::size_t>(e)] = static_cast<std::size_t>(border_index(-e, W, border::mirror)) * C,
+        right_src[static_cast<std::size_t>(e)] = static_cast<std::size_t>(border_index(W - 1 + e, W, border::mirror)) * C;
     for (int y = 0; y < H + 2 * re; ++y) {
         const std::uint8_t* s = src.data + static_cast<std::size_t>(border_index(y - re, H, border::mirror)) * n;
         float* p = &pad[static_cast<std::size_t>(y) * pw];
         widen_row(s, p + static_cast<std::size_t>(re) * C, n);
         for (int e = 1; e <= re; ++e) {
-            const std::uint8_t* l = s + static_cast<std::size_t>(border_index(-e, W, border::mirror)) * C;
-            const std::uint8_t* r = s + static_cast<std::size_t>(border_index(W - 1 + e, W, border::mirror)) * C;
-            for (int c = 0; c < C; ++c) {
-                p[static_cast<std::size_t>(re - e) * C + c] = static_cast<float>(l[c]);
-                p[static_cast<std::size_t>(re + W - 1 + e) * C + c] = static_cast<float>(r[c]);
-            }
+            const std::uint8_t* l = s + left_src[static_cast<std::size_t>(e)];
+            const std::uint8_t* r = s + right_src[static_cast<std::size_t>(e)];
+            float* pl = p + static_cast<std::size_t>(re - e) * C;
+            float* pr = p + static_cast<std::size_t>(re + W - 1 + e) * C;
+            for (int c = 0; c < C; ++c) pl[c] = static_cast<float>(l[c]), pr[c] = static_cast<float>(r[c]);
         }
     }
     const double* unit = unit_values();
@@ -441,23 +527,33 @@ SHIFTNORM_FP_EXACT inline bool fast_defocus_u8(const_image_view src, image_view 
     std::vector<double> acc(n);
     scratch_vector<double> pad64;  // the padded image in float64 units, made when a row needs it
     std::vector<const double*> src64(tap_w.size());
+    // The quadrant's taps, row d of the kernel reading fold row d (the rows y - d and y + d
+    // added; fixed addresses) or, for d = 0, the padded row y itself: built once, the d = 0 taps'
+    // pointers set per row (their a[] entries are the first taps, zero_taps of them).
     sym_taps t;
-    for (int y = 0; y < H; ++y) {
-        t.clear();
-        for (int d = 0; d <= re; ++d) {
-            const float* f = &pad[static_cast<std::size_t>(y + re) * pw];
-            if (d > 0) {
-                float* fd = &fold[static_cast<std::size_t>(d) * pw];
-                add_rows(&pad[static_cast<std::size_t>(y + re - d) * pw], &pad[static_cast<std::size_t>(y + re + d) * pw], fd, pw);
-                f = fd;
-            }
-            const float* centre = f + static_cast<std::size_t>(re) * C;
-            for (int e = 0; e <= re; ++e) {
-                const float wv = static_cast<float>(kernel[static_cast<std::size_t>(R + d) * K + (R + e)]);
-                if (e == 0) t.add(wv, centre, nullptr);
-                else t.add(wv, centre - static_cast<std::ptrdiff_t>(e) * C, centre + static_cast<std::ptrdiff_t>(e) * C);
-            }
+    std::size_t zero_taps = 0;
+    for (int d = 0; d <= re; ++d) {
+        const float* centre = (d == 0 ? pad.data() : &fold[static_cast<std::size_t>(d) * pw]) + static_cast<std::size_t>(re) * C;
+        for (int e = 0; e <= re; ++e) {
+            const float wv = static_cast<float>(kernel[static_cast<std::size_t>(R + d) * K + (R + e)]);
+            const std::size_t before = t.size();
+            if (e == 0) t.add(wv, centre, nullptr);
+            else t.add(wv, centre - static_cast<std::ptrdiff_t>(e) * C, centre + static_cast<std::ptrdiff_t>(e) * C);
+            if (d == 0) zero_taps += t.size() - before;
         }
+    }
+    std::vector<std::ptrdiff_t> zero_a(zero_taps), zero_b(zero_taps);  // their offsets from pad row 0
+    for (std::size_t k = 0; k < zero_taps; ++k)
+        zero_a[k] = t.a[k] - pad.data(), zero_b[k] = t.b[k] == nullptr ? 0 : t.b[k] - pad.data();
+    for (int y = 0; y < H; ++y) {
+        const float* row = &pad[static_cast<std::size_t>(y + re) * pw];
+        for (std::size_t k = 0; k < zero_taps; ++k) {
+            t.a[k] = row + zero_a[k];
+            if (t.b[k] != nullptr) t.b[k] = row + zero_b[k];
+        }
+        for (int d = 1; d <= re; ++d)
+            add_rows(&pad[static_cast<std::size_t>(y + re - d) * pw], &pad[static_cast<std::size_t>(y + re + d) * pw],
+                     &fold[static_cast<std::size_t>(d) * pw], pw);
         sym_rows(t, out.data(), n);
         const auto whole_row = [&](double* acc_row) {  // filter2d's tap sums over row y
             if (pad64.empty()) {
@@ -510,8 +606,8 @@ void tap_run(T* acc, const std::uint8_t* s, std::ptrdiff_t n, T k) {
     tap_run_plain(acc, s, n, k);
 }
 
-//! The float32 taps of a row of byte runs: out[j] = sum over taps t, in order from 0.0f, of
-//! k[t] * float(s[t][j]), each product rounded before its addition (fast motion blur's row).
+//! The float32 taps of a row of byte runs: out[j] = sum over taps t of k[t] * float(s[t][j]),
+//! summed as tap_lanes describes (fast motion blur's row).
 struct byte_taps {
     std::vector<const std::uint8_t*> s;
     std::vector<float> k;
@@ -519,19 +615,28 @@ struct byte_taps {
     void add(float weight, const std::uint8_t* run) { s.push_back(run), k.push_back(weight); }
 };
 SHIFTNORM_FP_EXACT inline void byte_tap_rows_plain(const byte_taps& t, float* out, std::size_t n) {
-    std::fill(out, out + n, 0.0f);
-    for (std::size_t i = 0; i < t.k.size(); ++i) tap_run_plain<float>(out, t.s[i], static_cast<std::ptrdiff_t>(n), t.k[i]);
+    // accumulator rows: tap k into row k mod 4 (tap_lanes), each a run of tap_run_plain
+    std::vector<float> acc(tap_lanes * n, 0.0f);
+    for (std::size_t i = 0; i < t.k.size(); ++i)
+        tap_run_plain<float>(&acc[(i % tap_lanes) * n], t.s[i], static_cast<std::ptrdiff_t>(n), t.k[i]);
+    for (std::size_t j = 0; j < n; ++j) {
+        const float lo = acc[j] + acc[n + j], hi = acc[2 * n + j] + acc[3 * n + j];
+        out[j] = lo + hi;
+    }
 }
 #if defined(SHIFTNORM_CORRUPT_AVX512)
 SHIFTNORM_SIMD_WARNINGS_OFF
 //! byte_taps for tap_rows_x64: 16 bytes as floats (masked byte loads: nothing read past a run).
 struct byte_taps_loader {
+    struct tap_t {
+        const std::uint8_t* s;
+        float w;
+        SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) __m512 load(std::size_t i, __mmask16 m) const {
+            return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, s + i)));
+        }
+    };
     static std::size_t size(const byte_taps& t) { return t.k.size(); }
-    static float weight(const byte_taps& t, std::size_t k) { return t.k[k]; }
-    SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA)
-    static __m512 load(const byte_taps& t, std::size_t k, std::size_t i, __mmask16 m) {
-        return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, t.s[k] + i)));
-    }
+    static tap_t tap(const byte_taps& t, std::size_t k) { return {t.s[k], t.k[k]}; }
 };
 SHIFTNORM_SIMD_WARNINGS_ON
 #endif
