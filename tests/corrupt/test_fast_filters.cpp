@@ -209,3 +209,125 @@ TEST_CASE("fast filter arithmetic on the CIFAR-10-C reference fixtures", "[corru
         CHECK(sc::corrupt_all_severities(c, batch, 0, fast, 2) == sc::corrupt_all_severities(c, batch, 0, ref, 2));
     }
 }
+
+TEST_CASE("defocus_blur's disk path: which kernels it takes, and the reference's bytes", "[corrupt][fast_filters]") {
+    namespace d = sc::detail;
+    // kappa = G * (D / s) matches the reference's float32 kernel to a few roundings where the disk,
+    // widened by the alias blur, stays inside the grid; the ImageNet table's radius 8 and 10 reflect
+    const struct {
+        sc::param_table t;
+        int severity;
+        bool disk;
+    } cases[] = {{sc::param_table::cifar, 1, true},    {sc::param_table::cifar, 5, true},
+                 {sc::param_table::imagenet, 1, true}, {sc::param_table::imagenet, 3, true},
+                 {sc::param_table::imagenet, 4, false}, {sc::param_table::imagenet, 5, false},
+                 {sc::param_table::mnist, 5, true}};
+    for (const auto& c : cases) {
+        const sc::defocus_params p = sc::defocus_blur_params(c.t, c.severity);
+        const d::defocus_plan& plan = d::defocus_plan_cached(p.radius, p.alias_blur);
+        CAPTURE(sc::table_name(c.t), c.severity, plan.theta_u);
+        CHECK(plan.disk_ok == c.disk);
+        if (!plan.disk_ok) continue;
+        CHECK(plan.theta_u < 4.0);  // a few float32 roundings, not a reflected or underflowed weight
+        for (const auto& shape : {std::pair<int, int>{32, 32}, {1, 1}, {3, 40}, {61, 2}}) {
+            const sc::image src = test_image(shape.first, shape.second, 3, 77u + static_cast<unsigned>(c.severity));
+            sc::image fast(shape.first, shape.second, 3), ref(shape.first, shape.second, 3);
+            REQUIRE(d::fast_defocus_disk_u8(src.view(), fast.view(), plan));  // the disk path ran
+            sc::corrupt_options o{c.t};
+            o.filters = sc::filter_arithmetic::reference;
+            ref = sc::corrupt(sc::corruption::defocus_blur, c.severity, src.view(), 0, o);
+            CHECK(differing(fast, ref) == 0);
+        }
+    }
+    // flat images: every window sums to about an integer (the float64 pass decides them)
+    const sc::defocus_params p = sc::defocus_blur_params(sc::param_table::imagenet, 3);
+    const d::defocus_plan& plan = d::defocus_plan_cached(p.radius, p.alias_blur);
+    std::size_t diff = 0;
+    for (int v = 0; v < 256; v += 5) {
+        sc::image src(20, 20, 3), fast(20, 20, 3);
+        std::fill(src.data(), src.data() + src.size(), static_cast<std::uint8_t>(v));
+        REQUIRE(d::fast_defocus_disk_u8(src.view(), fast.view(), plan));
+        sc::corrupt_options o{sc::param_table::imagenet};
+        o.filters = sc::filter_arithmetic::reference;
+        diff += differing(fast, sc::corrupt(sc::corruption::defocus_blur, 3, src.view(), 0, o));
+    }
+    CHECK(diff == 0);
+}
+
+namespace {
+
+//! The disk path's kernels (defocus_disk.hpp) of one instruction set against the portable ones.
+struct disk_twins {
+    void (*run_sums)(const std::int32_t*, std::size_t, int, int, std::int32_t*);
+    void (*widen)(const std::uint8_t*, std::size_t, std::int32_t*);
+    void (*box)(const std::int32_t* const*, int, std::size_t, std::int32_t*);
+    void (*blur_row)(const std::int32_t*, std::size_t, int, const float*, int, float*);
+    void (*blur_col)(const float* const*, std::size_t, const float*, int, float, float*);
+};
+
+void check_disk_twins(const disk_twins& t) {
+    namespace d = sc::detail;
+    std::mt19937 g(5);
+    for (const std::size_t n : {1, 15, 16, 17, 100, 722}) {
+        CAPTURE(n);
+        const int C = 3, w = 6, rg = 2;
+        std::vector<std::uint8_t> u(n + 2 * w * C);
+        for (auto& b : u) b = static_cast<std::uint8_t>(g() % 256);
+        std::vector<std::int32_t> x1(u.size()), x2(u.size());
+        d::disk_widen_portable(u.data(), u.size(), x1.data());
+        t.widen(u.data(), u.size(), x2.data());
+        CHECK(x1 == x2);
+        std::vector<std::int32_t> h1((w + 1) * n), h2(h1.size());
+        d::disk_run_sums_portable(x1.data() + w * C, n, C, w, h1.data());
+        t.run_sums(x1.data() + w * C, n, C, w, h2.data());
+        CHECK(h1 == h2);
+        CHECK(h1[w * n] == x1[0] + x1[3] + x1[6] + x1[9] + x1[12] + x1[15] + x1[18] + x1[21] + x1[24] + x1[27] + x1[30] +
+                               x1[33] + x1[36]);  // column 0's 13 pixels of channel 0
+        for (const int count : {1, 2, 5, 7}) {
+            std::vector<const std::int32_t*> rows;
+            for (int k = 0; k < count; ++k) rows.push_back(h1.data() + static_cast<std::size_t>(k % (w + 1)) * n);
+            std::vector<std::int32_t> b1(n + 2 * rg * C, 0), b2(b1.size(), 0);
+            d::disk_box_portable(rows.data(), count, n, b1.data());
+            t.box(rows.data(), count, n, b2.data());
+            CHECK(b1 == b2);
+        }
+        std::vector<std::int32_t> b(n + 2 * rg * C);
+        for (auto& v : b) v = static_cast<std::int32_t>(g() % 30000);
+        const float gk[3] = {0.4f, 0.2f, 0.1f};
+        const std::size_t m = n > 2 * rg * C ? n - 2 * rg * C : 1;
+        std::vector<float> r1(m), r2(m);
+        d::disk_blur_row_portable(b.data() + rg * C, m, C, gk, rg, r1.data());
+        t.blur_row(b.data() + rg * C, m, C, gk, rg, r2.data());
+        CHECK(std::memcmp(r1.data(), r2.data(), m * sizeof(float)) == 0);
+        std::vector<std::vector<float>> cols(5, std::vector<float>(n));
+        std::vector<const float*> cp;
+        for (auto& c : cols) {
+            for (auto& v : c) v = static_cast<float>(g() % 100000) / 7.0f;
+            cp.push_back(c.data());
+        }
+        std::vector<float> c1(n), c2(n);
+        d::disk_blur_col_portable(cp.data(), n, gk, rg, 1.0f / 113.0f, c1.data());
+        t.blur_col(cp.data(), n, gk, rg, 1.0f / 113.0f, c2.data());
+        CHECK(std::memcmp(c1.data(), c2.data(), n * sizeof(float)) == 0);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("defocus_blur's disk kernels: AVX-512 and AVX2 twins give the portable bits", "[corrupt][fast_filters]") {
+    namespace d = sc::detail;
+    (void)d::disk_box_portable;
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (d::avx512_kernels_available())
+        check_disk_twins({d::disk_run_sums_avx512, d::disk_widen_avx512, d::disk_box_avx512, d::disk_blur_row_avx512,
+                          d::disk_blur_col_avx512});
+    else
+        WARN("this CPU lacks AVX-512 F/BW/DQ/VL: its twins are not checked here");
+#endif
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+    if (d::avx2_kernels_available())
+        check_disk_twins({d::disk_run_sums_avx2, d::disk_widen_avx2, d::disk_box_avx2, d::disk_blur_row_avx2, d::disk_blur_col_avx2});
+    else
+        WARN("this CPU has no AVX2: its twins are not checked here");
+#endif
+}

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "shiftnorm/corrupt/defocus_disk.hpp"
 #include "shiftnorm/corrupt/fast_filters.hpp"
 #include "shiftnorm/corrupt/filters.hpp"
 #include "shiftnorm/corrupt/geometry.hpp"
@@ -21,70 +22,6 @@ SHIFTNORM_FP_EXACT_BEGIN
 namespace shiftnorm::corrupt {
 
 namespace detail {
-
-//! The reference's disk(radius, alias_blur): an aliased disk X^2 + Y^2 <= r^2 on the grid
-//! L = -8..8 (or -r..r when r > 8), normalised, then cv2.GaussianBlur with a 3x3 (5x5 when
-//! r > 8) kernel of sigma alias_blur and BORDER_REFLECT_101; float32 like the reference.
-//! Returns the (2R+1)^2 kernel row-major and R through `half_width`.
-SHIFTNORM_FP_EXACT inline std::vector<double> disk_kernel(double radius, double alias_blur, int& half_width) {
-    const int R = radius <= 8 ? 8 : static_cast<int>(std::ceil(radius));  // np.arange(-r, r + 1)
-    const double lo = radius <= 8 ? -8.0 : -radius;
-    const int n = radius <= 8 ? 17 : static_cast<int>(std::ceil((radius + 1 - lo)));
-    const int ksize = radius <= 8 ? 3 : 5;
-    std::vector<float> disk(static_cast<std::size_t>(n) * n);
-    float sum = 0.0f;
-    for (int i = 0; i < n; ++i)
-        for (int j = 0; j < n; ++j) {
-            const double Y = lo + i, X = lo + j;
-            const float v = (X * X + Y * Y) <= radius * radius ? 1.0f : 0.0f;
-            disk[i * n + j] = v;
-            sum += v;
-        }
-    for (float& v : disk) v /= sum;
-    // Separable GaussianBlur in float32 (OpenCV: rows then columns), reflect-101 border.
-    const auto g = cv_gaussian_kernel(ksize, alias_blur);
-    std::vector<float> gk(g.begin(), g.end());
-    const int r = ksize / 2;
-    std::vector<float> tmp(disk.size()), out(disk.size());
-    for (int i = 0; i < n; ++i)
-        for (int j = 0; j < n; ++j) {
-            float s = 0.0f;
-            for (int t = -r; t <= r; ++t) s += gk[t + r] * disk[i * n + border_index(j + t, n, border::mirror)];
-            tmp[i * n + j] = s;
-        }
-    for (int i = 0; i < n; ++i)
-        for (int j = 0; j < n; ++j) {
-            float s = 0.0f;
-            for (int t = -r; t <= r; ++t) s += gk[t + r] * tmp[border_index(i + t, n, border::mirror) * n + j];
-            out[i * n + j] = s;
-        }
-    half_width = (n - 1) / 2;
-    (void)R;
-    return std::vector<double>(out.begin(), out.end());
-}
-
-//! disk_kernel kept per thread for the last 8 (radius, alias_blur) pairs: a batch, or a data
-//! set's severity, computes its kernel once (it was 7% of a 32x32 defocus_blur image). The
-//! reference stays valid until this thread's next call.
-inline const std::vector<double>& disk_kernel_cached(double radius, double alias_blur, int& half_width) {
-    struct entry {
-        double radius, alias_blur;
-        int half_width;
-        std::vector<double> kernel;
-    };
-    thread_local std::vector<entry> cache;
-    for (const entry& e : cache)
-        if (e.radius == radius && e.alias_blur == alias_blur) {
-            half_width = e.half_width;
-            return e.kernel;
-        }
-    if (cache.size() >= 8) cache.erase(cache.begin());
-    entry e{radius, alias_blur, 0, {}};
-    e.kernel = disk_kernel(radius, alias_blur, e.half_width);
-    cache.push_back(std::move(e));
-    half_width = cache.back().half_width;
-    return cache.back().kernel;
-}
 
 //! acc[x, c] += k * src_row[clamp(x + ox, 0, W - 1), c] over one row (edge pixels repeated, as
 //! the reference's shift): the clamped ends pixel by pixel, the middle as one contiguous run.
@@ -298,15 +235,17 @@ SHIFTNORM_FP_EXACT inline void gaussian_blur(const_image_view src, image_view ds
 }
 
 //! Disk (defocus) kernel, cv2.filter2D with BORDER_REFLECT_101. Deterministic. `arithmetic`:
-//! fast_filters.hpp.
+//! fast_filters.hpp (the fast path through the disk's runs where the kernel allows it,
+//! defocus_disk.hpp, else the folded kernel).
 SHIFTNORM_FP_EXACT inline void defocus_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar,
                                             filter_arithmetic arithmetic = filter_arithmetic::fast) {
     const defocus_params p = defocus_blur_params(table, severity);
     detail::check_pair("defocus_blur", src, dst);
-    int r = 0;
-    const std::vector<double>& k = detail::disk_kernel_cached(p.radius, p.alias_blur, r);
-    if (arithmetic == filter_arithmetic::fast && detail::fast_defocus_u8(src, dst, k, r)) return;
-    const detail::fimage f = detail::filter2d(detail::to_unit(src), k, r);
+    const detail::defocus_plan& plan = detail::defocus_plan_cached(p.radius, p.alias_blur);
+    if (arithmetic == filter_arithmetic::fast &&
+        (detail::fast_defocus_disk_u8(src, dst, plan) || detail::fast_defocus_u8(src, dst, plan.kernel, plan.R)))
+        return;
+    const detail::fimage f = detail::filter2d(detail::to_unit(src), plan.kernel, plan.R);
     detail::store_unit(f, dst);
 }
 

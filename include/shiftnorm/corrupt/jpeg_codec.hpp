@@ -329,56 +329,19 @@ SHIFTNORM_KERNEL_BODY void jpeg_upsample_body(const std::int32_t* plane, int wc,
 }
 
 // Each kernel body compiled into a portable function, an AVX2 twin and an AVX-512 twin, the
-// widest the CPU runs chosen at run time (integer arithmetic: the same bytes from each; without
-// the AVX2 twin an AVX2-only CPU ran the SSE2 build, 224 px 0.46-0.54 ms against libjpeg's 0.18-0.23).
-#define SHIFTNORM_JPEG_TWINS(name, params, args)                                \
-    SHIFTNORM_FP_EXACT inline void name##_portable params { name##_body args; } \
-    SHIFTNORM_JPEG_SIMD_TWINS(name, params, args)                               \
-    inline void name params {                                                   \
-        SHIFTNORM_JPEG_SIMD_CALLS(name, args)                                   \
-        name##_portable args;                                                   \
-    }
-#define SHIFTNORM_JPEG_SIMD_TWINS(name, params, args) \
-    SHIFTNORM_JPEG_AVX512_TWIN(name, params, args)      \
-    SHIFTNORM_JPEG_AVX2_TWIN(name, params, args)
-#define SHIFTNORM_JPEG_SIMD_CALLS(name, args) \
-    SHIFTNORM_JPEG_AVX512_CALL(name, args)    \
-    SHIFTNORM_JPEG_AVX2_CALL(name, args)
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-#define SHIFTNORM_JPEG_AVX512_TWIN(name, params, args) \
-    SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void name##_avx512 params { name##_body args; }
-#define SHIFTNORM_JPEG_AVX512_CALL(name, args) \
-    if (avx512_kernels_available()) return name##_avx512 args;
-#else
-#define SHIFTNORM_JPEG_AVX512_TWIN(name, params, args)
-#define SHIFTNORM_JPEG_AVX512_CALL(name, args)
-#endif
-#if defined(SHIFTNORM_CORRUPT_AVX2)
-#define SHIFTNORM_JPEG_AVX2_TWIN(name, params, args) \
-    SHIFTNORM_FP_EXACT_TARGET("avx2") inline void name##_avx2 params { name##_body args; }
-#define SHIFTNORM_JPEG_AVX2_CALL(name, args) \
-    if (avx2_kernels_available()) return name##_avx2 args;
-#else
-#define SHIFTNORM_JPEG_AVX2_TWIN(name, params, args)
-#define SHIFTNORM_JPEG_AVX2_CALL(name, args)
-#endif
-SHIFTNORM_JPEG_TWINS(jpeg_luma_blocks, (const jpeg_plane<std::uint8_t>* planes, int nplanes, const jpeg_divisors& d),
+// widest the CPU runs chosen at run time (SHIFTNORM_KERNEL_TWINS; integer arithmetic: the same
+// bytes from each; without the AVX2 twin an AVX2-only CPU ran the SSE2 build, 224 px 0.46-0.54 ms
+// against libjpeg's 0.18-0.23).
+SHIFTNORM_KERNEL_TWINS(jpeg_luma_blocks, (const jpeg_plane<std::uint8_t>* planes, int nplanes, const jpeg_divisors& d),
                      (planes, nplanes, d))
-SHIFTNORM_JPEG_TWINS(jpeg_chroma_blocks, (const jpeg_plane<std::int32_t>* planes, int nplanes, const jpeg_divisors& d),
+SHIFTNORM_KERNEL_TWINS(jpeg_chroma_blocks, (const jpeg_plane<std::int32_t>* planes, int nplanes, const jpeg_divisors& d),
                      (planes, nplanes, d))
-SHIFTNORM_JPEG_TWINS(jpeg_to_ycc, (const std::uint8_t* rgb, std::size_t n, std::uint8_t* y, std::int32_t* cb, std::int32_t* cr),
+SHIFTNORM_KERNEL_TWINS(jpeg_to_ycc, (const std::uint8_t* rgb, std::size_t n, std::uint8_t* y, std::int32_t* cb, std::int32_t* cr),
                      (rgb, n, y, cb, cr))
-SHIFTNORM_JPEG_TWINS(jpeg_to_rgb, (const std::uint8_t* y, const std::int32_t* cb, const std::int32_t* cr, std::size_t n, std::uint8_t* rgb),
+SHIFTNORM_KERNEL_TWINS(jpeg_to_rgb, (const std::uint8_t* y, const std::int32_t* cb, const std::int32_t* cr, std::size_t n, std::uint8_t* rgb),
                      (y, cb, cr, n, rgb))
-SHIFTNORM_JPEG_TWINS(jpeg_subsample, (const std::int32_t* full, int H, int W, int hc, int wc, std::int32_t* out), (full, H, W, hc, wc, out))
-SHIFTNORM_JPEG_TWINS(jpeg_upsample, (const std::int32_t* plane, int wc, int H, int W, std::int32_t* out), (plane, wc, H, W, out))
-#undef SHIFTNORM_JPEG_TWINS
-#undef SHIFTNORM_JPEG_SIMD_TWINS
-#undef SHIFTNORM_JPEG_SIMD_CALLS
-#undef SHIFTNORM_JPEG_AVX512_TWIN
-#undef SHIFTNORM_JPEG_AVX512_CALL
-#undef SHIFTNORM_JPEG_AVX2_TWIN
-#undef SHIFTNORM_JPEG_AVX2_CALL
+SHIFTNORM_KERNEL_TWINS(jpeg_subsample, (const std::int32_t* full, int H, int W, int hc, int wc, std::int32_t* out), (full, H, W, hc, wc, out))
+SHIFTNORM_KERNEL_TWINS(jpeg_upsample, (const std::int32_t* plane, int wc, int H, int W, std::int32_t* out), (plane, wc, H, W, out))
 
 //! Copies h rows of w bytes into a plane of width wp and height hp, repeating the last column and
 //! the last row (jcsample.c expand_right_edge, jcprepct.c expand_bottom_edge).

@@ -125,3 +125,39 @@ inline bool avx512_vbmi_available() {
 }
 
 }  // namespace shiftnorm::corrupt::detail
+
+// SHIFTNORM_KERNEL_TWINS(name, params, args): a kernel body `name_body` (SHIFTNORM_KERNEL_BODY)
+// compiled into name_portable, an AVX2 twin and an AVX-512 twin (SHIFTNORM_AVX512_KERNEL_ISA),
+// and `name`, which calls the widest twin this CPU runs. Every twin rounds as written
+// (SHIFTNORM_FP_EXACT): elementwise loops give the same bits from each.
+#define SHIFTNORM_KERNEL_TWINS(name, params, args)                                \
+    SHIFTNORM_FP_EXACT inline void name##_portable params { name##_body args; } \
+    SHIFTNORM_KERNEL_SIMD_TWINS_(name, params, args)                            \
+    inline void name params {                                                   \
+        SHIFTNORM_KERNEL_SIMD_CALLS_(name, args)                                \
+        name##_portable args;                                                   \
+    }
+#define SHIFTNORM_KERNEL_SIMD_TWINS_(name, params, args) \
+    SHIFTNORM_KERNEL_AVX512_TWIN_(name, params, args)    \
+    SHIFTNORM_KERNEL_AVX2_TWIN_(name, params, args)
+#define SHIFTNORM_KERNEL_SIMD_CALLS_(name, args) \
+    SHIFTNORM_KERNEL_AVX512_CALL_(name, args)    \
+    SHIFTNORM_KERNEL_AVX2_CALL_(name, args)
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+#define SHIFTNORM_KERNEL_AVX512_TWIN_(name, params, args) \
+    SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void name##_avx512 params { name##_body args; }
+#define SHIFTNORM_KERNEL_AVX512_CALL_(name, args) \
+    if (::shiftnorm::corrupt::detail::avx512_kernels_available()) return name##_avx512 args;
+#else
+#define SHIFTNORM_KERNEL_AVX512_TWIN_(name, params, args)
+#define SHIFTNORM_KERNEL_AVX512_CALL_(name, args)
+#endif
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+#define SHIFTNORM_KERNEL_AVX2_TWIN_(name, params, args) \
+    SHIFTNORM_FP_EXACT_TARGET("avx2") inline void name##_avx2 params { name##_body args; }
+#define SHIFTNORM_KERNEL_AVX2_CALL_(name, args) \
+    if (::shiftnorm::corrupt::detail::avx2_kernels_available()) return name##_avx2 args;
+#else
+#define SHIFTNORM_KERNEL_AVX2_TWIN_(name, params, args)
+#define SHIFTNORM_KERNEL_AVX2_CALL_(name, args)
+#endif
