@@ -133,3 +133,62 @@ TEST_CASE("group_norm: forward and backward are bit-identical for 1 and 2 thread
     }
 #endif
 }
+
+TEST_CASE("plane-streaming statistics and gradient sums give the single-thread bits for 1, 2 and 3 threads",
+          "[batch_norm][threads]") {
+#if !defined(_OPENMP)
+    SUCCEED("built without OpenMP: one thread only");
+    return;
+#else
+    using backend::cpu::stream_channel_moments;
+    using backend::cpu::stream_grad_sums;
+    struct result {
+        std::vector<moments<double>> m, mm;
+        std::vector<backend::extreme_hint> hints;
+        std::vector<double> sdy, sdyx, rdy, rdyx;
+    };
+    // 28x28: one plane per fp32 fold tile; 14x14: five, the last tile partial (128 = 25 * 5 + 3);
+    // 7x7: twenty; channels not a multiple of 3; MinMax hints, the ReLU-masked sums; and per-image
+    // offsets (a new shift mid-stream)
+    for (int offsets = 0; offsets < 2; ++offsets)
+        for (shape4 s : {shape4{128, 16, 28, 28}, shape4{128, 32, 14, 14}, shape4{127, 64, 7, 7}}) {
+            INFO("shape " << s << (offsets ? " with per-image offsets" : ""));
+            auto x = test::random_tensor(s, 31, 1.5, 0.5);
+            const auto dy = test::random_tensor(s, 32), relu = test::random_tensor(s, 33);
+            const tensor_view<const float> xv = x.view(), dyv = dy.view();
+            if (offsets)
+                for (index_t n = 0; n < s.n; ++n)
+                    for (index_t i = 0; i < s.c * s.spatial(); ++i) x.data()[n * s.c * s.spatial() + i] += 1000.0f * float(n % 7);
+            std::vector<float> mean(std::size_t(s.c));
+            for (index_t c = 0; c < s.c; ++c) mean[std::size_t(c)] = 0.1f * float(c);
+            const auto run = [&](int threads) {
+                omp_set_num_threads(threads);
+                result r;
+                stream_channel_moments(xv, r.m);
+                stream_channel_moments<true, float, true>(xv, r.mm, &r.hints);
+                stream_grad_sums(xv, dyv, mean.data(), r.sdy, r.sdyx);
+                stream_grad_sums(xv, dyv, mean.data(), r.rdy, r.rdyx, relu.data());
+                return r;
+            };
+            const result one = run(1), two = run(2), three = run(3);
+            omp_set_num_threads(omp_get_num_procs());
+            for (const result* r : {&two, &three}) {
+                CHECK(std::memcmp(one.m.data(), r->m.data(), one.m.size() * sizeof(moments<double>)) == 0);
+                CHECK(std::memcmp(one.mm.data(), r->mm.data(), one.mm.size() * sizeof(moments<double>)) == 0);
+                for (std::size_t c = 0; c < one.hints.size(); ++c) {
+                    CHECK(one.hints[c].min_n == r->hints[c].min_n);
+                    CHECK(one.hints[c].max_n == r->hints[c].max_n);
+                }
+                CHECK(one.sdy == r->sdy);
+                CHECK(one.sdyx == r->sdyx);
+                CHECK(one.rdy == r->rdy);
+                CHECK(one.rdyx == r->rdyx);
+            }
+            // and right: channel 0's mean against a double sum
+            double s0 = 0.0;
+            for (index_t n = 0; n < s.n; ++n)
+                for (index_t i = 0; i < s.spatial(); ++i) s0 += double(x.data()[n * s.c * s.spatial() + i]);
+            CHECK(std::fabs(one.m[0].mean - s0 / double(s.n * s.spatial())) <= 1e-9 * (1.0 + std::fabs(s0 / double(s.n * s.spatial()))));
+        }
+#endif
+}
