@@ -78,7 +78,7 @@ struct vec_set {
 
 //! a.v[r] + tap k's weight times its 16 values at i + 16 r (the last vector under `last`).
 template <int R, class Loader, class Taps>
-SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline vec_set<R> tap_add_x16(const Taps& t, std::size_t k, std::size_t i,
+SHIFTNORM_FP_EXACT_TARGET_INLINE(SHIFTNORM_AVX512_KERNEL_ISA) vec_set<R> tap_add_x16(const Taps& t, std::size_t k, std::size_t i,
                                                                                      __mmask16 last, vec_set<R> a) {
     const auto tap = Loader::tap(t, k);
     const __m512 w = _mm512_set1_ps(tap.w);
@@ -141,7 +141,7 @@ struct sym_taps_loader {
         const float* a;
         const float* b;
         float w;
-        SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) __m512 load(std::size_t i, __mmask16 m) const {
+        SHIFTNORM_FP_EXACT_TARGET_INLINE(SHIFTNORM_AVX512_KERNEL_ISA) __m512 load(std::size_t i, __mmask16 m) const {
             const __m512 v = _mm512_maskz_loadu_ps(m, a + i);
             return b != nullptr ? _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, b + i)) : v;
         }
@@ -631,7 +631,7 @@ struct byte_taps_loader {
     struct tap_t {
         const std::uint8_t* s;
         float w;
-        SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) __m512 load(std::size_t i, __mmask16 m) const {
+        SHIFTNORM_FP_EXACT_TARGET_INLINE(SHIFTNORM_AVX512_KERNEL_ISA) __m512 load(std::size_t i, __mmask16 m) const {
             return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, s + i)));
         }
     };

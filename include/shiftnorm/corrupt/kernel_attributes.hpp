@@ -19,6 +19,11 @@
 // 1.2-1.4x in fog, brightness, saturate and elastic, and off in all of elastic_transform 1.15-1.2x.
 // SHIFTNORM_FP_EXACT_TARGET(isa): the same for a kernel compiled for an instruction set chosen
 // at run time (__builtin_cpu_supports).
+// SHIFTNORM_FP_EXACT_TARGET_INLINE(isa): the same, always inlined: for helpers of such kernels
+// that pass or return vector registers (or aggregates of them) by value. Called out of line (an
+// -O2 ASan build does not inline them), a struct of __m512 passed by value between GCC 12
+// functions of an AVX-512 target in a TU without AVX-512 came back wrong (2026-12-05: lanes 4-15
+// of a masked strip zero; tests/corrupt/test_fast_filters.cpp caught it under ASan only).
 // SHIFTNORM_KERNEL_BODY: a loop written once and compiled into a plain function and its
 // SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) twin (always inlined into both, so each is vectorized for
 // its own instruction set; the body carries SHIFTNORM_FP_EXACT too).
@@ -29,6 +34,7 @@
 #define SHIFTNORM_FP_EXACT __attribute__((optimize("fp-contract=off")))
 #define SHIFTNORM_FP_EXACT_NO_SLP __attribute__((noinline, optimize("fp-contract=off", "no-tree-slp-vectorize")))
 #define SHIFTNORM_FP_EXACT_TARGET(isa) __attribute__((target(isa), optimize("fp-contract=off")))
+#define SHIFTNORM_FP_EXACT_TARGET_INLINE(isa) __attribute__((always_inline, target(isa), optimize("fp-contract=off"))) inline
 #define SHIFTNORM_KERNEL_BODY __attribute__((always_inline, optimize("fp-contract=off"))) inline
 #define SHIFTNORM_SIMD_WARNINGS_OFF                                   \
     _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") \
@@ -38,6 +44,7 @@
 #define SHIFTNORM_FP_EXACT
 #define SHIFTNORM_FP_EXACT_NO_SLP __attribute__((noinline))
 #define SHIFTNORM_FP_EXACT_TARGET(isa) __attribute__((target(isa)))
+#define SHIFTNORM_FP_EXACT_TARGET_INLINE(isa) __attribute__((always_inline, target(isa))) inline
 #define SHIFTNORM_KERNEL_BODY __attribute__((always_inline)) inline
 #define SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_SIMD_WARNINGS_ON
@@ -45,6 +52,7 @@
 #define SHIFTNORM_FP_EXACT
 #define SHIFTNORM_FP_EXACT_NO_SLP
 #define SHIFTNORM_FP_EXACT_TARGET(isa)
+#define SHIFTNORM_FP_EXACT_TARGET_INLINE(isa) inline
 #define SHIFTNORM_KERNEL_BODY inline
 #define SHIFTNORM_SIMD_WARNINGS_OFF
 #define SHIFTNORM_SIMD_WARNINGS_ON
