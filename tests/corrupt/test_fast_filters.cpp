@@ -256,7 +256,7 @@ TEST_CASE("defocus_blur's disk path: which kernels it takes, and the reference's
 
 namespace {
 
-//! The disk path's kernels (defocus_disk.hpp) of one instruction set against the portable ones.
+//! The disk path's kernels (defocus.hpp) of one instruction set against the portable ones.
 struct disk_twins {
     void (*run_sums)(const std::int32_t*, std::size_t, int, int, std::int32_t*);
     void (*widen)(const std::uint8_t*, std::size_t, std::int32_t*);

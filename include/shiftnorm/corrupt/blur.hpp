@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "shiftnorm/corrupt/defocus_disk.hpp"
+#include "shiftnorm/corrupt/defocus.hpp"
 #include "shiftnorm/corrupt/fast_filters.hpp"
 #include "shiftnorm/corrupt/filters.hpp"
 #include "shiftnorm/corrupt/geometry.hpp"
@@ -236,14 +236,14 @@ SHIFTNORM_FP_EXACT inline void gaussian_blur(const_image_view src, image_view ds
 
 //! Disk (defocus) kernel, cv2.filter2D with BORDER_REFLECT_101. Deterministic. `arithmetic`:
 //! fast_filters.hpp (the fast path through the disk's runs where the kernel allows it,
-//! defocus_disk.hpp, else the folded kernel).
+//! else the folded kernel: defocus.hpp).
 SHIFTNORM_FP_EXACT inline void defocus_blur(const_image_view src, image_view dst, int severity, param_table table = param_table::cifar,
                                             filter_arithmetic arithmetic = filter_arithmetic::fast) {
     const defocus_params p = defocus_blur_params(table, severity);
     detail::check_pair("defocus_blur", src, dst);
     const detail::defocus_plan& plan = detail::defocus_plan_cached(p.radius, p.alias_blur);
     if (arithmetic == filter_arithmetic::fast &&
-        (detail::fast_defocus_disk_u8(src, dst, plan) || detail::fast_defocus_u8(src, dst, plan.kernel, plan.R)))
+        (detail::fast_defocus_disk_u8(src, dst, plan) || detail::fast_defocus_fold_u8(src, dst, plan)))
         return;
     const detail::fimage f = detail::filter2d(detail::to_unit(src), plan.kernel, plan.R);
     detail::store_unit(f, dst);
