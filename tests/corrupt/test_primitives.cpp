@@ -411,18 +411,25 @@ std::vector<int> canny_candidates_naive(const sc::detail::scratch_vector<std::ui
 }
 }  // namespace
 
-TEST_CASE("spatter's planes: box3, the distance transform and Canny against per-pixel loops", "[corrupt][spatter]") {
+TEST_CASE("spatter's planes: the 3x3 box, the distance transform and Canny against per-pixel loops", "[corrupt][spatter]") {
     namespace d = sc::detail;
     sc::generator g(11);
     for (auto [h, w] : {std::pair{1, 1}, {1, 7}, {7, 1}, {2, 2}, {2, 5}, {3, 3}, {5, 2}, {17, 23}, {32, 32}, {64, 41}}) {
         INFO(h << "x" << w);
         const std::size_t n = std::size_t(h) * std::size_t(w);
-        // box3 on doubles with large and tiny values (the summation order shows in the bits)
+        // spatter's 3x3 box of the clipped distances, truncated (rows of the reflect-101 padded
+        // plane): distances in [0, 20] whose sums round differently in any other order, and the
+        // integers the truncation turns on
         d::scratch_vector<double> v(n);
-        for (double& x : v) x = g.uniform(-1.0, 1.0) * (g.uniform() < 0.5 ? 1e8 : 1e-3);
-        const auto box = d::box3(v, h, w);
+        for (double& x : v) x = g.uniform() < 0.3 ? double(int(g.uniform(0.0, 21.0))) : g.uniform(0.0, 20.0);
         const auto box_ref = box3_naive(v, h, w);
-        CHECK(std::memcmp(box.data(), box_ref.data(), n * sizeof(double)) == 0);
+        const auto pad = d::padded_plane(v.data(), h, w, 1, d::border::mirror);
+        std::vector<int> box(n, -1);
+        for (int y = 0; y < h; ++y) {
+            const double* r0 = &pad[std::size_t(y) * std::size_t(w + 2)];
+            d::spatter_box3_u8(r0, r0 + (w + 2), r0 + 2 * (w + 2), w, &box[std::size_t(y) * std::size_t(w)]);
+        }
+        for (std::size_t i = 0; i < n; ++i) CHECK(box[i] == int(box_ref[i]));
         // the distance transform: sparse, dense, no and only zero pixels
         for (double zero_share : {0.02, 0.5, 0.0, 1.0}) {
             d::scratch_vector<std::uint8_t> e(n);
@@ -636,5 +643,107 @@ TEST_CASE("contrast: the AVX-512 VBMI table lookups give the plain loop's bytes"
         }
 #else
     WARN("built without the AVX-512 kernels");
+#endif
+}
+
+namespace {
+// spatter's row kernels of one build (portable, AVX2 or AVX-512 twin), for side-by-side runs
+struct spatter_kernels {
+    void (*sobel)(const int*, const int*, const int*, int, int*, int*, int*);
+    void (*nms)(const int*, std::size_t, const int*, const int*, int, int, int, int*);
+    void (*seed)(const int*, int, int, double*);
+    void (*liquid)(const double*, double, int*, std::size_t);
+    void (*box)(const double*, const double*, const double*, int, int*);
+    void (*emboss)(const int*, const int*, const int*, int, int*);
+    void (*m)(const int*, const int*, const int*, const int*, int, float*);
+    void (*water)(const float*, const std::uint8_t*, double, double, const double*, int, std::uint8_t*, std::size_t);
+};
+
+// Runs every kernel of `k` and of the portable build on the same rows (widths 1 to 70: the 32 px
+// rows and the strips' tails) and compares the results bit for bit.
+void check_spatter_twins(const spatter_kernels& k) {
+    namespace d = sc::detail;
+    const spatter_kernels p{d::canny_sobel_row_portable, d::canny_nms_row_portable,   d::dt_seed_row_portable,
+                            d::spatter_liquid_u8_portable, d::spatter_box3_u8_portable, d::spatter_emboss_row_portable,
+                            d::spatter_m_row_portable,    d::spatter_water_portable};
+    std::mt19937 g(5);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    for (const int w : {1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 70}) {
+        CAPTURE(w);
+        const std::size_t pw = std::size_t(w) + 2, n = std::size_t(w);
+        // three padded rows of bytes held in ints; a zero-bordered magnitude plane of three rows
+        std::vector<int> rows(3 * pw), mag(3 * pw, 0);
+        for (int& v : rows) v = int(g() % 256);
+        std::vector<int> gx(n), gy(n), mr(n), gx2(n), gy2(n), mr2(n);
+        p.sobel(&rows[0], &rows[pw], &rows[2 * pw], w, gx.data(), gy.data(), mr.data());
+        k.sobel(&rows[0], &rows[pw], &rows[2 * pw], w, gx2.data(), gy2.data(), mr2.data());
+        CHECK(gx == gx2);
+        CHECK(gy == gy2);
+        CHECK(mr == mr2);
+        for (std::size_t i = 0; i < 3 * pw; ++i)
+            if (i % pw != 0 && i % pw != pw - 1) mag[i] = int(g() % 300);
+        std::vector<int> st(n, -1), st2(n, -1);
+        p.nms(&mag[pw + 1], pw, gx.data(), gy.data(), w, 50, 150, st.data());
+        k.nms(&mag[pw + 1], pw, gx.data(), gy.data(), w, 50, 150, st2.data());
+        CHECK(st == st2);
+        std::vector<double> seed(n), seed2(n);
+        p.seed(st.data(), 2, w, seed.data());
+        k.seed(st.data(), 2, w, seed2.data());
+        CHECK(seed == seed2);
+        // the liquid field around the threshold, with NaN and the clip's ends
+        std::vector<double> field(n);
+        for (std::size_t i = 0; i < n; ++i)
+            field[i] = i % 9 == 4 ? std::numeric_limits<double>::quiet_NaN() : i % 9 == 5 ? 1.5 : u(g) * 0.4 + 0.5;
+        std::vector<int> lq(n), lq2(n);
+        p.liquid(field.data(), 0.68, lq.data(), n);
+        k.liquid(field.data(), 0.68, lq2.data(), n);
+        CHECK(lq == lq2);
+        std::vector<double> dist(3 * pw);
+        for (double& v : dist) v = u(g) * 20.0;
+        std::vector<int> box(n), box2(n);
+        p.box(&dist[0], &dist[pw], &dist[2 * pw], w, box.data());
+        k.box(&dist[0], &dist[pw], &dist[2 * pw], w, box2.data());
+        CHECK(box == box2);
+        std::vector<int> emb(n), emb2(n);
+        p.emboss(&rows[0], &rows[pw], &rows[2 * pw], w, emb.data());
+        k.emboss(&rows[0], &rows[pw], &rows[2 * pw], w, emb2.data());
+        CHECK(emb == emb2);
+        std::vector<float> m(n), m2(n);
+        p.m(&rows[0], &rows[pw], &rows[2 * pw], lq.data(), w, m.data());
+        k.m(&rows[0], &rows[pw], &rows[2 * pw], lq.data(), w, m2.data());
+        CHECK(std::memcmp(m.data(), m2.data(), n * sizeof(float)) == 0);
+        // the water's blend over w pixels of 3 channels and of 1
+        static constexpr double water[3] = {175 / 255.0, 238 / 255.0, 238 / 255.0};
+        std::vector<std::uint8_t> x(3 * n);
+        for (auto& v : x) v = std::uint8_t(g() % 256);
+        const float mmax = *std::max_element(m.begin(), m.end()) + 1.0f;
+        for (const int c : {3, 1}) {
+            std::vector<std::uint8_t> o(n * std::size_t(c), 7), o2(n * std::size_t(c), 9);
+            p.water(m.data(), x.data(), mmax, 0.6, water, c, o.data(), n);
+            k.water(m.data(), x.data(), mmax, 0.6, water, c, o2.data(), n);
+            CHECK(o == o2);
+        }
+    }
+}
+}  // namespace
+
+TEST_CASE("spatter's row kernels: AVX-512 and AVX2 twins give the portable bits", "[corrupt][spatter]") {
+    namespace d = sc::detail;
+    (void)check_spatter_twins;
+#if defined(SHIFTNORM_CORRUPT_AVX512)
+    if (d::avx512_kernels_available())
+        check_spatter_twins({d::canny_sobel_row_avx512, d::canny_nms_row_avx512, d::dt_seed_row_avx512,
+                             d::spatter_liquid_u8_avx512, d::spatter_box3_u8_avx512, d::spatter_emboss_row_avx512,
+                             d::spatter_m_row_avx512, d::spatter_water_avx512});
+    else
+        WARN("this CPU lacks AVX-512 F/BW/DQ/VL: its twins are not checked here");
+#endif
+#if defined(SHIFTNORM_CORRUPT_AVX2)
+    if (d::avx2_kernels_available())
+        check_spatter_twins({d::canny_sobel_row_avx2, d::canny_nms_row_avx2, d::dt_seed_row_avx2, d::spatter_liquid_u8_avx2,
+                             d::spatter_box3_u8_avx2, d::spatter_emboss_row_avx2, d::spatter_m_row_avx2,
+                             d::spatter_water_avx2});
+    else
+        WARN("this CPU has no AVX2: its twins are not checked here");
 #endif
 }

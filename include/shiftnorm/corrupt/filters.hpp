@@ -86,11 +86,45 @@ SHIFTNORM_FP_EXACT inline void sym_tap_row_plain(const double* c0, const double*
     sym_tap_row_body(c0, a, b, w, r, out, n);
 }
 #if defined(SHIFTNORM_CORRUPT_AVX512)
+//! sym_tap_row_body with 32 outputs held in four AVX-512 registers across all taps (as
+//! tap_sum_row_avx512): the rows are read once per tap pair, the accumulator never. Add, multiply,
+//! add, never fused (fp-contract=off): each output the same roundings as the plain loop.
+SHIFTNORM_SIMD_WARNINGS_OFF
 SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void sym_tap_row_avx512(
     const double* c0, const double* const* a, const double* const* b, const double* w, int r, double* out,
     std::size_t n) {
-    sym_tap_row_body(c0, a, b, w, r, out, n);
+    const __m512d w0 = _mm512_set1_pd(w[0]);
+    std::size_t x = 0;
+    for (; x + 32 <= n; x += 32) {
+        __m512d s0 = _mm512_mul_pd(_mm512_loadu_pd(c0 + x), w0);
+        __m512d s1 = _mm512_mul_pd(_mm512_loadu_pd(c0 + x + 8), w0);
+        __m512d s2 = _mm512_mul_pd(_mm512_loadu_pd(c0 + x + 16), w0);
+        __m512d s3 = _mm512_mul_pd(_mm512_loadu_pd(c0 + x + 24), w0);
+        for (int j = r; j >= 1; --j) {
+            const double* aj = a[j - 1] + x;
+            const double* bj = b[j - 1] + x;
+            const __m512d wj = _mm512_set1_pd(w[j]);
+            s0 = _mm512_add_pd(s0, _mm512_mul_pd(_mm512_add_pd(_mm512_loadu_pd(aj), _mm512_loadu_pd(bj)), wj));
+            s1 = _mm512_add_pd(s1, _mm512_mul_pd(_mm512_add_pd(_mm512_loadu_pd(aj + 8), _mm512_loadu_pd(bj + 8)), wj));
+            s2 = _mm512_add_pd(s2, _mm512_mul_pd(_mm512_add_pd(_mm512_loadu_pd(aj + 16), _mm512_loadu_pd(bj + 16)), wj));
+            s3 = _mm512_add_pd(s3, _mm512_mul_pd(_mm512_add_pd(_mm512_loadu_pd(aj + 24), _mm512_loadu_pd(bj + 24)), wj));
+        }
+        _mm512_storeu_pd(out + x, s0);
+        _mm512_storeu_pd(out + x + 8, s1);
+        _mm512_storeu_pd(out + x + 16, s2);
+        _mm512_storeu_pd(out + x + 24, s3);
+    }
+    for (; x < n; x += 8) {
+        const __mmask8 m = n - x >= 8 ? __mmask8(0xFF) : __mmask8((1u << (n - x)) - 1u);
+        __m512d s = _mm512_mul_pd(_mm512_maskz_loadu_pd(m, c0 + x), w0);
+        for (int j = r; j >= 1; --j) {
+            const __m512d ab = _mm512_add_pd(_mm512_maskz_loadu_pd(m, a[j - 1] + x), _mm512_maskz_loadu_pd(m, b[j - 1] + x));
+            s = _mm512_add_pd(s, _mm512_mul_pd(ab, _mm512_set1_pd(w[j])));
+        }
+        _mm512_mask_storeu_pd(out + x, m, s);
+    }
 }
+SHIFTNORM_SIMD_WARNINGS_ON
 #endif
 //! sym_tap_row_body on the fastest build this CPU runs (the same bits on every CPU: a portable
 //! build's SSE2 loop is 2 lanes wide, the twin's 8).
@@ -249,41 +283,19 @@ SHIFTNORM_FP_EXACT inline fimage filter2d(const fimage& f, const std::vector<dou
 }
 
 //! The h x w plane v with p extra rows and columns on every side filled in `mode`
-//! (border_index): (h + 2p) x (w + 2p) values, row-major. Interior rows are copied whole.
+//! (border_index): (h + 2p) x (w + 2p) values, row-major. Interior rows are copied whole; every
+//! value is written, so the buffer is not zeroed first (scratch_buffer).
 template <class T>
-inline scratch_vector<T> padded_plane(const T* v, int h, int w, int p, border mode) {
+inline scratch_buffer<T> padded_plane(const T* v, int h, int w, int p, border mode) {
     if (h <= 0 || w <= 0 || p < 0) return {};
     const std::size_t pw = static_cast<std::size_t>(w) + 2 * static_cast<std::size_t>(p);
-    scratch_vector<T> out(pw * (static_cast<std::size_t>(h) + 2 * static_cast<std::size_t>(p)));
+    scratch_buffer<T> out(pw * (static_cast<std::size_t>(h) + 2 * static_cast<std::size_t>(p)));
     for (int y = -p; y < h + p; ++y) {
         const T* row = v + static_cast<std::size_t>(border_index(y, h, mode)) * w;
         T* o = &out[static_cast<std::size_t>(y + p) * pw];
         for (int x = -p; x < 0; ++x) o[x + p] = row[border_index(x, w, mode)];
         std::copy_n(row, static_cast<std::size_t>(w), o + p);
         for (int x = w; x < w + p; ++x) o[x + p] = row[border_index(x, w, mode)];
-    }
-    return out;
-}
-
-//! cv2.blur(src, (3,3)): normalised 3x3 box filter with BORDER_REFLECT_101, single channel.
-//! Each output sums its nine values in row order from 0.0, then divides by 9 (vectorizes along
-//! the row; the same bits as the scalar loop).
-SHIFTNORM_FP_EXACT inline scratch_vector<double> box3(const scratch_vector<double>& src, int h, int w) {
-    scratch_vector<double> out(src.size());
-    const scratch_vector<double> pad = padded_plane(src.data(), h, w, 1, border::mirror);
-    const std::size_t pw = static_cast<std::size_t>(w) + 2;
-    for (int y = 0; y < h; ++y) {
-        const double* r0 = &pad[static_cast<std::size_t>(y) * pw];
-        const double* r1 = r0 + pw;
-        const double* r2 = r1 + pw;
-        double* o = &out[static_cast<std::size_t>(y) * w];
-        for (int x = 0; x < w; ++x) {
-            double s = 0.0;
-            s += r0[x], s += r0[x + 1], s += r0[x + 2];
-            s += r1[x], s += r1[x + 1], s += r1[x + 2];
-            s += r2[x], s += r2[x + 1], s += r2[x + 2];
-            o[x] = s / 9.0;
-        }
     }
     return out;
 }

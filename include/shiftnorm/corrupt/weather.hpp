@@ -169,10 +169,11 @@ SHIFTNORM_FP_EXACT inline scratch_vector<double> plasma_fractal(int mapsize, dou
 //! row's magnitudes inside a plane of row pitch pw with a zero border (m[-1], m[w], m[+-pw] are
 //! read), gx / gy are the row's Sobel gradients; st[x] = 0 (not kept: magnitude <= low, or not a
 //! maximum along the gradient's direction, quantised as OpenCV does: horizontal, vertical or
-//! one of the diagonals), 1 (kept, <= high) or 2 (kept, > high). One body, a plain and an
-//! AVX-512 build.
+//! one of the diagonals), 1 (kept, <= high) or 2 (kept, > high). Integers only (no byte
+//! lanes: GCC vectorizes a loop by its narrowest type, and 64 byte lanes would leave a 32 px row
+//! to the scalar remainder loop).
 SHIFTNORM_KERNEL_BODY void canny_nms_row_body(const int* m, std::size_t pw, const int* gx, const int* gy, int w,
-                                              int low, int high, std::uint8_t* st) {
+                                              int low, int high, int* st) {
     const int* up = m - pw;
     const int* dn = m + pw;
     for (int x = 0; x < w; ++x) {
@@ -188,74 +189,86 @@ SHIFTNORM_KERNEL_BODY void canny_nms_row_body(const int* m, std::size_t pw, cons
         const int below22 = ys < tg22, above67 = ys > tg67;
         const int along = below22 ? horizontal : above67 ? vertical : diagonal;
         const int keep = (v > low) & along;
-        st[x] = static_cast<std::uint8_t>(keep * (1 + (v > high)));
+        st[x] = keep * (1 + (v > high));
     }
 }
-SHIFTNORM_FP_EXACT inline void canny_nms_row_plain(const int* m, std::size_t pw, const int* gx, const int* gy, int w,
-                                                   int low, int high, std::uint8_t* st) {
-    canny_nms_row_body(m, pw, gx, gy, w, low, high, st);
-}
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-SHIFTNORM_FP_EXACT_TARGET(SHIFTNORM_AVX512_KERNEL_ISA) inline void canny_nms_row_avx512(
-    const int* m, std::size_t pw, const int* gx, const int* gy, int w, int low, int high, std::uint8_t* st) {
-    canny_nms_row_body(m, pw, gx, gy, w, low, high, st);
-}
-#endif
-inline void canny_nms_row(const int* m, std::size_t pw, const int* gx, const int* gy, int w, int low, int high,
-                          std::uint8_t* st) {
-#if defined(SHIFTNORM_CORRUPT_AVX512)
-    if (avx512_kernels_available()) return canny_nms_row_avx512(m, pw, gx, gy, w, low, high, st);
-#endif
-    canny_nms_row_plain(m, pw, gx, gy, w, low, high, st);
-}
+SHIFTNORM_KERNEL_TWINS(canny_nms_row,
+                       (const int* m, std::size_t pw, const int* gx, const int* gy, int w, int low, int high, int* st),
+                       (m, pw, gx, gy, w, low, high, st))
 
-//! OpenCV Canny(img, low, high) with aperture 3 and the L1 gradient norm: Sobel with replicated
-//! borders, non-maximum suppression by quantised direction, hysteresis over 8-neighbours.
-//! Returns 255 on edges, 0 elsewhere. The Sobel pass reads a border-padded copy and the
-//! suppression a zero-bordered magnitude plane (no index checks in the loops).
-SHIFTNORM_FP_EXACT inline scratch_vector<std::uint8_t> canny(const scratch_vector<std::uint8_t>& img, int h, int w, int low, int high) {
-    const std::size_t pw = static_cast<std::size_t>(w) + 2;
-    const scratch_vector<std::uint8_t> pad = padded_plane(img.data(), h, w, 1, border::nearest);
-    scratch_vector<int> dx(img.size()), dy(img.size()), mag(pw * (static_cast<std::size_t>(h) + 2), 0);
-    for (int y = 0; y < h; ++y) {
-        const std::uint8_t* u = &pad[static_cast<std::size_t>(y) * pw];  // row y - 1
-        const std::uint8_t* c = u + pw;
-        const std::uint8_t* d = c + pw;
-        int* gxr = &dx[static_cast<std::size_t>(y) * w];
-        int* gyr = &dy[static_cast<std::size_t>(y) * w];
-        int* mr = &mag[static_cast<std::size_t>(y + 1) * pw + 1];
-        for (int x = 0; x < w; ++x) {  // column x of the image is column x + 1 of the padded rows
-            const int gx = (u[x + 2] + 2 * c[x + 2] + d[x + 2]) - (u[x] + 2 * c[x] + d[x]);
-            const int gy = (d[x] + 2 * d[x + 1] + d[x + 2]) - (u[x] + 2 * u[x + 1] + u[x + 2]);
-            gxr[x] = gx, gyr[x] = gy, mr[x] = std::abs(gx) + std::abs(gy);
-        }
+//! Canny's Sobel pass over one row of w pixels: u, c, d the rows above, at and below in a plane
+//! with one replicated border column on each side (column x of the image is column x + 1 of the
+//! rows); gx, gy the gradients, m the L1 magnitude (six arrays that do not overlap: __restrict, or
+//! GCC 12 gives up on the 15 overlap checks and runs the loop scalar). Integer arithmetic (ints,
+//! not bytes: canny_nms_row): every twin gives the same values.
+SHIFTNORM_KERNEL_BODY void canny_sobel_row_body(const int* __restrict u, const int* __restrict c,
+                                                const int* __restrict d, int w, int* __restrict gxr,
+                                                int* __restrict gyr, int* __restrict mr) {
+    for (int x = 0; x < w; ++x) {
+        const int gx = (u[x + 2] + 2 * c[x + 2] + d[x + 2]) - (u[x] + 2 * c[x] + d[x]);
+        const int gy = (d[x] + 2 * d[x + 1] + d[x + 2]) - (u[x] + 2 * u[x + 1] + u[x + 2]);
+        gxr[x] = gx, gyr[x] = gy, mr[x] = (gx < 0 ? -gx : gx) + (gy < 0 ? -gy : gy);
     }
-    // non-maximum suppression, branch-free per row (canny_nms_row); then the strong pixels
-    scratch_vector<std::uint8_t> state(img.size(), 0);
+}
+SHIFTNORM_KERNEL_TWINS(canny_sobel_row, (const int* u, const int* c, const int* d, int w, int* gxr, int* gyr, int* mr),
+                       (u, c, d, w, gxr, gyr, mr))
+
+//! OpenCV Canny(img, low, high) with aperture 3 and the L1 gradient norm, as a state plane: Sobel
+//! with replicated borders, non-maximum suppression by quantised direction, hysteresis over
+//! 8-neighbours. img: h x w byte values held in ints. Returns (h + 2) x (w + 2) values, row pitch
+//! w + 2, pixel (y, x) at (y + 1) (w + 2) + x + 1: 2 on edges, 0 or 1 elsewhere, 0 on the
+//! one-pixel border (so the hysteresis reads every neighbour without an index check). The Sobel
+//! pass reads a border-padded copy and the suppression a zero-bordered magnitude plane.
+SHIFTNORM_FP_EXACT inline scratch_vector<int> canny_state(const int* img, int h, int w, int low, int high) {
+    const std::size_t pw = static_cast<std::size_t>(w) + 2;
+    const std::size_t n = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
+    const auto pad = padded_plane(img, h, w, 1, border::nearest);
+    scratch_buffer<int> dx(n), dy(n);
+    scratch_vector<int> mag(pw * (static_cast<std::size_t>(h) + 2), 0);
+    for (int y = 0; y < h; ++y) {
+        const int* u = &pad[static_cast<std::size_t>(y) * pw];  // row y - 1
+        canny_sobel_row(u, u + pw, u + 2 * pw, w, &dx[static_cast<std::size_t>(y) * w],
+                        &dy[static_cast<std::size_t>(y) * w], &mag[static_cast<std::size_t>(y + 1) * pw + 1]);
+    }
+    // non-maximum suppression, branch-free per row (canny_nms_row) into the bordered plane
+    scratch_vector<int> state(pw * (static_cast<std::size_t>(h) + 2), 0);
     for (int y = 0; y < h; ++y)
         canny_nms_row(&mag[static_cast<std::size_t>(y + 1) * pw + 1], pw, &dx[static_cast<std::size_t>(y) * w],
-                      &dy[static_cast<std::size_t>(y) * w], w, low, high, &state[static_cast<std::size_t>(y) * w]);
-    // hysteresis: every pixel enters the stack at most once (strong, or weak turned strong)
-    scratch_vector<int> stack(img.size() + 1);
+                      &dy[static_cast<std::size_t>(y) * w], w, low, high, &state[static_cast<std::size_t>(y + 1) * pw + 1]);
+    // hysteresis: every pixel enters the stack at most once (strong, or weak turned strong); the
+    // closure does not depend on the order the stack is worked in
+    scratch_buffer<std::ptrdiff_t> stack(state.size() + 1);
     std::size_t top = 0;
     for (std::size_t i = 0; i < state.size(); ++i) {  // branch-free listing of the strong pixels
-        stack[top] = static_cast<int>(i);
+        stack[top] = static_cast<std::ptrdiff_t>(i);
         top += state[i] == 2;
     }
+    const std::ptrdiff_t p = static_cast<std::ptrdiff_t>(pw);
+    const std::ptrdiff_t around[8] = {-p - 1, -p, -p + 1, -1, 1, p - 1, p, p + 1};
+    int* st = state.data();
     while (top > 0) {
-        const int p = stack[--top];
-        const int y = p / w, x = p % w;
-        for (int yy = y - 1; yy <= y + 1; ++yy)
-            for (int xx = x - 1; xx <= x + 1; ++xx) {
-                if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
-                if (state[yy * w + xx] == 1) {
-                    state[yy * w + xx] = 2;
-                    stack[top++] = yy * w + xx;
-                }
+        const std::ptrdiff_t at = stack[--top];
+        for (const std::ptrdiff_t o : around)
+            if (st[at + o] == 1) {
+                st[at + o] = 2;
+                stack[top++] = at + o;
             }
     }
+    return state;
+}
+
+//! OpenCV Canny(img, low, high) (canny_state) of an h x w byte plane: 255 on edges, 0 elsewhere.
+SHIFTNORM_FP_EXACT inline scratch_vector<std::uint8_t> canny(const scratch_vector<std::uint8_t>& img, int h, int w,
+                                                            int low, int high) {
+    const scratch_buffer<int> wide(img.begin(), img.end());
+    const scratch_vector<int> state = canny_state(wide.data(), h, w, low, high);
+    const std::size_t pw = static_cast<std::size_t>(w) + 2;
     scratch_vector<std::uint8_t> out(img.size());
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = state[i] == 2 ? 255 : 0;
+    for (int y = 0; y < h; ++y) {
+        const int* s = &state[static_cast<std::size_t>(y + 1) * pw + 1];
+        std::uint8_t* o = &out[static_cast<std::size_t>(y) * w];
+        for (int x = 0; x < w; ++x) o[x] = s[x] == 2 ? 255 : 0;
+    }
     return out;
 }
 
@@ -294,57 +307,105 @@ inline void dt_rows_min(const double* row, const double* r1, const double* r2, d
     dt_rows_min_plain(row, r1, r2, pre, w, a, b, c);
 }
 
-//! cv2.distanceTransform(src, DIST_L2, 5): two-pass 5x5 chamfer distance (weights 1, 1.4,
-//! 2.1969) from every non-zero pixel to the nearest zero pixel. The plane carries a border of
-//! two "infinite" (1e9) values on every side, which never win a minimum: the same result as
-//! skipping the neighbours outside the image.
-SHIFTNORM_FP_EXACT inline scratch_vector<double> distance_transform(const scratch_vector<std::uint8_t>& src, int h, int w) {
-    const double INF = 1e9, a = 1.0, b = 1.4, c = 2.1969;
+//! The plane of cv2.distanceTransform: (h + 4) x (w + 4) values, row pitch w + 4, pixel (y, x) at
+//! (y + 2) (w + 4) + x + 2; a border of two "infinite" (1e9) values on every side, which never win
+//! a minimum (the same result as skipping the neighbours outside the image). `seed(y, row)` fills
+//! row y's w values: 0 where the distance is measured from, dt_infinity elsewhere.
+constexpr double dt_infinity = 1e9;
+template <class Seed>
+inline scratch_buffer<double> dt_plane(int h, int w, Seed&& seed) {
+    const std::size_t pw = static_cast<std::size_t>(w) + 4;
+    scratch_buffer<double> d(pw * (static_cast<std::size_t>(h) + 4));
+    std::fill_n(d.data(), 2 * pw, dt_infinity);
+    std::fill_n(d.data() + (static_cast<std::size_t>(h) + 2) * pw, 2 * pw, dt_infinity);
+    for (int y = 0; y < h; ++y) {
+        double* row = &d[(static_cast<std::size_t>(y) + 2) * pw];
+        row[0] = row[1] = row[w + 2] = row[w + 3] = dt_infinity;
+        seed(y, row + 2);
+    }
+    return d;
+}
+
+//! A dt_plane row from a row of ints: row[x] = 0 where s[x] == at, dt_infinity elsewhere
+//! (branch-free: edges fall where they fall, a branch would guess them wrong).
+SHIFTNORM_KERNEL_BODY void dt_seed_row_body(const int* s, int at, int w, double* row) {
+    for (int x = 0; x < w; ++x) row[x] = s[x] == at ? 0.0 : dt_infinity;
+}
+SHIFTNORM_KERNEL_TWINS(dt_seed_row, (const int* s, int at, int w, double* row), (s, at, w, row))
+
+//! cv2.distanceTransform(src, DIST_L2, 5) on a dt_plane, in place: two-pass 5x5 chamfer distance
+//! (weights 1, 1.4, 2.1969) from every zero pixel.
+SHIFTNORM_FP_EXACT inline void chamfer_distance(double* d, int h, int w) {
+    const double a = 1.0, b = 1.4, c = 2.1969;
     const std::ptrdiff_t pw = w + 4;
-    scratch_vector<double> d(static_cast<std::size_t>(pw) * (h + 4), INF);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x)
-            d[static_cast<std::size_t>((y + 2) * pw + x + 2)] = src[static_cast<std::size_t>(y) * w + x] == 0 ? 0.0 : INF;
     // Each pass: the mask's terms from the two rows already final (vectorized, dt_rows_min),
     // then the in-row neighbour in scan order. The mask is symmetric in x, so both passes share
     // the row term; the minimum of finite values is exact in any order.
-    scratch_vector<double> pre(static_cast<std::size_t>(w));
+    scratch_buffer<double> pre(static_cast<std::size_t>(w));
     for (int y = 0; y < h; ++y) {
-        double* row = &d[static_cast<std::size_t>((y + 2) * pw + 2)];
+        double* row = d + (y + 2) * pw + 2;
         dt_rows_min(row, row - pw, row - 2 * pw, pre.data(), w, a, b, c);
         for (int x = 0; x < w; ++x) row[x] = std::min(pre[static_cast<std::size_t>(x)], row[x - 1] + a);
     }
     for (int y = h - 1; y >= 0; --y) {
-        double* row = &d[static_cast<std::size_t>((y + 2) * pw + 2)];
+        double* row = d + (y + 2) * pw + 2;
         dt_rows_min(row, row + pw, row + 2 * pw, pre.data(), w, a, b, c);
         for (int x = w - 1; x >= 0; --x) row[x] = std::min(pre[static_cast<std::size_t>(x)], row[x + 1] + a);
     }
+}
+
+//! cv2.distanceTransform(src, DIST_L2, 5) (chamfer_distance): the distance of every non-zero pixel
+//! of the h x w plane src to the nearest zero pixel, h x w.
+SHIFTNORM_FP_EXACT inline scratch_vector<double> distance_transform(const scratch_vector<std::uint8_t>& src, int h, int w) {
+    const scratch_buffer<int> wide(src.begin(), src.end());
+    scratch_buffer<double> d =
+        dt_plane(h, w, [&](int y, double* row) { dt_seed_row(&wide[static_cast<std::size_t>(y) * w], 0, w, row); });
+    chamfer_distance(d.data(), h, w);
+    const std::size_t pw = static_cast<std::size_t>(w) + 4;
     scratch_vector<double> out(src.size());
     for (int y = 0; y < h; ++y)
-        std::copy(&d[static_cast<std::size_t>((y + 2) * pw + 2)], &d[static_cast<std::size_t>((y + 2) * pw + 2 + w)],
-                  &out[static_cast<std::size_t>(y) * w]);
+        std::copy_n(&d[(static_cast<std::size_t>(y) + 2) * pw + 2], static_cast<std::size_t>(w),
+                    &out[static_cast<std::size_t>(y) * w]);
     return out;
 }
 
-//! cv2.equalizeHist on a uint8 plane.
-SHIFTNORM_FP_EXACT inline void equalize_hist(scratch_vector<std::uint8_t>& v) {
-    int hist[256] = {0};
-    for (auto x : v) ++hist[x];
+//! cv2.equalizeHist's table for a uint8 plane of n values with histogram `hist` (n > 0): lut[v]
+//! for every byte v. A plane of one value maps to itself.
+SHIFTNORM_FP_EXACT inline void equalize_lut(const int* hist, int n, std::uint8_t* lut) {
     int i = 0;
     while (!hist[i]) ++i;
-    const int total = static_cast<int>(v.size());
-    if (hist[i] == total) {
-        std::fill(v.begin(), v.end(), static_cast<std::uint8_t>(i));
+    if (hist[i] == n) {
+        for (int v = 0; v < 256; ++v) lut[v] = static_cast<std::uint8_t>(v);
         return;
     }
-    const double scale = 255.0 / (total - hist[i]);
-    std::uint8_t lut[256] = {0};
+    const double scale = 255.0 / (n - hist[i]);
+    std::fill_n(lut, 256, std::uint8_t{0});
     int sum = 0;
     for (++i; i < 256; ++i) {
         sum += hist[i];
         const double r = std::nearbyint(sum * scale);
         lut[i] = static_cast<std::uint8_t>(std::clamp(r, 0.0, 255.0));
     }
+}
+
+//! The histogram of n values in 0-255 (bytes, or bytes held in ints) into hist[256], in four
+//! partial histograms so that runs of one value do not wait on the same counter.
+template <class T>
+inline void byte_histogram(const T* v, std::size_t n, int* hist) {
+    int part[4][256] = {};
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) ++part[0][v[i]], ++part[1][v[i + 1]], ++part[2][v[i + 2]], ++part[3][v[i + 3]];
+    for (; i < n; ++i) ++part[0][v[i]];
+    for (int k = 0; k < 256; ++k) hist[k] = part[0][k] + part[1][k] + part[2][k] + part[3][k];
+}
+
+//! cv2.equalizeHist on a uint8 plane.
+SHIFTNORM_FP_EXACT inline void equalize_hist(scratch_vector<std::uint8_t>& v) {
+    if (v.empty()) return;
+    int hist[256];
+    byte_histogram(v.data(), v.size(), hist);
+    std::uint8_t lut[256];
+    equalize_lut(hist, static_cast<int>(v.size()), lut);
     for (auto& x : v) x = lut[x];
 }
 
@@ -486,6 +547,90 @@ SHIFTNORM_FP_EXACT inline void fog(const_image_view src, image_view dst, int sev
     }
 }
 
+namespace detail {
+//! spatter's liquid bytes, held in ints (the row kernels that read them then have no byte lanes:
+//! canny_nms_row): d = unit_to_u8(v < threshold ? 0 : v), np.uint8(liquid * 255) of the
+//! thresholded field (values >= 0; NaN -> 0).
+SHIFTNORM_KERNEL_BODY void spatter_liquid_u8_body(const double* v, double threshold, int* d, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        double t = v[i] < threshold ? 0.0 : v[i];
+        t = t > 0.0 ? t : 0.0;
+        t = t < 1.0 ? t : 1.0;
+        d[i] = static_cast<int>(t * 255.0);  // unit_to_u8's value
+    }
+}
+SHIFTNORM_KERNEL_TWINS(spatter_liquid_u8, (const double* v, double threshold, int* d, std::size_t n),
+                       (v, threshold, d, n))
+
+//! cv2.blur(dist, (3, 3)).astype(np.uint8) for one row of w values: rows r0-r2 of the reflect-101
+//! padded distances (one border column on each side), the nine values summed in row order from
+//! 0.0, divided by 9, truncated (the distances are in [0, 20]; held in ints).
+SHIFTNORM_KERNEL_BODY void spatter_box3_u8_body(const double* r0, const double* r1, const double* r2, int w, int* o) {
+    for (int x = 0; x < w; ++x) {
+        double s = 0.0;
+        s += r0[x], s += r0[x + 1], s += r0[x + 2];
+        s += r1[x], s += r1[x + 1], s += r1[x + 2];
+        s += r2[x], s += r2[x + 1], s += r2[x + 2];
+        o[x] = static_cast<int>(s / 9.0);
+    }
+}
+SHIFTNORM_KERNEL_TWINS(spatter_box3_u8, (const double* r0, const double* r1, const double* r2, int w, int* o),
+                       (r0, r1, r2, w, o))
+
+//! cv2.filter2D(CV_8U) of one row with the emboss kernel {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}},
+//! rounded and saturated: u, c, d the reflect-101 padded rows above, at and below (bytes held in
+//! ints).
+SHIFTNORM_KERNEL_BODY void spatter_emboss_row_body(const int* u, const int* c, const int* d, int w, int* o) {
+    for (int x = 0; x < w; ++x) {
+        const int v = -2 * u[x] - u[x + 1] - c[x] + c[x + 1] + c[x + 2] + d[x + 1] + 2 * d[x + 2];
+        o[x] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+}
+SHIFTNORM_KERNEL_TWINS(spatter_emboss_row, (const int* u, const int* c, const int* d, int w, int* o),
+                       (u, c, d, w, o))
+
+//! m = float32(liquid * float32(cv2.blur(emboss, (3, 3)))) for one row: r0-r2 the reflect-101
+//! padded emboss rows (integers 0-255, so their sum is exact in any order and s / 9 is the
+//! reference's float64 mean), lq the liquid bytes.
+SHIFTNORM_KERNEL_BODY void spatter_m_row_body(const int* r0, const int* r1, const int* r2, const int* lq, int w,
+                                              float* m) {
+    for (int x = 0; x < w; ++x) {
+        const int s = r0[x] + r0[x + 1] + r0[x + 2] + r1[x] + r1[x + 1] + r1[x + 2] + r2[x] + r2[x + 1] + r2[x + 2];
+        m[x] = static_cast<float>(lq[x]) * static_cast<float>(static_cast<double>(s) / 9.0);
+    }
+}
+SHIFTNORM_KERNEL_TWINS(spatter_m_row,
+                       (const int* r0, const int* r1, const int* r2, const int* lq, int w, float* m),
+                       (r0, r1, r2, lq, w, m))
+
+//! The water's blend over n pixels of c channels: mi = m / mmax * intensity, then
+//! unit_to_u8(x / 255 + mi * colour[k]) per channel (colour: the three water colours for c = 3,
+//! the grey water value for every channel otherwise), numpy's order of operations.
+SHIFTNORM_KERNEL_BODY void spatter_water_body(const float* m, const std::uint8_t* x, double mmax, double intensity,
+                                              const double* colour, int c, std::uint8_t* d, std::size_t n) {
+    if (c == 3) {
+        const double c0 = colour[0], c1 = colour[1], c2 = colour[2];
+        for (std::size_t i = 0; i < n; ++i) {
+            const double mi = static_cast<double>(m[i]) / mmax * intensity;
+            d[3 * i] = unit_to_u8(static_cast<double>(x[3 * i]) / 255.0 + mi * c0);
+            d[3 * i + 1] = unit_to_u8(static_cast<double>(x[3 * i + 1]) / 255.0 + mi * c1);
+            d[3 * i + 2] = unit_to_u8(static_cast<double>(x[3 * i + 2]) / 255.0 + mi * c2);
+        }
+    } else {
+        const double g = colour[0];
+        for (std::size_t i = 0; i < n; ++i) {
+            const double v = static_cast<double>(m[i]) / mmax * intensity * g;
+            for (int k = 0; k < c; ++k)
+                d[i * c + k] = unit_to_u8(static_cast<double>(x[i * c + k]) / 255.0 + v);
+        }
+    }
+}
+SHIFTNORM_KERNEL_TWINS(spatter_water,
+                       (const float* m, const std::uint8_t* x, double mmax, double intensity, const double* colour,
+                        int c, std::uint8_t* d, std::size_t n),
+                       (m, x, mmax, intensity, colour, c, d, n))
+}  // namespace detail
+
 //! Spatter: a blurred, thresholded normal "liquid" field; severities with mud = 0 add
 //! pale-turquoise water with embossed edges (Canny, distance transform, histogram
 //! equalisation as in the reference), mud = 1 paints brown mud where the blurred mask >= 0.8.
@@ -498,61 +643,66 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
     detail::fimage liquid(H, W, 1);
     gen.normals(liquid.px.data(), liquid.px.size(), p.loc, p.scale);
     detail::gaussian_filter(liquid, p.sigma);
-    for (double& v : liquid.px) v = v < p.threshold ? 0.0 : v;
     if (p.mud == 0) {
-        // np.uint8(liquid * 255) of values >= 0: the same bytes as unit_to_u8 (branch-free)
-        detail::scratch_vector<std::uint8_t> lq(N);
-        for (std::size_t i = 0; i < N; ++i) lq[i] = detail::unit_to_u8(liquid.px[i]);
-        auto edges = detail::canny(lq, H, W, 50, 150);
-        for (auto& e : edges) e = static_cast<std::uint8_t>(255 - e);
-        auto dist = detail::distance_transform(edges, H, W);
-        for (double& d : dist) d = std::min(d, 20.0);
-        dist = detail::box3(dist, H, W);
-        detail::scratch_vector<std::uint8_t> du(N);
-        for (std::size_t i = 0; i < N; ++i) du[i] = static_cast<std::uint8_t>(dist[i]);
-        detail::equalize_hist(du);
-        // filter2D(CV_8U) with the emboss kernel {{-2, -1, 0}, {-1, 1, 1}, {0, 1, 2}}, rounded
-        // and saturated, reflect-101 border (integer sums: any order)
-        const detail::scratch_vector<std::uint8_t> dp = detail::padded_plane(du.data(), H, W, 1, detail::border::mirror);
-        const std::size_t pw = static_cast<std::size_t>(W) + 2;
-        detail::scratch_vector<double> emb(N);
+        // np.uint8(liquid * 255) of the thresholded field
+        detail::scratch_buffer<int> lq(N);
+        detail::spatter_liquid_u8(liquid.px.data(), p.threshold, lq.data(), N);
+        // 255 - Canny(lq, 50, 150), distanceTransform from its zeros (the edges), straight from
+        // the Canny state plane
+        const detail::scratch_vector<int> state = detail::canny_state(lq.data(), H, W, 50, 150);
+        const std::size_t sw = static_cast<std::size_t>(W) + 2, dw = static_cast<std::size_t>(W) + 4;
+        detail::scratch_buffer<double> plane = detail::dt_plane(
+            H, W, [&](int y, double* row) { detail::dt_seed_row(&state[static_cast<std::size_t>(y + 1) * sw + 1], 2, W, row); });
+        detail::chamfer_distance(plane.data(), H, W);
+        // threshold(dist, 20, 20, THRESH_TRUNC), blur 3x3 (reflect-101), astype(uint8)
+        detail::scratch_buffer<double> dist(N);
         for (int y = 0; y < H; ++y) {
-            const std::uint8_t* u = &dp[static_cast<std::size_t>(y) * pw];
-            const std::uint8_t* c = u + pw;
-            const std::uint8_t* d = c + pw;
-            double* o = &emb[static_cast<std::size_t>(y) * W];
-            for (int x = 0; x < W; ++x) {
-                const int v = -2 * u[x] - u[x + 1] - c[x] + c[x + 1] + c[x + 2] + d[x + 1] + 2 * d[x + 2];
-                o[x] = std::clamp(v, 0, 255);
-            }
+            const double* r = &plane[static_cast<std::size_t>(y + 2) * dw + 2];
+            double* o = &dist[static_cast<std::size_t>(y) * W];
+            for (int x = 0; x < W; ++x) o[x] = std::min(r[x], 20.0);
         }
-        emb = detail::box3(emb, H, W);
-        detail::scratch_vector<double> m(N);
-        for (std::size_t i = 0; i < N; ++i) m[i] = static_cast<double>(static_cast<float>(lq[i] * static_cast<float>(emb[i])));
+        const std::size_t pw = static_cast<std::size_t>(W) + 2;
+        const auto dpad = detail::padded_plane(dist.data(), H, W, 1, detail::border::mirror);
+        detail::scratch_buffer<int> du(N);
+        for (int y = 0; y < H; ++y) {
+            const double* r0 = &dpad[static_cast<std::size_t>(y) * pw];
+            detail::spatter_box3_u8(r0, r0 + pw, r0 + 2 * pw, W, &du[static_cast<std::size_t>(y) * W]);
+        }
+        // equalizeHist
+        int hist[256];
+        detail::byte_histogram(du.data(), N, hist);
+        std::uint8_t lut[256];
+        detail::equalize_lut(hist, static_cast<int>(N), lut);
+        for (auto& v : du) v = lut[v];
+        // filter2D(CV_8U) with the emboss kernel, reflect-101; blur 3x3; times the liquid bytes
+        const auto dp = detail::padded_plane(du.data(), H, W, 1, detail::border::mirror);
+        detail::scratch_buffer<int> emb(N);
+        for (int y = 0; y < H; ++y) {
+            const int* u = &dp[static_cast<std::size_t>(y) * pw];
+            detail::spatter_emboss_row(u, u + pw, u + 2 * pw, W, &emb[static_cast<std::size_t>(y) * W]);
+        }
+        const auto ep = detail::padded_plane(emb.data(), H, W, 1, detail::border::mirror);
+        detail::scratch_buffer<float> m(N);
+        for (int y = 0; y < H; ++y) {
+            const int* r0 = &ep[static_cast<std::size_t>(y) * pw];
+            detail::spatter_m_row(r0, r0 + pw, r0 + 2 * pw, &lq[static_cast<std::size_t>(y) * W], W,
+                                  &m[static_cast<std::size_t>(y) * W]);
+        }
         // the maximum (exact in any order; the values are >= +0): four running maxima
-        double mx4[4] = {0.0, 0.0, 0.0, 0.0};
+        float mx4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         std::size_t i4 = 0;
         for (; i4 + 4 <= N; i4 += 4)
             for (int k = 0; k < 4; ++k) mx4[k] = std::max(mx4[k], m[i4 + k]);
         for (; i4 < N; ++i4) mx4[0] = std::max(mx4[0], m[i4]);
         const double mmax = std::max(std::max(mx4[0], mx4[1]), std::max(mx4[2], mx4[3]));
         static constexpr double water[3] = {175 / 255.0, 238 / 255.0, 238 / 255.0};
-        const double gray_water = 0.299 * water[0] + 0.587 * water[1] + 0.114 * water[2];
-        detail::scratch_vector<double> add(N * C);
-        if (mmax > 0 && C == 3)
-            for (std::size_t i = 0; i < N; ++i) {
-                const double mi = m[i] / mmax * p.intensity;
-                for (int k = 0; k < 3; ++k) add[i * 3 + k] = mi * water[k];
-            }
-        else if (mmax > 0)
-            for (std::size_t i = 0; i < N; ++i) {
-                const double v = m[i] / mmax * p.intensity * gray_water;
-                for (int k = 0; k < C; ++k) add[i * C + k] = v;
-            }
-        else
-            std::fill(add.begin(), add.end(), 0.0);
-        detail::store_unit_values(nullptr, src.data, add.data(), dst.data, N * C);
+        const double gray_water[1] = {0.299 * water[0] + 0.587 * water[1] + 0.114 * water[2]};
+        if (mmax > 0)
+            detail::spatter_water(m.data(), src.data, mmax, p.intensity, C == 3 ? water : gray_water, C, dst.data, N);
+        else  // m / mmax * intensity * colour of a plane of zeros: nothing added
+            for (std::size_t i = 0; i < N * C; ++i) dst.data[i] = detail::unit_to_u8(static_cast<double>(src.data[i]) / 255.0);
     } else {
+        for (double& v : liquid.px) v = v < p.threshold ? 0.0 : v;
         detail::fimage mask(H, W, 1);
         for (std::size_t i = 0; i < N; ++i) mask.px[i] = liquid.px[i] > p.threshold ? 1.0 : 0.0;
         detail::gaussian_filter(mask, p.intensity);
