@@ -227,3 +227,16 @@ def test_fast_and_reference_filters_give_the_same_bytes(name):
         corrupt(img, 3, name, filters="float32")
     with pytest.raises(ValueError, match="filters must be 'fast' or 'reference'"):
         corrupt_batch(batch, 3, name, filters=None)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_batch_in_a_forked_child_after_the_parent(images):
+    # DataLoader workers are forked: after the parent's threaded batch (OpenMP's team), a child's
+    # threaded batch must run (GNU libgomp's team does not survive fork) and give the same bytes
+    import multiprocessing as mp
+    batch = np.stack([images[i % len(images)] for i in range(6)])
+    want = corrupt_batch(batch, 2, "gaussian_blur", seed=3, threads=2)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(corrupt_batch, (batch, 2, "gaussian_blur"), {"seed": 3, "threads": 2}).get(timeout=60)
+    np.testing.assert_array_equal(got, want)

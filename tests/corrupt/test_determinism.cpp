@@ -9,6 +9,11 @@
 #include <system_error>
 #include <thread>
 #include <vector>
+#if defined(_OPENMP) && defined(__unix__)
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 #include "shiftnorm/corrupt.hpp"
 
@@ -104,3 +109,30 @@ TEST_CASE("corrupt_batch: shares whose thread cannot start run on the calling th
             for (int t = 0; t < threads; ++t) CHECK(runs[static_cast<std::size_t>(t)].load() == 1);
         }
 }
+
+#if defined(_OPENMP) && defined(__unix__)
+TEST_CASE("corrupt_batch in the child of a fork runs on threads of its own", "[corrupt][determinism]") {
+    // the parent's batch runs on OpenMP's team; in a forked child (a DataLoader worker) GNU libgomp
+    // would wait forever for the parent's team, so the child's batch must take its own threads
+    const std::size_t n = 6;
+    const auto src = synthetic_batch(n, 32, 32, 3, 4);
+    const sc::const_batch_view in{src.data(), n, 32, 32, 3};
+    std::vector<std::uint8_t> want(src.size());
+    sc::corrupt_batch(sc::corruption::gaussian_blur, 2, in, {want.data(), n, 32, 32, 3}, 3, {}, 2);
+    CHECK_FALSE(sc::detail::forked_child.load());
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::alarm(60);  // a hang ends the child with SIGALRM instead of the test run
+        std::vector<std::uint8_t> got(src.size());
+        sc::corrupt_batch(sc::corruption::gaussian_blur, 2, in, {got.data(), n, 32, 32, 3}, 3, {}, 2);
+        ::_exit(sc::detail::forked_child.load() && got == want ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    INFO("child status " << status);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK_FALSE(sc::detail::forked_child.load());  // the parent keeps its team
+}
+#endif
