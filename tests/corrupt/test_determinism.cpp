@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -134,5 +135,32 @@ TEST_CASE("corrupt_batch in the child of a fork runs on threads of its own", "[c
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     CHECK_FALSE(sc::detail::forked_child.load());  // the parent keeps its team
+}
+#endif
+
+#if defined(_OPENMP)
+TEST_CASE("run_images_team: every image once, a member's exception kept", "[corrupt][determinism]") {
+    for (int nt : {2, 3, 5})
+        for (std::size_t n : {std::size_t(1), std::size_t(2), std::size_t(5), std::size_t(31), std::size_t(32),
+                              std::size_t(33), std::size_t(100), std::size_t(1000)}) {
+            CAPTURE(nt, n);
+            std::vector<std::atomic<int>> runs(n);
+            auto one = [&](std::size_t i) { ++runs[i]; };
+            std::vector<std::exception_ptr> errors(static_cast<std::size_t>(nt));
+            sc::detail::run_images_team(nt, n, one, errors);
+            for (std::size_t i = 0; i < n; ++i) CHECK(runs[i].load() == 1);
+            for (const auto& e : errors) CHECK(!e);
+            // image 0 throws: that member keeps the exception and stops; every image runs at most once
+            std::vector<std::atomic<int>> again(n);
+            auto bad = [&](std::size_t i) {
+                ++again[i];
+                if (i == 0) throw std::runtime_error("image 0");
+            };
+            std::vector<std::exception_ptr> errs(static_cast<std::size_t>(nt));
+            sc::detail::run_images_team(nt, n, bad, errs);
+            CHECK(std::count_if(errs.begin(), errs.end(), [](const std::exception_ptr& e) { return bool(e); }) == 1);
+            CHECK(again[0].load() == 1);
+            for (std::size_t i = 0; i < n; ++i) CHECK(again[i].load() <= 1);
+        }
 }
 #endif

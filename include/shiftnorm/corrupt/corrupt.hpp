@@ -217,18 +217,28 @@ inline const bool fork_watch = [] {
 }();
 #endif
 
-//! run_shares on OpenMP's thread team: share t on team member t % (team size), each share once.
-//! Why not new threads per call: a thread started by a call begins on the caller's CPU, and on
-//! the 2-vCPU VM of 2026-12-05 it often stayed there for the whole batch (35-47% of image pairs
-//! ran on one CPU; 1.29 CPUs busy for 2 threads, a CIFAR batch of gaussian blur 7.0 us per image
-//! against 8.1 on one thread), while the team's threads stay where they are between calls (1.86-
-//! 1.93 CPUs busy, 4.1 us per image).
-template <class Work>
-void run_shares_team(int nt, Work& work) {
+//! one(i) for every image i < n on OpenMP's thread team: chunks of images taken in turn by
+//! whichever member is free (about 16 per member, so the last ones even out the members' speeds;
+//! the bytes of image i do not depend on who computes it). A member's first exception is kept in
+//! errors[member] and ends its share of the work; the others finish theirs.
+//! Why not threads started per call (run_shares): such a thread begins on the caller's CPU, and
+//! on the 2-vCPU VM of 2026-12-05 it often stayed there for the whole batch (35-47% of image pairs
+//! ran on one CPU; 1.27 CPUs busy in 6 of 8 runs of a CIFAR batch of gaussian blur at 2 threads,
+//! 6.4-7.5 us per image), while the team's threads stay where they are between calls (1.76-1.91
+//! CPUs busy, 4.3-5.2 us per image).
+template <class One>
+void run_images_team(int nt, std::size_t n, One& one, std::vector<std::exception_ptr>& errors) {
+    const std::size_t chunk = std::max<std::size_t>(1, n / (static_cast<std::size_t>(nt) * 16));
+    std::atomic<std::size_t> next{0};
 #pragma omp parallel num_threads(nt)
     {
-        const int team = omp_get_num_threads(), me = omp_get_thread_num();
-        for (int t = me; t < nt; t += team) work(t);
+        const int me = omp_get_thread_num();
+        try {
+            for (std::size_t b; (b = next.fetch_add(chunk, std::memory_order_relaxed)) < n;)
+                for (std::size_t i = b, e = std::min(n, b + chunk); i < e; ++i) one(i);
+        } catch (...) {
+            errors[static_cast<std::size_t>(me)] = std::current_exception();
+        }
     }
 }
 
@@ -248,12 +258,13 @@ void corrupt_batch_with(corruption c, int severity, const_batch_view src, batch_
     if (src.count == 0) return;
     const int nt = resolve_threads(threads, src.count);
     std::vector<std::exception_ptr> errors(nt);
+    auto one = [&](std::size_t i) {
+        generator gen(image_seed(seed, c, severity, first_index + i));
+        apply(c, severity, src[i], dst[i], gen, opt);
+    };
     auto work = [&](int t) {
         try {
-            for (std::size_t i = t; i < src.count; i += nt) {
-                generator gen(image_seed(seed, c, severity, first_index + i));
-                apply(c, severity, src[i], dst[i], gen, opt);
-            }
+            for (std::size_t i = t; i < src.count; i += nt) one(i);
         } catch (...) {
             errors[t] = std::current_exception();
         }
@@ -263,7 +274,7 @@ void corrupt_batch_with(corruption c, int severity, const_batch_view src, batch_
     // joinable threads. Speed unchanged (bench_corrupt BM_CorruptBatch_CPU at 2 threads).
 #if defined(_OPENMP)
     if (std::is_same_v<Start, thread_starter> && nt > 1 && team_usable())
-        run_shares_team(nt, work);
+        run_images_team(nt, src.count, one, errors);
     else
         run_shares(nt, work, start);
 #else
@@ -278,8 +289,8 @@ void corrupt_batch_with(corruption c, int severity, const_batch_view src, batch_
 //! the output is bit-identical for any `threads` (0 = all cores) and any way the data set is cut
 //! into batches (pass the global index of the first image as first_index). Shapes of src and
 //! dst must match. Exceptions from workers are rethrown on the calling thread. Compiled with
-//! OpenMP, the shares run on OpenMP's thread team (detail::run_shares_team; not in the child of
-//! a fork, nor inside the caller's parallel region); otherwise share 0 runs on the calling thread
+//! OpenMP, the images run on OpenMP's thread team in chunks (detail::run_images_team; not in the
+//! child of a fork, nor inside the caller's parallel region); otherwise share 0 runs on the calling thread
 //! and the others on threads started for the call, a share whose thread cannot be started on
 //! the calling thread too.
 inline void corrupt_batch(corruption c, int severity, const_batch_view src, batch_view dst, std::uint64_t seed,
