@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "shiftnorm/corrupt.hpp"
@@ -97,4 +98,19 @@ TEST_CASE("round_float32: float32(v * scale) for every length (vector bodies and
             }
         }
     }
+}
+
+TEST_CASE("byte_unit: b / 255.0 bit for bit for every byte, without a division", "[corrupt][rounding]") {
+    // the two-term product rounds to the correctly rounded quotient on all 256 inputs; a volatile
+    // quotient so that the compiler cannot fold the comparison into the formula's own arithmetic
+    for (int b = 0; b < 256; ++b) {
+        volatile double num = b, den = 255.0;
+        const double want = num / den;
+        const double got = sc::detail::byte_unit(num);
+        CAPTURE(b);
+        CHECK(std::memcmp(&want, &got, sizeof(double)) == 0);
+    }
+    // the ends
+    CHECK(sc::detail::byte_unit(1.0) == 1.0 / 255.0);
+    CHECK(sc::detail::byte_unit(255.0) == 1.0);
 }

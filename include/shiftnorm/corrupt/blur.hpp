@@ -273,7 +273,7 @@ SHIFTNORM_FP_EXACT inline void glass_blur(const_image_view src, image_view dst, 
                 for (int c = 0; c < C; ++c)
                     u[(static_cast<std::size_t>(h) * W + w) * C + c] = u[(static_cast<std::size_t>(hp) * W + wp) * C + c];
             }
-    for (std::size_t i = 0; i < u.size(); ++i) f.px[i] = static_cast<double>(u[i]) / 255.0;
+    for (std::size_t i = 0; i < u.size(); ++i) f.px[i] = detail::byte_unit(u[i]);
     detail::gaussian_filter(f, p.sigma);
     detail::store_unit(f, dst);
 }
@@ -296,7 +296,7 @@ SHIFTNORM_FP_EXACT inline void zoom_blur(const_image_view src, image_view dst, i
     const auto zooms = detail::np_arange(1.0, p.stop, p.step);
     const int H = src.height, W = src.width, C = src.channels;
     std::vector<float> x(src.size()), out(src.size(), 0.0f);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<double>(src.data[i]) / 255.0);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(detail::byte_unit(src.data[i]));
     for (double z : zooms) detail::zoom_accumulate(x, H, W, C, z, out);
     const float n1 = static_cast<float>(zooms.size() + 1);
     for (std::size_t i = 0; i < x.size(); ++i) {

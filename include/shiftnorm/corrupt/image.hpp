@@ -109,10 +109,19 @@ inline void check_pair(const char* where, const_image_view src, image_view dst) 
                           concat(dst.height, "x", dst.width, "x", dst.channels));
 }
 
-//! uint8 -> double divided by 255 (numpy `np.array(x) / 255.`).
+//! double(b) / 255.0 for a byte value b (0-255) without a division: b hi + b lo, with hi = 1 / 255
+//! truncated after 44 bits (0x1.0101010101p-8: 41 significant bits, so b hi is exact) and
+//! lo = 1 / 255 - hi rounded
+//! (0x1.010101010101p-56); the sum rounds to the correctly rounded quotient for every byte
+//! (tests/corrupt/test_rounding.cpp checks all 256), so the bits are those of the division.
+//! Two multiplications and an addition pipeline where a division waits for the divider (eight
+//! lanes of vdivpd every ~10 cycles on Zen 4): the byte-to-unit step of the final blends.
+SHIFTNORM_KERNEL_BODY double byte_unit(double b) { return b * 0x1.0101010101p-8 + b * 0x1.010101010101p-56; }
+
+//! uint8 -> double divided by 255 (numpy `np.array(x) / 255.`; byte_unit).
 inline fimage to_unit(const_image_view src) {
     fimage f(src.height, src.width, src.channels);
-    for (std::size_t i = 0; i < f.size(); ++i) f.px[i] = static_cast<double>(src.data[i]) / 255.0;
+    for (std::size_t i = 0; i < f.size(); ++i) f.px[i] = byte_unit(src.data[i]);
     return f;
 }
 
@@ -143,7 +152,7 @@ SHIFTNORM_KERNEL_BODY std::uint8_t unit_to_u8(double v) {
 SHIFTNORM_KERNEL_BODY void store_unit_body(const double* v, const std::uint8_t* x, const double* add, std::uint8_t* d,
                                            std::size_t n) {
     if (add)
-        for (std::size_t i = 0; i < n; ++i) d[i] = unit_to_u8(static_cast<double>(x[i]) / 255.0 + add[i]);
+        for (std::size_t i = 0; i < n; ++i) d[i] = unit_to_u8(byte_unit(x[i]) + add[i]);
     else
         for (std::size_t i = 0; i < n; ++i) d[i] = unit_to_u8(v[i]);
 }

@@ -419,8 +419,8 @@ SHIFTNORM_KERNEL_BODY void snow_row_body(const std::uint8_t* x, const double* s,
                                          std::uint8_t* d) {
     if (c == 3) {
         for (int i = 0; i < w; ++i) {
-            const float r = static_cast<float>(x[3 * i] / 255.0), g = static_cast<float>(x[3 * i + 1] / 255.0),
-                        b = static_cast<float>(x[3 * i + 2] / 255.0);
+            const float r = static_cast<float>(byte_unit(x[3 * i])), g = static_cast<float>(byte_unit(x[3 * i + 1])),
+                        b = static_cast<float>(byte_unit(x[3 * i + 2]));
             const float gray = 0.299f * r + 0.587f * g + 0.114f * b;
             const float hi = gray * 1.5f + 0.5f;
             d[3 * i] = unit_to_u8(static_cast<double>(blend * r + rest * (r < hi ? hi : r)) + s[i]);
@@ -429,7 +429,7 @@ SHIFTNORM_KERNEL_BODY void snow_row_body(const std::uint8_t* x, const double* s,
         }
     } else {
         for (int i = 0; i < w; ++i) {
-            const float r = static_cast<float>(x[i] / 255.0);
+            const float r = static_cast<float>(byte_unit(x[i]));
             const float hi = r * 1.5f + 0.5f;
             d[i] = unit_to_u8(static_cast<double>(blend * r + rest * (r < hi ? hi : r)) + s[i]);
         }
@@ -492,7 +492,7 @@ namespace detail {
 SHIFTNORM_KERNEL_BODY void fog_row_body(const std::uint8_t* x, const double* add, double mx, double den,
                                         std::uint8_t* d, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) {
-        const double v = static_cast<double>(x[i]) / 255.0 + add[i];
+        const double v = byte_unit(x[i]) + add[i];
         d[i] = unit_to_u8(v * mx / den);
     }
 }
@@ -612,16 +612,16 @@ SHIFTNORM_KERNEL_BODY void spatter_water_body(const float* m, const std::uint8_t
         const double c0 = colour[0], c1 = colour[1], c2 = colour[2];
         for (std::size_t i = 0; i < n; ++i) {
             const double mi = static_cast<double>(m[i]) / mmax * intensity;
-            d[3 * i] = unit_to_u8(static_cast<double>(x[3 * i]) / 255.0 + mi * c0);
-            d[3 * i + 1] = unit_to_u8(static_cast<double>(x[3 * i + 1]) / 255.0 + mi * c1);
-            d[3 * i + 2] = unit_to_u8(static_cast<double>(x[3 * i + 2]) / 255.0 + mi * c2);
+            d[3 * i] = unit_to_u8(byte_unit(x[3 * i]) + mi * c0);
+            d[3 * i + 1] = unit_to_u8(byte_unit(x[3 * i + 1]) + mi * c1);
+            d[3 * i + 2] = unit_to_u8(byte_unit(x[3 * i + 2]) + mi * c2);
         }
     } else {
         const double g = colour[0];
         for (std::size_t i = 0; i < n; ++i) {
             const double v = static_cast<double>(m[i]) / mmax * intensity * g;
             for (int k = 0; k < c; ++k)
-                d[i * c + k] = unit_to_u8(static_cast<double>(x[i * c + k]) / 255.0 + v);
+                d[i * c + k] = unit_to_u8(byte_unit(x[i * c + k]) + v);
         }
     }
 }
@@ -700,7 +700,7 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
         if (mmax > 0)
             detail::spatter_water(m.data(), src.data, mmax, p.intensity, C == 3 ? water : gray_water, C, dst.data, N);
         else  // m / mmax * intensity * colour of a plane of zeros: nothing added
-            for (std::size_t i = 0; i < N * C; ++i) dst.data[i] = detail::unit_to_u8(static_cast<double>(src.data[i]) / 255.0);
+            for (std::size_t i = 0; i < N * C; ++i) dst.data[i] = detail::unit_to_u8(detail::byte_unit(src.data[i]));
     } else {
         for (double& v : liquid.px) v = v < p.threshold ? 0.0 : v;
         detail::fimage mask(H, W, 1);
@@ -713,7 +713,7 @@ SHIFTNORM_FP_EXACT inline void spatter(const_image_view src, image_view dst, int
             double mi = mask.px[i];
             if (mi < 0.8) mi = 0.0;
             for (int k = 0; k < C; ++k) {
-                const double v = static_cast<double>(src.data[i * C + k]) / 255.0;
+                const double v = detail::byte_unit(src.data[i * C + k]);
                 dst.data[i * C + k] = detail::unit_to_u8(v * (1 - mi) + (C == 3 ? mud[k] : gray_mud) * mi);
             }
         }
