@@ -22,6 +22,7 @@
 #include "shiftnorm/core/denormals.hpp"
 #include "shiftnorm/engine.hpp"
 #include "shiftnorm/models/zoo.hpp"
+#include "shiftnorm/nn/visit.hpp"
 #include "shiftnorm/norm/batch_norm.hpp"
 #include "shiftnorm/train/sgd.hpp"
 
@@ -84,6 +85,86 @@ void train_step(benchmark::State& st, const char* name) {
     st.counters["threads"] = double(st.range(0));
 }
 
+//! The upper bound of a data-parallel training step (issue 14; timing only, not a training
+//! method): two replicas of the network, each a half batch (64) on one thread of a 2-thread
+//! team, batch norms with their half batch's statistics (ghost batch norm: no reduction across
+//! the replicas), then the replicas' gradients summed, SGD on the first and its weights copied to
+//! the second. barrier = 1 adds one team barrier after every batch norm's forward (an observer:
+//! the ReLU after it is then not fused), the synchronisation a real data-parallel step needs for
+//! the whole batch's statistics (and again in backward, not counted here). Compare with
+//! train_step/small_resnet8/2 (docs/benchmarks.md, "A data-parallel step, measured").
+void train_step_replicas(benchmark::State& st, const char* name) {
+    const bool barrier = st.range(0) != 0;
+    set_flush_denormals_all_threads(true);
+    struct replica {
+        nn::sequential net;
+        std::unique_ptr<train::sgd> opt;
+        tensor<float> x;
+        std::vector<std::int32_t> y;
+        nn::softmax_cross_entropy ce;
+        nn::param_set ps;
+    };
+    auto make = [&] {
+        auto r = std::make_unique<replica>();
+        const setup& full = get(name, 128, true);  // the input and labels: the halves of its batch
+        models::model_spec spec;
+        spec.name = name;
+        spec.in_channels = full.x.shape().c;
+        r->net = models::make_model<batch_norm<population>>(spec);
+        nn::rng_type g(1);
+        r->net.reset_parameters(g);
+        r->net.set_input_grad(false);
+        train::sgd_options o;
+        o.momentum = 0.9;
+        o.weight_decay = 5e-4;
+        r->opt = std::make_unique<train::sgd>(r->net.parameters(), o);
+        r->ps = r->net.parameters();
+        const shape4 h = full.x.shape();
+        r->x = tensor<float>(shape4{64, h.c, h.h, h.w});
+        r->y.resize(64);
+        if (barrier)
+            for (auto* bn : nn::find_all<nn::norm_layer<batch_norm<population>>>(r->net))
+                bn->observer = [](const tensor<float>&, const tensor<float>&, nn::mode) {
+SHIFTNORM_OMP(omp barrier)
+                };
+        return r;
+    };
+    auto a = make(), b = make();
+    const setup& full = get(name, 128, true);
+    const std::size_t half = std::size_t(a->x.size());
+    std::copy(full.x.data(), full.x.data() + half, a->x.data());
+    std::copy(full.x.data() + half, full.x.data() + 2 * half, b->x.data());
+    std::copy(full.y.begin(), full.y.begin() + 64, a->y.begin());
+    std::copy(full.y.begin() + 64, full.y.end(), b->y.begin());
+#if defined(_OPENMP)
+    omp_set_max_active_levels(1);  // the layers' own parallel loops run on their replica's thread
+#endif
+    auto step = [&] {
+SHIFTNORM_OMP(omp parallel num_threads(2))
+        {
+            replica& r = nn::detail::thread_id() == 0 ? *a : *b;
+            r.net.zero_grad();
+            r.ce.forward(r.net.forward(r.x, nn::mode::train), r.y);
+            r.net.backward(r.ce.backward());
+SHIFTNORM_OMP(omp barrier)
+SHIFTNORM_OMP(omp for schedule(static))
+            for (std::size_t k = 0; k < a->ps.params.size(); ++k)
+                if (float* g = a->ps.params[k].grad) {
+                    const float* h = b->ps.params[k].grad;
+                    for (index_t i = 0; i < a->ps.params[k].size; ++i) g[i] += h[i];
+                }
+        }
+        a->opt->step(0.01);
+        for (std::size_t k = 0; k < a->ps.params.size(); ++k)
+            std::copy(a->ps.params[k].value, a->ps.params[k].value + a->ps.params[k].size, b->ps.params[k].value);
+    };
+SHIFTNORM_OMP(omp parallel num_threads(2))
+    set_flush_denormals(true);
+    step();
+    for (auto _ : st) step();
+    st.SetItemsProcessed(st.iterations() * 128);
+}
+
 void eval_batch(benchmark::State& st, const char* name) {
     threads(st);
     setup& s = get(name, 500, false);
@@ -139,6 +220,7 @@ void gemm_shape(benchmark::State& st) {
 
 BENCHMARK_CAPTURE(train_step, resnet20, "resnet20")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(train_step, small_resnet8, "small-resnet8")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(train_step_replicas, small_resnet8, "small-resnet8")->ArgName("barrier")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(eval_batch, resnet20, "resnet20")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(eval_batch, resnet56, "resnet56")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
