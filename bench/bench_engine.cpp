@@ -36,26 +36,32 @@ struct setup {
     std::vector<std::int32_t> y;
 };
 
+//! The network `name` (seeded Kaiming weights, no input gradient) and its SGD (momentum 0.9,
+//! weight decay 5e-4), as every training benchmark here runs it.
+void build_net(const std::string& name, index_t in_channels, nn::sequential& net, std::unique_ptr<train::sgd>& opt) {
+    models::model_spec spec;
+    spec.name = name;
+    spec.in_channels = in_channels;
+    net = models::make_model<batch_norm<population>>(spec);
+    nn::rng_type g(1);
+    net.reset_parameters(g);
+    net.set_input_grad(false);
+    train::sgd_options o;
+    o.momentum = 0.9;
+    o.weight_decay = 5e-4;
+    opt = std::make_unique<train::sgd>(net.parameters(), o);
+}
+
 //! One network per (name, batch), built once: its buffers are warm when a benchmark starts.
 setup& get(const std::string& name, index_t batch, bool training) {
     static std::map<std::string, std::unique_ptr<setup>> cache;
     auto& s = cache[name + (training ? "/train" : "/eval")];
     if (s) return *s;
     s = std::make_unique<setup>();
-    models::model_spec spec;
-    spec.name = name;
     const bool fmnist = name.rfind("small-resnet", 0) == 0;
-    spec.in_channels = fmnist ? 1 : 3;
-    const index_t hw = fmnist ? 28 : 32;
-    s->net = models::make_model<batch_norm<population>>(spec);
-    nn::rng_type g(1);
-    s->net.reset_parameters(g);
-    s->net.set_input_grad(false);
-    train::sgd_options o;
-    o.momentum = 0.9;
-    o.weight_decay = 5e-4;
-    s->opt = std::make_unique<train::sgd>(s->net.parameters(), o);
-    s->x = tensor<float>(shape4{batch, spec.in_channels, hw, hw});
+    const index_t channels = fmnist ? 1 : 3, hw = fmnist ? 28 : 32;
+    build_net(name, channels, s->net, s->opt);
+    s->x = tensor<float>(shape4{batch, channels, hw, hw});
     std::mt19937 rng(2);
     std::normal_distribution<float> nd;
     for (auto& v : s->x) v = nd(rng);
@@ -107,17 +113,7 @@ void train_step_replicas(benchmark::State& st, const char* name) {
     auto make = [&] {
         auto r = std::make_unique<replica>();
         const setup& full = get(name, 128, true);  // the input and labels: the halves of its batch
-        models::model_spec spec;
-        spec.name = name;
-        spec.in_channels = full.x.shape().c;
-        r->net = models::make_model<batch_norm<population>>(spec);
-        nn::rng_type g(1);
-        r->net.reset_parameters(g);
-        r->net.set_input_grad(false);
-        train::sgd_options o;
-        o.momentum = 0.9;
-        o.weight_decay = 5e-4;
-        r->opt = std::make_unique<train::sgd>(r->net.parameters(), o);
+        build_net(name, full.x.shape().c, r->net, r->opt);
         r->ps = r->net.parameters();
         const shape4 h = full.x.shape();
         r->x = tensor<float>(shape4{64, h.c, h.h, h.w});
