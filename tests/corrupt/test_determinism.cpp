@@ -120,21 +120,21 @@ TEST_CASE("corrupt_batch in the child of a fork runs on threads of its own", "[c
     const sc::const_batch_view in{src.data(), n, 32, 32, 3};
     std::vector<std::uint8_t> want(src.size());
     sc::corrupt_batch(sc::corruption::gaussian_blur, 2, in, {want.data(), n, 32, 32, 3}, 3, {}, 2);
-    CHECK_FALSE(sc::detail::forked_child.load());
+    CHECK_FALSE(shiftnorm::detail::forked_child.load());
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
         ::alarm(60);  // a hang ends the child with SIGALRM instead of the test run
         std::vector<std::uint8_t> got(src.size());
         sc::corrupt_batch(sc::corruption::gaussian_blur, 2, in, {got.data(), n, 32, 32, 3}, 3, {}, 2);
-        ::_exit(sc::detail::forked_child.load() && got == want ? 0 : 1);
+        ::_exit(shiftnorm::detail::forked_child.load() && got == want ? 0 : 1);
     }
     int status = 0;
     REQUIRE(::waitpid(pid, &status, 0) == pid);
     INFO("child status " << status);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
-    CHECK_FALSE(sc::detail::forked_child.load());  // the parent keeps its team
+    CHECK_FALSE(shiftnorm::detail::forked_child.load());  // the parent keeps its team
 }
 #endif
 

@@ -13,13 +13,8 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
-#if defined(_OPENMP)
-#include <omp.h>
-#if defined(__unix__)
-#include <pthread.h>
-#endif
-#endif
 
+#include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/corrupt/blur.hpp"
 #include "shiftnorm/corrupt/digital.hpp"
 #include "shiftnorm/corrupt/frost.hpp"
@@ -204,19 +199,6 @@ void run_shares(int nt, Work& work, Start start = {}) {
 }
 
 #if defined(_OPENMP)
-//! True in the child of a fork (pthread_atfork, registered when the program or module loads).
-//! GNU libgomp's thread team does not survive fork: in the child of a process that ran a parallel
-//! region, the next one waits forever for the parent's threads (measured 2026-12-05: a child's
-//! `omp parallel` after the parent's hung). A child (e.g. a PyTorch DataLoader worker) therefore
-//! runs corrupt_batch's shares on threads of its own (run_shares).
-inline std::atomic<bool> forked_child{false};
-#if defined(__unix__)
-inline const bool fork_watch = [] {
-    ::pthread_atfork(nullptr, nullptr, [] { forked_child.store(true, std::memory_order_relaxed); });
-    return true;
-}();
-#endif
-
 //! one(i) for every image i < n on OpenMP's thread team: chunks of images taken in turn by
 //! whichever member is free (about 16 per member, so the last ones even out the members' speeds;
 //! the bytes of image i do not depend on who computes it). A member's first exception is kept in
@@ -242,9 +224,15 @@ void run_images_team(int nt, std::size_t n, One& one, std::vector<std::exception
     }
 }
 
-//! Whether corrupt_batch's shares may run on OpenMP's team: not in a forked child (forked_child),
+//! Whether corrupt_batch's shares may run on OpenMP's team: not in a forked child
+//! (shiftnorm::detail::forked_child, core/omp.hpp: GNU libgomp's team does not survive fork),
 //! not inside the caller's own parallel region (a nested team would have one thread).
-inline bool team_usable() { return !forked_child.load(std::memory_order_relaxed) && !omp_in_parallel(); }
+inline bool team_usable() {
+#if defined(__unix__)
+    if (::shiftnorm::detail::forked_child.load(std::memory_order_relaxed)) return false;
+#endif
+    return !omp_in_parallel();
+}
 #endif
 
 //! corrupt_batch with the threads started by `start` (tests: a starter that fails).

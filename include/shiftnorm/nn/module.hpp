@@ -283,6 +283,9 @@ SHIFTNORM_OMP(omp parallel)
 
 inline void set_threads(int n) {
 #if defined(_OPENMP)
+#if defined(__unix__)
+    if (::shiftnorm::detail::forked_child.load(std::memory_order_relaxed)) n = std::min(n, 1);  // core/omp.hpp
+#endif
     if (n > 0) omp_set_num_threads(n);
 #else
     (void)n;
@@ -291,7 +294,9 @@ inline void set_threads(int n) {
 
 }  // namespace detail
 
-//! Sets the number of threads of the engine (OpenMP; no-op in a build without OpenMP).
+//! Sets the number of threads of the engine (OpenMP; no-op in a build without OpenMP). In the
+//! child of a fork the engine stays on one thread (core/omp.hpp: OpenMP's team does not survive
+//! fork, more threads there would hang).
 inline void set_num_threads(int n) { detail::set_threads(n); }
 inline int num_threads() { return detail::max_threads(); }
 
