@@ -399,16 +399,6 @@ inline void byte_histogram(const T* v, std::size_t n, int* hist) {
     for (int k = 0; k < 256; ++k) hist[k] = part[0][k] + part[1][k] + part[2][k] + part[3][k];
 }
 
-//! cv2.equalizeHist on a uint8 plane.
-SHIFTNORM_FP_EXACT inline void equalize_hist(scratch_vector<std::uint8_t>& v) {
-    if (v.empty()) return;
-    int hist[256];
-    byte_histogram(v.data(), v.size(), hist);
-    std::uint8_t lut[256];
-    equalize_lut(hist, static_cast<int>(v.size()), lut);
-    for (auto& x : v) x = lut[x];
-}
-
 }  // namespace detail
 
 namespace detail {
