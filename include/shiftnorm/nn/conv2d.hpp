@@ -12,6 +12,7 @@
 #include "shiftnorm/nn/conv_shifted.hpp"
 #include "shiftnorm/nn/conv_winograd.hpp"
 #include "shiftnorm/nn/gemm.hpp"
+#include "shiftnorm/nn/conv_phases.hpp"
 #include "shiftnorm/nn/im2col.hpp"
 #include "shiftnorm/nn/init.hpp"
 #include "shiftnorm/nn/module.hpp"
@@ -165,7 +166,7 @@ public:
         const bool wino = use_winograd(Cg, Og, is, os);
         const bool shifted = !wino && nn::detail::use_shifted(geo_, is.h, is.w, os.h, os.w);
         if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
-        prepare_buffers(direct || shifted || wino ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0);
+        prepare_buffers(direct || shifted || wino ? 0 : K * P, 0, shifted ? Og * sg_.cols : 0, 0);
         if (shifted) zero_once(pads_, pads_zeroed_);
         if (wino) {
             wg_ = nn::detail::make_winograd(Cg, Og, is.h, is.w, winograd_tile());
@@ -231,11 +232,22 @@ public:
         // the input gradient is a same-window convolution of diff_dst (Og planes in, Cg out)
         const bool wino_d = shifted && input_grad_ && use_winograd(Og, Cg, is, os);
         const bool shifted_d = shifted && input_grad_ && !wino_d;
+        // a stride-2 input gradient as four stride-1 convolutions of diff_dst (nn/conv_phases.hpp)
+        const bool phase_d = !shifted && input_grad_ && nn::detail::use_phase_dgrad(geo_, is.h, is.w, os.h, os.w);
         if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
         if (shifted_d && set_geometry(sgd_, offd_, Og, is.h, is.w)) dpads_zeroed_ = false;
+        if (phase_d && (pgd_.O != Og || pgd_.C != Cg || pgd_.OH != os.h || pgd_.OW != os.w)) {
+            pgd_ = nn::detail::make_phase_geometry(Og, Cg, os.h, os.w, geo_);
+            dpads_zeroed_ = false;
+        }
         if (input_grad_) nn::detail::ensure_shape(diff_src_, is);
-        prepare_buffers(direct || shifted_w || wino_w ? 0 : K * P, direct || shifted ? 0 : K * P,
-                        shifted_d ? Cg * sg_.cols : 0);
+        prepare_buffers(direct || shifted_w || wino_w ? 0 : K * P, direct || shifted || phase_d ? 0 : K * P,
+                        shifted_d ? Cg * sg_.cols : phase_d ? pgd_.wide_size() : 0,
+                        shifted_d ? sgd_.buffer_size() : phase_d ? pgd_.pad_size() : 0);
+        if (phase_d) {
+            if (pgd_.padded()) zero_once(dpads_, dpads_zeroed_);
+            nn::detail::phase_weights(weight.data(), G, pgd_, wphase_);
+        }
         if (shifted && input_grad_) {
             if (shifted_d) zero_once(dpads_, dpads_zeroed_);
             wflip_.resize(weight.size());
@@ -325,6 +337,10 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
                         if (wino_d) {  // the step's images ran above
                         } else if (direct) {
                             nn::detail::gemm(true, false, K, P, Og, 1.0f, wg, K, dyg, P, 0.0f, dxg, P);
+                        } else if (phase_d) {
+                            if (pgd_.padded()) nn::detail::phase_copy_planes(dyg, pgd_, dpads_[t].data());
+                            nn::detail::phase_input_grad(pgd_, wphase_.data() + g * Og * K,
+                                                         pgd_.padded() ? dpads_[t].data() : dyg, wides_[t].data(), dxg);
                         } else if (shifted) {
                             // diff_src_g = the same-window convolution of diff_dst_g with the flipped,
                             // transposed weights, on the shifted windows of the padded diff_dst planes
@@ -389,7 +405,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
 private:
     //! Per-thread buffers: im2col columns, input-gradient columns, and for the shifted path the
     //! padded planes and the wide GEMM output. Grown, never shrunk (no reallocation per batch).
-    void prepare_buffers(index_t col_size, index_t dcol_size, index_t wide_size) {
+    void prepare_buffers(index_t col_size, index_t dcol_size, index_t wide_size, index_t dpad_size) {
         const std::size_t T = std::size_t(std::max(1, nn::detail::max_threads()));
         if (cols_.size() != T) {
             wbufs_.resize(T);
@@ -418,7 +434,7 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(int(T)) reduction
             grow(cols_[t], col_size);
             if (input_grad_) grow(dcols_[t], dcol_size);
             if (grow(pads_[t], pad_size)) pads_grown = true;
-            if (input_grad_ && sgd_.C > 0 && grow(dpads_[t], sgd_.buffer_size())) dpads_grown = true;
+            if (input_grad_ && grow(dpads_[t], dpad_size)) dpads_grown = true;
             grow(wides_[t], wide_size);
         }
         if (pads_grown) pads_zeroed_ = false;
@@ -480,6 +496,8 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(std::max(T, 1)))
     nn::detail::shifted_geometry sg_, sgd_;  // set by set_geometry (C = 0: not yet)
     std::vector<index_t> off_, offd_;
     std::vector<float> wflip_;  // flipped, transposed weights of the shifted input gradient
+    nn::detail::phase_geometry pgd_;  // the stride-2 phases' input gradient (O = 0: not yet)
+    std::vector<float> wphase_;       // its per-phase weights (nn::detail::phase_weights)
     // Winograd: the geometry, transformed weights and per-thread buffers of the forward and of the
     // input gradient (kept apart: their channel counts differ)
     nn::detail::winograd_geometry wg_, wgd_;
