@@ -48,6 +48,7 @@ struct sym_taps {
     std::vector<const float*> a, b;
     std::vector<float> w;
     void clear() { a.clear(), b.clear(), w.clear(); }
+    void reserve(std::size_t k) { a.reserve(k), b.reserve(k), w.reserve(k); }
     void add(float weight, const float* pa, const float* pb) {
         if (weight == 0.0f) return;
         a.push_back(pa), b.push_back(pb), w.push_back(weight);
@@ -373,21 +374,24 @@ SHIFTNORM_FP_EXACT inline bool fast_gaussian_u8(const_image_view src, image_view
     const float band = fast_band_for(2.0 * tap_sum_additions(static_cast<std::size_t>(r) + 1) + 5.0);
     if (!fast_band_usable(band, 255.0)) return false;
     std::vector<float> w(half.begin(), half.end());
-    scratch_vector<float> img(n * H), row((static_cast<std::size_t>(W) + 2 * r) * C), out(n);
+    scratch_buffer<float> img(n * H), row((static_cast<std::size_t>(W) + 2 * r) * C), out(n);
     widen_row(src.data, img.data(), img.size());
     float* mid = row.data() + static_cast<std::size_t>(r) * C;
     const double* unit = unit_values();
-    std::vector<std::uint32_t> near(n), cols(n);
-    std::vector<double> v64(n), acc(n);
-    std::vector<int> v64_row(n, -1);  // the row whose vertical pass v64[i] holds
-    std::vector<int> vx(n), vc(n);    // each undecided value's column and channel
+    // work memory from the thread's scratch cache (a 32x32 image's buffers are small blocks that
+    // glibc's general bins served slowly); each is written before it is read, but v64_row
+    scratch_buffer<std::uint32_t> near(n), cols(n);
+    scratch_buffer<double> v64(n), acc(n);
+    scratch_vector<int> v64_row(n, -1);  // the row whose vertical pass v64[i] holds
+    scratch_buffer<int> vx(n), vc(n);    // each undecided value's column and channel
     std::vector<const std::uint8_t*> lo(static_cast<std::size_t>(r) + 1), hi(lo.size());
     scratch_vector<double> img64;     // the whole image in float64 units, made when a row needs it
-    std::vector<double> row64((static_cast<std::size_t>(W) + 2 * r) * C);
+    scratch_buffer<double> row64((static_cast<std::size_t>(W) + 2 * r) * C);
     std::vector<const double*> a64(static_cast<std::size_t>(r)), b64(static_cast<std::size_t>(r));
     // the taps, centre first, then outer to inner (the reference's order): the horizontal pass's
     // read the padded row `mid` (the same for every row), the vertical pass's rows change per row
     sym_taps t, th;
+    t.reserve(static_cast<std::size_t>(r) + 1), th.reserve(static_cast<std::size_t>(r) + 1);
     th.add(w[0], mid, nullptr);
     t.add(w[0], img.data(), nullptr);
     for (int k = r; k >= 1; --k) {
