@@ -276,6 +276,14 @@ nn::sequential train_net(bool spacers) {
     relu_after(net);
     net.add("conv3", make_conv(nn::conv2d_options{16, 16, 3, 2, 1}, 65)).add("bn3", make_bn(16, 66));
     relu_after(net);
+    // a downsampling block with a projection shortcut (conv 1x1 stride 2 + batch norm)
+    nn::sequential body2, proj;
+    body2.add("conv1", make_conv(nn::conv2d_options{16, 32, 3, 2, 1}, 67)).add("bn1", make_bn(32, 68));
+    relu_after(body2);
+    body2.add("conv2", make_conv(nn::conv2d_options{32, 32, 3, 1, 1}, 69)).add("bn2", make_bn(32, 70));
+    proj.add("0", make_conv(nn::conv2d_options{16, 32, 1, 2, 0}, 75)).add("1", make_bn(32, 76));
+    net.add("block2", nn::residual(std::move(body2), std::move(proj), "shortcut"));
+    relu_after(net);
     return net;
 }
 }  // namespace
@@ -286,12 +294,16 @@ TEST_CASE("training fusion: batch norm + ReLU and residual + ReLU give the bits 
         INFO("input offset " << offset);
         nn::sequential fused = train_net(false), plain = train_net(true);
         for (auto* bn : nn::find_all<bn_layer>(fused)) CHECK(bn->takes_train_relu());  // CPU schedule, no observer
+        for (auto* bn : nn::find_all<bn_layer>(fused)) CHECK(bn->takes_train_add_relu());
         auto x = test::random_tensor({4, 16, 12, 12}, 71, -1.0, 3.0);
         for (index_t i = 0; i < x.numel(); ++i) x.data()[i] += offset;
         for (int step = 0; step < 2; ++step) {  // twice: buffers reused, running statistics updated
             const tensor<float>& yf = fused.forward(x, nn::mode::train);
             const tensor<float>& yp = plain.forward(x, nn::mode::train);
             REQUIRE(same_bits(yf, yp));
+            // the residuals' adds and ReLUs ran in their bodies' last batch norms (not when spaced)
+            for (auto* r : nn::find_all<nn::residual>(fused)) CHECK(r->add_fused());
+            for (auto* r : nn::find_all<nn::residual>(plain)) CHECK_FALSE(r->add_fused());
             const auto dy = test::random_tensor(yf.shape(), 72 + unsigned(step));
             const tensor<float>& df = fused.backward(dy);
             const tensor<float>& dp = plain.backward(dy);
@@ -323,4 +335,34 @@ TEST_CASE("training fusion: batch norm + ReLU and residual + ReLU give the bits 
     nn::relu r;
     CHECK_FALSE(r.takes_train_relu());
     CHECK_THROWS_AS(r.forward_train_relu(test::random_tensor({1, 1, 2, 2}, 74)), state_error);
+}
+
+namespace {
+template <class Backend>
+void add_relu_case(const char* name) {
+    INFO(name);
+    using bn_t = batch_norm<population, affine, fp32, Backend>;
+    bn_t fused(8), plain(8);
+    std::mt19937 g(5);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (index_t c = 0; c < 8; ++c) fused.scale[c] = plain.scale[c] = 1.0f + 0.5f * u(g), fused.shift[c] = plain.shift[c] = 0.3f * u(g);
+    const auto x = test::random_tensor({3, 8, 5, 7}, 81, -2.0, 4.0);
+    auto add = test::random_tensor({3, 8, 5, 7}, 82, -1.0, 1.0);
+    add.data()[7] = std::numeric_limits<float>::quiet_NaN();  // NaN stays visible through the ReLU
+    tensor<float> yf(x.shape()), yp(x.shape());
+    fused.forward_training_add_relu(x.view(), add.view(), yf.view());
+    plain.forward_training(x.view(), yp.view());
+    for (index_t i = 0; i < yp.numel(); ++i) yp.data()[i] = nn::relu_value(yp.data()[i] + add.data()[i]);
+    CHECK(same_bits(yf, yp));
+    CHECK(std::isnan(yf.data()[7]));
+    // the running statistics moved the same way; the gradient is batch norm's own
+    CHECK(std::memcmp(fused.source.running.stats.mean.data(), plain.source.running.stats.mean.data(), 8 * sizeof(float)) == 0);
+    CHECK_THROWS_AS(fused.forward_training_add_relu(x.view(), test::random_tensor({3, 8, 5, 6}, 83).view(), yf.view()),
+                    shape_error);
+}
+}  // namespace
+
+TEST_CASE("batch norm + a residual's add + ReLU in one pass: the bits of the three, both schedules", "[nn][fusion][train]") {
+    add_relu_case<backend::cpu::plane_streaming>("plane-streaming");
+    add_relu_case<backend::cpu::channel_major_schedule>("channel-major");
 }

@@ -158,6 +158,19 @@ public:
         (void)src;
         throw state_error("module::forward_train_relu: this layer cannot run a ReLU after it (takes_train_relu)");
     }
+    //! Whether forward_train_add_relu runs this layer's mode::train forward with a residual's
+    //! add and the ReLU after it fused into its passes (a batch norm on a CPU schedule without an
+    //! observer, the last layer of a residual's body). Default false.
+    virtual bool takes_train_add_relu() const { return false; }
+    //! dst = relu(forward(src, mode::train) + add) (the bits of the layer, a residual's add and
+    //! nn::relu one by one); `add` has the output's shape. The next backward takes the gradient of
+    //! the layer's own output (the caller applies the ReLU's mask and the add's branches). Only
+    //! when takes_train_add_relu().
+    virtual const tensor<float>& forward_train_add_relu(const tensor<float>& src, const tensor<float>& add) {
+        (void)src, (void)add;
+        throw state_error(
+            "module::forward_train_add_relu: this layer cannot run an add and a ReLU after it (takes_train_add_relu)");
+    }
     //! A promise that the parameters do not change while it is on (nn::infer turns it on around
     //! its chunks): layers may then keep what they derive from their weights between forward
     //! calls (conv2d its Winograd weight transform). Turning it on or off drops what was kept.

@@ -175,6 +175,26 @@ public:
         return dst_;
     }
 
+    //! As takes_train_relu: a batch norm on a CPU schedule without an observer.
+    bool takes_train_add_relu() const override { return takes_train_relu(); }
+    //! mode::train forward, then + add and a ReLU in the same pass (Norm::forward_training_add_relu);
+    //! the next backward takes the gradient of the layer's own output (the caller masks by the
+    //! ReLU). Same bits as the layer, the add and the ReLU one by one.
+    const tensor<float>& forward_train_add_relu(const tensor<float>& src, const tensor<float>& add) override {
+        if (!takes_train_add_relu()) return module::forward_train_add_relu(src, add);
+        if constexpr (traits::batch_like) {
+            if constexpr (Norm::modes.train_relu) {
+                output_shape(src.shape());
+                nn::detail::ensure_shape(dst_, src.shape());
+                impl.forward_training_add_relu(src.view(), add.view(), dst_.view());
+                src_ = &src;
+                mode_ = mode::train;
+                relu_ = false;
+            }
+        }
+        return dst_;
+    }
+
     const tensor<float>& backward(const tensor<float>& diff_dst) override {
         nn::detail::check_forwarded("norm_layer::backward", src_);
         nn::detail::ensure_shape(diff_src_, src_->shape());

@@ -131,9 +131,12 @@ public:
     //! inference fusion on and a sequential body, the shortcut runs first and the add and ReLU go
     //! into the body's last layer (sequential::forward_tail: a convolution's epilogue), whose
     //! output is then returned. Same bits either way.
-    //! In training, the ReLU after the add in the add's pass (add_relu_arrays), that ReLU layer
-    //! skipped by the container; backward then masks the ReLU's output gradient by dst > 0
-    //! itself. Same bits as the add and nn::relu one by one.
+    //! In training, the ReLU after the add in the add's pass, that ReLU layer skipped by the
+    //! container: with a sequential body whose last layer takes them (a batch norm on a CPU
+    //! schedule: module::takes_train_add_relu) the shortcut runs first and the add and ReLU go
+    //! into that layer's normalize pass (the layer's output is returned), else add_relu_arrays;
+    //! backward then masks the ReLU's output gradient by dst > 0 itself. Same bits as the add and
+    //! nn::relu one by one.
     bool takes_train_relu() const override { return true; }
     const tensor<float>& forward_train_relu(const tensor<float>& src) override {
         const tensor<float>& out = forward_epilogue(src, mode::train, epilogue{nullptr, 0, true});
@@ -143,27 +146,40 @@ public:
 
     const tensor<float>& forward_epilogue(const tensor<float>& src, mode m, const epilogue& e) override {
         relu_ = false;
+        out_ = nullptr;
         if (e.coef || e.add) throw state_error("residual::forward_epilogue: a residual folds only a ReLU");
-        if (auto* seq = dynamic_cast<sequential*>(body_.get()); seq && e.relu && m == mode::eval) {
+        auto* seq = dynamic_cast<sequential*>(body_.get());
+        if (seq && e.relu && (m == mode::eval || m == mode::train)) {
             const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
             const shape4 as = body_->output_shape(src.shape());
             if (as != b.shape()) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", as, b.shape());
-            epilogue tail;
-            tail.add = b.data(), tail.add_shape = b.shape(), tail.relu = true;
             bool applied = false;
-            const tensor<float>& a = seq->forward_tail(src, m, tail, applied);
+            const tensor<float>* a = nullptr;
+            if (m == mode::eval) {
+                epilogue tail;
+                tail.add = b.data(), tail.add_shape = b.shape(), tail.relu = true;
+                a = &seq->forward_tail(src, m, tail, applied);
+            } else {
+                a = &seq->forward_train_tail(src, b, applied);
+            }
             src_shape_ = src.shape();
-            return applied ? a : sum(a, b, true);
+            out_ = applied ? a : &sum(*a, b, true);
+            return *out_;
         }
         const tensor<float>& a = body_->forward(src, m);
         const tensor<float>& b = shortcut_ ? shortcut_->forward(src, m) : src;
         if (a.shape() != b.shape()) shiftnorm::detail::fail<shape_error>("residual", "shortcut output", a.shape(), b.shape());
         src_shape_ = src.shape();
-        return sum(a, b, e.relu);
+        out_ = &sum(a, b, e.relu);
+        return *out_;
     }
 
+    //! Whether the last forward's add (and ReLU) ran inside the body's last layer.
+    bool add_fused() const { return out_ != nullptr && out_ != &dst_; }
+
     const tensor<float>& backward(const tensor<float>& diff_relu) override {
-        nn::detail::check_diff_dst("residual::backward", dst_.shape(), diff_relu);
+        if (!out_) throw state_error("residual::backward: before forward");
+        nn::detail::check_diff_dst("residual::backward", out_->shape(), diff_relu);
         // after forward_train_relu: the fused ReLU's backward first (nn::relu's, value for value)
         const tensor<float>& diff_dst = relu_ ? mask_relu(diff_relu) : diff_relu;
         const tensor<float>& da = body_->backward(diff_dst);
@@ -198,10 +214,10 @@ public:
     }
 
 private:
-    //! masked_ = the ReLU's backward of d on its output dst_ (nn::relu's, value for value).
+    //! masked_ = the ReLU's backward of d on the last forward's output (nn::relu's, value for value).
     const tensor<float>& mask_relu(const tensor<float>& d) {
         nn::detail::ensure_shape(masked_, d.shape());
-        nn::detail::relu_grad(dst_.data(), d.data(), masked_.data(), d.numel());
+        nn::detail::relu_grad(out_->data(), d.data(), masked_.data(), d.numel());
         return masked_;
     }
 
@@ -228,6 +244,9 @@ private:
     shape4 src_shape_{};
     bool relu_ = false;  //!< the last forward was forward_train_relu
     tensor<float> dst_, diff_src_, masked_;
+    //! What the last forward returned: dst_, or the body's last layer's output when the add ran
+    //! there (null before a forward)
+    const tensor<float>* out_ = nullptr;
 };
 
 }  // namespace shiftnorm::nn

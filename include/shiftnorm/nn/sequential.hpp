@@ -59,20 +59,19 @@ public:
         skipped_.assign(children_.size(), 0);
         if (children_.empty()) return src;
         if (fusion_ && m == mode::eval) return forward_fused(src, m);
-        const tensor<float>* x = &src;
-        const std::size_t n = children_.size();
-        for (std::size_t i = 0; i < n; ++i) {
-            module& c = *children_[i].second;
-            if (m == mode::train && i + 1 < n && dynamic_cast<const relu*>(children_[i + 1].second.get()) &&
-                c.takes_train_relu()) {
-                x = &c.forward_train_relu(*x);
-                skipped_[i + 1] = 1;
-                ++i;
-                continue;
-            }
-            x = &c.forward(*x, m);
-        }
-        return *x;
+        return forward_walk(src, m, nullptr, nullptr);
+    }
+
+    //! A residual's body in training (mode::train, the walk of forward) with the residual's add
+    //! (`add`, of the output's shape) and the ReLU after it run by the last child when it takes
+    //! them (module::takes_train_add_relu): `applied` tells whether it did (false: the plain
+    //! result, the caller adds). Same bits either way.
+    const tensor<float>& forward_train_tail(const tensor<float>& src, const tensor<float>& add, bool& applied) {
+        applied = false;
+        fused_ = false;
+        skipped_.assign(children_.size(), 0);
+        if (children_.empty()) return src;
+        return forward_walk(src, mode::train, &add, &applied);
     }
 
     //! Inference fusion on or off for this container and its subtree (module::set_inference_fusion).
@@ -153,6 +152,30 @@ public:
     }
 
 private:
+    //! The children in order; in mode::train a child that takes a ReLU after it (takes_train_relu)
+    //! runs the nn::relu that follows it, and with `add` the last child takes the add and ReLU of
+    //! forward_train_tail when it can (*applied set then).
+    const tensor<float>& forward_walk(const tensor<float>& src, mode m, const tensor<float>* add, bool* applied) {
+        const tensor<float>* x = &src;
+        const std::size_t n = children_.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            module& c = *children_[i].second;
+            if (m == mode::train && i + 1 < n && dynamic_cast<const relu*>(children_[i + 1].second.get()) &&
+                c.takes_train_relu()) {
+                x = &c.forward_train_relu(*x);
+                skipped_[i + 1] = 1;
+                ++i;
+                continue;
+            }
+            if (add && i + 1 == n && c.takes_train_add_relu()) {
+                *applied = true;
+                return c.forward_train_add_relu(*x, *add);
+            }
+            x = &c.forward(*x, m);
+        }
+        return *x;
+    }
+
     //! The eval-mode forward with inference fusion: a child that takes an epilogue
     //! (module::takes_epilogue: conv2d, residual) runs the foldable normalization layer
     //! (module::inference_affine) and / or the ReLU that follow it inside its own pass; the other

@@ -148,6 +148,18 @@ public:
         source.running.observe(normalize_batch("batch_norm::forward_training_relu", src, dst, true));
     }
 
+    //! dst = max(y + add, 0) with NaN kept for forward_training's y (norm_modes::train_relu): a
+    //! residual's add and the ReLU after it in the same pass, their bits. `add` has src's shape;
+    //! `backward` (not backward_relu) is then this layer's gradient.
+    void forward_training_add_relu(const tensor_view<const T>& src, const tensor_view<const T>& add,
+                                   const tensor_view<T>& dst) {
+        static_assert(modes.train_relu, "batch_norm::forward_training_add_relu: a CPU schedule only");
+        if (add.shape() != src.shape())
+            detail::fail<shape_error>("batch_norm::forward_training_add_relu", "add", src.shape(), add.shape());
+        source.running.observe(
+            normalize_batch("batch_norm::forward_training_add_relu", src, dst, true, add.data()));
+    }
+
     //! Normalizes with this batch's mean and biased variance like forward_training, without
     //! touching the source's running buffers; `backward` is its gradient (through the
     //! statistics). Needs N*H*W >= 2 per channel.
@@ -157,7 +169,7 @@ public:
 
 private:
     std::vector<moments<double>> normalize_batch(const char* where, const tensor_view<const T>& src, const tensor_view<T>& dst,
-                                                 bool relu = false) {
+                                                 bool relu = false, const T* add = nullptr) {
         detail::check_norm_io(where, src, dst, channels_);
         detail::check_reducible(where, src.shape().per_channel(), 2,
                                 "N*H*W per channel (the variance of one value is undefined)");
@@ -171,7 +183,7 @@ private:
         };
         bool ok = false;
         if constexpr (modes.train_relu)
-            ok = Backend::template forward<false, true>(src, dst, true, m, coefs, relu);
+            ok = Backend::template forward<false, true>(src, dst, true, m, coefs, relu, add);
         else
             ok = Backend::template forward<false, true>(src, dst, true, m, coefs);
         if (!ok)

@@ -39,10 +39,12 @@ struct channel_kernels {
     }
 
     //! With `relu`, dst = max(normalized, 0) with NaN kept (a ReLU layer after it, fused: the same
-    //! bits; CPU only, what norm_modes::train_relu declares).
+    //! bits; CPU only, what norm_modes::train_relu declares); with `add` (of src's shape, only
+    //! with relu) dst = max(normalized + add, 0) (a residual's add before that ReLU).
     template <bool MinMax, bool Var, class T, class Coef>
     static bool forward(const tensor_view<const T>& src, const tensor_view<T>& dst, bool with_stats,
-                        std::vector<moments<double>>& m, Coef&& coef, bool relu = false) {
+                        std::vector<moments<double>>& m, Coef&& coef, bool relu = false,
+                        const T* add = nullptr) {
         const shape4& s = src.shape();
         const auto C = std::size_t(s.c);
         m.assign(C, moments<double>{});
@@ -58,7 +60,7 @@ struct channel_kernels {
                     continue;
                 }
                 if (relu)
-                    channel_normalize<T, true>(src, dst, c, k.mean, k.a, k.b);
+                    channel_normalize<T, true>(src, dst, c, k.mean, k.a, k.b, add);
                 else
                     channel_normalize(src, dst, c, k.mean, k.a, k.b);
             }
@@ -74,7 +76,7 @@ struct channel_kernels {
             ok = coef(index_t(c), m[c], hints.empty() ? extreme_hint{} : hints[c], k[c]) && ok;
         if (!ok) return false;
         if (relu)
-            stream_normalize<T, true>(src.data(), dst.data(), src.shape(), k.data());
+            stream_normalize<T, true>(src.data(), dst.data(), src.shape(), k.data(), add);
         else
             normalize(src, dst, k.data());
         return true;

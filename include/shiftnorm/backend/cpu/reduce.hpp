@@ -326,14 +326,24 @@ inline void channel_grad_sums(const tensor_view<const T>& x, const tensor_view<c
 
 //! y = (x - mean) * a + b over one channel's planes (normalize with folded scale a = gamma *
 //! inv_std, b = beta), then max(y, 0) with NaN kept when Relu (relu_value: the bits of a ReLU
-//! layer after it). Subtracting first keeps precision at large |mean|/std.
+//! layer after it). Subtracting first keeps precision at large |mean|/std. With `add` (a tensor
+//! of x's shape): y = normalized + add before the ReLU (a residual's add, the same bits).
 template <class T, bool Relu = false>
 inline void channel_normalize(const tensor_view<const T>& x, const tensor_view<T>& y, index_t c, T mean, T a,
-                              T b) {
+                              T b, const T* add = nullptr) {
     const index_t hw = x.shape().spatial();
     for (index_t n = 0; n < x.shape().n; ++n) {
         const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
         T* SHIFTNORM_RESTRICT py = y.plane(n, c);
+        if (add) {
+            const T* SHIFTNORM_RESTRICT pa = add + (n * x.shape().c + c) * hw;
+#pragma GCC ivdep
+            for (index_t i = 0; i < hw; ++i) {
+                const T v = normalize_value(px[i], mean, a, b) + pa[i];
+                py[i] = Relu ? relu_value(v) : v;
+            }
+            continue;
+        }
 #pragma GCC ivdep
         for (index_t i = 0; i < hw; ++i) {
             const T v = normalize_value(px[i], mean, a, b);

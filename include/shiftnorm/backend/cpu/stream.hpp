@@ -153,16 +153,24 @@ inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<co
 }
 
 //! y = (x - mean_c) * a_c + b_c over every plane in memory order (normalize, folded affine),
-//! then max(y, 0) with NaN kept when Relu (relu_value: the bits of a ReLU layer after it).
+//! then max(y, 0) with NaN kept when Relu (relu_value: the bits of a ReLU layer after it). With
+//! `add` (of x's shape): normalized + add before the ReLU (a residual's add, the same bits).
 template <class T, bool Relu = false>
 inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRICT y, const shape4& s,
-                             const channel_coef<T>* coef) {
+                             const channel_coef<T>* coef, const T* SHIFTNORM_RESTRICT add = nullptr) {
     const index_t hw = s.spatial();
     SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
     for (index_t n = 0; n < s.n; ++n)
         for (index_t c = 0; c < s.c; ++c) {
             const T m = coef[c].mean, k = coef[c].a, o = coef[c].b;
             const index_t base = (n * s.c + c) * hw;
+            if (add) {
+                for (index_t i = 0; i < hw; ++i) {
+                    const T v = normalize_value(x[base + i], m, k, o) + add[base + i];
+                    y[base + i] = Relu ? relu_value(v) : v;
+                }
+                continue;
+            }
             for (index_t i = 0; i < hw; ++i) {
                 const T v = normalize_value(x[base + i], m, k, o);
                 y[base + i] = Relu ? relu_value(v) : v;
