@@ -161,6 +161,26 @@ TEST_CASE("stride-2 input gradient on phases: NaN and Inf reach exactly their ta
     CHECK(dx0.shape() == x0.shape());
 }
 
+TEST_CASE("stride-2 input gradient: direct and winograd-2x2 keep the column path (their earlier bits)",
+          "[nn][conv2d][phases]") {
+    const strided_case s{2, 16, 32, 28, 28, 3, 1};
+    nn::conv2d phases = make(s), direct = make(s), w2 = make(s);
+    direct.set_algorithm(nn::conv_algorithm::direct);
+    w2.set_algorithm(nn::conv_algorithm::winograd_2x2);
+    const tensor<float> x = random_tensor({s.n, s.c, s.h, s.w}, 21);
+    const tensor<float> dy = random_tensor({s.n, s.o, 14, 14}, 22);
+    std::vector<tensor<float>> dx;
+    for (nn::conv2d* c : {&phases, &direct, &w2}) {
+        c->forward(x, nn::mode::train);
+        dx.push_back(c->backward(dy));
+        CHECK(input_grad_error(s, c->weight, dy, dx.back()) < 1e-5);
+    }
+    // the column path's sums (over channels per tap, then the taps) are the same for both flags
+    CHECK(std::memcmp(dx[1].data(), dx[2].data(), std::size_t(dx[1].numel()) * sizeof(float)) == 0);
+    if (phases_run())  // and another order than the phases' (over channel and tap in one sum)
+        CHECK(std::memcmp(dx[0].data(), dx[1].data(), std::size_t(dx[0].numel()) * sizeof(float)) != 0);
+}
+
 TEST_CASE("stride-2 input gradient: odd planes, dilation and other paddings keep the column path",
           "[nn][conv2d][phases]") {
     CHECK_FALSE(d::use_phase_dgrad(nn::window2d{3, 3, 2, 2, 1, 1, 1, 1}, 7, 8, 4, 4));   // odd height

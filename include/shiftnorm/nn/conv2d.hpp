@@ -24,10 +24,13 @@ namespace shiftnorm::nn {
 //!  - automatic: Winograd where it runs (winograd_eligible: 3x3, pad 1, stride 1, channels per
 //!    group multiples of 16, AVX-512), otherwise direct. The forward, the input gradient and the
 //!    weight gradient use F(4x4, 3x3) on every plane (planar on planes 21-32 pixels wide, where
-//!    the weight gradient reads the planar input transform and a pixel-major dy transform);
+//!    the weight gradient reads the planar input transform and a pixel-major dy transform); the
+//!    input gradient of stride-2 3x3 / 1x1 windows on even planes runs on its four phases
+//!    (nn/conv_phases.hpp; since 2026-12-05, other bits than direct's col2im);
 //!  - direct: im2col / shifted windows + GEMM (every product of the definition, summed in the
 //!    order of the im2col rows; bit-identical to the materialized im2col + GEMM);
 //!  - winograd: as automatic, and a value_error at forward for a shape it cannot run;
+//!    (direct and winograd_2x2 keep the column path's input gradient for stride-2 windows)
 //!  - winograd_2x2: as automatic with F(2x2, 3x3) for every Winograd product (the bits of
 //!    shiftnorm 0.2.0), direct where Winograd cannot run. (Version 0.3.0 ran F(2x2, 3x3) on the
 //!    planar planes and F(4x4, 3x3) on the others.)
@@ -80,7 +83,9 @@ struct conv2d_options {
 //! Backward: diff_weight += diff_dst * col^T (on AVX-512 accumulated transposed, col * diff_dst^T:
 //! nn::detail::weight_grad_t, or weight_grad_shifted on planes of 12 columns and more, same bits);
 //! diff_src = col2im(weight^T * diff_dst), or for same/stride-1 windows on AVX-512 the same-window
-//! convolution of diff_dst with the flipped, transposed weights (another summation order).
+//! convolution of diff_dst with the flipped, transposed weights (another summation order), and
+//! for stride-2 3x3 / 1x1 windows on even planes (automatic, winograd) four stride-1
+//! convolutions of diff_dst, one per phase of diff_src (nn/conv_phases.hpp).
 //! With conv_algorithm::automatic (default), 3x3 pad-1 stride-1 windows with channels per group
 //! multiples of 16 run all three products on Winograd F(2x2, 3x3) instead (nn/conv_winograd.hpp).
 //! Images run in parallel (OpenMP) with per-thread weight-gradient partials summed in a fixed
@@ -233,7 +238,11 @@ public:
         const bool wino_d = shifted && input_grad_ && use_winograd(Og, Cg, is, os);
         const bool shifted_d = shifted && input_grad_ && !wino_d;
         // a stride-2 input gradient as four stride-1 convolutions of diff_dst (nn/conv_phases.hpp)
-        const bool phase_d = !shifted && input_grad_ && nn::detail::use_phase_dgrad(geo_, is.h, is.w, os.h, os.w);
+        // (automatic and winograd: direct and winograd_2x2 keep col2im's sums, their earlier bits)
+        const bool phase_algorithm =
+            opt_.algorithm == conv_algorithm::automatic || opt_.algorithm == conv_algorithm::winograd;
+        const bool phase_d = !shifted && input_grad_ && phase_algorithm &&
+                             nn::detail::use_phase_dgrad(geo_, is.h, is.w, os.h, os.w);
         if (shifted && set_geometry(sg_, off_, Cg, is.h, is.w)) pads_zeroed_ = dyts_zeroed_ = false;
         if (shifted_d && set_geometry(sgd_, offd_, Og, is.h, is.w)) dpads_zeroed_ = false;
         if (phase_d && (pgd_.O != Og || pgd_.C != Cg || pgd_.OH != os.h || pgd_.OW != os.w)) {
