@@ -20,34 +20,10 @@ struct strided_case {
     index_t n, c, o, h, w, k, groups;
 };
 
-//! Worst |dx - ref| / sum |terms| of the input gradient of a stride-2 convolution with padding
-//! k / 2; NaN where dx and the reference disagree on being finite.
+//! The input gradient's worst error against the double reference (conv_reference.hpp, stride 2).
 double input_grad_error(const strided_case& s, const std::vector<float>& w, const tensor<float>& dy,
                         const tensor<float>& dx) {
-    const index_t Cg = s.c / s.groups, Og = s.o / s.groups, p = s.k / 2, OH = dy.shape().h, OW = dy.shape().w;
-    double worst = 0;
-    for (index_t n = 0; n < s.n; ++n)
-        for (index_t ci = 0; ci < s.c; ++ci)
-            for (index_t ih = 0; ih < s.h; ++ih)
-                for (index_t iw = 0; iw < s.w; ++iw) {
-                    const index_t g = ci / Cg, c = ci % Cg;
-                    double sum = 0, mag = 0;
-                    for (index_t o = 0; o < Og; ++o)
-                        for (index_t i = 0; i < s.k; ++i)
-                            for (index_t j = 0; j < s.k; ++j) {
-                                const index_t th = ih + p - i, tw = iw + p - j;  // = 2 * oh, 2 * ow
-                                if (th < 0 || tw < 0 || th % 2 || tw % 2 || th / 2 >= OH || tw / 2 >= OW) continue;
-                                const index_t oc = g * Og + o;
-                                const double t = double(w[std::size_t(((oc * Cg + c) * s.k + i) * s.k + j)]) *
-                                                 double(dy(n, oc, th / 2, tw / 2));
-                                sum += t;
-                                mag += std::fabs(t);
-                            }
-                    const double got = dx(n, ci, ih, iw);
-                    if (std::isfinite(sum) != std::isfinite(got)) return std::numeric_limits<double>::quiet_NaN();
-                    if (std::isfinite(sum)) worst = std::max(worst, std::fabs(got - sum) / (mag + 1e-30));
-                }
-    return worst;
+    return test::conv_input_grad_error({s.n, s.c, s.o, s.h, s.w, s.k, s.groups, 2}, w, dy, dx);
 }
 
 nn::conv2d make(const strided_case& s) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -22,9 +23,11 @@ inline std::vector<float> randn(std::size_t n, unsigned seed, float offset = 0.0
     return v;
 }
 
-//! n images of c channels, h x w, o outputs, a k x k window (pad k / 2), `groups` groups.
+//! n images of c channels, h x w, o outputs, a k x k window (pad k / 2), `groups` groups; the
+//! input gradient's reference also takes a stride (the forward's and weight gradient's: 1 only).
 struct conv_dims {
     index_t n, c, o, h, w, k, groups;
+    index_t stride = 1;
 };
 
 //! Worst |y - ref| / sum |terms| of the forward y = conv(x, w).
@@ -54,10 +57,13 @@ inline double conv_forward_error(const conv_dims& d, const std::vector<float>& w
     return worst;
 }
 
-//! The same for the input gradient dx of diff_dst dy.
+//! The same for the input gradient dx of diff_dst dy (stride d.stride: output pixel (oh, ow) read
+//! input pixel (s oh - p + i, s ow - p + j)); NaN when a value's finiteness differs from the
+//! definition's (NaN / Inf in dy must reach exactly the values the definition says).
 inline double conv_input_grad_error(const conv_dims& d, const std::vector<float>& w, const tensor<float>& dy,
                                     const tensor<float>& dx) {
-    const index_t Cg = d.c / d.groups, Og = d.o / d.groups, p = d.k / 2;
+    const index_t Cg = d.c / d.groups, Og = d.o / d.groups, p = d.k / 2, st = d.stride;
+    const index_t OH = (d.h + 2 * p - d.k) / st + 1, OW = (d.w + 2 * p - d.k) / st + 1;
     double worst = 0;
     for (index_t n = 0; n < d.n; ++n)
         for (index_t ci = 0; ci < d.c; ++ci)
@@ -68,16 +74,19 @@ inline double conv_input_grad_error(const conv_dims& d, const std::vector<float>
                     for (index_t o = 0; o < Og; ++o)
                         for (index_t i = 0; i < d.k; ++i)
                             for (index_t j = 0; j < d.k; ++j) {
-                                const index_t oh = ih + p - i, ow = iw + p - j;
-                                if (oh < 0 || oh >= d.h || ow < 0 || ow >= d.w) continue;
+                                const index_t th = ih + p - i, tw = iw + p - j;  // st * (oh, ow)
+                                if (th < 0 || tw < 0 || th % st || tw % st) continue;
+                                const index_t oh = th / st, ow = tw / st;
+                                if (oh >= OH || ow >= OW) continue;
                                 const index_t oc = gi * Og + o;
                                 const double t = double(w[std::size_t(((oc * Cg + c) * d.k + i) * d.k + j)]) *
-                                                 double(dy.data()[((n * d.o + oc) * d.h + oh) * d.w + ow]);
+                                                 double(dy.data()[((n * d.o + oc) * OH + oh) * OW + ow]);
                                 s += t;
                                 mag += std::fabs(t);
                             }
                     const double got = dx.data()[((n * d.c + ci) * d.h + ih) * d.w + iw];
-                    worst = std::max(worst, std::fabs(got - s) / (mag + 1e-30));
+                    if (std::isfinite(s) != std::isfinite(got)) return std::numeric_limits<double>::quiet_NaN();
+                    if (std::isfinite(s)) worst = std::max(worst, std::fabs(got - s) / (mag + 1e-30));
                 }
     return worst;
 }
