@@ -9,10 +9,10 @@
 
 #include "shiftnorm/backend/channel_pass.hpp"
 #include "shiftnorm/nn/activation.hpp"
+#include "shiftnorm/nn/conv_phases.hpp"
 #include "shiftnorm/nn/conv_shifted.hpp"
 #include "shiftnorm/nn/conv_winograd.hpp"
 #include "shiftnorm/nn/gemm.hpp"
-#include "shiftnorm/nn/conv_phases.hpp"
 #include "shiftnorm/nn/im2col.hpp"
 #include "shiftnorm/nn/init.hpp"
 #include "shiftnorm/nn/module.hpp"
