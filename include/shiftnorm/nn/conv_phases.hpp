@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "shiftnorm/nn/conv_shifted.hpp"
 #include "shiftnorm/nn/gemm.hpp"
 #include "shiftnorm/nn/im2col.hpp"
 
@@ -90,14 +91,13 @@ inline void phase_weights(const float* w, index_t G, const phase_geometry& s, st
         }
 }
 
-//! Copies diff_dst's O planes (OH x OW) into the top-left of dpad's (OH + 1) x Wp planes (3x3); the
-//! last row and column (zeros) and the slack are left as they are (zeroed once by the caller).
+//! Copies diff_dst's O planes (OH x OW) into the top-left of dpad's (OH + 1) x Wp planes (3x3):
+//! conv_shifted.hpp's copy_planes with no leading border; the last row and column (zeros) and the
+//! slack are left as they are (zeroed once by the caller).
 inline void phase_copy_planes(const float* dy, const phase_geometry& s, float* dpad) {
-    for (index_t o = 0; o < s.O; ++o)
-        for (index_t h = 0; h < s.OH; ++h) {
-            const float* src = dy + (o * s.OH + h) * s.OW;
-            std::copy(src, src + s.OW, dpad + o * s.plane + h * s.Wp);
-        }
+    shifted_geometry g;
+    g.C = s.O, g.H = s.OH, g.W = s.OW, g.Hp = s.plane / s.Wp, g.Wp = s.Wp, g.plane = s.plane;
+    copy_planes(dy, g, dpad);
 }
 
 #if defined(SHIFTNORM_HAS_AVX512_GEMM)
