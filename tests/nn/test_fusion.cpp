@@ -260,8 +260,9 @@ TEST_CASE("nn::infer keeps a convolution's Winograd weight transform only while 
 }
 
 namespace {
-//! conv-bn-relu-conv-bn (+ identity shortcut) - relu, then conv-bn-relu: with `spacers`, an
-//! nn::identity before every ReLU, so that no layer runs the ReLU after it (the unfused walk).
+//! conv-bn-relu-conv-bn (+ identity shortcut) - relu, then conv-bn-relu, then two downsampling
+//! blocks (projection and option-A shortcuts): with `spacers`, an nn::identity before every ReLU,
+//! so that no layer runs the ReLU after it (the unfused walk).
 nn::sequential train_net(bool spacers) {
     auto relu_after = [spacers](nn::sequential& s) {
         if (spacers) s.add("", nn::identity());
@@ -284,15 +285,28 @@ nn::sequential train_net(bool spacers) {
     proj.add("0", make_conv(nn::conv2d_options{16, 32, 1, 2, 0}, 75)).add("1", make_bn(32, 76));
     net.add("block2", nn::residual(std::move(body2), std::move(proj), "shortcut"));
     relu_after(net);
+    // a downsampling block with an option-A shortcut (subsampled, zero-padded channels)
+    nn::sequential body3;
+    body3.add("conv1", make_conv(nn::conv2d_options{32, 48, 3, 2, 1}, 77)).add("bn1", make_bn(48, 78));
+    relu_after(body3);
+    body3.add("conv2", make_conv(nn::conv2d_options{48, 48, 3, 1, 1}, 79)).add("bn2", make_bn(48, 80));
+    net.add("block3", nn::residual(std::move(body3), nn::zero_pad_shortcut(48, 2), "shortcut"));
+    relu_after(net);
     return net;
 }
 }  // namespace
 
 TEST_CASE("training fusion: batch norm + ReLU and residual + ReLU give the bits of the layers one by one",
           "[nn][fusion][train]") {
+    // every convolution algorithm: the batch norms' fused passes follow each one's outputs
+    const nn::conv_algorithm algorithms[] = {nn::conv_algorithm::automatic, nn::conv_algorithm::direct,
+                                             nn::conv_algorithm::winograd_2x2};
+    for (const auto algorithm : algorithms)
     for (const float offset : {0.0f, 50.0f}) {
-        INFO("input offset " << offset);
+        INFO("input offset " << offset << ", convolution algorithm " << int(algorithm));
         nn::sequential fused = train_net(false), plain = train_net(true);
+        nn::set_conv_algorithm(fused, algorithm);
+        nn::set_conv_algorithm(plain, algorithm);
         for (auto* bn : nn::find_all<bn_layer>(fused)) CHECK(bn->takes_train_relu());  // CPU schedule, no observer
         for (auto* bn : nn::find_all<bn_layer>(fused)) CHECK(bn->takes_train_add_relu());
         auto x = test::random_tensor({4, 16, 12, 12}, 71, -1.0, 3.0);
