@@ -380,3 +380,57 @@ TEST_CASE("batch norm + a residual's add + ReLU in one pass: the bits of the thr
     add_relu_case<backend::cpu::plane_streaming>("plane-streaming");
     add_relu_case<backend::cpu::channel_major_schedule>("channel-major");
 }
+
+namespace {
+//! batch_norm::forward_training_relu + backward_relu (the ReLU's mask recomputed from src with the
+//! forward's coefficients) against forward_training, an nn::relu's forward and backward, and
+//! backward: the same bits, with values that normalize to exactly 0 (x == mean, shift 0), values
+//! spread thinly around the ReLU's threshold, NaN and Inf in the input.
+template <class Backend>
+void relu_mask_case(const char* name) {
+    INFO(name);
+    using bn_t = batch_norm<population, affine, fp32, Backend>;
+    const index_t C = 4;
+    bn_t fused(C), plain(C);
+    for (index_t c = 0; c < C; ++c)
+        fused.scale[c] = plain.scale[c] = 0.75f + 0.25f * float(c), fused.shift[c] = plain.shift[c] = c == 1 ? 0.0f : 0.05f;
+    auto x = test::random_tensor({16, C, 8, 8}, 91, -1.0, 1.0);
+    const shape4 s = x.shape();
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t i = 0; i < s.spatial(); ++i) {
+            float* p = x.data() + (n * C) * s.spatial() + i;
+            p[s.spatial()] = i % 4 == 1 ? 1.0f : i % 4 == 2 ? 3.0f : 2.0f;  // channel 1: mean 2 exactly, shift 0
+            p[2 * s.spatial()] = 1.0f + float(n * s.spatial() + i - 512) * 0x1p-22f;  // channel 2: thin around 1
+        }
+    x.data()[3 * s.spatial() + 5] = std::numeric_limits<float>::quiet_NaN();  // channel 3: NaN and Inf
+    x.data()[3 * s.spatial() + 9] = std::numeric_limits<float>::infinity();
+    const auto dy = test::random_tensor(s, 92);
+    tensor<float> yf(s), yp(s), dxf(s), dxp(s), g(s);
+    fused.zero_grad(), plain.zero_grad();
+    fused.forward_training_relu(x.view(), yf.view());
+    plain.forward_training(x.view(), yp.view());
+    nn::relu relu;
+    const tensor<float>& yr = relu.forward(yp, nn::mode::train);
+    REQUIRE(same_bits(yf, yr));
+    fused.backward_relu(x.view(), dy.view(), dxf.view());
+    plain.backward(x.view(), relu.backward(dy).view(), dxp.view());
+    CHECK(same_bits(dxf, dxp));
+    CHECK(std::memcmp(fused.diff_scale.data(), plain.diff_scale.data(), std::size_t(C) * sizeof(float)) == 0);
+    CHECK(std::memcmp(fused.diff_shift.data(), plain.diff_shift.data(), std::size_t(C) * sizeof(float)) == 0);
+    // the exact zeros were masked (relu's +0 output), and both passes saw the mask
+    index_t zeros = 0;
+    for (index_t n = 0; n < s.n; ++n)
+        for (index_t i = 0; i < s.spatial(); ++i)
+            zeros += yf.data()[(n * C + 1) * s.spatial() + i] == 0.0f && (i % 4 == 0 || i % 4 == 3);
+    CHECK(zeros == s.n * s.spatial() / 2);
+    // backward_relu needs forward_training_relu's coefficients
+    fused.forward_training(x.view(), yf.view());
+    CHECK_THROWS_AS(fused.backward_relu(x.view(), dy.view(), dxf.view()), state_error);
+}
+}  // namespace
+
+TEST_CASE("batch norm + ReLU backward: the mask recomputed from src gives the bits of the two layers, both schedules",
+          "[nn][fusion][train]") {
+    relu_mask_case<backend::cpu::plane_streaming>("plane-streaming");
+    relu_mask_case<backend::cpu::channel_major_schedule>("channel-major");
+}

@@ -154,13 +154,18 @@ TEST_CASE("plane-streaming statistics and gradient sums give the single-thread b
         for (shape4 s : {shape4{128, 16, 28, 28}, shape4{128, 32, 14, 14}, shape4{127, 64, 7, 7}}) {
             INFO("shape " << s << (offsets ? " with per-image offsets" : ""));
             auto x = test::random_tensor(s, 31, 1.5, 0.5);
-            const auto dy = test::random_tensor(s, 32), relu = test::random_tensor(s, 33);
+            const auto dy = test::random_tensor(s, 32);
             const tensor_view<const float> xv = x.view(), dyv = dy.view();
             if (offsets)
                 for (index_t n = 0; n < s.n; ++n)
                     for (index_t i = 0; i < s.c * s.spatial(); ++i) x.data()[n * s.c * s.spatial() + i] += 1000.0f * float(n % 7);
             std::vector<float> mean(std::size_t(s.c));
-            for (index_t c = 0; c < s.c; ++c) mean[std::size_t(c)] = 0.1f * float(c);
+            // the ReLU mask's coefficients (normalize_value(x, relu[c]) > 0): about half the values
+            std::vector<backend::channel_coef<float>> relu(std::size_t(s.c));
+            for (index_t c = 0; c < s.c; ++c) {
+                mean[std::size_t(c)] = 0.1f * float(c);
+                relu[std::size_t(c)] = {1.5f, c % 2 ? 1.25f : -0.75f, 0.01f * float(c % 5)};
+            }
             const auto run = [&](int threads) {
                 omp_set_num_threads(threads);
                 result r;

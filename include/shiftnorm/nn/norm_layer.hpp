@@ -201,7 +201,7 @@ public:
         if constexpr (traits::batch_like) {
             if constexpr (Norm::modes.train_relu) {
                 if (relu_) {
-                    impl.backward_relu(src_->view(), std::as_const(dst_).view(), diff_dst.view(), diff_src_.view());
+                    impl.backward_relu(src_->view(), diff_dst.view(), diff_src_.view());
                     return diff_src_;
                 }
             }

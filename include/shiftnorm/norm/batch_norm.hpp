@@ -175,10 +175,17 @@ private:
                                 "N*H*W per channel (the variance of one value is undefined)");
         std::vector<moments<double>> m;
         reserve_saved();
-        auto coefs = [this](index_t c, const moments<double>& mc, const backend::extreme_hint&, backend::channel_coef<T>& k) {
+        // forward_training_relu keeps its coefficients: backward_relu recomputes the ReLU's mask
+        // from src with them (the same expression, so the same signs) instead of reading dst
+        const bool keep = relu && !add;
+        relu_saved_ = false;
+        if (keep) relu_coef_.resize(std::size_t(channels_));
+        auto coefs = [this, keep](index_t c, const moments<double>& mc, const backend::extreme_hint&,
+                                  backend::channel_coef<T>& k) {
             if (!finite_or_allowed(mc)) return false;
             save_batch(c, mc);
             k = coef(c);
+            if (keep) relu_coef_[std::size_t(c)] = k;
             return true;
         };
         bool ok = false;
@@ -190,6 +197,7 @@ private:
             for (index_t c = 0; c < channels_; ++c) check_finite(where, m[c], c);  // throws for the first such channel
         saved_kind_ = saved::training;
         saved_shape_ = src.shape();
+        relu_saved_ = keep;
         return m;
     }
 
@@ -222,6 +230,7 @@ public:
         reserve_saved();
         for (index_t c = 0; c < channels_; ++c) save(c, s.mean[c], s.var[c]), k[c] = coef(c);
         saved_kind_ = saved::none;
+        relu_saved_ = false;
         return true;
     }
 
@@ -252,13 +261,17 @@ public:
         });
     }
 
-    //! The gradient of forward_training_relu: diff_dst is the ReLU's output gradient, dst that
-    //! call's output (the ReLU's output); the mask dst > 0 is applied inside both passes.
-    void backward_relu(const tensor_view<const T>& src, const tensor_view<const T>& dst,
-                       const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) {
+    //! The gradient of forward_training_relu (the last forward; state_error otherwise): diff_dst
+    //! is the ReLU's output gradient, masked inside both passes by dst > 0, which is recomputed
+    //! from src with that forward's coefficients (the expression it computed, so the same signs:
+    //! the bits of the layer and an nn::relu one by one) instead of read: one stream fewer in
+    //! each pass.
+    void backward_relu(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
+                       const tensor_view<T>& diff_src) {
         static_assert(modes.train_relu, "batch_norm::backward_relu: a CPU schedule only");
         check_backward("batch_norm::backward_relu", saved::training, src, diff_dst, diff_src);
-        if (dst.shape() != src.shape()) detail::fail<shape_error>("batch_norm::backward_relu", "dst", src.shape(), dst.shape());
+        if (!relu_saved_)
+            throw state_error("batch_norm::backward_relu: the last forward was not forward_training_relu");
         const double count = double(src.shape().per_channel());
         const std::vector<T> mean = saved_means();
         Backend::backward(
@@ -268,7 +281,7 @@ public:
                 const T mdy = T(sdy / count), mdyx = T(sdyx * saved_var_grad_[c]);
                 return backend::backward_coef<T>{k, -k * mdyx, -k * mdy};
             },
-            dst.data());
+            relu_coef_.data());
     }
 
     void backward_inference(const tensor_view<const T>& src, const tensor_view<const T>& diff_dst,
@@ -363,6 +376,7 @@ private:
         Backend::normalize(src, dst, k.data());
         saved_kind_ = saved::inference;
         saved_shape_ = src.shape();
+        relu_saved_ = false;
     }
     void check_backward(const char* where, saved want, const tensor_view<const T>& src,
                         const tensor_view<const T>& diff_dst, const tensor_view<T>& diff_src) const {
@@ -373,6 +387,8 @@ private:
     index_t channels_ = 0;
     std::vector<Stat> saved_mean_, saved_inv_std_;
     std::vector<double> saved_var_grad_;  //!< backward's variance-term factor (training / batch mode)
+    std::vector<backend::channel_coef<T>> relu_coef_;  //!< forward_training_relu's coefficients (backward_relu)
+    bool relu_saved_ = false;                          //!< the last forward was forward_training_relu
     saved saved_kind_ = saved::none;
     shape4 saved_shape_{};
 };

@@ -55,10 +55,11 @@ struct norm_modes {
     //! a convolution's epilogue, same bits). The call returns false when forward_inference must
     //! run as it is (e.g. nan_policy::raise checks the input).
     bool fold = false;
-    //! forward_training_relu(src, dst) / backward_relu(src, dst, diff_dst, diff_src): training
-    //! with a ReLU after the layer fused into its passes (dst = relu(forward_training's dst);
+    //! forward_training_relu(src, dst) / backward_relu(src, diff_dst, diff_src): training with a
+    //! ReLU after the layer fused into its passes (dst = relu(forward_training's dst);
     //! backward_relu takes the ReLU's output gradient and masks it by dst > 0 inside its own
-    //! passes): the bits of the layer and a ReLU one by one, two passes fewer.
+    //! passes, recomputing that sign from src rather than reading dst): the bits of the layer and
+    //! a ReLU one by one, two passes fewer.
     bool train_relu = false;
 };
 

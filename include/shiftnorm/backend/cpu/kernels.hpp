@@ -87,29 +87,30 @@ struct channel_kernels {
         stream_normalize(src.data(), dst.data(), src.shape(), coef);
     }
 
-    //! With relu_y (the output of a ReLU fused after this layer, of src's shape), dy is that
-    //! ReLU's output gradient: masked by relu_y > 0 inside both passes (the ReLU's backward,
-    //! value for value: the same bits as the two layers one by one).
+    //! With `relu` (one entry per channel: the coefficients forward applied before a ReLU fused
+    //! after this layer), dy is that ReLU's output gradient: masked by normalize_value(src,
+    //! relu[c]) > 0 inside both passes, i.e. by the ReLU's output > 0 recomputed from src instead
+    //! of read (the ReLU's backward, value for value: the same bits as the two layers one by one).
     template <class T, class Coef>
     static void backward(const tensor_view<const T>& src, const tensor_view<const T>& dy, const tensor_view<T>& dx,
-                         const T* mean, bool with_sums, Coef&& coef, const T* relu_y = nullptr) {
+                         const T* mean, bool with_sums, Coef&& coef, const channel_coef<T>* relu = nullptr) {
         const shape4& s = src.shape();
         const auto C = std::size_t(s.c);
         if (with_sums && Schedule::channel_major(s, sizeof(T))) {
             SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
             for (index_t c = 0; c < s.c; ++c) {
                 double sdy = 0, sdyx = 0;
-                channel_grad_sums(src, dy, c, mean[c], sdy, sdyx, relu_y);
+                channel_grad_sums(src, dy, c, mean[c], sdy, sdyx, relu ? relu + c : nullptr);
                 const backward_coef<T> k = coef(c, sdy, sdyx);
-                channel_apply(src, dy, dx, c, mean[c], k, relu_y);
+                channel_apply(src, dy, dx, c, mean[c], k, relu ? relu + c : nullptr);
             }
             return;
         }
         std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
-        if (with_sums) stream_grad_sums(src, dy, mean, sdy, sdyx, relu_y);
+        if (with_sums) stream_grad_sums(src, dy, mean, sdy, sdyx, relu);
         std::vector<backward_coef<T>> k(C);
         for (std::size_t c = 0; c < C; ++c) k[c] = coef(index_t(c), sdy[c], sdyx[c]);
-        stream_backward_apply(src.data(), dy.data(), dx.data(), s, mean, k.data(), relu_y);
+        stream_backward_apply(src.data(), dy.data(), dx.data(), s, mean, k.data(), relu);
     }
 
     // The group-pass kernels (backend/group_pass.hpp): each (n, g) block is contiguous, so every

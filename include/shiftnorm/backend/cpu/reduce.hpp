@@ -248,12 +248,14 @@ struct grad_lanes {
     void reset() { std::fill(a, a + lane_count, T(0)), std::fill(b, b + lane_count, T(0)); }
 };
 
-//! With Relu, dy is the gradient of relu(y) and py the ReLU's output: the sums take
-//! py[i] > 0 ? pd[i] : 0 (the ReLU's backward, value for value), so that a batch norm followed
-//! by a ReLU gives the bits of the two layers one by one.
-template <class T, bool Relu = false>
+//! With `relu` (non-null), dy is the gradient of a ReLU after this layer, whose input was
+//! normalize_value(x, relu->mean, relu->a, relu->b) (the forward's coefficients): the sums take
+//! that value > 0 ? pd[i] : 0, the ReLU's backward value for value (the forward computed the same
+//! expression, so its sign is the ReLU output's), and a batch norm followed by a ReLU gives the
+//! bits of the two layers one by one without reading the ReLU's output.
+template <class T>
 inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd,
-                            index_t len, T mean, const T* SHIFTNORM_RESTRICT py = nullptr) {
+                            index_t len, T mean, const channel_coef<T>* relu = nullptr) {
     index_t i = 0;
 #if SHIFTNORM_HAS_VECTOR_EXT
     using V = vec_t<T>;
@@ -261,23 +263,31 @@ inline void accumulate_grad(grad_lanes<T>& l, const T* SHIFTNORM_RESTRICT px, co
     std::memcpy(&va, l.a, sizeof va);
     std::memcpy(&vb, l.b, sizeof vb);
     const V m = mean - V{};
-    for (; i + lane_count <= len; i += lane_count) {
-        V x, g;
-        std::memcpy(&x, px + i, sizeof x);
-        std::memcpy(&g, pd + i, sizeof g);
-        if constexpr (Relu) {
-            V y;
-            std::memcpy(&y, py + i, sizeof y);
-            g = y > V{} ? g : V{};
+    if (relu) {
+        const V rm = relu->mean - V{}, ra = relu->a - V{}, rb = relu->b - V{};
+        for (; i + lane_count <= len; i += lane_count) {
+            V x, g;
+            std::memcpy(&x, px + i, sizeof x);
+            std::memcpy(&g, pd + i, sizeof g);
+            const V v = (x - rm) * ra + rb;  // normalize_value
+            g = v > V{} ? g : V{};
+            va += g;
+            vb += g * (x - m);
         }
-        va += g;
-        vb += g * (x - m);
+    } else {
+        for (; i + lane_count <= len; i += lane_count) {
+            V x, g;
+            std::memcpy(&x, px + i, sizeof x);
+            std::memcpy(&g, pd + i, sizeof g);
+            va += g;
+            vb += g * (x - m);
+        }
     }
     std::memcpy(l.a, &va, sizeof va);
     std::memcpy(l.b, &vb, sizeof vb);
 #endif
     for (int j = 0; i < len; ++i, j = (j + 1) % lane_count) {
-        const T g = Relu ? relu_grad_value(py[i], pd[i]) : pd[i];
+        const T g = relu ? (normalize_value(px[i], relu->mean, relu->a, relu->b) > T(0) ? pd[i] : T(0)) : pd[i];
         l.a[j] += g;
         l.b[j] += g * (px[i] - mean);
     }
@@ -293,34 +303,32 @@ inline void fold_grad(grad_lanes<T>& l, double& sum_dy, double& sum_dy_xc) {
 }
 }  // namespace detail
 
-//! sum(dy) and sum(dy * (x - mean)) of a contiguous span, fp32 lanes folded into fp64 per tile.
-template <class T, bool Relu = false>
+//! sum(dy) and sum(dy * (x - mean)) of a contiguous span, fp32 lanes folded into fp64 per tile
+//! (with `relu`: dy masked as detail::accumulate_grad says).
+template <class T>
 inline void span_grad_sums(const T* SHIFTNORM_RESTRICT px, const T* SHIFTNORM_RESTRICT pd, index_t len, T mean,
-                           double& sum_dy, double& sum_dy_xc, const T* SHIFTNORM_RESTRICT py = nullptr) {
+                           double& sum_dy, double& sum_dy_xc, const channel_coef<T>* relu = nullptr) {
     detail::grad_lanes<T> l;
     l.reset();
     for (index_t i0 = 0; i0 < len; i0 += tile_elems) {
         const index_t end = std::min(len, i0 + tile_elems);
-        detail::accumulate_grad<T, Relu>(l, px + i0, pd + i0, end - i0, mean, Relu ? py + i0 : nullptr);
+        detail::accumulate_grad<T>(l, px + i0, pd + i0, end - i0, mean, relu);
         detail::fold_grad(l, sum_dy, sum_dy_xc);
     }
 }
 
-//! sum(dy) and sum(dy * (x - mean)) over one channel (N planes). With relu_y (a ReLU's output
-//! after this layer, dy its gradient): dy masked by relu_y > 0 (detail::accumulate_grad).
+//! sum(dy) and sum(dy * (x - mean)) over one channel (N planes). With `relu` (the forward's
+//! coefficients of this channel, a ReLU after the layer, dy its gradient): dy masked by
+//! normalize_value(x, relu) > 0 (detail::accumulate_grad).
 template <class T>
 inline void channel_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy, index_t c, T mean,
-                              double& sum_dy, double& sum_dy_xc, const T* relu_y = nullptr) {
+                              double& sum_dy, double& sum_dy_xc, const channel_coef<T>* relu = nullptr) {
     sum_dy = 0;
     sum_dy_xc = 0;
     const index_t hw = x.shape().spatial();
     for (index_t n = 0; n < x.shape().n; ++n) {
         if (n + 1 < x.shape().n) detail::prefetch_plane(x.plane(n + 1, c), hw), detail::prefetch_plane(dy.plane(n + 1, c), hw);
-        if (relu_y)
-            span_grad_sums<T, true>(x.plane(n, c), dy.plane(n, c), hw, mean, sum_dy, sum_dy_xc,
-                                    relu_y + (n * x.shape().c + c) * hw);
-        else
-            span_grad_sums(x.plane(n, c), dy.plane(n, c), hw, mean, sum_dy, sum_dy_xc);
+        span_grad_sums(x.plane(n, c), dy.plane(n, c), hw, mean, sum_dy, sum_dy_xc, relu);
     }
 }
 
@@ -353,20 +361,24 @@ inline void channel_normalize(const tensor_view<const T>& x, const tensor_view<T
 }
 
 //! dx = k * dy + kx * (x - mean) + off over one channel's planes (backward apply; x - mean
-//! first: no cancellation). With relu_y: dy masked by relu_y > 0 first.
+//! first: no cancellation). With `relu` (the forward's coefficients of this channel): dy masked
+//! by normalize_value(x, relu) > 0 first (the ReLU's backward, value for value).
 template <class T>
 inline void channel_apply(const tensor_view<const T>& x, const tensor_view<const T>& dy, const tensor_view<T>& dx,
-                          index_t c, T mean, const backward_coef<T>& coef, const T* relu_y = nullptr) {
+                          index_t c, T mean, const backward_coef<T>& coef, const channel_coef<T>* relu = nullptr) {
     const index_t hw = x.shape().spatial();
     const T k = coef.k, kx = coef.kx, off = coef.off;
     for (index_t n = 0; n < x.shape().n; ++n) {
         const T* SHIFTNORM_RESTRICT px = x.plane(n, c);
         const T* SHIFTNORM_RESTRICT pd = dy.plane(n, c);
         T* SHIFTNORM_RESTRICT po = dx.plane(n, c);
-        if (relu_y) {
-            const T* SHIFTNORM_RESTRICT pr = relu_y + (n * x.shape().c + c) * hw;
+        if (relu) {
+            const T rm = relu->mean, ra = relu->a, rb = relu->b;
 #pragma GCC ivdep
-            for (index_t i = 0; i < hw; ++i) po[i] = k * relu_grad_value(pr[i], pd[i]) + kx * (px[i] - mean) + off;
+            for (index_t i = 0; i < hw; ++i) {
+                const T g = normalize_value(px[i], rm, ra, rb) > T(0) ? pd[i] : T(0);
+                po[i] = k * g + kx * (px[i] - mean) + off;
+            }
         } else {
 #pragma GCC ivdep
             for (index_t i = 0; i < hw; ++i) po[i] = k * pd[i] + kx * (px[i] - mean) + off;

@@ -120,11 +120,12 @@ inline void stream_channel_moments_range(const tensor_view<const T>& x, std::vec
 
 //! sum(dy) and sum(dy * (x - mean_c)) of every channel, planes read in memory order, fp32
 //! lanes per channel folded into fp64 every planes_per_fold planes.
-//! With relu_y (a ReLU's output after this layer, dy its gradient): dy masked by relu_y > 0
-//! (detail::accumulate_grad).
+//! With `relu` (the forward's coefficients per channel: a ReLU after this layer, dy its
+//! gradient): dy masked by normalize_value(x, relu[c]) > 0 (detail::accumulate_grad).
 template <class T>
 inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<const T>& dy, const T* mean,
-                             std::vector<double>& sum_dy, std::vector<double>& sum_dy_xc, const T* relu_y = nullptr) {
+                             std::vector<double>& sum_dy, std::vector<double>& sum_dy_xc,
+                             const channel_coef<T>* relu = nullptr) {
     const auto& s = x.shape();
     const index_t hw = s.spatial(), C = s.c;
     sum_dy.assign(std::size_t(C), 0.0);
@@ -142,11 +143,8 @@ inline void stream_grad_sums(const tensor_view<const T>& x, const tensor_view<co
             const index_t n1 = std::min(s.n, n0 + fold_every);
             for (index_t n = n0; n < n1; ++n)
                 for (index_t c = c0; c < c1; ++c)
-                    if (relu_y)
-                        detail::accumulate_grad<T, true>(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, mean[c],
-                                                         relu_y + (n * C + c) * hw);
-                    else
-                        detail::accumulate_grad(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, mean[c]);
+                    detail::accumulate_grad(st[c - c0], x.plane(n, c), dy.plane(n, c), hw, mean[c],
+                                            relu ? relu + c : nullptr);
             for (index_t c = c0; c < c1; ++c) detail::fold_grad(st[c - c0], sum_dy[c], sum_dy_xc[c]);
         }
     }
@@ -179,22 +177,27 @@ inline void stream_normalize(const T* SHIFTNORM_RESTRICT x, T* SHIFTNORM_RESTRIC
 }
 
 //! dx = k_c * dy + kx_c * (x - mean_c) + off_c over every plane in memory order (backward apply).
-//! With relu_y: dy masked by relu_y > 0 first (the ReLU after this layer, value for value).
+//! With `relu` (the forward's coefficients per channel): dy masked by normalize_value(x,
+//! relu[c]) > 0 first (the ReLU after this layer, value for value).
 template <class T>
 inline void stream_backward_apply(const T* SHIFTNORM_RESTRICT x, const T* SHIFTNORM_RESTRICT dy,
                                   T* SHIFTNORM_RESTRICT dx, const shape4& s, const T* mean,
-                                  const backward_coef<T>* coef, const T* SHIFTNORM_RESTRICT relu_y = nullptr) {
+                                  const backward_coef<T>* coef, const channel_coef<T>* relu = nullptr) {
     const index_t hw = s.spatial();
     SHIFTNORM_OMP(omp parallel for schedule(static) if (worth_parallel(s)))
     for (index_t n = 0; n < s.n; ++n)
         for (index_t c = 0; c < s.c; ++c) {
             const T m = mean[c], a = coef[c].k, b = coef[c].kx, o = coef[c].off;
             const index_t base = (n * s.c + c) * hw;
-            if (relu_y)
-                for (index_t i = 0; i < hw; ++i)
-                    dx[base + i] = a * relu_grad_value(relu_y[base + i], dy[base + i]) + b * (x[base + i] - m) + o;
-            else
+            if (relu) {
+                const T rm = relu[c].mean, ra = relu[c].a, rb = relu[c].b;
+                for (index_t i = 0; i < hw; ++i) {
+                    const T g = normalize_value(x[base + i], rm, ra, rb) > T(0) ? dy[base + i] : T(0);
+                    dx[base + i] = a * g + b * (x[base + i] - m) + o;
+                }
+            } else {
                 for (index_t i = 0; i < hw; ++i) dx[base + i] = a * dy[base + i] + b * (x[base + i] - m) + o;
+            }
         }
 }
 
