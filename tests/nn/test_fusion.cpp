@@ -261,14 +261,21 @@ TEST_CASE("nn::infer keeps a convolution's Winograd weight transform only while 
 
 namespace {
 //! conv-bn-relu-conv-bn (+ identity shortcut) - relu, then conv-bn-relu, then two downsampling
-//! blocks (projection and option-A shortcuts): with `spacers`, an nn::identity before every ReLU,
-//! so that no layer runs the ReLU after it (the unfused walk).
+//! blocks (projection and option-A shortcuts): with `spacers`, an nn::identity before every ReLU
+//! and at the start of every residual body, so that no layer runs the ReLU after it and no
+//! convolution the residual's add (the unfused walk).
 nn::sequential train_net(bool spacers) {
     auto relu_after = [spacers](nn::sequential& s) {
         if (spacers) s.add("", nn::identity());
         s.add("", nn::relu());
     };
+    // spacers also start every residual body: its first convolution then takes no add (the
+    // residual's add runs as a pass of its own, the unfused backward)
+    auto body_start = [spacers](nn::sequential& s) {
+        if (spacers) s.add("", nn::identity());
+    };
     nn::sequential body;
+    body_start(body);
     body.add("conv1", make_conv(nn::conv2d_options{16, 16, 3, 1, 1}, 61)).add("bn1", make_bn(16, 62));
     relu_after(body);
     body.add("conv2", make_conv(nn::conv2d_options{16, 16, 3, 1, 1}, 63)).add("bn2", make_bn(16, 64));
@@ -279,6 +286,7 @@ nn::sequential train_net(bool spacers) {
     relu_after(net);
     // a downsampling block with a projection shortcut (conv 1x1 stride 2 + batch norm)
     nn::sequential body2, proj;
+    body_start(body2);
     body2.add("conv1", make_conv(nn::conv2d_options{16, 32, 3, 2, 1}, 67)).add("bn1", make_bn(32, 68));
     relu_after(body2);
     body2.add("conv2", make_conv(nn::conv2d_options{32, 32, 3, 1, 1}, 69)).add("bn2", make_bn(32, 70));
@@ -287,6 +295,7 @@ nn::sequential train_net(bool spacers) {
     relu_after(net);
     // a downsampling block with an option-A shortcut (subsampled, zero-padded channels)
     nn::sequential body3;
+    body_start(body3);
     body3.add("conv1", make_conv(nn::conv2d_options{32, 48, 3, 2, 1}, 77)).add("bn1", make_bn(48, 78));
     relu_after(body3);
     body3.add("conv2", make_conv(nn::conv2d_options{48, 48, 3, 1, 1}, 79)).add("bn2", make_bn(48, 80));
@@ -322,6 +331,9 @@ TEST_CASE("training fusion: batch norm + ReLU and residual + ReLU give the bits 
             const tensor<float>& df = fused.backward(dy);
             const tensor<float>& dp = plain.backward(dy);
             CHECK(same_bits(df, dp));
+            // backward added the shortcuts' gradients in the bodies' first convolutions (not when spaced)
+            for (auto* r : nn::find_all<nn::residual>(fused)) CHECK(r->add_folded());
+            for (auto* r : nn::find_all<nn::residual>(plain)) CHECK_FALSE(r->add_folded());
         }
         // every parameter, gradient and running buffer
         const auto pf = fused.parameters(), pp = plain.parameters();

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -90,6 +91,42 @@ TEST_CASE("the AVX-512 kernel itself matches the reference (skipped without AVX-
                   << s.accumulate);
         CHECK(worst_error(s, true) <= 4.0 * std::max<index_t>(s.K, 1) * 6e-8);
     }
+}
+
+TEST_CASE("the AVX-512 kernel: every element is one in-order FMA chain, whatever tile holds it", "[nn][gemm]") {
+    if (!nn::detail::avx512_gemm_available()) {
+        WARN("no AVX-512F on this CPU: the kernel is not used here");
+        return;
+    }
+#if defined(SHIFTNORM_HAS_AVX512_GEMM)
+    // the 48-, 32- and 16-column tiles, the 16-row tiles of the 16-column strip with 8-row and
+    // shorter rests, the masked tail, k blocks of 256
+    const gemm_case chains[] = {{16, 16, 98, true, false, true},   {40, 16, 49, false, false, false},
+                                {32, 64, 300, true, false, true},  {17, 80, 33, false, false, false},
+                                {24, 112, 513, false, false, true}, {9, 31, 7, true, false, false}};
+    for (const auto& s : chains) {
+        INFO("M " << s.M << " N " << s.N << " K " << s.K << " trans_a " << s.trans_a << " accumulate " << s.accumulate);
+        std::mt19937 g(unsigned(s.M * 31 + s.N + s.K));
+        std::normal_distribution<float> d(0.0f, 1.0f);
+        const index_t lda = (s.trans_a ? s.M : s.K) + 1, ldb = s.N + 3, ldc = s.N + 1;
+        std::vector<float> A(std::size_t((s.trans_a ? s.K : s.M) * lda)), B(std::size_t(s.K * ldb)), C(std::size_t(s.M * ldc));
+        for (auto& v : A) v = d(g);
+        for (auto& v : B) v = d(g);
+        for (auto& v : C) v = d(g);
+        const std::vector<float> C0 = C;
+        nn::detail::gemm_avx512(s.trans_a, s.M, s.N, s.K, A.data(), lda, B.data(), ldb, s.accumulate, C.data(), ldc);
+        index_t differ = 0;
+        for (index_t i = 0; i < s.M; ++i)
+            for (index_t j = 0; j < s.N; ++j) {
+                float c = s.accumulate ? C0[std::size_t(i * ldc + j)] : 0.0f;
+                for (index_t k = 0; k < s.K; ++k)
+                    c = std::fma(s.trans_a ? A[std::size_t(k * lda + i)] : A[std::size_t(i * lda + k)],
+                                 B[std::size_t(k * ldb + j)], c);
+                differ += std::memcmp(&c, &C[std::size_t(i * ldc + j)], sizeof c) != 0;
+            }
+        CHECK(differ == 0);
+    }
+#endif
 }
 
 TEST_CASE("transpose: exact on full 16x16 tiles (AVX-512 where available) and on every tail", "[nn][gemm]") {

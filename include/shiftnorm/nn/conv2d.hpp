@@ -221,7 +221,22 @@ public:
         return dst_;
     }
 
-    const tensor<float>& backward(const tensor<float>& diff_dst) override {
+    const tensor<float>& backward(const tensor<float>& diff_dst) override { return backward_with(diff_dst, nullptr); }
+
+    //! Folds a residual's add into the input gradient (backward_fusion): each step's images get it
+    //! as soon as their input gradients are final, while in cache, instead of a pass of its own.
+    //! Needs the input gradient.
+    bool takes_backward_fusion(const backward_fusion& f) const override {
+        return f.add && input_grad_ && src_ && f.add->shape() == src_->shape();
+    }
+    const tensor<float>& backward_fused(const tensor<float>& diff_dst, const backward_fusion& f) override {
+        if (!takes_backward_fusion(f)) return module::backward_fused(diff_dst, f);
+        return backward_with(diff_dst, f.add->data());
+    }
+
+private:
+    //! backward; with `add` (of the input's shape) diff_src += add, image step by image step.
+    const tensor<float>& backward_with(const tensor<float>& diff_dst, const float* add) {
         nn::detail::check_forwarded("conv2d::backward", src_);
         nn::detail::check_diff_dst("conv2d::backward", dst_.shape(), diff_dst);
         const shape4 is = src_->shape(), os = dst_.shape();
@@ -364,6 +379,10 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
                         }
                     }
                 }
+            if (dx && add) {  // the step's input gradients are final: the residual's add while in cache
+                const index_t per = is.c * is.h * is.w;
+                nn::detail::add_fused_grad(dx + n0 * per, add + n0 * per, count * per);
+            }
         });
         if (!want_w) return diff_src_;
         if (wino_w) {
@@ -394,6 +413,8 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
                 }
         return input_grad_ ? diff_src_ : diff_dst;
     }
+
+public:
 
     void collect(const std::string& prefix, param_set& out) override {
         out.params.push_back({join_name(prefix, "weight"),

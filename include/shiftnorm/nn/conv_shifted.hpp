@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -72,11 +73,8 @@ inline void copy_planes(const float* x, const shifted_geometry& s, float* xpad) 
     for (index_t c = 0; c < s.C; ++c) {
         float* p = xpad + c * s.plane + s.ph * s.Wp + s.pw;
         const float* xc = x + c * s.H * s.W;
-        for (index_t h = 0; h < s.H; ++h) {
-            float* r = p + h * s.Wp;
-            const float* xr = xc + h * s.W;
-            for (index_t w = 0; w < s.W; ++w) r[w] = xr[w];
-        }
+        for (index_t h = 0; h < s.H; ++h)  // memcpy: GCC left the short rows' loop scalar
+            std::memcpy(p + h * s.Wp, xc + h * s.W, std::size_t(s.W) * sizeof(float));
     }
 }
 

@@ -131,7 +131,7 @@ __attribute__((target("avx512f,fma"))) inline void avx512_rows(index_t mr, index
 //! C[M x N] (ldc) = A[M x K] * B[K x N] (+ C when accumulate), operands through accessors
 //! (a_strided / a_rows, b_strided / b_rows), C row-major. Single-threaded (called from the
 //! layers' OpenMP loops). Tiles of 8 rows x 48 columns (24 accumulators), 32- and 16-column
-//! strips at the right edge, one masked vector for the last N % 16 columns; k blocks of 256 keep a
+//! strips at the right edge (the 16-column strip 16 rows at a time), one masked vector for the last N % 16 columns; k blocks of 256 keep a
 //! B strip in L1/L2. Every C element is accumulated over k in increasing order with FMAs.
 template <class AA, class BB>
 __attribute__((target("avx512f,fma"))) inline void gemm_avx512_op(index_t M, index_t N, index_t K, AA A, BB B,
@@ -154,8 +154,11 @@ __attribute__((target("avx512f,fma"))) inline void gemm_avx512_op(index_t M, ind
                 avx512_rows<2>(std::min<index_t>(8, M - i), kk, A.at(i, k0), B.at(k0, j), C + i * ldc + j, ldc, acc);
             j += 32;
         }
-        if (j + 16 <= N) {
-            for (index_t i = 0; i < M; i += 8)
+        if (j + 16 <= N) {  // 16 rows at a time where they fill: 16 FMA chains instead of 8
+            index_t i = 0;
+            for (; i + 16 <= M; i += 16)
+                avx512_tile<16, 1>(kk, A.at(i, k0), B.at(k0, j), C + i * ldc + j, ldc, acc);
+            for (; i < M; i += 8)
                 avx512_rows<1>(std::min<index_t>(8, M - i), kk, A.at(i, k0), B.at(k0, j), C + i * ldc + j, ldc, acc);
             j += 16;
         }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "shiftnorm/backend/channel_pass.hpp"
+#include "shiftnorm/config.hpp"
 #include "shiftnorm/core/error.hpp"
 #include "shiftnorm/core/omp.hpp"
 #include "shiftnorm/core/tensor.hpp"
@@ -101,6 +102,14 @@ struct epilogue {
     shape4 add_shape{};
 };
 
+//! What a layer's backward folds in (module::backward_fused; a residual's backward asks its body,
+//! so that its add needs no pass of its own): `add` (of the input's shape) is added to the input
+//! gradient, diff_src + add in that order (as residual's add, rounded once). Same bits as the
+//! plain backward followed by the add.
+struct backward_fusion {
+    const tensor<float>* add = nullptr;
+};
+
 //! A layer. It owns its output (`forward` returns a reference to it) and its input gradient
 //! (`backward` returns a reference to it). `forward` remembers the address of `src`: the caller
 //! keeps `src` alive and unchanged until the matching `backward` (a sequential network does so
@@ -171,6 +180,18 @@ public:
         throw state_error(
             "module::forward_train_add_relu: this layer cannot run an add and a ReLU after it (takes_train_add_relu)");
     }
+    //! Whether the next backward_fused(diff, f) can fold `f` (backward_fusion) into its passes,
+    //! given the last forward. Default false: the caller runs the passes itself.
+    virtual bool takes_backward_fusion(const backward_fusion& f) const {
+        (void)f;
+        return false;
+    }
+    //! backward with `f` folded in (only when takes_backward_fusion(f)); the result equals backward
+    //! followed by the add, bit for bit.
+    virtual const tensor<float>& backward_fused(const tensor<float>& diff_dst, const backward_fusion& f) {
+        (void)diff_dst, (void)f;
+        throw state_error("module::backward_fused: this layer folds nothing into its backward (takes_backward_fusion)");
+    }
     //! A promise that the parameters do not change while it is on (nn::infer turns it on around
     //! its chunks): layers may then keep what they derive from their weights between forward
     //! calls (conv2d its Winograd weight transform). Turning it on or off drops what was kept.
@@ -232,6 +253,13 @@ module_ptr boxed(M&& m) {
 }
 
 namespace detail {
+
+//! dx[i] = dx[i] + add[i] over n values (backward_fusion's add, per image while dx is in cache;
+//! single-threaded: called per image).
+inline void add_fused_grad(float* SHIFTNORM_RESTRICT dx, const float* SHIFTNORM_RESTRICT add, index_t n) {
+SHIFTNORM_OMP(omp simd)
+    for (index_t i = 0; i < n; ++i) dx[i] = dx[i] + add[i];
+}
 
 //! Gives `t` shape `s`, reusing its storage when it is large enough (tensor::resize): no
 //! allocation in steady state, nor when a smaller batch (a chunk, a last partial batch) follows.

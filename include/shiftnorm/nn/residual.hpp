@@ -97,7 +97,9 @@ private:
 //! are named directly under this module's prefix (`layer1.0.conv1.weight`), the shortcut's
 //! under `<prefix>.<shortcut_name>` ("shortcut" in akamaster's CIFAR ResNets, "downsample" in
 //! torchvision). Backward: diff_src = body'(diff_dst) + shortcut'(diff_dst).
-//! Cost: the branches plus one add pass forward and backward.
+//! Cost: the branches plus one add pass forward and backward (none in training where the body's
+//! last batch norm takes the add and its first convolution the backward's: see forward_epilogue
+//! and backward).
 class residual : public module {
 public:
     residual(module_ptr body, module_ptr shortcut = nullptr, std::string shortcut_name = "shortcut")
@@ -174,20 +176,33 @@ public:
         return *out_;
     }
 
+    //! Whether the last backward's add ran in the body's first layer (module::backward_fused).
+    bool add_folded() const { return add_folded_; }
+
     //! Whether the last forward's add (and ReLU) ran inside the body's last layer.
     bool add_fused() const { return out_ != nullptr && out_ != &dst_; }
 
+    //! The shortcut's gradient first; then the body's, whose first layer adds the shortcut's to
+    //! its input gradient image by image where it can (module::takes_backward_fusion: a
+    //! convolution), else the add as a pass of its own. Same bits either way.
     const tensor<float>& backward(const tensor<float>& diff_relu) override {
         if (!out_) throw state_error("residual::backward: before forward");
         nn::detail::check_diff_dst("residual::backward", out_->shape(), diff_relu);
         // after forward_train_relu: the fused ReLU's backward first (nn::relu's, value for value)
         const tensor<float>& diff_dst = relu_ ? mask_relu(diff_relu) : diff_relu;
-        const tensor<float>& da = body_->backward(diff_dst);
+        add_folded_ = false;
         if (!input_grad_) {
             if (shortcut_) shortcut_->backward(diff_dst);
+            body_->backward(diff_dst);
             return diff_dst;
         }
         const tensor<float>& db = shortcut_ ? shortcut_->backward(diff_dst) : diff_dst;
+        const backward_fusion add{&db};
+        if (body_->takes_backward_fusion(add)) {
+            add_folded_ = true;
+            return body_->backward_fused(diff_dst, add);
+        }
+        const tensor<float>& da = body_->backward(diff_dst);
         nn::detail::ensure_shape(diff_src_, src_shape_);
         nn::detail::add_arrays(da.data(), db.data(), diff_src_.data(), diff_src_.numel());
         return diff_src_;
@@ -243,6 +258,7 @@ private:
     std::string shortcut_name_;
     shape4 src_shape_{};
     bool relu_ = false;  //!< the last forward was forward_train_relu
+    bool add_folded_ = false;  //!< the last backward's add ran in the body's first layer
     tensor<float> dst_, diff_src_, masked_;
     //! What the last forward returned: dst_, or the body's last layer's output when the add ran
     //! there (null before a forward)

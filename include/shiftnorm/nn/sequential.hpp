@@ -121,6 +121,19 @@ public:
         return *d;
     }
 
+    //! The add goes to the first child (the last to run backward), the others run their plain
+    //! backward.
+    bool takes_backward_fusion(const backward_fusion& f) const override {
+        return !fused_ && !children_.empty() && children_[0].second->takes_backward_fusion(f);
+    }
+    const tensor<float>& backward_fused(const tensor<float>& diff_dst, const backward_fusion& f) override {
+        if (!takes_backward_fusion(f)) return module::backward_fused(diff_dst, f);
+        const tensor<float>* d = &diff_dst;
+        for (std::size_t i = children_.size(); i-- > 1;)
+            if (i >= skipped_.size() || !skipped_[i]) d = &children_[i].second->backward(*d);  // a fused ReLU: its layer masks
+        return children_[0].second->backward_fused(*d, f);
+    }
+
     void collect(const std::string& prefix, param_set& out) override {
         for (auto& c : children_) c.second->collect(join_name(prefix, c.first), out);
     }
