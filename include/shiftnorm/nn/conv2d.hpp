@@ -415,7 +415,6 @@ SHIFTNORM_OMP(omp parallel for schedule(static, 1) num_threads(T) reduction(|| :
     }
 
 public:
-
     void collect(const std::string& prefix, param_set& out) override {
         out.params.push_back({join_name(prefix, "weight"),
                               {opt_.out_channels, opt_.in_channels / opt_.groups, opt_.kernel, opt_.kernel},

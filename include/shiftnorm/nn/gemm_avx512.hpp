@@ -131,8 +131,9 @@ __attribute__((target("avx512f,fma"))) inline void avx512_rows(index_t mr, index
 //! C[M x N] (ldc) = A[M x K] * B[K x N] (+ C when accumulate), operands through accessors
 //! (a_strided / a_rows, b_strided / b_rows), C row-major. Single-threaded (called from the
 //! layers' OpenMP loops). Tiles of 8 rows x 48 columns (24 accumulators), 32- and 16-column
-//! strips at the right edge (the 16-column strip 16 rows at a time), one masked vector for the last N % 16 columns; k blocks of 256 keep a
-//! B strip in L1/L2. Every C element is accumulated over k in increasing order with FMAs.
+//! strips at the right edge (the 16-column strip 16 rows at a time), one masked vector for the
+//! last N % 16 columns; k blocks of 256 keep a B strip in L1/L2. Every C element is accumulated
+//! over k in increasing order with FMAs.
 template <class AA, class BB>
 __attribute__((target("avx512f,fma"))) inline void gemm_avx512_op(index_t M, index_t N, index_t K, AA A, BB B,
                                                                  bool accumulate, float* C, index_t ldc) {
