@@ -115,10 +115,7 @@ public:
             throw state_error("sequential::backward: the last forward ran with inference fusion (nn::infer), which "
                               "keeps no state for backward; run net.forward without it before backward");
         if (children_.empty()) return diff_dst;
-        const tensor<float>* d = &diff_dst;
-        for (std::size_t i = children_.size(); i-- > 0;)
-            if (i >= skipped_.size() || !skipped_[i]) d = &children_[i].second->backward(*d);  // a fused ReLU: its layer masks
-        return *d;
+        return backward_walk(diff_dst, nullptr);
     }
 
     //! The add goes to the first child (the last to run backward), the others run their plain
@@ -128,10 +125,7 @@ public:
     }
     const tensor<float>& backward_fused(const tensor<float>& diff_dst, const backward_fusion& f) override {
         if (!takes_backward_fusion(f)) return module::backward_fused(diff_dst, f);
-        const tensor<float>* d = &diff_dst;
-        for (std::size_t i = children_.size(); i-- > 1;)
-            if (i >= skipped_.size() || !skipped_[i]) d = &children_[i].second->backward(*d);  // a fused ReLU: its layer masks
-        return children_[0].second->backward_fused(*d, f);
+        return backward_walk(diff_dst, &f);
     }
 
     void collect(const std::string& prefix, param_set& out) override {
@@ -165,6 +159,18 @@ public:
     }
 
 private:
+    //! The children's backward in reverse order, the ReLUs run inside the layer before them
+    //! skipped (that layer masks); with `f`, the first child folds it (backward_fused).
+    const tensor<float>& backward_walk(const tensor<float>& diff_dst, const backward_fusion* f) {
+        const tensor<float>* d = &diff_dst;
+        for (std::size_t i = children_.size(); i-- > 0;) {
+            if (i < skipped_.size() && skipped_[i]) continue;
+            module& c = *children_[i].second;
+            d = i == 0 && f ? &c.backward_fused(*d, *f) : &c.backward(*d);
+        }
+        return *d;
+    }
+
     //! The children in order; in mode::train a child that takes a ReLU after it (takes_train_relu)
     //! runs the nn::relu that follows it, and with `add` the last child takes the add and ReLU of
     //! forward_train_tail when it can (*applied set then).
